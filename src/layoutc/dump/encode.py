@@ -1,0 +1,115 @@
+"""Per-page work: zero test and compression, window by window, optionally in worker processes.
+
+The hot loop is C: ``bytes.startswith`` against a zero page (no copy) and the codec on memoryview
+slices; Python only walks the pages.  Worker processes (one codec context each) compress windows
+in parallel and the parent writes them in order.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from . import codec as codecs
+from .extents import Extent
+from .physmap import PhysMap
+from .source import FileReader, Reader
+
+WINDOW_PAGES = 1024
+"""Pages per window: 4 MiB of 4 KiB pages, one read and one result each."""
+
+ZERO = 0
+RAW = 1
+PACKED = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """Encoded pages ``[pfn, pfn + npages)``: per page a kind and a payload size."""
+
+    pfn: int
+    npages: int
+    kinds: bytes  # ZERO, RAW or PACKED per page
+    sizes: array  # type: ignore[type-arg]  # payload bytes per page (0 for ZERO)
+    payload: bytes  # the pages' payloads, concatenated
+
+
+@dataclass(frozen=True, slots=True)
+class Encoder:
+    """How pages are encoded: the codec, and whether zero pages are detected (dump level bit 1)."""
+
+    codec_name: str
+    zero_pages: bool
+    page_size: int
+
+    def encode(self, buf: bytes | memoryview, pfn: int, npages: int, compress: codecs.Compress | None) -> Window:
+        """Encode ``npages`` pages held in ``buf``."""
+        ps = self.page_size
+        data = bytes(buf) if isinstance(buf, memoryview) else buf
+        view = memoryview(data)
+        zero = bytes(ps)
+        kinds = bytearray(npages)
+        sizes = array("I", bytes(4 * npages))
+        out = []
+        check = self.zero_pages
+        for i in range(npages):
+            off = i * ps
+            if check and data.startswith(zero, off):
+                continue  # kinds[i] = ZERO, sizes[i] = 0
+            page = view[off : off + ps]
+            if compress is not None:
+                packed = compress(page)
+                if len(packed) < ps:
+                    kinds[i] = PACKED
+                    sizes[i] = len(packed)
+                    out.append(packed)
+                    continue
+            kinds[i] = RAW
+            sizes[i] = ps
+            out.append(page)
+        return Window(pfn, npages, bytes(kinds), sizes, b"".join(out))
+
+
+def windows(physmap: PhysMap, reader: Reader, wanted: list[Extent], encoder: Encoder,
+            workers: int = 1) -> Iterator[Window]:
+    """Encoded windows covering ``wanted`` in pfn order."""
+    compress = codecs.lookup(encoder.codec_name).compress
+    runs = ((piece, pfn, n) for piece, pfn, n in physmap.runs(wanted, WINDOW_PAGES))
+    if workers <= 1 or not isinstance(reader, FileReader):
+        for piece, pfn, n in runs:
+            yield encoder.encode(physmap.read(reader, piece, pfn, n), pfn, n, compress)
+        return
+    yield from _parallel(physmap, reader.path, runs, encoder, workers)
+
+
+_STATE: dict[str, object] = {}
+
+
+def _init_worker(path: str, physmap: PhysMap, encoder: Encoder) -> None:
+    # Per-process state of a pool worker: its own file and codec context (never shared).
+    _STATE.update(reader=FileReader(path), physmap=physmap, encoder=encoder,
+                  compress=codecs.lookup(encoder.codec_name).compress)
+
+
+def _work(job: tuple[int, int, int]) -> Window:
+    index, pfn, n = job
+    physmap = _STATE["physmap"]
+    encoder = _STATE["encoder"]
+    assert isinstance(physmap, PhysMap) and isinstance(encoder, Encoder)
+    reader = _STATE["reader"]
+    assert isinstance(reader, FileReader)
+    piece = physmap.pieces[index]
+    return encoder.encode(physmap.read(reader, piece, pfn, n), pfn, n,
+                          _STATE["compress"])  # type: ignore[arg-type]
+
+
+def _parallel(physmap: PhysMap, path: str, runs: Iterable[tuple[object, int, int]], encoder: Encoder,
+              workers: int) -> Iterator[Window]:
+    import multiprocessing  # only when asked for: it costs start-up time and memory
+
+    index = {id(p): i for i, p in enumerate(physmap.pieces)}
+    jobs = ((index[id(piece)], pfn, n) for piece, pfn, n in runs)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(workers, _init_worker, (path, physmap, encoder)) as pool:
+        yield from pool.imap(_work, jobs, chunksize=1)

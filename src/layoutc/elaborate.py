@@ -1,0 +1,331 @@
+"""Meaning checks and typing: a shape-checked document becomes a frozen ``Profile``.
+
+The schema has already checked shape; here live the rules that need arithmetic or several
+keys at once (overlapping ranges, kernel-version gates, strategy combinations), each with a
+stable code and the kernel rule it enforces.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .diagnostics import Diagnostics, Related, Span
+from .model import (
+    Arch,
+    BootSelection,
+    Compression,
+    CrashMemory,
+    CrashSpec,
+    DevdaxMap,
+    DiskSpec,
+    Dumper,
+    DumpFormat,
+    DumpSpec,
+    ExcludeRange,
+    Kaslr,
+    KernelVersion,
+    MemoryMap,
+    MemRange,
+    Pin,
+    Pins,
+    Profile,
+    RangeType,
+    RecoverySpec,
+    Release,
+    Target,
+    WindowMode,
+    WindowSpec,
+)
+from .source import Document, Key, dotted
+from .units import MiB, UnitError, format_addr, format_size, parse_size, parse_size_or_percent
+
+# Parameters layoutc owns; a board cmdline that sets them would fight the solver.
+OWNED_PARAMS = ("crashkernel", "movablecore", "kernelcore", "memmap", "nokaslr", "kaslr", "movable_node",
+                "memhp_default_state", "memory_hotplug.memmap_on_memory")
+CMA_MIN_VERSION = (6, 17)  # crashkernel=,cma: commits 35c18f2933c5/ab475510e042, Linux 6.17 (kernel.md §1)
+DEFAULT_BLOCK_SIZE = 128 * MiB  # x86 probe_memory_block_size below 64 GiB (kernel.md §4.1)
+DUMP_LEVEL_USER = 8
+
+
+class _Reader:
+    """Typed access to the merged document with position-aware errors."""
+
+    def __init__(self, doc: Document, diags: Diagnostics) -> None:
+        self.doc = doc
+        self.diags = diags
+
+    def get(self, path: Key, default: Any = None) -> Any:
+        node: Any = self.doc.data
+        for part in path:
+            if isinstance(node, dict) and isinstance(part, str) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                node = node[part]
+            else:
+                return default
+        return node
+
+    def has(self, path: Key) -> bool:
+        return self.get(path, _MISSING) is not _MISSING
+
+    def span(self, path: Key) -> Span:
+        return self.doc.span(path)
+
+    def size(self, path: Key, default: int | None = None) -> int | None:
+        value = self.get(path)
+        if value is None or value == "auto":
+            return default
+        return parse_size(value)
+
+    def error(self, code: str, path: Key, message: str, *, rule: str, hint: str,
+              value: object = None, related: tuple[Related, ...] = ()) -> None:
+        shown = None if value is None else str(value)
+        self.diags.error(code, message, span=self.span(path), path=dotted(path), value=shown, rule=rule,
+                         hint=hint, related=related)
+
+
+_MISSING = object()
+
+
+def elaborate(doc: Document, layers: tuple[str, ...], diags: Diagnostics) -> Profile | None:
+    """Build the typed Profile, reporting every meaning error found (not just the first)."""
+    r = _Reader(doc, diags)
+    before = len(diags)
+    abstract = bool(r.get(("abstract",), False))
+    if not abstract:
+        for section in ("kernel", "memory"):
+            if not r.has((section,)):
+                r.error("LC212", (), f"missing '{section}' section", rule="a concrete board needs kernel "
+                        "and memory (a family base marked abstract: true may leave them to its boards)",
+                        hint=f"add '{section}:' or mark the file abstract: true")
+    memory = _memory(r)
+    version = KernelVersion.parse(str(r.get(("kernel", "version"), "0.0")))
+    arch = Arch(r.get(("arch",), "x86_64"))
+    crash = _crash(r)
+    window = _window(r, crash, memory)
+    disk = _disk(r, crash)
+    _check_versions(r, arch, version, crash, window)
+    _check_cmdline(r, ("kernel", "cmdline"))
+    _check_cmdline(r, ("crash", "cmdline"))
+    dump = _dump(r, crash)
+    recovery = _recovery(r, window)
+    pins = _pins(r)
+    if len(diags) > before and diags.has_errors:
+        return None
+    spans = {dotted(path): span for path, span in doc.value_spans.items()}
+    return Profile(
+        file=doc.file, board=str(r.get(("board",))), description=str(r.get(("description",), "")),
+        abstract=abstract, arch=arch, kernel_version=version,
+        board_cmdline=str(r.get(("kernel", "cmdline"), "")),
+        kernel_image_size=r.size(("kernel", "image_size"), 48 * MiB) or 0,
+        memory=memory, crash=crash, window=window, disk=disk, dump=dump, recovery=recovery,
+        kaslr=Kaslr(r.get(("kaslr",), "auto")), prove_movability=bool(r.get(("arm", "prove_movability"), False)),
+        pins=pins, spans=spans, layers=layers,
+    )
+
+
+def _memory(r: _Reader) -> MemoryMap:
+    ranges: list[tuple[MemRange, Key]] = []
+    for index, item in enumerate(r.get(("memory", "map"), []) or []):
+        path: Key = ("memory", "map", index)
+        start = parse_size(item["start"])
+        has_end, has_size = "end" in item, "size" in item
+        if has_end == has_size:
+            r.error("LC203", path, "give exactly one of 'end' or 'size'", rule="a range is start + end, "
+                    "or start + size", hint="keep the one you measured; end is exclusive", value=None)
+            continue
+        end = parse_size(item["end"]) if has_end else start + parse_size(item["size"])
+        if end <= start:
+            r.error("LC201", (*path, "end" if has_end else "size"), f"range is empty or reversed: "
+                    f"[{format_addr(start)}, {format_addr(end)})", rule="ranges are [start, end) with end > start",
+                    hint="end is the first byte after the range", value=item.get("end", item.get("size")))
+            continue
+        kind = RangeType(item["type"])
+        node = item.get("node", 0) if kind is RangeType.RAM else item.get("node")
+        ranges.append((MemRange(start, end, kind, node), path))
+    ranges.sort(key=lambda pair: pair[0].start)
+    for (a, apath), (b, bpath) in zip(ranges, ranges[1:], strict=False):
+        if b.start < a.end:
+            r.error("LC202", bpath, f"range [{format_addr(b.start)}, {format_addr(b.end)}) {b.type} overlaps "
+                    f"[{format_addr(a.start)}, {format_addr(a.end)}) {a.type}",
+                    rule="the first kernel's map has no overlapping entries (e820 semantics)",
+                    hint="fix the boundaries; a reserved hole inside RAM splits the RAM range in two",
+                    related=(Related(r.span(apath), "the other range"),))
+    srat = bool(r.get(("memory", "srat"), False))
+    block_size = r.size(("memory", "block_size"), DEFAULT_BLOCK_SIZE) or DEFAULT_BLOCK_SIZE
+    if block_size & (block_size - 1) or block_size < 4096:
+        r.error("LC204", ("memory", "block_size"), f"block size {format_size(block_size)} is not a power of two",
+                rule="memory block size is a power of two >= the section size (kernel.md §4.1)",
+                hint="read /sys/devices/system/memory/block_size_bytes (hex) on the board",
+                value=r.get(("memory", "block_size")))
+    mems = tuple(m for m, _ in ranges)
+    nodes = sorted({m.node or 0 for m in mems if m.type is RangeType.RAM})
+    if r.has(("memory", "map")) and not nodes:
+        r.error("LC211", ("memory", "map"), "the map has no ram range", rule="a board has System RAM",
+                hint="add the RAM ranges (type: ram) from /proc/iomem or e820")
+    if len(nodes) > 1 and not srat:
+        r.error("LC219", ("memory", "srat"), f"{len(nodes)} NUMA nodes but srat is false",
+                rule="NUMA nodes come from the firmware's SRAT; without one the kernel sees a single node",
+                hint="set memory.srat: true, or put every range on node 0", value=srat)
+    early = {int(k): parse_size(v) for k, v in (r.get(("memory", "early_reserved"), {}) or {}).items()}
+    return MemoryMap(mems, block_size, srat, early)
+
+
+def _crash(r: _Reader) -> CrashSpec:
+    memory = CrashMemory(r.get(("crash", "memory"), "classic"))
+    cma_size = r.size(("crash", "cma_size"))
+    if memory is CrashMemory.CMA and cma_size is None:
+        r.error("LC209", ("crash",), "crash.memory is cma but crash.cma_size is missing",
+                rule="crashkernel=X,cma needs its size X (kernel.md §1.5)", hint="add crash.cma_size, e.g. 256M")
+    if memory is CrashMemory.CLASSIC and cma_size is not None:
+        r.error("LC209", ("crash", "cma_size"), "crash.cma_size is set but crash.memory is classic",
+                rule="only crash.memory: cma uses crashkernel=,cma", hint="remove cma_size or set memory: cma",
+                value=r.get(("crash", "cma_size")))
+    return CrashSpec(
+        memory=memory, target=Target(r.get(("crash", "target"), "pmem-window")),
+        reserve=r.size(("crash", "reserve")), cma_size=cma_size,
+        kernel_size=r.size(("crash", "kernel_size"), 12 * MiB) or 0,
+        initrd_size=r.size(("crash", "initrd_size"), 8 * MiB) or 0,
+        cpus=int(r.get(("crash", "cpus"), 1)),
+        kernel_path=str(r.get(("crash", "kernel_path"), "/boot/crash/vmlinuz")),
+        initrd_path=str(r.get(("crash", "initrd_path"), "/boot/crash/initrd.img")),
+        cmdline=str(r.get(("crash", "cmdline"), "")),
+    )
+
+
+def _window(r: _Reader, crash: CrashSpec, memory: MemoryMap) -> WindowSpec | None:
+    if crash.target is not Target.PMEM_WINDOW:
+        if r.has(("window",)):
+            r.error("LC217", ("window",), "a window section is given but crash.target is disk",
+                    rule="only the pmem-window target has a window", hint="remove window: or set target: pmem-window")
+        return None
+    mode = WindowMode(r.get(("window", "mode"), "movable"))
+    release_text = r.get(("window", "release"), "auto")
+    if release_text == "auto":
+        release = Release.KMEM if memory.srat else Release.REBOOT
+    else:
+        release = Release(release_text)
+    if mode is WindowMode.HOTPLUG and not memory.srat:
+        r.error("LC206", ("window", "mode"), "window mode hotplug needs an SRAT (memory.srat: true)",
+                rule="dax/kmem refuses a region with no NUMA node ('invalid node: -1'; kernel.md §3.5)",
+                hint="use window mode movable (released by a reboot), or declare the SRAT if the firmware has one",
+                value=mode)
+    elif release is Release.KMEM and not memory.srat:
+        r.error("LC206", ("window", "release"), "release kmem needs an SRAT (memory.srat: true)",
+                rule="dax/kmem refuses a region with no NUMA node ('invalid node: -1'; kernel.md §3.5)",
+                hint="use release: reboot, or declare the SRAT if the firmware has one", value=release_text)
+    return WindowSpec(
+        mode=mode, size=r.size(("window", "size")),
+        devdax_map=DevdaxMap(r.get(("window", "devdax_map"), "mem")),
+        devdax_align=r.size(("window", "devdax_align"), 2 * MiB) or 2 * MiB,
+        release=release,
+    )
+
+
+def _disk(r: _Reader, crash: CrashSpec) -> DiskSpec | None:
+    if crash.target is Target.DISK:
+        if not r.has(("disk",)):
+            r.error("LC208", ("crash", "target"), "crash.target is disk but there is no disk section",
+                    rule="the disk target names the device the crash kernel writes",
+                    hint="add disk: {device: /dev/disk/by-partlabel/crash}", value="disk")
+            return None
+        return DiskSpec(str(r.get(("disk", "device"))), str(r.get(("disk", "fstype"), "ext4")))
+    if r.has(("disk",)):
+        r.error("LC208", ("disk",), "a disk section is given but crash.target is pmem-window",
+                rule="only the disk target uses disk:", hint="remove disk: or set crash.target: disk")
+    return None
+
+
+def _check_versions(r: _Reader, arch: Arch, version: KernelVersion, crash: CrashSpec,
+                    window: WindowSpec | None) -> None:
+    if crash.memory is CrashMemory.CMA:
+        if arch is not Arch.X86_64:
+            r.error("LC205", ("crash", "memory"), f"crashkernel=,cma is not supported on {arch}",
+                    rule="crashkernel=,cma is x86 since 6.17; the arm64 series was not merged (kernel.md §1.5)",
+                    hint="use crash.memory: classic", value="cma")
+        elif (version.major, version.minor) < CMA_MIN_VERSION:
+            r.error("LC205", ("crash", "memory"), f"crashkernel=,cma needs Linux 6.17 or newer; "
+                    f"kernel.version is {version}",
+                    rule="crashkernel=,cma landed in Linux 6.17 (commits 35c18f2933c5, ab475510e042)",
+                    hint="use crash.memory: classic, or a 6.17+ kernel", value="cma",
+                    related=(Related(r.span(("kernel", "version")), "kernel version set here"),))
+    if window is not None and arch is Arch.ARM64:
+        r.error("LC207", ("crash", "target"), "arm64 has no memmap=! (pmem-window target)",
+                rule="memmap=nn!ss is x86-only; DT platforms need a pmem-region node (kernel.md §3.3)",
+                hint="use crash.target: disk on arm64", value="pmem-window")
+
+
+_PARAM_RE = re.compile(r"(?:^|\s)([A-Za-z0-9_.-]+)(?:=|\s|$)")
+
+
+def _check_cmdline(r: _Reader, path: Key) -> None:
+    text = r.get(path)
+    if not isinstance(text, str):
+        return
+    for name in _PARAM_RE.findall(text):
+        if name in OWNED_PARAMS:
+            r.error("LC210", path, f"'{name}' is a layout parameter that layoutc owns",
+                    rule="layout parameters come from the solver, per boot stage (kernel.md §7 items 22-24)",
+                    hint=f"remove '{name}' here; pin it under pins: if you must fix its value", value=text)
+
+
+def _dump(r: _Reader, crash: CrashSpec) -> DumpSpec:
+    level = int(r.get(("dump", "level"), 31))
+    if crash.memory is CrashMemory.CMA and not level & DUMP_LEVEL_USER:
+        r.diags.warning("LC216", f"dump level {level} keeps user pages, but pages in the CMA area are not in "
+                        "the vmcore", span=r.span(("dump", "level")), path="dump.level", value=str(level),
+                        rule="crashkernel=,cma: user and movable pages there are missing (kernel.md §1.5)",
+                        hint="use a level with bit 8 (e.g. 31) so the dump says what it really holds")
+    exclude: list[ExcludeRange] = []
+    for index, item in enumerate(r.get(("dump", "exclude"), []) or []):
+        start = parse_size(item["start"])
+        if ("end" in item) == ("size" in item):
+            r.error("LC203", ("dump", "exclude", index), "give exactly one of 'end' or 'size'",
+                    rule="a range is start + end, or start + size", hint="end is exclusive")
+            continue
+        end = parse_size(item["end"]) if "end" in item else start + parse_size(item["size"])
+        if end <= start:
+            r.error("LC201", ("dump", "exclude", index), "exclude range is empty or reversed",
+                    rule="ranges are [start, end) with end > start", hint="end is the first byte after the range")
+            continue
+        exclude.append(ExcludeRange(start, end, str(item["reason"])))
+    return DumpSpec(level=level, compression=Compression(r.get(("dump", "compression"), "zlib")),
+                    format=DumpFormat(r.get(("dump", "format"), "kdump")),
+                    dumper=Dumper(r.get(("dump", "dumper"), "layoutc")), exclude=tuple(exclude))
+
+
+def _recovery(r: _Reader, window: WindowSpec | None) -> RecoverySpec:
+    selection = BootSelection(r.get(("recovery", "boot_selection"), "efi"))
+    hook = tuple(str(a) for a in r.get(("recovery", "hook"), []) or [])
+    if selection is BootSelection.HOOK and not hook:
+        r.error("LC215", ("recovery", "boot_selection"), "boot_selection is hook but recovery.hook is empty",
+                rule="the hook is the command that selects the recovery boot",
+                hint="add recovery.hook: [/usr/sbin/select-recovery]", value="hook")
+    if hook and selection is not BootSelection.HOOK:
+        r.error("LC215", ("recovery", "hook"), f"recovery.hook is set but boot_selection is {selection}",
+                rule="the hook runs only when boot_selection is hook", hint="remove hook or set boot_selection: hook")
+    return RecoverySpec(store=str(r.get(("recovery", "store"), "/var/crash")),
+                        upload=tuple(str(a) for a in r.get(("recovery", "upload"), []) or []),
+                        boot_selection=selection, hook=hook)
+
+
+def _pins(r: _Reader) -> Pins:
+    values: dict[str, Pin] = {}
+    for name in ("movablecore", "window_base", "crashkernel_offset"):
+        raw = r.get(("pins", name))
+        if raw is None:
+            continue
+        unsafe = False
+        if isinstance(raw, dict):
+            unsafe = bool(raw.get("unsafe", False))
+            raw = raw["value"]
+        try:
+            value = parse_size_or_percent(raw) if name == "movablecore" else parse_size(raw)
+        except UnitError:
+            r.error("LC220", ("pins", name), f"{raw} is over 100%", rule="kernelcore/movablecore percent is "
+                    "at most 100 (mm_init.c cmdline_parse_core)", hint="write a percentage from 1% to 100%",
+                    value=raw)
+            continue
+        values[name] = Pin(value, unsafe)
+    return Pins(**values)

@@ -1,0 +1,22 @@
+"""The front half of the pipeline: file -> layered document -> shape check -> typed Profile."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .diagnostics import Diagnostics
+from .elaborate import elaborate
+from .layering import load_layered
+from .model import Profile
+from .schema import validate_profile
+
+
+def load_profile(path: Path, display: str, diags: Diagnostics) -> Profile | None:
+    """Load, layer, validate and type one profile; None (with diagnostics) when it is invalid."""
+    loaded = load_layered(path, display, diags)
+    if loaded is None:
+        return None
+    document, layers = loaded
+    if not validate_profile(document, diags):
+        return None
+    return elaborate(document, layers, diags)
