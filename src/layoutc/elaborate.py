@@ -38,7 +38,7 @@ from .model import (
     WindowSpec,
 )
 from .source import Document, Key, dotted
-from .units import MiB, UnitError, format_addr, format_size, parse_size, parse_size_or_percent
+from .units import GiB, MiB, UnitError, format_addr, format_size, parse_size, parse_size_or_percent
 
 # Parameters layoutc owns; a board cmdline that sets them would fight the solver.
 OWNED_PARAMS = ("crashkernel", "movablecore", "kernelcore", "memmap", "nokaslr", "kaslr", "movable_node",
@@ -94,11 +94,12 @@ def elaborate(doc: Document, layers: tuple[str, ...], diags: Diagnostics) -> Pro
     before = len(diags)
     abstract = bool(r.get(("abstract",), False))
     if not abstract:
-        for section in ("kernel", "memory"):
-            if not r.has((section,)):
-                r.error("LC212", (), f"missing '{section}' section", rule="a concrete board needs kernel "
-                        "and memory (a family base marked abstract: true may leave them to its boards)",
-                        hint=f"add '{section}:' or mark the file abstract: true")
+        for path, example in ((("kernel", "version"), 'kernel: {version: "6.6"}'),
+                              (("memory", "map"), "memory: {map: [...]}")):
+            if not r.has(path):
+                r.error("LC212", path[:1], f"missing '{dotted(path)}'", rule="a concrete board needs "
+                        "kernel.version and memory.map (a family base marked abstract: true may leave them "
+                        "to its boards)", hint=f"add {example}, or mark the file abstract: true")
     memory = _memory(r)
     version = KernelVersion.parse(str(r.get(("kernel", "version"), "0.0")))
     arch = Arch(r.get(("arch",), "x86_64"))
@@ -153,7 +154,9 @@ def _memory(r: _Reader) -> MemoryMap:
                     hint="fix the boundaries; a reserved hole inside RAM splits the RAM range in two",
                     related=(Related(r.span(apath), "the other range"),))
     srat = bool(r.get(("memory", "srat"), False))
-    block_size = r.size(("memory", "block_size"), DEFAULT_BLOCK_SIZE) or DEFAULT_BLOCK_SIZE
+    ram_end = max((m.end for m, _ in ranges if m.type is RangeType.RAM), default=0)
+    default = default_block_size(Arch(r.get(("arch",), "x86_64")), ram_end)
+    block_size = r.size(("memory", "block_size"), default) or default
     if block_size & (block_size - 1) or block_size < 4096:
         r.error("LC204", ("memory", "block_size"), f"block size {format_size(block_size)} is not a power of two",
                 rule="memory block size is a power of two >= the section size (kernel.md §4.1)",
@@ -170,6 +173,18 @@ def _memory(r: _Reader) -> MemoryMap:
                 hint="set memory.srat: true, or put every range on node 0", value=srat)
     early = {int(k): parse_size(v) for k, v in (r.get(("memory", "early_reserved"), {}) or {}).items()}
     return MemoryMap(mems, block_size, srat, early)
+
+
+def default_block_size(arch: Arch, ram_end: int) -> int:
+    """The kernel's own memory block size when the profile does not give one.
+
+    x86_64: arch/x86/mm/init_64.c probe_memory_block_size(): 128 MiB when boot memory ends below
+    64 GiB, else 2 GiB on bare metal (fe124c95df9e; a VM may get less: give block_size then).
+    arm64: one section, 128 MiB with 4K pages (SECTION_SIZE_BITS 27 since 5.12, f0b13ee23241).
+    """
+    if arch is Arch.X86_64 and ram_end >= 64 * GiB:
+        return 2 * GiB
+    return DEFAULT_BLOCK_SIZE
 
 
 def _crash(r: _Reader) -> CrashSpec:

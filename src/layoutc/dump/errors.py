@@ -57,6 +57,10 @@ class SourceFault(DumpError):
         self.size = size
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[SourceFault], tuple[int, int, str]]:
+        # Raised in worker processes and pickled back to the parent.
+        return (SourceFault, (self.offset, self.size, self.reason))
+
 
 class SinkFault(DumpError):
     """Writing the output failed (ENOSPC, EIO, broken pipe)."""

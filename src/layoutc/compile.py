@@ -1,0 +1,97 @@
+"""The compile driver: profile files -> typed profiles -> solved layouts -> output files.
+
+Everything is computed before anything is written: one invalid profile in a fleet means no
+file of the fleet is touched. ``manifest.json`` lists every artifact with its role.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .diagnostics import Diagnostics, Related
+from .frontend import load_profile
+from .model import Profile
+from .output import OutputFile
+
+PROFILE_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileFile:
+    path: Path
+    display: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompileResult:
+    files: tuple[OutputFile, ...]
+    boards: tuple[str, ...]
+
+
+def discover(path: Path, display: str) -> tuple[ProfileFile, ...]:
+    """One profile, or every profile below a directory (recursive, sorted)."""
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*") if p.suffix in PROFILE_SUFFIXES and p.is_file())
+        return tuple(ProfileFile(p, os.path.normpath(os.path.join(display, p.relative_to(path)))) for p in found)
+    return (ProfileFile(path, display),)
+
+
+def load_all(files: tuple[ProfileFile, ...], diags: Diagnostics) -> tuple[Profile, ...]:
+    """Load and check every profile, reporting all errors of all files."""
+    profiles: list[Profile] = []
+    for item in files:
+        profile = load_profile(item.path, item.display, diags)
+        if profile is not None:
+            profiles.append(profile)
+    return tuple(profiles)
+
+
+def compile_profiles(profiles: tuple[Profile, ...], *, fleet: bool, diags: Diagnostics) -> CompileResult | None:
+    """Solve and render every concrete profile. ``fleet`` puts each board in its own directory."""
+    from .render import render_all  # imported here: `layoutc check` never needs jinja2
+    from .solve import solve
+
+    concrete = tuple(p for p in profiles if not p.abstract)
+    if not fleet and len(profiles) == 1 and profiles[0].abstract:
+        only = profiles[0]
+        diags.error("LC230", f"{only.file} is abstract (a family base) and is never compiled alone",
+                    span=only.span("abstract"), path="abstract", value="true",
+                    rule="abstract profiles are bases for boards that extend them",
+                    hint="compile a board that extends it, or the directory that holds the boards")
+        return None
+    _check_unique_boards(concrete, diags)
+    files: list[OutputFile] = []
+    entries: list[dict[str, object]] = []
+    for profile in concrete:
+        layout = solve(profile, diags)
+        if layout is None:
+            continue
+        prefix = f"{profile.board}/" if fleet else ""
+        for artifact in render_all(layout):
+            relpath = prefix + artifact.relpath
+            files.append(OutputFile(relpath, artifact.content, artifact.mode))
+            entries.append({"path": relpath, "role": artifact.role, "board": profile.board,
+                            "profile": profile.file, "mode": f"{artifact.mode:04o}",
+                            "sha256": hashlib.sha256(artifact.content).hexdigest()})
+    if diags.has_errors:
+        return None
+    manifest = {"schema_version": 1, "generator": "layoutc",
+                "artifacts": sorted(entries, key=lambda e: str(e["path"]))}
+    files.append(OutputFile("manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()))
+    return CompileResult(tuple(files), tuple(p.board for p in concrete))
+
+
+def _check_unique_boards(profiles: tuple[Profile, ...], diags: Diagnostics) -> None:
+    first: dict[str, Profile] = {}
+    for profile in profiles:
+        if profile.board in first:
+            other = first[profile.board]
+            diags.error("LC231", f"board '{profile.board}' is defined twice", span=profile.span("board"),
+                        path="board", value=profile.board, rule="board names the output directory in a fleet",
+                        hint="give each board its own name", related=(Related(other.span("board"), "first here"),))
+        else:
+            first[profile.board] = profile

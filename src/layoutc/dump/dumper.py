@@ -1,0 +1,288 @@
+"""The dump pipeline: parse the source, exclude, fit the budget, write, survive faults.
+
+``run()`` never prints and never exits: it returns a :class:`Result` (or raises
+:class:`~layoutc.dump.errors.DumpError` for invalid input); ``__main__`` reports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from . import budget as budgets
+from . import codec as codecs
+from . import elf, elfout, extents, physmap
+from .encode import WINDOW_PAGES, Encoder, Window, windows
+from .errors import DumpError, SinkFault, SourceFault
+from .extents import Extent
+from .kdump import PAGE_DESC, KdumpLayout, KdumpWriter
+from .progress import Progress
+from .sink import FileSink, FlatSink, Sink
+from .source import FileReader, Reader
+from .spec import FilterSpec
+
+PROC_VMCORE = "/proc/vmcore"
+PROC_IOMEM = "/proc/iomem"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Everything one dump needs; ``spec`` already has the command-line overrides applied."""
+
+    source: str
+    output: str
+    spec: FilterSpec = field(default_factory=FilterSpec)
+    workers: int = 1
+    use_mmap: bool = True
+    progress: TextIO | None = None
+    iomem: str | None = None  # the capture kernel's /proc/iomem; defaulted for /proc/vmcore
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """What a dump did; ``error`` is set when it stopped early (the output is then INCOMPLETE)."""
+
+    complete: bool
+    pages_present: int
+    pages_kept: int
+    bytes_written: int
+    excluded: tuple[tuple[str, int], ...]
+    drops: tuple[budgets.Drop, ...]
+    notes: tuple[str, ...]
+    error: DumpError | None = None
+
+
+def run(opts: Options, reader: Reader | None = None) -> Result:
+    """Dump ``opts.source`` to ``opts.output``."""
+    own = reader is None
+    src: Reader = reader if reader is not None else FileReader(opts.source, use_mmap=opts.use_mmap)
+    try:
+        return _run(opts, src)
+    finally:
+        if own:
+            src.close()
+
+
+def _run(opts: Options, reader: Reader) -> Result:
+    vmcore = elf.parse(reader, opts.source)
+    ps = vmcore.page_size
+    pmap = physmap.build(vmcore.loads, ps)
+    present = pmap.present
+    notes: list[str] = []
+    excluded, keep = _exclusions(opts, present, ps, notes)
+    spec = opts.spec
+    if spec.format == "elf":
+        return _run_elf(opts, reader, vmcore, pmap, keep, excluded, notes)
+    codec_name = spec.compression
+    try:
+        codec = codecs.lookup(codec_name)
+    except ImportError:
+        notes.append(f"compression {codec_name!r} is not available here; using zlib")
+        codec = codecs.lookup("zlib")
+    encoder = Encoder(codec.name, bool(spec.dump_level & 1), ps)
+    fixed = KdumpLayout(ps, pmap.max_mapnr, len(vmcore.notes_blob), 0, bool(spec.dump_level & 1)).fixed_bytes
+    plan = budgets.solve(keep, spec.budget, fixed, spec.drop_order, ps,
+                         _KdumpCosts(pmap, reader, encoder, opts.workers))
+    notes += plan.notes
+    sink = _open_sink(opts.output, spec.format, spec.budget)
+    phys_base = int(vmcore.vmcoreinfo.get("NUMBER(phys_base)", "0"), 0) if _is_int(
+        vmcore.vmcoreinfo.get("NUMBER(phys_base)", "0")) else 0
+    writer = KdumpWriter(sink, vmcore, present=present, keep=plan.keep, max_mapnr=pmap.max_mapnr,
+                         dump_level=spec.dump_level, codec_flag=codec.flag, phys_base=phys_base)
+    progress = Progress(extents.count(plan.keep) * ps, opts.progress)
+    stream = windows(pmap, reader, plan.keep, encoder, opts.workers)
+    return _write(writer, sink, stream, progress, plan, present, excluded, notes)
+
+
+def _write(writer: KdumpWriter | elfout.ElfWriter, sink: Sink, stream: Iterator[Window], progress: Progress,
+           plan: budgets.BudgetPlan, present: list[Extent], excluded: tuple[tuple[str, int], ...],
+           notes: list[str]) -> Result:
+    """Write metadata and pages; on a fault keep what is written readable and say so."""
+    ps = writer.vmcore.page_size
+    error: DumpError | None = None
+    kept = plan.keep if isinstance(writer, KdumpWriter) else writer.file_pages
+    try:
+        try:
+            writer.write_metadata()
+            writer.add(_counted(stream, progress, ps))
+            writer.finish()
+        except SourceFault as exc:
+            error = exc
+            _salvage(writer)
+            kept = writer.mark_incomplete()
+        except SinkFault as exc:
+            error = exc
+            try:
+                kept = writer.mark_incomplete()
+            except SinkFault:
+                notes.append("the output could not be marked INCOMPLETE after the write error")
+        finally:
+            progress.close()
+        if error is None and not plan.complete:
+            kept = writer.mark_incomplete()
+            error = SinkFault(writer.written, "the byte budget could not be met by the drops in drop_order; "
+                                              "the highest pages were dropped")
+    finally:
+        try:
+            sink.close()
+        except SinkFault as exc:
+            error = error or exc
+    return Result(error is None, extents.count(present), extents.count(kept), writer.written,
+                  excluded, plan.drops, tuple(notes), error)
+
+
+def _salvage(writer: KdumpWriter | elfout.ElfWriter) -> None:
+    try:
+        writer.flush()  # pages encoded before the source fault are good
+    except SinkFault:
+        pass
+
+
+def _counted(stream: Iterator[Window], progress: Progress, ps: int) -> Iterator[Window]:
+    for w in stream:
+        progress.advance(w.npages * ps)
+        yield w
+
+
+def _open_sink(path: str, fmt: str, budget: int | None) -> Sink:
+    if fmt == "flat" or path == "-":
+        return FlatSink.open(path, budget)
+    return FileSink(path, budget)
+
+
+def _exclusions(opts: Options, present: list[Extent], ps: int,
+                notes: list[str]) -> tuple[tuple[tuple[str, int], ...], list[Extent]]:
+    """Apply the spec's ranges and the capture kernel's own RAM; returns (per-reason counts, keep)."""
+    by_reason: dict[str, list[Extent]] = {}
+    for r in opts.spec.exclude:
+        by_reason.setdefault(r.reason, []).append(r.pfns(ps))
+    iomem = opts.iomem if opts.iomem is not None else (PROC_IOMEM if opts.source == PROC_VMCORE else None)
+    if iomem:
+        own = _system_ram(iomem, ps, notes)
+        if own:
+            by_reason.setdefault("capture_kernel_ram", []).extend(own)
+    keep = present
+    counts = []
+    for reason in sorted(by_reason):
+        ranges = extents.normalize(by_reason[reason])
+        counts.append((reason, extents.count(extents.intersect(keep, ranges))))
+        keep = extents.subtract(keep, ranges)
+    return tuple(counts), keep
+
+
+def _system_ram(path: str, ps: int, notes: list[str]) -> list[Extent]:
+    """Top-level "System RAM" ranges of an iomem file, as pfn extents (dump-formats.md §6.2)."""
+    try:
+        with open(path, encoding="ascii", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError as exc:
+        notes.append(f"{path}: {exc.strerror}; the capture kernel's own RAM is not excluded")
+        return []
+    out = []
+    for line in lines:
+        if line.startswith(" ") or not line.rstrip().endswith(": System RAM"):
+            continue
+        lo, _, hi = line.split(":", 1)[0].strip().partition("-")
+        start, end = int(lo, 16), int(hi, 16) + 1
+        if end > start:
+            out.append((start // ps, -(-end // ps)))
+    if out and all(e == (0, 1) for e in out):
+        notes.append(f"{path}: addresses are hidden (not root?); the capture kernel's RAM is not excluded")
+        return []
+    return out
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text, 0)
+    except ValueError:
+        return False
+    return True
+
+
+class _KdumpCosts:
+    """Page costs in kdump output: 24 bytes of page_desc plus the stored payload."""
+
+    def __init__(self, pmap: physmap.PhysMap, reader: Reader, encoder: Encoder, workers: int) -> None:
+        self.pmap, self.reader, self.encoder, self.workers = pmap, reader, encoder, workers
+
+    def worst(self, pages: list[Extent]) -> int:
+        return extents.count(pages) * (PAGE_DESC.size + self.encoder.page_size)
+
+    def cost(self, pages: list[Extent]) -> int:
+        return sum(w.npages * PAGE_DESC.size + len(w.payload)
+                   for w in windows(self.pmap, self.reader, pages, self.encoder, self.workers))
+
+    def prefix(self, pages: list[Extent], avail: int) -> int:
+        for w in windows(self.pmap, self.reader, pages, self.encoder, self.workers):
+            for i, size in enumerate(w.sizes):
+                avail -= PAGE_DESC.size + size
+                if avail < 0:
+                    return w.pfn + i
+        return pages[-1][1] if pages else 0
+
+
+class _ElfCosts:
+    """Page costs in ELF output: a page of file data, nothing for pages inside long zero runs."""
+
+    def __init__(self, zero_runs: list[Extent], ps: int) -> None:
+        self.zero_runs, self.ps = zero_runs, ps
+
+    def worst(self, pages: list[Extent]) -> int:
+        return extents.count(pages) * self.ps
+
+    def cost(self, pages: list[Extent]) -> int:
+        return extents.count(extents.subtract(pages, self.zero_runs)) * self.ps
+
+    def prefix(self, pages: list[Extent], avail: int) -> int:
+        n = avail // self.ps
+        for start, end in extents.subtract(pages, self.zero_runs):
+            if end - start > n:
+                return start + n
+            n -= end - start
+        return pages[-1][1] if pages else 0
+
+
+def _run_elf(opts: Options, reader: Reader, vmcore: elf.Vmcore, pmap: physmap.PhysMap, keep: list[Extent],
+             excluded: tuple[tuple[str, int], ...], notes: list[str]) -> Result:
+    spec = opts.spec
+    ps = vmcore.page_size
+    zero_runs = zero_scan(pmap, reader, keep, opts.progress) if spec.dump_level & 1 else []
+    if spec.compression not in ("zlib", "none"):
+        notes.append(f"compression {spec.compression!r} does not apply to ELF output")
+    # Headers sized for the worst segment count any drop can cause: one more per range edge.
+    extra = 2 * len(spec.drop_order) + 2
+    nsegs = len(elfout.segments(keep, zero_runs, 0, ps)) + extra
+    fixed = elfout.header_size(nsegs, len(vmcore.notes_blob), ps)
+    plan = budgets.solve(keep, spec.budget, fixed, spec.drop_order, ps, _ElfCosts(zero_runs, ps))
+    notes += plan.notes
+    segs = elfout.segments(plan.keep, zero_runs, fixed, ps)
+    sink = _open_sink(opts.output, spec.format, spec.budget)
+    writer = elfout.ElfWriter(sink, vmcore, fixed, segs, ps)
+    progress = Progress(extents.count(writer.file_pages) * ps, opts.progress)
+    stream = windows(pmap, reader, writer.file_pages, Encoder("none", False, ps), 1)
+    return _write(writer, sink, stream, progress, plan, pmap.present, excluded, notes)
+
+
+def zero_scan(pmap: physmap.PhysMap, reader: Reader, keep: list[Extent], stream: TextIO | None) -> list[Extent]:
+    """Runs of at least ``ZERO_RUN_MIN`` zero pages among ``keep`` (ELF output reads pages twice)."""
+    ps = pmap.page_size
+    zero = bytes(ps)
+    runs: list[Extent] = []
+    run_start = run_end = -1
+    progress = Progress(extents.count(keep) * ps, stream, "zero scan")
+    for piece, pfn, n in pmap.runs(keep, WINDOW_PAGES):
+        buf = bytes(pmap.read(reader, piece, pfn, n))
+        progress.advance(n * ps)
+        for i in range(n):
+            if buf.startswith(zero, i * ps):
+                if run_end != pfn + i:
+                    if run_end - run_start >= elfout.ZERO_RUN_MIN:
+                        runs.append((run_start, run_end))
+                    run_start = pfn + i
+                run_end = pfn + i + 1
+    if run_end - run_start >= elfout.ZERO_RUN_MIN:
+        runs.append((run_start, run_end))
+    progress.close()
+    return runs

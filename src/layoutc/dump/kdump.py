@@ -1,0 +1,211 @@
+"""kdump-compressed output, header version 6, with makedumpfile's conventions (dump-formats.md §3.2).
+
+One pass: the header, sub-header with the notes, both bitmaps and a zeroed page_desc table are
+written first; page data is streamed after the table and each batch's descriptors are written
+into their reserved slots once the batch's data is written.  A fault cuts bitmap 2 at the first
+page whose data is not safely written and marks the header INCOMPLETE, so every page the
+bitmap still claims is readable.
+"""
+
+from __future__ import annotations
+
+import bisect
+import struct
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from . import extents
+from .codec import DUMP_DH_COMPRESSED_INCOMPLETE
+from .elf import Vmcore
+from .encode import PACKED, ZERO, Window
+from .extents import Extent
+from .sink import Sink
+
+DISK_DUMP_HEADER = struct.Struct("<8si65s65s65s65s65s65s6xqqIiiIIIIIIi")  # 464 bytes
+KDUMP_SUB_HEADER = struct.Struct("<QiiQQqQqQqQQQQ")  # 104 bytes
+PAGE_DESC = struct.Struct("<qIIQ")  # offset, size, flags, page_flags: 24 bytes
+KDUMP_SIGNATURE = b"KDUMP   "
+HEADER_VERSION = 6
+FLUSH_BYTES = 1 << 20
+ZEROS_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class KdumpLayout:
+    """File offsets of a kdump-compressed file, all derived from the block size and counts."""
+
+    block_size: int
+    max_mapnr: int
+    size_note: int
+    num_dumpable: int
+    zero_page: bool
+
+    @property
+    def sub_hdr_size(self) -> int:
+        """Sub-header plus notes, in blocks."""
+        return -(-(KDUMP_SUB_HEADER.size + self.size_note) // self.block_size)
+
+    @property
+    def bitmap_len(self) -> int:
+        """Bytes of one bitmap, whole blocks."""
+        return -(-(-(-self.max_mapnr // 8)) // self.block_size) * self.block_size
+
+    @property
+    def bitmap_blocks(self) -> int:
+        """Both bitmaps, in blocks."""
+        return 2 * self.bitmap_len // self.block_size
+
+    @property
+    def bitmap1_offset(self) -> int:
+        """Offset of bitmap 1 (pfn present)."""
+        return (1 + self.sub_hdr_size) * self.block_size
+
+    @property
+    def desc_offset(self) -> int:
+        """Offset of the page_desc table."""
+        return (1 + self.sub_hdr_size + self.bitmap_blocks) * self.block_size
+
+    @property
+    def data_offset(self) -> int:
+        """Offset of the first page data (the shared zero page when dump level bit 1 is set)."""
+        return self.desc_offset + PAGE_DESC.size * self.num_dumpable
+
+    @property
+    def fixed_bytes(self) -> int:
+        """Bytes that do not depend on the page contents: everything up to the first page."""
+        return self.data_offset + (self.block_size if self.zero_page else 0)
+
+
+def utsname(vmcore: Vmcore) -> tuple[bytes, ...]:
+    """new_utsname fields; from VMCOREINFO until init_uts_ns is read from memory (part 2)."""
+    release = vmcore.vmcoreinfo.get("OSRELEASE", "").encode()[:64]
+    return (b"Linux", b"", release, b"", vmcore.machine.encode(), b"")
+
+
+class KdumpWriter:
+    """Writes one kdump-compressed file for a fixed set of kept pages."""
+
+    def __init__(self, sink: Sink, vmcore: Vmcore, *, present: list[Extent], keep: list[Extent],
+                 max_mapnr: int, dump_level: int, codec_flag: int, phys_base: int = 0) -> None:
+        self.sink = sink
+        self.vmcore = vmcore
+        self.present = present
+        self.keep = keep
+        self.dump_level = dump_level
+        self.codec_flag = codec_flag
+        self.phys_base = phys_base
+        self.layout = KdumpLayout(vmcore.page_size, max_mapnr, len(vmcore.notes_blob),
+                                  extents.count(keep), bool(dump_level & 1))
+        self._starts = [s for s, _ in keep]
+        self._data_pos = self.layout.data_offset
+        self._data = bytearray()
+        self._descs = bytearray()
+        self._first_rank = 0  # rank of the first desc in self._descs
+        self._rank = 0
+        self.pending_pfn = 0  # every kept pfn below this is buffered or written
+        self.committed_pfn = 0  # every kept pfn below this has its data and desc written
+        self.written = 0
+
+    @property
+    def zero_desc(self) -> bytes:
+        """The page_desc every zero page shares."""
+        return PAGE_DESC.pack(self.layout.data_offset, self.layout.block_size, 0, 0)
+
+    def header(self, status_extra: int = 0) -> bytes:
+        """Block 0: disk_dump_header, zero-padded."""
+        lay = self.layout
+        crashtime = self.vmcore.vmcoreinfo.get("CRASHTIME", "")
+        tv_sec = int(crashtime) if crashtime.isdigit() else int(time.time())
+        head = DISK_DUMP_HEADER.pack(
+            KDUMP_SIGNATURE, HEADER_VERSION, *utsname(self.vmcore),
+            tv_sec, 0,  # tv_usec must stay 0: libkdumpfile tries the 32-bit layout first (§3.2)
+            self.codec_flag | status_extra, lay.block_size, lay.sub_hdr_size, lay.bitmap_blocks,
+            min(lay.max_mapnr, 0xFFFFFFFF), 0, 0, 0, 0, self.vmcore.nr_cpus)
+        return head + bytes(lay.block_size - len(head))
+
+    def sub_header(self) -> bytes:
+        """kdump_sub_header followed by the notes, padded to whole blocks."""
+        lay = self.layout
+        note_off = lay.block_size + KDUMP_SUB_HEADER.size
+        info = self.vmcore.vmcoreinfo_note
+        info_off, info_size = (note_off + info.desc_offset, len(info.desc)) if info else (0, 0)
+        sub = KDUMP_SUB_HEADER.pack(
+            self.phys_base, self.dump_level, 0, 0, 0, info_off, info_size,
+            note_off if lay.size_note else 0, lay.size_note, 0, 0, 0, lay.max_mapnr, lay.max_mapnr)
+        body = sub + self.vmcore.notes_blob
+        return body + bytes(lay.sub_hdr_size * lay.block_size - len(body))
+
+    def write_metadata(self) -> None:
+        """Header, sub-header, bitmaps, the reserved desc table and the shared zero page."""
+        lay = self.layout
+        self.sink.write_at(0, self.header())
+        self.sink.write_at(lay.block_size, self.sub_header())
+        self._write_bitmap(lay.bitmap1_offset, self.present)
+        self._write_bitmap(lay.bitmap1_offset + lay.bitmap_len, self.keep)
+        end = lay.fixed_bytes
+        for pos in range(lay.desc_offset, end, ZEROS_CHUNK):
+            self.sink.write_at(pos, bytes(min(ZEROS_CHUNK, end - pos)))
+        self._data_pos = end
+        self.written = end
+
+    def _write_bitmap(self, offset: int, pages: list[Extent]) -> None:
+        step = 1 << 20
+        for first in range(0, self.layout.bitmap_len, step):
+            n = min(step, self.layout.bitmap_len - first)
+            lo = bisect.bisect_right([e for _, e in pages], first * 8)
+            self.sink.write_at(offset + first, extents.bitmap_bytes(pages[lo:], first, n))
+
+    def add(self, windows: Iterable[Window]) -> None:
+        """Append the pages of each window; windows come in pfn order and cover exactly ``keep``."""
+        zero_desc = self.zero_desc
+        pack = PAGE_DESC.pack
+        flag = self.codec_flag
+        for w in windows:
+            pos = self._data_pos + len(self._data)
+            descs = []
+            for kind, size in zip(w.kinds, w.sizes, strict=True):
+                if kind == ZERO:
+                    descs.append(zero_desc)
+                else:
+                    descs.append(pack(pos, size, flag if kind == PACKED else 0, 0))
+                    pos += size
+            self._data += w.payload
+            self._descs += b"".join(descs)
+            self._rank += w.npages
+            self.pending_pfn = w.pfn + w.npages
+            if len(self._data) >= FLUSH_BYTES:
+                self.flush()
+
+    def flush(self) -> None:
+        """Write buffered data, then its descriptors; afterwards they count as committed."""
+        if self._data:
+            self.sink.write_at(self._data_pos, self._data)
+            self._data_pos += len(self._data)
+            self._data = bytearray()
+        if self._descs:
+            self.sink.write_at(self.layout.desc_offset + PAGE_DESC.size * self._first_rank, self._descs)
+            self._first_rank = self._rank
+            self._descs = bytearray()
+        self.committed_pfn = self.pending_pfn
+        self.written = self._data_pos
+
+    def finish(self) -> None:
+        """Flush and rewrite the header (as makedumpfile does at the end)."""
+        self.flush()
+        self.sink.write_at(0, self.header())
+
+    def mark_incomplete(self) -> list[Extent]:
+        """After a fault: cut bitmap 2 at the last committed page and set INCOMPLETE.
+
+        Returns the pages that stay in the dump.
+        """
+        kept, _ = _cut(self.keep, self.committed_pfn)
+        lay = self.layout
+        self._write_bitmap(lay.bitmap1_offset + lay.bitmap_len, kept)
+        self.sink.write_at(0, self.header(DUMP_DH_COMPRESSED_INCOMPLETE))
+        return kept
+
+
+def _cut(pages: list[Extent], pfn: int) -> tuple[list[Extent], list[Extent]]:
+    return extents.intersect(pages, [(0, pfn)]), extents.subtract(pages, [(0, pfn)])

@@ -1,0 +1,269 @@
+"""Predicted (layout.json) versus observed (the guest) for the production boot, one ``Fact`` per check.
+
+Every fact carries both values as text so a failure names them. ``status`` is ``pass``, ``fail``, ``info`` (shown,
+never fails) or ``skip`` (not applicable to this layout or kernel, with the reason).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from layoutc.lab.guest import blocks_in
+from layoutc.lab.layoutview import LayoutView
+from layoutc.lab.procfs import (
+    parse_blocks,
+    parse_cma_ranges,
+    parse_dmesg,
+    parse_iomem,
+    parse_meminfo,
+    parse_zoneinfo,
+    movable_starts,
+    resources_named,
+)
+from layoutc.lab.serial import GuestOutput
+
+MiB = 1 << 20
+KERNEL_IMAGE = ("Kernel code", "Kernel rodata", "Kernel data", "Kernel bss")
+# MemTotal differs by a few pages between boots with different parameters (page tables, per-cpu pages); an
+# armed-overhead prediction within this tolerance passes. Measured: see docs/lab.md.
+OVERHEAD_TOLERANCE = 4 * MiB
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    name: str
+    status: str  # pass | fail | info | skip
+    predicted: str
+    observed: str
+    detail: str = ""
+
+
+def hexr(start: int, end: int) -> str:
+    return f"[{start:#x}, {end:#x})"
+
+
+def _ranges(spans: Sequence[tuple[int, int]]) -> str:
+    return ", ".join(hexr(s, e) for s, e in spans) or "none"
+
+
+def _check(name: str, predicted: str, observed: str, detail: str = "") -> Fact:
+    return Fact(name, "pass" if predicted == observed else "fail", predicted, observed, detail)
+
+
+def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def pmem_words(cmdline: str) -> list[tuple[int, int]]:
+    """``memmap=SIZE!START`` ranges in a command line (sizes and starts as the compiler emits them)."""
+    out = []
+    for m in re.finditer(r"(?:^|\s)memmap=([0-9a-fA-FxX]+[KMGkmg]?)!([0-9a-fA-FxX]+[KMGkmg]?)", cmdline):
+        size, start = memparse(m.group(1)), memparse(m.group(2))
+        out.append((start, start + size))
+    return out
+
+
+def memparse(text: str) -> int:
+    """The kernel's memparse(): an integer (0x hex allowed) with an optional K/M/G/T suffix."""
+    suffix = text[-1].upper()
+    shift = {"K": 10, "M": 20, "G": 30, "T": 40}.get(suffix)
+    return int(text[:-1], 0) << shift if shift else int(text, 0)
+
+
+def _subtract(spans: list[tuple[int, int]], holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    for hs, he in holes:
+        nxt: list[tuple[int, int]] = []
+        for s, e in spans:
+            if he <= s or e <= hs:
+                nxt.append((s, e))
+                continue
+            if s < hs:
+                nxt.append((s, hs))
+            if he < e:
+                nxt.append((he, e))
+        spans = nxt
+    return spans
+
+
+def board_facts(layout: LayoutView, out: GuestOutput, passed_cmdline: str) -> list[Fact]:
+    facts: list[Fact] = []
+    seen = (out.text("cmdline") or "").strip()
+    facts.append(_check("kernel command line", passed_cmdline.strip(), seen, "what /proc/cmdline shows"))
+    iomem = parse_iomem(out.text("iomem") or "")
+    ram_seen = [(max(r.start, MiB), r.end) for r in iomem if r.depth == 0 and r.name == "System RAM" and r.end > MiB]
+    expected = [(max(e.start, MiB), e.end) for e in layout.memory.ram if e.end > MiB]
+    expected = _subtract(sorted(expected), pmem_words(passed_cmdline))
+    facts.append(_check("System RAM above 1 MiB", _ranges(_merge(expected)), _ranges(_merge(ram_seen)),
+                        "profile map (minus memmap=! windows) vs /proc/iomem"))  # fmt: skip
+    bsb = (out.text("block_size_bytes") or "").strip()
+    facts.append(_check("memory block size", f"{layout.memory.block_size:#x}", f"{int(bsb, 16):#x}" if bsb else "missing"))
+    blocks = parse_blocks(out.text("blocks-boot") or "")
+    nodes_seen = sorted({b.node for b in blocks if b.node >= 0})
+    if layout.memory.srat:
+        facts.append(_check("NUMA nodes", str(sorted(set(layout.memory.nodes))), str(nodes_seen)))
+    return facts
+
+
+def _merge(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for s, e in sorted(spans):
+        if merged and s <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
+        else:
+            merged.append((s, e))
+    return merged
+
+
+def movable_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
+    seen = movable_starts(parse_zoneinfo(out.text("zoneinfo") or ""))
+    dmesg = parse_dmesg(out.text("dmesg") or "")
+    predicted = {m.node: (m.start, m.end) for m in layout.movable_zone}
+    facts = []
+    for node in sorted(set(predicted) | set(seen)):
+        p = hexr(*predicted[node]) if node in predicted else "no ZONE_MOVABLE"
+        o = hexr(*seen[node]) if node in seen else "no ZONE_MOVABLE"
+        d = dmesg.movable_starts.get(node)
+        detail = "/proc/zoneinfo start_pfn+spanned" + (f"; dmesg 'Movable zone start' {d:#x}" if d is not None else "")
+        fact = _check(f"ZONE_MOVABLE node {node}", p, o, detail)
+        if fact.status == "pass" and d is not None and node in seen and d != seen[node][0]:
+            fact = Fact(fact.name, "fail", p, o, f"dmesg says {d:#x} but zoneinfo says {seen[node][0]:#x}")
+        facts.append(fact)
+    return facts
+
+
+def crash_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
+    iomem = parse_iomem(out.text("iomem") or "")
+    dmesg = parse_dmesg(out.text("dmesg") or "")
+    seen = sorted((r.start, r.end) for r in resources_named(iomem, "Crash kernel"))
+    predicted = sorted((r.start, r.end) for r in layout.regions if r.kind in ("crashkernel", "crashkernel_low"))
+    facts = [_check("crash kernel reservation", _ranges(predicted), _ranges(seen), "/proc/iomem 'Crash kernel'")]
+    main = [(r.start, r.end) for r in layout.regions_of("crashkernel")]
+    size_text = (out.text("kexec_crash_size") or "").strip()
+    if main and size_text:
+        facts.append(_check("kexec_crash_size", str(main[0][1] - main[0][0]), size_text, "/sys/kernel/kexec_crash_size"))
+    logged = sorted(dmesg.crash_reserved + dmesg.crash_low_reserved)
+    if predicted or logged:
+        facts.append(_check("crashkernel dmesg", _ranges(predicted), _ranges(logged), "'crashkernel reserved:' lines"))
+    if dmesg.crash_failures:
+        facts.append(Fact("crashkernel failures", "fail", "none", "; ".join(dmesg.crash_failures)))
+    facts += _cma_facts(layout, out)
+    return facts
+
+
+def _cma_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
+    dmesg = parse_dmesg(out.text("dmesg") or "")
+    predicted = sorted((r.start, r.end) for r in layout.regions_of("crash_cma"))
+    wants_cma = layout.strategy.crash_memory == "cma" or bool(predicted)
+    bad = [m for m in dmesg.cma_messages if "could not be activated" in m or "failed" in m]
+    facts: list[Fact] = []
+    if not wants_cma:
+        if dmesg.cma_reserved is not None:
+            facts.append(Fact("crash CMA", "fail", "none", f"{dmesg.cma_reserved[0]} MB reserved"))
+        return facts
+    total = sum(e - s for s, e in predicted)
+    seen_mb = f"{dmesg.cma_reserved[0]} MB in {dmesg.cma_reserved[1]} ranges" if dmesg.cma_reserved else "none"
+    facts.append(_check("crash CMA size", f"{total >> 20} MB in {len(predicted)} ranges", seen_mb,
+                        "dmesg 'crashkernel CMA reserved'"))  # fmt: skip
+    ranges_text = out.text("kexec_crash_cma_ranges")
+    if ranges_text is not None:
+        facts.append(_check("crash CMA ranges", _ranges(predicted), _ranges(parse_cma_ranges(ranges_text)),
+                            "/sys/kernel/kexec_crash_cma_ranges"))  # fmt: skip
+    else:
+        facts.append(Fact("crash CMA ranges", "skip", _ranges(predicted), "n/a",
+                          "this kernel has no /sys/kernel/kexec_crash_cma_ranges"))  # fmt: skip
+    facts.append(_check("crash CMA activation", "activated", "; ".join(bad) if bad else "activated"))
+    return facts
+
+
+def window_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
+    w = layout.dump_window
+    if w is None:
+        return [Fact("dump window", "skip", "none", "n/a", f"target {layout.strategy.target}: no pmem window")]
+    win = (w.start, w.end)
+    iomem = parse_iomem(out.text("iomem") or "")
+    facts: list[Fact] = []
+    image = [(r.start, r.end) for r in resources_named(iomem, *KERNEL_IMAGE)]
+    hit = [s for s in image if _overlaps(s, win)]
+    facts.append(Fact("kernel image outside window", "fail" if hit else "pass", f"outside {hexr(*win)}",
+                      _ranges(_merge(image)), "overlap: " + _ranges(hit) if hit else "/proc/iomem Kernel code…bss"))  # fmt: skip
+    crash = [(r.start, r.end) for r in resources_named(iomem, "Crash kernel")]
+    crash += list(parse_cma_ranges(out.text("kexec_crash_cma_ranges") or ""))
+    clash = [s for s in crash if _overlaps(s, win)]
+    facts.append(Fact("crash memory outside window", "fail" if clash else "pass", f"outside {hexr(*win)}",
+                      _ranges(crash), "overlap: " + _ranges(clash) if clash else ""))  # fmt: skip
+    if layout.strategy.window_mode == "hotplug":
+        facts += _hotplug_facts(layout, out)
+    else:
+        facts += _offline_facts(layout, out)
+    return facts
+
+
+def _offline_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
+    w = layout.dump_window
+    assert w is not None
+    seen = movable_starts(parse_zoneinfo(out.text("zoneinfo") or ""))
+    inside = [n for n, (s, e) in seen.items() if s <= w.start and w.end <= e]
+    facts = [Fact("window inside ZONE_MOVABLE", "pass" if inside else "fail", hexr(w.start, w.end),
+                  ", ".join(f"node {n}: {hexr(*span)}" for n, span in sorted(seen.items())) or "no ZONE_MOVABLE")]  # fmt: skip
+    results = {int(o["block"]): o for o in out.of_kind("offline") if isinstance(o.get("block"), int)}
+    for block in blocks_in(w.start, w.end, layout.memory.block_size):
+        o = results.get(block)
+        observed = "not tested" if o is None else f"offline {o.get('offline')}, online_movable {o.get('online_movable')}"
+        zones = "" if o is None else f"valid_zones {o.get('valid_zones')}"
+        facts.append(_check(f"window block {block} offlinable", "offline ok, online_movable ok", observed, zones))
+    return facts
+
+
+def _hotplug_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
+    w = layout.dump_window
+    assert w is not None
+    iomem = parse_iomem(out.text("iomem") or "")
+    pmem = sorted((r.start, r.end) for r in resources_named(iomem, "Persistent Memory (legacy)"))
+    facts = [_check("window is legacy pmem", hexr(w.start, w.end), _ranges(pmem), "/proc/iomem at boot")]
+    steps = {str(o.get("step")): o for o in out.of_kind("hotplug")}
+    for step in ("ndctl", "daxctl"):
+        rc = steps.get(step, {}).get("rc")
+        facts.append(_check(f"hotplug {step}", "rc 0", f"rc {rc}" if rc is not None else "not run"))
+    before = {b.index for b in parse_blocks(out.text("blocks-boot") or "") if b.state == "online"}
+    after = parse_blocks(out.text("blocks-hotplug") or "")
+    new = [b for b in after if b.index not in before and b.state == "online"]
+    expected = w.blocks_returned if w.blocks_returned is not None else "unknown"
+    facts.append(_check("blocks returned as RAM", str(expected), str(len(new)),
+                        "blocks " + ",".join(str(b.index) for b in new)))  # fmt: skip
+    not_movable = [b.index for b in new if b.zones != "Movable"]
+    facts.append(_check("returned blocks are Movable", "all Movable",
+                        "all Movable" if not not_movable else f"not Movable: {not_movable}"))  # fmt: skip
+    return facts
+
+
+def overhead_fact(layout: LayoutView, production: GuestOutput, baseline: GuestOutput | None) -> Fact:
+    if layout.armed_overhead is None:
+        return Fact("armed overhead", "skip", "n/a", "n/a", "layout.json has no armed_overhead")
+    if baseline is None:
+        return Fact("armed overhead", "skip", str(layout.armed_overhead), "n/a", "no baseline boot")
+    base = parse_meminfo(baseline.text("meminfo") or "").get("MemTotal")
+    prod = parse_meminfo(production.text("meminfo") or "").get("MemTotal")
+    if base is None or prod is None:
+        return Fact("armed overhead", "fail", str(layout.armed_overhead), "MemTotal missing")
+    diff = base - prod
+    ok = abs(diff - layout.armed_overhead) <= OVERHEAD_TOLERANCE
+    return Fact("armed overhead", "pass" if ok else "fail", f"{layout.armed_overhead} ({layout.armed_overhead / MiB:.1f} MiB)",
+                f"{diff} ({diff / MiB:.1f} MiB)", f"MemTotal {base} without layoutc's parameters, {prod} with; "
+                f"tolerance {OVERHEAD_TOLERANCE // MiB} MiB")  # fmt: skip
+
+
+def production_facts(
+    layout: LayoutView, production: GuestOutput, baseline: GuestOutput | None, passed_cmdline: str
+) -> list[Fact]:
+    """All facts for ``--stage boot``."""
+    if not production.done:
+        return [Fact("guest finished", "fail", "LAYOUTC-DONE", "guest stopped early", "see the serial log")]
+    facts = board_facts(layout, production, passed_cmdline)
+    facts += movable_facts(layout, production)
+    facts += crash_facts(layout, production)
+    facts += window_facts(layout, production)
+    facts.append(overhead_fact(layout, production, baseline))
+    facts += [Fact("serial protocol", "fail", "clean", p) for p in production.problems]
+    return facts

@@ -1,0 +1,115 @@
+"""Starting QEMU: argv building and a runner with a hard timeout.
+
+TCG is the default: on this kind of machine ``/dev/kvm`` exists but is nested and unusable (``-cpu host`` aborts,
+other models crawl). ``accel="auto"`` uses KVM only after a smoke boot on it finished within its timeout.
+``-smp 1`` always: under TCG ``-smp 2`` once oopsed in static-key patching.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from layoutc.lab.board import Machine
+from layoutc.lab.errors import LabError
+
+QEMU = "qemu-system-x86_64"
+
+
+@dataclass(frozen=True, slots=True)
+class Boot:
+    """One guest boot: what to run and where its serial console goes."""
+
+    kernel: Path
+    initrd: Path
+    cmdline: str
+    machine: Machine
+    serial_log: Path
+    accel: str = "tcg"
+    timeout: float = 240.0
+
+
+@dataclass(frozen=True, slots=True)
+class BootResult:
+    argv: tuple[str, ...]
+    returncode: int | None  # None: killed on timeout
+    seconds: float
+    serial_log: Path
+    stderr: str
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+
+def qemu_argv(boot: Boot) -> list[str]:
+    """The full QEMU command line for ``boot``."""
+    m = boot.machine
+    accel = ["-accel", "kvm", "-cpu", "host"] if boot.accel == "kvm" else ["-accel", "tcg", "-cpu", "max"]
+    argv = [QEMU, "-machine", "pc", *accel, "-smp", "1", "-m", f"{m.ram // (1 << 20)}M"]
+    for i, size in enumerate(m.node_sizes):
+        argv += ["-object", f"memory-backend-ram,id=ram{i},size={size}", "-numa", f"node,nodeid={i},memdev=ram{i}"]
+    argv += [
+        "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+        "-serial", f"file:{boot.serial_log}",
+        "-kernel", str(boot.kernel), "-initrd", str(boot.initrd),
+        "-append", boot.cmdline,
+    ]  # fmt: skip
+    return argv
+
+
+def run_boot(boot: Boot) -> BootResult:
+    """Run QEMU to completion or until ``boot.timeout``; never hangs (the process group is killed)."""
+    argv = qemu_argv(boot)
+    boot.serial_log.parent.mkdir(parents=True, exist_ok=True)
+    boot.serial_log.write_bytes(b"")
+    start = time.monotonic()
+    try:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            start_new_session=True,
+        )  # fmt: skip
+    except FileNotFoundError as exc:
+        raise LabError("tool-missing", f"{QEMU} not found (Debian package qemu-system-x86)") from exc
+    try:
+        _, err = proc.communicate(timeout=boot.timeout)
+        code: int | None = proc.returncode
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        _, err = proc.communicate()
+        code = None
+    return BootResult(tuple(argv), code, time.monotonic() - start, boot.serial_log, err.decode("replace")[-4000:])
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=5)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def kvm_usable(smoke: Boot) -> bool:
+    """True when a smoke boot under KVM reaches ``LAYOUTC-DONE`` within its timeout."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False
+    result = run_boot(Boot(smoke.kernel, smoke.initrd, smoke.cmdline, smoke.machine, smoke.serial_log, "kvm",
+                           min(smoke.timeout, 60.0)))  # fmt: skip
+    return result.returncode == 0 and b"LAYOUTC-DONE" in result.serial_log.read_bytes()
+
+
+def describe(argv: Sequence[str]) -> str:
+    """A shell-pasteable rendering of argv (for the report)."""
+    import shlex
+
+    return " ".join(shlex.quote(a) for a in argv)

@@ -1,0 +1,76 @@
+"""The lab's report: predicted vs observed per fact, rendered as text and as JSON."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from layoutc.lab.compare import Fact
+
+# verdict → exit code of ``layoutc lab`` (the CLI owns printing; this is the shared table)
+EXIT_CODES = {"pass": 0, "fail": 4, "error": 5, "cannot-emulate": 6}
+
+
+@dataclass(frozen=True, slots=True)
+class BootRecord:
+    name: str  # production | baseline | …
+    seconds: float
+    returncode: int | None
+    serial_log: str
+    argv: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    board: str
+    kernel: str  # release
+    kernel_pinned: bool
+    accel: str
+    stage: str
+    verdict: str  # pass | fail | error | cannot-emulate
+    facts: tuple[Fact, ...] = ()
+    boots: tuple[BootRecord, ...] = ()
+    notes: tuple[str, ...] = ()
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self.verdict]
+
+    @property
+    def failures(self) -> tuple[Fact, ...]:
+        return tuple(f for f in self.facts if f.status == "fail")
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["exit_code"] = self.exit_code
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    def to_text(self) -> str:
+        lines = [
+            f"layoutc lab --stage {self.stage}: {self.board} on {self.kernel}"
+            f"{'' if self.kernel_pinned else ' (pin unavailable: newest of the series)'}, accel {self.accel}",
+        ]
+        for boot in self.boots:
+            rc = "timeout" if boot.returncode is None else f"rc {boot.returncode}"
+            lines.append(f"  boot {boot.name}: {boot.seconds:.1f} s, {rc}, serial log {boot.serial_log}")
+        lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  problem: {p}" for p in self.problems]
+        width = max((len(f.name) for f in self.facts), default=10)
+        for f in self.facts:
+            mark = {"pass": "ok  ", "fail": "FAIL", "info": "info", "skip": "skip"}[f.status]
+            if f.status == "pass":
+                lines.append(f"  {mark} {f.name:<{width}}  {f.observed}")
+            else:
+                lines.append(f"  {mark} {f.name:<{width}}  predicted {f.predicted}; observed {f.observed}")
+            if f.detail and f.status != "pass":
+                lines.append(f"       {'':<{width}}  {f.detail}")
+        n_fail = len(self.failures)
+        lines.append(f"verdict: {self.verdict.upper()} ({len(self.facts)} facts, {n_fail} mismatched)")
+        return "\n".join(lines) + "\n"
+
+    def write(self, out_dir: Path) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "report.json").write_text(self.to_json())
+        (out_dir / "report.txt").write_text(self.to_text())

@@ -1,0 +1,185 @@
+"""``run_lab``: boot a compiled layout in a real kernel and compare every observable fact.
+
+Two boots per run (``--stage boot``): the *production* boot with the board's and layoutc's production cmdline
+(the guest reports facts and offline-tests the window's blocks, or for a ``hotplug`` window turns it into movable
+RAM), and a *baseline* boot with only the board's cmdline, whose MemTotal gives the armed overhead. Baselines are
+cached per kernel and machine in the lab cache, so a test matrix boots each board's baseline once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from layoutc.lab import board, compare, guest, initramfs, kernels, qemu
+from layoutc.lab.errors import LabError
+from layoutc.lab.layoutview import LayoutView, load_layout
+from layoutc.lab.report import BootRecord, Report
+from layoutc.lab.serial import GuestOutput, parse_serial
+
+STAGES = ("boot",)  # part 2 adds "arm" and "full"
+_BASELINE_LOCK = threading.Lock()
+
+# Hook for issue 4 item 4 (``layoutc probe`` inside the guest, round trip probe → import → compile → lab).
+# It receives the layout and the SYSINFO directory captured from the baseline boot (raw files as
+# ``layoutc import`` accepts them) and returns extra facts. None until the importer exists.
+ProbeRoundTrip = Callable[[LayoutView, Path], list[compare.Fact]]
+PROBE_ROUNDTRIP: ProbeRoundTrip | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LabOptions:
+    accel: str = "tcg"  # tcg | kvm | auto
+    timeout: float = 300.0  # per boot, seconds
+    jobs: int = 2  # boots run concurrently within one run_lab call
+    baseline_cache: bool = True
+
+
+def resolve_kernel(kernel: str | Path | kernels.Kernel) -> kernels.Kernel:
+    """``"6.1"``/``"7"`` → cached Debian kernel (downloaded if needed); a Path → that bzImage."""
+    if isinstance(kernel, kernels.Kernel):
+        return kernel
+    if isinstance(kernel, Path):
+        return kernels.kernel_from_path(kernel)
+    return kernels.ensure_kernel(kernel)
+
+
+def _guest_image(k: kernels.Kernel, plan: guest.GuestPlan, out: Path) -> Path:
+    spec = initramfs.InitramfsSpec(
+        init=guest.INIT, module_dir=k.module_dir, stages=guest.stages(plan), extra=guest.lab_files(plan)
+    )
+    return initramfs.build_initramfs(spec, out)
+
+
+def plan_for(layout: LayoutView) -> guest.GuestPlan:
+    w = layout.dump_window
+    if w is None:
+        return guest.GuestPlan()
+    if layout.strategy.window_mode == "hotplug":
+        align = f"{w.devdax_align >> 20}M" if w.devdax_align >= 1 << 20 else f"{w.devdax_align >> 10}K"
+        return guest.GuestPlan(hotplug_start=w.start, hotplug_map=w.devdax_map, hotplug_align=align)
+    return guest.GuestPlan(offline_blocks=guest.blocks_in(w.start, w.end, layout.memory.block_size))
+
+
+def _boot(name: str, k: kernels.Kernel, plan: guest.GuestPlan, cmdline: str, machine: board.Machine,
+          out_dir: Path, opts: LabOptions, accel: str) -> tuple[BootRecord, GuestOutput]:  # fmt: skip
+    image = _guest_image(k, plan, out_dir / f"initramfs-{name}.img")
+    log = out_dir / f"serial-{name}.log"
+    result = qemu.run_boot(qemu.Boot(k.vmlinuz, image, cmdline, machine, log, accel, opts.timeout))
+    image.unlink(missing_ok=True)  # rebuilt in half a second; not worth keeping per run
+    record = BootRecord(name, round(result.seconds, 2), result.returncode, str(log), result.argv)
+    return record, parse_serial(log.read_bytes())
+
+
+def _baseline_key(k: kernels.Kernel, machine: board.Machine, cmdline: str) -> str:
+    blob = json.dumps([k.release, machine.ram, machine.node_sizes, cmdline], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _baseline(k: kernels.Kernel, machine: board.Machine, cmdline: str, out_dir: Path, opts: LabOptions,
+              accel: str) -> tuple[BootRecord | None, GuestOutput]:  # fmt: skip
+    """The baseline boot, from the cache when an identical one was recorded before."""
+    cached = kernels.cache_dir() / "baselines" / f"{_baseline_key(k, machine, cmdline)}.log"
+    with _BASELINE_LOCK:
+        if opts.baseline_cache and cached.is_file():
+            out = parse_serial(cached.read_bytes())
+            if out.done:
+                (out_dir / "serial-baseline.log").write_bytes(cached.read_bytes())
+                return None, out
+    record, out = _boot("baseline", k, guest.GuestPlan(), cmdline, machine, out_dir, opts, accel)
+    if out.done and opts.baseline_cache:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        cached.write_bytes(Path(record.serial_log).read_bytes())
+    return record, out
+
+
+def _accel(requested: str, k: kernels.Kernel, machine: board.Machine, out_dir: Path) -> str:
+    if requested != "auto":
+        return requested
+    image = _guest_image(k, guest.GuestPlan(), out_dir / "initramfs-smoke.img")
+    smoke = qemu.Boot(k.vmlinuz, image, "console=ttyS0 panic=-1", board.Machine(512 << 20, (), (), (), ()),
+                      out_dir / "serial-kvm-smoke.log")  # fmt: skip
+    return "kvm" if qemu.kvm_usable(smoke) else "tcg"
+
+
+def write_sysinfo(out: GuestOutput, dest: Path) -> Path:
+    """Write the guest's raw files as a SYSINFO directory (the layout ``layoutc import`` reads)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    names = {"iomem": "iomem", "zoneinfo": "zoneinfo", "cmdline": "cmdline", "dmesg": "dmesg",
+             "block_size_bytes": "block_size_bytes"}  # fmt: skip
+    for src, dst in names.items():
+        data = out.files.get(src)
+        if data is not None:
+            (dest / dst).write_bytes(data)
+    if out.release:
+        (dest / "uname-r").write_text(out.release + "\n")
+    return dest
+
+
+def run_lab(
+    layout_dir: Path,
+    *,
+    kernel: str | Path | kernels.Kernel,
+    stage: str = "boot",
+    out_dir: Path,
+    options: LabOptions | None = None,
+) -> Report:
+    """Boot ``layout_dir/layout.json`` in ``kernel`` and report predicted vs observed.
+
+    :param layout_dir: a ``layoutc compile`` output directory.
+    :param kernel: ``"6.1"`` or ``"7"`` (Debian kernels from the cache), a bzImage path, or a ``Kernel``.
+    :param stage: ``"boot"`` (part 2 adds ``"arm"``, ``"full"``).
+    :param out_dir: receives serial logs, ``report.txt`` and ``report.json``.
+    Raises ``LabError`` for unusable input or a missing environment; mismatches are data in the report.
+    """
+    opts = options or LabOptions()
+    if stage not in STAGES:
+        raise LabError("usage", f"--stage {stage}: this lab implements {', '.join(STAGES)}")
+    layout = load_layout(layout_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    k = resolve_kernel(kernel)
+    machine = board.machine_for(layout)
+    base_cmdline = " ".join([layout.board_cmdline, *machine.memmap, "panic=-1"]).strip()
+    prod_cmdline = " ".join([layout.board_cmdline, *machine.memmap, layout.cmdline.get("production", ""),
+                             "panic=-1"]).split()  # fmt: skip
+    cmdline = " ".join(prod_cmdline)
+    head = dict(board=layout.board, kernel=k.release, kernel_pinned=k.pinned, stage=stage)
+    problems = list(machine.unfaithful)
+    if (msg := board.check_cmdline_length(cmdline)) is not None:
+        problems.append(msg)
+    if layout.strategy.crash_memory == "cma" and not k.has_cma:
+        problems.append(f"kernel {k.release} has no crashkernel=,cma (6.17+); this layout needs it")
+    if problems:
+        report = Report(**head, accel="none", verdict="cannot-emulate", notes=machine.notes, problems=tuple(problems))
+        report.write(out_dir)
+        return report
+    accel = _accel(opts.accel, k, machine, out_dir)
+    plan = plan_for(layout)
+    with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
+        prod_f = pool.submit(_boot, "production", k, plan, cmdline, machine, out_dir, opts, accel)
+        base_f = pool.submit(_baseline, k, machine, base_cmdline, out_dir, opts, accel)
+        prod_rec, prod = prod_f.result()
+        base_rec, base = base_f.result()
+    boots = tuple(b for b in (prod_rec, base_rec) if b is not None)
+    facts = compare.production_facts(layout, prod, base if base.done else None, cmdline)
+    notes = list(machine.notes)
+    if base_rec is None:
+        notes.append("baseline boot taken from the lab cache (identical kernel, machine and cmdline)")
+    if base.done:
+        sysinfo = write_sysinfo(base, out_dir / "sysinfo-baseline")
+        if PROBE_ROUNDTRIP is not None:
+            facts += PROBE_ROUNDTRIP(layout, sysinfo)
+    timed_out = [b.name for b in boots if b.returncode is None]
+    errors = [f"boot {n} timed out after {opts.timeout:.0f} s" for n in timed_out]
+    if not prod.done and not timed_out:
+        errors.append("production guest stopped before LAYOUTC-DONE (see serial-production.log)")
+    verdict = "error" if errors else ("fail" if any(f.status == "fail" for f in facts) else "pass")
+    report = Report(**head, accel=accel, verdict=verdict, facts=tuple(facts), boots=boots, notes=tuple(notes),
+                    problems=tuple(errors))  # fmt: skip
+    report.write(out_dir)
+    return report
