@@ -23,24 +23,41 @@ exit codes: 0 ok; 1 invalid input (bad spec, bad ELF); 2 usage; 4 a dump step fa
 def parser() -> argparse.ArgumentParser:
     """The argument parser; flags override the filter spec."""
     p = argparse.ArgumentParser(
-        prog="layoutc dump", allow_abbrev=False, epilog=USAGE_EPILOG,
+        prog="layoutc dump",
+        allow_abbrev=False,
+        epilog=USAGE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Write a filtered crash dump (kdump-compressed, ELF or flattened) from an ELF vmcore.")
+        description="Write a filtered crash dump (kdump-compressed, ELF or flattened) from an ELF vmcore.",
+    )
     p.add_argument("--spec", metavar="FILTER.json", help="filter spec (schemas/filter-spec/v1)")
-    p.add_argument("--dump-level", type=int, metavar="N", choices=range(32),
-                   help="makedumpfile dump level bitmask (default 1: zero pages)")
-    p.add_argument("--compress", choices=["zlib", "zstd", "snappy", "lzo", "none"], help="page codec (default zlib)")
+    p.add_argument(
+        "--dump-level",
+        type=int,
+        metavar="N",
+        choices=range(32),
+        help="makedumpfile dump level bitmask (default 1: zero pages)",
+    )
+    p.add_argument(
+        "--compress", choices=["zlib", "zstd", "snappy", "lzo", "none"], help="page codec (default zlib)"
+    )
     p.add_argument("--format", choices=["kdump", "elf", "flat"], help="output format (default kdump)")
     p.add_argument("--budget", type=_size, metavar="BYTES", help="never write more than this many bytes")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="compressor processes (default 1)")
     p.add_argument("--no-mmap", action="store_true", help="read the source with pread only")
-    p.add_argument("--iomem", metavar="FILE",
-                   help="exclude this kernel's System RAM (default /proc/iomem when SOURCE is /proc/vmcore)")
+    p.add_argument(
+        "--iomem",
+        metavar="FILE",
+        help="exclude this kernel's System RAM (default /proc/iomem when SOURCE is /proc/vmcore)",
+    )
     p.add_argument("--progress", action="store_true", help="show progress even when stderr is not a TTY")
     p.add_argument("--quiet", action="store_true", help="no progress and no summary")
-    p.add_argument("--build-zipapp", metavar="OUT.pyz", help="write a self-contained zipapp of the dumper and exit")
+    p.add_argument(
+        "--build-zipapp", metavar="OUT.pyz", help="write a self-contained zipapp of the dumper and exit"
+    )
     p.add_argument("source", nargs="?", metavar="SOURCE", help="ELF vmcore, e.g. /proc/vmcore")
-    p.add_argument("output", nargs="?", metavar="OUTPUT", help="output file, '-' for a flattened stream on stdout")
+    p.add_argument(
+        "output", nargs="?", metavar="OUTPUT", help="output file, '-' for a flattened stream on stdout"
+    )
     return p
 
 
@@ -81,12 +98,19 @@ def _dump(args: argparse.Namespace) -> int:
 
     try:
         base = spec.load(args.spec) if args.spec else spec.FilterSpec()
-        chosen = base.with_overrides(dump_level=args.dump_level, compression=args.compress,
-                                     format=args.format, budget=args.budget)
+        chosen = base.with_overrides(
+            dump_level=args.dump_level, compression=args.compress, format=args.format, budget=args.budget
+        )
         show = not args.quiet and (args.progress or sys.stderr.isatty())
-        opts = dumper.Options(args.source, args.output, chosen, workers=max(1, args.workers),
-                              use_mmap=not args.no_mmap, progress=sys.stderr if show else None,
-                              iomem=args.iomem)
+        opts = dumper.Options(
+            args.source,
+            args.output,
+            chosen,
+            workers=max(1, args.workers),
+            use_mmap=not args.no_mmap,
+            progress=sys.stderr if show else None,
+            iomem=args.iomem,
+        )
         result = dumper.run(opts)
     except DumpError as exc:
         print(f"layoutc dump: error: {exc}", file=sys.stderr)
@@ -100,8 +124,11 @@ def _dump(args: argparse.Namespace) -> int:
         print(f"layoutc dump: budget: dropped {drop.pages} pages: {drop.label}", file=sys.stderr)
     if not args.quiet:
         excl = ", ".join(f"{r} {n}" for r, n in result.excluded) or "none"
-        print(f"layoutc dump: {result.pages_kept} of {result.pages_present} pages kept "
-              f"(excluded: {excl}); {result.bytes_written} bytes", file=sys.stderr)
+        print(
+            f"layoutc dump: {result.pages_kept} of {result.pages_present} pages kept "
+            f"(excluded: {excl}); {result.bytes_written} bytes",
+            file=sys.stderr,
+        )
     if result.error is not None:
         print(f"layoutc dump: error: {result.error}; the dump is INCOMPLETE", file=sys.stderr)
         return ExitCode.DUMP_FAILED

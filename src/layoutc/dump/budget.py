@@ -61,8 +61,14 @@ def label(item: DropItem) -> str:
     return item
 
 
-def solve(keep: list[Extent], budget: int | None, fixed: int, drop_order: tuple[DropItem, ...],
-          page_size: int, costs: Costs) -> BudgetPlan:
+def solve(
+    keep: list[Extent],
+    budget: int | None,
+    fixed: int,
+    drop_order: tuple[DropItem, ...],
+    page_size: int,
+    costs: Costs,
+) -> BudgetPlan:
     """Choose the kept pages so that ``fixed + cost(keep) <= budget``."""
     if budget is None:
         return BudgetPlan(keep, (), (), True, False)
@@ -78,8 +84,10 @@ def solve(keep: list[Extent], budget: int | None, fixed: int, drop_order: tuple[
         if item == TAIL:
             break
         if isinstance(item, str) and item in PAGE_CLASSES:
-            notes.append(f"drop_order: page class {item!r} needs dump-level classification "
-                         f"(dumper part 2); nothing dropped for it")
+            notes.append(
+                f"drop_order: page class {item!r} needs dump-level classification "
+                f"(dumper part 2); nothing dropped for it"
+            )
             continue
         assert isinstance(item, Range)
         pages = extents.intersect(rest, [item.pfns(page_size)])

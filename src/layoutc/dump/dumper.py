@@ -82,22 +82,41 @@ def _run(opts: Options, reader: Reader) -> Result:
         codec = codecs.lookup("zlib")
     encoder = Encoder(codec.name, bool(spec.dump_level & 1), ps)
     fixed = KdumpLayout(ps, pmap.max_mapnr, len(vmcore.notes_blob), 0, bool(spec.dump_level & 1)).fixed_bytes
-    plan = budgets.solve(keep, spec.budget, fixed, spec.drop_order, ps,
-                         _KdumpCosts(pmap, reader, encoder, opts.workers))
+    plan = budgets.solve(
+        keep, spec.budget, fixed, spec.drop_order, ps, _KdumpCosts(pmap, reader, encoder, opts.workers)
+    )
     notes += plan.notes
     sink = _open_sink(opts.output, spec.format, spec.budget)
-    phys_base = int(vmcore.vmcoreinfo.get("NUMBER(phys_base)", "0"), 0) if _is_int(
-        vmcore.vmcoreinfo.get("NUMBER(phys_base)", "0")) else 0
-    writer = KdumpWriter(sink, vmcore, present=present, keep=plan.keep, max_mapnr=pmap.max_mapnr,
-                         dump_level=spec.dump_level, codec_flag=codec.flag, phys_base=phys_base)
+    phys_base = (
+        int(vmcore.vmcoreinfo.get("NUMBER(phys_base)", "0"), 0)
+        if _is_int(vmcore.vmcoreinfo.get("NUMBER(phys_base)", "0"))
+        else 0
+    )
+    writer = KdumpWriter(
+        sink,
+        vmcore,
+        present=present,
+        keep=plan.keep,
+        max_mapnr=pmap.max_mapnr,
+        dump_level=spec.dump_level,
+        codec_flag=codec.flag,
+        phys_base=phys_base,
+    )
     progress = Progress(extents.count(plan.keep) * ps, opts.progress)
     stream = windows(pmap, reader, plan.keep, encoder, opts.workers)
     return _write(writer, sink, stream, progress, plan, present, excluded, notes)
 
 
-def _write(writer: KdumpWriter | elfout.ElfWriter, sink: Sink, stream: Iterator[Window], progress: Progress,
-           plan: budgets.BudgetPlan, present: list[Extent], excluded: tuple[tuple[str, int], ...],
-           notes: list[str]) -> Result:
+def _write(
+    writer: KdumpWriter | elfout.ElfWriter,
+    sink: Sink,
+    stream: Iterator[Window],
+    progress: Progress,
+    plan: budgets.BudgetPlan,
+    present: list[Extent],
+    excluded: tuple[tuple[str, int], ...],
+    notes: list[str],
+) -> Result:
     """Write metadata and pages; on a fault keep what is written readable and say so."""
     ps = writer.vmcore.page_size
     error: DumpError | None = None
@@ -121,15 +140,25 @@ def _write(writer: KdumpWriter | elfout.ElfWriter, sink: Sink, stream: Iterator[
             progress.close()
         if error is None and not plan.complete:
             kept = writer.mark_incomplete()
-            error = SinkFault(writer.written, "the byte budget could not be met by the drops in drop_order; "
-                                              "the highest pages were dropped")
+            error = SinkFault(
+                writer.written,
+                "the byte budget could not be met by the drops in drop_order; the highest pages were dropped",
+            )
     finally:
         try:
             sink.close()
         except SinkFault as exc:
             error = error or exc
-    return Result(error is None, extents.count(present), extents.count(kept), writer.written,
-                  excluded, plan.drops, tuple(notes), error)
+    return Result(
+        error is None,
+        extents.count(present),
+        extents.count(kept),
+        writer.written,
+        excluded,
+        plan.drops,
+        tuple(notes),
+        error,
+    )
 
 
 def _salvage(writer: KdumpWriter | elfout.ElfWriter) -> None:
@@ -151,8 +180,9 @@ def _open_sink(path: str, fmt: str, budget: int | None) -> Sink:
     return FileSink(path, budget)
 
 
-def _exclusions(opts: Options, present: list[Extent], ps: int,
-                notes: list[str]) -> tuple[tuple[tuple[str, int], ...], list[Extent]]:
+def _exclusions(
+    opts: Options, present: list[Extent], ps: int, notes: list[str]
+) -> tuple[tuple[tuple[str, int], ...], list[Extent]]:
     """Apply the spec's ranges and the capture kernel's own RAM; returns (per-reason counts, keep)."""
     by_reason: dict[str, list[Extent]] = {}
     for r in opts.spec.exclude:
@@ -211,8 +241,10 @@ class _KdumpCosts:
         return extents.count(pages) * (PAGE_DESC.size + self.encoder.page_size)
 
     def cost(self, pages: list[Extent]) -> int:
-        return sum(w.npages * PAGE_DESC.size + len(w.payload)
-                   for w in windows(self.pmap, self.reader, pages, self.encoder, self.workers))
+        return sum(
+            w.npages * PAGE_DESC.size + len(w.payload)
+            for w in windows(self.pmap, self.reader, pages, self.encoder, self.workers)
+        )
 
     def prefix(self, pages: list[Extent], avail: int) -> int:
         for w in windows(self.pmap, self.reader, pages, self.encoder, self.workers):
@@ -244,8 +276,15 @@ class _ElfCosts:
         return pages[-1][1] if pages else 0
 
 
-def _run_elf(opts: Options, reader: Reader, vmcore: elf.Vmcore, pmap: physmap.PhysMap, keep: list[Extent],
-             excluded: tuple[tuple[str, int], ...], notes: list[str]) -> Result:
+def _run_elf(
+    opts: Options,
+    reader: Reader,
+    vmcore: elf.Vmcore,
+    pmap: physmap.PhysMap,
+    keep: list[Extent],
+    excluded: tuple[tuple[str, int], ...],
+    notes: list[str],
+) -> Result:
     spec = opts.spec
     ps = vmcore.page_size
     zero_runs = zero_scan(pmap, reader, keep, opts.progress) if spec.dump_level & 1 else []
@@ -265,7 +304,9 @@ def _run_elf(opts: Options, reader: Reader, vmcore: elf.Vmcore, pmap: physmap.Ph
     return _write(writer, sink, stream, progress, plan, pmap.present, excluded, notes)
 
 
-def zero_scan(pmap: physmap.PhysMap, reader: Reader, keep: list[Extent], stream: TextIO | None) -> list[Extent]:
+def zero_scan(
+    pmap: physmap.PhysMap, reader: Reader, keep: list[Extent], stream: TextIO | None
+) -> list[Extent]:
     """Runs of at least ``ZERO_RUN_MIN`` zero pages among ``keep`` (ELF output reads pages twice)."""
     ps = pmap.page_size
     zero = bytes(ps)

@@ -105,8 +105,22 @@ def _read(reader: Reader, src: str, offset: int, size: int, field: str) -> bytes
 
 def parse(reader: Reader, src: str) -> Vmcore:
     """Parse the ELF header, program headers and notes of a vmcore."""
-    ident, e_type, e_machine, e_version, _entry, e_phoff, e_shoff, _flags, e_ehsize, e_phentsize, \
-        e_phnum, _shentsize, _shnum, _shstrndx = EHDR.unpack(_read(reader, src, 0, EHDR.size, "e_ident"))
+    (
+        ident,
+        e_type,
+        e_machine,
+        e_version,
+        _entry,
+        e_phoff,
+        e_shoff,
+        _flags,
+        e_ehsize,
+        e_phentsize,
+        e_phnum,
+        _shentsize,
+        _shnum,
+        _shstrndx,
+    ) = EHDR.unpack(_read(reader, src, 0, EHDR.size, "e_ident"))
     if ident[:4] != ELFMAG:
         raise FormatError(src, 0, "e_ident", f"not an ELF file (magic {ident[:4]!r})")
     if ident[4] != ELFCLASS64 or ident[5] != ELFDATA2LSB:
@@ -140,24 +154,33 @@ def parse(reader: Reader, src: str) -> Vmcore:
             loads.append(ph)
         elif ph.p_type == PT_NOTE:
             if ph.p_filesz > MAX_NOTES_BYTES:
-                raise FormatError(src, where + 32, "p_filesz", f"PT_NOTE of {ph.p_filesz} bytes is implausible")
+                raise FormatError(
+                    src, where + 32, "p_filesz", f"PT_NOTE of {ph.p_filesz} bytes is implausible"
+                )
             blobs.append((ph.p_offset, _read(reader, src, ph.p_offset, ph.p_filesz, f"phdr[{i}].p_offset")))
     notes_blob, notes = _merge_notes(src, blobs)
     info_note = next((n for n in notes if n.name == "VMCOREINFO"), None)
     raw = info_note.desc.rstrip(b"\0") if info_note else b""
-    return Vmcore(src, reader.size, e_machine, tuple(loads), notes_blob, tuple(notes),
-                  parse_vmcoreinfo(raw), raw)
+    return Vmcore(
+        src, reader.size, e_machine, tuple(loads), notes_blob, tuple(notes), parse_vmcoreinfo(raw), raw
+    )
 
 
 def _check_load(src: str, where: int, ph: Phdr, file_size: int) -> None:
     if ph.p_filesz > ph.p_memsz:
         raise FormatError(src, where + 32, "p_filesz", f"{ph.p_filesz} exceeds p_memsz {ph.p_memsz}")
     if ph.p_offset + ph.p_filesz > file_size:
-        raise FormatError(src, where + 8, "p_offset",
-                          f"segment [0x{ph.p_offset:x}, 0x{ph.p_offset + ph.p_filesz:x}) "
-                          f"extends past the end of the file (0x{file_size:x}): truncated or corrupt")
+        raise FormatError(
+            src,
+            where + 8,
+            "p_offset",
+            f"segment [0x{ph.p_offset:x}, 0x{ph.p_offset + ph.p_filesz:x}) "
+            f"extends past the end of the file (0x{file_size:x}): truncated or corrupt",
+        )
     if ph.p_paddr + ph.p_memsz > 1 << 52:
-        raise FormatError(src, where + 24, "p_paddr", "physical range beyond 52 bits (x86_64 MAX_PHYSMEM_BITS)")
+        raise FormatError(
+            src, where + 24, "p_paddr", "physical range beyond 52 bits (x86_64 MAX_PHYSMEM_BITS)"
+        )
 
 
 def _merge_notes(src: str, blobs: list[tuple[int, bytes]]) -> tuple[bytes, list[Note]]:
@@ -173,7 +196,9 @@ def _merge_notes(src: str, blobs: list[tuple[int, bytes]]) -> tuple[bytes, list[
             name_end = pos + NHDR.size + _pad4(namesz)
             end = name_end + _pad4(descsz)
             if end > len(blob):
-                raise FormatError(src, file_off + pos, "n_descsz", f"note of {end - pos} bytes overruns its PT_NOTE")
+                raise FormatError(
+                    src, file_off + pos, "n_descsz", f"note of {end - pos} bytes overruns its PT_NOTE"
+                )
             name = blob[pos + NHDR.size : pos + NHDR.size + namesz].rstrip(b"\0").decode("ascii", "replace")
             desc_off = len(merged) + (name_end - pos)
             notes.append(Note(name, ntype, bytes(blob[name_end : name_end + descsz]), desc_off))

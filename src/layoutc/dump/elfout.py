@@ -77,15 +77,39 @@ def elf_header(vmcore: Vmcore, segs: list[Segment], hdr: int, ps: int) -> bytes:
     shoff = phoff + PHDR.size * phnum if phnum >= PN_XNUM else 0
     notes_off = phoff + PHDR.size * phnum + (SHDR.size if shoff else 0)
     ident = ELFMAG + bytes([2, 1, 1, 0]) + bytes(8)
-    out = bytearray(EHDR.pack(ident, ET_CORE, EM_X86_64, 1, 0, phoff, shoff, 0, EHDR.size, PHDR.size,
-                              min(phnum, PN_XNUM), SHDR.size if shoff else 0, 1 if shoff else 0, 0))
+    out = bytearray(
+        EHDR.pack(
+            ident,
+            ET_CORE,
+            EM_X86_64,
+            1,
+            0,
+            phoff,
+            shoff,
+            0,
+            EHDR.size,
+            PHDR.size,
+            min(phnum, PN_XNUM),
+            SHDR.size if shoff else 0,
+            1 if shoff else 0,
+            0,
+        )
+    )
     notes = vmcore.notes_blob
     out += PHDR.pack(PT_NOTE, 0, notes_off, 0, 0, len(notes), len(notes), 0)
     page_offset = _page_offset(vmcore)
     for s in segs:
         paddr = s.pfn_start * ps
-        out += PHDR.pack(PT_LOAD, 7, s.file_offset, page_offset + paddr, paddr,
-                         (s.pfn_file_end - s.pfn_start) * ps, (s.pfn_mem_end - s.pfn_start) * ps, 0)
+        out += PHDR.pack(
+            PT_LOAD,
+            7,
+            s.file_offset,
+            page_offset + paddr,
+            paddr,
+            (s.pfn_file_end - s.pfn_start) * ps,
+            (s.pfn_mem_end - s.pfn_start) * ps,
+            0,
+        )
     if shoff:
         out += SHDR.pack(0, 0, 0, 0, 0, 0, 0, phnum, 0, 0)  # sh_info = real e_phnum
     out += notes
@@ -152,7 +176,13 @@ class ElfWriter:
         segs = []
         for s in self.segs:
             file_end = max(s.pfn_start, min(s.pfn_file_end, cut))
-            segs.append(Segment(s.pfn_start, file_end, s.pfn_mem_end if file_end == s.pfn_file_end else file_end,
-                                s.file_offset if file_end > s.pfn_start else 0))
+            segs.append(
+                Segment(
+                    s.pfn_start,
+                    file_end,
+                    s.pfn_mem_end if file_end == s.pfn_file_end else file_end,
+                    s.file_offset if file_end > s.pfn_start else 0,
+                )
+            )
         self.sink.write_at(0, elf_header(self.vmcore, segs, self.hdr, self.ps))
         return extents.normalize((s.pfn_start, s.pfn_file_end) for s in segs)

@@ -43,7 +43,9 @@ class Encoder:
     zero_pages: bool
     page_size: int
 
-    def encode(self, buf: bytes | memoryview, pfn: int, npages: int, compress: codecs.Compress | None) -> Window:
+    def encode(
+        self, buf: bytes | memoryview, pfn: int, npages: int, compress: codecs.Compress | None
+    ) -> Window:
         """Encode ``npages`` pages held in ``buf``."""
         ps = self.page_size
         data = bytes(buf) if isinstance(buf, memoryview) else buf
@@ -51,7 +53,7 @@ class Encoder:
         zero = bytes(ps)
         kinds = bytearray(npages)
         sizes = array("I", bytes(4 * npages))
-        out = []
+        out: list[bytes | memoryview] = []
         check = self.zero_pages
         for i in range(npages):
             off = i * ps
@@ -71,8 +73,9 @@ class Encoder:
         return Window(pfn, npages, bytes(kinds), sizes, b"".join(out))
 
 
-def windows(physmap: PhysMap, reader: Reader, wanted: list[Extent], encoder: Encoder,
-            workers: int = 1) -> Iterator[Window]:
+def windows(
+    physmap: PhysMap, reader: Reader, wanted: list[Extent], encoder: Encoder, workers: int = 1
+) -> Iterator[Window]:
     """Encoded windows covering ``wanted`` in pfn order."""
     compress = codecs.lookup(encoder.codec_name).compress
     runs = ((piece, pfn, n) for piece, pfn, n in physmap.runs(wanted, WINDOW_PAGES))
@@ -88,8 +91,12 @@ _STATE: dict[str, object] = {}
 
 def _init_worker(path: str, physmap: PhysMap, encoder: Encoder) -> None:
     # Per-process state of a pool worker: its own file and codec context (never shared).
-    _STATE.update(reader=FileReader(path), physmap=physmap, encoder=encoder,
-                  compress=codecs.lookup(encoder.codec_name).compress)
+    _STATE.update(
+        reader=FileReader(path),
+        physmap=physmap,
+        encoder=encoder,
+        compress=codecs.lookup(encoder.codec_name).compress,
+    )
 
 
 def _work(job: tuple[int, int, int]) -> Window:
@@ -100,12 +107,12 @@ def _work(job: tuple[int, int, int]) -> Window:
     reader = _STATE["reader"]
     assert isinstance(reader, FileReader)
     piece = physmap.pieces[index]
-    return encoder.encode(physmap.read(reader, piece, pfn, n), pfn, n,
-                          _STATE["compress"])  # type: ignore[arg-type]
+    return encoder.encode(physmap.read(reader, piece, pfn, n), pfn, n, _STATE["compress"])  # type: ignore[arg-type]
 
 
-def _parallel(physmap: PhysMap, path: str, runs: Iterable[tuple[object, int, int]], encoder: Encoder,
-              workers: int) -> Iterator[Window]:
+def _parallel(
+    physmap: PhysMap, path: str, runs: Iterable[tuple[object, int, int]], encoder: Encoder, workers: int
+) -> Iterator[Window]:
     import multiprocessing  # only when asked for: it costs start-up time and memory
 
     index = {id(p): i for i, p in enumerate(physmap.pieces)}

@@ -27,6 +27,7 @@ KDUMP_SUB_HEADER = struct.Struct("<QiiQQqQqQqQQQQ")  # 104 bytes
 PAGE_DESC = struct.Struct("<qIIQ")  # offset, size, flags, page_flags: 24 bytes
 KDUMP_SIGNATURE = b"KDUMP   "
 HEADER_VERSION = 6
+UNKNOWN = b"unknown"
 FLUSH_BYTES = 1 << 20
 ZEROS_CHUNK = 1 << 20
 
@@ -49,7 +50,8 @@ class KdumpLayout:
     @property
     def bitmap_len(self) -> int:
         """Bytes of one bitmap, whole blocks."""
-        return -(-(-(-self.max_mapnr // 8)) // self.block_size) * self.block_size
+        nbytes = -(-self.max_mapnr // 8)
+        return -(-nbytes // self.block_size) * self.block_size
 
     @property
     def bitmap_blocks(self) -> int:
@@ -78,16 +80,30 @@ class KdumpLayout:
 
 
 def utsname(vmcore: Vmcore) -> tuple[bytes, ...]:
-    """new_utsname fields; from VMCOREINFO until init_uts_ns is read from memory (part 2)."""
-    release = vmcore.vmcoreinfo.get("OSRELEASE", "").encode()[:64]
-    return (b"Linux", b"", release, b"", vmcore.machine.encode(), b"")
+    """new_utsname fields, from VMCOREINFO until init_uts_ns is read from memory (part 2).
+
+    libkdumpfile takes the architecture from utsname.machine only when sysname, nodename, release,
+    version and machine are all non-empty (``uts_looks_sane``), so unknown fields say "unknown".
+    """
+    release = vmcore.vmcoreinfo.get("OSRELEASE", "").encode()[:64] or UNKNOWN
+    return (b"Linux", UNKNOWN, release, UNKNOWN, vmcore.machine.encode(), b"")
 
 
 class KdumpWriter:
     """Writes one kdump-compressed file for a fixed set of kept pages."""
 
-    def __init__(self, sink: Sink, vmcore: Vmcore, *, present: list[Extent], keep: list[Extent],
-                 max_mapnr: int, dump_level: int, codec_flag: int, phys_base: int = 0) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        vmcore: Vmcore,
+        *,
+        present: list[Extent],
+        keep: list[Extent],
+        max_mapnr: int,
+        dump_level: int,
+        codec_flag: int,
+        phys_base: int = 0,
+    ) -> None:
         self.sink = sink
         self.vmcore = vmcore
         self.present = present
@@ -95,8 +111,9 @@ class KdumpWriter:
         self.dump_level = dump_level
         self.codec_flag = codec_flag
         self.phys_base = phys_base
-        self.layout = KdumpLayout(vmcore.page_size, max_mapnr, len(vmcore.notes_blob),
-                                  extents.count(keep), bool(dump_level & 1))
+        self.layout = KdumpLayout(
+            vmcore.page_size, max_mapnr, len(vmcore.notes_blob), extents.count(keep), bool(dump_level & 1)
+        )
         self._starts = [s for s, _ in keep]
         self._data_pos = self.layout.data_offset
         self._data = bytearray()
@@ -118,10 +135,22 @@ class KdumpWriter:
         crashtime = self.vmcore.vmcoreinfo.get("CRASHTIME", "")
         tv_sec = int(crashtime) if crashtime.isdigit() else int(time.time())
         head = DISK_DUMP_HEADER.pack(
-            KDUMP_SIGNATURE, HEADER_VERSION, *utsname(self.vmcore),
-            tv_sec, 0,  # tv_usec must stay 0: libkdumpfile tries the 32-bit layout first (§3.2)
-            self.codec_flag | status_extra, lay.block_size, lay.sub_hdr_size, lay.bitmap_blocks,
-            min(lay.max_mapnr, 0xFFFFFFFF), 0, 0, 0, 0, self.vmcore.nr_cpus)
+            KDUMP_SIGNATURE,
+            HEADER_VERSION,
+            *utsname(self.vmcore),
+            tv_sec,
+            0,  # tv_usec must stay 0: libkdumpfile tries the 32-bit layout first (§3.2)
+            self.codec_flag | status_extra,
+            lay.block_size,
+            lay.sub_hdr_size,
+            lay.bitmap_blocks,
+            min(lay.max_mapnr, 0xFFFFFFFF),
+            0,
+            0,
+            0,
+            0,
+            self.vmcore.nr_cpus,
+        )
         return head + bytes(lay.block_size - len(head))
 
     def sub_header(self) -> bytes:
@@ -131,8 +160,21 @@ class KdumpWriter:
         info = self.vmcore.vmcoreinfo_note
         info_off, info_size = (note_off + info.desc_offset, len(info.desc)) if info else (0, 0)
         sub = KDUMP_SUB_HEADER.pack(
-            self.phys_base, self.dump_level, 0, 0, 0, info_off, info_size,
-            note_off if lay.size_note else 0, lay.size_note, 0, 0, 0, lay.max_mapnr, lay.max_mapnr)
+            self.phys_base,
+            self.dump_level,
+            0,
+            0,
+            0,
+            info_off,
+            info_size,
+            note_off if lay.size_note else 0,
+            lay.size_note,
+            0,
+            0,
+            0,
+            lay.max_mapnr,
+            lay.max_mapnr,
+        )
         body = sub + self.vmcore.notes_blob
         return body + bytes(lay.sub_hdr_size * lay.block_size - len(body))
 

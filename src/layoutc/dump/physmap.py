@@ -92,8 +92,10 @@ def build(loads: tuple[Phdr, ...], page_size: int) -> PhysMap:
     whole: list[Piece] = []
     partial: dict[int, list[tuple[int, int, int]]] = {}
     for ph in ordered:
-        spans = [(ph.p_paddr, ph.p_paddr + ph.p_filesz, ph.p_offset),
-                 (ph.p_paddr + ph.p_filesz, ph.p_paddr + ph.p_memsz, -1)]
+        spans = [
+            (ph.p_paddr, ph.p_paddr + ph.p_filesz, ph.p_offset),
+            (ph.p_paddr + ph.p_filesz, ph.p_paddr + ph.p_memsz, -1),
+        ]
         for lo, hi, file_off in spans:
             for a, b in extents.subtract([(lo, hi)] if hi > lo else [], covered):
                 _add_span(a, b, -1 if file_off < 0 else file_off + (a - lo), page_size, whole, partial)
@@ -118,8 +120,9 @@ def _contained(loads: tuple[Phdr, ...]) -> list[bool]:
     return flags
 
 
-def _add_span(a: int, b: int, file_off: int, ps: int, whole: list[Piece],
-              partial: dict[int, list[tuple[int, int, int]]]) -> None:
+def _add_span(
+    a: int, b: int, file_off: int, ps: int, whole: list[Piece], partial: dict[int, list[tuple[int, int, int]]]
+) -> None:
     first_full = -(-a // ps)
     last_full = b // ps
     if first_full < last_full:
@@ -143,8 +146,11 @@ def _coalesce(pieces: list[Piece], ps: int) -> list[Piece]:
     for p in pieces:
         if out:
             q = out[-1]
-            if q.kind is p.kind and q.pfn_end == p.pfn_start and p.kind is not Kind.MIXED and (
-                p.kind is Kind.ZERO or q.file_offset + (q.pfn_end - q.pfn_start) * ps == p.file_offset
+            if (
+                q.kind is p.kind
+                and q.pfn_end == p.pfn_start
+                and p.kind is not Kind.MIXED
+                and (p.kind is Kind.ZERO or q.file_offset + (q.pfn_end - q.pfn_start) * ps == p.file_offset)
             ):
                 out[-1] = Piece(q.pfn_start, p.pfn_end, q.kind, q.file_offset)
                 continue

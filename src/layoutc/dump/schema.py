@@ -22,12 +22,29 @@ SCHEMA_RELPATH = ("filter-spec", "v1", "filter-spec.schema.json")
 
 ANNOTATIONS = {"$schema", "$id", "title", "description", "$defs"}
 KEYWORDS = ANNOTATIONS | {
-    "type", "const", "enum", "properties", "required", "additionalProperties", "items",
-    "minimum", "maximum", "minLength", "pattern", "anyOf", "oneOf", "$ref",
+    "type",
+    "const",
+    "enum",
+    "properties",
+    "required",
+    "additionalProperties",
+    "items",
+    "minimum",
+    "maximum",
+    "minLength",
+    "pattern",
+    "anyOf",
+    "oneOf",
+    "$ref",
 }
 TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,), "array": (list,), "string": (str,), "integer": (int,),
-    "number": (int, float), "boolean": (bool,), "null": (type(None),),
+    "object": (dict,),
+    "array": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
 }
 
 
@@ -49,8 +66,9 @@ def load_schema() -> dict[str, Any]:
 
 def check_schema(schema: dict[str, Any]) -> list[str]:
     """Keywords the validator does not implement, as JSON pointers (empty when fully supported)."""
-    return [f"{path}: unsupported keyword {key!r}" for path, key in _keywords(schema, "#")
-            if key not in KEYWORDS]
+    return [
+        f"{path}: unsupported keyword {key!r}" for path, key in _keywords(schema, "#") if key not in KEYWORDS
+    ]
 
 
 def _keywords(node: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -107,7 +125,8 @@ def _validate(inst: Any, node: dict[str, Any], root: dict[str, Any], path: str) 
             matches = [not list(_validate(inst, sub, root, path)) for sub in node[key]]
             if key == "anyOf" and not any(matches):
                 yield f"{path}: {_show(inst)} matches none of the allowed forms: " + "; ".join(
-                    _describe(_resolve_maybe(root, s)) for s in node[key])
+                    _describe(_resolve_maybe(root, s)) for s in node[key]
+                )
             if key == "oneOf" and sum(matches) != 1:
                 yield f"{path}: {_show(inst)} must match exactly one of {len(node[key])} forms"
 

@@ -49,8 +49,10 @@ class _Budget:
 
     def check(self, offset: int, size: int) -> None:
         if self.budget is not None and offset + size > self.budget:
-            raise SinkFault(offset, f"internal error: write of {size} bytes would exceed the budget "
-                                    f"of {self.budget} bytes")
+            raise SinkFault(
+                offset,
+                f"internal error: write of {size} bytes would exceed the budget of {self.budget} bytes",
+            )
 
 
 class FileSink:

@@ -61,10 +61,16 @@ def loads(text: str, source: str = "<spec>") -> FilterSpec:
         raise SpecError(source, problems)
     ranges = [_range(r) for r in data.get("exclude", [])]
     drops: list[DropItem] = [d if isinstance(d, str) else _range(d) for d in data.get("drop_order", [])]
-    semantic = [f"$.exclude[{i}]: end 0x{r.end:x} must be greater than start 0x{r.start:x}"
-                for i, r in enumerate(ranges) if r.end <= r.start]
-    semantic += [f"$.drop_order[{i}]: end 0x{r.end:x} must be greater than start 0x{r.start:x}"
-                 for i, r in enumerate(drops) if isinstance(r, Range) and r.end <= r.start]
+    semantic = [
+        f"$.exclude[{i}]: end 0x{r.end:x} must be greater than start 0x{r.start:x}"
+        for i, r in enumerate(ranges)
+        if r.end <= r.start
+    ]
+    semantic += [
+        f"$.drop_order[{i}]: end 0x{r.end:x} must be greater than start 0x{r.start:x}"
+        for i, r in enumerate(drops)
+        if isinstance(r, Range) and r.end <= r.start
+    ]
     if semantic:
         raise SpecError(source, semantic)
     return FilterSpec(
