@@ -1,0 +1,63 @@
+"""``layoutc lab`` argument handling: ``main_lab(argv) -> int``.
+
+The top-level ``layoutc`` CLI compiles ``PROFILE`` into a temporary directory and calls
+``main_lab(["--layout-dir", DIR, *rest])``. This module is the only place in the lab that writes to
+stdout/stderr. Exit codes: 0 every prediction observed, 4 a mismatch, 5 the lab could not run (tool missing,
+boot timed out, guest died), 6 the profile cannot be emulated faithfully on this host or kernel, 1 invalid
+layout.json, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from layoutc.lab.errors import LabError
+from layoutc.lab.kernels import SERIES
+from layoutc.lab.run import STAGES, LabOptions, run_lab
+
+_ERROR_EXIT = {"usage": 2, "invalid-layout": 1}
+
+
+def build_parser(prog: str = "layoutc lab") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False,
+                                     description="Boot a compiled layout in real kernels under QEMU and compare.")
+    parser.add_argument("--layout-dir", type=Path, required=True, help="a `layoutc compile -o` directory")
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--kernel", type=Path, help="boot this bzImage (modules from the cache of its release)")
+    which.add_argument("--debian", choices=sorted(SERIES), default=None, help="Debian kernel series (default 7)")
+    parser.add_argument("--stage", choices=STAGES, default="boot")
+    parser.add_argument("-o", "--output", type=Path, default=None, help="report and serial logs (default: temp dir)")
+    parser.add_argument("--accel", choices=("tcg", "kvm", "auto"), default="tcg",
+                        help="auto: KVM only if a smoke boot proves it (default tcg)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per boot before QEMU is killed")
+    parser.add_argument("--json", action="store_true", help="print the JSON report instead of the text one")
+    return parser
+
+
+def main_lab(argv: Sequence[str] | None = None) -> int:
+    """Run ``layoutc lab`` with ``argv`` (without the verb); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    except SystemExit as exc:  # argparse's own exit for --help / usage errors
+        return int(exc.code or 0)
+    kernel: str | Path = args.kernel if args.kernel is not None else (args.debian or "7")
+    out_dir: Path = args.output or Path(tempfile.mkdtemp(prefix="layoutc-lab-"))
+    options = LabOptions(accel=args.accel, timeout=args.timeout)
+    try:
+        report = run_lab(args.layout_dir, kernel=kernel, stage=args.stage, out_dir=out_dir, options=options)
+    except LabError as exc:
+        print(f"layoutc lab: error: {exc.code}: {exc.message}", file=sys.stderr)
+        return _ERROR_EXIT.get(exc.code, 5)
+    sys.stdout.write(report.to_json() if args.json else report.to_text())
+    if not args.json:
+        print(f"report: {out_dir / 'report.txt'}")
+    return report.exit_code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main_lab())
