@@ -135,3 +135,15 @@ def standard() -> Fixture:
         kernel_text=(0x200000, 0x80000),
         zero_run=(0x300, 0x300 + 300),
     )
+
+
+def expected_page(fx: Fixture, pfn: int) -> bytes:
+    """What a correct dump holds for ``pfn``: the content where a PT_LOAD covers it, zeros elsewhere."""
+    page = bytearray(PS)
+    content = fx.page(pfn)
+    lo, hi = pfn * PS, (pfn + 1) * PS
+    for start, size in fx.ranges + ([fx.kernel_text] if fx.kernel_text else []):
+        a, b = max(lo, start), min(hi, start + size)
+        if a < b:
+            page[a - lo : b - lo] = content[a - lo : b - lo]
+    return bytes(page)
