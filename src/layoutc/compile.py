@@ -52,9 +52,6 @@ def load_all(files: tuple[ProfileFile, ...], diags: Diagnostics) -> tuple[Profil
 
 def compile_profiles(profiles: tuple[Profile, ...], *, fleet: bool, diags: Diagnostics) -> CompileResult | None:
     """Solve and render every concrete profile. ``fleet`` puts each board in its own directory."""
-    from .render import render_all  # imported here: `layoutc check` never needs jinja2
-    from .solve import solve
-
     concrete = tuple(p for p in profiles if not p.abstract)
     if not fleet and len(profiles) == 1 and profiles[0].abstract:
         only = profiles[0]
@@ -64,6 +61,11 @@ def compile_profiles(profiles: tuple[Profile, ...], *, fleet: bool, diags: Diagn
                     hint="compile a board that extends it, or the directory that holds the boards")
         return None
     _check_unique_boards(concrete, diags)
+    if diags.has_errors:
+        return None
+    from .render import render_all  # imported here: `layoutc check` never needs jinja2
+    from .solve import solve
+
     files: list[OutputFile] = []
     entries: list[dict[str, object]] = []
     for profile in concrete:

@@ -164,7 +164,8 @@ def _memory(r: _Reader) -> MemoryMap:
                 value=r.get(("memory", "block_size")))
     mems = tuple(m for m, _ in ranges)
     nodes = sorted({m.node or 0 for m in mems if m.type is RangeType.RAM})
-    if r.has(("memory", "map")) and not nodes:
+    declared_ram = any(isinstance(i, dict) and i.get("type") == "ram" for i in r.get(("memory", "map"), []) or [])
+    if r.has(("memory", "map")) and not declared_ram:
         r.error("LC211", ("memory", "map"), "the map has no ram range", rule="a board has System RAM",
                 hint="add the RAM ranges (type: ram) from /proc/iomem or e820")
     if len(nodes) > 1 and not srat:
@@ -266,7 +267,7 @@ def _check_versions(r: _Reader, arch: Arch, version: KernelVersion, crash: Crash
                     hint="use crash.memory: classic, or a 6.17+ kernel", value="cma",
                     related=(Related(r.span(("kernel", "version")), "kernel version set here"),))
     if window is not None and arch is Arch.ARM64:
-        r.error("LC207", ("crash", "target"), "arm64 has no memmap=! (pmem-window target)",
+        r.error("LC207", ("crash", "target") if r.has(("crash", "target")) else ("arch",), "arm64 has no memmap=! (pmem-window target)",
                 rule="memmap=nn!ss is x86-only; DT platforms need a pmem-region node (kernel.md §3.3)",
                 hint="use crash.target: disk on arm64", value="pmem-window")
 

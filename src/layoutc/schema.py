@@ -51,7 +51,7 @@ def validate_profile(doc: Document, diags: Diagnostics) -> bool:
     version = data.get("schema_version")
     if isinstance(version, int) and not isinstance(version, bool) and version not in SUPPORTED_VERSIONS:
         newest = max(SUPPORTED_VERSIONS)
-        diags.error("LC106", f"schema_version {version} is not supported by this layoutc "
+        diags.error("LC106", f"version {version} is not supported by this layoutc "
                     f"(it reads version {newest})", span=doc.span(("schema_version",)),
                     path="schema_version", value=str(version),
                     hint="upgrade layoutc, or write the profile for version 1" if version > newest
@@ -114,6 +114,11 @@ def _report(doc: Document, error: ValidationError, diags: Diagnostics) -> None:
         diags.error("LC105", message, span=doc.span(path), path=where, value=shown,
                     rule="sizes use the kernel's memparse() spelling", hint=hint)
         return
+    if validator == "pattern" and str(schema.get("pattern", "")).startswith("^[^\\x00-\\x1f"):
+        diags.error("LC107", f"{shown} contains a control character (newline, tab, escape)", span=doc.span(path),
+                    path=where, value=shown, rule="text that reaches a cmdline, a unit or a shell is one "
+                    "printable line", hint=hint)
+        return
     diags.error("LC107", f"{shown}: {error.message}", span=doc.span(path), path=where, value=shown,
                 rule=f"schema keyword '{validator}'", hint=hint)
 
@@ -128,7 +133,8 @@ def _size_message(instance: Any) -> str:
 
 def _show(instance: Any) -> str:
     if isinstance(instance, str):
-        return f"'{instance}'" if len(instance) <= 60 else f"'{instance[:57]}...'"
+        text = json.dumps(instance)[1:-1].replace("\\\"", '"')
+        return f"'{text}'" if len(text) <= 60 else f"'{text[:57]}...'"
     if isinstance(instance, (dict, list)):
         return "a mapping" if isinstance(instance, dict) else "a list"
     return json.dumps(instance)

@@ -70,7 +70,7 @@ def _run(opts: Options, reader: Reader) -> Result:
     pmap = physmap.build(vmcore.loads, ps)
     present = pmap.present
     notes: list[str] = []
-    excluded, keep = _exclusions(opts, present, ps, notes)
+    excluded, keep = _exclusions(opts, present, list(pmap.nodata), ps, notes)
     spec = opts.spec
     if spec.format == "elf":
         return _run_elf(opts, reader, vmcore, pmap, keep, excluded, notes)
@@ -181,10 +181,13 @@ def _open_sink(path: str, fmt: str, budget: int | None) -> Sink:
 
 
 def _exclusions(
-    opts: Options, present: list[Extent], ps: int, notes: list[str]
+    opts: Options, present: list[Extent], nodata: list[Extent], ps: int, notes: list[str]
 ) -> tuple[tuple[tuple[str, int], ...], list[Extent]]:
-    """Apply the spec's ranges and the capture kernel's own RAM; returns (per-reason counts, keep)."""
-    by_reason: dict[str, list[Extent]] = {}
+    """Apply the spec's ranges, the capture kernel's own RAM and the pages without file data.
+
+    Returns the pages excluded per reason and the pages to keep.
+    """
+    by_reason: dict[str, list[Extent]] = {"nodata": list(nodata)} if nodata else {}
     for r in opts.spec.exclude:
         by_reason.setdefault(r.reason, []).append(r.pfns(ps))
     iomem = opts.iomem if opts.iomem is not None else (PROC_IOMEM if opts.source == PROC_VMCORE else None)

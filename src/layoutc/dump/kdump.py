@@ -169,10 +169,10 @@ class KdumpWriter:
             info_size,
             note_off if lay.size_note else 0,
             lay.size_note,
-            0,
-            0,
-            0,
-            lay.max_mapnr,
+            0,  # offset_eraseinfo
+            0,  # size_eraseinfo
+            0,  # start_pfn_64: only for --split
+            0,  # end_pfn_64: only for --split
             lay.max_mapnr,
         )
         body = sub + self.vmcore.notes_blob

@@ -42,6 +42,9 @@ class PhysMap:
 
     page_size: int
     pieces: tuple[Piece, ...]
+    nodata: tuple[Extent, ...] = ()
+    """Pages whose end lies beyond p_filesz: makedumpfile's exclude_nodata_pages() leaves them out of
+    the dump (bitmap 2) while they stay present (bitmap 1), so we do the same."""
 
     @property
     def present(self) -> list[Extent]:
@@ -104,7 +107,12 @@ def build(loads: tuple[Phdr, ...], page_size: int) -> PhysMap:
     for pfn, frags in partial.items():
         whole.append(Piece(pfn, pfn + 1, Kind.MIXED, 0, tuple(sorted(frags))))
     whole.sort(key=lambda p: p.pfn_start)
-    return PhysMap(page_size, tuple(_coalesce(whole, page_size)))
+    nodata = extents.normalize(
+        ((ph.p_paddr + ph.p_filesz) // page_size, -(-(ph.p_paddr + ph.p_memsz) // page_size))
+        for ph, c in zip(loads, contained, strict=True)
+        if not c and ph.p_memsz
+    )
+    return PhysMap(page_size, tuple(_coalesce(whole, page_size)), tuple(nodata))
 
 
 def _contained(loads: tuple[Phdr, ...]) -> list[bool]:

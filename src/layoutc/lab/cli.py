@@ -1,7 +1,7 @@
 """``layoutc lab`` argument handling: ``main_lab(argv) -> int``.
 
-The top-level ``layoutc`` CLI compiles ``PROFILE`` into a temporary directory and calls
-``main_lab(["--layout-dir", DIR, *rest])``. This module is the only place in the lab that writes to
+``layoutc lab PROFILE [flags]`` compiles PROFILE (``layoutc compile PROFILE -o OUT/compiled`` in a child
+process) and runs the lab on the result; ``--layout-dir DIR`` runs it on an existing compile output. This module is the only place in the lab that writes to
 stdout/stderr. Exit codes: 0 every prediction observed, 4 a mismatch, 5 the lab could not run (tool missing,
 boot timed out, guest died), 6 the profile cannot be emulated faithfully on this host or kernel, 1 invalid
 layout.json, 2 usage.
@@ -10,6 +10,7 @@ layout.json, 2 usage.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -25,7 +26,8 @@ _ERROR_EXIT = {"usage": 2, "invalid-layout": 1}
 def build_parser(prog: str = "layoutc lab") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False,
                                      description="Boot a compiled layout in real kernels under QEMU and compare.")
-    parser.add_argument("--layout-dir", type=Path, required=True, help="a `layoutc compile -o` directory")
+    parser.add_argument("profile", nargs="?", type=Path, help="profile to compile first (or give --layout-dir)")
+    parser.add_argument("--layout-dir", type=Path, help="an existing `layoutc compile -o` directory")
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--kernel", type=Path, help="boot this bzImage (modules from the cache of its release)")
     which.add_argument("--debian", choices=sorted(SERIES), default=None, help="Debian kernel series (default 7)")
@@ -45,11 +47,19 @@ def main_lab(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:  # argparse's own exit for --help / usage errors
         return int(exc.code or 0)
+    if (args.profile is None) == (args.layout_dir is None):
+        print("layoutc lab: error: give a PROFILE or --layout-dir DIR (exactly one)", file=sys.stderr)
+        return 2
     kernel: str | Path = args.kernel if args.kernel is not None else (args.debian or "7")
     out_dir: Path = args.output or Path(tempfile.mkdtemp(prefix="layoutc-lab-"))
     options = LabOptions(accel=args.accel, timeout=args.timeout)
+    layout_dir: Path = args.layout_dir or out_dir / "compiled"
+    if args.profile is not None:
+        code = compile_profile(args.profile, layout_dir)
+        if code != 0:
+            return code
     try:
-        report = run_lab(args.layout_dir, kernel=kernel, stage=args.stage, out_dir=out_dir, options=options)
+        report = run_lab(layout_dir, kernel=kernel, stage=args.stage, out_dir=out_dir, options=options)
     except LabError as exc:
         print(f"layoutc lab: error: {exc.code}: {exc.message}", file=sys.stderr)
         return _ERROR_EXIT.get(exc.code, 5)
@@ -57,6 +67,15 @@ def main_lab(argv: Sequence[str] | None = None) -> int:
     if not args.json:
         print(f"report: {out_dir / 'report.txt'}")
     return report.exit_code
+
+
+def compile_profile(profile: Path, dest: Path) -> int:
+    """``layoutc compile PROFILE -o DEST`` in a child process (the lab never imports the compiler)."""
+    argv = [sys.executable, "-m", "layoutc.cli", "compile", str(profile), "-o", str(dest)]
+    return subprocess.run(argv, check=False).returncode
+
+
+main = main_lab  # layoutc.cli delegates ``layoutc lab …`` to ``layoutc.lab.cli.main``
 
 
 if __name__ == "__main__":

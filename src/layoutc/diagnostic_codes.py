@@ -1,0 +1,55 @@
+"""The catalogue of diagnostic codes of the front end and the driver (LC0xx-LC2xx).
+
+Codes are stable: tools and tests match on them. The solver's (LC3xx) and the importer's
+(LC4xx) live next to their code. docs/diagnostics.md is generated from these tables.
+"""
+
+from __future__ import annotations
+
+FRONTEND_CODES: dict[str, str] = {
+    "LC001": "file not found or unreadable",
+    "LC002": "a directory where a profile file was expected",
+    "LC003": "file too large to be a profile (over 1 MiB)",
+    "LC004": "invalid UTF-8",
+    "LC005": "control character (NUL, escape, ...) in the file",
+    "LC006": "no profiles found",
+    "LC010": "YAML syntax error",
+    "LC011": "more than one YAML document",
+    "LC012": "nesting too deep",
+    "LC013": "YAML tag (never constructed)",
+    "LC014": "duplicate key",
+    "LC015": "aliases expand beyond the bound (alias bomb)",
+    "LC016": "YAML 1.1 boolean spelling (yes/no/on/off)",
+    "LC017": "number with a leading zero (YAML 1.1 octal)",
+    "LC018": "mapping key that is not a plain string",
+    "LC019": "empty file",
+    "LC020": "merge key '<<'",
+    "LC101": "unknown key (with 'did you mean')",
+    "LC102": "missing required key",
+    "LC103": "wrong type",
+    "LC104": "value not among the allowed ones",
+    "LC105": "not a kernel size",
+    "LC106": "unsupported schema_version",
+    "LC107": "other schema constraint (length, range, pattern)",
+    "LC201": "empty or reversed range",
+    "LC202": "overlapping ranges in the memory map",
+    "LC203": "range with both or neither of end and size",
+    "LC204": "memory block size not a power of two",
+    "LC205": "crashkernel=,cma not available (kernel < 6.17 or not x86_64)",
+    "LC206": "window needs an SRAT (hotplug mode or kmem release)",
+    "LC207": "pmem-window target on arm64 (no memmap=!)",
+    "LC208": "disk target and disk section disagree",
+    "LC209": "crash.cma_size and crash.memory disagree",
+    "LC210": "board cmdline sets a parameter layoutc owns",
+    "LC211": "no RAM in the memory map",
+    "LC212": "concrete board without kernel.version or memory.map",
+    "LC215": "recovery.boot_selection and recovery.hook disagree",
+    "LC216": "warning: cma with a dump level that keeps user pages",
+    "LC217": "window section with a disk target",
+    "LC219": "several NUMA nodes without an SRAT",
+    "LC220": "percentage over 100",
+    "LC221": "extends: base profile not found",
+    "LC222": "extends: cycle or chain too long",
+    "LC230": "compile of an abstract profile",
+    "LC231": "two profiles with the same board name",
+}

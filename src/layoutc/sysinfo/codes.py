@@ -1,0 +1,59 @@
+"""The importer's and probe's diagnostic codes (LC4xx), each with the rule it enforces.
+
+Codes are stable: tools and tests match on them. ``IMPORT_CODES`` maps a code to a one-line
+summary; ``RULES`` holds the rule text that goes into each diagnostic's ``rule`` field.
+"""
+
+from __future__ import annotations
+
+IMPORT_CODES: dict[str, str] = {
+    "LC401": "SYSINFO path or a required capture file is missing or unreadable",
+    "LC402": "malformed /proc/iomem line",
+    "LC403": "malformed lsmem output (JSON or text)",
+    "LC404": "malformed block_size_bytes",
+    "LC405": "malformed /proc/zoneinfo",
+    "LC406": "malformed dmesg line (a recognised message with unexpected text)",
+    "LC407": "malformed SysInfo JSON",
+    "LC408": "malformed cmdline, uname-r or layout parameter",
+    "LC409": "/proc/iomem read without privileges (every address is zero)",
+    "LC410": "no kernel version in the capture",
+    "LC411": "no RAM in the capture",
+    "LC412": "--strategy needs crashkernel=,cma but the captured kernel is older than 6.17",
+    "LC413": "--strategy needs an SRAT (hotplug window) but the capture shows none",
+    "LC414": "warning: a layout parameter's effect cannot be undone from this capture",
+    "LC415": "warning: two sources of the capture disagree about RAM",
+    "LC416": "warning: RAM that no NUMA node range covers",
+    "LC417": "board name not accepted by the profile schema",
+    "LC418": "note: an optional source was unavailable (dmesg, lsmem, zoneinfo, ...)",
+    "LC419": "--strategy needs memmap=! but the board is arm64",
+    "LC420": "SysInfo JSON of an unknown format version",
+}
+
+RULES: dict[str, str] = {
+    "LC401": "a SYSINFO is probe's JSON file or a directory of raw captures with at least 'iomem' "
+             "(or, for a block-granular map, 'lsmem.json'/'lsmem.txt')",
+    "LC402": "/proc/iomem lines are 'START-END : NAME' in hex, inclusive END, two spaces of indent per "
+             "nesting level (kernel/resource.c r_show)",
+    "LC403": "lsmem rows are RANGE 0xSTART-0xEND (inclusive, block-granular) with SIZE, STATE, REMOVABLE, "
+             "BLOCK, NODE, ZONES columns (util-linux sys-utils/lsmem.c)",
+    "LC404": "block_size_bytes is hex without 0x, a power of two (drivers/base/memory.c, kernel.md §4.1)",
+    "LC405": "/proc/zoneinfo has 'Node N, zone NAME' headers with spanned/present/managed/start_pfn "
+             "counters (mm/vmstat.c zoneinfo_show_print)",
+    "LC406": "dmesg lines are matched by their prefix (BIOS-e820:, ACPI: SRAT:, Movable zone start, "
+             "crashkernel ...); a line with a known prefix must have the kernel's format",
+    "LC407": "SysInfo JSON is the object 'layoutc probe' prints (format layoutc-sysinfo/1)",
+    "LC408": "the kernel splits its cmdline at spaces outside double quotes (lib/cmdline.c next_arg); "
+             "sizes are memparse() numbers",
+    "LC409": "/proc/iomem shows zero addresses to readers without CAP_SYS_ADMIN (kernel/resource.c)",
+    "LC410": "profiles need kernel.version; it comes from uname-r or dmesg 'Linux version'",
+    "LC411": "a board has System RAM",
+    "LC412": "crashkernel=,cma landed in Linux 6.17 (commits 35c18f2933c5, ab475510e042; kernel.md §1.5)",
+    "LC413": "dax/kmem needs a NUMA node to hand the window back (kernel.md §3.5)",
+    "LC414": "the imported map is the board's, before layout parameters (issue 2 item 4)",
+    "LC415": "e820, /proc/iomem and lsmem describe the same RAM once layout parameters are undone",
+    "LC416": "the kernel assigns memory to nodes from the SRAT's memory affinity ranges (numa_meminfo)",
+    "LC417": "board names are lower-case letters, digits, '.', '_' and '-' (profile schema)",
+    "LC418": "probe reads what the device offers; missing optional sources lower the import's fidelity",
+    "LC419": "memmap=nn!ss is x86-only; DT platforms need a pmem-region node (kernel.md §3.3)",
+    "LC420": "SysInfo JSON carries 'format': 'layoutc-sysinfo/1'",
+}

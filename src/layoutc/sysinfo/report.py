@@ -1,0 +1,37 @@
+"""How the sysinfo parsers report a problem: at ``file:line:col``, with the bad text and the rule."""
+
+from __future__ import annotations
+
+from ..diagnostics import Diagnostic, Diagnostics, Severity, Span
+from .codes import RULES
+
+MAX_SHOWN = 120  # long lines are cut in messages; the span still points at them
+
+
+def shown(text: str) -> str:
+    """The offending text as a message quotes it (cut at MAX_SHOWN characters)."""
+    return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "..."
+
+
+def error(diags: Diagnostics, code: str, message: str, *, file: str | None, line: int = 1, col: int = 1,
+          value: str | None = None, hint: str = "", path: str = "") -> None:
+    """Record an LC4xx error; ``file`` None means the problem has no position (a missing file)."""
+    _add(diags, Severity.ERROR, code, message, file, line, col, value, hint, path)
+
+
+def warning(diags: Diagnostics, code: str, message: str, *, file: str | None, line: int = 1, col: int = 1,
+            value: str | None = None, hint: str = "", path: str = "") -> None:
+    """Record an LC4xx warning (the import goes on)."""
+    _add(diags, Severity.WARNING, code, message, file, line, col, value, hint, path)
+
+
+def note(diags: Diagnostics, code: str, message: str, *, file: str | None = None, hint: str = "") -> None:
+    """Record an LC4xx note (information about the capture's fidelity)."""
+    _add(diags, Severity.NOTE, code, message, file, 1, 1, None, hint, "")
+
+
+def _add(diags: Diagnostics, severity: Severity, code: str, message: str, file: str | None, line: int,
+         col: int, value: str | None, hint: str, path: str) -> None:
+    span = Span(file, line, col) if file is not None else None
+    diags.add(Diagnostic(code, severity, message, span=span, path=path, value=value,
+                         rule=RULES.get(code, ""), hint=hint))

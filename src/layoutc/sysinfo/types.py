@@ -1,0 +1,134 @@
+"""What a device told us about its memory: frozen dataclasses, one per source.
+
+Every range here is ``[start, end)`` with an exclusive end, whatever the source printed (iomem,
+lsmem, e820 and SRAT print inclusive ends; the parsers convert). ``SysInfo`` is what
+``layoutc probe`` prints as JSON and what ``layoutc import`` reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FORMAT = "layoutc-sysinfo/1"
+
+
+@dataclass(frozen=True, slots=True)
+class IomemEntry:
+    """One /proc/iomem resource; ``depth`` 0 is top level (no indent)."""
+
+    start: int
+    end: int
+    name: str
+    depth: int
+
+
+@dataclass(frozen=True, slots=True)
+class LsmemRow:
+    """One lsmem row: a run of memory blocks with the same split columns."""
+
+    start: int
+    end: int
+    state: str
+    removable: bool | None
+    first_block: int | None
+    last_block: int | None
+    node: int | None
+    zones: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Lsmem:
+    """lsmem output; ``source`` is the file or method it came from (lsmem.json, lsmem.txt, sysfs)."""
+
+    rows: tuple[LsmemRow, ...]
+    source: str
+    block_size: int | None  # from the text summary 'Memory block size:' when present
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """One /proc/zoneinfo zone; ``start_pfn`` is None for an empty zone."""
+
+    node: int
+    name: str
+    start_pfn: int | None
+    spanned: int
+    present: int
+    managed: int
+
+
+@dataclass(frozen=True, slots=True)
+class E820Entry:
+    """One BIOS-e820 line; ``kind`` is the profile's range type (ram, reserved, acpi, ...)."""
+
+    start: int
+    end: int
+    kind: str
+    label: str  # as printed: 'usable', 'System RAM', 'device reserved', ...
+
+
+@dataclass(frozen=True, slots=True)
+class SratRange:
+    """One 'ACPI: SRAT: Node N PXM P [mem ...]' memory affinity line."""
+
+    node: int
+    pxm: int
+    start: int
+    end: int
+    hotplug: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CrashReservation:
+    """A crashkernel reservation reported in dmesg (kind: high, low or cma)."""
+
+    kind: str
+    start: int | None
+    end: int | None
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class MovableStart:
+    """'Movable zone start for each node' entry: ZONE_MOVABLE's first byte on ``node``."""
+
+    node: int
+    start: int
+
+
+@dataclass(frozen=True, slots=True)
+class DmesgFacts:
+    """The memory-layout facts of a kernel log (everything else in dmesg is ignored)."""
+
+    e820: tuple[E820Entry, ...]
+    srat_table: bool
+    srat: tuple[SratRange, ...]
+    numa_off: bool  # 'No NUMA configuration found' or 'Faking a node'
+    movable_start: tuple[MovableStart, ...]
+    crash: tuple[CrashReservation, ...]
+    command_line: str | None
+    linux_version: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RawFile:
+    """A capture file as read (probe or raw directory), kept so probe --raw can write it back."""
+
+    name: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SysInfo:
+    """Everything probe read. Optional sources are None when the device did not offer them."""
+
+    source: str
+    iomem: tuple[IomemEntry, ...] | None
+    lsmem: Lsmem | None
+    block_size: int | None
+    cmdline: str | None
+    kernel_release: str | None
+    zones: tuple[Zone, ...] | None
+    dmesg: DmesgFacts | None
+    notes: tuple[str, ...] = ()
+    raw: tuple[RawFile, ...] = ()
