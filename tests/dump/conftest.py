@@ -47,12 +47,17 @@ def need_module(name: str) -> object:
         raise
 
 
-def run_dump(*args: str, env: dict[str, str] | None = None, stdin: int | None = None) -> subprocess.CompletedProcess[bytes]:
+def run_dump(
+    *args: str, env: dict[str, str] | None = None, stdin: int | None = None
+) -> subprocess.CompletedProcess[bytes]:
     """``python -m layoutc.dump ARGS`` in a subprocess."""
     full_env = dict(os.environ, PYTHONPATH=str(SRC))
     full_env.update(env or {})
     return subprocess.run(
-        [sys.executable, "-m", "layoutc.dump", "--quiet", *args], capture_output=True, env=full_env, stdin=stdin
+        [sys.executable, "-m", "layoutc.dump", "--quiet", *args],
+        capture_output=True,
+        env=full_env,
+        stdin=stdin,
     )
 
 

@@ -15,12 +15,19 @@ from layoutc.dump import codec
 PS = fixtures.PS
 # Pages excluded by range in every run: a 64 KiB "ramoops" and a page-unaligned "crashkernel".
 EXCLUDE = [(0x180000, 0x190000, "ramoops"), (0x500400, 0x520000, "crashkernel")]
-CASES = [("kdump", "zlib"), ("kdump", "zstd"), ("kdump", "snappy"), ("kdump", "none"),
-         ("flat", "zlib"), ("flat", "zstd"), ("elf", "none")]
+CASES = [
+    ("kdump", "zlib"),
+    ("kdump", "zstd"),
+    ("kdump", "snappy"),
+    ("kdump", "none"),
+    ("flat", "zlib"),
+    ("flat", "zstd"),
+    ("elf", "none"),
+]
 
 
 def excluded_pfns() -> set[int]:
-    out: set[int] = set()
+    out: set[int] = set(fixtures.standard().nodata_pfns())
     for start, end, _ in EXCLUDE:
         out.update(range(start // PS, -(-end // PS)))
     return out

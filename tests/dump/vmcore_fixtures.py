@@ -94,6 +94,10 @@ class Fixture:
             out.update(range(start // PS, -(-(start + size) // PS)))
         return sorted(out)
 
+    def nodata_pfns(self) -> set[int]:
+        """Partial last pages of a segment: makedumpfile (and we) leave them out (exclude_nodata_pages)."""
+        return {(start + size) // PS for start, size in self.ranges if (start + size) % PS}
+
     def write(self, path: str) -> str:
         """Write the ELF file, laid out as /proc/vmcore: page-aligned, page-padded segment data."""
         notes = b"".join(note(b"CORE", 1, prstatus(c)) for c in range(self.nr_cpus))
