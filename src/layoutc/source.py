@@ -210,6 +210,7 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, index)) for index, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
         return self._scalar(node, path, span)
 
     def _mapping(self, node: yaml.MappingNode, path: Key) -> dict[str, Any]:
@@ -221,8 +222,8 @@ class _Builder:
                                  path=dotted(path), rule=RULE_SAFE_YAML,
                                  hint="use 'extends:' to layer a board on its family base")
                 raise _Abort
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.style is None and not isinstance(
-                self._scalar(key_node, path, key_span), str
+            if not isinstance(key_node, yaml.ScalarNode) or (
+                key_node.style is None and not isinstance(self._scalar(key_node, path, key_span), str)
             ):
                 self.diags.error("LC018", "mapping keys must be plain strings", span=key_span,
                                  path=dotted(path), value=_node_text(key_node), rule=RULE_SAFE_YAML,
@@ -240,7 +241,7 @@ class _Builder:
             result[key] = self.build(value_node, child)
         return result
 
-    def _scalar(self, node: yaml.Node, path: Key, span: Span) -> Any:
+    def _scalar(self, node: yaml.ScalarNode, path: Key, span: Span) -> Any:
         text = str(node.value)
         if node.style is not None:  # quoted or block scalar: always a string
             return text
@@ -273,7 +274,7 @@ class _Builder:
 
 
 def _node_text(node: yaml.Node) -> str:
-    return str(node.value) if isinstance(node, yaml.ScalarNode) else node.id
+    return str(node.value) if isinstance(node, yaml.ScalarNode) else type(node).__name__
 
 
 def dotted(path: Key) -> str:
