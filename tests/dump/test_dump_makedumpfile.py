@@ -10,8 +10,8 @@ from pathlib import Path
 import kdump_layout
 import pytest
 import vmcore_fixtures as fixtures
-from conftest import SRC, need_tool, run_dump
 
+from conftest import SRC, need_tool, run_dump
 from layoutc.dump import codec
 
 

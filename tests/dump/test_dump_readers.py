@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import vmcore_fixtures as fixtures
-from conftest import need, need_module, need_tool, run_dump
 
+from conftest import need, need_module, need_tool, run_dump
 from layoutc.dump import codec
 
 PS = fixtures.PS

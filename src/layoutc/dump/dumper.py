@@ -14,7 +14,7 @@ from . import budget as budgets
 from . import codec as codecs
 from . import elf, elfout, extents, physmap
 from .encode import WINDOW_PAGES, Encoder, Window, windows
-from .errors import DumpError, SinkFault, SourceFault
+from .errors import DumpError, IncompleteDump, SinkFault, SourceFault
 from .extents import Extent
 from .kdump import PAGE_DESC, KdumpLayout, KdumpWriter
 from .progress import Progress
@@ -69,8 +69,9 @@ def _run(opts: Options, reader: Reader) -> Result:
     ps = vmcore.page_size
     pmap = physmap.build(vmcore.loads, ps)
     present = pmap.present
-    notes: list[str] = []
-    excluded, keep = _exclusions(opts, present, list(pmap.nodata), ps, notes)
+    notes: list[str] = list(vmcore.warnings)
+    auto = {"nodata": list(pmap.nodata), "truncated_source": pmap.beyond(vmcore.file_size)}
+    excluded, keep = _exclusions(opts, present, auto, ps, notes)
     spec = opts.spec
     if spec.format == "elf":
         return _run_elf(opts, reader, vmcore, pmap, keep, excluded, notes)
@@ -138,12 +139,10 @@ def _write(
                 notes.append("the output could not be marked INCOMPLETE after the write error")
         finally:
             progress.close()
-        if error is None and not plan.complete:
+        late = _shortfall(plan, excluded)
+        if error is None and late is not None:
             kept = writer.mark_incomplete()
-            error = SinkFault(
-                writer.written,
-                "the byte budget could not be met by the drops in drop_order; the highest pages were dropped",
-            )
+            error = late
     finally:
         try:
             sink.close()
@@ -159,6 +158,18 @@ def _write(
         tuple(notes),
         error,
     )
+
+
+def _shortfall(plan: budgets.BudgetPlan, excluded: tuple[tuple[str, int], ...]) -> DumpError | None:
+    """Why a dump that was written to the end still lacks pages, if it does."""
+    missing = dict(excluded).get("truncated_source", 0)
+    if missing:
+        return IncompleteDump(f"the source is truncated: {missing} pages past its end were not dumped")
+    if not plan.complete:
+        return IncompleteDump(
+            "the byte budget could not be met by the drops in drop_order; the highest pages were dropped"
+        )
+    return None
 
 
 def _salvage(writer: KdumpWriter | elfout.ElfWriter) -> None:
@@ -181,13 +192,13 @@ def _open_sink(path: str, fmt: str, budget: int | None) -> Sink:
 
 
 def _exclusions(
-    opts: Options, present: list[Extent], nodata: list[Extent], ps: int, notes: list[str]
+    opts: Options, present: list[Extent], auto: dict[str, list[Extent]], ps: int, notes: list[str]
 ) -> tuple[tuple[tuple[str, int], ...], list[Extent]]:
-    """Apply the spec's ranges, the capture kernel's own RAM and the pages without file data.
+    """Apply the spec's ranges, the capture kernel's own RAM and the pages the source lacks.
 
     Returns the pages excluded per reason and the pages to keep.
     """
-    by_reason: dict[str, list[Extent]] = {"nodata": list(nodata)} if nodata else {}
+    by_reason: dict[str, list[Extent]] = {k: list(v) for k, v in auto.items() if v}
     for r in opts.spec.exclude:
         by_reason.setdefault(r.reason, []).append(r.pfns(ps))
     iomem = opts.iomem if opts.iomem is not None else (PROC_IOMEM if opts.source == PROC_VMCORE else None)

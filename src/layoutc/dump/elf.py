@@ -71,6 +71,7 @@ class Vmcore:
     notes: tuple[Note, ...]
     vmcoreinfo: dict[str, str]
     vmcoreinfo_raw: bytes
+    warnings: tuple[str, ...] = ()
 
     @property
     def machine(self) -> str:
@@ -147,10 +148,13 @@ def parse(reader: Reader, src: str) -> Vmcore:
     phdrs = [Phdr(*PHDR.unpack_from(table, i * PHDR.size)) for i in range(phnum)]
     loads = []
     blobs = []
+    warnings: list[str] = []
     for i, ph in enumerate(phdrs):
         where = e_phoff + i * PHDR.size
         if ph.p_type == PT_LOAD:
-            _check_load(src, where, ph, reader.size)
+            warning = _check_load(src, where, ph, reader.size)
+            if warning:
+                warnings.append(warning)
             loads.append(ph)
         elif ph.p_type == PT_NOTE:
             if ph.p_filesz > MAX_NOTES_BYTES:
@@ -162,25 +166,38 @@ def parse(reader: Reader, src: str) -> Vmcore:
     info_note = next((n for n in notes if n.name == "VMCOREINFO"), None)
     raw = info_note.desc.rstrip(b"\0") if info_note else b""
     return Vmcore(
-        src, reader.size, e_machine, tuple(loads), notes_blob, tuple(notes), parse_vmcoreinfo(raw), raw
+        src,
+        reader.size,
+        e_machine,
+        tuple(loads),
+        notes_blob,
+        tuple(notes),
+        parse_vmcoreinfo(raw),
+        raw,
+        tuple(warnings),
     )
 
 
-def _check_load(src: str, where: int, ph: Phdr, file_size: int) -> None:
+def _check_load(src: str, where: int, ph: Phdr, file_size: int) -> str | None:
+    """Reject impossible PT_LOADs; a segment cut by the end of the file is only a warning.
+
+    A truncated copy of /proc/vmcore is still worth dumping: the pages that are there are written
+    and the dump is marked INCOMPLETE.
+    """
     if ph.p_filesz > ph.p_memsz:
         raise FormatError(src, where + 32, "p_filesz", f"{ph.p_filesz} exceeds p_memsz {ph.p_memsz}")
-    if ph.p_offset + ph.p_filesz > file_size:
-        raise FormatError(
-            src,
-            where + 8,
-            "p_offset",
-            f"segment [0x{ph.p_offset:x}, 0x{ph.p_offset + ph.p_filesz:x}) "
-            f"extends past the end of the file (0x{file_size:x}): truncated or corrupt",
-        )
+    if ph.p_offset + ph.p_filesz >= 1 << 63:
+        raise FormatError(src, where + 8, "p_offset", f"0x{ph.p_offset:x} + p_filesz overflows a file offset")
     if ph.p_paddr + ph.p_memsz > 1 << 52:
         raise FormatError(
             src, where + 24, "p_paddr", "physical range beyond 52 bits (x86_64 MAX_PHYSMEM_BITS)"
         )
+    if ph.p_offset + ph.p_filesz > file_size:
+        return (
+            f"{src}:0x{where + 8:x}: p_offset: segment [0x{ph.p_offset:x}, 0x{ph.p_offset + ph.p_filesz:x}) "
+            f"extends past the end of the file (0x{file_size:x}): the source is truncated"
+        )
+    return None
 
 
 def _merge_notes(src: str, blobs: list[tuple[int, bytes]]) -> tuple[bytes, list[Note]]:

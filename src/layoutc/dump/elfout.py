@@ -12,14 +12,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from . import extents
-from .elf import EHDR, ELFMAG, EM_X86_64, ET_CORE, PHDR, PN_XNUM, PT_LOAD, PT_NOTE, SHDR, Vmcore
+from .elf import EHDR, ELFMAG, EM_X86_64, ET_CORE, NHDR, PHDR, PN_XNUM, PT_LOAD, PT_NOTE, SHDR, Vmcore
 from .encode import Window
+from .errors import SinkFault
 from .extents import Extent
 from .sink import Sink
 
 ZERO_RUN_MIN = 256  # makedumpfile PFN_EXCLUDED
 KERNEL_MAP = 0xFFFFFFFF80000000  # __START_KERNEL_map
 FLUSH_BYTES = 4 << 20
+# ELF has no status field: an incomplete dump gets this extra note (room for it is always reserved).
+# Readers skip notes they do not know; `readelf -n` shows it.
+INCOMPLETE_NOTE = NHDR.pack(8, 12, 0) + b"LAYOUTC\0" + b"INCOMPLETE\0\0"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,14 +59,10 @@ def segments(keep: list[Extent], zero_runs: list[Extent], header_bytes: int, ps:
 def header_size(nsegs: int, notes: int, ps: int) -> int:
     """Bytes before the first segment, rounded up to a page so readers can mmap the data."""
     phnum = 1 + nsegs
-    raw = EHDR.size + PHDR.size * phnum + (SHDR.size if phnum >= PN_XNUM else 0) + notes
+    raw = (
+        EHDR.size + PHDR.size * phnum + (SHDR.size if phnum >= PN_XNUM else 0) + notes + len(INCOMPLETE_NOTE)
+    )
     return -(-raw // ps) * ps
-
-
-def plan(keep: list[Extent], zero_runs: list[Extent], notes: int, ps: int) -> tuple[int, list[Segment]]:
-    """The header size and segments; the header size depends on the segment count, so iterate."""
-    hdr = header_size(len(segments(keep, zero_runs, 0, ps)), notes, ps)
-    return hdr, segments(keep, zero_runs, hdr, ps)
 
 
 def total_size(hdr: int, segs: list[Segment], ps: int) -> int:
@@ -70,8 +70,8 @@ def total_size(hdr: int, segs: list[Segment], ps: int) -> int:
     return hdr + sum(s.pfn_file_end - s.pfn_start for s in segs) * ps
 
 
-def elf_header(vmcore: Vmcore, segs: list[Segment], hdr: int, ps: int) -> bytes:
-    """Ehdr, phdrs, optional section header 0, and the notes."""
+def elf_header(vmcore: Vmcore, segs: list[Segment], hdr: int, ps: int, incomplete: bool = False) -> bytes:
+    """Ehdr, phdrs, optional section header 0, and the notes (plus the INCOMPLETE note)."""
     phnum = 1 + len(segs)
     phoff = EHDR.size
     shoff = phoff + PHDR.size * phnum if phnum >= PN_XNUM else 0
@@ -95,7 +95,7 @@ def elf_header(vmcore: Vmcore, segs: list[Segment], hdr: int, ps: int) -> bytes:
             0,
         )
     )
-    notes = vmcore.notes_blob
+    notes = vmcore.notes_blob + (INCOMPLETE_NOTE if incomplete else b"")
     out += PHDR.pack(PT_NOTE, 0, notes_off, 0, 0, len(notes), len(notes), 0)
     page_offset = _page_offset(vmcore)
     for s in segs:
@@ -136,6 +136,7 @@ class ElfWriter:
         self.file_pages = extents.normalize((s.pfn_start, s.pfn_file_end) for s in segs)
         self._buf = bytearray()
         self._pos = hdr
+        self._batch: list[tuple[int, int]] = []
         self.pending_pfn = 0
         self.committed_pfn = 0
         self.written = 0
@@ -149,6 +150,7 @@ class ElfWriter:
         """Append the raw bytes of each window (windows cover ``file_pages`` in order)."""
         for w in windows:
             self._buf += w.payload
+            self._batch.append((w.pfn, w.npages))
             self.pending_pfn = w.pfn + w.npages
             if len(self._buf) >= FLUSH_BYTES:
                 self.flush()
@@ -156,9 +158,20 @@ class ElfWriter:
     def flush(self) -> None:
         """Write buffered data."""
         if self._buf:
-            self.sink.write_at(self._pos, self._buf)
+            try:
+                self.sink.write_at(self._pos, self._buf)
+            except SinkFault as exc:
+                # Pages wholly written before the short write stay in the dump.
+                done = (exc.offset - self._pos) // self.ps if self.sink.seekable else 0
+                for pfn, n in self._batch:
+                    if done < n:
+                        self.committed_pfn = pfn + max(done, 0)
+                        break
+                    done -= n
+                raise
             self._pos += len(self._buf)
             self._buf = bytearray()
+        self._batch = []
         self.committed_pfn = self.pending_pfn
         self.written = self._pos
 
@@ -184,5 +197,5 @@ class ElfWriter:
                     s.file_offset if file_end > s.pfn_start else 0,
                 )
             )
-        self.sink.write_at(0, elf_header(self.vmcore, segs, self.hdr, self.ps))
+        self.sink.write_at(0, elf_header(self.vmcore, segs, self.hdr, self.ps, incomplete=True))
         return extents.normalize((s.pfn_start, s.pfn_file_end) for s in segs)

@@ -80,3 +80,11 @@ class BudgetError(DumpError):
         )
         self.budget = budget
         self.minimum = minimum
+
+
+class IncompleteDump(DumpError):
+    """The dump was written but lacks pages it should have (truncated source, budget not met)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

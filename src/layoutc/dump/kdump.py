@@ -19,6 +19,7 @@ from . import extents
 from .codec import DUMP_DH_COMPRESSED_INCOMPLETE
 from .elf import Vmcore
 from .encode import PACKED, ZERO, Window
+from .errors import SinkFault
 from .extents import Extent
 from .sink import Sink
 
@@ -120,6 +121,7 @@ class KdumpWriter:
         self._descs = bytearray()
         self._first_rank = 0  # rank of the first desc in self._descs
         self._rank = 0
+        self._batch: list[tuple[int, int]] = []  # windows (pfn, npages) buffered since the last flush
         self.pending_pfn = 0  # every kept pfn below this is buffered or written
         self.committed_pfn = 0  # every kept pfn below this has its data and desc written
         self.written = 0
@@ -215,6 +217,7 @@ class KdumpWriter:
             self._data += w.payload
             self._descs += b"".join(descs)
             self._rank += w.npages
+            self._batch.append((w.pfn, w.npages))
             self.pending_pfn = w.pfn + w.npages
             if len(self._data) >= FLUSH_BYTES:
                 self.flush()
@@ -222,7 +225,11 @@ class KdumpWriter:
     def flush(self) -> None:
         """Write buffered data, then its descriptors; afterwards they count as committed."""
         if self._data:
-            self.sink.write_at(self._data_pos, self._data)
+            try:
+                self.sink.write_at(self._data_pos, self._data)
+            except SinkFault as exc:
+                self._commit_partial(exc.offset if self.sink.seekable else self._data_pos)
+                raise
             self._data_pos += len(self._data)
             self._data = bytearray()
         if self._descs:
@@ -230,7 +237,27 @@ class KdumpWriter:
             self._first_rank = self._rank
             self._descs = bytearray()
         self.committed_pfn = self.pending_pfn
+        self._batch = []
         self.written = self._data_pos
+
+    def _commit_partial(self, limit: int) -> None:
+        """After a short write: commit the pages of this batch whose data ended before ``limit``."""
+        size = PAGE_DESC.size
+        pfns = (pfn for first, n in self._batch for pfn in range(first, first + n))
+        ok = 0
+        cut = self.pending_pfn
+        for i, pfn in enumerate(pfns):
+            offset, length, _, _ = PAGE_DESC.unpack_from(self._descs, i * size)
+            if offset + length > limit and offset != self.layout.data_offset:
+                cut = pfn
+                break
+            ok = i + 1
+        try:
+            self.sink.write_at(self.layout.desc_offset + size * self._first_rank, self._descs[: ok * size])
+        except SinkFault:
+            return  # the reserved slots could not be rewritten: keep the previous commit point
+        self.committed_pfn = cut
+        self.written = max(self.written, limit)
 
     def finish(self) -> None:
         """Flush and rewrite the header (as makedumpfile does at the end)."""

@@ -56,6 +56,19 @@ class PhysMap:
         """One past the highest present pfn (makedumpfile ``get_max_mapnr()``)."""
         return max((p.pfn_end for p in self.pieces), default=0)
 
+    def beyond(self, file_size: int) -> list[Extent]:
+        """Pages whose bytes lie (partly) past the end of a truncated source file."""
+        out: list[Extent] = []
+        ps = self.page_size
+        for p in self.pieces:
+            if p.kind is Kind.FILE:
+                whole = max(0, (file_size - p.file_offset) // ps)
+                if p.pfn_start + whole < p.pfn_end:
+                    out.append((p.pfn_start + whole, p.pfn_end))
+            elif p.kind is Kind.MIXED and any(f >= 0 and f + n > file_size for _, f, n in p.fragments):
+                out.append((p.pfn_start, p.pfn_end))
+        return extents.normalize(out)
+
     def runs(self, wanted: list[Extent], limit: int) -> Iterator[tuple[Piece, int, int]]:
         """``(piece, pfn, npages)`` for the wanted pfns, at most ``limit`` pages each, in pfn order."""
         i = 0
