@@ -10,7 +10,8 @@ NUMA nodes are carved from guest RAM in address order (QEMU's SRAT walks the RAM
 a node that ends at physical address P gets ``ram_offset(P) - ram_offset(previous end)`` bytes.
 
 When the profile's RAM (above 1 MiB, where firmware details differ harmlessly) differs from QEMU's, the map is
-imposed with ``memmap=exactmap`` plus one ``memmap=`` per entry; that needs the profile's RAM inside QEMU's RAM.
+imposed with ``memmap=exactmap`` plus one ``memmap=`` per entry; that needs the profile's RAM inside QEMU's
+RAM.
 """
 
 from __future__ import annotations
@@ -87,7 +88,10 @@ def _round_up(value: int, align: int) -> int:
 
 
 def memmap_words(entries: Sequence[MapEntry]) -> tuple[str, ...]:
-    """``memmap=exactmap`` plus one ``memmap=SIZE<op>START`` per entry (kernel-parameters: memmap=nn[KMG]@ss)."""
+    """``memmap=exactmap`` plus one ``memmap=SIZE<op>START`` per entry.
+
+    kernel-parameters: memmap=exactmap, memmap=nn[KMG]@ss[KMG] (RAM), #ss (ACPI), $ss (reserved), !ss (PRAM).
+    """
     words = ["memmap=exactmap"]
     for e in sorted(entries, key=lambda e: e.start):
         op = _MEMMAP_OP.get(e.type, "$")
@@ -126,7 +130,9 @@ def _node_sizes(layout: LayoutView, ram: int) -> tuple[tuple[int, ...], list[str
     prev = 0
     for n, off in zip(nodes, offsets, strict=True):
         if off <= prev:
-            problems.append(f"node {n} is not above the previous node in physical order (QEMU places nodes in order)")
+            problems.append(
+                f"node {n} is not above the previous node in physical order (QEMU places nodes in order)"
+            )
             return (), problems
         sizes.append(off - prev)
         prev = off
@@ -146,7 +152,9 @@ def machine_for(layout: LayoutView, *, budget: int | None = None) -> Machine:
     ram = ram_for(top)
     budget = host_ram_budget() if budget is None else budget
     if ram > budget:
-        unfaithful.append(f"needs {ram / GiB:.1f} GiB of guest RAM; this host gives a VM at most {budget / GiB:.1f} GiB")
+        unfaithful.append(
+            f"needs {ram / GiB:.1f} GiB of guest RAM; this host gives a VM at most {budget / GiB:.1f} GiB"
+        )
     qemu = _above_1m(qemu_ram_ranges(ram))
     wanted = _above_1m([(e.start, e.end) for e in ram_entries])
     memmap: tuple[str, ...] = ()

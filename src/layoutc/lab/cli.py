@@ -1,10 +1,12 @@
 """``layoutc lab`` argument handling: ``main_lab(argv) -> int``.
 
 ``layoutc lab PROFILE [flags]`` compiles PROFILE (``layoutc compile PROFILE -o OUT/compiled`` in a child
-process) and runs the lab on the result; ``--layout-dir DIR`` runs it on an existing compile output. This module is the only place in the lab that writes to
-stdout/stderr. Exit codes: 0 every prediction observed, 4 a mismatch, 5 the lab could not run (tool missing,
-boot timed out, guest died), 6 the profile cannot be emulated faithfully on this host or kernel, 1 invalid
-layout.json, 2 usage.
+process) and runs the lab on the result; ``--layout-dir DIR`` runs it on an existing compile output.
+This module is the only place in the lab that writes to stdout/stderr.
+
+Exit codes: 0 every prediction observed, 4 a mismatch, 5 the lab could not run (tool missing, boot timed
+out, guest died), 6 the profile cannot be emulated faithfully on this host or kernel, 1 invalid layout.json,
+2 usage.
 """
 
 from __future__ import annotations
@@ -24,17 +26,32 @@ _ERROR_EXIT = {"usage": 2, "invalid-layout": 1}
 
 
 def build_parser(prog: str = "layoutc lab") -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False,
-                                     description="Boot a compiled layout in real kernels under QEMU and compare.")
-    parser.add_argument("profile", nargs="?", type=Path, help="profile to compile first (or give --layout-dir)")
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        allow_abbrev=False,
+        description="Boot a compiled layout in real kernels under QEMU and compare.",
+    )
+    parser.add_argument(
+        "profile", nargs="?", type=Path, help="profile to compile first (or give --layout-dir)"
+    )
     parser.add_argument("--layout-dir", type=Path, help="an existing `layoutc compile -o` directory")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument("--kernel", type=Path, help="boot this bzImage (modules from the cache of its release)")
-    which.add_argument("--debian", choices=sorted(SERIES), default=None, help="Debian kernel series (default 7)")
+    which.add_argument(
+        "--kernel", type=Path, help="boot this bzImage (modules from the cache of its release)"
+    )
+    which.add_argument(
+        "--debian", choices=sorted(SERIES), default=None, help="Debian kernel series (default 7)"
+    )
     parser.add_argument("--stage", choices=STAGES, default="boot")
-    parser.add_argument("-o", "--output", type=Path, default=None, help="report and serial logs (default: temp dir)")
-    parser.add_argument("--accel", choices=("tcg", "kvm", "auto"), default="tcg",
-                        help="auto: KVM only if a smoke boot proves it (default tcg)")
+    parser.add_argument(
+        "-o", "--output", type=Path, default=None, help="report and serial logs (default: temp dir)"
+    )
+    parser.add_argument(
+        "--accel",
+        choices=("tcg", "kvm", "auto"),
+        default="tcg",
+        help="auto: KVM only if a smoke boot proves it (default tcg)",
+    )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per boot before QEMU is killed")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the text one")
     return parser

@@ -1,4 +1,4 @@
-"""The one exception the lab raises for conditions the CLI reports (bad input, missing tools, failed boots)."""
+"""The one exception the lab raises for what the CLI reports (bad input, missing tools, failed boots)."""
 
 from __future__ import annotations
 

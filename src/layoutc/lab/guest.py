@@ -15,7 +15,7 @@ Part 2 adds stages (``40-arm`` …) beside these; the numbering leaves room for 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 INIT = r"""#!/bin/sh
@@ -27,7 +27,9 @@ mount -t tmpfs tmpfs /tmp
 dmesg -n 1
 echo "LAYOUTC-START $(uname -r)"
 while read -r ko; do
-    insmod "$ko" 2>/tmp/insmod.err || echo "LAYOUTC-OBS {\"kind\":\"insmod\",\"module\":\"${ko##*/}\",\"error\":\"$(tr -d '"\\' </tmp/insmod.err | head -c 200)\"}"
+    insmod "$ko" 2>/tmp/insmod.err && continue
+    err=$(tr -d '"\\' </tmp/insmod.err | head -c 200)
+    echo "LAYOUTC-OBS {\"kind\":\"insmod\",\"module\":\"${ko##*/}\",\"error\":\"$err\"}"
 done < /lab/modules
 . /lab/plan
 for stage in /lab/stages/*; do
@@ -45,6 +47,9 @@ emit() { # emit NAME PATH: the file's bytes, base64-framed
     else
         echo "LAYOUTC-MISSING $1"
     fi
+}
+obs() { # obs KIND 'json members': one observation line
+    echo "LAYOUTC-OBS {\"kind\":\"$1\",$2}"
 }
 errcode() { # errcode FILE: the errno name a failed sysfs write left in FILE
     if grep -q 'busy' "$1"; then echo EBUSY
@@ -79,7 +84,7 @@ OFFLINE = r"""
 for b in $OFFLINE_BLOCKS; do
     d=/sys/devices/system/memory/memory$b
     if [ ! -e "$d/state" ]; then
-        echo "LAYOUTC-OBS {\"kind\":\"offline\",\"block\":$b,\"offline\":\"absent\",\"online_movable\":\"skipped\",\"valid_zones\":\"\"}"
+        obs offline "\"block\":$b,\"offline\":\"absent\",\"online_movable\":\"skipped\",\"valid_zones\":\"\""
         continue
     fi
     vz=$(cat "$d/valid_zones" | tr ' ' '/')
@@ -88,7 +93,7 @@ for b in $OFFLINE_BLOCKS; do
     if [ "$off" = ok ]; then
         if echo online_movable > "$d/state" 2>/tmp/err; then on=ok; else on=$(errcode /tmp/err); fi
     fi
-    echo "LAYOUTC-OBS {\"kind\":\"offline\",\"block\":$b,\"offline\":\"$off\",\"online_movable\":\"$on\",\"valid_zones\":\"$vz\"}"
+    obs offline "\"block\":$b,\"offline\":\"$off\",\"online_movable\":\"$on\",\"valid_zones\":\"$vz\""
 done
 """
 
@@ -110,7 +115,8 @@ if [ -n "$HOTPLUG_START" ]; then
         rc=$?; emit ndctl-output /tmp/ndctl.out
         echo "LAYOUTC-OBS {\"kind\":\"hotplug\",\"step\":\"ndctl\",\"rc\":$rc,\"namespace\":\"$ns\"}"
         dax=$(tr -d ' \n' < /tmp/ndctl.out | sed -n 's/.*"chardev":"\(dax[0-9.]*\)".*/\1/p')
-        [ -w "/sys/bus/dax/devices/$dax/memmap_on_memory" ] && echo 0 > "/sys/bus/dax/devices/$dax/memmap_on_memory"
+        mom=/sys/bus/dax/devices/$dax/memmap_on_memory
+        [ -w "$mom" ] && echo 0 > "$mom"
         daxctl reconfigure-device --mode=system-ram "$dax" > /tmp/daxctl.out 2>&1
         rc=$?; emit daxctl-output /tmp/daxctl.out
         echo "LAYOUTC-OBS {\"kind\":\"hotplug\",\"step\":\"daxctl\",\"rc\":$rc,\"device\":\"$dax\"}"
@@ -166,7 +172,3 @@ def blocks_in(start: int, end: int, block_size: int) -> tuple[int, ...]:
     if end <= start:
         return ()
     return tuple(range(start // block_size, (end - 1) // block_size + 1))
-
-
-def shell_words(values: Sequence[str]) -> str:
-    return " ".join(values)

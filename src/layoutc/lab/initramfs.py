@@ -10,7 +10,8 @@ member to be compressed on its own). Members, in order:
 4. ``lab``: the guest plan and stage scripts (see ``guest.py``), plus any ``extra`` files.
 
 Part 2 of the lab adds the compiled artifacts (arm script, capture units, dumper) as ``extra`` files or
-``extra_tools`` without lab-only copies. Output is deterministic: mtime 0, sorted entries, fixed inode numbers.
+``extra_tools`` without lab-only copies. Output is deterministic: mtime 0, sorted entries, fixed inode
+numbers.
 """
 
 from __future__ import annotations
@@ -30,7 +31,16 @@ BUSYBOX = Path("/bin/busybox")
 DEFAULT_TOOLS = ("/usr/sbin/kexec", "/usr/bin/ndctl", "/usr/bin/daxctl")
 # Loaded in the guest in this order together with their dependencies; absent ones are skipped
 # (crc32c_generic is a module only on some kernels).
-DEFAULT_MODULES = ("libnvdimm", "nd_e820", "nd_pmem", "dax_pmem", "device_dax", "kmem", "crc32c_generic", "ext4")
+DEFAULT_MODULES = (
+    "libnvdimm",
+    "nd_e820",
+    "nd_pmem",
+    "dax_pmem",
+    "device_dax",
+    "kmem",
+    "crc32c_generic",
+    "ext4",
+)
 _DIRS = ("bin", "sbin", "dev", "proc", "sys", "tmp", "run", "mnt", "lab", "lab/stages", "usr/bin", "usr/sbin")
 
 
@@ -48,8 +58,8 @@ class Entry:
 class InitramfsSpec:
     """What goes into the guest.
 
-    ``module_dir`` is ``<root>/lib/modules/<release>`` with a ``modules.dep``; ``stages`` maps a stage file name
-    (run in sorted order by ``/init``) to its shell text; ``extra`` maps archive paths to file contents.
+    ``module_dir`` is ``<root>/lib/modules/<release>`` with a ``modules.dep``; ``stages`` maps a stage file
+    name (run in sorted order by ``/init``) to its shell text; ``extra`` maps archive paths to file contents.
     """
 
     init: str
@@ -96,7 +106,9 @@ def busybox_applets(busybox: Path = BUSYBOX) -> list[str]:
     """Applet paths (``/bin/sh`` …) that ``busybox --list-full`` reports."""
     if not busybox.is_file():
         raise LabError("tool-missing", f"{busybox} not found (Debian package busybox-static)")
-    out = subprocess.run([str(busybox), "--list-full"], capture_output=True, text=True, check=True, timeout=30)
+    out = subprocess.run(
+        [str(busybox), "--list-full"], capture_output=True, text=True, check=True, timeout=30
+    )
     return sorted(line.strip() for line in out.stdout.splitlines() if line.strip())
 
 

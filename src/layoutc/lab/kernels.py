@@ -1,9 +1,9 @@
 """Debian kernels for the lab, fetched from the archive without installing them.
 
-A kernel is downloaded with ``apt-get download`` against a private sources file (the host's own apt state is
-never touched), unpacked with ``dpkg-deb -x``, its modules decompressed (7.x ships ``.ko.xz``) and indexed with
-``depmod -b``. Everything lives under the cache directory: ``$LAYOUTC_LAB_CACHE``, else ``.cache/lab`` at the
-repository root (a source checkout), else ``~/.cache/layoutc/lab``.
+A kernel is downloaded with ``apt-get download`` against a private sources file (the host's own apt state
+is never touched), unpacked with ``dpkg-deb -x``, its modules decompressed (7.x ships ``.ko.xz``) and
+indexed with ``depmod -b``. Everything lives under the cache directory: ``$LAYOUTC_LAB_CACHE``, else
+``.cache/lab`` at the repository root (a source checkout), else ``~/.cache/layoutc/lab``.
 
 Versions are pinned; when the archive no longer carries a pin, the newest package of the same series is used
 and the report says so (``Kernel.pinned`` is False).
@@ -99,7 +99,9 @@ def _run(argv: Sequence[str], *, timeout: float = 600.0) -> str:
         raise LabError("timeout", f"{' '.join(argv[:3])} … did not finish in {timeout:.0f} s") from exc
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        raise LabError("command-failed", f"{' '.join(argv[:4])} … exited {proc.returncode}: {' | '.join(tail)}")
+        raise LabError(
+            "command-failed", f"{' '.join(argv[:4])} … exited {proc.returncode}: {' | '.join(tail)}"
+        )
     return proc.stdout
 
 
@@ -274,7 +276,9 @@ def kernel_from_path(vmlinuz: Path, *, modules_root: Path | None = None) -> Kern
         candidate = cache_dir() / "kernels" / release / "modules"
         root = candidate if candidate.is_dir() else vmlinuz.parent / "modules"
     has_cma = _release_key(release)[:2] >= (6, 17)
-    return Kernel(label="custom", release=release, vmlinuz=vmlinuz, modules_root=root, pinned=True, has_cma=has_cma)
+    return Kernel(
+        label="custom", release=release, vmlinuz=vmlinuz, modules_root=root, pinned=True, has_cma=has_cma
+    )
 
 
 def bzimage_release(head: bytes) -> str:

@@ -148,7 +148,9 @@ def parse_layout(data: object, source: str = LAYOUT_FILE) -> LayoutView:
         entries.append(MapEntry(rd.int_(e, "start", path), rd.int_(e, "end", path), rd.str_(e, "type", path),
                                 rd.opt_int(e, "node", path)))  # fmt: skip
     nodes = tuple(int(n) for n in rd.list_(mem, "nodes", "$.memory")) or (0,)
-    memory = Memory(rd.int_(mem, "block_size", "$.memory"), bool(mem.get("srat", True)), nodes, tuple(entries))
+    memory = Memory(
+        rd.int_(mem, "block_size", "$.memory"), bool(mem.get("srat", True)), nodes, tuple(entries)
+    )
     strat = rd.obj(top.get("strategy", {}), "$.strategy")
     mode = strat.get("window_mode")
     strategy = Strategy(
@@ -165,8 +167,8 @@ def parse_layout(data: object, source: str = LAYOUT_FILE) -> LayoutView:
     regions = []
     for i, raw in enumerate(rd.list_(top, "regions", "$")):
         r, path = rd.obj(raw, f"$.regions[{i}]"), f"$.regions[{i}]"
-        regions.append(Region(rd.str_(r, "name", path, ""), rd.str_(r, "kind", path), rd.opt_int(r, "node", path),
-                              rd.int_(r, "start", path), rd.int_(r, "end", path)))  # fmt: skip
+        name, kind, node = rd.str_(r, "name", path, ""), rd.str_(r, "kind", path), rd.opt_int(r, "node", path)
+        regions.append(Region(name, kind, node, rd.int_(r, "start", path), rd.int_(r, "end", path)))
     return LayoutView(
         board=rd.str_(top, "board", "$", ""),
         arch=rd.str_(top, "arch", "$", "x86_64"),

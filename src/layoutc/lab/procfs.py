@@ -1,4 +1,4 @@
-"""Parsers for what the guest's kernel exposes: /proc/zoneinfo, /proc/iomem, /proc/meminfo, dmesg, block lists.
+"""Parsers for what the guest's kernel exposes: /proc/zoneinfo, iomem, meminfo, dmesg, block lists.
 
 Each parser is pure (text in, frozen data out) and tolerant of lines it does not know.
 """
@@ -76,7 +76,11 @@ def parse_iomem(text: str) -> tuple[Resource, ...]:
     for line in text.splitlines():
         m = re.match(r"^(\s*)([0-9a-fA-F]+)-([0-9a-fA-F]+) : (.*)$", line)
         if m:
-            out.append(Resource(int(m.group(2), 16), int(m.group(3), 16) + 1, m.group(4).strip(), len(m.group(1)) // 2))
+            out.append(
+                Resource(
+                    int(m.group(2), 16), int(m.group(3), 16) + 1, m.group(4).strip(), len(m.group(1)) // 2
+                )
+            )
     return tuple(out)
 
 
@@ -151,7 +155,9 @@ def parse_dmesg(text: str) -> DmesgFacts:
             # the kernel prints the exclusive end (crash_base + crash_size)
             (low if m.group(1) else crash).append((int(m.group(2), 16), int(m.group(3), 16)))
             continue
-        m = re.search(r"Reserving (\d+)MB of (low )?memory at (\d+)MB for crashkernel", line)  # x86 before 6.7
+        m = re.search(
+            r"Reserving (\d+)MB of (low )?memory at (\d+)MB for crashkernel", line
+        )  # x86 before 6.7
         if m:
             base, size = int(m.group(3)) << 20, int(m.group(1)) << 20
             (low if m.group(2) else crash).append((base, base + size))

@@ -1,8 +1,8 @@
 """Starting QEMU: argv building and a runner with a hard timeout.
 
-TCG is the default: on this kind of machine ``/dev/kvm`` exists but is nested and unusable (``-cpu host`` aborts,
-other models crawl). ``accel="auto"`` uses KVM only after a smoke boot on it finished within its timeout.
-``-smp 1`` always: under TCG ``-smp 2`` once oopsed in static-key patching.
+TCG is the default: on this kind of machine ``/dev/kvm`` exists but is nested and unusable (``-cpu host``
+aborts, other models crawl). ``accel="auto"`` uses KVM only after a smoke boot on it finished within its
+timeout. ``-smp 1`` always: under TCG ``-smp 2`` once oopsed in static-key patching.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,7 +52,12 @@ def qemu_argv(boot: Boot) -> list[str]:
     accel = ["-accel", "kvm", "-cpu", "host"] if boot.accel == "kvm" else ["-accel", "tcg", "-cpu", "max"]
     argv = [QEMU, "-machine", "pc", *accel, "-smp", "1", "-m", f"{m.ram // (1 << 20)}M"]
     for i, size in enumerate(m.node_sizes):
-        argv += ["-object", f"memory-backend-ram,id=ram{i},size={size}", "-numa", f"node,nodeid={i},memdev=ram{i}"]
+        argv += [
+            "-object",
+            f"memory-backend-ram,id=ram{i},size={size}",
+            "-numa",
+            f"node,nodeid={i},memdev=ram{i}",
+        ]
     argv += [
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
         "-serial", f"file:{boot.serial_log}",
@@ -83,7 +87,9 @@ def run_boot(boot: Boot) -> BootResult:
         _kill_group(proc)
         _, err = proc.communicate()
         code = None
-    return BootResult(tuple(argv), code, time.monotonic() - start, boot.serial_log, err.decode("replace")[-4000:])
+    return BootResult(
+        tuple(argv), code, time.monotonic() - start, boot.serial_log, err.decode("replace")[-4000:]
+    )
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -106,10 +112,3 @@ def kvm_usable(smoke: Boot) -> bool:
     result = run_boot(Boot(smoke.kernel, smoke.initrd, smoke.cmdline, smoke.machine, smoke.serial_log, "kvm",
                            min(smoke.timeout, 60.0)))  # fmt: skip
     return result.returncode == 0 and b"LAYOUTC-DONE" in result.serial_log.read_bytes()
-
-
-def describe(argv: Sequence[str]) -> str:
-    """A shell-pasteable rendering of argv (for the report)."""
-    import shlex
-
-    return " ".join(shlex.quote(a) for a in argv)

@@ -1,9 +1,10 @@
 """``run_lab``: boot a compiled layout in a real kernel and compare every observable fact.
 
-Two boots per run (``--stage boot``): the *production* boot with the board's and layoutc's production cmdline
-(the guest reports facts and offline-tests the window's blocks, or for a ``hotplug`` window turns it into movable
-RAM), and a *baseline* boot with only the board's cmdline, whose MemTotal gives the armed overhead. Baselines are
-cached per kernel and machine in the lab cache, so a test matrix boots each board's baseline once.
+Two boots per run (``--stage boot``): the *production* boot with the board's and layoutc's production
+cmdline (the guest reports facts and offline-tests the window's blocks, or for a ``hotplug`` window turns it
+into movable RAM), and a *baseline* boot with only the board's cmdline, whose MemTotal gives the armed
+overhead. Baselines are cached per kernel and machine in the lab cache, so a test matrix boots each board's
+baseline once.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from layoutc.lab import board, compare, guest, initramfs, kernels, qemu
@@ -135,6 +136,7 @@ def run_lab(
     :param kernel: ``"6.1"`` or ``"7"`` (Debian kernels from the cache), a bzImage path, or a ``Kernel``.
     :param stage: ``"boot"`` (part 2 adds ``"arm"``, ``"full"``).
     :param out_dir: receives serial logs, ``report.txt`` and ``report.json``.
+    :param options: accelerator, per-boot timeout, concurrency.
     Raises ``LabError`` for unusable input or a missing environment; mismatches are data in the report.
     """
     opts = options or LabOptions()
@@ -144,42 +146,57 @@ def run_lab(
     out_dir.mkdir(parents=True, exist_ok=True)
     k = resolve_kernel(kernel)
     machine = board.machine_for(layout)
-    base_cmdline = " ".join([layout.board_cmdline, *machine.memmap, "panic=-1"]).strip()
-    prod_cmdline = " ".join([layout.board_cmdline, *machine.memmap, layout.cmdline.get("production", ""),
-                             "panic=-1"]).split()  # fmt: skip
-    cmdline = " ".join(prod_cmdline)
-    head = dict(board=layout.board, kernel=k.release, kernel_pinned=k.pinned, stage=stage)
+    base_cmdline = " ".join([layout.board_cmdline, *machine.memmap, "panic=-1"]).split()
+    prod_words = [layout.board_cmdline, *machine.memmap, layout.cmdline.get("production", ""), "panic=-1"]
+    cmdline = " ".join(" ".join(prod_words).split())
+    head = Report(layout.board, k.release, k.pinned, "none", stage, "cannot-emulate", notes=machine.notes)
     problems = list(machine.unfaithful)
     if (msg := board.check_cmdline_length(cmdline)) is not None:
         problems.append(msg)
     if layout.strategy.crash_memory == "cma" and not k.has_cma:
         problems.append(f"kernel {k.release} has no crashkernel=,cma (6.17+); this layout needs it")
     if problems:
-        report = Report(**head, accel="none", verdict="cannot-emulate", notes=machine.notes, problems=tuple(problems))
+        report = replace(head, problems=tuple(problems))
         report.write(out_dir)
         return report
     accel = _accel(opts.accel, k, machine, out_dir)
-    plan = plan_for(layout)
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
-        prod_f = pool.submit(_boot, "production", k, plan, cmdline, machine, out_dir, opts, accel)
-        base_f = pool.submit(_baseline, k, machine, base_cmdline, out_dir, opts, accel)
+        prod_f = pool.submit(_boot, "production", k, plan_for(layout), cmdline, machine, out_dir, opts, accel)
+        base_f = pool.submit(_baseline, k, machine, " ".join(base_cmdline), out_dir, opts, accel)
         prod_rec, prod = prod_f.result()
         base_rec, base = base_f.result()
+    report = _assess(
+        replace(head, accel=accel), layout, cmdline, (prod_rec, prod), (base_rec, base), opts, out_dir
+    )
+    report.write(out_dir)
+    return report
+
+
+def _assess(
+    head: Report,
+    layout: LayoutView,
+    cmdline: str,
+    production: tuple[BootRecord, GuestOutput],
+    baseline: tuple[BootRecord | None, GuestOutput],
+    opts: LabOptions,
+    out_dir: Path,
+) -> Report:
+    (prod_rec, prod), (base_rec, base) = production, baseline
     boots = tuple(b for b in (prod_rec, base_rec) if b is not None)
     facts = compare.production_facts(layout, prod, base if base.done else None, cmdline)
-    notes = list(machine.notes)
+    notes = list(head.notes)
     if base_rec is None:
         notes.append("baseline boot taken from the lab cache (identical kernel, machine and cmdline)")
     if base.done:
         sysinfo = write_sysinfo(base, out_dir / "sysinfo-baseline")
         if PROBE_ROUNDTRIP is not None:
             facts += PROBE_ROUNDTRIP(layout, sysinfo)
-    timed_out = [b.name for b in boots if b.returncode is None]
-    errors = [f"boot {n} timed out after {opts.timeout:.0f} s" for n in timed_out]
-    if not prod.done and not timed_out:
-        errors.append("production guest stopped before LAYOUTC-DONE (see serial-production.log)")
+        else:
+            notes.append("probe round trip not run: PROBE_ROUNDTRIP hook unset (needs layoutc import)")
+    errors = [f"boot {b.name} timed out after {opts.timeout:.0f} s" for b in boots if b.returncode is None]
+    if not prod.done and prod_rec.returncode is not None:
+        errors.append(f"production guest stopped before LAYOUTC-DONE (see {prod_rec.serial_log})")
     verdict = "error" if errors else ("fail" if any(f.status == "fail" for f in facts) else "pass")
-    report = Report(**head, accel=accel, verdict=verdict, facts=tuple(facts), boots=boots, notes=tuple(notes),
-                    problems=tuple(errors))  # fmt: skip
-    report.write(out_dir)
-    return report
+    return replace(
+        head, verdict=verdict, facts=tuple(facts), boots=boots, notes=tuple(notes), problems=tuple(errors)
+    )

@@ -1,8 +1,8 @@
 """Parsing the guest's serial console log (the protocol is described in ``guest.py``).
 
 The log mixes kernel messages (before ``/init`` silences printk, and any emergency message after) with our
-frames. Inside a ``BEGIN``/``END`` frame only lines made of base64 characters are taken, so a stray kernel line
-cannot corrupt a file; a frame whose payload does not decode is reported as a problem, not guessed at.
+frames. Inside a ``BEGIN``/``END`` frame only lines made of base64 characters are taken, so a stray kernel
+line cannot corrupt a file; a frame whose payload does not decode is reported as a problem, not guessed at.
 """
 
 from __future__ import annotations
