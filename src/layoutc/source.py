@@ -27,12 +27,12 @@ Key = tuple[str | int, ...]
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _TRUES = {"true", "True", "TRUE"}
 _FALSES = {"false", "False", "FALSE"}
-_YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n"}
+_YAML11_BOOLS = {"yes", "no", "on", "off"}
 _INT_RE = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 _LEADING_ZERO_RE = re.compile(r"^[-+]?0[0-9_]+$")
 _HEX_RE = re.compile(r"^0x[0-9a-fA-F]+$")
-_OCT_RE = re.compile(r"^0o[0-7]+$")
-_FLOAT_RE = re.compile(r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$")
+# Only the floats YAML 1.1 and 1.2 agree on (a dot, a signed exponent); profiles hold no floats anyway.
+_FLOAT_RE = re.compile(r"^[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+][0-9]+)?$")
 _BAD_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 RULE_SAFE_YAML = "profiles are strict YAML 1.2: no tags, no duplicate keys, one document"
@@ -223,7 +223,7 @@ class _Builder:
                                  hint="use 'extends:' to layer a board on its family base")
                 raise _Abort
             if not isinstance(key_node, yaml.ScalarNode) or (
-                key_node.style is None and not isinstance(self._scalar(key_node, path, key_span), str)
+                key_node.style is None and _plain_key_is_not_text(str(key_node.value))
             ):
                 self.diags.error("LC018", "mapping keys must be plain strings", span=key_span,
                                  path=dotted(path), value=_node_text(key_node), rule=RULE_SAFE_YAML,
@@ -259,18 +259,21 @@ class _Builder:
         if _LEADING_ZERO_RE.match(text):
             self.diags.error("LC017", f"'{text}' has a leading zero: YAML 1.1 reads it as octal",
                              span=span, path=dotted(path), value=text, rule=RULE_SAFE_YAML,
-                             hint=f"write {int(text.replace('_', ''))} or 0o{text.lstrip('+-0')}, "
-                                  f"or quote it ('{text}')")
+                             hint=f"write {int(text.replace('_', ''))} if you mean decimal, or quote it ('{text}')")
             return text
         if _INT_RE.match(text):
             return int(text)
         if _HEX_RE.match(text):
             return int(text, 16)
-        if _OCT_RE.match(text):
-            return int(text[2:], 8)
         if _FLOAT_RE.match(text):
             return float(text)
         return text
+
+
+def _plain_key_is_not_text(text: str) -> bool:
+    """A plain key that YAML 1.2 reads as null, a boolean or a number (``1:``, ``true:``, ``~:``)."""
+    return (text in _NULLS or text in _TRUES or text in _FALSES or bool(_INT_RE.match(text))
+            or bool(_HEX_RE.match(text)) or bool(_FLOAT_RE.match(text)) or bool(_LEADING_ZERO_RE.match(text)))
 
 
 def _node_text(node: yaml.Node) -> str:
