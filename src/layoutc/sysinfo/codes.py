@@ -25,25 +25,25 @@ IMPORT_CODES: dict[str, str] = {
     "LC416": "warning: RAM that no NUMA node range covers",
     "LC417": "board name not accepted by the profile schema",
     "LC418": "note: an optional source was unavailable (dmesg, lsmem, zoneinfo, ...)",
-    "LC419": "--strategy needs memmap=! but the board is arm64",
+    "LC419": "--strategy not possible on arm64 (no memmap=!, no crashkernel=,cma)",
     "LC420": "SysInfo JSON of an unknown format version",
 }
 
 RULES: dict[str, str] = {
     "LC401": "a SYSINFO is probe's JSON file or a directory of raw captures with at least 'iomem' "
-             "(or, for a block-granular map, 'lsmem.json'/'lsmem.txt')",
+    "(or, for a block-granular map, 'lsmem.json'/'lsmem.txt')",
     "LC402": "/proc/iomem lines are 'START-END : NAME' in hex, inclusive END, two spaces of indent per "
-             "nesting level (kernel/resource.c r_show)",
+    "nesting level (kernel/resource.c r_show)",
     "LC403": "lsmem rows are RANGE 0xSTART-0xEND (inclusive, block-granular) with SIZE, STATE, REMOVABLE, "
-             "BLOCK, NODE, ZONES columns (util-linux sys-utils/lsmem.c)",
+    "BLOCK, NODE, ZONES columns (util-linux sys-utils/lsmem.c)",
     "LC404": "block_size_bytes is hex without 0x, a power of two (drivers/base/memory.c, kernel.md §4.1)",
     "LC405": "/proc/zoneinfo has 'Node N, zone NAME' headers with spanned/present/managed/start_pfn "
-             "counters (mm/vmstat.c zoneinfo_show_print)",
+    "counters (mm/vmstat.c zoneinfo_show_print)",
     "LC406": "dmesg lines are matched by their prefix (BIOS-e820:, ACPI: SRAT:, Movable zone start, "
-             "crashkernel ...); a line with a known prefix must have the kernel's format",
+    "crashkernel ...); a line with a known prefix must have the kernel's format",
     "LC407": "SysInfo JSON is the object 'layoutc probe' prints (format layoutc-sysinfo/1)",
     "LC408": "the kernel splits its cmdline at spaces outside double quotes (lib/cmdline.c next_arg); "
-             "sizes are memparse() numbers",
+    "sizes are memparse() numbers",
     "LC409": "/proc/iomem shows zero addresses to readers without CAP_SYS_ADMIN (kernel/resource.c)",
     "LC410": "profiles need kernel.version; it comes from uname-r or dmesg 'Linux version'",
     "LC411": "a board has System RAM",
@@ -54,6 +54,6 @@ RULES: dict[str, str] = {
     "LC416": "the kernel assigns memory to nodes from the SRAT's memory affinity ranges (numa_meminfo)",
     "LC417": "board names are lower-case letters, digits, '.', '_' and '-' (profile schema)",
     "LC418": "probe reads what the device offers; missing optional sources lower the import's fidelity",
-    "LC419": "memmap=nn!ss is x86-only; DT platforms need a pmem-region node (kernel.md §3.3)",
+    "LC419": "memmap=nn!ss is x86-only (kernel.md §3.3); crashkernel=,cma is x86 since 6.17 (§1.5)",
     "LC420": "SysInfo JSON carries 'format': 'layoutc-sysinfo/1'",
 }

@@ -45,9 +45,16 @@ def parse_iomem(text: str, display: str, diags: Diagnostics) -> tuple[IomemEntry
             ok = False
             continue
         if entry.depth > depth_now + 1:
-            report.error(diags, "LC402", f"resource nested {entry.depth} levels deep under a resource "
-                         f"{max(depth_now, 0)} deep: '{report.shown(line)}'", file=display, line=lineno,
-                         value=line, hint="each level is indented by two spaces more than its parent")
+            report.error(
+                diags,
+                "LC402",
+                f"resource nested {entry.depth} levels deep under a resource "
+                f"{max(depth_now, 0)} deep: '{report.shown(line)}'",
+                file=display,
+                line=lineno,
+                value=line,
+                hint="each level is indented by two spaces more than its parent",
+            )
             ok = False
             continue
         depth_now = entry.depth
@@ -55,9 +62,15 @@ def parse_iomem(text: str, display: str, diags: Diagnostics) -> tuple[IomemEntry
     if not ok:
         return None
     if entries and all(e.start == 0 and e.end == 1 for e in entries):
-        report.error(diags, "LC409", "every address in /proc/iomem is zero: it was read without root",
-                     file=display, line=1, value=text.splitlines()[0],
-                     hint="capture it again as root (sudo cat /proc/iomem, or sudo layoutc probe)")
+        report.error(
+            diags,
+            "LC409",
+            "every address in /proc/iomem is zero: it was read without root",
+            file=display,
+            line=1,
+            value=text.splitlines()[0],
+            hint="capture it again as root (sudo cat /proc/iomem, or sudo layoutc probe)",
+        )
         return None
     return tuple(entries)
 
@@ -65,24 +78,55 @@ def parse_iomem(text: str, display: str, diags: Diagnostics) -> tuple[IomemEntry
 def _parse_line(line: str, lineno: int, display: str, diags: Diagnostics) -> IomemEntry | None:
     match = _LINE_RE.match(line)
     if match is None:
-        report.error(diags, "LC402", f"not a resource line: '{report.shown(line)}'", file=display,
-                     line=lineno, value=line, hint="expected 'START-END : NAME' with hex START and END")
+        report.error(
+            diags,
+            "LC402",
+            f"not a resource line: '{report.shown(line)}'",
+            file=display,
+            line=lineno,
+            value=line,
+            hint="expected 'START-END : NAME' with hex START and END",
+        )
         return None
     indent, first, last, name = match.groups()
     if len(indent) % 2:
-        report.error(diags, "LC402", f"odd indent ({len(indent)} spaces): '{report.shown(line)}'",
-                     file=display, line=lineno, value=line, hint="nesting is two spaces per level")
+        report.error(
+            diags,
+            "LC402",
+            f"odd indent ({len(indent)} spaces): '{report.shown(line)}'",
+            file=display,
+            line=lineno,
+            value=line,
+            hint="nesting is two spaces per level",
+        )
         return None
     start, end = int(first, 16), int(last, 16)
     if end < start or end > MAX_ADDR:
         col = len(indent) + len(first) + 2
-        report.error(diags, "LC402", f"end 0x{end:x} is below start 0x{start:x}"
-                     if end < start else f"end 0x{end:x} is beyond 64 bits", file=display, line=lineno,
-                     col=col, value=line, hint="iomem ends are inclusive and not below the start")
+        report.error(
+            diags,
+            "LC402",
+            f"end 0x{end:x} is below start 0x{start:x}"
+            if end < start
+            else f"end 0x{end:x} is beyond 64 bits",
+            file=display,
+            line=lineno,
+            col=col,
+            value=line,
+            hint="iomem ends are inclusive and not below the start",
+        )
         return None
     if not name.strip():
-        report.error(diags, "LC402", f"resource without a name: '{report.shown(line)}'", file=display,
-                     line=lineno, col=len(line) + 1, value=line, hint="expected 'START-END : NAME'")
+        report.error(
+            diags,
+            "LC402",
+            f"resource without a name: '{report.shown(line)}'",
+            file=display,
+            line=lineno,
+            col=len(line) + 1,
+            value=line,
+            hint="expected 'START-END : NAME'",
+        )
         return None
     return IomemEntry(start, end + 1, name, len(indent) // 2)
 

@@ -13,14 +13,34 @@ def shown(text: str) -> str:
     return text if len(text) <= MAX_SHOWN else text[:MAX_SHOWN] + "..."
 
 
-def error(diags: Diagnostics, code: str, message: str, *, file: str | None, line: int = 1, col: int = 1,
-          value: str | None = None, hint: str = "", path: str = "") -> None:
+def error(
+    diags: Diagnostics,
+    code: str,
+    message: str,
+    *,
+    file: str | None,
+    line: int = 1,
+    col: int = 1,
+    value: str | None = None,
+    hint: str = "",
+    path: str = "",
+) -> None:
     """Record an LC4xx error; ``file`` None means the problem has no position (a missing file)."""
     _add(diags, Severity.ERROR, code, message, file, line, col, value, hint, path)
 
 
-def warning(diags: Diagnostics, code: str, message: str, *, file: str | None, line: int = 1, col: int = 1,
-            value: str | None = None, hint: str = "", path: str = "") -> None:
+def warning(
+    diags: Diagnostics,
+    code: str,
+    message: str,
+    *,
+    file: str | None,
+    line: int = 1,
+    col: int = 1,
+    value: str | None = None,
+    hint: str = "",
+    path: str = "",
+) -> None:
     """Record an LC4xx warning (the import goes on)."""
     _add(diags, Severity.WARNING, code, message, file, line, col, value, hint, path)
 
@@ -30,8 +50,26 @@ def note(diags: Diagnostics, code: str, message: str, *, file: str | None = None
     _add(diags, Severity.NOTE, code, message, file, 1, 1, None, hint, "")
 
 
-def _add(diags: Diagnostics, severity: Severity, code: str, message: str, file: str | None, line: int,
-         col: int, value: str | None, hint: str, path: str) -> None:
+def _add(
+    diags: Diagnostics,
+    severity: Severity,
+    code: str,
+    message: str,
+    file: str | None,
+    line: int,
+    col: int,
+    value: str | None,
+    hint: str,
+    path: str,
+) -> None:
     span = Span(file, line, col) if file is not None else None
-    diags.add(Diagnostic(code, severity, message, span=span, path=path, value=value,
-                         rule=RULES.get(code, ""), hint=hint))
+    diags.add(
+        Diagnostic(
+            code, severity, message, span=span, path=path, value=value, rule=RULES.get(code, ""), hint=hint
+        )
+    )
+
+
+def error_count(diags: Diagnostics) -> int:
+    """How many errors the collector holds (stages compare before and after)."""
+    return sum(1 for d in diags.items if d.severity is Severity.ERROR)

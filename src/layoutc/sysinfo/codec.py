@@ -1,0 +1,331 @@
+"""SysInfo as JSON: what ``layoutc probe`` prints and ``layoutc import`` reads back.
+
+Addresses are ``0x`` hex strings (people read them), counts are integers, ends are exclusive.
+Keys are sorted, so two probes of the same device print the same bytes. Raw capture texts are
+not part of the JSON (``probe --raw`` writes them).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from ..diagnostics import Diagnostics
+from . import report
+from .types import (
+    FORMAT,
+    CrashReservation,
+    DmesgFacts,
+    E820Entry,
+    IomemEntry,
+    Lsmem,
+    LsmemRow,
+    MovableStart,
+    SratRange,
+    SysInfo,
+    Zone,
+)
+
+_HEX_RE = re.compile(r"^0x[0-9a-f]+$")
+
+
+def sysinfo_json(info: SysInfo) -> str:
+    """Serialize ``info`` (without raw texts) as deterministic, indented JSON."""
+    return json.dumps(_encode(info), indent=2, sort_keys=True) + "\n"
+
+
+def _hex(value: int | None) -> str | None:
+    return None if value is None else f"0x{value:x}"
+
+
+def _encode(info: SysInfo) -> dict[str, Any]:
+    d = info.dmesg
+    return {
+        "format": FORMAT,
+        "source": info.source,
+        "iomem": None
+        if info.iomem is None
+        else [
+            {"start": _hex(e.start), "end": _hex(e.end), "name": e.name, "depth": e.depth} for e in info.iomem
+        ],
+        "lsmem": None
+        if info.lsmem is None
+        else {
+            "source": info.lsmem.source,
+            "block_size": info.lsmem.block_size,
+            "rows": [
+                {
+                    "start": _hex(r.start),
+                    "end": _hex(r.end),
+                    "state": r.state,
+                    "removable": r.removable,
+                    "first_block": r.first_block,
+                    "last_block": r.last_block,
+                    "node": r.node,
+                    "zones": list(r.zones),
+                }
+                for r in info.lsmem.rows
+            ],
+        },
+        "block_size": info.block_size,
+        "cmdline": info.cmdline,
+        "kernel_release": info.kernel_release,
+        "zones": None
+        if info.zones is None
+        else [
+            {
+                "node": z.node,
+                "name": z.name,
+                "start_pfn": z.start_pfn,
+                "spanned": z.spanned,
+                "present": z.present,
+                "managed": z.managed,
+            }
+            for z in info.zones
+        ],
+        "dmesg": None
+        if d is None
+        else {
+            "e820": [
+                {"start": _hex(e.start), "end": _hex(e.end), "kind": e.kind, "label": e.label} for e in d.e820
+            ],
+            "srat_table": d.srat_table,
+            "srat": [
+                {
+                    "node": s.node,
+                    "pxm": s.pxm,
+                    "start": _hex(s.start),
+                    "end": _hex(s.end),
+                    "hotplug": s.hotplug,
+                }
+                for s in d.srat
+            ],
+            "numa_off": d.numa_off,
+            "movable_start": [{"node": m.node, "start": _hex(m.start)} for m in d.movable_start],
+            "crash": [
+                {"kind": c.kind, "start": _hex(c.start), "end": _hex(c.end), "size": c.size} for c in d.crash
+            ],
+            "command_line": d.command_line,
+            "linux_version": d.linux_version,
+        },
+        "notes": list(info.notes),
+    }
+
+
+class _Bad(Exception):
+    """A field of the JSON has the wrong shape; carries the key path and what was expected."""
+
+    def __init__(self, path: str, expected: str, value: object) -> None:
+        super().__init__(path)
+        self.path = path
+        self.expected = expected
+        self.value = value
+
+
+class _Obj:
+    """Typed, path-aware access to one JSON object."""
+
+    def __init__(self, data: object, path: str) -> None:
+        if not isinstance(data, dict):
+            raise _Bad(path, "an object", data)
+        self.data: dict[str, Any] = data
+        self.path = path
+
+    def _get(self, key: str, optional: bool) -> Any:
+        if key not in self.data and not optional:
+            raise _Bad(f"{self.path}.{key}", "present", None)
+        return self.data.get(key)
+
+    def num(self, key: str, optional: bool = False) -> int | None:
+        value = self._get(key, optional)
+        if value is None and optional:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise _Bad(f"{self.path}.{key}", "a non-negative integer", value)
+        return value
+
+    def addr(self, key: str, optional: bool = False) -> int | None:
+        value = self._get(key, optional)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or not _HEX_RE.match(value):
+            raise _Bad(f"{self.path}.{key}", "a lower-case 0x hex string", value)
+        return int(value, 16)
+
+    def req_int(self, key: str) -> int:
+        value = self.num(key)
+        assert value is not None
+        return value
+
+    def req_addr(self, key: str) -> int:
+        value = self.addr(key)
+        assert value is not None
+        return value
+
+    def text(self, key: str, optional: bool = False) -> str | None:
+        value = self._get(key, optional)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str):
+            raise _Bad(f"{self.path}.{key}", "a string", value)
+        return value
+
+    def req_str(self, key: str) -> str:
+        value = self.text(key)
+        assert value is not None
+        return value
+
+    def flag(self, key: str, optional: bool = False) -> bool | None:
+        value = self._get(key, optional)
+        if value is None and optional:
+            return None
+        if not isinstance(value, bool):
+            raise _Bad(f"{self.path}.{key}", "true or false", value)
+        return value
+
+    def seq(self, key: str, optional: bool = False) -> list[Any] | None:
+        value = self._get(key, optional)
+        if value is None and optional:
+            return None
+        if not isinstance(value, list):
+            raise _Bad(f"{self.path}.{key}", "a list", value)
+        return value
+
+    def items(self, key: str) -> list[_Obj]:
+        return [_Obj(item, f"{self.path}.{key}[{i}]") for i, item in enumerate(self.seq(key) or [])]
+
+
+def decode_sysinfo(text: str, display: str, diags: Diagnostics) -> SysInfo | None:
+    """Read SysInfo JSON strictly: one diagnostic naming the key path of the first bad field."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        report.error(
+            diags,
+            "LC407",
+            f"not JSON: {exc.msg}",
+            file=display,
+            line=exc.lineno,
+            col=exc.colno,
+            hint="pass the output of 'layoutc probe', or a raw capture directory",
+        )
+        return None
+    if isinstance(doc, dict) and doc.get("format") != FORMAT:
+        report.error(
+            diags,
+            "LC420",
+            f"format {json.dumps(doc.get('format'))} is not {FORMAT}",
+            file=display,
+            path="format",
+            value=json.dumps(doc.get("format")),
+            hint="probe the device again with this version of layoutc",
+        )
+        return None
+    try:
+        return _decode(_Obj(doc, "$"), display)
+    except _Bad as bad:
+        shown = json.dumps(bad.value)
+        report.error(
+            diags,
+            "LC407",
+            f"{bad.path}: expected {bad.expected}, got {report.shown(shown)}",
+            file=display,
+            path=bad.path,
+            value=shown,
+            hint="pass the output of 'layoutc probe' unchanged",
+        )
+        return None
+
+
+def _decode(root: _Obj, display: str) -> SysInfo:
+    iomem = (
+        None
+        if root.seq("iomem", True) is None
+        else tuple(
+            IomemEntry(o.req_addr("start"), o.req_addr("end"), o.req_str("name"), o.req_int("depth"))
+            for o in root.items("iomem")
+        )
+    )
+    lsmem = None
+    if root.data.get("lsmem") is not None:
+        ls = _Obj(root.data["lsmem"], "$.lsmem")
+        rows = tuple(
+            LsmemRow(
+                o.req_addr("start"),
+                o.req_addr("end"),
+                o.req_str("state"),
+                o.flag("removable", True),
+                o.num("first_block", True),
+                o.num("last_block", True),
+                o.num("node", True),
+                tuple(_strings(o, "zones")),
+            )
+            for o in ls.items("rows")
+        )
+        lsmem = Lsmem(rows, ls.req_str("source"), ls.num("block_size", True))
+    zones = (
+        None
+        if root.seq("zones", True) is None
+        else tuple(
+            Zone(
+                o.req_int("node"),
+                o.req_str("name"),
+                o.num("start_pfn", True),
+                o.req_int("spanned"),
+                o.req_int("present"),
+                o.req_int("managed"),
+            )
+            for o in root.items("zones")
+        )
+    )
+    dmesg = None if root.data.get("dmesg") is None else _dmesg(_Obj(root.data["dmesg"], "$.dmesg"))
+    return SysInfo(
+        source=root.text("source", True) or display,
+        iomem=iomem,
+        lsmem=lsmem,
+        block_size=root.num("block_size", True),
+        cmdline=root.text("cmdline", True),
+        kernel_release=root.text("kernel_release", True),
+        zones=zones,
+        dmesg=dmesg,
+        notes=tuple(_strings(root, "notes")),
+    )
+
+
+def _strings(obj: _Obj, key: str) -> list[str]:
+    values = obj.seq(key, True) or []
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise _Bad(f"{obj.path}.{key}[{i}]", "a string", value)
+    return values
+
+
+def _dmesg(d: _Obj) -> DmesgFacts:
+    return DmesgFacts(
+        e820=tuple(
+            E820Entry(o.req_addr("start"), o.req_addr("end"), o.req_str("kind"), o.req_str("label"))
+            for o in d.items("e820")
+        ),
+        srat_table=bool(d.flag("srat_table")),
+        srat=tuple(
+            SratRange(
+                o.req_int("node"),
+                o.req_int("pxm"),
+                o.req_addr("start"),
+                o.req_addr("end"),
+                bool(o.flag("hotplug")),
+            )
+            for o in d.items("srat")
+        ),
+        numa_off=bool(d.flag("numa_off")),
+        movable_start=tuple(
+            MovableStart(o.req_int("node"), o.req_addr("start")) for o in d.items("movable_start")
+        ),
+        crash=tuple(
+            CrashReservation(o.req_str("kind"), o.addr("start", True), o.addr("end", True), o.req_int("size"))
+            for o in d.items("crash")
+        ),
+        command_line=d.text("command_line", True),
+        linux_version=d.text("linux_version", True),
+    )
