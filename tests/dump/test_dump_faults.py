@@ -15,10 +15,10 @@ from typing import Any
 import kdump_layout
 import pytest
 import vmcore_fixtures as fixtures
-from conftest import need_module, run_dump
 
+from conftest import need_module, run_dump
 from layoutc.dump import dumper, elf, source, spec
-from layoutc.dump.errors import IncompleteDump, SinkFault, SourceFault
+from layoutc.dump.errors import SourceFault
 
 PS = fixtures.PS
 INCOMPLETE = 0x8

@@ -107,7 +107,8 @@ class Fixture:
         if self.kernel_text:
             loads.insert(0, self.kernel_text)
         phnum = 1 + len(loads)
-        hdr = EHDR.size + PHDR.size * phnum
+        xnum = phnum >= 0xFFFF  # PN_XNUM: the real count goes to section header 0's sh_info
+        hdr = EHDR.size + PHDR.size * phnum + (64 if xnum else 0)
         notes_off = hdr
         data_off = -(-(notes_off + len(notes)) // PS) * PS
         phdrs = [PHDR.pack(4, 0, notes_off, 0, 0, len(notes), len(notes), 0)]
@@ -123,8 +124,29 @@ class Fixture:
             pos += len(blob)
         ident = b"\x7fELF" + bytes([2, 1, 1, 0]) + bytes(8)
         with open(path, "wb") as f:
-            f.write(EHDR.pack(ident, 4, 62, 1, 0, EHDR.size, 0, 0, 64, 56, phnum, 0, 0, 0))
+            shoff = EHDR.size + PHDR.size * phnum if xnum else 0
+            e_phnum = 0xFFFF if xnum else phnum
+            f.write(
+                EHDR.pack(
+                    ident,
+                    4,
+                    62,
+                    1,
+                    0,
+                    EHDR.size,
+                    shoff,
+                    0,
+                    64,
+                    56,
+                    e_phnum,
+                    64 if xnum else 0,
+                    1 if xnum else 0,
+                    0,
+                )
+            )
             f.write(b"".join(phdrs))
+            if xnum:
+                f.write(struct.pack("<IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, phnum, 0, 0))
             f.write(notes)
             for off, blob in blobs:
                 f.seek(off)

@@ -7,6 +7,7 @@ Pages only partly covered by segments are assembled, and bytes covered by no fil
 
 from __future__ import annotations
 
+import bisect
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -104,7 +105,7 @@ def build(loads: tuple[Phdr, ...], page_size: int) -> PhysMap:
     contained = _contained(loads)
     ordered = [ph for ph, c in zip(loads, contained, strict=True) if not c]
     ordered += [ph for ph, c in zip(loads, contained, strict=True) if c]
-    covered: list[Extent] = []  # physical byte ranges already claimed
+    covered = _Claimed()  # physical byte ranges already claimed
     whole: list[Piece] = []
     partial: dict[int, list[tuple[int, int, int]]] = {}
     for ph in ordered:
@@ -113,10 +114,9 @@ def build(loads: tuple[Phdr, ...], page_size: int) -> PhysMap:
             (ph.p_paddr + ph.p_filesz, ph.p_paddr + ph.p_memsz, -1),
         ]
         for lo, hi, file_off in spans:
-            for a, b in extents.subtract([(lo, hi)] if hi > lo else [], covered):
+            for a, b in covered.free(lo, hi):
                 _add_span(a, b, -1 if file_off < 0 else file_off + (a - lo), page_size, whole, partial)
-        if ph.p_memsz:
-            covered = extents.normalize(covered + [(ph.p_paddr, ph.p_paddr + ph.p_memsz)])
+        covered.claim(ph.p_paddr, ph.p_paddr + ph.p_memsz)
     for pfn, frags in partial.items():
         whole.append(Piece(pfn, pfn + 1, Kind.MIXED, 0, tuple(sorted(frags))))
     whole.sort(key=lambda p: p.pfn_start)
@@ -126,6 +126,39 @@ def build(loads: tuple[Phdr, ...], page_size: int) -> PhysMap:
         if not c and ph.p_memsz
     )
     return PhysMap(page_size, tuple(_coalesce(whole, page_size)), tuple(nodata))
+
+
+class _Claimed:
+    """Sorted disjoint byte ranges with bisect lookups: PT_LOAD counts can be large (PN_XNUM)."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def free(self, lo: int, hi: int) -> list[Extent]:
+        """The parts of ``[lo, hi)`` not claimed yet."""
+        out: list[Extent] = []
+        i = bisect.bisect_right(self.ends, lo)
+        cur = lo
+        while i < len(self.starts) and self.starts[i] < hi:
+            if self.starts[i] > cur:
+                out.append((cur, self.starts[i]))
+            cur = max(cur, self.ends[i])
+            i += 1
+        if cur < hi:
+            out.append((cur, hi))
+        return out
+
+    def claim(self, lo: int, hi: int) -> None:
+        """Add ``[lo, hi)``, merging with what it overlaps or touches."""
+        if hi <= lo:
+            return
+        i = bisect.bisect_left(self.ends, lo)
+        j = bisect.bisect_right(self.starts, hi)
+        if i < j:
+            lo, hi = min(lo, self.starts[i]), max(hi, self.ends[j - 1])
+        self.starts[i:j] = [lo]
+        self.ends[i:j] = [hi]
 
 
 def _contained(loads: tuple[Phdr, ...]) -> list[bool]:

@@ -1,0 +1,148 @@
+"""The command line: exit codes, footprint (no compiler imports), zipapp, progress."""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import kdump_layout
+import pytest
+
+from conftest import SRC, run_dump
+from layoutc.dump.__main__ import main
+
+DUMP_PKG = SRC / "layoutc" / "dump"
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([]) == 2
+    assert main(["--compress", "lz4", "a", "b"]) == 2
+    assert main(["--dump-level", "99", "a", "b"]) == 2
+    assert main(["--budget", "lots", "a", "b"]) == 2
+    assert "SOURCE and OUTPUT are required" in capsys.readouterr().err
+
+
+def test_help_exits_0() -> None:
+    proc = run_dump("--help")
+    assert proc.returncode == 0
+    assert b"exit codes" in proc.stdout
+
+
+def test_missing_source_and_bad_spec_exit_1(tmp_path: Path, make_vmcore: Any) -> None:
+    proc = run_dump(str(tmp_path / "nope"), str(tmp_path / "out"))
+    assert proc.returncode == 1
+    assert b"No such file or directory" in proc.stderr
+    _, src = make_vmcore()
+    bad = tmp_path / "spec.json"
+    bad.write_text('{"schema_version": 1, "dump_levle": 3}')
+    proc = run_dump("--spec", str(bad), src, str(tmp_path / "out"))
+    assert proc.returncode == 1
+    assert b"unknown property 'dump_levle' (did you mean 'dump_level'?)" in proc.stderr
+
+
+def test_flags_override_the_spec(tmp_path: Path, make_vmcore: Any) -> None:
+    _, src = make_vmcore()
+    s = tmp_path / "spec.json"
+    s.write_text('{"schema_version": 1, "dump_level": 0, "compression": "none", "format": "elf"}')
+    out = tmp_path / "out"
+    assert (
+        run_dump(
+            "--spec", str(s), "--format", "kdump", "--compress", "zlib", "--dump-level", "1", src, str(out)
+        ).returncode
+        == 0
+    )
+    kd = kdump_layout.read(str(out))
+    assert kd.status == 1 and kd.sub[1] == 1  # zlib, dump_level 1
+
+
+def imports_of(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            names.add("." * node.level + (node.module or ""))
+    return names
+
+
+def test_dump_package_imports_nothing_else_from_layoutc() -> None:
+    for path in DUMP_PKG.glob("*.py"):
+        for name in imports_of(path):
+            assert not name.startswith("layoutc") or name.startswith("layoutc.dump"), (path.name, name)
+            assert not name.startswith(".."), (path.name, name)
+
+
+def test_startup_imports_no_compiler_module(tmp_path: Path, make_vmcore: Any) -> None:
+    _, src = make_vmcore()
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "layoutc.dump", "--quiet", src, str(tmp_path / "out")],
+        capture_output=True,
+        env=dict(os.environ, PYTHONPATH=str(SRC)),
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    modules = {line.split("|")[-1].strip() for line in proc.stderr.decode().splitlines() if "|" in line}
+    ours = {m for m in modules if m.startswith("layoutc")}
+    assert ours and all(m == "layoutc" or m.startswith("layoutc.dump") for m in ours), ours
+    for heavy in ("yaml", "jsonschema", "jinja2", "networkx", "multiprocessing"):
+        assert heavy not in modules
+
+
+def test_zipapp_runs_with_an_isolated_interpreter(tmp_path: Path, make_vmcore: Any) -> None:
+    pyz = tmp_path / "dump.pyz"
+    assert run_dump("--build-zipapp", str(pyz)).returncode == 0
+    assert pyz.stat().st_size < 200_000
+    _, src = make_vmcore()
+    spec = tmp_path / "spec.json"
+    spec.write_text('{"schema_version": 1, "exclude": [{"start": 0, "end": 1048576, "reason": "low"}]}')
+    out = tmp_path / "out"
+    # -I: no PYTHONPATH, no user site, no script directory; -S: no site-packages at all.
+    proc = subprocess.run(
+        ["/usr/bin/python3", "-I", "-S", str(pyz), "--quiet", "--spec", str(spec), src, str(out)],
+        capture_output=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert kdump_layout.read(str(out)).dumped[0] == 0x100
+
+
+def test_progress_when_asked(tmp_path: Path, make_vmcore: Any) -> None:
+    _, src = make_vmcore()
+    proc = subprocess.run(
+        [sys.executable, "-m", "layoutc.dump", "--progress", src, str(tmp_path / "o")],
+        capture_output=True,
+        env=dict(os.environ, PYTHONPATH=str(SRC)),
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 0
+    assert "dump: 100.0%" in err and "MB/s" in err and "ETA" in err
+    quiet = run_dump(src, str(tmp_path / "o2"))  # stderr is a pipe, not a TTY: no progress
+    assert b"MB/s" not in quiet.stderr
+
+
+def test_workers_give_the_same_file(tmp_path: Path, make_vmcore: Any) -> None:
+    _, src = make_vmcore()
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert run_dump(src, str(one)).returncode == 0
+    assert run_dump("--workers", "2", src, str(two)).returncode == 0
+    assert one.read_bytes() == two.read_bytes()
+
+
+def test_capture_kernel_ram_is_excluded(tmp_path: Path, make_vmcore: Any) -> None:
+    _, src = make_vmcore()
+    iomem = tmp_path / "iomem"
+    iomem.write_text(
+        "00000000-00000fff : Reserved\n"
+        "00100000-001fffff : System RAM\n"
+        "  00100000-0010ffff : Kernel code\n"
+        "fed00000-fed003ff : HPET 0\n"
+    )
+    out = tmp_path / "out"
+    proc = run_dump("--iomem", str(iomem), src, str(out))
+    assert proc.returncode == 0
+    dumped = set(kdump_layout.read(str(out)).dumped)
+    assert dumped.isdisjoint(range(0x100, 0x200)) and 0x200 in dumped
