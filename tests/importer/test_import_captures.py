@@ -1,0 +1,161 @@
+"""Every real capture imports into a profile that passes the front end and describes the same RAM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from layoutc.model import MemRange, Profile
+from layoutc.sysinfo.iomem import top_level
+from layoutc.sysinfo.zoneinfo import present_pages
+
+from .helpers import CAPTURES, SHARED, TRIMS, capture_dirs, import_text, load_text, ram_pages, read
+
+ALL = capture_dirs()
+RAW_FILES = (
+    "iomem",
+    "lsmem.json",
+    "lsmem.txt",
+    "block_size_bytes",
+    "cmdline",
+    "uname-r",
+    "zoneinfo",
+    "dmesg",
+)
+
+
+def _profile(name: str, tmp_path: Path) -> Profile:
+    text, diags = import_text(name)
+    assert text is not None and len(diags) == 0, [f"{d.code} {d.message}" for d in diags]
+    profile, load_diags = load_text(text, tmp_path)
+    assert profile is not None and len(load_diags) == 0, [f"{d.code} {d.message}" for d in load_diags]
+    return profile
+
+
+def test_every_shared_capture_is_covered() -> None:
+    assert len(ALL) == 9, ALL  # 8 shared captures and the origin thread
+    if not SHARED.is_dir():
+        pytest.skip("shared/ is not beside the repository")
+    shared = SHARED / "captures"
+    dirs = sorted(str(p.parent.relative_to(shared)) for p in shared.rglob("iomem"))
+    assert set(dirs) <= set(ALL)
+    for name in dirs:
+        for file in RAW_FILES:
+            source = shared / name / file
+            if source.is_file():
+                assert (CAPTURES / name / file).read_bytes() == source.read_bytes(), f"{name}/{file} is stale"
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_capture_imports_and_loads_cleanly(name: str, tmp_path: Path) -> None:
+    profile = _profile(name, tmp_path)
+    assert profile.board == "imported"
+    assert profile.memory.total_ram > 0
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if (CAPTURES / n / "zoneinfo").exists()])
+def test_per_node_ram_equals_zoneinfo_present(name: str, tmp_path: Path) -> None:
+    profile = _profile(name, tmp_path)
+    info, _ = read(name)
+    assert info is not None and info.zones is not None
+    trims = TRIMS if info.dmesg is not None and info.dmesg.e820 else ()
+    expected = {node: pages for node, pages in present_pages(info.zones).items() if pages}
+    assert ram_pages(profile, trims) == expected
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if (CAPTURES / n / "iomem").exists()])
+def test_total_ram_equals_iomem_system_ram(name: str, tmp_path: Path) -> None:
+    profile = _profile(name, tmp_path)
+    info, _ = read(name)
+    assert info is not None and info.iomem is not None
+    iomem_ram = sum(e.end - e.start for e in top_level(info.iomem) if e.name == "System RAM")
+    trims = TRIMS if info.dmesg is not None and info.dmesg.e820 else ()
+    assert sum(pages for pages in ram_pages(profile, trims).values()) * 4096 <= iomem_ram
+    assert _bytes(profile.memory.ram, trims) == iomem_ram
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_ram_covers_exactly_the_lsmem_blocks(name: str, tmp_path: Path) -> None:
+    profile = _profile(name, tmp_path)
+    info, _ = read(name)
+    assert info is not None and info.lsmem is not None
+    block = profile.memory.block_size
+    lsmem_blocks = {b for row in info.lsmem.rows for b in range(row.start // block, row.end // block)}
+    ram_blocks = {b for r in profile.memory.ram for b in range(r.start // block, (r.end - 1) // block + 1)}
+    assert ram_blocks == lsmem_blocks
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if "movablecore" in n])
+def test_layout_parameters_are_undone(name: str, tmp_path: Path) -> None:
+    booted = _profile(name, tmp_path)
+    plain = _profile(str(Path(name).parent), tmp_path)
+    assert booted.memory == plain.memory
+    assert booted.board_cmdline == plain.board_cmdline == "console=ttyS0"
+    text, _ = import_text(name)
+    assert text is not None
+    assert "# This is the board's memory map, not the captured layout's" in text
+    assert f"#   - {(CAPTURES / name / 'cmdline').read_text().split()[1]}: only splits zones" in text
+
+
+def test_origin_thread_lsmem_imports(tmp_path: Path) -> None:
+    profile = _profile("origin-thread", tmp_path)
+    assert profile.memory.total_ram == 4 << 30
+    assert profile.memory.block_size == 128 << 20
+    assert [(r.start, r.end, r.node) for r in profile.memory.ram] == [
+        (0x0, 0xC0000000, 0),
+        (0x100000000, 0x140000000, 0),
+    ]
+    text, _ = import_text("origin-thread")
+    assert text is not None and "block-granular" in text
+    assert "srat: false  # unknown without dmesg" in text
+
+
+def test_numa2_nodes_come_from_the_srat(tmp_path: Path) -> None:
+    profile = _profile("qemu-k7-pc-8G-numa2", tmp_path)
+    assert profile.memory.srat is True
+    assert [(r.start, r.end) for r in profile.memory.node_ram(1)] == [(0x140000000, 0x240000000)]
+    assert sum(r.size for r in profile.memory.node_ram(0)) == (4 << 30) - 0x400 - 0x60000 - 0x20000
+
+
+def test_host_without_dmesg_uses_iomem(tmp_path: Path) -> None:
+    profile = _profile("host-24G", tmp_path)
+    assert profile.kernel_version.major == 6 and profile.kernel_version.minor == 18
+    assert profile.board_cmdline == ""
+    assert profile.memory.srat is False
+    assert profile.memory.ranges[0] == MemRange(0, 0x1000, profile.memory.ranges[0].type, None)
+
+
+@pytest.mark.parametrize(
+    ("name", "bundled"), [("qemu-k7-pc-4G", "qemu-4g.yaml"), ("qemu-k7-pc-8G-numa2", "qemu-8g-numa2.yaml")]
+)
+def test_import_matches_the_bundled_profile_map(name: str, bundled: str, tmp_path: Path) -> None:
+    path = Path(__file__).resolve().parents[2] / "profiles" / "qemu" / bundled
+    if not path.exists():
+        pytest.skip(f"{bundled} is not bundled")
+    from layoutc.diagnostics import Diagnostics
+    from layoutc.frontend import load_profile
+
+    reference = load_profile(path, bundled, Diagnostics())
+    assert reference is not None
+    imported = _profile(name, tmp_path)
+
+    def shape(p: Profile) -> list[tuple[int, int, str, int | None]]:
+        return [
+            (r.start, r.end, str(r.type), r.node or 0 if r.type == "ram" else None) for r in p.memory.ranges
+        ]
+
+    assert shape(imported) == shape(reference)
+    assert imported.memory.srat == reference.memory.srat
+
+
+def test_import_is_deterministic() -> None:
+    first, _ = import_text("qemu-k7-pc-8G-numa2/movablecore-512M")
+    second, _ = import_text("qemu-k7-pc-8G-numa2/movablecore-512M")
+    assert first == second
+
+
+def _bytes(ranges: tuple[MemRange, ...], trims: tuple[tuple[int, int], ...]) -> int:
+    from .helpers import cut
+
+    return sum(b - a for r in ranges for a, b in cut((r.start, r.end), trims))
