@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..model import Arch, MemoryMap, RangeType
+from ..model import Arch, MemoryMap
 from ..units import MiB, align_down, align_up
 
 PAGE_SIZE = 4096
@@ -53,7 +53,9 @@ class Present:
         return self.end - self.start
 
 
-def present_ranges(memory: MemoryMap, arch: Arch, removed: Iterable[tuple[int, int]] = ()) -> tuple[Present, ...]:
+def present_ranges(
+    memory: MemoryMap, arch: Arch, removed: Iterable[tuple[int, int]] = ()
+) -> tuple[Present, ...]:
     """memblock.memory of a boot whose cmdline turns ``removed`` ranges into PRAM (memmap=!).
 
     LNX:arch/x86/kernel/e820.c e820__memblock_setup(): only E820_TYPE_RAM (and RESERVED_KERN)
@@ -101,8 +103,12 @@ def memmap_bytes(present: Iterable[Present], node: int) -> int:
     LNX:mm/sparse.c sparse_init_nid(): one memmap per present section, allocated with
     memblock on the node (__populate_section_memmap); 128 MiB / 4 KiB x 64 B = 2 MiB a section.
     """
-    sections = {s // SECTION_SIZE for p in present if p.node == node
-                for s in range(align_down(p.start, SECTION_SIZE), p.end, SECTION_SIZE)}
+    sections = {
+        s // SECTION_SIZE
+        for p in present
+        if p.node == node
+        for s in range(align_down(p.start, SECTION_SIZE), p.end, SECTION_SIZE)
+    }
     return len(sections) * (SECTION_SIZE // PAGE_SIZE) * STRUCT_PAGE_SIZE
 
 
@@ -154,14 +160,16 @@ def early_top(present: tuple[Present, ...], measured: Mapping[int, int]) -> tupl
     pages = total_pages(present)
     out = []
     for node in nodes:
-        out.append(EarlyTop(
-            node=node,
-            memmap=memmap_bytes(present, node),
-            hashes=early_hash_bytes(pages) if single else 0,
-            percpu=PERCPU_FIRST_CHUNK if node == nodes[0] else 0,
-            misc=NODE_MISC,
-            measured=measured.get(node),
-        ))
+        out.append(
+            EarlyTop(
+                node=node,
+                memmap=memmap_bytes(present, node),
+                hashes=early_hash_bytes(pages) if single else 0,
+                percpu=PERCPU_FIRST_CHUNK if node == nodes[0] else 0,
+                misc=NODE_MISC,
+                measured=measured.get(node),
+            )
+        )
     return tuple(out)
 
 
@@ -173,7 +181,3 @@ def top_down_start(present: tuple[Present, ...], node: int, size: int) -> int:
             return p.end - remaining
         remaining -= p.size
     return min(p.start for p in present if p.node == node)
-
-
-def is_ram_type(kind: RangeType) -> bool:
-    return kind is RangeType.RAM

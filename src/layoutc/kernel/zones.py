@@ -86,15 +86,22 @@ def core_pages(value: int | Percent | None, totalpages: int) -> int:
     return value // PAGE_SIZE
 
 
-def movable_spans(present: tuple[Present, ...], *, movablecore: int | Percent | None = None,
-                  kernelcore: int | Percent | None = None) -> tuple[ZoneSpan, ...]:
+def movable_spans(
+    present: tuple[Present, ...],
+    *,
+    movablecore: int | Percent | None = None,
+    kernelcore: int | Percent | None = None,
+) -> tuple[ZoneSpan, ...]:
     """Where ZONE_MOVABLE starts on every node (empty when there is none)."""
     starts = _movable_pfns(present, movablecore, kernelcore)
-    return tuple(ZoneSpan(node, pfn * PAGE_SIZE, node_end(present, node)) for node, pfn in sorted(starts.items()))
+    return tuple(
+        ZoneSpan(node, pfn * PAGE_SIZE, node_end(present, node)) for node, pfn in sorted(starts.items())
+    )
 
 
-def _movable_pfns(present: tuple[Present, ...], movablecore: int | Percent | None,
-                  kernelcore: int | Percent | None) -> dict[int, int]:
+def _movable_pfns(
+    present: tuple[Present, ...], movablecore: int | Percent | None, kernelcore: int | Percent | None
+) -> dict[int, int]:
     totalpages = total_pages(present)
     required_kernel = core_pages(kernelcore, totalpages)
     required_movable = core_pages(movablecore, totalpages)
@@ -102,7 +109,8 @@ def _movable_pfns(present: tuple[Present, ...], movablecore: int | Percent | Non
         # "Round-up so that ZONE_MOVABLE is at least as large as what was requested by the user"
         required_movable = min(totalpages, align_up(required_movable, MAX_ORDER_PAGES))
         required_kernel = max(required_kernel, totalpages - required_movable)
-    # "If kernelcore was not specified or kernelcore size is larger than totalpages, there is no ZONE_MOVABLE."
+    # "If kernelcore was not specified or kernelcore size is larger than totalpages,
+    # there is no ZONE_MOVABLE."
     if not required_kernel or required_kernel >= totalpages:
         return {}
     usable_start = zone_lowest_address(movable_zone(present)) // PAGE_SIZE
@@ -115,7 +123,9 @@ def _movable_pfns(present: tuple[Present, ...], movablecore: int | Percent | Non
         for node in nodes:
             if required_kernel < per_node:
                 per_node = required_kernel // usable_nodes
-            required_kernel, pfn[node] = _walk_node(present, node, pfn[node], per_node, required_kernel, usable_start)
+            required_kernel, pfn[node] = _walk_node(
+                present, node, pfn[node], per_node, required_kernel, usable_start
+            )
         # "If there is still required_kernelcore, we do another pass with one less node in the count"
         usable_nodes -= 1
         if not (usable_nodes and required_kernel > usable_nodes):
@@ -130,8 +140,9 @@ def _movable_pfns(present: tuple[Present, ...], movablecore: int | Percent | Non
     return out
 
 
-def _walk_node(present: tuple[Present, ...], node: int, movable_pfn: int, per_node: int, required: int,
-               usable_start: int) -> tuple[int, int]:
+def _walk_node(
+    present: tuple[Present, ...], node: int, movable_pfn: int, per_node: int, required: int, usable_start: int
+) -> tuple[int, int]:
     """One node's low-to-high walk consuming its kernelcore share; returns (required, movable pfn)."""
     remaining = per_node
     for p in sorted(q for q in present if q.node == node):
@@ -157,7 +168,7 @@ def _walk_node(present: tuple[Present, ...], node: int, movable_pfn: int, per_no
 
 
 def movablecore_for(present: tuple[Present, ...], node: int, target: int) -> int | None:
-    """The smallest movablecore (bytes, 4 MiB steps) whose ZONE_MOVABLE on ``node`` starts at or below ``target``.
+    """The smallest movablecore (bytes, 4 MiB steps) whose ZONE_MOVABLE on ``node`` starts <= ``target``.
 
     The start on a node only moves down as movablecore grows, so a bisection over 4 MiB steps
     finds it; the caller checks whether the start is exactly ``target``.

@@ -1,0 +1,146 @@
+"""From the evaluated graph to the frozen ``Layout``: regions, overhead, recovery boot, provenance."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..layout import (
+    Crashkernel,
+    DumpWindow,
+    Guard,
+    Input,
+    Layout,
+    Provenance,
+    RecoveryBoot,
+    Region,
+    StrategyChoice,
+    Unsafe,
+)
+from ..model import Profile, Release, WindowMode
+from .crash_steps import CrashPlacement, KaslrChoice
+from .graph import Step
+from .memory_steps import crash_need
+
+
+def regions(profile: Profile, v: Mapping[str, Any]) -> tuple[Region, ...]:
+    crash: CrashPlacement = v["crash"]
+    out = [Region(crash.crash[0], crash.crash[1], "crashkernel", "crashkernel", None)]
+    if crash.low:
+        out.append(Region(crash.low[0], crash.low[1], "crashkernel_low", "crashkernel_low", None))
+    out.extend(Region(s, e, "crash_cma", f"crash_cma{i}", None) for i, (s, e) in enumerate(crash.cma))
+    window: DumpWindow | None = v.get("window")
+    if window is not None:
+        out.append(Region(window.start, window.end, "dump_window", "dump_window", window.node))
+    if profile.window is not None and profile.window.mode is WindowMode.MOVABLE:
+        out.extend(Region(g.start, g.end, "guard", f"guard_node{g.node}", g.node) for g in v["guards"])
+    image = v.get("kernel_image")
+    if image:
+        out.append(Region(image[0], image[1], "kernel_image", "kernel_image", 0))
+    return tuple(sorted(out))
+
+
+def armed_overhead(profile: Profile, v: Mapping[str, Any]) -> int:
+    """Bytes the running system cannot use while a crash kernel is armed.
+
+    The crashkernel= reservation (and its low part) is memblock-reserved; a CMA area is lent to
+    movable allocations, so it costs nothing while armed. A hotplug window comes back through
+    kmem minus its devdax offset and partial blocks; a movable window is ordinary RAM until a crash.
+    """
+    crash: CrashPlacement = v["crash"]
+    total = crash.crash[1] - crash.crash[0] + (crash.low[1] - crash.low[0] if crash.low else 0)
+    window: DumpWindow | None = v.get("window")
+    if window is not None and window.mode == "hotplug":
+        total += (
+            window.size
+            if profile.window and profile.window.release is Release.REBOOT
+            else window.devdax.wasted
+        )
+    return total
+
+
+def recovery_boot(profile: Profile) -> RecoveryBoot | None:
+    if profile.window is None or profile.window.mode is not WindowMode.MOVABLE:
+        return None
+    ident = f"layoutc-recovery-{profile.board}"
+    return RecoveryBoot(ident, ident, f"Crash dump recovery ({profile.board})", "/vmlinuz", "/initrd.img")
+
+
+# JSON Pointer in layout.json -> the step whose rule and inputs explain it.
+POINTERS: tuple[tuple[str, str], ...] = (
+    ("/cmdline/production", "cmdlines"),
+    ("/cmdline/crash", "cmdlines"),
+    ("/cmdline/recovery", "cmdlines"),
+    ("/movable_zone", "zone"),
+    ("/dump_window/start", "window"),
+    ("/dump_window/size", "window_size"),
+    ("/dump_window/blocks_returned", "window"),
+    ("/guards", "guards"),
+    ("/kaslr", "kaslr"),
+    ("/crashkernel", "crash"),
+    ("/armed_overhead", "crash"),
+)
+
+
+def provenance(profile: Profile, steps: Mapping[str, Step], done: set[str]) -> tuple[Provenance, ...]:
+    out = []
+    for pointer, name in POINTERS:
+        step = steps.get(name)
+        if step is None or name not in done:
+            continue
+        inputs = []
+        for path in step.inputs:
+            span = profile.span(path)
+            if span is not None and (path in profile.spans or not path):
+                inputs.append(Input(path, span.file, span.line, span.col))
+        out.append(Provenance(pointer, step.rule, step.source, tuple(inputs)))
+    return tuple(out)
+
+
+def layout(profile: Profile, v: Mapping[str, Any], steps: Mapping[str, Step], unsafe: list[Unsafe]) -> Layout:
+    choice: KaslrChoice = v["kaslr"]
+    window: DumpWindow | None = v.get("window")
+    zone = v.get("zone")
+    guards: tuple[Guard, ...] = v["guards"] if window is not None and window.mode == "movable" else ()
+    spec = profile.window
+    return Layout(
+        board=profile.board,
+        description=profile.description,
+        profile=profile.file,
+        layers=profile.layers,
+        arch=str(profile.arch),
+        kernel_version=str(profile.kernel_version),
+        memory=profile.memory,
+        board_cmdline=profile.board_cmdline,
+        crash_board_cmdline=profile.crash.cmdline,
+        crash_kernel_path=profile.crash.kernel_path,
+        crash_initrd_path=profile.crash.initrd_path,
+        cmdline=v["cmdlines"],
+        strategy=StrategyChoice(
+            str(profile.crash.memory),
+            str(profile.crash.target),
+            str(spec.mode) if spec else None,
+            profile.strategy,
+        ),
+        crashkernel=Crashkernel(
+            v["crash_size"], _offset(profile), profile.crash.cma_size, crash_need(profile)
+        ),
+        movablecore=zone.movablecore if zone else None,
+        movable_zone=zone.spans if zone else (),
+        regions=regions(profile, v),
+        guards=guards,
+        dump_window=window,
+        kaslr=choice.on,
+        kaslr_guard=choice.guard,
+        memmap_on_memory_off=window is not None and window.release == "kmem",
+        armed_overhead=armed_overhead(profile, v),
+        recovery_boot=recovery_boot(profile),
+        unsafe=tuple(unsafe),
+        provenance=provenance(profile, steps, set(v)),
+        notes=tuple(v.get("notes", ())),
+    )
+
+
+def _offset(profile: Profile) -> int | None:
+    pin = profile.pins.crashkernel_offset
+    return pin.value if pin is not None and isinstance(pin.value, int) else None

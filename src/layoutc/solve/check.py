@@ -1,0 +1,224 @@
+"""Independent checker: every applicable kernel.md §7 rule, re-derived from a ``Layout``'s command lines.
+
+It does not trust the solver's choices: it parses the emitted production/crash/recovery
+parameters, re-runs the kernel models (memblock, zones, crashkernel placement, devdax/kmem) on
+the profile's memory map and checks the resulting physical layout. Tests run it on every layout
+the solver emits (hypothesis over random maps), and ``solve`` runs it before returning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..kernel import cmdline as kcmd
+from ..kernel import crashkernel, memblock, zones
+from ..kernel.kaslr import MAX_MEMMAP_REGIONS, fixed_image
+from ..kernel.pmem import MEMREMAP_COMPAT_ALIGN, devdax
+from ..layout import Layout
+from ..model import Arch, DevdaxMap, MemRange
+from ..units import MiB, Percent, format_addr, parse_size, parse_size_or_percent
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    rule: int  # kernel.md §7 item
+    message: str
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _memmaps(cmdline: str) -> list[tuple[int, int]]:
+    out = []
+    for word in cmdline.split():
+        if word.startswith("memmap=") and "!" in word:
+            size, base = word[len("memmap=") :].split("!", 1)
+            out.append((parse_size(base), parse_size(base) + parse_size(size)))
+    return out
+
+
+def _rng(r: tuple[int, int]) -> str:
+    return f"[{format_addr(r[0])}, {format_addr(r[1])})"
+
+
+def check(layout: Layout) -> list[Violation]:
+    """All violations of the §7 rules that apply to this layout (empty when it is sound)."""
+    out: list[Violation] = []
+    arch = Arch(layout.arch)
+    prod, crash_line, recovery = layout.cmdline.production, layout.cmdline.crash, layout.cmdline.recovery
+    windows = _memmaps(prod) if layout.strategy.window_mode == "hotplug" else _memmaps(crash_line)
+    present = memblock.present_ranges(layout.memory, arch, _memmaps(prod))
+    ram = memblock.total_pages(present) * memblock.PAGE_SIZE
+    # §7.2/§7.3: one crashkernel= per class, no unsuffixed + ,high/,low mix; ,cma needs X or X,high.
+    classes = [
+        w.split("=", 1)[1].rsplit(",", 1)[-1] if "," in w else ""
+        for w in prod.split()
+        if w.startswith("crashkernel=")
+    ]
+    if len(classes) != len(set(classes)) or ("" in classes and ({"high", "low"} & set(classes))):
+        out.append(Violation(2, f"crashkernel= classes repeat or mix: {classes}"))
+    if "cma" in classes and not ({"", "high"} & set(classes)):
+        out.append(Violation(3, ",cma without crashkernel=X"))
+    args = crashkernel.parse(prod, ram)
+    if args.error:
+        out.append(Violation(4, f"crashkernel= reserves nothing: {args.error}"))
+        return out
+    if args.offset is not None and args.offset % crashkernel.CRASH_ALIGN:
+        out.append(Violation(9, f"crashkernel offset {format_addr(args.offset)} not 16M-aligned"))
+    image = None if layout.kaslr else fixed_image(_image_size(layout))
+    taken = [
+        (0, 1 * MiB),
+        *[
+            (memblock.node_end(present, n) - 0x2C000, memblock.node_end(present, n))
+            for n in memblock.nodes_of(present)
+        ],
+    ]
+    free = crashkernel.subtract(((p.start, p.end) for p in present), taken + ([image] if image else []))
+    align = crashkernel.CRASH_ALIGN if arch is Arch.X86_64 else crashkernel.CRASH_ALIGN_GENERIC
+    placed = crashkernel.place(args, free, align)
+    if placed.crash is None:
+        out.append(Violation(20, f"crashkernel= cannot be placed: {placed.message}"))
+        return out
+    crash_areas = [placed.crash] + ([placed.low] if placed.low else [])
+    cma = (
+        crashkernel.place_cma(
+            args.cma_size, crashkernel.subtract(free, crash_areas), max(p.end for p in present)
+        )
+        if args.cma_size
+        else ()
+    )
+    expect = sorted((r.start, r.end) for r in layout.regions if r.kind in ("crashkernel", "crashkernel_low"))
+    if expect != sorted(crash_areas):
+        out.append(
+            Violation(20, f"layout says crash areas {expect}, the kernel places {sorted(crash_areas)}")
+        )
+    if sorted((r.start, r.end) for r in layout.regions if r.kind == "crash_cma") != sorted(cma):
+        out.append(Violation(14, f"layout CMA areas differ from the kernel's {list(map(_rng, cma))}"))
+    mc = kcmd.value_of(prod, "movablecore")
+    movable_value: int | Percent | None = parse_size_or_percent(mc) if mc else None
+    spans = zones.movable_spans(present, movablecore=movable_value)
+    got = sorted((z.node, z.start, z.end) for z in layout.movable_zone)
+    if got != sorted((s.node, s.start, s.end) for s in spans):
+        out.append(Violation(16, f"layout movable_zone {got} differs from the kernel's prediction"))
+    if movable_value is not None and zones.core_pages(movable_value, ram // 4096) * 4096 >= ram:
+        out.append(Violation(27, "movablecore not below RAM"))
+    for area in crash_areas:
+        if any(_overlap(area, (s.start, s.end)) for s in spans):
+            out.append(Violation(20, f"crash reservation {_rng(area)} inside ZONE_MOVABLE"))
+    for area in cma:
+        zone_set = {zones.zone_of(a, spans, _node_at(present, a)) for a in (area[0], area[1] - 1)}
+        if len(zone_set) > 1 or any(s.start > area[0] and s.start < area[1] for s in spans):
+            out.append(Violation(21, f"CMA area {_rng(area)} straddles zones {sorted(zone_set)}"))
+        if area[0] % crashkernel.CMA_ALIGN or area[1] % crashkernel.CMA_ALIGN:
+            out.append(Violation(14, f"CMA area {_rng(area)} not 2M-aligned"))
+    if len(cma) > crashkernel.CMA_RANGES_MAX:
+        out.append(Violation(14, "more than 4 CMA areas"))
+    out.extend(_stage_rules(layout, windows))
+    for window in windows:
+        out.extend(_window_rules(layout, window, spans, crash_areas, list(cma), image))
+    if len(kcmd.join([layout.board_cmdline, prod])) >= kcmd.COMMAND_LINE_SIZE:
+        out.append(Violation(7, "production cmdline too long"))
+    if (
+        len(kcmd.join([layout.crash_board_cmdline, crash_line]))
+        >= kcmd.COMMAND_LINE_SIZE - kcmd.KEXEC_PREFIX_RESERVE
+    ):
+        out.append(Violation(7, "crash cmdline too long"))
+    if len(kcmd.join([layout.board_cmdline, recovery])) >= kcmd.COMMAND_LINE_SIZE:
+        out.append(Violation(7, "recovery cmdline too long"))
+    return out
+
+
+def _image_size(layout: Layout) -> int:
+    images = layout.regions_of("kernel_image")
+    return images[0].end - images[0].start if images else 0
+
+
+def _node_at(present: tuple[memblock.Present, ...], address: int) -> int:
+    return next((p.node for p in present if p.start <= address < p.end), 0)
+
+
+def _stage_rules(layout: Layout, windows: list[tuple[int, int]]) -> list[Violation]:
+    out = []
+    prod, crash_line, recovery = layout.cmdline.production, layout.cmdline.crash, layout.cmdline.recovery
+    mode = layout.strategy.window_mode
+    if mode == "movable" and _memmaps(prod):
+        out.append(Violation(22, "memmap=! in the production cmdline of a movable window"))
+    if mode == "movable" and layout.kaslr and layout.kaslr_guard != "runtime-check":
+        out.append(Violation(19, "KASLR on with a movable window and no runtime check"))
+    for name in ("crashkernel", "movablecore", "kernelcore", "cma", "hugetlb_cma", "hugepages"):
+        if name in kcmd.param_names(crash_line):
+            out.append(Violation(23, f"{name}= in the crash cmdline"))
+    if "memmap=exactmap" in crash_line.split():
+        out.append(Violation(23, "memmap=exactmap in the crash cmdline"))
+    for word in ("irqpoll", "reset_devices"):
+        if word not in crash_line.split():
+            out.append(Violation(23, f"crash cmdline lacks {word}"))
+    if mode is not None and sorted(_memmaps(crash_line)) != sorted(windows):
+        out.append(Violation(23, "crash memmap=! differs from the window"))
+    if mode == "movable":
+        if sorted(_memmaps(recovery)) != sorted(windows):
+            out.append(Violation(24, "recovery memmap=! differs from the window"))
+        if "movablecore" in kcmd.param_names(recovery):
+            out.append(Violation(24, "movablecore= kept in the recovery cmdline"))
+    if mode is None and (_memmaps(prod) or _memmaps(crash_line)):
+        out.append(Violation(23, "memmap=! without a window"))
+    if len(windows) > MAX_MEMMAP_REGIONS:
+        out.append(Violation(8, "more than 4 memmap= ranges"))
+    return out
+
+
+def _window_rules(
+    layout: Layout,
+    window: tuple[int, int],
+    spans: tuple[zones.ZoneSpan, ...],
+    crash_areas: list[tuple[int, int]],
+    cma: list[tuple[int, int]],
+    image: tuple[int, int] | None,
+) -> list[Violation]:
+    out = []
+    bs = layout.memory.block_size
+    start, end = window
+    if start % MEMREMAP_COMPAT_ALIGN:
+        out.append(Violation(10, f"window base {format_addr(start)} not 2M-aligned"))
+    if not any(r.start <= start and end <= r.end for r in layout.memory.ram):
+        out.append(Violation(15, f"window {_rng(window)} not inside one RAM range"))
+    if any(_overlap(window, (r.start, r.end)) for r in layout.memory.ranges if not _is_ram(r)):
+        out.append(Violation(15, f"window {_rng(window)} overlaps non-RAM"))
+    if layout.strategy.window_mode == "movable":
+        if not any(s.start <= start and end <= s.end for s in spans):
+            out.append(Violation(16, f"window {_rng(window)} not inside ZONE_MOVABLE"))
+        present = memblock.present_ranges(layout.memory, Arch(layout.arch))
+        for early in memblock.early_top(present, layout.memory.early_reserved):
+            top = (
+                memblock.top_down_start(present, early.node, early.total),
+                memblock.node_end(present, early.node),
+            )
+            if _overlap(window, top):
+                out.append(
+                    Violation(
+                        16, f"window {_rng(window)} over node {early.node}'s early allocations {_rng(top)}"
+                    )
+                )
+    for area in crash_areas:
+        if _overlap(window, area):
+            out.append(Violation(17, f"window {_rng(window)} overlaps crash reservation {_rng(area)}"))
+    for area in cma:
+        if _overlap(window, area):
+            out.append(Violation(17, f"window {_rng(window)} overlaps crash CMA {_rng(area)}"))
+    if _overlap(window, (0, 1 * MiB)) or (image is not None and _overlap(window, image)):
+        out.append(Violation(18, f"window {_rng(window)} overlaps the low 1M or the kernel image"))
+    spec = layout.dump_window
+    if spec is not None and spec.release == "kmem":
+        dax = devdax(start, end - start, DevdaxMap(spec.devdax.map), spec.devdax.align, bs)
+        if dax.blocks_returned < 1:
+            out.append(Violation(11, f"window {_rng(window)} returns no whole block"))
+        if dax.blocks_returned != spec.devdax.blocks_returned:
+            out.append(Violation(11, "layout's blocks_returned differs from dax_kmem_range"))
+        if end % bs and dax.end_trunc == 0 and dax.dax_end % bs:
+            out.append(Violation(12, f"window end {format_addr(end)} not block-aligned"))
+    return out
+
+
+def _is_ram(r: MemRange) -> bool:
+    return r.type.value == "ram"

@@ -1,0 +1,144 @@
+"""Steps for KASLR, the crash reservation and the crash CMA areas, as the production kernel places them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..kernel import crashkernel, memblock
+from ..kernel.kaslr import fixed_image
+from ..layout import DumpWindow, Unsafe
+from ..model import Arch, CrashMemory, Kaslr, Profile, WindowMode
+from ..units import format_addr, format_size
+from .graph import Infeasible
+from .memory_steps import low_first_mib, node_data
+
+
+@dataclass(frozen=True, slots=True)
+class KaslrChoice:
+    on: bool
+    guard: str  # nokaslr | runtime-check | memmap-avoided | not-needed
+
+
+@dataclass(frozen=True, slots=True)
+class CrashPlacement:
+    args: str  # the crashkernel= parameters, as on the production cmdline
+    crash: tuple[int, int]
+    low: tuple[int, int] | None
+    cma: tuple[tuple[int, int], ...]
+
+
+def kaslr(profile: Profile) -> KaslrChoice:
+    """kernel.md §3.6/§7.19: nokaslr for movable windows unless the profile opts out."""
+    movable = profile.window is not None and profile.window.mode is WindowMode.MOVABLE
+    hotplug = profile.window is not None and profile.window.mode is WindowMode.HOTPLUG
+    if profile.kaslr is Kaslr.OFF:
+        return KaslrChoice(False, "nokaslr")
+    if profile.kaslr is Kaslr.ON or not movable:
+        if movable:
+            return KaslrChoice(True, "runtime-check")
+        # KASLR avoids up to MAX_MEMMAP_REGIONS memmap= ranges
+        # (LNX:arch/x86/boot/compressed/kaslr.c mem_avoid_memmap).
+        return KaslrChoice(True, "memmap-avoided" if hotplug else "not-needed")
+    return KaslrChoice(False, "nokaslr")
+
+
+def kernel_image(profile: Profile, v: Mapping[str, Any]) -> tuple[int, int] | None:
+    choice: KaslrChoice = v["kaslr"]
+    return None if choice.on else fixed_image(profile.kernel_image_size)
+
+
+def production_present(profile: Profile, v: Mapping[str, Any]) -> tuple[memblock.Present, ...]:
+    """memblock.memory of the production boot: a hotplug window is memmap=! there, so not RAM."""
+    window: DumpWindow | None = (
+        v.get("window") if profile.window and profile.window.mode is WindowMode.HOTPLUG else None
+    )
+    removed = [(window.start, window.end)] if window is not None else []
+    return memblock.present_ranges(profile.memory, profile.arch, removed)
+
+
+def crash_args(profile: Profile, size: int) -> str:
+    pin = profile.pins.crashkernel_offset
+    main = f"crashkernel={format_size(size)}"
+    if pin is not None:
+        assert isinstance(pin.value, int)
+        main += f"@{format_size(pin.value) if pin.value % (1 << 20) == 0 else format_addr(pin.value)}"
+    if profile.crash.memory is CrashMemory.CMA and profile.crash.cma_size:
+        main += f" crashkernel={format_size(profile.crash.cma_size)},cma"
+    return main
+
+
+def free_at_crash_time(
+    pres: tuple[memblock.Present, ...], image: tuple[int, int] | None
+) -> tuple[tuple[int, int], ...]:
+    """memblock.memory minus what is reserved when arch_reserve_crashkernel() runs (after initmem_init)."""
+    taken = [low_first_mib(), *node_data(pres)]
+    if image is not None:
+        taken.append(image)
+    return crashkernel.subtract(((p.start, p.end) for p in pres), taken)
+
+
+def place_crash(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) -> CrashPlacement:
+    """reserve_crashkernel_generic() then reserve_crashkernel_cma() on the production memblock."""
+    pres: tuple[memblock.Present, ...] = v["production_present"]
+    size: int = v["crash_size"]
+    args = crash_args(profile, size)
+    ram = memblock.total_pages(pres) * memblock.PAGE_SIZE
+    parsed = crashkernel.parse(args, ram)
+    pin = profile.pins.crashkernel_offset
+    if pin is not None and parsed.offset is not None and parsed.offset % crashkernel.CRASH_ALIGN:
+        violate(
+            pin.unsafe,
+            unsafe,
+            "pins.crashkernel_offset",
+            format_addr(parsed.offset),
+            9,
+            Infeasible(
+                "LC305",
+                f"crashkernel offset {format_addr(parsed.offset)} is "
+                f"{format_size(parsed.offset % crashkernel.CRASH_ALIGN)}"
+                " past a 16M boundary; the kernel searches only [offset, offset+size) and fails",
+                paths=("pins.crashkernel_offset",),
+                hint="use a multiple of 16M (x86 CRASH_ALIGN)",
+                value=format_addr(parsed.offset),
+            ),
+        )
+    free = free_at_crash_time(pres, v["kernel_image"])
+    align = crashkernel.CRASH_ALIGN if profile.arch is Arch.X86_64 else crashkernel.CRASH_ALIGN_GENERIC
+    placed = crashkernel.place(parsed, free, align)
+    if placed.crash is None:
+        paths = ("pins.crashkernel_offset", "crash.reserve") if pin else ("crash.reserve", "memory.map")
+        largest = max((e - s for s, e in free if s < crashkernel.CRASH_ADDR_LOW_MAX), default=0)
+        raise Infeasible(
+            "LC305" if pin else "LC304",
+            f"crashkernel={format_size(size)} cannot be reserved: "
+            f"{placed.message} (largest free range below 4G is {format_size(largest)})",
+            paths=paths,
+            hint="reserve less, or move the offset to free RAM",
+            value=args,
+        )
+    cma: tuple[tuple[int, int], ...] = ()
+    if profile.crash.memory is CrashMemory.CMA and parsed.cma_size:
+        taken = [placed.crash] + ([placed.low] if placed.low else [])
+        cma = crashkernel.place_cma(
+            parsed.cma_size, crashkernel.subtract(free, taken), max(p.end for p in pres)
+        )
+        got = sum(e - s for s, e in cma)
+        if got < parsed.cma_size:
+            raise Infeasible(
+                "LC306",
+                f"crashkernel={format_size(parsed.cma_size)},cma gets only {format_size(got)} "
+                f"in {len(cma)} areas",
+                paths=("crash.cma_size", "memory.map"),
+                hint="ask for less CMA",
+                value=format_size(parsed.cma_size),
+            )
+    return CrashPlacement(args, placed.crash, placed.low, cma)
+
+
+def violate(allowed: bool, unsafe: list[Unsafe], pin: str, value: str, rule: int, exc: Infeasible) -> None:
+    """A pin that breaks ``rule``: an error, or recorded as unsafe when the pin says unsafe: true."""
+    if not allowed:
+        raise exc
+    unsafe.append(Unsafe(pin, value, rule, exc.message))

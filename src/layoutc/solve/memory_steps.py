@@ -1,0 +1,131 @@
+"""Steps over the first kernel's memory: memblock, early top-of-node allocations, guards, sizes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..kernel import memblock
+from ..kernel.crashkernel import CRASH_ALIGN
+from ..kernel.pmem import window_for_blocks
+from ..layout import Guard
+from ..model import Compression, CrashMemory, Profile
+from ..units import GiB, MiB, align_down, align_up, format_size
+from .graph import Infeasible
+
+# Crash-kernel sizing (auto): the image decompresses to about 4x its bzImage, the initramfs
+# unpacks to about 3x; measured: 64M too small, 96M enough for Debian's kernel + an 8 MB initrd.
+IMAGE_EXPANSION = 4
+INITRD_EXPANSION = 3
+CRASH_SLACK = 16 * MiB
+# classic: the dumper's working set and page cache also live in the reservation.
+CLASSIC_RUNTIME = 64 * MiB
+PER_EXTRA_CPU = 16 * MiB
+
+
+def present(profile: Profile) -> tuple[memblock.Present, ...]:
+    return memblock.present_ranges(profile.memory, profile.arch)
+
+
+def guards(profile: Profile, v: Mapping[str, Any]) -> tuple[Guard, ...]:
+    """Per node: the block-aligned top that holds the early memblock allocations (kernel.md §2.3)."""
+    pres: tuple[memblock.Present, ...] = v["present"]
+    bs = profile.memory.block_size
+    out = []
+    for early in memblock.early_top(pres, profile.memory.early_reserved):
+        early_start = memblock.top_down_start(pres, early.node, early.total)
+        start = align_down(early_start, bs)
+        out.append(Guard(early.node, start, memblock.node_end(pres, early.node), early, early_start))
+    return tuple(out)
+
+
+def crash_need(profile: Profile) -> int:
+    """Bytes the crash kernel needs inside the crashkernel= reservation."""
+    spec = profile.crash
+    need = spec.kernel_size * IMAGE_EXPANSION + spec.initrd_size * INITRD_EXPANSION + CRASH_SLACK
+    if spec.memory is CrashMemory.CLASSIC:
+        need += CLASSIC_RUNTIME + PER_EXTRA_CPU * (spec.cpus - 1)
+    return need
+
+
+def crash_size(profile: Profile, v: Mapping[str, Any]) -> int:
+    """crashkernel=SIZE: the profile's value, or the need rounded up to CRASH_ALIGN (16 MiB)."""
+    need = crash_need(profile)
+    reserve = profile.crash.reserve
+    if reserve is None:
+        reserve = align_up(need, CRASH_ALIGN)
+    floor = profile.crash.kernel_size * IMAGE_EXPANSION + profile.crash.initrd_size * INITRD_EXPANSION
+    if reserve < floor:
+        raise Infeasible(
+            "LC310",
+            f"crashkernel={format_size(reserve)} is {format_size(floor - reserve)} short of the crash "
+            f"kernel and initrd as loaded ({format_size(floor)}: {IMAGE_EXPANSION}x kernel_size + "
+            f"{INITRD_EXPANSION}x initrd_size)",
+            paths=("crash.reserve", "crash.kernel_size", "crash.initrd_size"),
+            hint=f"use crash.reserve: auto (gives {format_size(align_up(need, CRASH_ALIGN))})",
+            value=format_size(reserve),
+        )
+    ram = memblock.total_pages(v["present"]) * memblock.PAGE_SIZE
+    if reserve >= ram:
+        raise Infeasible(
+            "LC312",
+            f"crashkernel={format_size(reserve)} is not below System RAM ({format_size(ram)})",
+            paths=("crash.reserve", "memory.map"),
+            hint="the kernel rejects it (-EINVAL); reserve less",
+            value=format_size(reserve),
+        )
+    return reserve
+
+
+def expected_dump(profile: Profile, ram: int) -> int:
+    """A rough size of the dump file for the dump level (makedumpfile -d bits) and compression."""
+    level = profile.dump.level
+    kept = ram // 16  # kernel pages: always kept
+    if not level & 16:
+        kept += ram // 2  # free pages
+    if not level & 8:
+        kept += ram // 4  # user pages
+    if not level & 6:
+        kept += ram // 8  # page cache
+    if profile.dump.compression is not Compression.NONE:
+        kept //= 2
+    return min(kept, ram)
+
+
+def window_size(profile: Profile, v: Mapping[str, Any]) -> int:
+    """window.size, or auto: whole blocks for the expected dump (at least 2), plus the devdax offset."""
+    window = profile.window
+    assert window is not None
+    bs = profile.memory.block_size
+    if window.size is not None:
+        return window.size
+    ram = memblock.total_pages(v["present"]) * memblock.PAGE_SIZE
+    blocks = max(2, -(-expected_dump(profile, ram) // bs))
+    size, _ = window_for_blocks(blocks, bs, window.devdax_map, window.devdax_align)
+    if size > ram // 2:
+        raise Infeasible(
+            "LC317",
+            f"auto window {format_size(size)} is more than half of RAM ({format_size(ram)})",
+            paths=("window.size", "memory.map"),
+            hint="give window.size explicitly or raise the dump level",
+            value="auto",
+        )
+    return size
+
+
+def low_first_mib() -> tuple[int, int]:
+    """LNX:arch/x86/kernel/setup.c: the first 1 MiB is always memblock-reserved on x86 (5.13+)."""
+    return (0, 1 * MiB)
+
+
+def node_data(pres: tuple[memblock.Present, ...]) -> tuple[tuple[int, int], ...]:
+    """NODE_DATA at the top of each node, allocated by initmem_init() before crashkernel= is reserved."""
+    size = align_up(
+        0x2B080, memblock.PAGE_SIZE
+    )  # captures: "NODE_DATA(0) allocated [mem 0x13ffd4f80-0x13fffffff]"
+    return tuple(
+        (memblock.node_end(pres, n) - size, memblock.node_end(pres, n)) for n in memblock.nodes_of(pres)
+    )
+
+
+FOUR_GIB = 4 * GiB
