@@ -347,17 +347,32 @@ def _cross_check(info: SysInfo, ranges: list[Range], cmdline: Cmdline, diags: Di
     e820_ram = _ram_set(ranges)
     for lo, hi in TRIMS:
         e820_ram = _cut(e820_ram, lo, hi)
-    if _merged(e820_ram) != _merged(iomem_ram):
-        diff = sorted(set(_merged(e820_ram)) ^ set(_merged(iomem_ram)))[0]
-        report.warning(
-            diags,
-            "LC415",
-            f"dmesg's BIOS-e820 RAM and /proc/iomem's System RAM differ near "
-            f"[0x{diff[0]:x}, 0x{diff[1]:x}); the map follows BIOS-e820",
-            file=f"{info.source}/iomem",
-            value=f"0x{diff[0]:x}",
-            hint="were the two captured on the same boot?",
-        )
+    for extra, where, missing in (
+        (_subtract(e820_ram, iomem_ram), "BIOS-e820", "/proc/iomem"),
+        (_subtract(iomem_ram, e820_ram), "/proc/iomem", "BIOS-e820"),
+    ):
+        if extra:
+            lo, hi = extra[0]
+            report.warning(
+                diags,
+                "LC415",
+                f"[0x{lo:x}, 0x{hi:x}) is RAM in {where} but not in {missing}; the map follows BIOS-e820",
+                file=f"{info.source}/iomem",
+                value=f"0x{lo:x}",
+                hint="were the two captured on the same boot?",
+            )
+            return
+
+
+def _subtract(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The parts of ``a`` that no interval of ``b`` covers."""
+    out = []
+    for lo, hi in _merged(a):
+        pieces = [(lo, hi)]
+        for blo, bhi in _merged(b):
+            pieces = _cut(pieces, blo, bhi)
+        out.extend(pieces)
+    return out
 
 
 def _ram_set(ranges: list[Range]) -> list[tuple[int, int]]:

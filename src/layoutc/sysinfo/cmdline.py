@@ -78,7 +78,7 @@ def memparse(text: str) -> tuple[int, str] | None:
     number, suffix = match.groups()
     if number.lower().startswith("0x"):
         value = int(number, 16)
-    elif len(number) > 1:
+    elif number.startswith("0") and len(number) > 1:  # C octal, as simple_strtoull reads it
         value = int(number, 8)
     else:
         value = int(number)

@@ -1,0 +1,85 @@
+"""--strategy names map to the profile's crash design; impossible ones are LC4xx errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from layoutc.diagnostics import Diagnostics, render_text
+from layoutc.model import Strategy
+from layoutc.sysinfo import import_profile, read_sysinfo
+
+from .helpers import CAPTURES, import_text, load_text
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_every_strategy_gives_a_valid_profile(strategy: Strategy, tmp_path: Path) -> None:
+    text, diags = import_text("qemu-k7-pc-4G", strategy)
+    assert text is not None and len(diags) == 0
+    profile, load_diags = load_text(text, tmp_path)
+    assert profile is not None and len(load_diags) == 0, render_text(load_diags)
+    assert profile.strategy is strategy
+
+
+def test_cma_needs_kernel_6_17() -> None:
+    text, diags = import_text("qemu-k6.1-q35-8G", Strategy.CMA)
+    assert text is None
+    assert render_text(diags) == (
+        "captures/qemu-k6.1-q35-8G/uname-r:1:1: error[LC412]: --strategy cma needs crashkernel=,cma "
+        "(Linux 6.17 or newer); the captured kernel is 6.1.0\n"
+        "  = rule: crashkernel=,cma landed in Linux 6.17 (commits 35c18f2933c5, ab475510e042; kernel.md "
+        "§1.5)\n"
+        "  = hint: import with --strategy pmem-movable (or pmem-hotplug), or capture the device again after "
+        "moving it to a 6.17+ kernel\n"
+    )
+
+
+def test_cma_on_6_18_is_fine(tmp_path: Path) -> None:
+    text, diags = import_text("host-24G", Strategy.CMA_DISK)
+    assert text is not None and len(diags) == 0
+    assert "  cma_size: 256M" in text and "  device: /dev/disk/by-partlabel/crash" in text
+    profile, load_diags = load_text(text, tmp_path)
+    assert profile is not None and len(load_diags) == 0
+
+
+def test_hotplug_needs_an_srat() -> None:
+    text, diags = import_text("host-24G", Strategy.PMEM_HOTPLUG)
+    assert text is None
+    assert render_text(diags) == (
+        "error[LC413]: --strategy pmem-hotplug needs an SRAT, and the capture shows none (unknown without "
+        "dmesg; set true if the firmware has an ACPI SRAT)\n"
+        "  = rule: dax/kmem needs a NUMA node to hand the window back (kernel.md §3.5)\n"
+        "  = hint: import with --strategy pmem-movable; if the firmware has an SRAT, capture dmesg too\n"
+    )
+
+
+def test_board_name_is_checked() -> None:
+    text, diags = import_text("qemu-k7-pc-4G", board="My Board")
+    assert text is None
+    assert render_text(diags) == (
+        "error[LC417]: board name 'My Board' is not accepted\n"
+        "  = rule: board names are lower-case letters, digits, '.', '_' and '-' (profile schema)\n"
+        "  = hint: use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit\n"
+    )
+
+
+def test_arm64_has_no_pmem_window(tmp_path: Path) -> None:
+    capture = tmp_path / "arm"
+    shutil.copytree(CAPTURES / "host-24G", capture)
+    (capture / "uname-r").write_text("6.12.9-arm64\n")
+    diags = Diagnostics()
+    info = read_sysinfo(capture, diags, display="arm")
+    assert info is not None
+    assert import_profile(info, "arm", Strategy.PMEM_MOVABLE, diags) is None
+    assert render_text(diags) == (
+        "error[LC419]: --strategy pmem-movable is not possible on arm64\n"
+        "  = rule: memmap=nn!ss is x86-only (kernel.md §3.3); crashkernel=,cma is x86 since 6.17 (§1.5)\n"
+        "  = hint: arm64 has no memmap=! and no crashkernel=,cma: use --strategy classic-disk\n"
+    )
+    diags = Diagnostics()
+    text = import_profile(info, "arm", Strategy.CLASSIC_DISK, diags)
+    assert text is not None and "arch: arm64  # uname-r: 6.12.9-arm64" in text
+    profile, load_diags = load_text(text, tmp_path)
+    assert profile is not None and len(load_diags) == 0, render_text(load_diags)
