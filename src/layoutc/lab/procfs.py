@@ -128,7 +128,7 @@ class DmesgFacts:
     kaslr_aborted: bool
 
 
-_TS = r"^(?:<\d+>)?(?:\[\s*[\d.]+\]\s*)?"
+_TS = r"^(?:<\d+>)?(?:\[\s*[\d.]+\] ?)?"
 
 
 def parse_dmesg(text: str) -> DmesgFacts:
@@ -145,7 +145,7 @@ def parse_dmesg(text: str) -> DmesgFacts:
             in_movable = True
             continue
         if in_movable:
-            m = re.match(r"^\s+Node (\d+): (0x[0-9a-fA-F]+)$", line)
+            m = re.match(r"^\s*Node (\d+): (0x[0-9a-fA-F]+)$", line)
             if m:
                 movable[int(m.group(1))] = int(m.group(2), 16)
                 continue

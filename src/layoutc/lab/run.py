@@ -25,6 +25,7 @@ from layoutc.lab.serial import GuestOutput, parse_serial
 
 STAGES = ("boot",)  # part 2 adds "arm" and "full"
 _BASELINE_LOCK = threading.Lock()
+_BASELINE_KEYS: dict[str, threading.Lock] = {}  # one lock per baseline: concurrent runs boot it once
 
 # Hook for issue 4 item 4 (``layoutc probe`` inside the guest, round trip probe → import → compile → lab).
 # It receives the layout and the SYSINFO directory captured from the baseline boot (raw files as
@@ -78,24 +79,28 @@ def _boot(name: str, k: kernels.Kernel, plan: guest.GuestPlan, cmdline: str, mac
 
 
 def _baseline_key(k: kernels.Kernel, machine: board.Machine, cmdline: str) -> str:
-    blob = json.dumps([k.release, machine.ram, machine.node_sizes, cmdline], sort_keys=True)
+    protocol = guest.INIT + guest.COMMON + guest.FACTS + guest.FINAL  # a changed guest invalidates the cache
+    blob = json.dumps([k.release, machine.ram, machine.node_sizes, cmdline, protocol], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _baseline(k: kernels.Kernel, machine: board.Machine, cmdline: str, out_dir: Path, opts: LabOptions,
               accel: str) -> tuple[BootRecord | None, GuestOutput]:  # fmt: skip
     """The baseline boot, from the cache when an identical one was recorded before."""
-    cached = kernels.cache_dir() / "baselines" / f"{_baseline_key(k, machine, cmdline)}.log"
+    key = _baseline_key(k, machine, cmdline)
+    cached = kernels.cache_dir() / "baselines" / f"{key}.log"
     with _BASELINE_LOCK:
+        lock = _BASELINE_KEYS.setdefault(key, threading.Lock())
+    with lock:
         if opts.baseline_cache and cached.is_file():
             out = parse_serial(cached.read_bytes())
             if out.done:
                 (out_dir / "serial-baseline.log").write_bytes(cached.read_bytes())
                 return None, out
-    record, out = _boot("baseline", k, guest.GuestPlan(), cmdline, machine, out_dir, opts, accel)
-    if out.done and opts.baseline_cache:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        cached.write_bytes(Path(record.serial_log).read_bytes())
+        record, out = _boot("baseline", k, guest.GuestPlan(), cmdline, machine, out_dir, opts, accel)
+        if out.done and opts.baseline_cache:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            cached.write_bytes(Path(record.serial_log).read_bytes())
     return record, out
 
 
@@ -144,13 +149,18 @@ def run_lab(
         raise LabError("usage", f"--stage {stage}: this lab implements {', '.join(STAGES)}")
     layout = load_layout(layout_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    k = resolve_kernel(kernel)
     machine = board.machine_for(layout)
+    if machine.unfaithful:  # decided before any kernel is fetched (a 64 GiB server stays compile-only)
+        report = Report(layout.board, "n/a", True, "none", stage, "cannot-emulate", notes=machine.notes,
+                        problems=machine.unfaithful)  # fmt: skip
+        report.write(out_dir)
+        return report
+    k = resolve_kernel(kernel)
     base_cmdline = " ".join([layout.board_cmdline, *machine.memmap, "panic=-1"]).split()
     prod_words = [layout.board_cmdline, *machine.memmap, layout.cmdline.get("production", ""), "panic=-1"]
     cmdline = " ".join(" ".join(prod_words).split())
     head = Report(layout.board, k.release, k.pinned, "none", stage, "cannot-emulate", notes=machine.notes)
-    problems = list(machine.unfaithful)
+    problems: list[str] = []
     if (msg := board.check_cmdline_length(cmdline)) is not None:
         problems.append(msg)
     if layout.strategy.crash_memory == "cma" and not k.has_cma:

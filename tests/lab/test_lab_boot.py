@@ -1,0 +1,97 @@
+"""Real boots: {Debian 6.1, 7.x} × the layout fixtures, two VMs at a time (marker ``lab``).
+
+The whole matrix is booted once per session by a pool of two workers; each test then asserts on its report.
+Needs qemu-system-x86 and the kernel cache (``sh scripts/bootstrap.sh --all`` sets both up); without them
+these tests fail rather than skip, so a CI run can never pass without having booted anything.
+``pytest -m "not lab"`` leaves them out.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from layoutc.lab.kernels import ensure_kernel
+from layoutc.lab.report import Report
+from layoutc.lab.run import LabOptions, run_lab
+
+pytestmark = pytest.mark.lab
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+KERNELS = ("6.1", "7")
+PASSING = ("qemu-4g", "qemu-4g-cma", "qemu-8g-numa2", "qemu-4g-exactmap", "qemu-4g-hotplug")
+WRONG = "qemu-4g-unsafe-top"
+CMA_ONLY_7 = {"qemu-4g-cma"}
+POOL = 2  # VMs at a time: the machine has 2 cores and TCG is one busy thread per VM
+
+
+def matrix() -> list[tuple[str, str]]:
+    return [(k, f) for k in KERNELS for f in (*PASSING, WRONG) if not (k == "6.1" and f in CMA_ONLY_7)]
+
+
+@pytest.fixture(scope="session")
+def lab_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Report]:
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.fail("qemu-system-x86_64 missing: run sh scripts/bootstrap.sh --all (or pytest -m 'not lab')")
+    kernels = {label: ensure_kernel(label) for label in KERNELS}  # downloads once if the cache is empty
+    out = tmp_path_factory.mktemp("lab")
+    options = LabOptions(accel="tcg", timeout=240.0, jobs=1)
+    start = time.monotonic()
+
+    def one(case: tuple[str, str]) -> Report:
+        label, name = case
+        return run_lab(
+            FIXTURES / name, kernel=kernels[label], out_dir=out / f"{name}-{label}", options=options
+        )
+
+    cases = matrix()
+    with ThreadPoolExecutor(max_workers=POOL) as pool:
+        reports = dict(zip(cases, pool.map(one, cases), strict=True))
+    elapsed = time.monotonic() - start
+    print(f"\nlab matrix: {len(cases)} runs in {elapsed:.0f} s; reports under {out}")
+    return reports
+
+
+def _explain(report: Report) -> str:
+    return report.to_text()
+
+
+@pytest.mark.parametrize(("kernel", "name"), [c for c in matrix() if c[1] != WRONG])
+def test_layout_predictions_hold_in_real_kernels(
+    lab_reports: dict[tuple[str, str], Report], kernel: str, name: str
+) -> None:
+    report = lab_reports[(kernel, name)]
+    assert report.verdict == "pass", _explain(report)
+    assert report.boots and all(b.returncode == 0 for b in report.boots)
+    names = {f.name for f in report.facts if f.status == "pass"}
+    assert "ZONE_MOVABLE node 0" in names or name == "qemu-4g-hotplug", _explain(report)
+    assert "armed overhead" in names and "crash kernel reservation" in names, _explain(report)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_window_at_the_top_of_ram_is_caught(lab_reports: dict[tuple[str, str], Report], kernel: str) -> None:
+    report = lab_reports[(kernel, WRONG)]
+    assert report.verdict == "fail" and report.exit_code == 4, _explain(report)
+    failed = {f.name: f for f in report.failures}
+    # the top block holds early memblock allocations (vmemmap, page tables): offlining it is refused
+    assert "window block 39 offlinable" in failed, _explain(report)
+    assert "EBUSY" in failed["window block 39 offlinable"].observed
+
+
+def test_cma_layout_is_refused_on_a_kernel_without_cma(tmp_path: Path) -> None:
+    report = run_lab(FIXTURES / "qemu-4g-cma", kernel=ensure_kernel("6.1"), out_dir=tmp_path)
+    assert report.verdict == "cannot-emulate" and report.boots == ()
+    assert "crashkernel=,cma" in report.problems[0]
+
+
+def test_serial_logs_and_reports_land_in_the_output_dir(lab_reports: dict[tuple[str, str], Report]) -> None:
+    report = lab_reports[("7", "qemu-4g")]
+    prod = next(b for b in report.boots if b.name == "production")
+    out = Path(prod.serial_log).parent
+    assert (out / "report.json").is_file() and (out / "report.txt").is_file()
+    assert b"LAYOUTC-DONE" in Path(prod.serial_log).read_bytes()
+    assert (out / "sysinfo-baseline" / "iomem").is_file()

@@ -1,0 +1,145 @@
+"""Board emulation, QEMU argv, command lines, layout.json view, kernel choice (fast; no QEMU)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from layoutc.lab import board, qemu
+from layoutc.lab.compare import memparse, pmem_words
+from layoutc.lab.errors import LabError
+from layoutc.lab.kernels import SERIES, bzimage_release, choose_release
+from layoutc.lab.layoutview import load_layout, parse_layout
+from layoutc.lab.run import LabOptions, plan_for, run_lab
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+GiB = 1 << 30
+MiB = 1 << 20
+
+
+def fixture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / name / "layout.json").read_text())
+    return data
+
+
+def test_qemu_pc_map_matches_the_captures() -> None:
+    # shared/captures/qemu-k7-pc-4G: 0x100000-0xbffdffff and 0x100000000-0x13fffffff
+    assert board.qemu_ram_ranges(4 * GiB) == [(0, 0x9FC00), (MiB, 0xBFFE0000), (4 * GiB, 0x140000000)]
+    assert board.qemu_ram_ranges(2 * GiB) == [(0, 0x9FC00), (MiB, 0x7FFE0000)]
+    assert board.ram_for(0x140000000) == 4 * GiB
+    assert board.ram_for(0x240000000) == 8 * GiB
+
+
+def test_single_node_board_needs_no_memmap() -> None:
+    m = board.machine_for(load_layout(FIXTURES / "qemu-4g"), budget=12 * GiB)
+    assert (m.ram, m.node_sizes, m.memmap, m.unfaithful) == (4 * GiB, (4 * GiB,), (), ())
+
+
+def test_two_nodes_split_guest_ram_in_address_order() -> None:
+    m = board.machine_for(load_layout(FIXTURES / "qemu-8g-numa2"), budget=12 * GiB)
+    assert m.node_sizes == (4 * GiB, 4 * GiB)
+    argv = qemu.qemu_argv(qemu.Boot(Path("vmlinuz"), Path("initrd"), "console=ttyS0", m, Path("serial.log")))
+    assert argv[argv.index("-m") + 1] == "8192M"
+    assert f"memory-backend-ram,id=ram1,size={4 * GiB}" in argv
+    assert "node,nodeid=1,memdev=ram1" in argv
+    assert ["-accel", "tcg", "-cpu", "max", "-smp", "1"] == argv[3:9]
+    assert argv[argv.index("-serial") + 1] == "file:serial.log"
+
+
+def test_differing_firmware_map_is_imposed_with_exactmap() -> None:
+    m = board.machine_for(load_layout(FIXTURES / "qemu-4g-exactmap"), budget=12 * GiB)
+    assert m.unfaithful == ()
+    assert m.memmap[0] == "memmap=exactmap"
+    assert "memmap=0x7ef00000@0x100000" in m.memmap
+    assert "memmap=0x1000000$0x7f000000" in m.memmap
+    assert "memmap=0x40000000@0x100000000" in m.memmap
+    assert any("KASLR" in n for n in m.notes)
+
+
+def test_boards_that_cannot_be_emulated_say_why() -> None:
+    data = fixture("qemu-4g")
+    data["arch"] = "arm64"
+    assert "x86_64" in board.machine_for(parse_layout(data), budget=12 * GiB).unfaithful[0]
+    big = fixture("qemu-8g-numa2")
+    big["memory"]["map"][-2]["end"] = 0x1040000000  # node 1 up to 65 GiB
+    reasons = board.machine_for(parse_layout(big), budget=12 * GiB).unfaithful
+    assert any("GiB of guest RAM" in r for r in reasons)
+    hole = fixture("qemu-4g")
+    hole["memory"]["map"].append({"start": 0xC0000000, "end": 0xD0000000, "type": "ram", "node": 0})
+    assert any(
+        "not RAM in QEMU" in r for r in board.machine_for(parse_layout(hole), budget=12 * GiB).unfaithful
+    )
+
+
+def test_run_lab_reports_cannot_emulate_without_booting(tmp_path: Path) -> None:
+    data = fixture("qemu-4g")
+    data["arch"] = "arm64"
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "layout.json").write_text(json.dumps(data))
+    report = run_lab(tmp_path / "in", kernel="7", out_dir=tmp_path / "out", options=LabOptions())
+    assert report.verdict == "cannot-emulate" and report.exit_code == 6
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["verdict"] == "cannot-emulate"
+
+
+def test_cmdline_words() -> None:
+    assert memparse("272M") == 272 * MiB and memparse("0x12f000000") == 0x12F000000
+    assert pmem_words("console=ttyS0 memmap=272M!0x12f000000 crashkernel=256M") == [
+        (0x12F000000, 0x140000000)
+    ]
+    assert board.check_cmdline_length("x" * 2047) is None
+    assert board.check_cmdline_length("x" * 2048) is not None
+
+
+def test_guest_plan_per_window_mode() -> None:
+    movable = plan_for(load_layout(FIXTURES / "qemu-4g"))
+    assert movable.offline_blocks == (36, 37, 38) and movable.hotplug_start is None
+    hot = plan_for(load_layout(FIXTURES / "qemu-4g-hotplug"))
+    assert hot.offline_blocks == () and hot.hotplug_start == 0x12F000000
+    assert "HOTPLUG_START='0x12f000000'" in hot.render() and "HOTPLUG_ALIGN='2M'" in hot.render()
+    assert plan_for(load_layout(FIXTURES / "qemu-8g-numa2")).offline_blocks == ()
+
+
+def test_layout_errors_name_the_json_path(tmp_path: Path) -> None:
+    data = fixture("qemu-4g")
+    data["memory"]["map"][3]["end"] = "0xbffe0000"
+    with pytest.raises(LabError, match=r"\$\.memory\.map\[3\]\.end: expected an integer"):
+        parse_layout(data)
+    with pytest.raises(LabError, match="schema_version"):
+        parse_layout({**data, "schema_version": 2})
+    (tmp_path / "layout.json").write_text("{")
+    with pytest.raises(LabError, match="invalid-layout"):
+        load_layout(tmp_path)
+
+
+def test_kernel_release_choice_pins_and_falls_back() -> None:
+    series = SERIES["6.1"]
+    names = [
+        "linux-image-6.1.0-55-cloud-amd64",
+        "linux-image-6.1.0-56-cloud-amd64",
+        "linux-image-6.1.0-9-amd64",
+    ]
+    assert choose_release(series, names) == ("6.1.0-56-cloud-amd64", True)
+    assert choose_release(series, ["linux-image-6.1.0-57-cloud-amd64", names[0]]) == (
+        "6.1.0-57-cloud-amd64",
+        False,
+    )
+    assert choose_release(SERIES["7"], ["linux-binary-7.3.1+deb14-cloud-amd64"]) == (
+        "7.3.1+deb14-cloud-amd64",
+        False,
+    )
+    with pytest.raises(LabError, match="kernel-unavailable"):
+        choose_release(series, ["linux-image-6.12.1-amd64"])
+
+
+def test_bzimage_release() -> None:
+    head = bytearray(0x400)
+    head[0x202:0x206] = b"HdrS"
+    head[0x20E:0x210] = (0x100).to_bytes(2, "little")
+    version = b"7.2.13+deb14-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP\0"
+    head[0x300 : 0x300 + len(version)] = version
+    assert bzimage_release(bytes(head)) == "7.2.13+deb14-cloud-amd64"
+    with pytest.raises(LabError):
+        bzimage_release(b"\0" * 0x400)
