@@ -1,0 +1,319 @@
+"""``layoutc explain``: for every value of layout.json, the chain of rules and inputs behind it.
+
+A value's chain is built from the document alone:
+1. the provenance entry of the value's pointer or its closest ancestor (the rule that computed it,
+   its kernel source, and the profile inputs with their positions);
+2. for a region or a cmdline parameter, the provenance of the layout value it encodes (a
+   ``crashkernel`` region and ``crashkernel=`` both come from ``/crashkernel``);
+3. for a value copied from the profile (board, memory map, ...), the profile key it comes from,
+   with its position when the profile is at hand.
+A value with an empty chain is *unexplained*; the test suite requires there are none.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import Profile
+from . import notation
+from .doc import Input, LayoutDoc, Rule, escape, leaves, view
+
+RULE = "rule"
+ENCODES = "encodes"
+INPUT = "input"
+
+# Region kind -> the layout values whose rules placed it.
+REGION_RULES: Mapping[str, tuple[str, ...]] = {
+    "crashkernel": ("/crashkernel",),
+    "crashkernel_low": ("/crashkernel",),
+    "crash_cma": ("/crashkernel",),
+    "dump_window": ("/dump_window/start", "/dump_window/size"),
+    "guard": ("/guards",),
+    "kernel_image": ("/kaslr",),
+}
+# Cmdline parameter name -> the layout values it encodes.
+PARAM_RULES: Mapping[str, tuple[str, ...]] = {
+    "crashkernel": ("/crashkernel",),
+    "movablecore": ("/movable_zone",),
+    "kernelcore": ("/movable_zone",),
+    "memmap": ("/dump_window/start", "/dump_window/size"),
+    "nokaslr": ("/kaslr",),
+    "memory_hotplug.memmap_on_memory": ("/dump_window/start",),
+}
+# Values copied from the profile: pointer (prefix) -> (profile key, what it is).
+COPIED: tuple[tuple[str, str, str], ...] = (
+    ("/schema_version", "", "layout.json format version (fixed by layoutc)"),
+    ("/board", "board", "board name"),
+    ("/description", "description", "board description"),
+    ("/profile", "", "the profile file compiled"),
+    ("/layers", "extends", "the extends chain, board first"),
+    ("/arch", "arch", "architecture"),
+    ("/kernel_version", "kernel.version", "kernel version of the first kernel"),
+    ("/board_cmdline", "kernel.cmdline", "the board's own cmdline (not layoutc's)"),
+    ("/crash_board_cmdline", "crash.cmdline", "the board's extra crash-kernel parameters"),
+    ("/crash_kernel_path", "crash.kernel_path", "crash kernel path on the device"),
+    ("/crash_initrd_path", "crash.initrd_path", "crash initrd path on the device"),
+    ("/memory/block_size", "memory.block_size", "memory block size"),
+    ("/memory/srat", "memory.srat", "firmware publishes an SRAT"),
+    ("/memory/nodes", "memory.map", "NUMA nodes of the RAM ranges"),
+    ("/memory/map", "memory.map", "the firmware memory map"),
+    ("/memory/early_reserved", "memory.early_reserved", "measured early allocations"),
+    ("/strategy/crash_memory", "crash.memory", "crash memory design"),
+    ("/strategy/target", "crash.target", "dump target"),
+    ("/strategy/window_mode", "window.mode", "window mode"),
+    ("/strategy/name", "crash", "named strategy (from crash.memory, crash.target, window.mode)"),
+)
+# Derived values without their own provenance entry -> the entry that explains them.
+DERIVED: Mapping[str, str] = {
+    "/regions": "",  # handled per kind
+    "/kaslr_guard": "/kaslr",
+    "/memmap_on_memory_off": "/dump_window/start",
+    "/recovery_boot": "/cmdline/recovery",
+    "/movablecore": "/movable_zone",
+    "/crashkernel": "/crashkernel",
+}
+_MAP_INDEX = re.compile(r"^/memory/map/(\d+)")
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One step of a value's chain: a rule (with inputs) or a profile input."""
+
+    relation: str  # rule | encodes | input
+    pointer: str  # the layout value whose rule this is ("" for a profile input)
+    rule: str
+    source: str
+    inputs: tuple[Input, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    pointer: str
+    param: str | None  # a cmdline parameter of the string at ``pointer``
+    value: str
+    chain: tuple[Link, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.pointer} {self.param}" if self.param else self.pointer
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    board: str
+    key: str | None
+    items: tuple[Item, ...]
+    error: str = ""
+
+    @property
+    def unexplained(self) -> tuple[Item, ...]:
+        return tuple(i for i in self.items if not i.chain)
+
+
+def explain(doc: Mapping[str, Any], key: str | None = None, *, profile: Profile | None = None) -> Explanation:
+    """Explain every value of ``doc`` (or those ``key`` selects: a JSON Pointer, a dotted path,
+    a region name, or a cmdline parameter name). ``profile`` adds positions to copied inputs."""
+    layout = view(doc)
+    items = tuple(_items(layout, profile))
+    if key is None:
+        return Explanation(layout.board, None, items)
+    selected = select(items, layout, key)
+    if not selected:
+        return Explanation(layout.board, key, (), f"no value of layout.json matches '{key}'; try a JSON "
+                           "Pointer (/dump_window/start), a dotted path (dump_window.start), a region name "
+                           f"({', '.join(r.name for r in layout.regions) or 'none'}) or a cmdline parameter")
+    return Explanation(layout.board, key, selected)
+
+
+def select(items: tuple[Item, ...], layout: LayoutDoc, key: str) -> tuple[Item, ...]:
+    """The items ``key`` names."""
+    parts = re.split(r"[.\[\]]+", key)
+    pointer = key if key.startswith("/") else "/" + "/".join(escape(p) for p in parts if p)
+    hits = tuple(i for i in items if i.pointer == pointer or i.pointer.startswith(pointer + "/"))
+    if hits:
+        return hits
+    for index, region in enumerate(_raw_regions(layout)):
+        if region.get("name") == key or region.get("kind") == key:
+            prefix = f"/regions/{index}"
+            hits += tuple(i for i in items if i.pointer.startswith(prefix + "/"))
+    if hits:
+        return hits
+    name = key.rstrip("=")
+    return tuple(i for i in items if i.param is not None and _param_name(i.param) == name)
+
+
+def _raw_regions(layout: LayoutDoc) -> list[Mapping[str, Any]]:
+    regions = layout.raw.get("regions")
+    return [r for r in regions if isinstance(r, Mapping)] if isinstance(regions, list) else []
+
+
+def _items(layout: LayoutDoc, profile: Profile | None) -> list[Item]:
+    out: list[Item] = []
+    for pointer, value in leaves(layout.raw):
+        if pointer == "/provenance" or pointer.startswith("/provenance/"):
+            continue
+        out.append(Item(pointer, None, _show(pointer, value), _chain(layout, pointer, profile)))
+        if pointer.startswith("/cmdline/") and isinstance(value, str):
+            for param in value.split():
+                out.append(Item(pointer, param, param, _param_chain(layout, pointer, param)))
+    return out
+
+
+def _chain(layout: LayoutDoc, pointer: str, profile: Profile | None) -> tuple[Link, ...]:
+    links: list[Link] = []
+    own = _closest(layout.provenance, pointer)
+    if own is not None:
+        links.append(_link(RULE, own))
+    if pointer.startswith("/regions/"):
+        kind = _region_kind(layout, pointer)
+        links.extend(_encoded(layout, REGION_RULES.get(kind, ()), exclude=own))
+    if pointer.startswith("/unsafe/"):
+        links.append(_unsafe_link(layout, pointer))
+    for prefix, target in DERIVED.items():
+        if target and (pointer == prefix or pointer.startswith(prefix + "/")):
+            links.extend(_encoded(layout, (target,), exclude=own))
+    if not links:
+        copied = _copied(pointer, profile)
+        if copied is not None:
+            links.append(copied)
+    return tuple(links)
+
+
+def _param_chain(layout: LayoutDoc, pointer: str, param: str) -> tuple[Link, ...]:
+    links: list[Link] = []
+    stage = _closest(layout.provenance, pointer)
+    encoded = _encoded(layout, PARAM_RULES.get(_param_name(param), ()), exclude=stage)
+    links.extend(encoded)
+    if stage is not None:
+        links.append(_link(RULE, stage))
+    return tuple(links)
+
+
+def _closest(table: Mapping[str, Rule], pointer: str) -> Rule | None:
+    probe = pointer
+    while probe:
+        if probe in table:
+            return table[probe]
+        probe = probe[: probe.rfind("/")]
+    return None
+
+
+def _encoded(layout: LayoutDoc, pointers: tuple[str, ...], exclude: Rule | None) -> list[Link]:
+    out: list[Link] = []
+    for target in pointers:
+        rule = _closest(layout.provenance, target)
+        if rule is not None and rule != exclude and all(link.pointer != rule.pointer for link in out):
+            out.append(_link(ENCODES, rule))
+    return out
+
+
+def _link(relation: str, rule: Rule) -> Link:
+    return Link(relation, rule.pointer, rule.rule, rule.source, rule.inputs)
+
+
+def _unsafe_link(layout: LayoutDoc, pointer: str) -> Link:
+    index = int(pointer.split("/")[2])
+    entry = layout.unsafe[index] if index < len(layout.unsafe) else {}
+    return Link(RULE, "/unsafe", f"pin {entry.get('pin', '?')} accepted with unsafe: true although it breaks "
+                f"rule {entry.get('rule', '?')}: {entry.get('message', '')}", "kernel.md §7", ())
+
+
+def _copied(pointer: str, profile: Profile | None) -> Link | None:
+    for prefix, key, what in COPIED:
+        if pointer == prefix or pointer.startswith(prefix + "/"):
+            path = key
+            match = _MAP_INDEX.match(pointer)
+            if match and key == "memory.map":
+                path = f"memory.map[{match.group(1)}]"
+            inputs: tuple[Input, ...] = ()
+            if profile is not None and key:
+                span = profile.span(path)
+                if span is not None:
+                    inputs = (Input(path, span.file, span.line, span.col),)
+            if not inputs and key:
+                inputs = (Input(path, "", 0, 0),)
+            return Link(INPUT, "", f"{what}: copied from the profile" if key else what, "", inputs)
+    return None
+
+
+def _region_kind(layout: LayoutDoc, pointer: str) -> str:
+    index = int(pointer.split("/")[2])
+    regions = _raw_regions(layout)
+    return str(regions[index].get("kind", "")) if index < len(regions) else ""
+
+
+def _param_name(param: str) -> str:
+    return param.split("=", 1)[0]
+
+
+def _show(pointer: str, value: Any) -> str:
+    leaf = pointer.rsplit("/", 1)[-1]
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, int):
+        if leaf in ("start", "end", "base", "offset", "early_start"):
+            return notation.addr(value)
+        if leaf in ("size", "block_size", "armed_overhead", "needed", "cma_size", "align", "wasted") \
+                or pointer == "/armed_overhead":
+            return f"{notation.human(value)} ({value})"
+        return str(value)
+    return json.dumps(value) if isinstance(value, str) and not value else str(value)
+
+
+def render_text(explanation: Explanation) -> str:
+    """Terminal text: each value, then its chain (rule, kernel source, inputs with positions)."""
+    if explanation.error:
+        return f"layoutc explain: {explanation.error}\n"
+    head = f"{explanation.board}: {len(explanation.items)} value(s)"
+    if explanation.key:
+        head += f" for '{explanation.key}'"
+    lines = [head]
+    previous: tuple[Link, ...] | None = None
+    for item in explanation.items:
+        label = f"{item.pointer}  {item.param}" if item.param else f"{item.pointer} = {item.value}"
+        if item.chain == previous and item.param is None:
+            lines.append(f"  {label}  (same chain as above)")
+            continue
+        previous = item.chain if item.param is None else None
+        lines.append(f"  {label}")
+        if not item.chain:
+            lines.append("      !! unexplained: no provenance recorded for this value")
+        for link in item.chain:
+            arrow = {"rule": "rule", "encodes": "from", "input": "input"}[link.relation]
+            where = f" {link.pointer}" if link.pointer else ""
+            lines.append(f"      {arrow}{where}: {link.rule}")
+            if link.source:
+                lines.append(f"        kernel: {link.source}")
+            for inp in link.inputs:
+                lines.append(f"        input {inp.path} at {inp.position()}")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(explanation: Explanation) -> str:
+    """The same data as JSON (sorted keys, stable order)."""
+    data: dict[str, Any] = {
+        "board": explanation.board,
+        "key": explanation.key,
+        "error": explanation.error or None,
+        "values": [
+            {
+                "pointer": item.pointer,
+                "param": item.param,
+                "value": item.value,
+                "chain": [
+                    {"relation": link.relation, "pointer": link.pointer or None, "rule": link.rule,
+                     "source": link.source or None,
+                     "inputs": [{"path": i.path, "file": i.file or None, "line": i.line or None,
+                                 "col": i.col or None} for i in link.inputs]}
+                    for link in item.chain
+                ],
+            }
+            for item in explanation.items
+        ],
+        "unexplained": [item.key for item in explanation.unexplained],
+    }
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
