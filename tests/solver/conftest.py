@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from layoutc.diagnostics import Diagnostics  # noqa: E402
+from layoutc.frontend import load_profile  # noqa: E402
+from layoutc.model import Profile  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+CAPTURES = Path("/work/shared/captures")
+
+
+def profile_from_text(tmp_path: Path, text: str, name: str = "p.yaml") -> Profile:
+    path = tmp_path / name
+    path.write_text(text)
+    diags = Diagnostics()
+    profile = load_profile(path, name, diags)
+    assert profile is not None, [d.message for d in diags.items]
+    return profile
+
+
+@pytest.fixture
+def make_profile(tmp_path: Path):  # type: ignore[no-untyped-def]
+    def make(text: str, name: str = "p.yaml") -> Profile:
+        return profile_from_text(tmp_path, text, name)
+
+    return make
+
+
+needs_captures = pytest.mark.skipif(not CAPTURES.is_dir(), reason="shared/captures not present")
