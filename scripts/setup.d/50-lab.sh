@@ -1,0 +1,34 @@
+#!/bin/sh
+# Lab setup (run by scripts/bootstrap.sh --all; safe to run again, quick when everything is cached):
+#  1. the Debian packages the lab needs on the host (also listed under "# lab" in requirements/apt-test.txt);
+#  2. the Debian kernels it boots (bookworm 6.1 and sid 7.x, pinned with a fallback to the newest), fetched
+#     with apt-get download into a private apt state and unpacked into the lab cache
+#     ($LAYOUTC_LAB_CACHE, default .cache/lab at the repository root).
+set -eu
+here=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$here"
+
+pkgs="qemu-system-x86 busybox-static kexec-tools ndctl daxctl e2fsprogs kmod xz-utils cpio util-linux"
+missing=""
+for p in $pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+python=.venv/bin/python
+[ -x "$python" ] || python=python3
+start=$(date +%s)
+PYTHONPATH="$here/src${PYTHONPATH:+:$PYTHONPATH}" "$python" - <<'PY'
+from layoutc.lab.kernels import cache_dir, ensure_kernel
+
+for label in ("6.1", "7"):
+    k = ensure_kernel(label)
+    pin = "pinned" if k.pinned else "PIN UNAVAILABLE, newest of the series"
+    print(f"lab: kernel {label}: {k.release} ({pin}) in {cache_dir()}")
+PY
+echo "lab: setup done in $(( $(date +%s) - start )) s"
