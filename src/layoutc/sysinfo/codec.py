@@ -215,7 +215,7 @@ def decode_sysinfo(text: str, display: str, diags: Diagnostics) -> SysInfo | Non
         report.error(
             diags,
             "LC420",
-            f"format {json.dumps(doc.get('format'))} is not {FORMAT}",
+            f"{json.dumps(doc.get('format'))} is not {FORMAT}",
             file=display,
             path="format",
             value=json.dumps(doc.get("format")),
@@ -229,7 +229,7 @@ def decode_sysinfo(text: str, display: str, diags: Diagnostics) -> SysInfo | Non
         report.error(
             diags,
             "LC407",
-            f"{bad.path}: expected {bad.expected}, got {report.shown(shown)}",
+            f"expected {bad.expected}, got {report.shown(shown)}",
             file=display,
             path=bad.path,
             value=shown,

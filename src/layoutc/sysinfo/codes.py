@@ -42,8 +42,8 @@ RULES: dict[str, str] = {
     "LC406": "dmesg lines are matched by their prefix (BIOS-e820:, ACPI: SRAT:, Movable zone start, "
     "crashkernel ...); a line with a known prefix must have the kernel's format",
     "LC407": "SysInfo JSON is the object 'layoutc probe' prints (format layoutc-sysinfo/1)",
-    "LC408": "the kernel splits its cmdline at spaces outside double quotes (lib/cmdline.c next_arg); "
-    "sizes are memparse() numbers",
+    "LC408": "the kernel splits its cmdline at spaces outside double quotes (lib/cmdline.c next_arg), "
+    "sizes are memparse() numbers, and 'uname -r' prints one release string starting MAJOR.MINOR",
     "LC409": "/proc/iomem shows zero addresses to readers without CAP_SYS_ADMIN (kernel/resource.c)",
     "LC410": "profiles need kernel.version; it comes from uname-r or dmesg 'Linux version'",
     "LC411": "a board has System RAM",

@@ -99,7 +99,7 @@ def _json_row(item: Any, index: int, text: str, display: str, diags: Diagnostics
         report.error(
             diags,
             "LC403",
-            f"{path}.{key}: {json.dumps(item.get(key))} is not {expected}",
+            f"{json.dumps(item.get(key))} is not {expected}",
             file=display,
             line=line,
             path=f"{path}.{key}",

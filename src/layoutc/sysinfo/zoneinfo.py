@@ -51,6 +51,7 @@ def parse_zoneinfo(text: str, display: str, diags: Diagnostics) -> tuple[Zone, .
                 hint="zoneinfo counters are decimal page counts",
             )
             ok = False
+            current["_bad"] = 1  # already reported: no 'missing counter' error for this zone
             continue
         current[key] = int(value)
     if header is not None and current is not None:
@@ -91,6 +92,8 @@ def _close(
     zones: list[Zone],
 ) -> bool:
     node, name, lineno = header
+    if "_bad" in counters:
+        return False
     missing = [k for k in ("spanned", "present", "managed") if k not in counters]
     if counters.get("spanned", 0) and "start_pfn" not in counters:
         missing.append("start_pfn")
