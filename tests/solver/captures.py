@@ -53,7 +53,7 @@ class Capture:
         out: dict[int, int] = {}
         for i, line in enumerate(lines):
             if "Movable zone start for each node" in line:
-                for follow in lines[i + 1:]:
+                for follow in lines[i + 1 :]:
                     m = MOVABLE_RE.match(follow)
                     if not m:
                         break
@@ -76,8 +76,11 @@ class Capture:
 
     @property
     def kernel_image(self) -> tuple[int, int]:
-        spans = [tuple(int(x, 16) for x in line.split(":")[0].strip().split("-"))
-                 for line in (self.path / "iomem").read_text().splitlines() if "Kernel " in line]
+        spans = [
+            tuple(int(x, 16) for x in line.split(":")[0].strip().split("-"))
+            for line in (self.path / "iomem").read_text().splitlines()
+            if "Kernel " in line
+        ]
         return min(s[0] for s in spans), max(s[1] for s in spans) + 1
 
 

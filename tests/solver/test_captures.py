@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 from captures import load
-from conftest import needs_captures
 
+from conftest import needs_captures
 from layoutc.kernel import crashkernel, memblock, zones
 from layoutc.kernel.pmem import devdax
 from layoutc.model import Arch, DevdaxMap
@@ -32,12 +32,15 @@ def test_total_pages_match_dmesg(name: str) -> None:
     assert memblock.total_pages(memblock.present_ranges(cap.memory, Arch.X86_64)) == cap.total_pages
 
 
-@pytest.mark.parametrize(("name", "value", "expected"), [
-    (f"{PC4}/movablecore-512M", 512 * MiB, {0: 0x120000000}),
-    (f"{PC4}/movablecore-25pct", Percent(25), {0: 0x100000000}),
-    (f"{NUMA2}/movablecore-512M", 512 * MiB, {0: 0x130400000, 1: 0x230000000}),
-    (f"{NUMA2}/movablecore-25pct", Percent(25), {0: 0x100400000, 1: 0x200000000}),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        (f"{PC4}/movablecore-512M", 512 * MiB, {0: 0x120000000}),
+        (f"{PC4}/movablecore-25pct", Percent(25), {0: 0x100000000}),
+        (f"{NUMA2}/movablecore-512M", 512 * MiB, {0: 0x130400000, 1: 0x230000000}),
+        (f"{NUMA2}/movablecore-25pct", Percent(25), {0: 0x100400000, 1: 0x200000000}),
+    ],
+)
 def test_movable_zone_start_is_exact(name: str, value: int | Percent, expected: dict[int, int]) -> None:
     cap = load(name)
     present = memblock.present_ranges(cap.memory, Arch.X86_64)
@@ -75,8 +78,9 @@ def _reserved_in_zone(zone: dict[str, int]) -> int:
     return (zone["present"] - zone["managed"]) * 4096
 
 
-@pytest.mark.parametrize("name", [f"{PC4}/movablecore-512M", f"{PC4}/movablecore-25pct",
-                                  f"{NUMA2}/movablecore-25pct"])
+@pytest.mark.parametrize(
+    "name", [f"{PC4}/movablecore-512M", f"{PC4}/movablecore-25pct", f"{NUMA2}/movablecore-25pct"]
+)
 def test_early_top_model_bounds_measurement(name: str) -> None:
     """Reserved pages in each Movable zone (zoneinfo present - managed) are the early top allocations
     (the kernel image is elsewhere in these boots); the model covers them with < 12 MiB to spare."""
@@ -96,8 +100,15 @@ def test_4g_model_is_about_77_mib() -> None:
     assert early.total == 76 * MiB and early.memmap == 64 * MiB
 
 
-@pytest.mark.parametrize("name", [f"{PC4}/movablecore-512M", f"{PC4}/movablecore-25pct",
-                                  f"{NUMA2}/movablecore-512M", f"{NUMA2}/movablecore-25pct"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        f"{PC4}/movablecore-512M",
+        f"{PC4}/movablecore-25pct",
+        f"{NUMA2}/movablecore-512M",
+        f"{NUMA2}/movablecore-25pct",
+    ],
+)
 def test_top_block_of_every_node_is_ebusy_and_inside_the_guard(name: str) -> None:
     cap = load(name)
     present = memblock.present_ranges(cap.memory, Arch.X86_64)
@@ -123,8 +134,11 @@ def test_kaslr_put_the_kernel_in_movable_on_numa2_512m() -> None:
     image = cap.kernel_image
     assert 0x130400000 <= image[0] < 0x140000000
     busy = [b for b in cap.offline["offline_test"]["blocks"] if b["result"] == "EBUSY"]  # type: ignore[index]
-    assert any(b["phys_start"] <= image[0] <= b["phys_end_inclusive"] or
-               b["phys_start"] <= image[1] - 1 <= b["phys_end_inclusive"] for b in busy)
+    assert any(
+        b["phys_start"] <= image[0] <= b["phys_end_inclusive"]
+        or b["phys_start"] <= image[1] - 1 <= b["phys_end_inclusive"]
+        for b in busy
+    )
 
 
 def test_block_straddling_the_4m_rounded_zone_start_is_einval() -> None:

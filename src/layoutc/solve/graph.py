@@ -94,7 +94,7 @@ def evaluate(
 
 def report(exc: Infeasible, profile: Profile, diags: Diagnostics) -> None:
     first, *others = exc.paths or ("",)
-    related = tuple(Related(profile.span(p), f"{p} takes part") for p in others)
+    related = tuple(Related(profile.span(p), f"{p} takes part") for p in others if p in profile.spans)
     diags.error(
         exc.code,
         exc.message,

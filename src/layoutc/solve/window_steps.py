@@ -21,6 +21,11 @@ class ZoneChoice:
     spans: tuple[MovableZone, ...]
 
 
+def spell(value: int | Percent) -> str:
+    """A movablecore value as the cmdline spells it (256M, 25%)."""
+    return str(value) if isinstance(value, Percent) else format_size(value)
+
+
 def _obstacles(v: Mapping[str, Any]) -> list[tuple[int, int]]:
     out = [(0, 1 * MiB)]
     if v.get("kernel_image"):
@@ -57,10 +62,12 @@ def movable_free(profile: Profile, v: Mapping[str, Any]) -> dict[int, tuple[tupl
     pres: tuple[memblock.Present, ...] = v["present"]
     lowest = zones.zone_lowest_address(zones.movable_zone(pres))
     pin = profile.pins.movablecore
+    # A safe movablecore pin bounds the window from below; an unsafe one is checked afterwards.
+    bounded = pin is not None and not pin.unsafe
     pinned = {s.node: s.start for s in zones.movable_spans(pres, movablecore=pin.value)} if pin else {}
     out: dict[int, tuple[tuple[int, int], ...]] = {}
     for guard in v["guards"]:
-        floor = pinned.get(guard.node, guard.end) if pin else lowest
+        floor = pinned.get(guard.node, guard.end) if bounded else lowest
         ranges = [(max(p.start, floor), min(p.end, guard.start)) for p in pres if p.node == guard.node]
         out[guard.node] = crashkernel.subtract([r for r in ranges if r[1] > r[0]], _obstacles(v))
     return out
@@ -80,6 +87,16 @@ def place_movable(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) 
         if base is not None:
             return _window(profile, base, size, node)
     best = max((e - s for ranges in free.values() for s, e in ranges), default=0)
+    mc = profile.pins.movablecore
+    if mc is not None and not mc.unsafe:
+        raise Infeasible(
+            "LC308",
+            f"window {format_size(size)} does not fit: ZONE_MOVABLE from movablecore={spell(mc.value)} holds "
+            f"{format_size(best)} below the guard",
+            paths=("pins.movablecore", "window.size"),
+            hint="raise the pinned movablecore, or drop the pin and let the solver choose",
+            value=spell(mc.value),
+        )
     guard_text = ", ".join(
         f"node {g.node} guard {format_addr(g.start)}-{format_addr(g.end)}" for g in v["guards"]
     )
@@ -198,15 +215,15 @@ def _check_pinned_zone(
             allowed,
             unsafe,
             "pins.movablecore",
-            str(value),
+            spell(value),
             16,
             Infeasible(
                 "LC308",
-                f"movablecore={value}: node {window.node}'s ZONE_MOVABLE {where}, so the window "
+                f"movablecore={spell(value)}: node {window.node}'s ZONE_MOVABLE {where}, so the window "
                 f"[{format_addr(window.start)}, {format_addr(window.end)}) is not inside it",
                 paths=("pins.movablecore", "window.size"),
                 hint="raise movablecore or drop the pin",
-                value=str(value),
+                value=spell(value),
             ),
         )
     return ZoneChoice(value, tuple(MovableZone(s.node, s.start, s.end) for s in spans))

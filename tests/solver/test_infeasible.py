@@ -1,0 +1,120 @@
+"""Infeasible profiles give the right diagnostic, word for word (every LC3xx code the profile can reach)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from layoutc.diagnostics import Diagnostics, render_text
+from layoutc.frontend import load_profile
+from layoutc.solve import codes, graph, solve
+
+BASE = (Path(__file__).parent / "fixtures" / "pc-4g.yaml").read_text()
+R302 = codes.CODE2RULE["LC302"]
+
+CASES = {
+    "window-too-big": (
+        BASE.replace("size: auto", "size: 1G"),
+        "p.yaml:23:9: error[LC302]: window.size: window 1G does not fit: movable memory below the guard is "
+        "896M at most (node 0 guard 0x138000000-0x140000000)\n"
+        "  = note: memory.map takes part (p.yaml:11:5)\n"
+        "  = note: crash.reserve takes part (p.yaml:20:12)\n"
+        f"  = rule: {R302}\n"
+        "  = hint: make the window smaller, or give the board more memory above 4 GiB\n",
+    ),
+    "base-misaligned": (
+        BASE + "pins:\n  window_base: 0x127f00000\n",
+        "p.yaml:25:16: error[LC307]: pins.window_base: window base 0x127f00000 is 1M past a 2M boundary\n"
+        f"  = rule: {codes.CODE2RULE['LC307']}\n"
+        "  = hint: use a multiple of 2M (memremap_compat_align)\n",
+    ),
+    "movablecore-too-small": (
+        BASE + "pins:\n  movablecore: 256M\n",
+        "p.yaml:25:16: error[LC308]: pins.movablecore: window 258M does not fit: ZONE_MOVABLE from "
+        "movablecore=256M holds 128M below the guard\n"
+        "  = note: window.size takes part (p.yaml:23:9)\n"
+        f"  = rule: {codes.CODE2RULE['LC308']}\n"
+        "  = hint: raise the pinned movablecore, or drop the pin and let the solver choose\n",
+    ),
+    "reserve-too-small": (
+        BASE.replace("reserve: 96M", "reserve: 32M"),
+        "p.yaml:20:12: error[LC310]: crash.reserve: crashkernel=32M is 40M short of the crash kernel "
+        "and initrd as loaded (72M: 4x kernel_size + 3x initrd_size)\n"
+        f"  = rule: {codes.CODE2RULE['LC310']}\n"
+        "  = hint: use crash.reserve: auto (gives 160M)\n",
+    ),
+    "offset-misaligned": (
+        BASE + "pins:\n  crashkernel_offset: 0x11100000\n",
+        "p.yaml:25:23: error[LC305]: pins.crashkernel_offset: crashkernel offset 0x11100000 is 1M past a 16M "
+        "boundary; the kernel searches only [offset, offset+size) and fails\n"
+        f"  = rule: {codes.CODE2RULE['LC305']}\n"
+        "  = hint: use a multiple of 16M (x86 CRASH_ALIGN)\n",
+    ),
+    "one-block-window": (
+        BASE.replace("size: auto", "size: 128M"),
+        "p.yaml:23:9: error[LC303]: window.size: window 128M at 0x130000000 returns no whole block: "
+        "data starts at 0x130200000, blocks of 128M fit from 0x138000000 to 0x138000000\n"
+        "  = note: memory.block_size takes part (p.yaml:8:15)\n"
+        f"  = rule: {codes.CODE2RULE['LC303']}\n"
+        "  = hint: use base = k*block - dataoff and size = n*block + dataoff (window.size: auto does)\n",
+    ),
+}
+
+
+def _diagnose(tmp_path: Path, text: str) -> tuple[object, str]:
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    diags = Diagnostics()
+    profile = load_profile(path, "p.yaml", diags)
+    layout = solve(profile, diags) if profile is not None else None
+    return layout, render_text(diags)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_exact_diagnostic(tmp_path: Path, case: str) -> None:
+    text, expected = CASES[case]
+    layout, rendered = _diagnose(tmp_path, text)
+    assert layout is None
+    assert rendered == expected
+
+
+def test_unsafe_pin_is_recorded_not_refused(tmp_path: Path) -> None:
+    layout, rendered = _diagnose(tmp_path, BASE + "pins:\n  movablecore: {value: 256M, unsafe: true}\n")
+    assert layout is not None, rendered
+    (unsafe,) = layout.unsafe  # type: ignore[attr-defined]
+    assert (unsafe.pin, unsafe.value, unsafe.rule) == ("pins.movablecore", "256M", 16)
+    assert "movablecore=256M" in layout.cmdline.production  # type: ignore[attr-defined]
+
+
+def test_cma_before_617_is_a_clear_diagnostic(tmp_path: Path) -> None:
+    text = BASE.replace('"7.2"', '"6.1"').replace("memory: classic", "memory: cma\n  cma_size: 256M")
+    layout, rendered = _diagnose(tmp_path, text)
+    assert layout is None
+    expected = "error[LC205]: crash.memory: crashkernel=,cma needs Linux 6.17 or newer; kernel.version is 6.1"
+    assert expected in rendered
+
+
+def test_cycle_names_every_participant(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(BASE)
+    diags = Diagnostics()
+    profile = load_profile(path, "p.yaml", diags)
+    assert profile is not None
+    steps = (
+        graph.Step("a", ("b",), lambda v: 1, ("window.size",)),
+        graph.Step("b", ("a",), lambda v: 2, ("crash.reserve",)),
+    )
+    result = graph.evaluate(steps, profile, diags, {})
+    assert result.failed == {"a", "b"}
+    (diag,) = diags.items
+    assert diag.code == "LC301" and diag.message == "dependency cycle: a -> b -> a"
+    assert [r.message for r in diag.related] == ["'a' reads window.size", "'b' reads crash.reserve"]
+    assert str(diag.related[0].span) == "p.yaml:23:9"
+
+
+def test_every_code_has_rule_text() -> None:
+    assert len({c.code for c in codes.CODES}) == len(codes.CODES)
+    assert all(c.code.startswith("LC3") and c.rule for c in codes.CODES)
+    assert nx.__version__

@@ -1,0 +1,102 @@
+"""The solver on bundled profiles and fixtures: feasibility, the seed flow's numbers, determinism."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from layoutc.diagnostics import Diagnostics, Severity
+from layoutc.frontend import load_profile
+from layoutc.model import Profile
+from layoutc.solve import check, solve
+from layoutc.units import MiB
+
+FIXTURES = Path(__file__).parent / "fixtures"
+PROFILES = sorted((REPO / "profiles").rglob("*.yaml")) + sorted(FIXTURES.glob("*.yaml"))
+
+
+def _load(path: Path) -> Profile:
+    diags = Diagnostics()
+    profile = load_profile(path, str(path.relative_to(REPO)), diags)
+    assert profile is not None, [d.message for d in diags.items]
+    return profile
+
+
+def _concrete() -> list[Path]:
+    return [p for p in PROFILES if not _load(p).abstract]
+
+
+@pytest.mark.parametrize("path", _concrete(), ids=lambda p: p.stem)
+def test_every_bundled_profile_solves_and_checks(path: Path) -> None:
+    diags = Diagnostics()
+    layout = solve(_load(path), diags)
+    assert layout is not None, [f"{d.code}: {d.message}" for d in diags.items]
+    assert not [d for d in diags.items if d.severity is Severity.ERROR]
+    assert check.check(layout) == []
+
+
+def test_origin_thread_window_avoids_top_and_returns_whole_blocks() -> None:
+    layout = solve(_load(REPO / "profiles/origin-thread-4g.yaml"), Diagnostics())
+    assert layout is not None and layout.dump_window is not None
+    window = layout.dump_window
+    (guard,) = layout.guards
+    assert window.end <= guard.start == 0x138000000  # Ross's 0x130000000-0x140000000 hit the top block
+    assert window.start == 0x127E00000 and window.size == 258 * MiB
+    assert window.devdax.blocks_returned == 2 and window.devdax.wasted == 2 * MiB
+    assert [(z.start, z.end) for z in layout.movable_zone] == [(0x120000000, 0x140000000)]
+    assert layout.cmdline.production == "crashkernel=160M movablecore=512M nokaslr"
+    assert layout.cmdline.crash == "memmap=258M!0x127e00000 irqpoll nr_cpus=1 reset_devices"
+    assert layout.cmdline.recovery.startswith("crashkernel=160M memmap=258M!0x127e00000")
+    assert "movablecore" not in layout.cmdline.recovery
+
+
+def test_numa2_window_on_the_top_node() -> None:
+    layout = solve(_load(REPO / "profiles/qemu/qemu-8g-numa2.yaml"), Diagnostics())
+    assert layout is not None and layout.dump_window is not None
+    assert layout.dump_window.node == 1 and layout.dump_window.start == 0x227E00000
+    assert {z.node: z.start for z in layout.movable_zone} == {0: 0x120400000, 1: 0x220000000}
+    assert [g.start for g in layout.guards] == [0x138000000, 0x238000000]
+
+
+def test_cma_stays_in_one_zone_below_the_window() -> None:
+    layout = solve(_load(REPO / "profiles/qemu/qemu-4g-cma.yaml"), Diagnostics())
+    assert layout is not None
+    (cma,) = layout.regions_of("crash_cma")
+    (zone,) = layout.movable_zone
+    assert (cma.start, cma.end) == (0x100000000, 0x110000000) and cma.end <= zone.start
+    assert "crashkernel=96M crashkernel=256M,cma" in layout.cmdline.production
+    assert layout.armed_overhead == 96 * MiB
+
+
+def test_hotplug_has_memmap_on_every_boot_and_no_recovery_boot() -> None:
+    layout = solve(_load(REPO / "profiles/qemu/qemu-q35-8g-k61.yaml"), Diagnostics())
+    assert layout is not None and layout.dump_window is not None
+    assert "memmap=258M!0x26fe00000" in layout.cmdline.production
+    assert layout.cmdline.recovery == "" and layout.recovery_boot is None
+    assert "memory_hotplug.memmap_on_memory=0" in layout.cmdline.production
+    assert layout.kaslr and layout.kaslr_guard == "memmap-avoided"
+
+
+def test_disk_target_has_no_window() -> None:
+    layout = solve(_load(REPO / "profiles/server/server-64g-2node.yaml"), Diagnostics())
+    assert layout is not None and layout.dump_window is None
+    assert layout.cmdline.crash == "irqpoll nr_cpus=1 reset_devices"
+    assert not layout.regions_of("dump_window") and not layout.regions_of("guard")
+
+
+def test_solve_is_deterministic() -> None:
+    for path in _concrete():
+        a = solve(_load(path), Diagnostics())
+        b = solve(_load(path), Diagnostics())
+        assert a == b
+
+
+def test_kaslr_on_with_movable_window_warns_and_records_runtime_check(make_profile) -> None:  # type: ignore[no-untyped-def]
+    text = (FIXTURES / "pc-4g.yaml").read_text() + 'kaslr: "on"\n'
+    diags = Diagnostics()
+    layout = solve(make_profile(text), diags)
+    assert layout is not None and layout.kaslr and layout.kaslr_guard == "runtime-check"
+    assert "nokaslr" not in layout.cmdline.production
+    assert [d.code for d in diags.items] == ["LC316"]
