@@ -131,7 +131,10 @@ def parse_cmdline(text: str, display: str, diags: Diagnostics) -> Cmdline | None
     memmap: list[MemmapEdit] = []
     mem_limit: str | None = None
     ok = True
-    for token in tokens:
+    for at, token in enumerate(tokens):
+        if token == "--":  # the rest goes to init, not to the kernel (init/main.c)
+            board.extend(tokens[at:])
+            break
         name, _, value = token.partition("=")
         if name in DROPPED:
             dropped.append(token)
