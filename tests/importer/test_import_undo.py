@@ -158,3 +158,13 @@ def test_lsmem_only_capture_gets_the_pmem_window_back(tmp_path: Path) -> None:
     assert text is not None and len(diags) == 0
     profile, _ = load_text(text, tmp_path)
     assert profile is not None and profile.memory.total_ram == 4 << 30
+
+
+def test_wrapped_dmesg_does_not_claim_no_srat(tmp_path: Path) -> None:
+    capture = _capture(tmp_path, "wrapped", iomem=PLAIN_IOMEM, cmdline="console=ttyS0\n", dmesg=True)
+    late = [line for line in (capture / "dmesg").read_text().splitlines() if not line.startswith("[    0.0")]
+    (capture / "dmesg").write_text("\n".join(late) + "\n")
+    text, diags = _import(capture, tmp_path)
+    assert text is not None and len(diags) == 0
+    assert "srat: false  # unknown without dmesg's boot messages (ring buffer wrapped?)" in text
+    assert "# map: /proc/iomem top-level resources" in text

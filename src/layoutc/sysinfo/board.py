@@ -289,7 +289,8 @@ def _nearest_node(ranges: list[Range], index: int) -> int:
 
 
 def _srat(info: SysInfo, nodes: int) -> tuple[bool, str]:
-    if info.dmesg is not None:
+    boot_log = info.dmesg is not None and (info.dmesg.linux_version is not None or bool(info.dmesg.e820))
+    if info.dmesg is not None and boot_log:
         if info.dmesg.numa_off:
             return False, "dmesg: no usable NUMA configuration"
         if info.dmesg.srat_table:
@@ -297,9 +298,12 @@ def _srat(info: SysInfo, nodes: int) -> tuple[bool, str]:
         if nodes > 1:
             return True, f"{nodes} NUMA nodes"
         return False, "dmesg shows no ACPI SRAT"
+    missing = (
+        "without dmesg" if info.dmesg is None else "without dmesg's boot messages (ring buffer wrapped?)"
+    )
     if nodes > 1:
-        return True, f"{nodes} NUMA nodes (no dmesg to show the SRAT itself)"
-    return False, "unknown without dmesg; set true if the firmware has an ACPI SRAT"
+        return True, f"{nodes} NUMA nodes (the SRAT itself is not visible {missing})"
+    return False, f"unknown {missing}; set true if the firmware has an ACPI SRAT"
 
 
 def _block_size(info: SysInfo) -> tuple[int | None, str]:
