@@ -196,6 +196,32 @@ def choose_zone(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) ->
             hint="move the window higher",
         )
     spans = zones.movable_spans(pres, movablecore=movablecore)
+    for start, end in crash.cma:
+        split = [s for s in spans if start < s.start < end]
+        if split:
+            # LNX:mm/cma.c cma_activate_area: "CMA area ... could not be activated" across zones.
+            raise Infeasible(
+                "LC306",
+                f"crash CMA [{format_addr(start)}, {format_addr(end)}) straddles node {split[0].node}'s "
+                f"Normal/Movable boundary at {format_addr(split[0].start)} "
+                f"(movablecore={spell(movablecore)})",
+                paths=("crash.cma_size", "window.size", "memory.map"),
+                hint="shrink crash.cma_size, or pin movablecore so every node's boundary clears the CMA area",
+                value=format_size(end - start),
+            )
+    for area in [crash.crash, *([crash.low] if crash.low else [])]:
+        inside = [s for s in spans if area[0] < s.end and s.start < area[1]]
+        if inside:
+            # kernel.md §7.20: memblock-reserved crash pages inside ZONE_MOVABLE are unmovable there.
+            raise Infeasible(
+                "LC304",
+                f"crashkernel [{format_addr(area[0])}, {format_addr(area[1])}) lands inside ZONE_MOVABLE "
+                f"[{format_addr(inside[0].start)}, {format_addr(inside[0].end)}) that the window needs",
+                paths=("crash.reserve", "window.size", "memory.map"),
+                hint=f"pin crashkernel_offset below {format_addr(inside[0].start)} (16M-aligned), "
+                "or use a smaller window",
+                value=crash.args,
+            )
     return ZoneChoice(movablecore, tuple(MovableZone(s.node, s.start, s.end) for s in spans))
 
 
