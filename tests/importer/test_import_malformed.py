@@ -366,3 +366,29 @@ def test_memparse_reads_c_numbers() -> None:
     assert memparse("0x130000000") == (0x130000000, "")
     assert memparse("010k") == (8 << 10, "")
     assert memparse("x") is None
+
+
+def test_ten_megabytes_of_junk_is_one_short_report(tmp_path: Path) -> None:
+    import time
+
+    (tmp_path / "iomem").write_bytes(b"junk junk junk junk\n" * 500_000)
+    (tmp_path / "lsmem.txt").write_bytes(b"RANGE SIZE\n" + b"junk\n" * 2_000_000)
+    diags = Diagnostics()
+    started = time.monotonic()
+    assert read_sysinfo(tmp_path, diags, display="dev") is None
+    assert time.monotonic() - started < 2.0
+    assert [d.code for d in diags.items] == ["LC402"] * 21 + ["LC403"] * 21
+    assert diags.items[20].message == "more than 20 malformed lines; stopped reading at line 21"
+
+
+def test_deeply_nested_json(tmp_path: Path) -> None:
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 20_000 + "]" * 20_000)
+    diags = Diagnostics()
+    assert read_sysinfo(path, diags, display="deep.json") is None
+    assert [d.message for d in diags] == ["JSON nested too deeply"]
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "dir" / "lsmem.json").write_text('{"memory": ' + "[" * 20_000 + "]" * 20_000 + "}")
+    diags = Diagnostics()
+    assert read_sysinfo(tmp_path / "dir", diags, display="dir") is None
+    assert [(d.code, d.message) for d in diags] == [("LC403", "JSON nested too deeply")]

@@ -211,6 +211,15 @@ def decode_sysinfo(text: str, display: str, diags: Diagnostics) -> SysInfo | Non
             hint="pass the output of 'layoutc probe', or a raw capture directory",
         )
         return None
+    except RecursionError:
+        report.error(
+            diags,
+            "LC407",
+            "JSON nested too deeply",
+            file=display,
+            hint="pass the output of 'layoutc probe' (a few levels deep), or a raw capture directory",
+        )
+        return None
     if isinstance(doc, dict) and doc.get("format") != FORMAT:
         report.error(
             diags,

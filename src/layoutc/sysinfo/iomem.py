@@ -37,12 +37,17 @@ def parse_iomem(text: str, display: str, diags: Diagnostics) -> tuple[IomemEntry
     entries: list[IomemEntry] = []
     ok = True
     depth_now = -1
+    bad = 0
     for lineno, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        if bad >= report.MAX_LINE_ERRORS:
+            report.too_many(diags, "LC402", display, lineno)
+            break
         entry = _parse_line(line, lineno, display, diags)
         if entry is None:
             ok = False
+            bad += 1
             continue
         if entry.depth > depth_now + 1:
             report.error(

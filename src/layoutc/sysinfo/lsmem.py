@@ -56,6 +56,15 @@ def parse_lsmem_json(text: str, display: str, diags: Diagnostics) -> Lsmem | Non
             hint="capture with: lsmem -J -b -o RANGE,SIZE,STATE,REMOVABLE,BLOCK,NODE,ZONES",
         )
         return None
+    except RecursionError:
+        report.error(
+            diags,
+            "LC403",
+            "JSON nested too deeply",
+            file=display,
+            hint="capture with: lsmem -J -b -o RANGE,SIZE,STATE,REMOVABLE,BLOCK,NODE,ZONES",
+        )
+        return None
     if not isinstance(doc, dict) or not isinstance(doc.get("memory"), list):
         report.error(
             diags,
@@ -184,10 +193,14 @@ def parse_lsmem_text(text: str, display: str, diags: Diagnostics) -> Lsmem | Non
     rows: list[LsmemRow] = []
     block_size: int | None = None
     ok = True
+    bad = 0
     for index in range(header_at + 1, len(lines)):
         line = lines[index]
         if not line.strip():
             continue
+        if bad >= report.MAX_LINE_ERRORS:
+            report.too_many(diags, "LC403", display, index + 1)
+            break
         summary = _SUMMARY_RE.match(line.strip())
         if summary is not None:
             if summary.group(1) == "Memory block size":
@@ -195,6 +208,7 @@ def parse_lsmem_text(text: str, display: str, diags: Diagnostics) -> Lsmem | Non
             continue
         row = _text_row(line, columns, display, index + 1, diags)
         ok = ok and row is not None
+        bad += row is None
         if row is not None:
             rows.append(row)
     if not ok or not _check_rows(rows, display, diags):

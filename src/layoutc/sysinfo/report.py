@@ -6,6 +6,7 @@ from ..diagnostics import Diagnostic, Diagnostics, Severity, Span
 from .codes import RULES
 
 MAX_SHOWN = 120  # long lines are cut in messages; the span still points at them
+MAX_LINE_ERRORS = 20  # per file: after this many bad lines a parser stops (10 MB of junk is one report)
 
 
 def shown(text: str) -> str:
@@ -73,3 +74,15 @@ def _add(
 def error_count(diags: Diagnostics) -> int:
     """How many errors the collector holds (stages compare before and after)."""
     return sum(1 for d in diags.items if d.severity is Severity.ERROR)
+
+
+def too_many(diags: Diagnostics, code: str, file: str, line: int) -> None:
+    """Record that a parser stopped at ``line`` after MAX_LINE_ERRORS bad lines."""
+    error(
+        diags,
+        code,
+        f"more than {MAX_LINE_ERRORS} malformed lines; stopped reading at line {line}",
+        file=file,
+        line=line,
+        hint="is this the right file?",
+    )
