@@ -143,3 +143,32 @@ def test_bzimage_release() -> None:
     assert bzimage_release(bytes(head)) == "7.2.13+deb14-cloud-amd64"
     with pytest.raises(LabError):
         bzimage_release(b"\0" * 0x400)
+
+
+def _stand_in(tmp_path: Path, body: str) -> str:
+    script = tmp_path / "qemu-stand-in"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def test_runner_kills_a_hung_emulator_and_its_children(tmp_path: Path) -> None:
+    m = board.machine_for(load_layout(FIXTURES / "qemu-4g"), budget=12 * GiB)
+    fake = _stand_in(tmp_path, "echo starting >&2\nsleep 60 &\nsleep 60")
+    boot = qemu.Boot(
+        Path("k"), Path("i"), "console=ttyS0", m, tmp_path / "serial.log", timeout=1.0, qemu=fake
+    )
+    result = qemu.run_boot(boot)
+    assert result.timed_out and result.seconds < 15
+    assert "starting" in result.stderr
+
+
+def test_runner_reports_exit_code_and_missing_emulator(tmp_path: Path) -> None:
+    m = board.machine_for(load_layout(FIXTURES / "qemu-4g"), budget=12 * GiB)
+    fake = _stand_in(tmp_path, 'echo LAYOUTC-DONE > "${SERIAL:-/dev/null}"; exit 3')
+    boot = qemu.Boot(Path("k"), Path("i"), "c", m, tmp_path / "serial.log", timeout=10.0, qemu=fake)
+    assert qemu.run_boot(boot).returncode == 3
+    with pytest.raises(LabError, match="tool-missing"):
+        qemu.run_boot(
+            qemu.Boot(Path("k"), Path("i"), "c", m, tmp_path / "s.log", qemu=str(tmp_path / "nope"))
+        )

@@ -31,6 +31,7 @@ class Boot:
     serial_log: Path
     accel: str = "tcg"
     timeout: float = 240.0
+    qemu: str = QEMU  # the emulator binary (tests substitute a stand-in)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,7 @@ def qemu_argv(boot: Boot) -> list[str]:
     """The full QEMU command line for ``boot``."""
     m = boot.machine
     accel = ["-accel", "kvm", "-cpu", "host"] if boot.accel == "kvm" else ["-accel", "tcg", "-cpu", "max"]
-    argv = [QEMU, "-machine", "pc", *accel, "-smp", "1", "-m", f"{m.ram // (1 << 20)}M"]
+    argv = [boot.qemu, "-machine", "pc", *accel, "-smp", "1", "-m", f"{m.ram // (1 << 20)}M"]
     for i, size in enumerate(m.node_sizes):
         argv += [
             "-object",
@@ -79,7 +80,7 @@ def run_boot(boot: Boot) -> BootResult:
             start_new_session=True,
         )  # fmt: skip
     except FileNotFoundError as exc:
-        raise LabError("tool-missing", f"{QEMU} not found (Debian package qemu-system-x86)") from exc
+        raise LabError("tool-missing", f"{boot.qemu} not found (Debian package qemu-system-x86)") from exc
     try:
         _, err = proc.communicate(timeout=boot.timeout)
         code: int | None = proc.returncode
@@ -88,7 +89,7 @@ def run_boot(boot: Boot) -> BootResult:
         _, err = proc.communicate()
         code = None
     return BootResult(
-        tuple(argv), code, time.monotonic() - start, boot.serial_log, err.decode("replace")[-4000:]
+        tuple(argv), code, time.monotonic() - start, boot.serial_log, err.decode(errors="replace")[-4000:]
     )
 
 
@@ -110,5 +111,5 @@ def kvm_usable(smoke: Boot) -> bool:
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False
     result = run_boot(Boot(smoke.kernel, smoke.initrd, smoke.cmdline, smoke.machine, smoke.serial_log, "kvm",
-                           min(smoke.timeout, 60.0)))  # fmt: skip
+                           min(smoke.timeout, 30.0)))  # fmt: skip
     return result.returncode == 0 and b"LAYOUTC-DONE" in result.serial_log.read_bytes()

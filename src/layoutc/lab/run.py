@@ -104,13 +104,25 @@ def _baseline(k: kernels.Kernel, machine: board.Machine, cmdline: str, out_dir: 
     return record, out
 
 
-def _accel(requested: str, k: kernels.Kernel, machine: board.Machine, out_dir: Path) -> str:
+def _accel(requested: str, k: kernels.Kernel, out_dir: Path) -> str:
+    """``auto``: KVM only when a smoke boot under it finished; the verdict is cached per host boot."""
     if requested != "auto":
         return requested
+    try:
+        boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        boot_id = "unknown"
+    verdict_file = kernels.cache_dir() / f"accel-{boot_id}.txt"
+    if verdict_file.is_file():
+        return verdict_file.read_text().strip()
     image = _guest_image(k, guest.GuestPlan(), out_dir / "initramfs-smoke.img")
-    smoke = qemu.Boot(k.vmlinuz, image, "console=ttyS0 panic=-1", board.Machine(512 << 20, (), (), (), ()),
-                      out_dir / "serial-kvm-smoke.log")  # fmt: skip
-    return "kvm" if qemu.kvm_usable(smoke) else "tcg"
+    tiny = board.Machine(512 << 20, (), (), (), ())
+    smoke = qemu.Boot(k.vmlinuz, image, "console=ttyS0 panic=-1", tiny, out_dir / "serial-kvm-smoke.log")
+    accel = "kvm" if qemu.kvm_usable(smoke) else "tcg"
+    image.unlink(missing_ok=True)
+    verdict_file.parent.mkdir(parents=True, exist_ok=True)
+    verdict_file.write_text(accel + "\n")
+    return accel
 
 
 def write_sysinfo(out: GuestOutput, dest: Path) -> Path:
@@ -169,7 +181,7 @@ def run_lab(
         report = replace(head, problems=tuple(problems))
         report.write(out_dir)
         return report
-    accel = _accel(opts.accel, k, machine, out_dir)
+    accel = _accel(opts.accel, k, out_dir)
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
         prod_f = pool.submit(_boot, "production", k, plan_for(layout), cmdline, machine, out_dir, opts, accel)
         base_f = pool.submit(_baseline, k, machine, " ".join(base_cmdline), out_dir, opts, accel)
