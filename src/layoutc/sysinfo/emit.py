@@ -127,6 +127,7 @@ def _lines(info: SysInfo, b: Board, board: str, strategy: Strategy) -> list[str]
         "# cmdline are recognised and their effect undone.",
     ]
     out += [f"#   - {_comment(note)}" for note in b.undone] or ["#   (the captured cmdline had none)"]
+    out += [f"# Capture note: {_comment(note)}." for note in info.notes]
     out += [
         f"# Crash design from --strategy {strategy}: review it, then run 'layoutc check'.",
         "schema_version: 1",
