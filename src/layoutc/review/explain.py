@@ -140,10 +140,9 @@ def select(items: tuple[Item, ...], layout: LayoutDoc, key: str) -> tuple[Item, 
         if region.get("name") == key or region.get("kind") == key:
             prefix = f"/regions/{index}"
             hits += tuple(i for i in items if i.pointer.startswith(prefix + "/"))
-    if hits:
-        return hits
     name = key.rstrip("=")
-    return tuple(i for i in items if i.param is not None and _param_name(i.param) == name)
+    hits += tuple(i for i in items if i.param is not None and _param_name(i.param) == name)
+    return hits
 
 
 def _raw_regions(layout: LayoutDoc) -> list[Mapping[str, Any]]:

@@ -1,0 +1,409 @@
+"""``layoutc diff``: a semantic diff of two solved layouts (layout.json documents).
+
+Sections, in reading order: board, strategy, cmdline parameters per boot stage, regions moved or
+resized (with byte deltas), ZONE_MOVABLE, the dump window, memory lost or returned while armed,
+rule outcomes, and any other value. Positions of inputs (line numbers) are not layout changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import notation
+from .doc import LayoutDoc, Region, leaves, view
+from .overhead import ArmedOverhead, armed_overhead
+
+STAGES = ("production", "crash", "recovery")
+ADDED, REMOVED, CHANGED = "added", "removed", "changed"
+# Pointers the named sections cover; anything else that differs lands in "other".
+COVERED = ("/board", "/arch", "/kernel_version", "/memory", "/board_cmdline", "/cmdline", "/strategy",
+           "/movable_zone", "/regions", "/dump_window", "/armed_overhead", "/kaslr", "/unsafe", "/provenance",
+           "/warnings", "/notes", "/profile", "/layers", "/description")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    # board | strategy | cmdline:<stage> | regions | movable_zone | dump_window | armed | rules | other
+    section: str
+    kind: str  # added | removed | changed
+    subject: str
+    old: str
+    new: str
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class LayoutDiff:
+    old_board: str
+    new_board: str
+    old_label: str
+    new_label: str
+    changes: tuple[Change, ...]
+    old_armed: ArmedOverhead
+    new_armed: ArmedOverhead
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+    def section(self, name: str) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.section == name)
+
+
+def diff(old_doc: Mapping[str, Any], new_doc: Mapping[str, Any], *, old_label: str = "old",
+         new_label: str = "new") -> LayoutDiff:
+    """Compare two layout.json documents."""
+    old, new = view(old_doc), view(new_doc)
+    changes: list[Change] = []
+    changes += _board(old, new)
+    changes += _strategy(old, new)
+    for stage in STAGES:
+        changes += _cmdline(f"cmdline:{stage}", old.cmdline.get(stage, ""), new.cmdline.get(stage, ""))
+    changes += _cmdline("cmdline:board", old.board_cmdline, new.board_cmdline)
+    changes += _regions(old, new)
+    changes += _zones(old, new)
+    changes += _window(old, new)
+    old_armed, new_armed = armed_overhead(old), armed_overhead(new)
+    changes += _armed(old_armed, new_armed)
+    changes += _rules(old, new)
+    changes += _other(old, new)
+    return LayoutDiff(old.board, new.board, old_label, new_label, tuple(changes), old_armed, new_armed)
+
+
+def _board(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
+    out = []
+    for name, a, b in (("board", old.board, new.board), ("arch", old.arch, new.arch),
+                       ("kernel_version", old.kernel_version, new.kernel_version)):
+        if a != b:
+            out.append(Change("board", CHANGED, name, a, b))
+    if old.total_ram != new.total_ram:
+        out.append(Change("board", CHANGED, "System RAM", notation.human(old.total_ram),
+                          notation.human(new.total_ram), notation.delta(new.total_ram - old.total_ram)))
+    if old.block_size != new.block_size:
+        out.append(Change("board", CHANGED, "memory block size", notation.human(old.block_size),
+                          notation.human(new.block_size)))
+    old_map = {(e.start, e.end, e.type, e.node) for e in old.memory_map}
+    new_map = {(e.start, e.end, e.type, e.node) for e in new.memory_map}
+    for start, end, kind, _node in sorted(old_map - new_map):
+        out.append(Change("board", REMOVED, f"memory map {kind}", notation.span(start, end), ""))
+    for start, end, kind, _node in sorted(new_map - old_map):
+        out.append(Change("board", ADDED, f"memory map {kind}", "", notation.span(start, end)))
+    return out
+
+
+def _strategy(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
+    out = []
+    for name, a, b in (("crash memory", old.crash_memory, new.crash_memory),
+                       ("target", old.target, new.target),
+                       ("window mode", old.window_mode or "none", new.window_mode or "none")):
+        if a != b:
+            out.append(Change("strategy", CHANGED, name, a, b))
+    if old.kaslr != new.kaslr:
+        out.append(Change("strategy", CHANGED, "KASLR", _onoff(old.kaslr), _onoff(new.kaslr)))
+    return out
+
+
+def param_key(token: str) -> str:
+    """Parameters that replace each other share a key: the name, plus the crashkernel class suffix."""
+    name, _, value = token.partition("=")
+    if name == "crashkernel":
+        for suffix in (",high", ",low", ",cma"):
+            if value.endswith(suffix):
+                return name + suffix
+    return name
+
+
+def _cmdline(section: str, old: str, new: str) -> list[Change]:
+    before: dict[str, list[str]] = {}
+    after: dict[str, list[str]] = {}
+    for token in old.split():
+        before.setdefault(param_key(token), []).append(token)
+    for token in new.split():
+        after.setdefault(param_key(token), []).append(token)
+    out: list[Change] = []
+    for key in sorted(set(before) | set(after), key=lambda k: _order(k, old, new)):
+        a, b = before.get(key, []), after.get(key, [])
+        if a == b:
+            continue
+        if len(a) == 1 and len(b) == 1:
+            out.append(Change(section, CHANGED, key, a[0], b[0], _param_detail(a[0], b[0])))
+            continue
+        for token in a:
+            if token not in b:
+                out.append(Change(section, REMOVED, key, token, ""))
+        for token in b:
+            if token not in a:
+                out.append(Change(section, ADDED, key, "", token))
+    return out
+
+
+def _order(key: str, old: str, new: str) -> tuple[int, str]:
+    for text_index, text in enumerate((new, old)):
+        for position, token in enumerate(text.split()):
+            if param_key(token) == key:
+                return (text_index * 1000 + position, key)
+    return (10**6, key)
+
+
+def _param_detail(old: str, new: str) -> str:
+    """For a size-valued parameter, the size change (crashkernel=256M -> 160M: -96 MiB)."""
+    from ..units import UnitError, parse_size
+
+    a, b = old.partition("=")[2], new.partition("=")[2]
+    for suffix in (",high", ",low", ",cma"):
+        a, b = a.removesuffix(suffix), b.removesuffix(suffix)
+    if "!" in a and "!" in b:  # memmap=SIZE!BASE
+        (sa, ba), (sb, bb) = a.split("!", 1), b.split("!", 1)
+        try:
+            size_a, size_b, base_a, base_b = parse_size(sa), parse_size(sb), parse_size(ba), parse_size(bb)
+        except UnitError:
+            return ""
+        parts = []
+        if base_a != base_b:
+            parts.append(f"base {notation.delta(base_b - base_a)}")
+        if size_a != size_b:
+            parts.append(f"size {notation.delta(size_b - size_a)}")
+        return ", ".join(parts)
+    try:
+        return notation.delta(parse_size(b) - parse_size(a))
+    except UnitError:
+        return ""
+
+
+def _regions(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
+    before = {r.name: r for r in old.regions}
+    after = {r.name: r for r in new.regions}
+    out: list[Change] = []
+    for name in sorted(set(before) | set(after), key=lambda n: _region_order(before, after, n)):
+        a, b = before.get(name), after.get(name)
+        if a is None and b is not None:
+            out.append(Change("regions", ADDED, name, "", notation.span(b.start, b.end), b.kind))
+        elif b is None and a is not None:
+            out.append(Change("regions", REMOVED, name, notation.span(a.start, a.end), "", a.kind))
+        elif a is not None and b is not None and (a.start, a.end, a.node) != (b.start, b.end, b.node):
+            out.append(Change("regions", CHANGED, name, notation.span(a.start, a.end),
+                              notation.span(b.start, b.end), _move_detail(a, b)))
+    return out
+
+
+def _region_order(before: Mapping[str, Region], after: Mapping[str, Region], name: str) -> tuple[int, str]:
+    region = after.get(name) or before[name]
+    return (-region.start, name)
+
+
+def _move_detail(a: Region, b: Region) -> str:
+    parts = []
+    if a.start != b.start:
+        parts.append(f"moved {notation.delta(b.start - a.start)}")
+    if a.size != b.size:
+        parts.append(f"resized {notation.human(a.size)} -> {notation.human(b.size)} "
+                     f"({notation.delta(b.size - a.size)})")
+    if a.node != b.node:
+        parts.append(f"node {a.node} -> {b.node}")
+    return "; ".join(parts)
+
+
+def _zones(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
+    before = {z.node: z for z in old.movable_zone}
+    after = {z.node: z for z in new.movable_zone}
+    out = []
+    for node in sorted(set(before) | set(after)):
+        a, b = before.get(node), after.get(node)
+        subject = f"ZONE_MOVABLE node {node}"
+        if a is None and b is not None:
+            out.append(Change("movable_zone", ADDED, subject, "", notation.span(b.start, b.end)))
+        elif b is None and a is not None:
+            out.append(Change("movable_zone", REMOVED, subject, notation.span(a.start, a.end), ""))
+        elif a is not None and b is not None and (a.start, a.end) != (b.start, b.end):
+            out.append(Change("movable_zone", CHANGED, subject, notation.span(a.start, a.end),
+                              notation.span(b.start, b.end),
+                              f"start {notation.delta(b.start - a.start)}, size "
+                              f"{notation.delta((b.end - b.start) - (a.end - a.start))}"))
+    return out
+
+
+def _window(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
+    a, b = old.dump_window, new.dump_window
+    if a is None and b is None:
+        return []
+    if a is None and b is not None:
+        return [Change("dump_window", ADDED, "dump window", "", notation.span(b.start, b.end))]
+    if b is None and a is not None:
+        return [Change("dump_window", REMOVED, "dump window", notation.span(a.start, a.end), "")]
+    assert a is not None and b is not None
+    out = []
+    if (a.start, a.size) != (b.start, b.size):
+        out.append(Change("dump_window", CHANGED, "dump window", notation.span(a.start, a.end),
+                          notation.span(b.start, b.end),
+                          f"moved {notation.delta(b.start - a.start)}, "
+                          f"size {notation.delta(b.size - a.size)}"))
+    if a.blocks_returned != b.blocks_returned:
+        out.append(Change("dump_window", CHANGED, "blocks returned after recovery", str(a.blocks_returned),
+                          str(b.blocks_returned)))
+    return out
+
+
+def _armed(a: ArmedOverhead, b: ArmedOverhead) -> list[Change]:
+    out = []
+    if a.total != b.total:
+        moved = b.total - a.total
+        what = "more memory lost while armed" if moved > 0 else "memory returned while armed"
+        out.append(Change("armed", CHANGED, "unusable while armed", notation.human(a.total),
+                          notation.human(b.total), f"{notation.delta(moved)}: {what}"))
+    for subject, x, y in (("crash reservation", a.crash, b.crash), ("low reservation", a.low, b.low),
+                          ("crash CMA (lent)", a.cma_lent, b.cma_lent), ("guard", a.guard, b.guard)):
+        if x != y:
+            out.append(Change("armed", CHANGED, subject, notation.human(x), notation.human(y),
+                              notation.delta(y - x)))
+    if a.kdump_default.size != b.kdump_default.size:
+        out.append(Change("armed", CHANGED, "kdump-utils default on this RAM",
+                          notation.human(a.kdump_default.size),
+                          notation.human(b.kdump_default.size)))
+    return out
+
+
+def _rules(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
+    out = []
+    for pointer in sorted(set(old.provenance) | set(new.provenance)):
+        a, b = old.provenance.get(pointer), new.provenance.get(pointer)
+        if a is None and b is not None:
+            out.append(Change("rules", ADDED, pointer, "", b.rule))
+        elif b is None and a is not None:
+            out.append(Change("rules", REMOVED, pointer, a.rule, ""))
+        elif a is not None and b is not None:
+            if (a.rule, a.source) != (b.rule, b.source):
+                out.append(Change("rules", CHANGED, pointer, a.rule, b.rule))
+            inputs_a = {i.path for i in a.inputs}
+            inputs_b = {i.path for i in b.inputs}
+            if inputs_a != inputs_b:
+                out.append(Change("rules", CHANGED, f"{pointer} inputs", ", ".join(sorted(inputs_a)),
+                                  ", ".join(sorted(inputs_b))))
+    unsafe_a = {_unsafe_text(u) for u in old.unsafe}
+    unsafe_b = {_unsafe_text(u) for u in new.unsafe}
+    for text in sorted(unsafe_a - unsafe_b):
+        out.append(Change("rules", REMOVED, "unsafe pin", text, ""))
+    for text in sorted(unsafe_b - unsafe_a):
+        out.append(Change("rules", ADDED, "unsafe pin", "", text))
+    for text in sorted(set(old.warnings) - set(new.warnings)):
+        out.append(Change("rules", REMOVED, "note", text, ""))
+    for text in sorted(set(new.warnings) - set(old.warnings)):
+        out.append(Change("rules", ADDED, "note", "", text))
+    return out
+
+
+def _unsafe_text(entry: Mapping[str, Any]) -> str:
+    return f"{entry.get('pin', '?')}={entry.get('value', '?')} (rule {entry.get('rule', '?')})"
+
+
+def _other(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
+    a = {p: v for p, v in leaves(old.raw) if not p.startswith(COVERED)}
+    b = {p: v for p, v in leaves(new.raw) if not p.startswith(COVERED)}
+    out = []
+    for pointer in sorted(set(a) | set(b)):
+        if pointer not in a:
+            out.append(Change("other", ADDED, pointer, "", _text(b[pointer])))
+        elif pointer not in b:
+            out.append(Change("other", REMOVED, pointer, _text(a[pointer]), ""))
+        elif a[pointer] != b[pointer]:
+            out.append(Change("other", CHANGED, pointer, _text(a[pointer]), _text(b[pointer])))
+    return out
+
+
+def _text(value: Any) -> str:
+    return "null" if value is None else str(value)
+
+
+def _onoff(value: bool | None) -> str:
+    return "unknown" if value is None else ("on" if value else "off")
+
+
+SECTION_TITLES = (
+    ("board", "Board"),
+    ("strategy", "Strategy"),
+    ("cmdline:production", "Cmdline: production kernel"),
+    ("cmdline:crash", "Cmdline: crash kernel (kexec -p)"),
+    ("cmdline:recovery", "Cmdline: recovery boot"),
+    ("cmdline:board", "Cmdline: board basics"),
+    ("regions", "Regions"),
+    ("movable_zone", "ZONE_MOVABLE"),
+    ("dump_window", "Dump window"),
+    ("armed", "Armed overhead"),
+    ("rules", "Rule outcomes"),
+    ("other", "Other values"),
+)
+_SIGN = {ADDED: "+", REMOVED: "-", CHANGED: "~"}
+
+
+def _describe(change: Change) -> str:
+    if change.section.startswith("cmdline:"):
+        if change.kind == CHANGED:
+            text = f"{change.old} -> {change.new}"
+        else:
+            text = change.new or change.old
+        return text + (f"  ({change.detail})" if change.detail else "")
+    if change.kind == ADDED:
+        text = f"{change.subject}: {change.new}"
+    elif change.kind == REMOVED:
+        text = f"{change.subject}: {change.old}"
+    else:
+        text = f"{change.subject}: {change.old} -> {change.new}"
+    return text + (f"  ({change.detail})" if change.detail else "")
+
+
+def render_text(result: LayoutDiff) -> str:
+    """Terminal text: one block per section, ``+``/``-``/``~`` per change."""
+    title = _title(result)
+    if not result.changed:
+        return f"{title}: no layout change\n"
+    lines = [f"{title}: {len(result.changes)} change(s)"]
+    for section, heading in SECTION_TITLES:
+        items = result.section(section)
+        if not items:
+            continue
+        lines.append(f"{heading}:")
+        lines.extend(f"  {_SIGN[c.kind]} {_describe(c)}" for c in items)
+    lines.append(_armed_summary(result))
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(result: LayoutDiff) -> str:
+    """Markdown for a pull request: a summary line, then a table per section."""
+    title = _title(result)
+    lines = [f"### layoutc diff: {title}", ""]
+    if not result.changed:
+        lines.append("No layout change.")
+        return "\n".join(lines) + "\n"
+    lines.append(f"**{len(result.changes)} change(s).** {_armed_summary(result)}")
+    for section, heading in SECTION_TITLES:
+        items = result.section(section)
+        if not items:
+            continue
+        lines += ["", f"#### {heading}", "", "| | what | old | new | delta |", "|---|---|---|---|---|"]
+        for c in items:
+            lines.append(f"| {_SIGN[c.kind]} | {_md(c.subject)} | {_md_code(c.old)} | {_md_code(c.new)} | "
+                         f"{_md(c.detail)} |")
+    return "\n".join(lines) + "\n"
+
+
+def _title(result: LayoutDiff) -> str:
+    if result.old_board == result.new_board:
+        return f"{result.new_board} ({result.old_label} -> {result.new_label})"
+    return f"{result.old_board} ({result.old_label}) -> {result.new_board} ({result.new_label})"
+
+
+def _armed_summary(result: LayoutDiff) -> str:
+    a, b = result.old_armed, result.new_armed
+    text = (f"Armed overhead {notation.human(a.total)} -> {notation.human(b.total)}"
+            f" ({notation.delta(b.total - a.total)}); kdump-utils default on the new RAM: "
+            f"{notation.human(b.kdump_default.size)} ({notation.delta(b.versus_default)} for layoutc).")
+    return text
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _md_code(text: str) -> str:
+    return f"`{text}`" if text else ""
