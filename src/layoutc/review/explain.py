@@ -57,6 +57,8 @@ COPIED: tuple[tuple[str, str, str], ...] = (
     ("/crash_board_cmdline", "crash.cmdline", "the board's extra crash-kernel parameters"),
     ("/crash_kernel_path", "crash.kernel_path", "crash kernel path on the device"),
     ("/crash_initrd_path", "crash.initrd_path", "crash initrd path on the device"),
+    ("/crash_kexec/kernel", "crash.kernel_path", "crash kernel path on the device"),
+    ("/crash_kexec/initrd", "crash.initrd_path", "crash initrd path on the device"),
     ("/memory/block_size", "memory.block_size", "memory block size"),
     ("/memory/srat", "memory.srat", "firmware publishes an SRAT"),
     ("/memory/nodes", "memory.map", "NUMA nodes of the RAM ranges"),
@@ -75,7 +77,23 @@ DERIVED: Mapping[str, str] = {
     "/recovery_boot": "/cmdline/recovery",
     "/movablecore": "/movable_zone",
     "/crashkernel": "/crashkernel",
+    "/dump_window": "/dump_window/start",
 }
+# layoutc's own rules for values the solver records no provenance for: pointer -> (rule, source, inputs).
+BUILTIN: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
+    "/crash_kexec/file_load": (
+        "kexec -s (kexec_file_load) whenever crashkernel=,cma is used: only it passes the CMA ranges to the "
+        "crash kernel and leaves them out of the vmcore", "kernel.md §1.5, §7.3", ("crash.memory",)),
+    "/memmap_on_memory_off": (
+        "memory_hotplug.memmap_on_memory=0 when the window goes back to System RAM through dax/kmem, so its "
+        "struct pages do not land inside the window", "kernel.md §7.25", ("window.release",)),
+    "/movablecore": (
+        "movablecore= is emitted only for a movable window (null: none)", "kernel.md §2.2, §7.22",
+        ("window.mode",)),
+    "/kaslr_guard": ("how the kernel image is kept out of the window", "kernel.md §7.19", ("kaslr",)),
+    "/notes": ("notes the solver recorded while solving", "", ()),
+}
+SIZED = ("/crashkernel/size", "/crashkernel/needed")
 _MAP_INDEX = re.compile(r"^/memory/map/(\d+)")
 
 
@@ -158,7 +176,7 @@ def _items(layout: LayoutDoc, profile: Profile | None) -> list[Item]:
         out.append(Item(pointer, None, _show(pointer, value), _chain(layout, pointer, profile)))
         if pointer.startswith("/cmdline/") and isinstance(value, str):
             for param in value.split():
-                out.append(Item(pointer, param, param, _param_chain(layout, pointer, param)))
+                out.append(Item(pointer, param, param, _param_chain(layout, pointer, param, profile)))
     return out
 
 
@@ -179,14 +197,52 @@ def _chain(layout: LayoutDoc, pointer: str, profile: Profile | None) -> tuple[Li
         copied = _copied(pointer, profile)
         if copied is not None:
             links.append(copied)
+    if not links:
+        links.extend(_builtin(pointer, profile))
+    region = _region_kind(layout, pointer) if pointer.startswith("/regions/") else ""
+    if pointer in SIZED or region == "crashkernel":
+        links.extend(_sizing(profile))
     return tuple(links)
 
 
-def _param_chain(layout: LayoutDoc, pointer: str, param: str) -> tuple[Link, ...]:
+def _builtin(pointer: str, profile: Profile | None) -> list[Link]:
+    for prefix, (rule, source, keys) in BUILTIN.items():
+        if pointer == prefix or pointer.startswith(prefix + "/"):
+            return [Link(RULE, prefix, rule, source, tuple(_input(k, profile) for k in keys))]
+    return []
+
+
+def _input(path: str, profile: Profile | None) -> Input:
+    span = profile.span(path) if profile is not None else None
+    if span is None or profile is None:
+        return Input(path, "", 0, 0)
+    label = path if path in profile.spans else f"{path} (default; the closest key given)"
+    return Input(label, span.file, span.line, span.col)
+
+
+def _sizing(profile: Profile | None) -> list[Link]:
+    """crash.reserve: auto -> the sizing model's terms (only with the profile at hand)."""
+    if profile is None or profile.crash.reserve is not None:
+        return []
+    from .sizing import crash_reserve_auto
+
+    result = crash_reserve_auto(profile)
+    terms = " + ".join(f"{t.key} {notation.human(t.size)}" for t in result.terms)
+    keys = sorted({k for t in result.terms for k in t.inputs} | {"crash.reserve"})
+    rule = (f"crash.reserve: auto -> layoutc sizing model: {terms} = {notation.human(result.needed)}; "
+            f"crashkernel={notation.cmdline_size(result.reserve)}"
+            + (f", ,cma >= {notation.human(result.cma_minimum)}" if result.cma_minimum else ""))
+    return [Link(RULE, "/crashkernel/size", rule, "docs/review.md#sizing; anchors.md §2",
+                 tuple(_input(k, profile) for k in keys))]
+
+
+def _param_chain(layout: LayoutDoc, pointer: str, param: str, profile: Profile | None) -> tuple[Link, ...]:
     links: list[Link] = []
     stage = _closest(layout.provenance, pointer)
     encoded = _encoded(layout, PARAM_RULES.get(_param_name(param), ()), exclude=stage)
     links.extend(encoded)
+    if param.startswith("crashkernel=") and not param.endswith(",cma"):
+        links.extend(_sizing(profile))
     if stage is not None:
         links.append(_link(RULE, stage))
     return tuple(links)
@@ -286,7 +342,7 @@ def render_text(explanation: Explanation) -> str:
             where = f" {link.pointer}" if link.pointer else ""
             lines.append(f"      {arrow}{where}: {link.rule}")
             if link.source:
-                lines.append(f"        kernel: {link.source}")
+                lines.append(f"        source: {link.source}")
             for inp in link.inputs:
                 lines.append(f"        input {inp.path} at {inp.position()}")
     return "\n".join(lines) + "\n"

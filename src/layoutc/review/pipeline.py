@@ -23,6 +23,7 @@ from ..frontend import load_profile
 from ..model import Profile
 
 SERIALIZER_NAMES = (
+    ("layoutc.render.document", "document"),
     ("layoutc.render", "layout_document"),
     ("layoutc.render", "layout_json"),
     ("layoutc.render.layout_json", "layout_document"),
