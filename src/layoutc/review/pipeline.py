@@ -1,36 +1,24 @@
 """Compile a profile in-process into its layout.json document (for explain, diff, map, estimate).
 
-Uses the front end (``load_profile``), the solver (``solve``) and the layout-document serializer
-of ``layoutc.render`` when it exists. Until that serializer lands, ``document`` builds the
-documented layout.json contract from the ``Layout`` itself (same field names and units), so the
-review tools work on the real solver today; delete the stopgap when render provides one.
+Uses the front end (``load_profile``), the solver (``solve``) and render's layout.json serializer
+(``layoutc.render.document.document``); ``--rev`` reads old revisions with ``git show``.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..diagnostics import Diagnostics
 from ..frontend import load_profile
+from ..layout import Layout
 from ..model import Profile
-
-SERIALIZER_NAMES = (
-    ("layoutc.render.document", "document"),
-    ("layoutc.render", "layout_document"),
-    ("layoutc.render", "layout_json"),
-    ("layoutc.render.layout_json", "layout_document"),
-    ("layoutc.render.layout_json", "serialize"),
-    ("layoutc.render.layoutjson", "layout_document"),
-    ("layoutc.layout", "to_document"),
-)
 
 
 class RevisionError(Exception):
@@ -62,46 +50,13 @@ def compile_document(path: Path, display: str, diags: Diagnostics) -> Compiled |
     return Compiled(profile, document(layout))
 
 
-def document(layout: Any) -> Mapping[str, Any]:
-    """layout.json of ``layout`` as a parsed JSON document."""
-    serializer = _serializer()
-    if serializer is not None:
-        produced = serializer(layout)
-        if isinstance(produced, bytes):
-            produced = produced.decode()
-        if isinstance(produced, str):
-            loaded: Mapping[str, Any] = json.loads(produced)
-            return loaded
-        if isinstance(produced, Mapping):
-            normalised: Mapping[str, Any] = json.loads(json.dumps(produced))  # plain JSON types
-            return normalised
-    from .stopgap import layout_document
+def document(layout: Layout) -> Mapping[str, Any]:
+    """layout.json of ``layout`` as a parsed JSON document (render's serializer, round-tripped
+    through JSON so the review tools see exactly what layout.json holds)."""
+    from ..render.document import document as serialize
 
-    return layout_document(layout)
-
-
-def _serializer() -> Callable[[Any], Any] | None:
-    for module_name, attr in SERIALIZER_NAMES:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        found = getattr(module, attr, None)
-        if callable(found):
-            return found  # type: ignore[no-any-return]
-    return None
-
-
-def serializer_name() -> str | None:
-    """Which serializer ``document`` uses (None: the stopgap)."""
-    for module_name, attr in SERIALIZER_NAMES:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        if callable(getattr(module, attr, None)):
-            return f"{module_name}.{attr}"
-    return None
+    loaded: Mapping[str, Any] = json.loads(json.dumps(serialize(layout), sort_keys=True))
+    return loaded
 
 
 def checkout_revision(profile: Path, rev: str, into: Path) -> Path:
