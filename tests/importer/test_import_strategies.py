@@ -83,3 +83,35 @@ def test_arm64_has_no_pmem_window(tmp_path: Path) -> None:
     assert text is not None and "arch: arm64  # uname-r: 6.12.9-arm64" in text
     profile, load_diags = load_text(text, tmp_path)
     assert profile is not None and len(load_diags) == 0, render_text(load_diags)
+
+
+@pytest.mark.parametrize("board", ["null", "true", "1.0", "0x10", "no", "7"])
+def test_board_names_that_look_like_other_yaml_types(board: str, tmp_path: Path) -> None:
+    text, diags = import_text("qemu-k7-pc-4G", board=board)
+    assert text is not None and len(diags) == 0
+    profile, load_diags = load_text(text, tmp_path)
+    assert profile is not None and len(load_diags) == 0, render_text(load_diags)
+    assert profile.board == board
+
+
+def test_overlapping_e820_is_refused(tmp_path: Path) -> None:
+    capture = tmp_path / "overlap"
+    shutil.copytree(CAPTURES / "qemu-k7-pc-4G", capture, ignore=shutil.ignore_patterns("movablecore-*"))
+    dmesg = (capture / "dmesg").read_text()
+    (capture / "dmesg").write_text(
+        dmesg.replace(
+            "[mem 0x00000000bffe0000-0x00000000bfffffff]  device reserved",
+            "[mem 0x00000000bffd0000-0x00000000bfffffff]  device reserved",
+        )
+    )
+    diags = Diagnostics()
+    info = read_sysinfo(capture, diags, display="overlap")
+    assert info is not None
+    assert import_profile(info, "x", Strategy.PMEM_MOVABLE, diags) is None
+    assert render_text(diags) == (
+        "overlap:1:1: error[LC421]: dmesg BIOS-e820 (the firmware's map): [0xbffd0000, 0xc0000000) reserved "
+        "overlaps [0x100000, 0xbffe0000) ram\n"
+        "  = rule: e820 and the iomem top level are sanitized maps: no entry overlaps another "
+        "(e820__update_table)\n"
+        "  = hint: the kernel sanitizes its map; was the capture edited by hand?\n"
+    )

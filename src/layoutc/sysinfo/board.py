@@ -83,6 +83,19 @@ def derive_board(info: SysInfo, diags: Diagnostics) -> Board | None:
             hint="capture /proc/iomem as root on the device",
         )
         return None
+    ranges = sorted(ranges, key=lambda r: (r.start, r.end))
+    for a, b in zip(ranges, ranges[1:], strict=False):
+        if b.start < a.end:
+            report.error(
+                diags,
+                "LC421",
+                f"{map_source}: [0x{b.start:x}, 0x{b.end:x}) {b.kind} overlaps "
+                f"[0x{a.start:x}, 0x{a.end:x}) {a.kind}",
+                file=info.source,
+                value=f"0x{b.start:x}",
+                hint="the kernel sanitizes its map; was the capture edited by hand?",
+            )
+            return None
     ranges, node_source = _assign_nodes(info, ranges, map_source, diags)
     nodes = {r.node for r in ranges if r.kind == "ram"}
     srat, srat_source = _srat(info, len(nodes))

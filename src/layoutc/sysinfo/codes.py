@@ -27,6 +27,7 @@ IMPORT_CODES: dict[str, str] = {
     "LC418": "note: an optional source was unavailable (dmesg, lsmem, zoneinfo, ...)",
     "LC419": "--strategy not possible on arm64 (no memmap=!, no crashkernel=,cma)",
     "LC420": "SysInfo JSON of an unknown format version",
+    "LC421": "the captured map has overlapping entries",
 }
 
 RULES: dict[str, str] = {
@@ -56,4 +57,6 @@ RULES: dict[str, str] = {
     "LC418": "probe reads what the device offers; missing optional sources lower the import's fidelity",
     "LC419": "memmap=nn!ss is x86-only (kernel.md §3.3); crashkernel=,cma is x86 since 6.17 (§1.5)",
     "LC420": "SysInfo JSON carries 'format': 'layoutc-sysinfo/1'",
+    "LC421": "e820 and the iomem top level are sanitized maps: no entry overlaps another "
+    "(e820__update_table)",
 }

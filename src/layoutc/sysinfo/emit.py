@@ -116,6 +116,15 @@ def _strategy_ok(b: Board, strategy: Strategy, info: SysInfo, diags: Diagnostics
     return ok
 
 
+_PLAIN_RE = re.compile(r"^[a-z][a-z0-9._-]*$")
+_WORDS = {"true", "false", "null", "yes", "no", "on", "off", "y", "n"}  # YAML 1.1/1.2 non-strings
+
+
+def _scalar(text: str) -> str:
+    """``text`` as a YAML string: plain when the strict loader reads it back as a string, else quoted."""
+    return text if _PLAIN_RE.match(text) and text not in _WORDS else json.dumps(text)
+
+
 def _comment(text: str) -> str:
     return re.sub(r"[\x00-\x1f\x7f]", "?", text)
 
@@ -131,7 +140,7 @@ def _lines(info: SysInfo, b: Board, board: str, strategy: Strategy) -> list[str]
     out += [
         f"# Crash design from --strategy {strategy}: review it, then run 'layoutc check'.",
         "schema_version: 1",
-        f"board: {board}",
+        f"board: {_scalar(board)}",
         f"arch: {b.arch}  # {_comment(b.arch_source)}",
         "kernel:",
         f'  version: "{b.version}"  # {_comment(b.version_source)}',
