@@ -1,0 +1,121 @@
+"""Shared helpers of the device-artifact tests: bundled cases, rendering, tools, fake roots, stubs."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from layoutc.diagnostics import Diagnostics
+from layoutc.frontend import load_profile
+from layoutc.model import Profile
+from layoutc.render.device import device_artifacts
+
+from ..conftest import REPO
+
+HERE = Path(__file__).resolve().parent
+LAYOUTS = HERE / "layouts"
+GOLDEN = HERE / "golden"
+
+# (profile, layout.json fixture): one per bundled strategy
+CASES = {
+    "qemu-4g": "profiles/qemu/qemu-4g.yaml",
+    "qemu-4g-cma": "profiles/qemu/qemu-4g-cma.yaml",
+    "chromebook-4g": "profiles/chromebook/board-4g.yaml",
+    "server-64g-2node": "profiles/server/server-64g-2node.yaml",
+    "arm64-8g": "profiles/arm64/arm64-8g.yaml",
+}
+
+
+def tool(name: str) -> str:
+    """Path of an external tool; missing fails under CI=true and skips otherwise."""
+    found = shutil.which(name)
+    if found is None:
+        message = f"{name} is not installed (requirements/apt-test.txt; sh scripts/bootstrap.sh --all)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+def profile(name: str) -> Profile:
+    diags = Diagnostics()
+    loaded = load_profile(REPO / CASES[name], CASES[name], diags)
+    assert loaded is not None, diags
+    return loaded
+
+
+def layout(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((LAYOUTS / f"{name}.json").read_text())
+    return data
+
+
+def artifacts(prof: Profile, doc: dict[str, Any]) -> dict[str, bytes]:
+    return {a.relpath: a.content for a in device_artifacts(prof, doc)}
+
+
+def write_artifacts(prof: Profile, doc: dict[str, Any], out: Path) -> Path:
+    for a in device_artifacts(prof, doc):
+        path = out / a.relpath
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(a.content)
+        path.chmod(a.mode)
+    return out / "device"
+
+
+def with_recovery(prof: Profile, **changes: Any) -> Profile:
+    return dataclasses.replace(prof, recovery=dataclasses.replace(prof.recovery, **changes))
+
+
+def with_crash(prof: Profile, **changes: Any) -> Profile:
+    return dataclasses.replace(prof, crash=dataclasses.replace(prof.crash, **changes))
+
+
+def put(root: Path, rel: str, text: str | bytes) -> Path:
+    path = root / rel.lstrip("/")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def stub(bindir: Path, name: str, body: str) -> Path:
+    """An executable sh stub that appends its argv (one line, NUL-free) to $STUB_LOG, then runs body."""
+    path = bindir / name
+    bindir.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n"
+                    f'{{ printf "%s" {name}; for a in "$@"; do printf " [%s]" "$a"; done; echo; }} >>"$STUB_LOG"\n'
+                    + body + "\n")
+    path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+class Run:
+    def __init__(self, proc: subprocess.CompletedProcess[str], log: Path) -> None:
+        self.code = proc.returncode
+        self.out = proc.stdout
+        self.err = proc.stderr
+        self.calls = log.read_text().splitlines() if log.exists() else []
+
+    def called(self, name: str) -> list[str]:
+        return [c for c in self.calls if c.split(" ", 1)[0] == name]
+
+
+def run_script(script: Path, root: Path, bindir: Path, *args: str, env: dict[str, str] | None = None) -> Run:
+    log = root.parent / "stub.log"
+    if log.exists():
+        log.unlink()
+    full = {"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin", "LAYOUTC_ROOT": str(root),
+            "STUB_LOG": str(log), "LAYOUTC_WAIT_SECONDS": "0", "LC_ALL": "C"}
+    full.update(env or {})
+    proc = subprocess.run(["sh", str(script), *args], env=full, capture_output=True, text=True, timeout=60)
+    return Run(proc, log)
