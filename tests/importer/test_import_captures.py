@@ -159,3 +159,35 @@ def _bytes(ranges: tuple[MemRange, ...], trims: tuple[tuple[int, int], ...]) -> 
     from .helpers import cut
 
     return sum(b - a for r in ranges for a, b in cut((r.start, r.end), trims))
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if (CAPTURES / n / "lsmem.json").exists()])
+def test_lsmem_text_and_json_agree(name: str) -> None:
+    from layoutc.diagnostics import Diagnostics
+    from layoutc.sysinfo.lsmem import parse_lsmem_json, parse_lsmem_text
+
+    diags = Diagnostics()
+    as_json = parse_lsmem_json((CAPTURES / name / "lsmem.json").read_text(), "lsmem.json", diags)
+    as_text = parse_lsmem_text((CAPTURES / name / "lsmem.txt").read_text(), "lsmem.txt", diags)
+    assert as_json is not None and as_text is not None and len(diags) == 0
+    assert as_json.rows == as_text.rows
+    assert as_text.block_size == 128 << 20
+
+
+def test_lsmem_json_without_bytes_and_with_old_spellings() -> None:
+    from layoutc.diagnostics import Diagnostics
+    from layoutc.sysinfo.lsmem import parse_lsmem_json
+
+    text = (
+        '{"memory": [{"range": "0x0000000000000000-0x00000000bfffffff", "size": "3G", "state": "online",'
+        ' "removable": "yes", "block": "0-23", "node": "0", "zones": "DMA32/Normal"},'
+        ' {"range": "0x0000000100000000-0x000000013fffffff", "size": "1G", "state": "offline",'
+        ' "removable": "", "block": "32-39"}]}'
+    )
+    diags = Diagnostics()
+    parsed = parse_lsmem_json(text, "lsmem.json", diags)
+    assert parsed is not None and len(diags) == 0
+    assert [(r.start, r.end, r.removable, r.node, r.zones) for r in parsed.rows] == [
+        (0, 0xC0000000, True, 0, ("DMA32", "Normal")),
+        (0x100000000, 0x140000000, None, None, ()),
+    ]
