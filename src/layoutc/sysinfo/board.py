@@ -84,18 +84,8 @@ def derive_board(info: SysInfo, diags: Diagnostics) -> Board | None:
         )
         return None
     ranges = sorted(ranges, key=lambda r: (r.start, r.end))
-    for a, b in zip(ranges, ranges[1:], strict=False):
-        if b.start < a.end:
-            report.error(
-                diags,
-                "LC421",
-                f"{map_source}: [0x{b.start:x}, 0x{b.end:x}) {b.kind} overlaps "
-                f"[0x{a.start:x}, 0x{a.end:x}) {a.kind}",
-                file=info.source,
-                value=f"0x{b.start:x}",
-                hint="the kernel sanitizes its map; was the capture edited by hand?",
-            )
-            return None
+    if not _disjoint(info, ranges, map_source, diags):
+        return None
     ranges, node_source = _assign_nodes(info, ranges, map_source, diags)
     nodes = {r.node for r in ranges if r.kind == "ram"}
     srat, srat_source = _srat(info, len(nodes))
@@ -119,6 +109,23 @@ def derive_board(info: SysInfo, diags: Diagnostics) -> Board | None:
         cmdline,
         tuple(undone),
     )
+
+
+def _disjoint(info: SysInfo, ranges: list[Range], map_source: str, diags: Diagnostics) -> bool:
+    """Sorted ``ranges`` must not overlap (LC421): the kernel's maps are sanitized."""
+    for a, b in zip(ranges, ranges[1:], strict=False):
+        if b.start < a.end:
+            report.error(
+                diags,
+                "LC421",
+                f"{map_source}: [0x{b.start:x}, 0x{b.end:x}) {b.kind} overlaps "
+                f"[0x{a.start:x}, 0x{a.end:x}) {a.kind}",
+                file=info.source,
+                value=f"0x{b.start:x}",
+                hint="the kernel sanitizes its map; was the capture edited by hand?",
+            )
+            return False
+    return True
 
 
 def _version(info: SysInfo, diags: Diagnostics) -> tuple[str, str] | None:
