@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..kernel import crashkernel, memblock
+from ..kernel import crashkernel, memblock, zones
 from ..kernel.kaslr import fixed_image
 from ..layout import DumpWindow, Unsafe
 from ..model import Arch, CrashMemory, Kaslr, Profile, WindowMode
@@ -58,12 +58,14 @@ def production_present(profile: Profile, v: Mapping[str, Any]) -> tuple[memblock
     return memblock.present_ranges(profile.memory, profile.arch, removed)
 
 
-def crash_args(profile: Profile, size: int) -> str:
+def crash_args(profile: Profile, size: int, offset: int | None = None) -> str:
     pin = profile.pins.crashkernel_offset
     main = f"crashkernel={format_size(size)}"
     if pin is not None:
         assert isinstance(pin.value, int)
-        main += f"@{format_size(pin.value) if pin.value % (1 << 20) == 0 else format_addr(pin.value)}"
+        offset = pin.value
+    if offset is not None:
+        main += f"@{format_size(offset) if offset % (1 << 20) == 0 else format_addr(offset)}"
     if profile.crash.memory is CrashMemory.CMA and profile.crash.cma_size:
         main += f" crashkernel={format_size(profile.crash.cma_size)},cma"
     return main
@@ -79,12 +81,30 @@ def free_at_crash_time(
     return crashkernel.subtract(((p.start, p.end) for p in pres), taken)
 
 
+def _low_offset(
+    profile: Profile, pres: tuple[memblock.Present, ...], size: int, image: tuple[int, int] | None
+) -> int | None:
+    """@OFFSET for boards whose ZONE_MOVABLE comes out of DMA32 (no RAM above 4 GiB).
+
+    There, plain crashkernel=X lands at the top of RAM below 4G -- exactly where ZONE_MOVABLE and
+    the window go (kernel.md §7.20) -- so the reservation is pinned to the lowest free 16M-aligned
+    slot instead ("Reject ,high with movablecore, or pin CK with @offset outside MOV").
+    """
+    movable = profile.window is not None and profile.window.mode is WindowMode.MOVABLE
+    if not movable or profile.pins.crashkernel_offset is not None or profile.arch is not Arch.X86_64:
+        return None
+    if zones.movable_zone(pres) is zones.Zone.NORMAL:
+        return None
+    free = free_at_crash_time(pres, image)
+    return crashkernel.find_bottom_up(free, size, crashkernel.CRASH_ALIGN, 0, crashkernel.CRASH_ADDR_LOW_MAX)
+
+
 def place_crash(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) -> CrashPlacement:
     """reserve_crashkernel_generic() then reserve_crashkernel_cma() on the production memblock."""
     pres: tuple[memblock.Present, ...] = v["production_present"]
     size: int = v["crash_size"]
-    args = crash_args(profile, size)
     ram = memblock.total_pages(pres) * memblock.PAGE_SIZE
+    args = crash_args(profile, size, _low_offset(profile, pres, size, v["kernel_image"]))
     parsed = crashkernel.parse(args, ram)
     pin = profile.pins.crashkernel_offset
     if pin is not None and parsed.offset is not None and parsed.offset % crashkernel.CRASH_ALIGN:

@@ -1,0 +1,15 @@
+#!/bin/sh
+# Fleet benchmark: 200 generated profiles, one `layoutc compile DIR -o OUT`, wall time.
+# Usage: sh bench/fleet/run.sh   (from the repository root; uses ./.venv if present)
+set -eu
+PY=${PY:-.venv/bin/python}
+[ -x "$PY" ] || PY=python3
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+"$PY" bench/fleet/generate.py "$WORK/profiles" 200
+export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH}
+start=$(date +%s.%N)
+"$PY" -m layoutc.cli compile "$WORK/profiles" -o "$WORK/out"
+end=$(date +%s.%N)
+echo "fleet: 200 profiles compiled in $(echo "$end - $start" | bc) s (target < 5 s)"
+find "$WORK/out" -type f | wc -l | sed 's/^/files written: /'
