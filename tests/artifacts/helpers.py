@@ -17,11 +17,12 @@ from layoutc.diagnostics import Diagnostics
 from layoutc.frontend import load_profile
 from layoutc.model import Profile
 from layoutc.render.device import device_artifacts
+from layoutc.render.document import document
+from layoutc.solve import solve
 
 from ..conftest import REPO
 
 HERE = Path(__file__).resolve().parent
-LAYOUTS = HERE / "layouts"
 GOLDEN = HERE / "golden"
 
 # (profile, layout.json fixture): one per bundled strategy
@@ -53,7 +54,11 @@ def profile(name: str) -> Profile:
 
 
 def layout(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((LAYOUTS / f"{name}.json").read_text())
+    """The real compiler's layout.json document for a bundled profile (solve, then serialize)."""
+    diags = Diagnostics()
+    solved = solve(profile(name), diags)
+    assert solved is not None, diags
+    data: dict[str, Any] = json.loads(json.dumps(document(solved)))
     return data
 
 

@@ -15,43 +15,19 @@ from typing import Any
 
 import jinja2
 
+from ..kernel import cmdline as kcmd
 from ..model import Profile
 from ..resources import data_dir
+from . import Artifact
 from .device_filter import filter_spec, serialize
 from .device_view import View, build_view
 
-try:  # the lead's render package defines Artifact; this module must also work before it lands
-    from . import Artifact  # type: ignore[attr-defined,unused-ignore]
-except ImportError:  # pragma: no cover - identical fallback
-
-    @dataclass(frozen=True, slots=True)
-    class Artifact:  # type: ignore[no-redef]
-        """One generated file: relative path, bytes, role (for manifest.json) and file mode."""
-
-        relpath: str
-        content: bytes
-        role: str
-        mode: int = 0o644
-
-
-_SAFE_WORD = re.compile(r"^[A-Za-z0-9_./:=,+@%-]+$")
-
-
-def shquote(value: object) -> str:
-    """The one shell-quoting filter: a word that POSIX sh reads back as exactly ``value``.
-
-    Safe characters pass unquoted; anything else is single-quoted, with ``'`` spelled
-    ``'"'"'``. Inside single quotes nothing ($, `, \\, !, ;, newline) is special.
-    """
-    text = str(value)
-    if text and _SAFE_WORD.match(text):
-        return text
-    return "'" + text.replace("'", "'\"'\"'") + "'"
+shquote = kcmd.shquote  # the project's one shell-quoting function (kernel/cmdline.py)
 
 
 def shwords(values: Iterable[object]) -> str:
     """A list of words, each through ``shquote``."""
-    return " ".join(shquote(v) for v in values)
+    return " ".join(shquote(str(v)) for v in values)
 
 
 def shdump(parts: Iterable[str]) -> str:

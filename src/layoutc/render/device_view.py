@@ -116,16 +116,16 @@ def _window(profile: Profile, doc: Mapping[str, Any], block: int) -> Window | No
     devdax = raw.get("devdax") or {}
     dmap = str(devdax.get("map", profile.window.devdax_map))
     align = int(devdax.get("align", profile.window.devdax_align))
-    if "kmem_start" in raw and "kmem_end" in raw:
-        kmem_start, kmem_end = int(raw["kmem_start"]), int(raw["kmem_end"])
+    if "kmem_start" in devdax and "kmem_end" in devdax:
+        kmem_start, kmem_end = int(devdax["kmem_start"]), int(devdax["kmem_end"])
     else:
         # fallback (kernel.md §3.4/3.5): nd_pfn_init dataoff, then dax_kmem_range whole blocks
         eff_align = max(align, 2 * 1024 * 1024)
         dataoff = (align_up(start + INFO_BLOCK + 64 * ((size - INFO_BLOCK) // 4096), eff_align)
                    if DevdaxMap(dmap) is DevdaxMap.DEV else align_up(start + INFO_BLOCK, eff_align)) - start
         kmem_start, kmem_end = align_up(start + dataoff, block), align_down(align_down(end, eff_align), block)
-    node = next((int(r["node"]) for r in doc.get("regions", ()) if r["kind"] == "dump_window"
-                 and r.get("node") is not None), 0)
+    node = int(raw.get("node", next((r["node"] for r in doc.get("regions", ()) if r["kind"] == "dump_window"
+                                    and r.get("node") is not None), 0)))
     return Window(start=start, end=end, size=size, node=node, memmap=_memmap(doc, start, size),
                   cover_first=start // block, cover_last=(end - 1) // block,
                   kmem_first=kmem_start // block, kmem_last=kmem_end // block - 1,
@@ -167,11 +167,12 @@ def build_view(profile: Profile, doc: Mapping[str, Any]) -> View:
     window_mode = str(strategy.get("window_mode") or "none")
     window = _window(profile, doc, block)
     regions = doc.get("regions", ())
-    crash_size = sum(int(r["end"]) - int(r["start"]) for r in regions
-                     if r["kind"] in ("crashkernel", "crashkernel_low"))
-    cma_size = sum(int(r["end"]) - int(r["start"]) for r in regions if r["kind"] == "crash_cma")
-    if not cma_size and crash_memory == "cma":
-        cma_size = profile.crash.cma_size or 0  # fallback: the kernel places CMA; the size is the profile's
+    ck = doc.get("crashkernel") or {}
+    crash_size = int(ck.get("size") or sum(int(r["end"]) - int(r["start"]) for r in regions
+                                          if r["kind"] in ("crashkernel", "crashkernel_low")))
+    cma_size = int(ck.get("cma_size") or sum(int(r["end"]) - int(r["start"]) for r in regions
+                                             if r["kind"] == "crash_cma"))
+    kexec = doc.get("crash_kexec") or {}
     cmdline = doc.get("cmdline", {})
     crash_board = str(doc.get("crash_board_cmdline", profile.crash.cmdline))
     spec = filter_spec(profile, doc)
@@ -182,9 +183,10 @@ def build_view(profile: Profile, doc: Mapping[str, Any]) -> View:
         strategy=str(profile.strategy), crash_memory=crash_memory, target=target, window_mode=window_mode,
         block_size=block, window=window, production_params=production, recovery_params=recovery,
         crash_append=" ".join(_tokens(crash_board) + _tokens(str(cmdline.get("crash", "")))),
-        kernel_path=str(doc.get("crash_kernel_path", profile.crash.kernel_path)),
-        initrd_path=str(doc.get("crash_initrd_path", profile.crash.initrd_path)),
-        kexec_file=crash_memory == "cma", crash_size=crash_size, cma_size=cma_size,
+        kernel_path=str(kexec.get("kernel", profile.crash.kernel_path)),
+        initrd_path=str(kexec.get("initrd", profile.crash.initrd_path)),
+        kexec_file=bool(kexec.get("file_load", crash_memory == "cma")),
+        crash_size=crash_size, cma_size=cma_size,
         prove_movability=profile.prove_movability, iomem_conflicts=IOMEM_CONFLICTS,
         dumper=str(profile.dump.dumper if profile.dump.dumper is Dumper.MAKEDUMPFILE else "layoutc"),
         dump_pyz=DUMP_PYZ, filter_path=f"{CONFIG_DIR}/filter.json",

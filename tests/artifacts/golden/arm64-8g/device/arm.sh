@@ -34,12 +34,12 @@ set -uf
 
 R=${LAYOUTC_ROOT:-}
 BLOCK_SIZE=134217728
-PRODUCTION_PARAMS=crashkernel=256M
+PRODUCTION_PARAMS='crashkernel=256M'
 CRASH_SIZE=268435456
 CMA_SIZE=0
-KERNEL=/boot/crash/vmlinuz
-INITRD=/boot/crash/initrd.img
-APPEND='irqpoll nr_cpus=1 reset_devices cgroup_disable=memory udev.children-max=2 panic=10 swiotlb=noforce novmcoredd cma=0 hugetlb_cma=0'
+KERNEL='/boot/crash/vmlinuz'
+INITRD='/boot/crash/initrd.img'
+APPEND='irqpoll nr_cpus=1 reset_devices'
 MEM="$R/sys/devices/system/memory"
 
 log() {

@@ -25,8 +25,8 @@ R=${LAYOUTC_ROOT:-}
 TAG=layoutc-capture
 WAIT_SECONDS=${LAYOUTC_WAIT_SECONDS:-30}
 MNT="$R/run/layoutc/dump"
-FILTER="$R"/etc/layoutc/filter.json
-DISK=/dev/disk/by-partlabel/crash
+FILTER="$R"'/etc/layoutc/filter.json'
+DISK='/dev/disk/by-partlabel/crash'
 
 log() {
     printf '%s: %s\n' "$TAG" "$1" >&2
@@ -44,7 +44,7 @@ run_dumper() {
     if command -v layoutc >/dev/null 2>&1; then
         layoutc dump --spec "$FILTER" "$R/proc/vmcore" "$1"
     else
-        python3 "$R"/usr/lib/layoutc/dump.pyz --spec "$FILTER" "$R/proc/vmcore" "$1"
+        python3 "$R"'/usr/lib/layoutc/dump.pyz' --spec "$FILTER" "$R/proc/vmcore" "$1"
     fi
 }
 
@@ -73,7 +73,7 @@ else
         tries=$((tries + 1))
     done
     [ -e "$R$DISK" ] || fail 41 "dump disk $DISK not found"
-    mount -t ext4 "$R$DISK" "$MNT" || fail 42 "mount $DISK failed"
+    mount -t 'ext4' "$R$DISK" "$MNT" || fail 42 "mount $DISK failed"
     out="$MNT/layoutc-$id"
 fi
 mkdir -p "$out" || fail 42 "cannot create $out"

@@ -24,11 +24,11 @@ set -u
 
 R=${LAYOUTC_ROOT:-}
 TAG=layoutc-recover
-BOARD=arm64-8g
-STORE="$R"/var/crash
+BOARD='arm64-8g'
+STORE="$R"'/var/crash'
 STATE="$R/var/lib/layoutc"
 MNT="$R/run/layoutc/recover"
-DISK=/dev/disk/by-partlabel/crash
+DISK='/dev/disk/by-partlabel/crash'
 
 log() {
     printf '%s: %s\n' "$TAG" "$1" >&2

@@ -34,13 +34,13 @@ set -uf
 
 R=${LAYOUTC_ROOT:-}
 BLOCK_SIZE=134217728
-PRODUCTION_PARAMS='memmap=258M!0x177e00000 crashkernel=160M memory_hotplug.memmap_on_memory=0'
-RECOVERY_PARAMS='memmap=258M!0x177e00000 crashkernel=160M memory_hotplug.memmap_on_memory=0'
-CRASH_SIZE=167772160
+PRODUCTION_PARAMS='crashkernel=144M memmap=258M!0x177e00000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
+RECOVERY_PARAMS='crashkernel=144M memmap=258M!0x177e00000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
+CRASH_SIZE=150994944
 CMA_SIZE=0
-KERNEL=/boot/crash/vmlinuz
-INITRD=/boot/crash/initrd.img
-APPEND='console= memmap=258M!0x177e00000 irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off numa=off udev.children-max=2 panic=10 acpi_no_memhotplug transparent_hugepage=never nokaslr novmcoredd cma=0 hugetlb_cma=0'
+KERNEL='/boot/crash/vmlinuz'
+INITRD='/boot/crash/initrd.img'
+APPEND='console= memmap=258M!0x177e00000 irqpoll nr_cpus=1 reset_devices'
 WINDOW_START=6306136064
 WINDOW_END=6576668672
 WINDOW_NODE=0

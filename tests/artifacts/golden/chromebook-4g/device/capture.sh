@@ -25,7 +25,7 @@ R=${LAYOUTC_ROOT:-}
 TAG=layoutc-capture
 WAIT_SECONDS=${LAYOUTC_WAIT_SECONDS:-30}
 MNT="$R/run/layoutc/dump"
-FILTER="$R"/etc/layoutc/filter.json
+FILTER="$R"'/etc/layoutc/filter.json'
 WINDOW_START=6306136064
 WINDOW_SIZE=270532608
 
@@ -94,7 +94,7 @@ run_dumper() {
     if command -v layoutc >/dev/null 2>&1; then
         layoutc dump --spec "$FILTER" "$R/proc/vmcore" "$1"
     else
-        python3 "$R"/usr/lib/layoutc/dump.pyz --spec "$FILTER" "$R/proc/vmcore" "$1"
+        python3 "$R"'/usr/lib/layoutc/dump.pyz' --spec "$FILTER" "$R/proc/vmcore" "$1"
     fi
 }
 
@@ -116,7 +116,7 @@ esac
 
 dev=$(wait_pmem) || fail 41 "no pmem device at the window's address $(printf '0x%x' "$WINDOW_START") (size $WINDOW_SIZE)"
 log "dump window is /dev/$dev" info
-mkfs.ext4 -F -q -t ext4 -b 4096 -m 0 -N 16 -O none,ext_attr,dir_index,filetype,extent,64bit,flex_bg,sparse_super,large_file,huge_file,dir_nlink,extra_isize,metadata_csum -E nodiscard -L layoutc-dump "$R/dev/$dev" || fail 42 "mkfs.ext4 /dev/$dev failed"
+mkfs.ext4 '-F' '-q' '-t' 'ext4' '-b' '4096' '-m' '0' '-N' '16' '-O' 'none,ext_attr,dir_index,filetype,extent,64bit,flex_bg,sparse_super,large_file,huge_file,dir_nlink,extra_isize,metadata_csum' '-E' 'nodiscard' '-L' 'layoutc-dump' "$R/dev/$dev" || fail 42 "mkfs.ext4 /dev/$dev failed"
 mount -t ext4 "$R/dev/$dev" "$MNT" || fail 42 "mount /dev/$dev failed"
 out=$MNT
 

@@ -28,15 +28,15 @@ set -u
 
 R=${LAYOUTC_ROOT:-}
 TAG=layoutc-recover
-BOARD=chromebook-4g
-STORE="$R"/var/spool/crash
+BOARD='chromebook-4g'
+STORE="$R"'/var/spool/crash'
 STATE="$R/var/lib/layoutc"
 MNT="$R/run/layoutc/recover"
 WAIT_SECONDS=${LAYOUTC_WAIT_SECONDS:-10}
 WINDOW_START=6306136064
 WINDOW_SIZE=270532608
 WINDOW_END=6576668672
-INSTALL=/usr/lib/layoutc
+INSTALL='/usr/lib/layoutc'
 
 log() {
     printf '%s: %s\n' "$TAG" "$1" >&2
@@ -101,7 +101,7 @@ wait_pmem() {
 
 upload() {
     dump=$1
-/usr/bin/crash_sender --kernel_crash "$dump"
+'/usr/bin/crash_sender' '--kernel_crash' "$dump"
 }
 
 # store and upload the dump in directory $1; returns 1 when it holds no dump
@@ -168,7 +168,7 @@ fi
 
 ns=$(readlink -f "$R/sys/block/$dev/device") || fail 35 "cannot resolve the namespace of /dev/$dev"
 ns=${ns##*/}
-ndctl create-namespace --reconfig="$ns" -m devdax -f --map=mem --align=2M ||
+ndctl create-namespace --reconfig="$ns" -m devdax -f --map='mem' --align='2M' ||
     fail 35 "ndctl create-namespace --reconfig=$ns -m devdax failed"
 dax=
 for d in "$R"/sys/bus/dax/devices/dax*; do

@@ -3,11 +3,11 @@
 # QEMU pc guest, 4 GiB, one node; window in ZONE_MOVABLE (seed flow A)
 #
 # capture.sh -- runs inside the crash kernel (layoutc-capture.service, or capture-init.sh as
-# /init): writes the crash dump to the pmem window [0x127000000, 0x138000000).
+# /init): writes the crash dump to the pmem window [0x127e00000, 0x138000000).
 # Order: INCOMPLETE marker, vmcore-dmesg.txt, vmcore (layoutc with /etc/layoutc/filter.json),
 # SHA256SUMS, then COMPLETE last. A failed dump keeps what was written, readable, with its
 # checksums and the INCOMPLETE marker saying why.
-# Then it selects the one-shot recovery boot (grubenv: layoutc-recovery).
+# Then it selects the one-shot recovery boot (grubenv: layoutc-recovery-qemu-4g).
 # It never reboots itself: the unit's SuccessAction/FailureAction or capture-init.sh do.
 #
 # Exit codes:
@@ -26,11 +26,11 @@ R=${LAYOUTC_ROOT:-}
 TAG=layoutc-capture
 WAIT_SECONDS=${LAYOUTC_WAIT_SECONDS:-30}
 MNT="$R/run/layoutc/dump"
-FILTER="$R"/etc/layoutc/filter.json
-WINDOW_START=4949278720
-WINDOW_SIZE=285212672
-GRUBENV="$R"/boot/grub/grubenv
-ENTRY=layoutc-recovery
+FILTER="$R"'/etc/layoutc/filter.json'
+WINDOW_START=4963958784
+WINDOW_SIZE=270532608
+GRUBENV="$R"'/boot/grub/grubenv'
+ENTRY='layoutc-recovery-qemu-4g'
 
 log() {
     printf '%s: %s\n' "$TAG" "$1" >&2
@@ -97,7 +97,7 @@ run_dumper() {
     if command -v layoutc >/dev/null 2>&1; then
         layoutc dump --spec "$FILTER" "$R/proc/vmcore" "$1"
     else
-        python3 "$R"/usr/lib/layoutc/dump.pyz --spec "$FILTER" "$R/proc/vmcore" "$1"
+        python3 "$R"'/usr/lib/layoutc/dump.pyz' --spec "$FILTER" "$R/proc/vmcore" "$1"
     fi
 }
 
@@ -138,7 +138,7 @@ esac
 
 dev=$(wait_pmem) || fail 41 "no pmem device at the window's address $(printf '0x%x' "$WINDOW_START") (size $WINDOW_SIZE)"
 log "dump window is /dev/$dev" info
-mkfs.ext4 -F -q -t ext4 -b 4096 -m 0 -N 16 -O none,ext_attr,dir_index,filetype,extent,64bit,flex_bg,sparse_super,large_file,huge_file,dir_nlink,extra_isize,metadata_csum -E nodiscard -L layoutc-dump "$R/dev/$dev" || fail 42 "mkfs.ext4 /dev/$dev failed"
+mkfs.ext4 '-F' '-q' '-t' 'ext4' '-b' '4096' '-m' '0' '-N' '16' '-O' 'none,ext_attr,dir_index,filetype,extent,64bit,flex_bg,sparse_super,large_file,huge_file,dir_nlink,extra_isize,metadata_csum' '-E' 'nodiscard' '-L' 'layoutc-dump' "$R/dev/$dev" || fail 42 "mkfs.ext4 /dev/$dev failed"
 mount -t ext4 "$R/dev/$dev" "$MNT" || fail 42 "mount /dev/$dev failed"
 out=$MNT
 

@@ -3,7 +3,7 @@
 # QEMU pc guest, 4 GiB, one node; window in ZONE_MOVABLE (seed flow A)
 #
 # recover.sh -- the normal boot after a crash (layoutc-recover.service).
-# Finds the window's pmem device by physical address (0x127000000, 285212672 bytes),
+# Finds the window's pmem device by physical address (0x127e00000, 270532608 bytes),
 # mounts it read-only, verifies SHA256SUMS and the COMPLETE/INCOMPLETE marker, copies the dump to
 # /var/crash and verifies the copy, runs the upload command, and only then
 # returns the window to RAM: umount, ndctl devdax (--map=mem --align=2M),
@@ -28,16 +28,16 @@ set -u
 
 R=${LAYOUTC_ROOT:-}
 TAG=layoutc-recover
-BOARD=qemu-4g
-STORE="$R"/var/crash
+BOARD='qemu-4g'
+STORE="$R"'/var/crash'
 STATE="$R/var/lib/layoutc"
 MNT="$R/run/layoutc/recover"
 WAIT_SECONDS=${LAYOUTC_WAIT_SECONDS:-10}
-WINDOW_START=4949278720
-WINDOW_SIZE=285212672
+WINDOW_START=4963958784
+WINDOW_SIZE=270532608
 WINDOW_END=5234491392
-INSTALL=/usr/lib/layoutc
-WINDOW_MEMMAP='memmap=272M!0x127000000'
+INSTALL='/usr/lib/layoutc'
+WINDOW_MEMMAP='memmap=258M!0x127e00000'
 
 log() {
     printf '%s: %s\n' "$TAG" "$1" >&2
@@ -175,7 +175,7 @@ fi
 
 ns=$(readlink -f "$R/sys/block/$dev/device") || fail 35 "cannot resolve the namespace of /dev/$dev"
 ns=${ns##*/}
-ndctl create-namespace --reconfig="$ns" -m devdax -f --map=mem --align=2M ||
+ndctl create-namespace --reconfig="$ns" -m devdax -f --map='mem' --align='2M' ||
     fail 35 "ndctl create-namespace --reconfig=$ns -m devdax failed"
 dax=
 for d in "$R"/sys/bus/dax/devices/dax*; do

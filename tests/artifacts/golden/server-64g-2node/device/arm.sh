@@ -37,9 +37,9 @@ BLOCK_SIZE=2147483648
 PRODUCTION_PARAMS='crashkernel=256M crashkernel=1G,cma'
 CRASH_SIZE=268435456
 CMA_SIZE=1073741824
-KERNEL=/boot/crash/vmlinuz
-INITRD=/boot/crash/initrd.img
-APPEND='irqpoll nr_cpus=1 reset_devices cgroup_disable=memory mce=off numa=off udev.children-max=2 panic=10 acpi_no_memhotplug transparent_hugepage=never nokaslr novmcoredd cma=0 hugetlb_cma=0'
+KERNEL='/boot/crash/vmlinuz'
+INITRD='/boot/crash/initrd.img'
+APPEND='irqpoll nr_cpus=1 reset_devices'
 MEM="$R/sys/devices/system/memory"
 
 log() {

@@ -24,11 +24,11 @@ set -u
 
 R=${LAYOUTC_ROOT:-}
 TAG=layoutc-recover
-BOARD=server-64g-2node
-STORE="$R"/var/crash
+BOARD='server-64g-2node'
+STORE="$R"'/var/crash'
 STATE="$R/var/lib/layoutc"
 MNT="$R/run/layoutc/recover"
-DISK=/dev/disk/by-partlabel/crash
+DISK='/dev/disk/by-partlabel/crash'
 
 log() {
     printf '%s: %s\n' "$TAG" "$1" >&2
@@ -44,7 +44,7 @@ fail() {
 
 upload() {
     dump=$1
-/usr/local/bin/upload-vmcore --host crash-collector "$dump"
+'/usr/local/bin/upload-vmcore' '--host' 'crash-collector' "$dump"
 }
 
 # store and upload the dump in directory $1; returns 1 when it holds no dump
