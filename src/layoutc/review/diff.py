@@ -20,7 +20,8 @@ ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 # Pointers the named sections cover; anything else that differs lands in "other".
 COVERED = ("/board", "/arch", "/kernel_version", "/memory", "/board_cmdline", "/cmdline", "/strategy",
            "/movable_zone", "/regions", "/dump_window", "/armed_overhead", "/kaslr", "/unsafe", "/provenance",
-           "/warnings", "/notes", "/profile", "/layers", "/description")
+           "/warnings", "/notes", "/profile", "/layers", "/description", "/crashkernel", "/movablecore",
+           "/crash_board_cmdline")
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,10 +236,10 @@ def _window(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
     assert a is not None and b is not None
     out = []
     if (a.start, a.size) != (b.start, b.size):
+        parts = [f"moved {notation.delta(b.start - a.start)}"] if a.start != b.start else []
+        parts += [f"size {notation.delta(b.size - a.size)}"] if a.size != b.size else []
         out.append(Change("dump_window", CHANGED, "dump window", notation.span(a.start, a.end),
-                          notation.span(b.start, b.end),
-                          f"moved {notation.delta(b.start - a.start)}, "
-                          f"size {notation.delta(b.size - a.size)}"))
+                          notation.span(b.start, b.end), ", ".join(parts)))
     if a.blocks_returned != b.blocks_returned:
         out.append(Change("dump_window", CHANGED, "blocks returned after recovery", str(a.blocks_returned),
                           str(b.blocks_returned)))
@@ -395,10 +396,12 @@ def _title(result: LayoutDiff) -> str:
 
 def _armed_summary(result: LayoutDiff) -> str:
     a, b = result.old_armed, result.new_armed
-    text = (f"Armed overhead {notation.human(a.total)} -> {notation.human(b.total)}"
+    versus = b.versus_default
+    relation = ("the same as layoutc" if versus == 0 else
+                f"layoutc takes {notation.human(abs(versus))} {'less' if versus < 0 else 'more'}")
+    return (f"Armed overhead {notation.human(a.total)} -> {notation.human(b.total)}"
             f" ({notation.delta(b.total - a.total)}); kdump-utils default on the new RAM: "
-            f"{notation.human(b.kdump_default.size)} ({notation.delta(b.versus_default)} for layoutc).")
-    return text
+            f"{notation.human(b.kdump_default.size)} ({relation}).")
 
 
 def _md(text: str) -> str:
