@@ -7,6 +7,7 @@ not part of the JSON (``probe --raw`` writes them).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from typing import Any
@@ -39,78 +40,25 @@ def _hex(value: int | None) -> str | None:
     return None if value is None else f"0x{value:x}"
 
 
+ADDRESS_FIELDS = ("start", "end")  # printed as 0x hex; every other int stays a number
+
+
 def _encode(info: SysInfo) -> dict[str, Any]:
-    d = info.dmesg
-    return {
-        "format": FORMAT,
-        "source": info.source,
-        "iomem": None
-        if info.iomem is None
-        else [
-            {"start": _hex(e.start), "end": _hex(e.end), "name": e.name, "depth": e.depth} for e in info.iomem
-        ],
-        "lsmem": None
-        if info.lsmem is None
-        else {
-            "source": info.lsmem.source,
-            "block_size": info.lsmem.block_size,
-            "rows": [
-                {
-                    "start": _hex(r.start),
-                    "end": _hex(r.end),
-                    "state": r.state,
-                    "removable": r.removable,
-                    "first_block": r.first_block,
-                    "last_block": r.last_block,
-                    "node": r.node,
-                    "zones": list(r.zones),
-                }
-                for r in info.lsmem.rows
-            ],
-        },
-        "block_size": info.block_size,
-        "cmdline": info.cmdline,
-        "kernel_release": info.kernel_release,
-        "zones": None
-        if info.zones is None
-        else [
-            {
-                "node": z.node,
-                "name": z.name,
-                "start_pfn": z.start_pfn,
-                "spanned": z.spanned,
-                "present": z.present,
-                "managed": z.managed,
-            }
-            for z in info.zones
-        ],
-        "dmesg": None
-        if d is None
-        else {
-            "e820": [
-                {"start": _hex(e.start), "end": _hex(e.end), "kind": e.kind, "label": e.label} for e in d.e820
-            ],
-            "srat_table": d.srat_table,
-            "srat": [
-                {
-                    "node": s.node,
-                    "pxm": s.pxm,
-                    "start": _hex(s.start),
-                    "end": _hex(s.end),
-                    "hotplug": s.hotplug,
-                }
-                for s in d.srat
-            ],
-            "numa_off": d.numa_off,
-            "movable_start": [{"node": m.node, "start": _hex(m.start)} for m in d.movable_start],
-            "crash": [
-                {"kind": c.kind, "start": _hex(c.start), "end": _hex(c.end), "size": c.size} for c in d.crash
-            ],
-            "command_line": d.command_line,
-            "linux_version": d.linux_version,
-        },
-        "notes": list(info.notes),
-    }
+    encoded = _plain(info)
+    assert isinstance(encoded, dict)
+    del encoded["raw"]
+    return {"format": FORMAT, **encoded}
+
+
+def _plain(value: object, name: str = "") -> object:
+    """Dataclasses become objects (field names as keys), tuples lists, addresses hex strings."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name), f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, tuple):
+        return [_plain(item) for item in value]
+    if name in ADDRESS_FIELDS and isinstance(value, int):
+        return _hex(value)
+    return value
 
 
 class _Bad(Exception):

@@ -8,6 +8,7 @@ the same parsers as a raw capture directory, so ``probe`` and ``import DIR`` can
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -30,8 +31,6 @@ _NODE_RE = re.compile(r"^node([0-9]+)$")
 
 def probe(root: Path, diags: Diagnostics) -> SysInfo | None:
     """Read the device under ``root`` into a SysInfo; None (with diagnostics) if /proc/iomem is unreadable."""
-    live = root.resolve() == Path("/")
-    texts: dict[str, str] = {}
     notes: list[str] = []
     iomem = _read(root / "proc/iomem")
     if iomem is None:
@@ -44,7 +43,17 @@ def probe(root: Path, diags: Diagnostics) -> SysInfo | None:
             hint="run layoutc probe on the device, as root",
         )
         return None
-    texts["iomem"] = iomem
+    texts = {"iomem": iomem, **_optional_sources(root, notes)}
+    for note in notes:
+        report.note(diags, "LC418", note, hint="the import falls back to /proc/iomem and zoneinfo")
+    info = parse_capture(texts, "probe", diags)
+    return None if info is None else dataclasses.replace(info, source="probe", notes=tuple(notes))
+
+
+def _optional_sources(root: Path, notes: list[str]) -> dict[str, str]:
+    """Every capture file but iomem, by its raw-layout name; what is missing goes to ``notes``."""
+    live = root.resolve() == Path("/")
+    texts: dict[str, str] = {}
     for name, rel in (
         ("block_size_bytes", "sys/devices/system/memory/block_size_bytes"),
         ("cmdline", "proc/cmdline"),
@@ -68,23 +77,7 @@ def probe(root: Path, diags: Diagnostics) -> SysInfo | None:
         notes.append("dmesg: unavailable (dmesg_restrict? run as root); SRAT and e820 lines are missing")
     else:
         texts["dmesg"] = dmesg
-    for note in notes:
-        report.note(diags, "LC418", note, hint="the import falls back to /proc/iomem and zoneinfo")
-    info = parse_capture(texts, "probe", diags)
-    if info is None:
-        return None
-    return SysInfo(
-        source="probe",
-        iomem=info.iomem,
-        lsmem=info.lsmem,
-        block_size=info.block_size,
-        cmdline=info.cmdline,
-        kernel_release=info.kernel_release,
-        zones=info.zones,
-        dmesg=info.dmesg,
-        notes=tuple(notes),
-        raw=info.raw,
-    )
+    return texts
 
 
 def _read(path: Path) -> str | None:
