@@ -118,3 +118,9 @@ def test_every_code_has_rule_text() -> None:
     assert len({c.code for c in codes.CODES}) == len(codes.CODES)
     assert all(c.code.startswith("LC3") and c.rule for c in codes.CODES)
     assert nx.__version__
+
+
+def test_docs_list_every_code() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "how-layouts-are-solved.md").read_text()
+    for code in codes.CODES:
+        assert f"| {code.code} |" in docs, code.code

@@ -27,6 +27,15 @@ class View:
     recovery_full: str
     map_rows: tuple[MapRow, ...]
     movablecore: str  # as spelled on the cmdline
+    kaslr_text: str  # what keeps the kernel image out of the window
+
+
+KASLR_GUARD_TEXT = {
+    "nokaslr": "off: nokaslr keeps the image at 16 MiB, out of ZONE_MOVABLE",
+    "runtime-check": "on: the image may land in ZONE_MOVABLE; the arm script checks /proc/iomem before arming",
+    "memmap-avoided": "on: KASLR avoids memmap= ranges (at most 4), so the image stays out of the window",
+    "not-needed": "on: no window to protect",
+}
 
 
 def _map_rows(layout: Layout) -> tuple[MapRow, ...]:
@@ -45,4 +54,5 @@ def view(layout: Layout) -> View:
         recovery_full=kcmd.join([layout.board_cmdline, layout.cmdline.recovery]),
         map_rows=_map_rows(layout),
         movablecore=kcmd.value_of(layout.cmdline.production, "movablecore") or "",
+        kaslr_text=KASLR_GUARD_TEXT[layout.kaslr_guard],
     )
