@@ -392,3 +392,23 @@ def test_deeply_nested_json(tmp_path: Path) -> None:
     diags = Diagnostics()
     assert read_sysinfo(tmp_path / "dir", diags, display="dir") is None
     assert [(d.code, d.message) for d in diags] == [("LC403", "JSON nested too deeply")]
+
+
+@pytest.mark.parametrize(
+    ("doc", "expected"),
+    [
+        (
+            '{"format": "layoutc-sysinfo/1", "iomem": [{"start": "0x1000", "end": "0x1000", "name": "x", "depth": 0}]}',
+            '$.iomem[0].end: expected an end above start (0x1000), got "0x1000"',
+        ),
+        (
+            '{"format": "layoutc-sysinfo/1", "dmesg": {"e820": [{"start": "0x0", "end": "0x1000", "kind": "ROM", '
+            '"label": "x"}]}}',
+            '$.dmesg.e820[0].kind: expected one of ram, reserved, acpi, nvs, unusable, pmem, got "ROM"',
+        ),
+    ],
+)
+def test_sysinfo_json_meaning_is_checked(doc: str, expected: str) -> None:
+    diags = Diagnostics()
+    assert decode_sysinfo(doc, "x.json", diags) is None
+    assert [f"{d.path}: {d.message}" for d in diags] == [expected]

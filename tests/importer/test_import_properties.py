@@ -169,3 +169,87 @@ def test_memmap_entries_parse(size: int, start: int, op: str) -> None:
     assert edits is not None and [(e.op, e.start, e.size) for e in edits] == [(op, start, size)]
     parsed = parse_cmdline(f"console=ttyS0 memmap={text} quiet", "cmdline", Diagnostics())
     assert parsed is not None and parsed.board_text == "console=ttyS0 quiet"
+
+
+PARSERS = [parse_iomem, parse_lsmem_json, parse_lsmem_text, parse_zoneinfo, parse_dmesg, parse_cmdline]
+LINE_BITS = [
+    "BIOS-e820: [mem 0x",
+    "ACPI: SRAT: Node ",
+    "Node 0, zone ",
+    "RANGE SIZE STATE",
+    "0x0-0x1",
+    "  ",
+    " : ",
+    "spanned ",
+    "start_pfn: ",
+    '{"memory": [',
+    '"range": ',
+    "crashkernel reserved: ",
+    "memmap=",
+    '"',
+    "\n",
+    "[    0.000000] ",
+    "Movable zone start for each node",
+    "Node 1: 0x",
+    "fff",
+    "-",
+    "!",
+    "$",
+    "@",
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(LINE_BITS), st.text(max_size=8)), max_size=40))
+def test_parsers_never_raise(parts: list[str]) -> None:
+    text = "".join(parts)
+    for parse in PARSERS:
+        diags = Diagnostics()
+        result = parse(text, "junk", diags)
+        assert result is not None or diags.has_errors
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "format",
+                        "iomem",
+                        "lsmem",
+                        "rows",
+                        "start",
+                        "end",
+                        "name",
+                        "depth",
+                        "dmesg",
+                        "e820",
+                        "kind",
+                        "label",
+                        "zones",
+                        "srat",
+                        "crash",
+                        "node",
+                    ]
+                ),
+                inner,
+                max_size=5,
+            )
+        ),
+        max_leaves=20,
+    )
+)
+def test_sysinfo_json_decoder_never_raises(doc: object) -> None:
+    import json
+
+    from layoutc.sysinfo.codec import decode_sysinfo
+
+    if isinstance(doc, dict):
+        doc = {**doc, "format": "layoutc-sysinfo/1"}
+    diags = Diagnostics()
+    result = decode_sysinfo(json.dumps(doc), "x.json", diags)
+    assert result is not None or diags.has_errors

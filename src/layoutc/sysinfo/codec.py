@@ -29,6 +29,7 @@ from .types import (
 )
 
 _HEX_RE = re.compile(r"^0x[0-9a-f]+$")
+KINDS = ("ram", "reserved", "acpi", "nvs", "unusable", "pmem")  # the profile's range types
 
 
 def sysinfo_json(info: SysInfo) -> str:
@@ -104,6 +105,19 @@ class _Obj:
     def req_int(self, key: str) -> int:
         value = self.num(key)
         assert value is not None
+        return value
+
+    def span(self) -> tuple[int, int]:
+        """``start`` and ``end`` of a range, with end above start (ends are exclusive)."""
+        start, end = self.req_addr("start"), self.req_addr("end")
+        if end <= start:
+            raise _Bad(f"{self.path}.end", f"an end above start ({_hex(start)})", _hex(end))
+        return start, end
+
+    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        value = self.req_str(key)
+        if value not in allowed:
+            raise _Bad(f"{self.path}.{key}", "one of " + ", ".join(allowed), value)
         return value
 
     def req_addr(self, key: str) -> int:
@@ -199,18 +213,14 @@ def _decode(root: _Obj, display: str) -> SysInfo:
     iomem = (
         None
         if root.seq("iomem", True) is None
-        else tuple(
-            IomemEntry(o.req_addr("start"), o.req_addr("end"), o.req_str("name"), o.req_int("depth"))
-            for o in root.items("iomem")
-        )
+        else tuple(IomemEntry(*o.span(), o.req_str("name"), o.req_int("depth")) for o in root.items("iomem"))
     )
     lsmem = None
     if root.data.get("lsmem") is not None:
         ls = _Obj(root.data["lsmem"], "$.lsmem")
         rows = tuple(
             LsmemRow(
-                o.req_addr("start"),
-                o.req_addr("end"),
+                *o.span(),
                 o.req_str("state"),
                 o.flag("removable", True),
                 o.num("first_block", True),
@@ -261,16 +271,14 @@ def _strings(obj: _Obj, key: str) -> list[str]:
 def _dmesg(d: _Obj) -> DmesgFacts:
     return DmesgFacts(
         e820=tuple(
-            E820Entry(o.req_addr("start"), o.req_addr("end"), o.req_str("kind"), o.req_str("label"))
-            for o in d.items("e820")
+            E820Entry(*o.span(), o.choice("kind", KINDS), o.req_str("label")) for o in d.items("e820")
         ),
         srat_table=bool(d.flag("srat_table")),
         srat=tuple(
             SratRange(
                 o.req_int("node"),
                 o.req_int("pxm"),
-                o.req_addr("start"),
-                o.req_addr("end"),
+                *o.span(),
                 bool(o.flag("hotplug")),
             )
             for o in d.items("srat")
