@@ -32,7 +32,7 @@ class View:
 
 KASLR_GUARD_TEXT = {
     "nokaslr": "off: nokaslr keeps the image at 16 MiB, out of ZONE_MOVABLE",
-    "runtime-check": "on: the image may land in ZONE_MOVABLE; the arm script checks /proc/iomem before arming",
+    "runtime-check": "on: the image may land in ZONE_MOVABLE; the arm script checks /proc/iomem first",
     "memmap-avoided": "on: KASLR avoids memmap= ranges (at most 4), so the image stays out of the window",
     "not-needed": "on: no window to protect",
 }
