@@ -95,7 +95,9 @@ def _picture(layout: LayoutDoc, caption: str = "") -> tuple[str, float, float]:
     ys = _place(labels, scale.top, bottom)
     for label, y in zip(labels, ys, strict=True):
         mid = (label.y0 + label.y1) / 2
-        out.append(f'<polyline points="{_n(REG_X + REG_W)},{_n(mid)} {_n(LABEL_X - 12)},{_n(mid)} '
+        start = {"zone": ZONE_X + ZONE_W, "ram": MAP_X + MAP_W, "break": MAP_X + MAP_W}.get(label.kind,
+                                                                                          REG_X + REG_W)
+        out.append(f'<polyline points="{_n(start)},{_n(mid)} {_n(LABEL_X - 12)},{_n(mid)} '
                    f'{_n(LABEL_X - 4)},{_n(y + LINE / 2)}" fill="none" stroke="#888888" stroke-width="0.6"/>')
         out.append(_text(LABEL_X, y + FONT, label.lines, "label", kind=label.kind))
         texts.extend(label.lines)
@@ -203,7 +205,8 @@ def _place(labels: list[_Label], top: float, bottom: float) -> list[float]:
 
 def _legend(y: float) -> tuple[str, float, float]:
     items = [("RAM", MAP_FILL["ram"]), ("reserved", MAP_FILL["reserved"]), ("ACPI/NVS", MAP_FILL["acpi"]),
-             ("hole", MAP_FILL[HOLE]), ("Movable", ZONE_FILL["Movable"]),
+             ("hole", MAP_FILL[HOLE]), ("DMA/DMA32", ZONE_FILL["DMA32"]), ("Normal", ZONE_FILL["Normal"]),
+             ("Movable", ZONE_FILL["Movable"]),
              ("crashkernel", REGION_FILL["crashkernel"]),
              ("crash CMA", REGION_FILL["crash_cma"]), ("window", REGION_FILL["dump_window"]),
              ("guard", REGION_FILL["guard"]), ("kernel", REGION_FILL["kernel_image"])]
