@@ -77,21 +77,37 @@ POINTERS: tuple[tuple[str, str], ...] = (
     ("/dump_window/blocks_returned", "window"),
     ("/guards", "guards"),
     ("/kaslr", "kaslr"),
-    ("/crashkernel", "crash"),
+    ("/crashkernel", "crash_size"),
+    ("/movablecore", "zone"),
     ("/armed_overhead", "crash"),
 )
 
 
-def provenance(profile: Profile, steps: Mapping[str, Step], done: set[str]) -> tuple[Provenance, ...]:
+REGION2STEP = {
+    "crashkernel": "crash",
+    "crashkernel_low": "crash",
+    "crash_cma": "crash",
+    "dump_window": "window",
+    "guard": "guards",
+    "kernel_image": "kernel_image",
+}
+
+
+def provenance(
+    profile: Profile, steps: Mapping[str, Step], done: set[str], placed: tuple[Region, ...], guards: bool
+) -> tuple[Provenance, ...]:
+    """JSON Pointer -> the rule, source and profile inputs of the step that produced the value."""
+    pairs = [(pointer, name) for pointer, name in POINTERS if guards or pointer != "/guards"]
+    pairs += [(f"/regions/{i}", REGION2STEP[r.kind]) for i, r in enumerate(placed)]
     out = []
-    for pointer, name in POINTERS:
+    for pointer, name in pairs:
         step = steps.get(name)
         if step is None or name not in done:
             continue
         inputs = []
         for path in step.inputs:
             span = profile.span(path)
-            if span is not None and (path in profile.spans or not path):
+            if span is not None and path in profile.spans:
                 inputs.append(Input(path, span.file, span.line, span.col))
         out.append(Provenance(pointer, step.rule, step.source, tuple(inputs)))
     return tuple(out)
@@ -103,6 +119,7 @@ def layout(profile: Profile, v: Mapping[str, Any], steps: Mapping[str, Step], un
     zone = v.get("zone")
     guards: tuple[Guard, ...] = v["guards"] if window is not None and window.mode == "movable" else ()
     spec = profile.window
+    placed = regions(profile, v)
     return Layout(
         board=profile.board,
         description=profile.description,
@@ -127,7 +144,7 @@ def layout(profile: Profile, v: Mapping[str, Any], steps: Mapping[str, Step], un
         ),
         movablecore=zone.movablecore if zone else None,
         movable_zone=zone.spans if zone else (),
-        regions=regions(profile, v),
+        regions=placed,
         guards=guards,
         dump_window=window,
         kaslr=choice.on,
@@ -136,7 +153,7 @@ def layout(profile: Profile, v: Mapping[str, Any], steps: Mapping[str, Step], un
         armed_overhead=armed_overhead(profile, v),
         recovery_boot=recovery_boot(profile),
         unsafe=tuple(unsafe),
-        provenance=provenance(profile, steps, set(v)),
+        provenance=provenance(profile, steps, set(v), placed, bool(guards)),
         notes=tuple(v.get("notes", ())),
     )
 
