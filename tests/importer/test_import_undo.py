@@ -168,3 +168,18 @@ def test_wrapped_dmesg_does_not_claim_no_srat(tmp_path: Path) -> None:
     assert text is not None and len(diags) == 0
     assert "srat: false  # unknown without dmesg's boot messages (ring buffer wrapped?)" in text
     assert "# map: /proc/iomem top-level resources" in text
+
+
+def test_too_many_map_entries(tmp_path: Path) -> None:
+    reserved = "".join(
+        f"{0x100000 + i * 0x2000:08x}-{0x100000 + i * 0x2000 + 0xFFF:08x} : Reserved\n" for i in range(300)
+    )
+    iomem = "00001000-0009fbff : System RAM\n" + reserved
+    capture = _capture(tmp_path, "many", iomem=iomem, cmdline="console=ttyS0\n", dmesg=False)
+    (capture / "lsmem.json").unlink()
+    (capture / "zoneinfo").unlink()
+    text, diags = _import(capture, tmp_path)
+    assert text is None
+    assert [(d.code, d.message) for d in diags] == [
+        ("LC422", "the map has 301 entries; a profile holds at most 256")
+    ]

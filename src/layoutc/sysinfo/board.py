@@ -30,6 +30,7 @@ from .types import SysInfo
 from .zoneinfo import node_spans
 
 MEMMAP_OP2KIND = {"!": "pmem", "$": "reserved", "#": "acpi"}
+MAX_MAP_ENTRIES = 256  # profile schema: memory.map maxItems
 TRIMS = ((0x0, 0x1000), (0xA0000, 0x100000))  # setup.c trim_bios_range (x86)
 
 
@@ -87,6 +88,16 @@ def derive_board(info: SysInfo, diags: Diagnostics) -> Board | None:
     if not _disjoint(info, ranges, map_source, diags):
         return None
     ranges, node_source = _assign_nodes(info, ranges, map_source, diags)
+    if len(ranges) > MAX_MAP_ENTRIES:
+        report.error(
+            diags,
+            "LC422",
+            f"the map has {len(ranges)} entries; a profile holds at most {MAX_MAP_ENTRIES}",
+            file=info.source,
+            value=str(len(ranges)),
+            hint="write the profile by hand from the capture, merging the reserved entries",
+        )
+        return None
     nodes = {r.node for r in ranges if r.kind == "ram"}
     srat, srat_source = _srat(info, len(nodes))
     block_size, block_source = _block_size(info)

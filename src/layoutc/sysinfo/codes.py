@@ -28,6 +28,7 @@ IMPORT_CODES: dict[str, str] = {
     "LC419": "--strategy not possible on arm64 (no memmap=!, no crashkernel=,cma)",
     "LC420": "SysInfo JSON of an unknown format version",
     "LC421": "the captured map has overlapping entries",
+    "LC422": "the captured map has more entries than a profile holds (256)",
 }
 
 RULES: dict[str, str] = {
@@ -59,4 +60,5 @@ RULES: dict[str, str] = {
     "LC420": "SysInfo JSON carries 'format': 'layoutc-sysinfo/1'",
     "LC421": "e820 and the iomem top level are sanitized maps: no entry overlaps another "
     "(e820__update_table)",
+    "LC422": "memory.map holds at most 256 ranges (profile schema)",
 }
