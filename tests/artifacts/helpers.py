@@ -97,9 +97,8 @@ def stub(bindir: Path, name: str, body: str) -> Path:
     """An executable sh stub that appends its argv (one line, NUL-free) to $STUB_LOG, then runs body."""
     path = bindir / name
     bindir.mkdir(parents=True, exist_ok=True)
-    path.write_text("#!/bin/sh\n"
-                    f'{{ printf "%s" {name}; for a in "$@"; do printf " [%s]" "$a"; done; echo; }} >>"$STUB_LOG"\n'
-                    + body + "\n")
+    record = f'{{ printf "%s" {name}; for a in "$@"; do printf " [%s]" "$a"; done; echo; }} >>"$STUB_LOG"'
+    path.write_text(f"#!/bin/sh\n{record}\n{body}\n")
     path.chmod(path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
     return path
 

@@ -1,4 +1,4 @@
-"""Every generated shell script passes shellcheck, sh -n and bash -n; every unit passes systemd-analyze verify."""
+"""Generated shell scripts pass shellcheck and sh/bash/dash -n; units pass systemd-analyze verify."""
 
 from __future__ import annotations
 

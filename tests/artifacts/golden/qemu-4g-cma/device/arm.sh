@@ -229,7 +229,7 @@ arm() {
     f=$(first_of "$R/sys/kernel/kexec/crash_loaded" "$R/sys/kernel/kexec_crash_loaded") ||
         fail 20 "the kernel reports no kexec_crash_loaded"
     [ "$(cat "$f")" = 1 ] || fail 20 "kexec returned but ${f#"$R"} is not 1"
-    log "crash kernel armed ($1 $2 $KERNEL)" info
+    log "crash kernel armed (kexec $* $KERNEL)" info
 }
 
 production() {

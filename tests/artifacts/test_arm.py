@@ -1,0 +1,281 @@
+"""arm.sh against fake sysfs/procfs trees: it arms when the layout holds, and each wrong layout is
+refused with its own exit code and a one-line reason (stderr and logger), without calling kexec.
+
+The trees start from a real capture (trees/qemu-k7-pc-4G-movablecore-512M: zoneinfo, iomem) of the
+machine qemu-4g describes, with the layout's parameters and crash reservation added.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .helpers import HERE, Run, layout, profile, put, run_script, stub, tool, write_artifacts
+
+CAPTURE = HERE / "trees" / "qemu-k7-pc-4G-movablecore-512M"
+BS = 128 << 20
+
+
+class Board:
+    """A rendered board plus a fake root that satisfies its layout, and kexec/logger stubs."""
+
+    def __init__(self, tmp: Path, name: str, prof: Any = None) -> None:
+        tool("sh")
+        self.doc = layout(name)
+        self.device = write_artifacts(prof or profile(name), self.doc, tmp / "out")
+        self.root = tmp / "root"
+        self.bin = tmp / "bin"
+        stub(self.bin, "logger", "")
+        loaded = '"$LAYOUTC_ROOT/sys/kernel/kexec_crash_loaded"'
+        stub(self.bin, "kexec", 'if [ -n "${STUB_KEXEC_FAIL:-}" ]; then exit 1; fi\n'
+                                f'[ -n "${{STUB_KEXEC_NOLOAD:-}}" ] || echo 1 >{loaded}')
+        w = self.doc.get("dump_window")
+        self.window = (w["start"], w["end"]) if w else None
+        ck = next(r for r in self.doc["regions"] if r["kind"] == "crashkernel")
+        iomem = (CAPTURE / "iomem").read_text().replace(
+            "00100000-bffdffff : System RAM\n",
+            f"00100000-bffdffff : System RAM\n  {ck['start']:x}-{ck['end'] - 1:x} : Crash kernel\n")
+        put(self.root, "proc/iomem", iomem)
+        put(self.root, "proc/zoneinfo", (CAPTURE / "zoneinfo").read_text())
+        self.cmdline(self.doc["cmdline"]["production"])
+        block = self.doc["memory"]["block_size"]
+        put(self.root, "sys/devices/system/memory/block_size_bytes", f"{block:x}\n")
+        put(self.root, "sys/kernel/kexec_crash_size", f"{self.doc['crashkernel']['size']}\n")
+        put(self.root, "sys/kernel/kexec_crash_loaded", "0\n")
+        put(self.root, "boot/crash/vmlinuz", "kernel")
+        put(self.root, "boot/crash/initrd.img", "initrd")
+        for block in range(32, 40):  # 0x100000000-0x13fffffff: Normal below 0x120000000, then Movable
+            self.block(block, "online", "Normal" if block < 36 else "Movable")
+
+    def cmdline(self, params: str) -> None:
+        put(self.root, "proc/cmdline", f"console=ttyS0 {params}\n")
+
+    def block(self, index: int, state: str, zones: str) -> None:
+        put(self.root, f"sys/devices/system/memory/memory{index}/state", state + "\n")
+        put(self.root, f"sys/devices/system/memory/memory{index}/valid_zones", zones + "\n")
+
+    def arm(self, *args: str, **env: str) -> Run:
+        return run_script(self.device / "arm.sh", self.root, self.bin, *args, env=env)
+
+
+def refused(run: Run, code: int, words: str) -> None:
+    assert run.code == code, (run.code, run.err)
+    lines = run.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("layoutc-arm: ") and words in lines[0], run.err
+    assert not run.called("kexec"), "a wrong layout must never arm"
+    assert any(words in c for c in run.called("logger")), "the reason goes to the journal too"
+
+
+def test_production_arms(tmp_path: Path) -> None:
+    b = Board(tmp_path, "qemu-4g")
+    run = b.arm("production")
+    assert run.code == 0, run.err
+    (kexec,) = run.called("kexec")
+    boot = f"{b.root}/boot/crash"
+    assert kexec.startswith(f"kexec [-p] [{boot}/vmlinuz] [--initrd={boot}/initrd.img]")
+    assert "[--append=console=ttyS0 memmap=258M!0x127e00000 irqpoll nr_cpus=1 reset_devices]" in kexec
+
+
+def test_lockdown_uses_kexec_file_load(tmp_path: Path) -> None:
+    b = Board(tmp_path, "qemu-4g")
+    put(b.root, "sys/kernel/security/lockdown", "none [integrity] confidentiality\n")
+    run = b.arm("production")
+    assert run.code == 0 and run.called("kexec")[0].startswith("kexec [-s] [-p]"), run.err
+
+
+def _movable_start_late(b: Board) -> None:
+    text = (b.root / "proc/zoneinfo").read_text().replace("start_pfn:           1179648",
+                                                          "start_pfn:           1245184")
+    put(b.root, "proc/zoneinfo", text)
+
+
+def _kernel_in_window(b: Board) -> None:
+    assert b.window
+    put(b.root, "proc/iomem", (b.root / "proc/iomem").read_text().replace(
+        "100000000-13fffffff : System RAM\n",
+        f"100000000-13fffffff : System RAM\n"
+        f"  {b.window[0] + 0x200000:x}-{b.window[0] + 0x3fffff:x} : Kernel code\n"))
+
+
+def _pmem_in_window(b: Board) -> None:
+    assert b.window
+    put(b.root, "proc/iomem", (b.root / "proc/iomem").read_text() +
+        f"{b.window[0]:x}-{b.window[1] - 1:x} : Persistent Memory (legacy)\n")
+
+
+FAILURES: dict[str, tuple[Callable[[Board], None], int, str]] = {
+    "cmdline-missing-crashkernel": (lambda b: b.cmdline("movablecore=512M nokaslr"), 10, "crashkernel=160M"),
+    "production-on-recovery-boot": (lambda b: b.cmdline(b.doc["cmdline"]["recovery"]), 10, "recovery boot"),
+    "block-size": (lambda b: put(b.root, "sys/devices/system/memory/block_size_bytes", "80000000\n"), 11,
+                   "block size"),
+    "block-size-garbage": (lambda b: put(b.root, "sys/devices/system/memory/block_size_bytes", "x\n"), 11,
+                           "not a hex number"),
+    "block-in-normal": (lambda b: b.block(37, "online", "Normal"), 12, "memory block 37"),
+    "block-offline": (lambda b: b.block(38, "offline", "Movable"), 12, "memory block 38"),
+    "block-missing": (lambda b: (b.root / "sys/devices/system/memory/memory36/state").unlink()
+                      or (b.root / "sys/devices/system/memory/memory36/valid_zones").unlink()
+                      or (b.root / "sys/devices/system/memory/memory36").rmdir(), 12, "does not exist"),
+    "zoneinfo-movable-late": (_movable_start_late, 13, "Movable zone"),
+    "kernel-code-in-window": (_kernel_in_window, 14, "'Kernel code'"),
+    "pmem-in-window": (_pmem_in_window, 14, "'Persistent Memory (legacy)'"),
+    "no-crash-reservation": (lambda b: put(b.root, "sys/kernel/kexec_crash_size", "0\n"), 15,
+                             "no crash memory"),
+    "small-crash-reservation": (lambda b: put(b.root, "sys/kernel/kexec_crash_size", "134217728\n"), 15,
+                                "at least 167772160"),
+    "crash-kernel-missing": (lambda b: (b.root / "boot/crash/vmlinuz").unlink(), 18, "crash kernel"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FAILURES))
+def test_production_refuses(tmp_path: Path, case: str) -> None:
+    b = Board(tmp_path, "qemu-4g")
+    mutate, code, words = FAILURES[case]
+    mutate(b)
+    refused(b.arm("production"), code, words)
+
+
+def test_crash_size_on_v619_path(tmp_path: Path) -> None:
+    """/sys/kernel/kexec/crash_size (6.19+) wins over the obsolete file."""
+    b = Board(tmp_path, "qemu-4g")
+    put(b.root, "sys/kernel/kexec/crash_size", "1024\n")
+    refused(b.arm("production"), 15, "1024 bytes")
+
+
+def test_kexec_failure(tmp_path: Path) -> None:
+    b = Board(tmp_path, "qemu-4g")
+    run = b.arm("production", STUB_KEXEC_FAIL="1")
+    assert run.code == 19 and "kexec -p failed" in run.err
+
+
+def test_not_loaded_after_kexec(tmp_path: Path) -> None:
+    b = Board(tmp_path, "qemu-4g")
+    run = b.arm("production", STUB_KEXEC_NOLOAD="1")
+    assert run.code == 20 and "is not 1" in run.err
+
+
+def test_usage(tmp_path: Path) -> None:
+    b = Board(tmp_path, "qemu-4g")
+    assert b.arm().code == 2
+    assert b.arm("bogus").code == 2
+
+
+def _recovery_tree(b: Board) -> None:
+    """After dax/kmem: the window is legacy PMEM, its returned blocks online Movable."""
+    assert b.window
+    b.cmdline(b.doc["cmdline"]["recovery"] or b.doc["cmdline"]["production"])
+    dax = b.doc["dump_window"]["devdax"]
+    put(b.root, "proc/iomem", (b.root / "proc/iomem").read_text().replace(
+        "100000000-13fffffff : System RAM\n",
+        f"100000000-{b.window[0] - 1:x} : System RAM\n"
+        f"{b.window[0]:x}-{b.window[1] - 1:x} : Persistent Memory (legacy)\n"
+        f"  {dax['dax_start']:x}-{b.window[1] - 1:x} : dax0.0\n"
+        f"    {dax['kmem_start']:x}-{dax['kmem_end'] - 1:x} : System RAM (kmem)\n"))
+    for block in range(dax["kmem_start"] // BS, dax["kmem_end"] // BS):
+        b.block(block, "online", "Movable")
+
+
+def test_recovery_mode_arms(tmp_path: Path) -> None:
+    b = Board(tmp_path, "qemu-4g")
+    _recovery_tree(b)
+    run = b.arm("recovery")
+    assert run.code == 0, run.err
+    assert run.called("kexec")
+
+
+def test_recovery_mode_refuses_kernel_blocks(tmp_path: Path) -> None:
+    b = Board(tmp_path, "qemu-4g")
+    _recovery_tree(b)
+    b.block(37, "online", "Normal")  # daxctl --no-movable, or auto_online_blocks=online_kernel
+    refused(b.arm("recovery"), 12, "memory block 37")
+
+
+def test_hotplug_board_has_no_production_mode(tmp_path: Path) -> None:
+    b = Board(tmp_path, "chromebook-4g")
+    assert b.arm("production").code == 2
+
+
+def test_rearm(tmp_path: Path) -> None:
+    b = Board(tmp_path, "qemu-4g")
+    run = b.arm("rearm")
+    assert run.code == 0 and not run.called("kexec"), "nothing loaded: nothing to re-arm"
+    put(b.root, "sys/kernel/kexec_crash_loaded", "1\n")
+    run = b.arm("rearm")
+    assert run.code == 0 and run.called("kexec"), run.err
+    put(b.root, "sys/devices/system/memory/crash_hotplug", "1\n")
+    assert b.arm("rearm").called("kexec"), "kexec_load (no -s): the kernel cannot update it; reload"
+
+
+def _cma_board(tmp: Path) -> Board:
+    b = Board(tmp, "qemu-4g-cma")
+    put(b.root, "sys/kernel/kexec_crash_cma_ranges", "100000000-10fffffff\n")
+    return b
+
+
+def test_cma_arms_with_kexec_file_load(tmp_path: Path) -> None:
+    b = _cma_board(tmp_path)
+    run = b.arm("production")
+    assert run.code == 0, run.err
+    assert run.called("kexec")[0].startswith("kexec [-s] [-p]")
+    put(b.root, "sys/kernel/kexec_crash_loaded", "1\n")
+    put(b.root, "sys/devices/system/memory/crash_hotplug", "1\n")
+    run = b.arm("rearm")
+    assert run.code == 0 and not run.called("kexec"), "kexec -s and crash_hotplug=1: the kernel updates it"
+
+
+def test_cma_overlapping_window(tmp_path: Path) -> None:
+    b = _cma_board(tmp_path)
+    assert b.window
+    put(b.root, "sys/kernel/kexec_crash_cma_ranges",
+        f"{b.window[0] - (128 << 20):x}-{b.window[0] + (128 << 20) - 1:x}\n")
+    refused(b.arm("production"), 16, "overlaps the window")
+
+
+def test_cma_too_small(tmp_path: Path) -> None:
+    b = _cma_board(tmp_path)
+    put(b.root, "sys/kernel/kexec_crash_cma_ranges", "100000000-107ffffff\n")
+    refused(b.arm("production"), 16, "crash CMA is 134217728 bytes")
+
+
+def test_cma_ranges_not_reported(tmp_path: Path) -> None:
+    b = _cma_board(tmp_path)
+    (b.root / "sys/kernel/kexec_crash_cma_ranges").unlink()
+    run = b.arm("production")
+    assert run.code == 0 and "CMA check skipped" in run.err
+
+
+def test_prove_movability(tmp_path: Path) -> None:
+    """Hocko's method writes offline then online_movable to every window block before arming."""
+    prof = dataclasses.replace(profile("qemu-4g"), prove_movability=True)
+    b = Board(tmp_path, "qemu-4g", prof)
+    run = b.arm("production")
+    assert run.code == 0, run.err
+    for block in (36, 37, 38):
+        assert (b.root / f"sys/devices/system/memory/memory{block}/state").read_text() == "online_movable\n"
+
+
+def test_prove_movability_refuses_busy_block(tmp_path: Path) -> None:
+    """A block that cannot be offlined (EBUSY in a real kernel; here an immutable file) is exit 17."""
+    chattr = tool("chattr")
+    prof = dataclasses.replace(profile("qemu-4g"), prove_movability=True)
+    b = Board(tmp_path, "qemu-4g", prof)
+    state = b.root / "sys/devices/system/memory/memory37/state"
+    if subprocess.run([chattr, "+i", str(state)], capture_output=True).returncode != 0:
+        pytest.skip("the test filesystem has no immutable attribute")
+    try:
+        refused(b.arm("production"), 17, "memory block 37")
+    finally:
+        subprocess.run([chattr, "-i", str(state)], check=True)
+
+
+def test_disk_boards_arm(tmp_path: Path) -> None:
+    for name in ("server-64g-2node", "arm64-8g"):
+        b = Board(tmp_path / name, name)
+        if name.startswith("server"):
+            put(b.root, "sys/kernel/kexec_crash_cma_ranges", "100000000-13fffffff\n")
+        run = b.arm("production")
+        assert run.code == 0, (name, run.err)
