@@ -43,7 +43,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["kdump", "elf", "flat"], help="output format (default kdump)")
     p.add_argument("--budget", type=_size, metavar="BYTES", help="never write more than this many bytes")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="compressor processes (default 1)")
-    p.add_argument("--no-mmap", action="store_true", help="read the source with pread only")
+    io = p.add_mutually_exclusive_group()
+    io.add_argument("--mmap", action="store_true", help="read the source through mmap windows")
+    io.add_argument("--no-mmap", action="store_true", help="read the source with pread only")
     p.add_argument(
         "--iomem",
         metavar="FILE",
@@ -95,7 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dump(args: argparse.Namespace) -> int:
     from . import dumper, spec
+    from .tuning import tune_malloc
 
+    tune_malloc()
     try:
         base = spec.load(args.spec) if args.spec else spec.FilterSpec()
         chosen = base.with_overrides(
@@ -107,7 +111,7 @@ def _dump(args: argparse.Namespace) -> int:
             args.output,
             chosen,
             workers=max(1, args.workers),
-            use_mmap=not args.no_mmap,
+            use_mmap=False if args.no_mmap else (True if args.mmap else None),
             progress=sys.stderr if show else None,
             iomem=args.iomem,
         )

@@ -34,7 +34,7 @@ class Options:
     output: str
     spec: FilterSpec = field(default_factory=FilterSpec)
     workers: int = 1
-    use_mmap: bool = True
+    use_mmap: bool | None = None  # None: mmap for /proc/vmcore, pread for regular files
     progress: TextIO | None = None
     iomem: str | None = None  # the capture kernel's /proc/iomem; defaulted for /proc/vmcore
 
@@ -328,7 +328,8 @@ def zero_scan(
     run_start = run_end = -1
     progress = Progress(extents.count(keep) * ps, stream, "zero scan")
     for piece, pfn, n in pmap.runs(keep, WINDOW_PAGES):
-        buf = bytes(pmap.read(reader, piece, pfn, n))
+        got = pmap.read(reader, piece, pfn, n)
+        buf = bytes(got) if isinstance(got, memoryview) else got
         progress.advance(n * ps)
         for i in range(n):
             if buf.startswith(zero, i * ps):

@@ -44,11 +44,11 @@ class Encoder:
     page_size: int
 
     def encode(
-        self, buf: bytes | memoryview, pfn: int, npages: int, compress: codecs.Compress | None
+        self, buf: bytes | bytearray | memoryview, pfn: int, npages: int, compress: codecs.Compress | None
     ) -> Window:
         """Encode ``npages`` pages held in ``buf``."""
         ps = self.page_size
-        data = bytes(buf) if isinstance(buf, memoryview) else buf
+        data = bytes(buf) if isinstance(buf, memoryview) else buf  # bytes and bytearray have startswith
         view = memoryview(data)
         zero = bytes(ps)
         kinds = bytearray(npages)

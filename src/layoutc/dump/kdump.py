@@ -117,7 +117,8 @@ class KdumpWriter:
         )
         self._starts = [s for s, _ in keep]
         self._data_pos = self.layout.data_offset
-        self._data = bytearray()
+        self._data: list[bytes] = []  # window payloads since the last flush
+        self._data_len = 0
         self._descs = bytearray()
         self._first_rank = 0  # rank of the first desc in self._descs
         self._rank = 0
@@ -206,7 +207,7 @@ class KdumpWriter:
         pack = PAGE_DESC.pack
         flag = self.codec_flag
         for w in windows:
-            pos = self._data_pos + len(self._data)
+            pos = self._data_pos + self._data_len
             descs = []
             for kind, size in zip(w.kinds, w.sizes, strict=True):
                 if kind == ZERO:
@@ -214,24 +215,29 @@ class KdumpWriter:
                 else:
                     descs.append(pack(pos, size, flag if kind == PACKED else 0, 0))
                     pos += size
-            self._data += w.payload
+            if w.payload:
+                self._data.append(w.payload)
+                self._data_len += len(w.payload)
             self._descs += b"".join(descs)
             self._rank += w.npages
             self._batch.append((w.pfn, w.npages))
             self.pending_pfn = w.pfn + w.npages
-            if len(self._data) >= FLUSH_BYTES:
+            if self._data_len >= FLUSH_BYTES:
                 self.flush()
 
     def flush(self) -> None:
         """Write buffered data, then its descriptors; afterwards they count as committed."""
         if self._data:
+            # A window's payload is already one buffer: no extra copy unless several are pending.
+            data = self._data[0] if len(self._data) == 1 else b"".join(self._data)
             try:
-                self.sink.write_at(self._data_pos, self._data)
+                self.sink.write_at(self._data_pos, data)
             except SinkFault as exc:
                 self._commit_partial(exc.offset if self.sink.seekable else self._data_pos)
                 raise
-            self._data_pos += len(self._data)
-            self._data = bytearray()
+            self._data_pos += self._data_len
+            self._data = []
+            self._data_len = 0
         if self._descs:
             self.sink.write_at(self.layout.desc_offset + PAGE_DESC.size * self._first_rank, self._descs)
             self._first_rank = self._rank

@@ -86,7 +86,7 @@ class PhysMap:
                     yield p, pfn, min(step, hi - pfn)
                 k += 1
 
-    def read(self, reader: Reader, piece: Piece, pfn: int, npages: int) -> bytes | memoryview:
+    def read(self, reader: Reader, piece: Piece, pfn: int, npages: int) -> bytes | bytearray | memoryview:
         """The bytes of ``npages`` pages from ``pfn``, all inside ``piece``."""
         ps = self.page_size
         if piece.kind is Kind.FILE:
