@@ -180,6 +180,44 @@ def test_too_many_map_entries(tmp_path: Path) -> None:
     (capture / "zoneinfo").unlink()
     text, diags = _import(capture, tmp_path)
     assert text is None
-    assert [(d.code, d.message) for d in diags] == [
-        ("LC422", "the map has 301 entries; a profile holds at most 256")
-    ]
+    assert render_text(diags) == (
+        "many:1:1: error[LC422]: the map has 301 entries; a profile holds at most 256\n"
+        "  = rule: memory.map holds at most 256 ranges (profile schema)\n"
+        "  = hint: write the profile by hand from the capture, merging the reserved entries\n"
+    )
+
+
+def test_no_ram(tmp_path: Path) -> None:
+    capture = _capture(
+        tmp_path, "noram", iomem="00000000-00000fff : Reserved\n", cmdline="console=ttyS0\n", dmesg=False
+    )
+    text, diags = _import(capture, tmp_path)
+    assert text is None
+    assert render_text(diags) == (
+        "noram:1:1: error[LC411]: the capture shows no System RAM\n"
+        "  = rule: a board has System RAM\n"
+        "  = hint: capture /proc/iomem as root on the device\n"
+    )
+
+
+def test_ram_outside_the_srat(tmp_path: Path) -> None:
+    capture = tmp_path / "numa"
+    shutil.copytree(CAPTURES / "qemu-k7-pc-8G-numa2", capture, ignore=shutil.ignore_patterns("movablecore-*"))
+    dmesg = (capture / "dmesg").read_text().splitlines()
+    (capture / "dmesg").write_text("\n".join(line for line in dmesg if "Node 1 PXM 1" not in line) + "\n")
+    text, diags = _import(capture, tmp_path)
+    assert text is not None
+    assert render_text(diags) == (
+        "numa/dmesg:1:1: warning[LC416]: RAM [0x140000000, 0x240000000) is in no SRAT node range; "
+        "put on node 0\n"
+        "  = rule: the kernel assigns memory to nodes from the SRAT's memory affinity ranges (numa_meminfo)\n"
+        "  = hint: check the firmware's SRAT; the kernel may turn NUMA off\n"
+    )
+
+
+def test_every_code_has_a_test() -> None:
+    from layoutc.sysinfo.codes import IMPORT_CODES, RULES
+
+    assert set(IMPORT_CODES) == set(RULES)
+    tests = "".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))
+    assert [code for code in IMPORT_CODES if f"{code}" not in tests.replace(f'{code}", "', "")] == []
