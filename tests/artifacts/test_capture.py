@@ -1,0 +1,182 @@
+"""capture.sh in a fake crash-kernel root: pmem found by address, markers and checksums, boot selection.
+
+mkfs.ext4, mount, umount, vmcore-dmesg and the dumper are stubs on PATH that record their argv.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from layoutc.model import BootSelection, Dumper, Profile
+
+from .helpers import Run, layout, profile, put, run_script, stub, tool, with_recovery, write_artifacts
+
+BOOT_ID = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+
+
+class CrashKernel:
+    def __init__(self, tmp: Path, name: str, prof: Profile | None = None) -> None:
+        tool("sha256sum")
+        self.doc: dict[str, Any] = layout(name)
+        self.prof = prof or profile(name)
+        self.device = write_artifacts(self.prof, self.doc, tmp / "out")
+        self.root = tmp / "root"
+        self.bin = tmp / "bin"
+        for name_ in ("mkfs.ext4", "mount", "umount", "logger"):
+            stub(self.bin, name_, "")
+        stub(self.bin, "vmcore-dmesg", 'echo "[    0.000000] Linux version 7.2"')
+        dump = 'for a in "$@"; do out=$a; done\nprintf VMCORE >"$out"\nexit "${STUB_DUMP_RC:-0}"'
+        stub(self.bin, "layoutc", dump)
+        stub(self.bin, "makedumpfile", dump)
+        put(self.root, "proc/vmcore", b"\x7fELF-vmcore")
+        put(self.root, "proc/sys/kernel/random/boot_id", BOOT_ID + "\n")
+        w = self.doc.get("dump_window")
+        if w:
+            self.pmem(w["start"], w["size"])
+        self.mnt = self.root / "run/layoutc/dump"
+
+    def pmem(self, start: int, size: int, index: int = 0) -> None:
+        ns = self.root / f"sys/bus/nd/devices/namespace{index}.0"
+        put(ns, "resource", f"{start:#x}\n")
+        put(ns, "size", f"{size}\n")
+        block = self.root / f"sys/block/pmem{index}"
+        block.mkdir(parents=True)
+        (block / "device").symlink_to(f"../../bus/nd/devices/namespace{index}.0")
+        put(self.root, f"dev/pmem{index}", b"")
+
+    def capture(self, **env: str) -> Run:
+        return run_script(self.device / "capture.sh", self.root, self.bin, env=env)
+
+
+def verify(directory: Path) -> None:
+    result = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=directory, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert {line.split()[1] for line in (directory / "SHA256SUMS").read_text().splitlines()} == \
+        {"vmcore", "vmcore-dmesg.txt"}
+
+
+def grubenv(root: Path) -> Path:
+    block = "# GRUB Environment Block\nsaved_entry=debian\n"
+    return put(root, "boot/grub/grubenv", block + "#" * (1024 - len(block)))
+
+
+def test_complete_dump_selects_recovery_boot(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "qemu-4g")
+    env = grubenv(ck.root)
+    run = ck.capture()
+    assert run.code == 0, run.err
+    (mkfs,) = run.called("mkfs.ext4")
+    assert mkfs.endswith(f"[{ck.root}/dev/pmem0]") and "[-N] [16]" in mkfs
+    (dump,) = run.called("layoutc")
+    assert dump == (f"layoutc [dump] [--spec] [{ck.root}/etc/layoutc/filter.json] [{ck.root}/proc/vmcore] "
+                    f"[{ck.mnt}/vmcore]")
+    assert (ck.mnt / "COMPLETE").read_text().startswith(f"id={BOOT_ID}\nstamp=")
+    assert not (ck.mnt / "INCOMPLETE").exists()
+    verify(ck.mnt)
+    data = env.read_bytes()
+    assert len(data) == 1024
+    assert b"saved_entry=debian\nnext_entry=layoutc-recovery-qemu-4g\n#" in data
+    assert run.calls.index(run.called("layoutc")[0]) < run.calls.index(run.called("umount")[0])
+
+
+def test_failed_dump_is_kept_and_marked_incomplete(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "qemu-4g")
+    grubenv(ck.root)
+    run = ck.capture(STUB_DUMP_RC="4")
+    assert run.code == 43, run.err
+    assert not (ck.mnt / "COMPLETE").exists()
+    marker = (ck.mnt / "INCOMPLETE").read_text()
+    assert marker.startswith(f"id={BOOT_ID}\n") and "dumper exited with 4" in marker
+    verify(ck.mnt)  # what was written stays readable and checkable
+    assert b"next_entry=" in (ck.root / "boot/grub/grubenv").read_bytes(), "a partial dump is still recovered"
+
+
+def test_pmem_is_found_by_address_not_index(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "qemu-4g")
+    w = ck.doc["dump_window"]
+    for path in ("sys/block/pmem0", "sys/bus/nd/devices/namespace0.0"):
+        subprocess.run(["rm", "-r", str(ck.root / path)], check=True)
+    ck.pmem(0x200000000, 1 << 30, index=0)  # another pmem device first
+    ck.pmem(w["start"], w["size"], index=3)
+    grubenv(ck.root)
+    run = ck.capture()
+    assert run.code == 0, run.err
+    assert run.called("mkfs.ext4")[0].endswith(f"[{ck.root}/dev/pmem3]")
+
+
+def test_no_pmem_at_the_address(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "qemu-4g")
+    put(ck.root, "sys/bus/nd/devices/namespace0.0/resource", "0x200000000\n")
+    run = ck.capture()
+    assert run.code == 41 and not run.called("mkfs.ext4"), run.err
+
+
+def test_not_a_crash_kernel(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "qemu-4g")
+    (ck.root / "proc/vmcore").unlink()
+    assert ck.capture().code == 40
+
+
+def test_grub_editenv_when_present(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "qemu-4g")
+    stub(ck.bin, "grub-editenv", "")
+    run = ck.capture()
+    assert run.code == 0
+    assert run.called("grub-editenv") == [
+        f"grub-editenv [{ck.root}/boot/grub/grubenv] [set] [next_entry=layoutc-recovery-qemu-4g]"]
+
+
+def test_efi_loader_entry_one_shot(tmp_path: Path) -> None:
+    prof = with_recovery(profile("qemu-4g"), boot_selection=BootSelection.EFI)
+    ck = CrashKernel(tmp_path, "qemu-4g", prof)
+    (ck.root / "sys/firmware/efi/efivars").mkdir(parents=True)
+    run = ck.capture()
+    assert run.code == 0, run.err
+    var = ck.root / "sys/firmware/efi/efivars/LoaderEntryOneShot-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
+    assert var.read_bytes() == b"\x07\x00\x00\x00" + "layoutc-recovery-qemu-4g.conf\0".encode("utf-16-le")
+
+
+def test_hook_selects_the_recovery_boot(tmp_path: Path) -> None:
+    hook = stub(tmp_path / "hookbin", "select-recovery", "")
+    prof = with_recovery(profile("qemu-4g"), boot_selection=BootSelection.HOOK, hook=(str(hook), "--once"))
+    ck = CrashKernel(tmp_path, "qemu-4g", prof)
+    run = ck.capture()
+    assert run.code == 0 and run.called("select-recovery") == ["select-recovery [--once]"], run.err
+
+
+def test_boot_selection_failure_is_reported(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "qemu-4g")  # grubenv: no grubenv file and no grub-editenv
+    run = ck.capture()
+    assert run.code == 44 and (ck.mnt / "COMPLETE").exists()
+
+
+def test_makedumpfile_gets_the_equivalent_flags(tmp_path: Path) -> None:
+    base = profile("qemu-4g")
+    prof = dataclasses.replace(base, dump=dataclasses.replace(base.dump, dumper=Dumper.MAKEDUMPFILE))
+    ck = CrashKernel(tmp_path, "qemu-4g", prof)
+    grubenv(ck.root)
+    run = ck.capture()
+    assert run.code == 0, run.err
+    (call,) = run.called("makedumpfile")
+    assert call.startswith("makedumpfile [-d] [31] [-c] [-L] [") and call.endswith(f"[{ck.mnt}/vmcore]")
+
+
+def test_hotplug_window_needs_no_boot_selection(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "chromebook-4g")
+    run = ck.capture()
+    assert run.code == 0 and (ck.mnt / "COMPLETE").exists(), run.err
+
+
+def test_disk_target(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "server-64g-2node")
+    disk = ck.root / "dev/disk/by-partlabel/crash"
+    disk.mkdir(parents=True)  # a directory target (the device may also be a block device)
+    run = ck.capture()
+    assert run.code == 0, run.err
+    out = disk / f"layoutc-{BOOT_ID}"
+    assert (out / "COMPLETE").exists()
+    verify(out)
+    assert not run.called("mkfs.ext4"), "a disk is never formatted"
