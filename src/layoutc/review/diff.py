@@ -7,21 +7,23 @@ rule outcomes, and any other value. Positions of inputs (line numbers) are not l
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from . import notation
-from .doc import LayoutDoc, Region, leaves, view
+from .doc import LayoutDoc, Region, Rule, leaves, view
 from .overhead import ArmedOverhead, armed_overhead
 
 STAGES = ("production", "crash", "recovery")
+_REGION_POINTER = re.compile(r"^/regions/(\d+)(.*)$")
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 # Pointers the named sections cover; anything else that differs lands in "other".
 COVERED = ("/board", "/arch", "/kernel_version", "/memory", "/board_cmdline", "/cmdline", "/strategy",
            "/movable_zone", "/regions", "/dump_window", "/armed_overhead", "/kaslr", "/unsafe", "/provenance",
            "/warnings", "/notes", "/profile", "/layers", "/description", "/crashkernel", "/movablecore",
-           "/crash_board_cmdline")
+           "/crash_board_cmdline", "/guards")
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,10 +267,25 @@ def _armed(a: ArmedOverhead, b: ArmedOverhead) -> list[Change]:
     return out
 
 
+def _by_name(layout: LayoutDoc) -> dict[str, Rule]:
+    """Provenance keyed so that region entries follow the region, not its index in the list."""
+    regions = layout.raw.get("regions")
+    names = [str(r.get("name", i)) if isinstance(r, Mapping) else str(i)
+             for i, r in enumerate(regions if isinstance(regions, list) else [])]
+    out: dict[str, Rule] = {}
+    for pointer, rule in layout.provenance.items():
+        match = _REGION_POINTER.match(pointer)
+        if match and int(match.group(1)) < len(names):
+            pointer = f"/regions/{names[int(match.group(1))]}{match.group(2)}"
+        out[pointer] = rule
+    return out
+
+
 def _rules(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
     out = []
-    for pointer in sorted(set(old.provenance) | set(new.provenance)):
-        a, b = old.provenance.get(pointer), new.provenance.get(pointer)
+    before, after = _by_name(old), _by_name(new)
+    for pointer in sorted(set(before) | set(after)):
+        a, b = before.get(pointer), after.get(pointer)
         if a is None and b is not None:
             out.append(Change("rules", ADDED, pointer, "", b.rule))
         elif b is None and a is not None:
@@ -299,9 +316,19 @@ def _unsafe_text(entry: Mapping[str, Any]) -> str:
 
 
 def _other(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
-    a = {p: v for p, v in leaves(old.raw) if not p.startswith(COVERED)}
-    b = {p: v for p, v in leaves(new.raw) if not p.startswith(COVERED)}
     out = []
+    whole: set[str] = set()
+    for key in sorted(set(old.raw) | set(new.raw)):
+        pointer = "/" + key
+        x, y = old.raw.get(key), new.raw.get(key)
+        if pointer.startswith(COVERED) or x == y or not (isinstance(x, Mapping) or isinstance(y, Mapping)):
+            continue
+        if not isinstance(x, Mapping) or not isinstance(y, Mapping):  # an object appeared or went away
+            whole.add(pointer)
+            kind = ADDED if isinstance(y, Mapping) else REMOVED
+            out.append(Change("other", kind, pointer, _summary(x), _summary(y)))
+    a = {p: v for p, v in leaves(old.raw) if not p.startswith(COVERED) and not p.startswith(tuple(whole))}
+    b = {p: v for p, v in leaves(new.raw) if not p.startswith(COVERED) and not p.startswith(tuple(whole))}
     for pointer in sorted(set(a) | set(b)):
         if pointer not in a:
             out.append(Change("other", ADDED, pointer, "", _text(b[pointer])))
@@ -310,6 +337,13 @@ def _other(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
         elif a[pointer] != b[pointer]:
             out.append(Change("other", CHANGED, pointer, _text(a[pointer]), _text(b[pointer])))
     return out
+
+
+def _summary(value: Any) -> str:
+    if isinstance(value, Mapping):
+        text = ", ".join(f"{k}={v}" for k, v in sorted(value.items()) if not isinstance(v, (Mapping, list)))
+        return "{" + (text if len(text) <= 100 else text[:97] + "...") + "}"
+    return _text(value)
 
 
 def _text(value: Any) -> str:
