@@ -13,3 +13,4 @@ start=$(date +%s.%N)
 end=$(date +%s.%N)
 echo "fleet: 200 profiles compiled in $(echo "$end - $start" | bc) s (target < 5 s)"
 find "$WORK/out" -type f | wc -l | sed 's/^/files written: /'
+"$PY" bench/fleet/inprocess.py "$WORK/profiles"
