@@ -1,0 +1,216 @@
+"""recover.sh in a fake root: the window is released only after the dump is verifiably stored.
+
+ndctl, daxctl, mount, umount, systemctl, the upload command and arm.sh are stubs recording argv;
+``mount`` copies a prepared window filesystem (a directory) to the mount point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from layoutc.model import Profile, Release
+
+from .helpers import Run, layout, profile, put, run_script, stub, tool, with_recovery, write_artifacts
+
+DUMP_ID = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+BOOT_ID = "99999999-8888-7777-6666-555555555555"
+
+
+def window_fs(directory: Path, *, complete: bool = True) -> Path:
+    """What capture.sh leaves in the window."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "vmcore").write_bytes(b"KDUMP   " + bytes(range(256)) * 16)
+    (directory / "vmcore-dmesg.txt").write_text("[    0.000000] Linux version 7.2\n")
+    sums = subprocess.run(["sha256sum", "vmcore-dmesg.txt", "vmcore"], cwd=directory, capture_output=True,
+                          text=True, check=True).stdout
+    (directory / "SHA256SUMS").write_text(sums)
+    marker = "COMPLETE" if complete else "INCOMPLETE"
+    (directory / marker).write_text(f"id={DUMP_ID}\nstamp=20261126T180000Z\n")
+    return directory
+
+
+class NextBoot:
+    def __init__(self, tmp: Path, name: str, prof: Profile | None = None, *, upload: bool = True) -> None:
+        tool("sha256sum")
+        self.doc: dict[str, Any] = layout(name)
+        base = prof or profile(name)
+        self.bin = tmp / "bin"
+        uploader = stub(self.bin, "upload", 'exit "${STUB_UPLOAD_RC:-0}"')
+        if upload:
+            base = with_recovery(base, upload=(str(uploader), "--file", "{dump}"))
+        self.prof = base
+        self.device = write_artifacts(base, self.doc, tmp / "out")
+        self.root = tmp / "root"
+        self.fs = tmp / "window-fs"
+        stub(self.bin, "mount", 'for a in "$@"; do m=$a; done\ncp -R "$STUB_FS"/. "$m"/')
+        stub(self.bin, "umount", 'find "$1" -mindepth 1 -delete')
+        for name_ in ("ndctl", "daxctl"):
+            stub(self.bin, name_, f'exit "${{STUB_{name_.upper()}_RC:-0}}"')
+        stub(self.bin, "systemctl", "")
+        stub(self.bin, "logger", "")
+        stub(self.root / "usr/lib/layoutc", "arm.sh", 'exit "${STUB_ARM_RC:-0}"')
+        put(self.root, "proc/sys/kernel/random/boot_id", BOOT_ID + "\n")
+        cmdline = self.doc["cmdline"]["recovery"] or self.doc["cmdline"]["production"]
+        put(self.root, "proc/cmdline", f"console=ttyS0 {cmdline}\n")
+        put(self.root, "sys/devices/system/memory/auto_online_blocks", "online\n")
+        w = self.doc.get("dump_window")
+        if w:
+            ns = self.root / "sys/bus/nd/devices/namespace0.0"
+            put(ns, "resource", f"{w['start']:#x}\n")
+            put(ns, "size", f"{w['size']}\n")
+            (self.root / "sys/block/pmem0").mkdir(parents=True)
+            (self.root / "sys/block/pmem0/device").symlink_to("../../bus/nd/devices/namespace0.0")
+            dax = self.root / "sys/bus/dax/devices/dax0.0"
+            put(dax, "resource", f"{w['devdax']['dax_start']:#x}\n")
+            put(dax, "memmap_on_memory", "1\n")
+            self.filesystem(True)
+
+    def filesystem(self, present: bool) -> None:
+        image = bytearray(4096)
+        if present:
+            image[1080:1082] = b"\x53\xef"
+        put(self.root, "dev/pmem0", bytes(image))
+
+    def recover(self, **env: str) -> Run:
+        return run_script(self.device / "recover.sh", self.root, self.bin, env={"STUB_FS": str(self.fs), **env})
+
+    def stored(self, suffix: str = "") -> Path:
+        return self.root / self.prof.recovery.store.lstrip("/") / f"{self.prof.board}-{DUMP_ID}{suffix}"
+
+
+def order(run: Run, *names: str) -> list[int]:
+    return [run.calls.index(run.called(n)[0]) for n in names]
+
+
+def test_recovery_stores_uploads_then_releases(tmp_path: Path) -> None:
+    nb = NextBoot(tmp_path, "qemu-4g")
+    window_fs(nb.fs)
+    run = nb.recover()
+    assert run.code == 0, run.err
+    dest = nb.stored()
+    assert (dest / "vmcore").read_bytes() == (nb.fs / "vmcore").read_bytes()
+    assert (dest / "COMPLETE").exists()
+    assert run.called("mount") == [f"mount [-t] [ext4] [-o] [ro] [{nb.root}/dev/pmem0] [{nb.root}/run/layoutc/recover]"]
+    assert run.called("upload") == [f"upload [--file] [{dest}/vmcore]"]
+    assert run.called("ndctl") == ["ndctl [create-namespace] [--reconfig=namespace0.0] [-m] [devdax] [-f] "
+                                   "[--map=mem] [--align=2M]"]
+    assert run.called("daxctl") == ["daxctl [reconfigure-device] [--mode=system-ram] [dax0.0]"]
+    assert run.called("arm.sh") == ["arm.sh [recovery]"]
+    # never release before the copy is verified and uploaded, and never with the fs mounted
+    assert order(run, "mount", "upload", "umount", "ndctl", "daxctl", "arm.sh") == sorted(
+        order(run, "mount", "upload", "umount", "ndctl", "daxctl", "arm.sh"))
+    assert (nb.root / "sys/bus/dax/devices/dax0.0/memmap_on_memory").read_text() == "0\n"
+    assert (nb.root / "sys/devices/system/memory/auto_online_blocks").read_text() == "online\n", "restored"
+
+
+def test_second_run_is_a_no_op(tmp_path: Path) -> None:
+    nb = NextBoot(tmp_path, "qemu-4g")
+    window_fs(nb.fs)
+    assert nb.recover().code == 0
+    again = nb.recover()
+    assert again.code == 0, again.err
+    assert not [c for c in again.calls if not c.startswith("logger")], again.calls
+
+
+def test_failed_upload_keeps_window_and_dump(tmp_path: Path) -> None:
+    nb = NextBoot(tmp_path, "qemu-4g")
+    window_fs(nb.fs)
+    run = nb.recover(STUB_UPLOAD_RC="1")
+    assert run.code == 34
+    assert "upload of dump" in run.err and "stays in" in run.err
+    assert not run.called("ndctl") and not run.called("daxctl") and not run.called("arm.sh")
+    assert (nb.stored() / "vmcore").exists()
+    # fixed network: the next run uploads the stored copy and only then releases
+    retry = nb.recover()
+    assert retry.code == 0, retry.err
+    assert retry.called("upload") and retry.called("ndctl")
+    assert order(retry, "upload", "ndctl") == sorted(order(retry, "upload", "ndctl"))
+
+
+def test_checksum_mismatch_keeps_the_window(tmp_path: Path) -> None:
+    nb = NextBoot(tmp_path, "qemu-4g")
+    window_fs(nb.fs)
+    (nb.fs / "vmcore").write_bytes(b"corrupted")
+    run = nb.recover()
+    assert run.code == 32 and not run.called("ndctl") and not nb.stored().exists(), run.err
+
+
+def test_copy_failure_keeps_the_window(tmp_path: Path) -> None:
+    nb = NextBoot(tmp_path, "qemu-4g", with_recovery(profile("qemu-4g"), store="/var/crash/file"))
+    window_fs(nb.fs)
+    put(nb.root, "var/crash/file", "not a directory")
+    run = nb.recover()
+    assert run.code == 33 and not run.called("ndctl") and not run.called("upload"), run.err
+
+
+def test_incomplete_dump_is_stored_as_incomplete(tmp_path: Path) -> None:
+    nb = NextBoot(tmp_path, "qemu-4g")
+    window_fs(nb.fs, complete=False)
+    run = nb.recover()
+    assert run.code == 0, run.err
+    assert (nb.stored("-incomplete") / "INCOMPLETE").exists() and "INCOMPLETE" in run.err
+
+
+def test_production_boot_does_nothing(tmp_path: Path) -> None:
+    nb = NextBoot(tmp_path, "qemu-4g")
+    put(nb.root, "proc/cmdline", f"console=ttyS0 {nb.doc['cmdline']['production']}\n")
+    run = nb.recover()
+    assert run.code == 0 and "not a recovery boot" in run.err and not run.called("mount")
+
+
+def test_daxctl_failure_is_reported(tmp_path: Path) -> None:
+    nb = NextBoot(tmp_path, "qemu-4g")
+    window_fs(nb.fs)
+    run = nb.recover(STUB_DAXCTL_RC="1")
+    assert run.code == 35 and not run.called("arm.sh")
+    assert (nb.root / "sys/devices/system/memory/auto_online_blocks").read_text() == "online\n"
+
+
+def test_arm_refusal_is_reported(tmp_path: Path) -> None:
+    nb = NextBoot(tmp_path, "qemu-4g")
+    window_fs(nb.fs)
+    run = nb.recover(STUB_ARM_RC="12")
+    assert run.code == 36 and "exit 12" in run.err
+
+
+def test_hotplug_window_without_dump_is_returned(tmp_path: Path) -> None:
+    nb = NextBoot(tmp_path, "chromebook-4g")
+    nb.filesystem(False)
+    run = nb.recover()
+    assert run.code == 0, run.err
+    assert not run.called("mount") and not run.called("upload")
+    assert run.called("ndctl") and run.called("daxctl") and run.called("arm.sh")
+
+
+def test_hotplug_stale_dump_already_uploaded(tmp_path: Path) -> None:
+    """Warm reboots keep RAM: an old, already uploaded dump may still be in the window."""
+    nb = NextBoot(tmp_path, "chromebook-4g")
+    window_fs(nb.fs)
+    put(nb.root, f"var/lib/layoutc/uploaded-{DUMP_ID}", "")
+    run = nb.recover()
+    assert run.code == 0 and not run.called("upload") and run.called("daxctl"), run.err
+
+
+def test_release_by_reboot(tmp_path: Path) -> None:
+    base = profile("qemu-4g")
+    assert base.window is not None
+    prof = dataclasses.replace(base, window=dataclasses.replace(base.window, release=Release.REBOOT))
+    nb = NextBoot(tmp_path, "qemu-4g", prof)
+    window_fs(nb.fs)
+    run = nb.recover()
+    assert run.code == 0, run.err
+    assert not run.called("ndctl") and run.called("systemctl") == ["systemctl [--no-block] [reboot]"]
+    assert order(run, "upload", "systemctl") == sorted(order(run, "upload", "systemctl"))
+
+
+def test_disk_dumps_are_stored_and_uploaded(tmp_path: Path) -> None:
+    nb = NextBoot(tmp_path, "server-64g-2node")
+    disk = nb.root / "dev/disk/by-partlabel/crash"
+    window_fs(disk / f"layoutc-{DUMP_ID}")
+    run = nb.recover()
+    assert run.code == 0, run.err
+    assert (nb.stored() / "vmcore").exists() and run.called("upload")
+    assert nb.recover().called("upload") == [], "second run: already uploaded"
