@@ -202,7 +202,18 @@ def _chain(layout: LayoutDoc, pointer: str, profile: Profile | None) -> tuple[Li
     region = _region_kind(layout, pointer) if pointer.startswith("/regions/") else ""
     if pointer in SIZED or region == "crashkernel":
         links.extend(_sizing(profile))
-    return tuple(links)
+    return _unique(links)
+
+
+def _unique(links: list[Link]) -> tuple[Link, ...]:
+    """Drop a link that repeats an earlier one's rule and source (two pointers, one rule)."""
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for link in links:
+        if (link.rule, link.source) not in seen:
+            seen.add((link.rule, link.source))
+            out.append(link)
+    return tuple(out)
 
 
 def _builtin(pointer: str, profile: Profile | None) -> list[Link]:
@@ -245,7 +256,7 @@ def _param_chain(layout: LayoutDoc, pointer: str, param: str, profile: Profile |
         links.extend(_sizing(profile))
     if stage is not None:
         links.append(_link(RULE, stage))
-    return tuple(links)
+    return _unique(links)
 
 
 def _closest(table: Mapping[str, Rule], pointer: str) -> Rule | None:
