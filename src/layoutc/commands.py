@@ -51,7 +51,7 @@ def register(sub: Any) -> None:
     imp.add_argument("sysinfo", metavar="SYSINFO")
     imp.add_argument("--board", required=True, help="board name for the profile")
     imp.add_argument("--strategy", default="pmem-movable",
-                     choices=("pmem-movable", "pmem-hotplug", "cma", "cma-disk"),
+                     choices=("pmem-movable", "pmem-hotplug", "cma", "cma-disk", "classic-disk", "cma-hotplug"),
                      help="crash design (default: pmem-movable)")
     imp.add_argument("-o", "--output", metavar="FILE", help="write the profile here (default: stdout)")
     _format_flag(imp)

@@ -267,7 +267,8 @@ def _check_versions(r: _Reader, arch: Arch, version: KernelVersion, crash: Crash
                     hint="use crash.memory: classic, or a 6.17+ kernel", value="cma",
                     related=(Related(r.span(("kernel", "version")), "kernel version set here"),))
     if window is not None and arch is Arch.ARM64:
-        r.error("LC207", ("crash", "target") if r.has(("crash", "target")) else ("arch",), "arm64 has no memmap=! (pmem-window target)",
+        where: Key = ("crash", "target") if r.has(("crash", "target")) else ("arch",)
+        r.error("LC207", where, "arm64 has no memmap=! (pmem-window target)",
                 rule="memmap=nn!ss is x86-only; DT platforms need a pmem-region node (kernel.md §3.3)",
                 hint="use crash.target: disk on arm64", value="pmem-window")
 
