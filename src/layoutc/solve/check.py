@@ -4,10 +4,16 @@ It does not trust the solver's choices: it parses the emitted production/crash/r
 parameters, re-runs the kernel models (memblock, zones, crashkernel placement, devdax/kmem) on
 the profile's memory map and checks the resulting physical layout. Tests run it on every layout
 the solver emits (hypothesis over random maps), and ``solve`` runs it before returning.
+
+Rules checked (kernel.md §7): 1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+23, 24, 27. Not applicable to emitted layouts: 5, 6 (layoutc never emits kernelcore=, mirror or
+movable_node); 13 is a warning (LC314); 25, 26, 30-33 are runtime checks of the arm script and
+recovery units; 28 is 11 with kmem; 29 is enforced while solving (LC310).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from ..kernel import cmdline as kcmd
@@ -47,14 +53,15 @@ def check(layout: Layout) -> list[Violation]:
     out: list[Violation] = []
     arch = Arch(layout.arch)
     prod, crash_line, recovery = layout.cmdline.production, layout.cmdline.crash, layout.cmdline.recovery
+    out.extend(_syntax(" ".join((prod, crash_line, recovery))))
+    if out:
+        return out
     windows = _memmaps(prod) if layout.strategy.window_mode == "hotplug" else _memmaps(crash_line)
     present = memblock.present_ranges(layout.memory, arch, _memmaps(prod))
     ram = memblock.total_pages(present) * memblock.PAGE_SIZE
     # §7.2/§7.3: one crashkernel= per class, no unsuffixed + ,high/,low mix; ,cma needs X or X,high.
     classes = [
-        w.split("=", 1)[1].rsplit(",", 1)[-1] if "," in w else ""
-        for w in prod.split()
-        if w.startswith("crashkernel=")
+        w.split("=", 1)[1].rsplit(",", 1)[-1] if "," in w else "" for w in prod.split() if w.startswith("crashkernel=")
     ]
     if len(classes) != len(set(classes)) or ("" in classes and ({"high", "low"} & set(classes))):
         out.append(Violation(2, f"crashkernel= classes repeat or mix: {classes}"))
@@ -69,10 +76,7 @@ def check(layout: Layout) -> list[Violation]:
     image = None if layout.kaslr else fixed_image(_image_size(layout))
     taken = [
         (0, 1 * MiB),
-        *[
-            (memblock.node_end(present, n) - 0x2C000, memblock.node_end(present, n))
-            for n in memblock.nodes_of(present)
-        ],
+        *[(memblock.node_end(present, n) - 0x2C000, memblock.node_end(present, n)) for n in memblock.nodes_of(present)],
     ]
     free = crashkernel.subtract(((p.start, p.end) for p in present), taken + ([image] if image else []))
     align = crashkernel.CRASH_ALIGN if arch is Arch.X86_64 else crashkernel.CRASH_ALIGN_GENERIC
@@ -82,17 +86,13 @@ def check(layout: Layout) -> list[Violation]:
         return out
     crash_areas = [placed.crash] + ([placed.low] if placed.low else [])
     cma = (
-        crashkernel.place_cma(
-            args.cma_size, crashkernel.subtract(free, crash_areas), max(p.end for p in present)
-        )
+        crashkernel.place_cma(args.cma_size, crashkernel.subtract(free, crash_areas), max(p.end for p in present))
         if args.cma_size
         else ()
     )
     expect = sorted((r.start, r.end) for r in layout.regions if r.kind in ("crashkernel", "crashkernel_low"))
     if expect != sorted(crash_areas):
-        out.append(
-            Violation(20, f"layout says crash areas {expect}, the kernel places {sorted(crash_areas)}")
-        )
+        out.append(Violation(20, f"layout says crash areas {expect}, the kernel places {sorted(crash_areas)}"))
     if sorted((r.start, r.end) for r in layout.regions if r.kind == "crash_cma") != sorted(cma):
         out.append(Violation(14, f"layout CMA areas differ from the kernel's {list(map(_rng, cma))}"))
     mc = kcmd.value_of(prod, "movablecore")
@@ -119,13 +119,33 @@ def check(layout: Layout) -> list[Violation]:
         out.extend(_window_rules(layout, window, spans, crash_areas, list(cma), image))
     if len(kcmd.join([layout.board_cmdline, prod])) >= kcmd.COMMAND_LINE_SIZE:
         out.append(Violation(7, "production cmdline too long"))
-    if (
-        len(kcmd.join([layout.crash_board_cmdline, crash_line]))
-        >= kcmd.COMMAND_LINE_SIZE - kcmd.KEXEC_PREFIX_RESERVE
-    ):
+    if len(kcmd.join([layout.crash_board_cmdline, crash_line])) >= kcmd.COMMAND_LINE_SIZE - kcmd.KEXEC_PREFIX_RESERVE:
         out.append(Violation(7, "crash cmdline too long"))
     if len(kcmd.join([layout.board_cmdline, recovery])) >= kcmd.COMMAND_LINE_SIZE:
         out.append(Violation(7, "recovery cmdline too long"))
+    return out
+
+
+SIZE_RE = re.compile(r"^(0x[0-9a-f]+|0|[1-9][0-9]*)[KMGTPE]?$")
+
+
+def _syntax(cmdline: str) -> list[Violation]:
+    """§7.1: every size and address memparse-compatible, addresses in lower-case 0x hex."""
+    out = []
+    for word in cmdline.split():
+        name, _, value = word.partition("=")
+        if name == "crashkernel":
+            parts = re.split(r"[@]", value.split(",")[0])
+        elif name == "movablecore":
+            parts = [value[:-1] if value.endswith("%") else value]
+        elif name == "memmap":
+            size, _, base = value.partition("!")
+            parts = [size, base]
+            if not base.startswith("0x"):
+                out.append(Violation(1, f"memmap= base {base!r} is not canonical 0x hex"))
+        else:
+            continue
+        out.extend(Violation(1, f"{word}: {p!r} is not memparse-compatible") for p in parts if not SIZE_RE.match(p))
     return out
 
 
@@ -196,9 +216,7 @@ def _window_rules(
             )
             if _overlap(window, top):
                 out.append(
-                    Violation(
-                        16, f"window {_rng(window)} over node {early.node}'s early allocations {_rng(top)}"
-                    )
+                    Violation(16, f"window {_rng(window)} over node {early.node}'s early allocations {_rng(top)}")
                 )
     for area in crash_areas:
         if _overlap(window, area):
