@@ -82,3 +82,10 @@ def test_bundled_profiles_cover_every_strategy() -> None:
         if not profile.abstract:
             strategies.add(str(profile.strategy))
     assert {"pmem-movable", "pmem-hotplug", "cma", "cma-disk", "classic-disk"} <= strategies
+
+
+def test_diagnostics_reference_is_current() -> None:
+    from layoutc.diagnostics_doc import diagnostics_reference
+
+    committed = (REPO / "docs" / "diagnostics.md").read_text()
+    assert committed == diagnostics_reference(), "stale: run `layoutc codes > docs/diagnostics.md`"

@@ -65,6 +65,11 @@ def register(sub: Any) -> None:
     _format_flag(probe)
     probe.set_defaults(handler=cmd_probe)
 
+    codes = sub.add_parser("codes", help="list every diagnostic code with its rule",
+                           description="Print the table of diagnostic codes (docs/diagnostics.md).")
+    codes.add_argument("--format", choices=("markdown",), default="markdown")
+    codes.set_defaults(handler=cmd_codes)
+
     sub.add_parser("dump", help="write a filtered crash dump from /proc/vmcore or an ELF vmcore "
                    "(see 'layoutc dump --help')", add_help=False)
     sub.add_parser("lab", help="boot the compiled layout in real kernels under QEMU and compare "
@@ -147,6 +152,13 @@ def cmd_schema(ns: argparse.Namespace) -> int:
         sys.stdout.write(profile_reference())
         return EXIT_OK
     sys.stdout.write(json.dumps(load_schema(ns.family, 1), indent=2, sort_keys=True) + "\n")
+    return EXIT_OK
+
+
+def cmd_codes(ns: argparse.Namespace) -> int:
+    from .diagnostics_doc import diagnostics_reference
+
+    sys.stdout.write(diagnostics_reference())
     return EXIT_OK
 
 
