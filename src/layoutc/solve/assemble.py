@@ -51,11 +51,7 @@ def armed_overhead(profile: Profile, v: Mapping[str, Any]) -> int:
     total = crash.crash[1] - crash.crash[0] + (crash.low[1] - crash.low[0] if crash.low else 0)
     window: DumpWindow | None = v.get("window")
     if window is not None and window.mode == "hotplug":
-        total += (
-            window.size
-            if profile.window and profile.window.release is Release.REBOOT
-            else window.devdax.wasted
-        )
+        total += window.size if profile.window and profile.window.release is Release.REBOOT else window.devdax.wasted
     return total
 
 
@@ -139,9 +135,7 @@ def layout(profile: Profile, v: Mapping[str, Any], steps: Mapping[str, Step], un
             str(spec.mode) if spec else None,
             profile.strategy,
         ),
-        crashkernel=Crashkernel(
-            v["crash_size"], _offset(profile), profile.crash.cma_size, crash_need(profile)
-        ),
+        crashkernel=Crashkernel(v["crash_size"], _offset(profile), profile.crash.cma_size, crash_need(profile)),
         movablecore=zone.movablecore if zone else None,
         movable_zone=zone.spans if zone else (),
         regions=placed,
@@ -154,8 +148,38 @@ def layout(profile: Profile, v: Mapping[str, Any], steps: Mapping[str, Step], un
         recovery_boot=recovery_boot(profile),
         unsafe=tuple(unsafe),
         provenance=provenance(profile, steps, set(v), placed, bool(guards)),
-        notes=tuple(v.get("notes", ())),
+        notes=notes(profile, v, guards),
     )
+
+
+def notes(profile: Profile, v: Mapping[str, Any], guards: tuple[Guard, ...]) -> tuple[str, ...]:
+    """Assumptions a reader of the layout should know about, in a fixed order."""
+    out = []
+    if any(g.early.measured is None for g in guards):
+        out.append(
+            "guard sizes are modelled (struct pages, hashes, percpu, NODE_DATA); on real hardware "
+            "measure memory.early_reserved (zoneinfo present - managed of a Movable zone at the node's top)"
+        )
+    zone = v.get("zone")
+    window: DumpWindow | None = v.get("window")
+    bs = profile.memory.block_size
+    for span in zone.spans if zone else ():
+        if span.start % bs and (window is None or span.node != window.node):
+            out.append(
+                f"node {span.node}'s ZONE_MOVABLE starts at {span.start:#x}, inside a block: that block "
+                "cannot be offlined (no window there)"
+            )
+    if recovery_boot(profile) is not None:
+        out.append(
+            "the recovery boot entries load /vmlinuz and /initrd.img; change them if the production kernel "
+            "lives elsewhere"
+        )
+    if profile.crash.target.value == "pmem-window" and not profile.pins.crashkernel_offset:
+        out.append(
+            "the boot loader's initrd placement is not modelled: crashkernel= may land up to the initrd's "
+            "size lower; the arm script reads the real range from /proc/iomem"
+        )
+    return tuple(out)
 
 
 def _offset(profile: Profile) -> int | None:
