@@ -44,9 +44,7 @@ def lab_reports(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str
 
     def one(case: tuple[str, str]) -> Report:
         label, name = case
-        return run_lab(
-            FIXTURES / name, kernel=kernels[label], out_dir=out / f"{name}-{label}", options=options
-        )
+        return run_lab(FIXTURES / name, kernel=kernels[label], out_dir=out / f"{name}-{label}", options=options)
 
     cases = matrix()
     with ThreadPoolExecutor(max_workers=POOL) as pool:

@@ -44,9 +44,7 @@ def test_newc_layout_is_what_the_kernel_expects() -> None:
     assert len(data) % 4 == 0
     assert data.rstrip(b"\0").endswith(b"TRAILER!!!")
     if shutil.which("cpio"):
-        listing = subprocess.run(
-            ["cpio", "-t", "--quiet"], input=data, capture_output=True, check=True
-        ).stdout
+        listing = subprocess.run(["cpio", "-t", "--quiet"], input=data, capture_output=True, check=True).stdout
         assert listing.decode().split() == ["bin", "bin/sh", "init"]
 
 
@@ -95,9 +93,7 @@ def _guest_log(*, movable_start: int, offline: dict[int, str], memtotal_kb: int,
     log = "LAYOUTC-START 7.2.13\n"
     log += _frame("cmdline", "console=ttyS0 movablecore=512M crashkernel=256M nokaslr panic=-1\n")
     log += _frame("iomem", iomem) + _frame("zoneinfo", zoneinfo)
-    log += _frame("block_size_bytes", "8000000\n") + _frame(
-        "blocks-boot", "0 online 0 none\n39 online 0 Movable\n"
-    )
+    log += _frame("block_size_bytes", "8000000\n") + _frame("blocks-boot", "0 online 0 none\n39 online 0 Movable\n")
     log += _frame("meminfo", f"MemTotal: {memtotal_kb} kB\n") + _frame("kexec_crash_size", "268435456\n")
     for block, result in offline.items():
         on = "ok" if result == "ok" else "skipped"
@@ -158,3 +154,18 @@ def test_guest_that_died_is_one_failure() -> None:
     layout = load_layout(FIXTURES / "qemu-4g")
     facts = production_facts(layout, parse_serial(b"Kernel panic - not syncing\n"), None, CMDLINE)
     assert [(f.name, f.status) for f in facts] == [("guest finished", "fail")]
+
+
+CAPTURE_4G = Path(__file__).resolve().parents[1] / "importer" / "captures" / "qemu-k7-pc-4G"
+
+
+@pytest.mark.skipif(not (CAPTURE_4G / "iomem").is_file(), reason="importer captures not present")
+def test_probe_round_trip_imports_the_capture_and_compares_the_board(tmp_path: Path) -> None:
+    from layoutc.lab.roundtrip import import_roundtrip
+
+    same = import_roundtrip(load_layout(FIXTURES / "qemu-4g"), CAPTURE_4G, tmp_path)
+    assert [(f.name, f.status) for f in same] == [
+        ("round trip: RAM map", "pass"), ("round trip: block size", "pass"), ("round trip: SRAT", "pass"),
+    ]  # fmt: skip
+    other = import_roundtrip(load_layout(FIXTURES / "qemu-8g-numa2"), CAPTURE_4G, tmp_path)
+    assert other[0].status == "fail" and "node 1" in other[0].predicted and "node 1" not in other[0].observed

@@ -69,9 +69,7 @@ def test_boards_that_cannot_be_emulated_say_why() -> None:
     assert any("GiB of guest RAM" in r for r in reasons)
     hole = fixture("qemu-4g")
     hole["memory"]["map"].append({"start": 0xC0000000, "end": 0xD0000000, "type": "ram", "node": 0})
-    assert any(
-        "not RAM in QEMU" in r for r in board.machine_for(parse_layout(hole), budget=12 * GiB).unfaithful
-    )
+    assert any("not RAM in QEMU" in r for r in board.machine_for(parse_layout(hole), budget=12 * GiB).unfaithful)
 
 
 def test_run_lab_reports_cannot_emulate_without_booting(tmp_path: Path) -> None:
@@ -86,9 +84,7 @@ def test_run_lab_reports_cannot_emulate_without_booting(tmp_path: Path) -> None:
 
 def test_cmdline_words() -> None:
     assert memparse("272M") == 272 * MiB and memparse("0x12f000000") == 0x12F000000
-    assert pmem_words("console=ttyS0 memmap=272M!0x12f000000 crashkernel=256M") == [
-        (0x12F000000, 0x140000000)
-    ]
+    assert pmem_words("console=ttyS0 memmap=272M!0x12f000000 crashkernel=256M") == [(0x12F000000, 0x140000000)]
     assert board.check_cmdline_length("x" * 2047) is None
     assert board.check_cmdline_length("x" * 2048) is not None
 
@@ -155,9 +151,7 @@ def _stand_in(tmp_path: Path, body: str) -> str:
 def test_runner_kills_a_hung_emulator_and_its_children(tmp_path: Path) -> None:
     m = board.machine_for(load_layout(FIXTURES / "qemu-4g"), budget=12 * GiB)
     fake = _stand_in(tmp_path, "echo starting >&2\nsleep 60 &\nsleep 60")
-    boot = qemu.Boot(
-        Path("k"), Path("i"), "console=ttyS0", m, tmp_path / "serial.log", timeout=1.0, qemu=fake
-    )
+    boot = qemu.Boot(Path("k"), Path("i"), "console=ttyS0", m, tmp_path / "serial.log", timeout=1.0, qemu=fake)
     result = qemu.run_boot(boot)
     assert result.timed_out and result.seconds < 15
     assert "starting" in result.stderr
@@ -169,6 +163,4 @@ def test_runner_reports_exit_code_and_missing_emulator(tmp_path: Path) -> None:
     boot = qemu.Boot(Path("k"), Path("i"), "c", m, tmp_path / "serial.log", timeout=10.0, qemu=fake)
     assert qemu.run_boot(boot).returncode == 3
     with pytest.raises(LabError, match="tool-missing"):
-        qemu.run_boot(
-            qemu.Boot(Path("k"), Path("i"), "c", m, tmp_path / "s.log", qemu=str(tmp_path / "nope"))
-        )
+        qemu.run_boot(qemu.Boot(Path("k"), Path("i"), "c", m, tmp_path / "s.log", qemu=str(tmp_path / "nope")))

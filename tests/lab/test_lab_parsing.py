@@ -31,12 +31,8 @@ def frame(name: str, data: bytes, width: int = 76) -> str:
 def test_serial_frames_survive_interleaved_kernel_lines_and_crlf() -> None:
     payload = b"Node 0, zone  Movable\n  start_pfn:           1179648\n" * 20
     framed = frame("zoneinfo", payload).split("\r\n")
-    framed.insert(
-        3, "[    4.026943] page: refcount:1 mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x13fe09"
-    )
-    log = "[    0.000000] Linux version 7.2\r\nLAYOUTC-START 7.2.13+deb14-cloud-amd64\r\n" + "\r\n".join(
-        framed
-    )
+    framed.insert(3, "[    4.026943] page: refcount:1 mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x13fe09")
+    log = "[    0.000000] Linux version 7.2\r\nLAYOUTC-START 7.2.13+deb14-cloud-amd64\r\n" + "\r\n".join(framed)
     log += 'LAYOUTC-OBS {"kind":"offline","block":39,"offline":"EBUSY"}\r\n'
     log += "LAYOUTC-MISSING kexec_crash_cma_ranges\r\n"
     log += "LAYOUTC-DONE\r\n[    4.1] reboot: Power down\r\n"
@@ -137,9 +133,7 @@ def test_dmesg_generic_and_61_crashkernel_lines_and_cma() -> None:
 
 
 def test_dmesg_61_style_reservation() -> None:
-    facts = parse_dmesg(
-        "[    0.0] Reserving 256MB of memory at 2800MB for crashkernel (System RAM: 4095MB)\n"
-    )
+    facts = parse_dmesg("[    0.0] Reserving 256MB of memory at 2800MB for crashkernel (System RAM: 4095MB)\n")
     assert facts.crash_reserved == ((2800 << 20, 3056 << 20),)
 
 

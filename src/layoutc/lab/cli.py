@@ -20,6 +20,7 @@ from pathlib import Path
 
 from layoutc.lab.errors import LabError
 from layoutc.lab.kernels import SERIES
+from layoutc.lab.roundtrip import child_env
 from layoutc.lab.run import STAGES, LabOptions, run_lab
 
 _ERROR_EXIT = {"usage": 2, "invalid-layout": 1}
@@ -89,7 +90,7 @@ def main_lab(argv: Sequence[str] | None = None) -> int:
 def compile_profile(profile: Path, dest: Path) -> int:
     """``layoutc compile PROFILE -o DEST`` in a child process (the lab never imports the compiler)."""
     argv = [sys.executable, "-m", "layoutc.cli", "compile", str(profile), "-o", str(dest)]
-    return subprocess.run(argv, check=False).returncode
+    return subprocess.run(argv, check=False, env=child_env()).returncode
 
 
 main = main_lab  # layoutc.cli delegates ``layoutc lab …`` to ``layoutc.lab.cli.main``

@@ -78,6 +78,9 @@ emit auto_online_blocks /sys/devices/system/memory/auto_online_blocks
 emit kexec_crash_size /sys/kernel/kexec_crash_size
 emit kexec_crash_cma_ranges /sys/kernel/kexec_crash_cma_ranges
 blocks blocks-boot
+LSMEM_COLUMNS=RANGE,SIZE,STATE,REMOVABLE,BLOCK,NODE,ZONES
+lsmem -J -b -o "$LSMEM_COLUMNS" > /tmp/lsmem.json 2>/dev/null && emit lsmem.json /tmp/lsmem.json
+lsmem -o "$LSMEM_COLUMNS" > /tmp/lsmem.txt 2>/dev/null && emit lsmem.txt /tmp/lsmem.txt
 """
 
 OFFLINE = r"""

@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from layoutc.lab.errors import LabError
 
 BUSYBOX = Path("/bin/busybox")
-DEFAULT_TOOLS = ("/usr/sbin/kexec", "/usr/bin/ndctl", "/usr/bin/daxctl")
+DEFAULT_TOOLS = ("/usr/sbin/kexec", "/usr/bin/ndctl", "/usr/bin/daxctl", "/usr/bin/lsmem")
 # Loaded in the guest in this order together with their dependencies; absent ones are skipped
 # (crc32c_generic is a module only on some kernels).
 DEFAULT_MODULES = (

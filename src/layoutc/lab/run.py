@@ -21,17 +21,18 @@ from layoutc.lab import board, compare, guest, initramfs, kernels, qemu
 from layoutc.lab.errors import LabError
 from layoutc.lab.layoutview import LayoutView, load_layout
 from layoutc.lab.report import BootRecord, Report
+from layoutc.lab.roundtrip import import_roundtrip
 from layoutc.lab.serial import GuestOutput, parse_serial
 
 STAGES = ("boot",)  # part 2 adds "arm" and "full"
 _BASELINE_LOCK = threading.Lock()
 _BASELINE_KEYS: dict[str, threading.Lock] = {}  # one lock per baseline: concurrent runs boot it once
 
-# Hook for issue 4 item 4 (``layoutc probe`` inside the guest, round trip probe → import → compile → lab).
-# It receives the layout and the SYSINFO directory captured from the baseline boot (raw files as
-# ``layoutc import`` accepts them) and returns extra facts. None until the importer exists.
-ProbeRoundTrip = Callable[[LayoutView, Path], list[compare.Fact]]
-PROBE_ROUNDTRIP: ProbeRoundTrip | None = None
+# Hook for issue 4 item 4 (probe → import → compile → lab): receives the layout, the SYSINFO directory
+# captured in the baseline boot and the output directory, and returns extra facts. The default imports the
+# capture and compares the board; comparing a *compiled* re-import is left to when the compiler exists.
+ProbeRoundTrip = Callable[[LayoutView, Path, Path], list[compare.Fact]]
+PROBE_ROUNDTRIP: ProbeRoundTrip = import_roundtrip
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,7 @@ class LabOptions:
     timeout: float = 300.0  # per boot, seconds
     jobs: int = 2  # boots run concurrently within one run_lab call
     baseline_cache: bool = True
+    roundtrip: bool = True  # import the guest's capture and compare the board (PROBE_ROUNDTRIP)
 
 
 def resolve_kernel(kernel: str | Path | kernels.Kernel) -> kernels.Kernel:
@@ -128,12 +130,10 @@ def _accel(requested: str, k: kernels.Kernel, out_dir: Path) -> str:
 def write_sysinfo(out: GuestOutput, dest: Path) -> Path:
     """Write the guest's raw files as a SYSINFO directory (the layout ``layoutc import`` reads)."""
     dest.mkdir(parents=True, exist_ok=True)
-    names = {"iomem": "iomem", "zoneinfo": "zoneinfo", "cmdline": "cmdline", "dmesg": "dmesg",
-             "block_size_bytes": "block_size_bytes"}  # fmt: skip
-    for src, dst in names.items():
-        data = out.files.get(src)
+    for name in ("iomem", "zoneinfo", "cmdline", "dmesg", "block_size_bytes", "lsmem.json", "lsmem.txt"):
+        data = out.files.get(name)
         if data is not None:
-            (dest / dst).write_bytes(data)
+            (dest / name).write_bytes(data)
     if out.release:
         (dest / "uname-r").write_text(out.release + "\n")
     return dest
@@ -211,10 +211,8 @@ def _assess(
         notes.append("baseline boot taken from the lab cache (identical kernel, machine and cmdline)")
     if base.done:
         sysinfo = write_sysinfo(base, out_dir / "sysinfo-baseline")
-        if PROBE_ROUNDTRIP is not None:
-            facts += PROBE_ROUNDTRIP(layout, sysinfo)
-        else:
-            notes.append("probe round trip not run: PROBE_ROUNDTRIP hook unset (needs layoutc import)")
+        if opts.roundtrip:
+            facts += PROBE_ROUNDTRIP(layout, sysinfo, out_dir)
     errors = [f"boot {b.name} timed out after {opts.timeout:.0f} s" for b in boots if b.returncode is None]
     if not prod.done and prod_rec.returncode is not None:
         errors.append(f"production guest stopped before LAYOUTC-DONE (see {prod_rec.serial_log})")
