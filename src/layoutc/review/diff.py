@@ -304,10 +304,11 @@ def _rules(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
         out.append(Change("rules", REMOVED, "unsafe pin", text, ""))
     for text in sorted(unsafe_b - unsafe_a):
         out.append(Change("rules", ADDED, "unsafe pin", "", text))
-    for text in sorted(set(old.warnings) - set(new.warnings)):
-        out.append(Change("rules", REMOVED, "note", text, ""))
-    for text in sorted(set(new.warnings) - set(old.warnings)):
-        out.append(Change("rules", ADDED, "note", "", text))
+    for label, a, b in (("warning", old.warnings, new.warnings), ("note", old.notes, new.notes)):
+        for text in sorted(set(a) - set(b)):
+            out.append(Change("rules", REMOVED, label, text, ""))
+        for text in sorted(set(b) - set(a)):
+            out.append(Change("rules", ADDED, label, "", text))
     return out
 
 

@@ -96,7 +96,8 @@ class LayoutDoc:
     kaslr: bool | None
     armed_overhead: int | None
     unsafe: tuple[Mapping[str, Any], ...]
-    warnings: tuple[str, ...]
+    warnings: tuple[str, ...]  # layout.json "warnings" (if the document carries them)
+    notes: tuple[str, ...]  # layout.json "notes": informational, from the solver
     provenance: Mapping[str, Rule]
 
     @property
@@ -150,7 +151,8 @@ def view(doc: Mapping[str, Any]) -> LayoutDoc:
         kaslr=doc.get("kaslr") if isinstance(doc.get("kaslr"), bool) else None,
         armed_overhead=_opt_int(doc.get("armed_overhead")),
         unsafe=tuple(u for u in _list(doc.get("unsafe"))),
-        warnings=tuple(str(w) for w in (*_plain_list(doc.get("warnings")), *_plain_list(doc.get("notes")))),
+        warnings=tuple(str(w) for w in _plain_list(doc.get("warnings"))),
+        notes=tuple(str(n) for n in _plain_list(doc.get("notes"))),
         provenance=provenance(doc),
     )
 

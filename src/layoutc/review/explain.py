@@ -201,7 +201,7 @@ def _chain(layout: LayoutDoc, pointer: str, profile: Profile | None) -> tuple[Li
         links.extend(_builtin(pointer, profile))
     region = _region_kind(layout, pointer) if pointer.startswith("/regions/") else ""
     if pointer in SIZED or region == "crashkernel":
-        links.extend(_sizing(profile))
+        links.extend(_sizing(layout, profile))
     return _unique(links)
 
 
@@ -223,6 +223,12 @@ def _builtin(pointer: str, profile: Profile | None) -> list[Link]:
     return []
 
 
+def _emitted_crash_size(layout: LayoutDoc) -> int | None:
+    crash = layout.raw.get("crashkernel")
+    size = crash.get("size") if isinstance(crash, Mapping) else None
+    return size if isinstance(size, int) and not isinstance(size, bool) else None
+
+
 def _input(path: str, profile: Profile | None) -> Input:
     span = profile.span(path) if profile is not None else None
     if span is None or profile is None:
@@ -231,8 +237,10 @@ def _input(path: str, profile: Profile | None) -> Input:
     return Input(label, span.file, span.line, span.col)
 
 
-def _sizing(profile: Profile | None) -> list[Link]:
-    """crash.reserve: auto -> the sizing model's terms (only with the profile at hand)."""
+def _sizing(layout: LayoutDoc, profile: Profile | None) -> list[Link]:
+    """crash.reserve: auto -> the sizing model's terms (only with the profile at hand).
+
+    When the emitted size is not the model's, say so instead of claiming the model produced it."""
     if profile is None or profile.crash.reserve is not None:
         return []
     from .sizing import crash_reserve_auto
@@ -240,9 +248,15 @@ def _sizing(profile: Profile | None) -> list[Link]:
     result = crash_reserve_auto(profile)
     terms = " + ".join(f"{t.key} {notation.human(t.size)}" for t in result.terms)
     keys = sorted({k for t in result.terms for k in t.inputs} | {"crash.reserve"})
-    rule = (f"crash.reserve: auto -> layoutc sizing model: {terms} = {notation.human(result.needed)}; "
-            f"crashkernel={notation.cmdline_size(result.reserve)}"
-            + (f", ,cma >= {notation.human(result.cma_minimum)}" if result.cma_minimum else ""))
+    model = (f"layoutc sizing model: {terms} = {notation.human(result.needed)}; "
+             f"crashkernel={notation.cmdline_size(result.reserve)}"
+             + (f", ,cma >= {notation.human(result.cma_minimum)}" if result.cma_minimum else ""))
+    emitted = _emitted_crash_size(layout)
+    if emitted is None or emitted == result.reserve:
+        rule = f"crash.reserve: auto -> {model}"
+    else:
+        rule = (f"crash.reserve: auto -> sized by the solver to crashkernel={notation.cmdline_size(emitted)}, "
+                f"not by the {model} (see layoutc estimate)")
     return [Link(RULE, "/crashkernel/size", rule, "docs/review.md#sizing; anchors.md §2",
                  tuple(_input(k, profile) for k in keys))]
 
@@ -253,7 +267,7 @@ def _param_chain(layout: LayoutDoc, pointer: str, param: str, profile: Profile |
     encoded = _encoded(layout, PARAM_RULES.get(_param_name(param), ()), exclude=stage)
     links.extend(encoded)
     if param.startswith("crashkernel=") and not param.endswith(",cma"):
-        links.extend(_sizing(profile))
+        links.extend(_sizing(layout, profile))
     if stage is not None:
         links.append(_link(RULE, stage))
     return _unique(links)
