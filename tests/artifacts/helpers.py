@@ -53,10 +53,10 @@ def profile(name: str) -> Profile:
     return loaded
 
 
-def layout(name: str) -> dict[str, Any]:
+def layout(name: str, prof: Profile | None = None) -> dict[str, Any]:
     """The real compiler's layout.json document for a bundled profile (solve, then serialize)."""
     diags = Diagnostics()
-    solved = solve(profile(name), diags)
+    solved = solve(prof or profile(name), diags)
     assert solved is not None, diags
     data: dict[str, Any] = json.loads(json.dumps(document(solved)))
     return data

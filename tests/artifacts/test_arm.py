@@ -24,9 +24,9 @@ BS = 128 << 20
 class Board:
     """A rendered board plus a fake root that satisfies its layout, and kexec/logger stubs."""
 
-    def __init__(self, tmp: Path, name: str, prof: Any = None) -> None:
+    def __init__(self, tmp: Path, name: str, prof: Any = None, doc: dict[str, Any] | None = None) -> None:
         tool("sh")
-        self.doc = layout(name)
+        self.doc = doc or layout(name)
         self.device = write_artifacts(prof or profile(name), self.doc, tmp / "out")
         self.root = tmp / "root"
         self.bin = tmp / "bin"

@@ -18,9 +18,10 @@ BOOT_ID = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 
 
 class CrashKernel:
-    def __init__(self, tmp: Path, name: str, prof: Profile | None = None) -> None:
+    def __init__(self, tmp: Path, name: str, prof: Profile | None = None,
+                 doc: dict[str, Any] | None = None) -> None:
         tool("sha256sum")
-        self.doc: dict[str, Any] = layout(name)
+        self.doc: dict[str, Any] = doc or layout(name)
         self.prof = prof or profile(name)
         self.device = write_artifacts(self.prof, self.doc, tmp / "out")
         self.root = tmp / "root"

@@ -33,9 +33,10 @@ def window_fs(directory: Path, *, complete: bool = True) -> Path:
 
 
 class NextBoot:
-    def __init__(self, tmp: Path, name: str, prof: Profile | None = None, *, upload: bool = True) -> None:
+    def __init__(self, tmp: Path, name: str, prof: Profile | None = None, *, upload: bool = True,
+                 doc: dict[str, Any] | None = None) -> None:
         tool("sha256sum")
-        self.doc: dict[str, Any] = layout(name)
+        self.doc: dict[str, Any] = doc or layout(name)
         base = prof or profile(name)
         self.bin = tmp / "bin"
         uploader = stub(self.bin, "upload", 'exit "${STUB_UPLOAD_RC:-0}"')

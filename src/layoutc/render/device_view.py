@@ -9,6 +9,7 @@ the kernel's own arithmetic, and the fallback is named in a comment.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,9 @@ DUMP_PYZ = "/usr/lib/layoutc/dump.pyz"
 # iomem resources the window must never overlap (kernel.md §7 items 17, 18, 31)
 IOMEM_CONFLICTS = ("Crash kernel", "Kernel code", "Kernel rodata", "Kernel data", "Kernel bss")
 INFO_BLOCK = 8 * 1024  # nd_pfn_init: "start + SZ_8K"
+# a path a unit file can carry as is: no specifier (%), no whitespace or control character. The profile
+# schema means the same, but its "$" also matches before a trailing newline (Python re), so check again.
+UNIT_PATH = re.compile(r"/[A-Za-z0-9._/+@:=-]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +94,7 @@ class View:
     disk_fstype: str
     boot: Boot
     store: str
+    store_unit: str | None  # the store for RequiresMountsFor=, None when it is not a plain path
     upload: tuple[tuple[str, ...], ...]  # each argument split at "{dump}"
     install_dir: str
     modes: tuple[str, ...]  # arm.sh modes that apply to this strategy
@@ -194,6 +199,7 @@ def build_view(profile: Profile, doc: Mapping[str, Any]) -> View:
         disk_device=profile.disk.device if profile.disk else "",
         disk_fstype=profile.disk.fstype if profile.disk else "",
         boot=_boot(profile, doc, window_mode), store=profile.recovery.store,
+        store_unit=profile.recovery.store if UNIT_PATH.fullmatch(profile.recovery.store) else None,
         upload=tuple(tuple(arg.split("{dump}")) for arg in profile.recovery.upload),
         install_dir=INSTALL_DIR, modes=_modes(target, window_mode, window.release if window else None),
     )
