@@ -304,10 +304,10 @@ def _rules(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
         out.append(Change("rules", REMOVED, "unsafe pin", text, ""))
     for text in sorted(unsafe_b - unsafe_a):
         out.append(Change("rules", ADDED, "unsafe pin", "", text))
-    for label, a, b in (("warning", old.warnings, new.warnings), ("note", old.notes, new.notes)):
-        for text in sorted(set(a) - set(b)):
+    for label, was, now in (("warning", old.warnings, new.warnings), ("note", old.notes, new.notes)):
+        for text in sorted(set(was) - set(now)):
             out.append(Change("rules", REMOVED, label, text, ""))
-        for text in sorted(set(b) - set(a)):
+        for text in sorted(set(now) - set(was)):
             out.append(Change("rules", ADDED, label, "", text))
     return out
 
