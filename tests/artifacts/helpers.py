@@ -121,5 +121,6 @@ def run_script(script: Path, root: Path, bindir: Path, *args: str, env: dict[str
     full = {"PATH": f"{bindir}:/usr/sbin:/usr/bin:/sbin:/bin", "LAYOUTC_ROOT": str(root),
             "STUB_LOG": str(log), "LAYOUTC_WAIT_SECONDS": "0", "LC_ALL": "C"}
     full.update(env or {})
-    proc = subprocess.run(["sh", str(script), *args], env=full, capture_output=True, text=True, timeout=60)
+    shell = os.environ.get("LAYOUTC_TEST_SHELL", "sh").split()
+    proc = subprocess.run([*shell, str(script), *args], env=full, capture_output=True, text=True, timeout=60)
     return Run(proc, log)
