@@ -159,3 +159,12 @@ def test_browser_check_catches_overlap(tmp_path: Path) -> None:
     (entry,) = _browser_report([("bad", bad)], tmp_path)
     assert entry["overlaps"] == ["crashkernel 160 MiB / dump_window"]
     assert entry["regions"] == [{"name": "flat", "w": 20, "h": 0}]
+
+
+def test_side_by_side_marks_changed_regions() -> None:
+    svg = side_by_side_svg(fixture("qemu-4g.json"), fixture("qemu-4g-rev2.json"), old_label="main", new_label="pr")
+    assert "crashkernel 160 MiB (changed)" in svg and "crashkernel 256 MiB (changed)" in svg
+    assert "dump_window 258 MiB (changed)" in svg
+    assert "kernel_image 48 MiB (changed)" not in svg and "kernel_image 48 MiB" in svg
+    assert svg.count('stroke-dasharray="4 2"') == 4  # two changed regions on each side
+    assert_golden(GOLDEN / "diff-fixture-rev.svg", svg)

@@ -57,8 +57,12 @@ def map_svg(doc: Mapping[str, Any]) -> str:
 def side_by_side_svg(old: Mapping[str, Any], new: Mapping[str, Any], *, old_label: str = "old",
                      new_label: str = "new") -> str:
     """OLD and NEW next to each other (each to its own scale), for ``layoutc diff --svg``."""
-    left, lw, lh = _picture(view(old), caption=old_label)
-    right, rw, rh = _picture(view(new), caption=new_label)
+    a, b = view(old), view(new)
+    before = {r.name: (r.start, r.end) for r in a.regions}
+    after = {r.name: (r.start, r.end) for r in b.regions}
+    changed = frozenset(n for n in set(before) | set(after) if before.get(n) != after.get(n))
+    left, lw, lh = _picture(a, caption=old_label, changed=changed)
+    right, rw, rh = _picture(b, caption=new_label, changed=changed)
     gap = 24.0
     body = (f'<svg x="0" y="0" width="{_n(lw)}" height="{_n(lh)}" class="side" data-side="old">{left}</svg>\n'
             f'<line x1="{_n(lw + gap / 2)}" y1="8" x2="{_n(lw + gap / 2)}" y2="{_n(max(lh, rh) - 8)}" '
@@ -75,7 +79,8 @@ def _document(body: str, width: float, height: float) -> str:
             f'fill="#ffffff"/>\n{body}</svg>\n')
 
 
-def _picture(layout: LayoutDoc, caption: str = "") -> tuple[str, float, float]:
+def _picture(layout: LayoutDoc, caption: str = "",
+             changed: frozenset[str] = frozenset()) -> tuple[str, float, float]:
     segs = segments(layout)
     scale = Scale(segs, TOP)
     out: list[str] = []
@@ -89,8 +94,8 @@ def _picture(layout: LayoutDoc, caption: str = "") -> tuple[str, float, float]:
     out.append(_text(8, 34, (subtitle,), "title"))
     out.extend(_segment_shapes(seg, scale) for seg in segs)
     out.extend(_zone_shapes(segs, scale))
-    out.extend(_region_shapes(layout, scale))
-    labels = _right_labels(layout, segs, scale)
+    out.extend(_region_shapes(layout, scale, changed))
+    labels = _right_labels(layout, segs, scale, changed)
     bottom = scale.top + scale.height
     ys = _place(labels, scale.top, bottom)
     for label, y in zip(labels, ys, strict=True):
@@ -143,22 +148,27 @@ def _zone_shapes(segs: tuple[Segment, ...], scale: Scale) -> list[str]:
     return out
 
 
-def _region_shapes(layout: LayoutDoc, scale: Scale) -> list[str]:
+def _region_shapes(layout: LayoutDoc, scale: Scale, changed: frozenset[str]) -> list[str]:
+    """One rectangle per region; in a side-by-side diff, changed regions get a thick dashed outline."""
     out = []
     for region in layout.regions:
+        stroke = ('stroke="#c000c0" stroke-width="2" stroke-dasharray="4 2"' if region.name in changed
+                  else 'stroke="#222222" stroke-width="0.5"')
         y_top, y_bottom = scale.y(region.end), scale.y(region.start)
         out.append(f'<rect class="region" data-kind="{xml_escape(region.kind)}" '
                    f'data-name="{xml_escape(region.name)}" x="{_n(REG_X)}" y="{_n(y_top)}" '
                    f'width="{_n(REG_W)}" height="{_n(max(0.1, y_bottom - y_top))}" '
                    f'fill="{REGION_FILL.get(region.kind, "#999999")}" '
-                   f'fill-opacity="0.85" stroke="#222222" stroke-width="0.5"/>')
+                   f'fill-opacity="0.85" {stroke}/>')
     return out
 
 
-def _right_labels(layout: LayoutDoc, segs: tuple[Segment, ...], scale: Scale) -> list[_Label]:
+def _right_labels(layout: LayoutDoc, segs: tuple[Segment, ...], scale: Scale,
+                  changed: frozenset[str] = frozenset()) -> list[_Label]:
     labels: list[_Label] = []
     for region in layout.regions:
-        labels.append(_Label((f"{region.name} {notation.human(region.size)}",
+        mark = " (changed)" if region.name in changed else ""
+        labels.append(_Label((f"{region.name} {notation.human(region.size)}{mark}",
                               f"{notation.addr(region.start)}-{notation.addr(region.end)}"),
                              scale.y(region.end), scale.y(region.start), region.kind))
     for zone in layout.movable_zone:
