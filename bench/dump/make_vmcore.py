@@ -59,27 +59,26 @@ def pool_text() -> bytes:
     return bytes(out)
 
 
+def ram_ranges(total: int) -> list[tuple[int, int]]:
+    """(start, size) PT_LOADs like an x86 e820 map: low RAM, RAM up to the 3 GiB hole, RAM above 4 GiB."""
+    low = (0x1000, 0x9F000 - 0x1000)
+    left = total - low[1]
+    below = min(left, 0xC0000000 - 0x100000)
+    out = [low, (0x100000, below)]
+    if left > below:
+        out.append((0x100000000, left - below))
+    return out
+
+
 def write(path: str, size: int, seed: int) -> None:
     rng = random.Random(seed)
     pools = {"binary": pool_binary(), "text": pool_text(), "random": rng.randbytes(POOL_BYTES)}
     for k, v in pools.items():
         pools[k] = v[: len(v) - len(v) % PS]
     npages = size // PS
-    # ELF header, one PT_NOTE with two NT_PRSTATUS, RAM as PT_LOADs split like a real e820 map.
-    ranges = [(0x1000, 0x9F000 - 0x1000), (0x100000, 0xBFF00000 - 0x100000)]
-    if size > 0xC0000000:
-        ranges.append((0x100000000, size - 0xC0000000 + 0x100000 - 0x1000 + 0x1000 * 0))
-    # fit exactly npages of RAM
-    total = sum(s for _, s in ranges)
-    if total > npages * PS:
-        excess = total - npages * PS
-        start, s = ranges[-1]
-        ranges[-1] = (start, s - excess)
-    else:
-        start, s = ranges[-1]
-        ranges[-1] = (start, s + npages * PS - total)
+    ranges = ram_ranges(npages * PS)
     note = b""
-    for cpu in range(2):
+    for _cpu in range(2):
         desc = bytes(336)
         note += struct.pack("<III", 5, len(desc), 1) + b"CORE\0\0\0\0" + desc
     phnum = 1 + len(ranges)

@@ -7,9 +7,7 @@ from hypothesis import strategies as st
 
 from layoutc.dump import extents
 
-ranges = st.lists(
-    st.tuples(st.integers(0, 300), st.integers(0, 60)).map(lambda t: (t[0], t[0] + t[1])), max_size=12
-)
+ranges = st.lists(st.tuples(st.integers(0, 300), st.integers(0, 60)).map(lambda t: (t[0], t[0] + t[1])), max_size=12)
 
 
 def as_set(a: list[tuple[int, int]]) -> set[int]:

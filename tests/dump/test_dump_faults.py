@@ -98,9 +98,7 @@ def test_enospc_mid_write(tmp_path: Path, make_vmcore: Any, fmt: str) -> None:
     mnt = tmp_path / "small"
     mnt.mkdir()
     size = "400k" if fmt == "kdump" else "2m"
-    mount = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True
-    )
+    mount = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)], capture_output=True)
     if mount.returncode != 0:
         pytest.skip(f"cannot mount tmpfs here: {mount.stderr.decode().strip()}")
     try:
@@ -152,9 +150,7 @@ def test_budget_drops_in_order_and_is_never_exceeded(make_vmcore: Any, tmp_path:
     assert run_dump("--format", fmt, src, str(full)).returncode == 0
     budget = full.stat().st_size - 20 * PS
     out = tmp_path / "out"
-    proc = run_dump(
-        "--format", fmt, "--spec", budget_spec(tmp_path, budget, [MOVABLE, "tail"]), src, str(out)
-    )
+    proc = run_dump("--format", fmt, "--spec", budget_spec(tmp_path, budget, [MOVABLE, "tail"]), src, str(out))
     assert proc.returncode == 0, proc.stderr.decode()
     assert out.stat().st_size <= budget
     err = proc.stderr.decode()

@@ -11,9 +11,7 @@ import pytest
 from layoutc.dump import schema, spec
 from layoutc.dump.errors import SpecError
 
-SCHEMA_PATH = (
-    Path(__file__).resolve().parents[2] / "schemas" / "filter-spec" / "v1" / "filter-spec.schema.json"
-)
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "filter-spec" / "v1" / "filter-spec.schema.json"
 
 
 def all_nodes(node: Any, path: str = "#") -> list[tuple[str, dict[str, Any]]]:

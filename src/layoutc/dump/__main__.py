@@ -37,9 +37,7 @@ def parser() -> argparse.ArgumentParser:
         choices=range(32),
         help="makedumpfile dump level bitmask (default 1: zero pages)",
     )
-    p.add_argument(
-        "--compress", choices=["zlib", "zstd", "snappy", "lzo", "none"], help="page codec (default zlib)"
-    )
+    p.add_argument("--compress", choices=["zlib", "zstd", "snappy", "lzo", "none"], help="page codec (default zlib)")
     p.add_argument("--format", choices=["kdump", "elf", "flat"], help="output format (default kdump)")
     p.add_argument("--budget", type=_size, metavar="BYTES", help="never write more than this many bytes")
     p.add_argument("--workers", type=int, default=1, metavar="N", help="compressor processes (default 1)")
@@ -53,13 +51,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--progress", action="store_true", help="show progress even when stderr is not a TTY")
     p.add_argument("--quiet", action="store_true", help="no progress and no summary")
-    p.add_argument(
-        "--build-zipapp", metavar="OUT.pyz", help="write a self-contained zipapp of the dumper and exit"
-    )
+    p.add_argument("--build-zipapp", metavar="OUT.pyz", help="write a self-contained zipapp of the dumper and exit")
     p.add_argument("source", nargs="?", metavar="SOURCE", help="ELF vmcore, e.g. /proc/vmcore")
-    p.add_argument(
-        "output", nargs="?", metavar="OUTPUT", help="output file, '-' for a flattened stream on stdout"
-    )
+    p.add_argument("output", nargs="?", metavar="OUTPUT", help="output file, '-' for a flattened stream on stdout")
     return p
 
 

@@ -318,9 +318,7 @@ def _run_elf(
     return _write(writer, sink, stream, progress, plan, pmap.present, excluded, notes)
 
 
-def zero_scan(
-    pmap: physmap.PhysMap, reader: Reader, keep: list[Extent], stream: TextIO | None
-) -> list[Extent]:
+def zero_scan(pmap: physmap.PhysMap, reader: Reader, keep: list[Extent], stream: TextIO | None) -> list[Extent]:
     """Runs of at least ``ZERO_RUN_MIN`` zero pages among ``keep`` (ELF output reads pages twice)."""
     ps = pmap.page_size
     zero = bytes(ps)

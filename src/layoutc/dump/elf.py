@@ -158,9 +158,7 @@ def parse(reader: Reader, src: str) -> Vmcore:
             loads.append(ph)
         elif ph.p_type == PT_NOTE:
             if ph.p_filesz > MAX_NOTES_BYTES:
-                raise FormatError(
-                    src, where + 32, "p_filesz", f"PT_NOTE of {ph.p_filesz} bytes is implausible"
-                )
+                raise FormatError(src, where + 32, "p_filesz", f"PT_NOTE of {ph.p_filesz} bytes is implausible")
             blobs.append((ph.p_offset, _read(reader, src, ph.p_offset, ph.p_filesz, f"phdr[{i}].p_offset")))
     notes_blob, notes = _merge_notes(src, blobs)
     info_note = next((n for n in notes if n.name == "VMCOREINFO"), None)
@@ -189,9 +187,7 @@ def _check_load(src: str, where: int, ph: Phdr, file_size: int) -> str | None:
     if ph.p_offset + ph.p_filesz >= 1 << 63:
         raise FormatError(src, where + 8, "p_offset", f"0x{ph.p_offset:x} + p_filesz overflows a file offset")
     if ph.p_paddr + ph.p_memsz > 1 << 52:
-        raise FormatError(
-            src, where + 24, "p_paddr", "physical range beyond 52 bits (x86_64 MAX_PHYSMEM_BITS)"
-        )
+        raise FormatError(src, where + 24, "p_paddr", "physical range beyond 52 bits (x86_64 MAX_PHYSMEM_BITS)")
     if ph.p_offset + ph.p_filesz > file_size:
         return (
             f"{src}:0x{where + 8:x}: p_offset: segment [0x{ph.p_offset:x}, 0x{ph.p_offset + ph.p_filesz:x}) "
@@ -213,9 +209,7 @@ def _merge_notes(src: str, blobs: list[tuple[int, bytes]]) -> tuple[bytes, list[
             name_end = pos + NHDR.size + _pad4(namesz)
             end = name_end + _pad4(descsz)
             if end > len(blob):
-                raise FormatError(
-                    src, file_off + pos, "n_descsz", f"note of {end - pos} bytes overruns its PT_NOTE"
-                )
+                raise FormatError(src, file_off + pos, "n_descsz", f"note of {end - pos} bytes overruns its PT_NOTE")
             name = blob[pos + NHDR.size : pos + NHDR.size + namesz].rstrip(b"\0").decode("ascii", "replace")
             desc_off = len(merged) + (name_end - pos)
             notes.append(Note(name, ntype, bytes(blob[name_end : name_end + descsz]), desc_off))

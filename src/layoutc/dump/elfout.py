@@ -59,9 +59,7 @@ def segments(keep: list[Extent], zero_runs: list[Extent], header_bytes: int, ps:
 def header_size(nsegs: int, notes: int, ps: int) -> int:
     """Bytes before the first segment, rounded up to a page so readers can mmap the data."""
     phnum = 1 + nsegs
-    raw = (
-        EHDR.size + PHDR.size * phnum + (SHDR.size if phnum >= PN_XNUM else 0) + notes + len(INCOMPLETE_NOTE)
-    )
+    raw = EHDR.size + PHDR.size * phnum + (SHDR.size if phnum >= PN_XNUM else 0) + notes + len(INCOMPLETE_NOTE)
     return -(-raw // ps) * ps
 
 

@@ -75,9 +75,7 @@ class BudgetError(DumpError):
     """The byte budget cannot be met even after dropping everything the spec allows."""
 
     def __init__(self, budget: int, minimum: int) -> None:
-        super().__init__(
-            f"byte budget {budget} cannot be met: headers and metadata alone need {minimum} bytes"
-        )
+        super().__init__(f"byte budget {budget} cannot be met: headers and metadata alone need {minimum} bytes")
         self.budget = budget
         self.minimum = minimum
 

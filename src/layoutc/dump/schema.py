@@ -9,11 +9,9 @@ keyword is rejected, so the schema cannot silently outgrow this validator.
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +48,18 @@ TYPES: dict[str, tuple[type, ...]] = {
 
 def load_schema() -> dict[str, Any]:
     """The filter-spec schema: bundled in the zipapp or wheel, else from the source checkout."""
+    loader = globals().get("__loader__")
+    here = Path(__file__).parent
+    if loader is not None and hasattr(loader, "get_data"):
+        # In the zipapp: read through the zip importer (importlib.resources would pull in zipfile,
+        # and with it bz2 and lzma, which a minimal interpreter may lack).
+        try:
+            data = loader.get_data(str(here / "filter-spec.schema.json"))
+            return dict(json.loads(data))
+        except OSError:
+            pass
+    from importlib import resources
+
     candidates = []
     try:
         base = resources.files("layoutc")
@@ -66,9 +76,7 @@ def load_schema() -> dict[str, Any]:
 
 def check_schema(schema: dict[str, Any]) -> list[str]:
     """Keywords the validator does not implement, as JSON pointers (empty when fully supported)."""
-    return [
-        f"{path}: unsupported keyword {key!r}" for path, key in _keywords(schema, "#") if key not in KEYWORDS
-    ]
+    return [f"{path}: unsupported keyword {key!r}" for path, key in _keywords(schema, "#") if key not in KEYWORDS]
 
 
 def _keywords(node: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -102,6 +110,8 @@ def _validate(inst: Any, node: dict[str, Any], root: dict[str, Any], path: str) 
     if "enum" in node and not any(_equal(inst, v) for v in node["enum"]):
         hint = ""
         if isinstance(inst, str):
+            import difflib  # only on errors: keeps the dumper's start-up small
+
             close = difflib.get_close_matches(inst, [v for v in node["enum"] if isinstance(v, str)], 1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
         yield f"{path}: {_show(inst)} is not one of {node['enum']!r}{hint}"
@@ -140,6 +150,8 @@ def _object(inst: dict[str, Any], node: dict[str, Any], root: dict[str, Any], pa
         if name in props:
             yield from _validate(value, props[name], root, f"{path}.{name}")
         elif node.get("additionalProperties") is False:
+            import difflib
+
             close = difflib.get_close_matches(name, list(props), 1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             yield f"{path}: unknown property {name!r}{hint}"

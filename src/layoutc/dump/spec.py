@@ -11,7 +11,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .errors import SpecError
-from .schema import load_schema, validate
 
 PAGE_CLASSES = ("free", "cache", "cache_private", "user")
 TAIL = "tail"
@@ -56,6 +55,8 @@ def loads(text: str, source: str = "<spec>") -> FilterSpec:
         data = json.loads(text, object_pairs_hook=_no_duplicates)
     except (json.JSONDecodeError, ValueError) as exc:
         raise SpecError(source, [f"not valid JSON: {exc}"]) from exc
+    from .schema import load_schema, validate  # only with a spec: the validator is not needed otherwise
+
     problems = validate(data, load_schema())
     if problems:
         raise SpecError(source, problems)

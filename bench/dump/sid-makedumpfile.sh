@@ -1,0 +1,21 @@
+#!/bin/sh
+# Run Debian sid's makedumpfile (1.7.8: zstd with -z) on bookworm, with sid's own libc beside it.
+# The packages are downloaded once into $SID_DIR with a private apt sources file; nothing is installed.
+#   sh bench/dump/sid-makedumpfile.sh -v
+set -eu
+SID_DIR=${SID_DIR:-/var/tmp/layoutc-sid}
+if [ ! -x "$SID_DIR/mdf/usr/bin/makedumpfile" ]; then
+    mkdir -p "$SID_DIR/lists/partial" "$SID_DIR/cache/archives/partial" "$SID_DIR/pkgs"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian sid main" \
+        > "$SID_DIR/sources.list"
+    apt_opts="-o Dir::Etc::SourceList=$SID_DIR/sources.list -o Dir::Etc::SourceParts=/dev/null"
+    apt_opts="$apt_opts -o Dir::State::Lists=$SID_DIR/lists -o Dir::Cache=$SID_DIR/cache"
+    # shellcheck disable=SC2086
+    apt-get $apt_opts update -qq >&2
+    # shellcheck disable=SC2086
+    (cd "$SID_DIR/pkgs" && apt-get $apt_opts download makedumpfile libc6 >&2)
+    dpkg-deb -x "$SID_DIR"/pkgs/libc6_*.deb "$SID_DIR/libc"
+    dpkg-deb -x "$SID_DIR"/pkgs/makedumpfile_*.deb "$SID_DIR/mdf"
+fi
+lib="$SID_DIR/libc/usr/lib/x86_64-linux-gnu"
+exec "$lib/ld-linux-x86-64.so.2" --library-path "$lib:/lib/x86_64-linux-gnu" "$SID_DIR/mdf/usr/bin/makedumpfile" "$@"
