@@ -215,3 +215,18 @@ def test_disk_dumps_are_stored_and_uploaded(tmp_path: Path) -> None:
     assert run.code == 0, run.err
     assert (nb.stored() / "vmcore").exists() and run.called("upload")
     assert nb.recover().called("upload") == [], "second run: already uploaded"
+
+
+def test_failed_upload_is_retried_on_the_next_production_boot(tmp_path: Path) -> None:
+    """The one-shot recovery boot is gone after a failed upload: later boots upload the stored copy."""
+    nb = NextBoot(tmp_path, "qemu-4g")
+    window_fs(nb.fs)
+    assert nb.recover(STUB_UPLOAD_RC="1").code == 34
+    put(nb.root, "proc/cmdline", f"console=ttyS0 {nb.doc['cmdline']['production']}\n")
+    put(nb.root, "proc/sys/kernel/random/boot_id", "11111111-2222-3333-4444-555555555555\n")
+    assert nb.recover(STUB_UPLOAD_RC="1").code == 34, "still failing: said so"
+    run = nb.recover()
+    assert run.code == 0, run.err
+    assert run.called("upload") == [f"upload [--file] [{nb.stored()}/vmcore]"]
+    assert not run.called("mount") and not run.called("ndctl")
+    assert nb.recover().called("upload") == [], "uploaded once"

@@ -137,7 +137,7 @@ save_dump() {
         rm -rf "$dest"
         mv "$dest.tmp" "$dest" || fail 33 "cannot rename ${dest#"$R"}.tmp; the dump is kept where it is"
         sync
-        : >"$STATE/stored-$id"
+        printf '%s\n' "$dest" >"$STATE/stored-$id"
         log "dump $id stored in ${dest#"$R"}${suffix:+ (INCOMPLETE)}" info
     fi
     upload "$dest/vmcore" ||
@@ -146,17 +146,40 @@ save_dump() {
     return 0
 }
 
+# stored dumps whose upload failed earlier (e.g. on a recovery boot without network): retry them;
+# a failure here is logged and leaves pending=1, but never blocks handling the window
+pending=0
+retry_uploads() {
+    for f in "$STATE"/stored-*; do
+        [ -f "$f" ] || continue
+        id=${f##*/stored-}
+        [ ! -e "$STATE/uploaded-$id" ] || continue
+        dest=$(head -n 1 "$f")
+        [ -f "$dest/vmcore" ] || continue
+        if upload "$dest/vmcore"; then
+            : >"$STATE/uploaded-$id"
+            log "stored dump $id uploaded" info
+        else
+            pending=1
+            log "upload of stored dump $id failed again; it stays in ${dest#"$R"}" err
+        fi
+    done
+}
+
 mkdir -p "$STATE" "$MNT" "$STORE" || fail 33 "cannot create $STATE, $MNT or $STORE"
+retry_uploads
 boot=$(cat "$R/proc/sys/kernel/random/boot_id" 2>/dev/null) || boot=unknown
 case " $(cat "$R/proc/cmdline" 2>/dev/null) " in
     *" $WINDOW_MEMMAP "*) ;;
     *)
         log "not a recovery boot ($WINDOW_MEMMAP is not on the cmdline); nothing to do" info
+        [ "$pending" -eq 0 ] || exit 34
         exit 0
         ;;
 esac
 if [ -e "$STATE/released-$boot" ]; then
     log "the window was already handled in this boot; nothing to do" info
+    [ "$pending" -eq 0 ] || exit 34
     exit 0
 fi
 dev=$(wait_pmem) || fail 30 "no pmem device at the window's address $(printf '0x%x' "$WINDOW_START")"
