@@ -62,7 +62,12 @@ def main() -> int:
     p.add_argument("--sizes", default="1G,8G")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--workdir", default="/var/tmp/layoutc-bench")
-    p.add_argument("--python", default="/usr/bin/python3")
+    venv = HERE.parents[1] / ".venv" / "bin" / "python"
+    p.add_argument(
+        "--python",
+        default=str(venv) if venv.exists() else "/usr/bin/python3",
+        help="interpreter with zstandard installed (default: the project venv)",
+    )
     p.add_argument("--mdf", default="makedumpfile")
     p.add_argument("--mdf-zstd", help="command of a makedumpfile with -z (zstd)")
     p.add_argument("--keep", action="store_true")
