@@ -89,3 +89,44 @@ def test_solver_output_satisfies_every_rule(text: str) -> None:
             assert window.devdax.blocks_returned >= 1
         for guard in layout.guards:
             assert window.end <= guard.start or window.start >= guard.end
+
+
+PIN_ERRORS = ALLOWED | {"LC305", "LC307", "LC308", "LC309"}
+
+
+@st.composite
+def pinned_boards(draw: st.DrawFn) -> str:
+    text = draw(boards())
+    pins = []
+    unsafe = draw(st.booleans())
+    if draw(st.booleans()):
+        base = draw(st.integers(min_value=2048, max_value=20000)) * MiB
+        pins.append(f"  window_base: {{value: {base:#x}, unsafe: {str(unsafe).lower()}}}")
+    if draw(st.booleans()):
+        mc = draw(st.sampled_from(["256M", "512M", "1G", "10%", "25%", "50%"]))
+        pins.append(f'  movablecore: {{value: "{mc}", unsafe: {str(unsafe).lower()}}}')
+    if draw(st.booleans()):
+        offset = draw(st.integers(min_value=1, max_value=200)) * 16 * MiB + draw(st.sampled_from([0, 0, MiB]))
+        pins.append(f"  crashkernel_offset: {{value: {offset:#x}, unsafe: {str(unsafe).lower()}}}")
+    return text + ("pins:\n" + "\n".join(pins) + "\n" if pins else "")
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pinned_boards())
+def test_pins_are_honoured_or_refused_never_silently_broken(text: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "p.yaml"
+        path.write_text(text)
+        diags = Diagnostics()
+        profile = load_profile(path, "p.yaml", diags)
+        assert profile is not None, [d.message for d in diags.items]
+        layout = solve(profile, diags)
+    codes = {d.code for d in diags.items if d.severity.label == "error"}
+    assert "LC315" not in codes, [d.message for d in diags.items]
+    if layout is None:
+        assert codes and codes <= PIN_ERRORS, [f"{d.code} {d.message}" for d in diags.items]
+        return
+    accepted = {u.rule for u in layout.unsafe}
+    assert {v.rule for v in check.check(layout)} <= accepted
+    if layout.unsafe:
+        assert "unsafe: true" in text

@@ -108,8 +108,7 @@ def steps(profile: Profile, unsafe: list[Unsafe]) -> tuple[Step, ...]:
                 ("window_size", "guards", "crash", "kernel_image", "present"),
                 lambda v: window_steps.place_movable(p, v, unsafe),
                 ("window.size", "window.devdax_map", "pins.window_base", "memory.block_size", "memory.map"),
-                "the highest node's top movable RAM below the guard, base = k*BS - dataoff, off the crash "
-                "areas",
+                "the highest node's top movable RAM below the guard, base = k*BS - dataoff, off the crash areas",
                 "kernel.md §3.5, §7.11, §7.16; LNX:drivers/dax/kmem.c dax_kmem_range",
             )
         )

@@ -26,8 +26,7 @@ CODES: tuple[Code, ...] = (
     Code(
         "LC303",
         "window returns no whole block",
-        "kernel.md §7.11/§7.28: dax/kmem hot-adds whole memory blocks only "
-        "(LNX:drivers/dax/kmem.c dax_kmem_range)",
+        "kernel.md §7.11/§7.28: dax/kmem hot-adds whole memory blocks only (LNX:drivers/dax/kmem.c dax_kmem_range)",
     ),
     Code(
         "LC304",
@@ -38,8 +37,7 @@ CODES: tuple[Code, ...] = (
     Code(
         "LC305",
         "crashkernel offset misaligned or not free",
-        "kernel.md §7.9: crashkernel=SIZE@OFFSET needs OFFSET % 16 MiB == 0 and free RAM there "
-        "(x86 CRASH_ALIGN)",
+        "kernel.md §7.9: crashkernel=SIZE@OFFSET needs OFFSET % 16 MiB == 0 and free RAM there (x86 CRASH_ALIGN)",
     ),
     Code(
         "LC306",
@@ -87,8 +85,7 @@ CODES: tuple[Code, ...] = (
     Code(
         "LC314",
         "ZONE_MOVABLE start not block-aligned",
-        "kernel.md §7.13: the zone start is rounded to 4 MiB, not to a block; the straddling block "
-        "cannot be offlined",
+        "kernel.md §7.13: the zone start is rounded to 4 MiB, not to a block; the straddling block cannot be offlined",
     ),
     Code(
         "LC315",

@@ -141,15 +141,12 @@ def place_crash(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) ->
     cma: tuple[tuple[int, int], ...] = ()
     if profile.crash.memory is CrashMemory.CMA and parsed.cma_size:
         taken = [placed.crash] + ([placed.low] if placed.low else [])
-        cma = crashkernel.place_cma(
-            parsed.cma_size, crashkernel.subtract(free, taken), max(p.end for p in pres)
-        )
+        cma = crashkernel.place_cma(parsed.cma_size, crashkernel.subtract(free, taken), max(p.end for p in pres))
         got = sum(e - s for s, e in cma)
         if got < parsed.cma_size:
             raise Infeasible(
                 "LC306",
-                f"crashkernel={format_size(parsed.cma_size)},cma gets only {format_size(got)} "
-                f"in {len(cma)} areas",
+                f"crashkernel={format_size(parsed.cma_size)},cma gets only {format_size(got)} in {len(cma)} areas",
                 paths=("crash.cma_size", "memory.map"),
                 hint="ask for less CMA",
                 value=format_size(parsed.cma_size),

@@ -34,9 +34,7 @@ class Step:
 class Infeasible(Exception):
     """A constraint that cannot hold: ``message`` says by how much it misses."""
 
-    def __init__(
-        self, code: str, message: str, *, paths: tuple[str, ...], hint: str, value: str | None = None
-    ) -> None:
+    def __init__(self, code: str, message: str, *, paths: tuple[str, ...], hint: str, value: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
@@ -62,9 +60,7 @@ def build(steps: tuple[Step, ...]) -> nx.DiGraph:
     return graph
 
 
-def evaluate(
-    steps: tuple[Step, ...], profile: Profile, diags: Diagnostics, seed: Mapping[str, Any]
-) -> Evaluation:
+def evaluate(steps: tuple[Step, ...], profile: Profile, diags: Diagnostics, seed: Mapping[str, Any]) -> Evaluation:
     """Run every step in dependency order; report cycles and infeasible constraints."""
     graph = build(steps)
     result = Evaluation(values=dict(seed))

@@ -120,12 +120,8 @@ def low_first_mib() -> tuple[int, int]:
 
 def node_data(pres: tuple[memblock.Present, ...]) -> tuple[tuple[int, int], ...]:
     """NODE_DATA at the top of each node, allocated by initmem_init() before crashkernel= is reserved."""
-    size = align_up(
-        0x2B080, memblock.PAGE_SIZE
-    )  # captures: "NODE_DATA(0) allocated [mem 0x13ffd4f80-0x13fffffff]"
-    return tuple(
-        (memblock.node_end(pres, n) - size, memblock.node_end(pres, n)) for n in memblock.nodes_of(pres)
-    )
+    size = align_up(0x2B080, memblock.PAGE_SIZE)  # captures: "NODE_DATA(0) allocated [mem 0x13ffd4f80-0x13fffffff]"
+    return tuple((memblock.node_end(pres, n) - size, memblock.node_end(pres, n)) for n in memblock.nodes_of(pres))
 
 
 FOUR_GIB = 4 * GiB

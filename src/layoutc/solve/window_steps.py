@@ -9,7 +9,7 @@ from typing import Any
 from ..kernel import crashkernel, memblock, zones
 from ..kernel.pmem import MEMREMAP_COMPAT_ALIGN, devdax
 from ..layout import DumpWindow, Guard, MovableZone, Unsafe
-from ..model import Profile, WindowMode
+from ..model import Pin, Profile, WindowMode
 from ..units import MiB, Percent, align_down, align_up, format_addr, format_size
 from .crash_steps import CrashPlacement, violate
 from .graph import Infeasible
@@ -81,6 +81,7 @@ def place_movable(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) 
     pin = profile.pins.window_base
     if pin is not None:
         assert isinstance(pin.value, int)
+        size = _pinned_size(profile, pin.value, size)
         return _check_pinned_base(profile, v, pin.value, size, free, pin.unsafe, unsafe)
     for node in sorted(free, reverse=True):
         base = _fit(free[node], size, bs)
@@ -97,9 +98,7 @@ def place_movable(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) 
             hint="raise the pinned movablecore, or drop the pin and let the solver choose",
             value=spell(mc.value),
         )
-    guard_text = ", ".join(
-        f"node {g.node} guard {format_addr(g.start)}-{format_addr(g.end)}" for g in v["guards"]
-    )
+    guard_text = ", ".join(f"node {g.node} guard {format_addr(g.start)}-{format_addr(g.end)}" for g in v["guards"])
     raise Infeasible(
         "LC302",
         f"window {format_size(size)} does not fit: movable memory below the guard is "
@@ -137,6 +136,7 @@ def _check_pinned_base(
         )
     pres: tuple[memblock.Present, ...] = v["present"]
     node = next((p.node for p in pres if p.start <= base < p.end), None)
+    _check_pinned_overlaps(profile, v, base, size, allowed, unsafe)
     inside = any(s <= base and base + size <= e for ranges in free.values() for s, e in ranges)
     if not inside:
         guards: tuple[Guard, ...] = v["guards"]
@@ -164,13 +164,74 @@ def _check_pinned_base(
     return _window(profile, base, size, 0 if node is None else node)
 
 
+def _pinned_size(profile: Profile, base: int, size: int) -> int:
+    """With a pinned base and window.size: auto, grow the window to end on a block boundary (§7.12)."""
+    assert profile.window is not None
+    if profile.window.size is not None:
+        return size
+    bs = profile.memory.block_size
+    return -(-(base + size) // bs) * bs - base
+
+
+def _check_pinned_overlaps(
+    profile: Profile, v: Mapping[str, Any], base: int, size: int, allowed: bool, unsafe: list[Unsafe]
+) -> None:
+    """A pinned window over non-RAM (§7.15), the crash areas (§7.17), the low 1M or the image (§7.18)."""
+    window = (base, base + size)
+    value = format_addr(base)
+    text = f"window [{value}, {format_addr(base + size)})"
+    if not any(r.start <= base and base + size <= r.end for r in profile.memory.ram):
+        exc = Infeasible(
+            "LC309",
+            f"{text} is not inside one RAM range; memmap=! would turn what it covers into pmem",
+            paths=("pins.window_base", "memory.map"),
+            hint="keep the window in RAM",
+            value=value,
+        )
+        violate(allowed, unsafe, "pins.window_base", value, 15, exc)
+    crash: CrashPlacement | None = v.get("crash")
+    areas = [crash.crash, *([crash.low] if crash.low else []), *crash.cma] if crash else []
+    for area in areas:
+        if area[0] < window[1] and window[0] < area[1]:
+            exc = Infeasible(
+                "LC304",
+                f"{text} overlaps the crash area [{format_addr(area[0])}, {format_addr(area[1])})",
+                paths=("pins.window_base", "crash.reserve"),
+                hint="move the window off the crash kernel's memory",
+                value=value,
+            )
+            violate(allowed, unsafe, "pins.window_base", value, 17, exc)
+    image = v.get("kernel_image")
+    for area in [(0, 1 * MiB), *([image] if image else [])]:
+        if area[0] < window[1] and window[0] < area[1]:
+            exc = Infeasible(
+                "LC309",
+                f"{text} overlaps [{format_addr(area[0])}, {format_addr(area[1])}) (low 1M or kernel image)",
+                paths=("pins.window_base",),
+                hint="move the window",
+                value=value,
+            )
+            violate(allowed, unsafe, "pins.window_base", value, 18, exc)
+    if (base + size) % profile.memory.block_size:
+        exc = Infeasible(
+            "LC303",
+            f"{text} does not end on a block boundary; the last partial block never comes back",
+            paths=("pins.window_base", "window.size"),
+            hint="size the window so base + size is a multiple of the block size",
+            value=value,
+        )
+        violate(allowed, unsafe, "pins.window_base", value, 12, exc)
+
+
 def choose_zone(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) -> ZoneChoice:
     """movablecore= so ZONE_MOVABLE of the window's node starts at the block below the window (§7.13)."""
     pres: tuple[memblock.Present, ...] = v["present"]
     window: DumpWindow = v["window"]
     pin = profile.pins.movablecore
     if pin is not None:
-        return _check_pinned_zone(profile, pres, window, pin.value, pin.unsafe, unsafe)
+        pinned = _check_pinned_zone(profile, pres, window, pin.value, pin.unsafe, unsafe)
+        _check_zone_conflicts(v["crash"], pinned, pin, unsafe)
+        return pinned
     target = align_down(window.start, profile.memory.block_size)
     crash: CrashPlacement = v["crash"]
     for start, end in crash.cma:
@@ -196,33 +257,43 @@ def choose_zone(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) ->
             hint="move the window higher",
         )
     spans = zones.movable_spans(pres, movablecore=movablecore)
+    choice = ZoneChoice(movablecore, tuple(MovableZone(s.node, s.start, s.end) for s in spans))
+    _check_zone_conflicts(crash, choice, None, unsafe)
+    return choice
+
+
+def _check_zone_conflicts(crash: CrashPlacement, choice: ZoneChoice, pin: Pin | None, unsafe: list[Unsafe]) -> None:
+    """§7.21: every CMA area in one zone; §7.20: no crash reservation inside ZONE_MOVABLE."""
+    allowed = pin is not None and pin.unsafe
+    spans = choice.spans
+    mc = spell(choice.movablecore) if choice.movablecore is not None else ""
     for start, end in crash.cma:
         split = [s for s in spans if start < s.start < end]
         if split:
             # LNX:mm/cma.c cma_activate_area: "CMA area ... could not be activated" across zones.
-            raise Infeasible(
+            exc = Infeasible(
                 "LC306",
                 f"crash CMA [{format_addr(start)}, {format_addr(end)}) straddles node {split[0].node}'s "
-                f"Normal/Movable boundary at {format_addr(split[0].start)} "
-                f"(movablecore={spell(movablecore)})",
-                paths=("crash.cma_size", "window.size", "memory.map"),
+                f"Normal/Movable boundary at {format_addr(split[0].start)} (movablecore={mc})",
+                paths=("pins.movablecore" if pin else "crash.cma_size", "crash.cma_size", "window.size", "memory.map"),
                 hint="shrink crash.cma_size, or pin movablecore so every node's boundary clears the CMA area",
                 value=format_size(end - start),
             )
+            violate(allowed, unsafe, "pins.movablecore", mc, 21, exc)
     for area in [crash.crash, *([crash.low] if crash.low else [])]:
         inside = [s for s in spans if area[0] < s.end and s.start < area[1]]
         if inside:
             # kernel.md §7.20: memblock-reserved crash pages inside ZONE_MOVABLE are unmovable there.
-            raise Infeasible(
+            exc = Infeasible(
                 "LC304",
                 f"crashkernel [{format_addr(area[0])}, {format_addr(area[1])}) lands inside ZONE_MOVABLE "
                 f"[{format_addr(inside[0].start)}, {format_addr(inside[0].end)}) that the window needs",
-                paths=("crash.reserve", "window.size", "memory.map"),
+                paths=("pins.movablecore" if pin else "crash.reserve", "crash.reserve", "window.size", "memory.map"),
                 hint=f"pin crashkernel_offset below {format_addr(inside[0].start)} (16M-aligned), "
                 "or use a smaller window",
                 value=crash.args,
             )
-    return ZoneChoice(movablecore, tuple(MovableZone(s.node, s.start, s.end) for s in spans))
+            violate(allowed, unsafe, "pins.movablecore", mc, 20, exc)
 
 
 def _check_pinned_zone(
@@ -233,6 +304,16 @@ def _check_pinned_zone(
     allowed: bool,
     unsafe: list[Unsafe],
 ) -> ZoneChoice:
+    ram = memblock.total_pages(pres) * memblock.PAGE_SIZE
+    if zones.core_pages(value, ram // memblock.PAGE_SIZE) * memblock.PAGE_SIZE >= ram:
+        exc = Infeasible(
+            "LC312",
+            f"movablecore={spell(value)} is not below System RAM ({format_size(ram)})",
+            paths=("pins.movablecore", "memory.map"),
+            hint="pin less",
+            value=spell(value),
+        )
+        violate(allowed, unsafe, "pins.movablecore", spell(value), 27, exc)
     spans = zones.movable_spans(pres, movablecore=value)
     mine = next((s for s in spans if s.node == window.node), None)
     if mine is None or not mine.start <= window.start < window.end <= mine.end:
@@ -281,22 +362,8 @@ def place_hotplug(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) 
                     value=format_addr(base),
                 ),
             )
-        if not any(s <= base and base + size <= e for s, e in free):
-            violate(
-                pin.unsafe,
-                unsafe,
-                "pins.window_base",
-                format_addr(base),
-                15,
-                Infeasible(
-                    "LC309",
-                    f"window [{format_addr(base)}, {format_addr(base + size)}) is not inside one RAM range "
-                    "clear of the low 1M and the kernel image",
-                    paths=("pins.window_base", "memory.map"),
-                    hint="memmap=! outranks every e820 type; keep the window in RAM",
-                    value=format_addr(base),
-                ),
-            )
+        size = _pinned_size(profile, base, size)
+        _check_pinned_overlaps(profile, v, base, size, pin.unsafe, unsafe)
     else:
         found = _fit(free, size, profile.memory.block_size)
         if found is None:
