@@ -1,5 +1,9 @@
-"""Checks of pinned values (pins.window_base, pins.movablecore): each rule a pin breaks is an error,
-or an ``Unsafe`` record when the pin says ``unsafe: true`` (kernel.md §7.10-7.21, §7.27)."""
+"""Checks of a placed window and a chosen or pinned ZONE_MOVABLE against the safety rules.
+
+For pins (pins.window_base, pins.movablecore) each rule a pin breaks is an error, or an ``Unsafe``
+record when the pin says ``unsafe: true``; for the solver's own choices it is always an error
+(kernel.md §7.10-7.21, §7.27).
+"""
 
 from __future__ import annotations
 
