@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -10,6 +11,7 @@ import pytest
 
 from layoutc.review.cli import main_review
 from layoutc.review.diff import diff, param_key, render_markdown, render_text
+from layoutc.review.doc import escape, leaves
 
 from ..conftest import REPO, assert_golden
 from .helpers import GOLDEN, compiled, fixture
@@ -118,3 +120,32 @@ def test_two_revisions_of_one_profile(profile_repo: Path, capsys: pytest.Capture
     family.write_text("# a comment moves every line\n" + family.read_text())
     assert main_review("diff", ["--rev", "HEAD..", "chromebook/board-4g.yaml"]) == 0
     assert main_review("diff", ["--rev", "nosuchrev..HEAD", "chromebook/board-4g.yaml"]) == 1
+
+
+def _mutated(doc: object, target: str, pointer: str = "") -> object:
+    if isinstance(doc, dict):
+        return {k: _mutated(v, target, f"{pointer}/{escape(k)}") for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [_mutated(v, target, f"{pointer}/{i}") for i, v in enumerate(doc)]
+    if pointer != target:
+        return doc
+    if isinstance(doc, bool):
+        return not doc
+    if isinstance(doc, int):
+        return doc + 4096
+    if isinstance(doc, str):
+        return doc + " x" if doc else "x"
+    return 0  # null
+
+
+@pytest.mark.parametrize("name", ["qemu-4g.json", "server-64g-2node.json"])
+def test_every_value_change_is_reported(name: str) -> None:
+    """No value of layout.json can change silently: mutate each one, the diff must say changed.
+    Input positions (file, line, col of provenance inputs) are the only exception."""
+    doc = fixture(name)
+    for pointer, _value in leaves(doc):
+        if re.match(r"^/provenance/.*/inputs/\d+/(file|line|col)$", pointer):
+            assert not diff(doc, _mutated(doc, pointer)).changed  # type: ignore[arg-type]
+            continue
+        result = diff(doc, _mutated(doc, pointer))  # type: ignore[arg-type]
+        assert result.changed, f"a change of {pointer} is not reported"

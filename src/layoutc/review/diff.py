@@ -13,17 +13,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import notation
-from .doc import LayoutDoc, Region, Rule, leaves, view
+from .doc import LayoutDoc, Region, Rule, escape, view
 from .overhead import ArmedOverhead, armed_overhead
 
 STAGES = ("production", "crash", "recovery")
 _REGION_POINTER = re.compile(r"^/regions/(\d+)(.*)$")
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
-# Pointers the named sections cover; anything else that differs lands in "other".
-COVERED = ("/board", "/arch", "/kernel_version", "/memory", "/board_cmdline", "/cmdline", "/strategy",
-           "/movable_zone", "/regions", "/dump_window", "/armed_overhead", "/kaslr", "/unsafe", "/provenance",
-           "/warnings", "/notes", "/profile", "/layers", "/description", "/crashkernel", "/movablecore",
-           "/crash_board_cmdline", "/guards")
+# Values the named sections report; any other difference lands in "other values".
+COVERED = re.compile(
+    r"^/(board|arch|kernel_version|description|profile|layers(/.*)?|board_cmdline|crash_board_cmdline"
+    r"|memory/(block_size|srat|nodes(/.*)?|map(/.*)?)|cmdline(/.*)?|strategy(/.*)?|kaslr|movablecore"
+    r"|crashkernel(/.*)?|movable_zone(/.*)?|regions(/.*)?"
+    r"|dump_window/(start|size|end|blocks_returned)|armed_overhead|unsafe(/.*)?|provenance(/.*)?"
+    r"|warnings(/.*)?|notes(/.*)?)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,9 @@ def diff(old_doc: Mapping[str, Any], new_doc: Mapping[str, Any], *, old_label: s
     for stage in STAGES:
         changes += _cmdline(f"cmdline:{stage}", old.cmdline.get(stage, ""), new.cmdline.get(stage, ""))
     changes += _cmdline("cmdline:board", old.board_cmdline, new.board_cmdline)
+    changes += _cmdline("cmdline:crash-board", _text(old.raw.get("crash_board_cmdline", "")),
+                        _text(new.raw.get("crash_board_cmdline", "")))
+    changes += _crash(old, new)
     changes += _regions(old, new)
     changes += _zones(old, new)
     changes += _window(old, new)
@@ -78,7 +83,12 @@ def diff(old_doc: Mapping[str, Any], new_doc: Mapping[str, Any], *, old_label: s
 def _board(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
     out = []
     for name, a, b in (("board", old.board, new.board), ("arch", old.arch, new.arch),
-                       ("kernel_version", old.kernel_version, new.kernel_version)):
+                       ("kernel_version", old.kernel_version, new.kernel_version),
+                       ("description", _text(old.raw.get("description")), _text(new.raw.get("description"))),
+                       ("profile", _text(old.raw.get("profile")), _text(new.raw.get("profile"))),
+                       ("extends chain", _layers(old), _layers(new)),
+                       ("SRAT", _text(_memory(old).get("srat")), _text(_memory(new).get("srat"))),
+                       ("NUMA nodes", _text(_memory(old).get("nodes")), _text(_memory(new).get("nodes")))):
         if a != b:
             out.append(Change("board", CHANGED, name, a, b))
     if old.total_ram != new.total_ram:
@@ -103,6 +113,9 @@ def _strategy(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
                        ("window mode", old.window_mode or "none", new.window_mode or "none")):
         if a != b:
             out.append(Change("strategy", CHANGED, name, a, b))
+    name_a, name_b = _text(_strategy_raw(old).get("name")), _text(_strategy_raw(new).get("name"))
+    if name_a != name_b:
+        out.append(Change("strategy", CHANGED, "strategy", name_a, name_b))
     if old.kaslr != new.kaslr:
         out.append(Change("strategy", CHANGED, "KASLR", _onoff(old.kaslr), _onoff(new.kaslr)))
     return out
@@ -185,7 +198,8 @@ def _regions(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
             out.append(Change("regions", ADDED, name, "", notation.span(b.start, b.end), b.kind))
         elif b is None and a is not None:
             out.append(Change("regions", REMOVED, name, notation.span(a.start, a.end), "", a.kind))
-        elif a is not None and b is not None and (a.start, a.end, a.node) != (b.start, b.end, b.node):
+        elif a is not None and b is not None and (a.start, a.end, a.node, a.kind) != (b.start, b.end, b.node,
+                                                                                         b.kind):
             out.append(Change("regions", CHANGED, name, notation.span(a.start, a.end),
                               notation.span(b.start, b.end), _move_detail(a, b)))
     return out
@@ -205,13 +219,42 @@ def _move_detail(a: Region, b: Region) -> str:
                      f"({notation.delta(b.size - a.size)})")
     if a.node != b.node:
         parts.append(f"node {a.node} -> {b.node}")
+    if a.kind != b.kind:
+        parts.append(f"kind {a.kind} -> {b.kind}")
     return "; ".join(parts)
+
+
+def _crash(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
+    """The crash reservation as the solver chose it (layout.json /crashkernel)."""
+    raw_a, raw_b = old.raw.get("crashkernel"), new.raw.get("crashkernel")
+    a: Mapping[str, Any] = raw_a if isinstance(raw_a, Mapping) else {}
+    b: Mapping[str, Any] = raw_b if isinstance(raw_b, Mapping) else {}
+    out = []
+    named = (("size", "crashkernel= size"), ("offset", "crashkernel= @offset"), ("cma_size", ",cma size"),
+             ("needed", "crash kernel needs (reservation)"))
+    for key, label in named:
+        x, y = a.get(key), b.get(key)
+        if x != y:
+            delta = notation.delta(y - x) if isinstance(x, int) and isinstance(y, int) else ""
+            out.append(Change("crash", CHANGED, label, _size_text(x), _size_text(y), delta))
+    for key in sorted((set(a) | set(b)) - {k for k, _ in named}):
+        if a.get(key) != b.get(key):
+            out.append(Change("crash", CHANGED, key, _summary(a.get(key, _MISSING)),
+                              _summary(b.get(key, _MISSING))))
+    return out
+
+
+def _size_text(value: Any) -> str:
+    return notation.human(value) if isinstance(value, int) and not isinstance(value, bool) else _text(value)
 
 
 def _zones(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
     before = {z.node: z for z in old.movable_zone}
     after = {z.node: z for z in new.movable_zone}
     out = []
+    mc_a, mc_b = _text(old.raw.get("movablecore")), _text(new.raw.get("movablecore"))
+    if mc_a != mc_b:
+        out.append(Change("movable_zone", CHANGED, "movablecore", mc_a, mc_b))
     for node in sorted(set(before) | set(after)):
         a, b = before.get(node), after.get(node)
         subject = f"ZONE_MOVABLE node {node}"
@@ -237,7 +280,8 @@ def _window(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
         return [Change("dump_window", REMOVED, "dump window", notation.span(a.start, a.end), "")]
     assert a is not None and b is not None
     out = []
-    if (a.start, a.size) != (b.start, b.size):
+    end_a, end_b = _window_end(old), _window_end(new)
+    if (a.start, a.size, end_a) != (b.start, b.size, end_b):
         parts = [f"moved {notation.delta(b.start - a.start)}"] if a.start != b.start else []
         parts += [f"size {notation.delta(b.size - a.size)}"] if a.size != b.size else []
         out.append(Change("dump_window", CHANGED, "dump window", notation.span(a.start, a.end),
@@ -246,6 +290,16 @@ def _window(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
         out.append(Change("dump_window", CHANGED, "blocks returned after recovery", str(a.blocks_returned),
                           str(b.blocks_returned)))
     return out
+
+
+def _window_end(layout: LayoutDoc) -> Any:
+    window = layout.raw.get("dump_window")
+    return window.get("end") if isinstance(window, Mapping) else None
+
+
+def _strategy_raw(layout: LayoutDoc) -> Mapping[str, Any]:
+    strategy = layout.raw.get("strategy")
+    return strategy if isinstance(strategy, Mapping) else {}
 
 
 def _armed(a: ArmedOverhead, b: ArmedOverhead) -> list[Change]:
@@ -313,34 +367,58 @@ def _rules(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
 
 
 def _unsafe_text(entry: Mapping[str, Any]) -> str:
-    return f"{entry.get('pin', '?')}={entry.get('value', '?')} (rule {entry.get('rule', '?')})"
+    return (f"{entry.get('pin', '?')}={entry.get('value', '?')} (rule {entry.get('rule', '?')}: "
+            f"{entry.get('message', '')})")
 
 
 def _other(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
-    out = []
-    whole: set[str] = set()
-    for key in sorted(set(old.raw) | set(new.raw)):
-        pointer = "/" + key
-        x, y = old.raw.get(key), new.raw.get(key)
-        if pointer.startswith(COVERED) or x == y or not (isinstance(x, Mapping) or isinstance(y, Mapping)):
-            continue
-        if not isinstance(x, Mapping) or not isinstance(y, Mapping):  # an object appeared or went away
-            whole.add(pointer)
-            kind = ADDED if isinstance(y, Mapping) else REMOVED
-            out.append(Change("other", kind, pointer, _summary(x), _summary(y)))
-    a = {p: v for p, v in leaves(old.raw) if not p.startswith(COVERED) and not p.startswith(tuple(whole))}
-    b = {p: v for p, v in leaves(new.raw) if not p.startswith(COVERED) and not p.startswith(tuple(whole))}
-    for pointer in sorted(set(a) | set(b)):
-        if pointer not in a:
-            out.append(Change("other", ADDED, pointer, "", _text(b[pointer])))
-        elif pointer not in b:
-            out.append(Change("other", REMOVED, pointer, _text(a[pointer]), ""))
-        elif a[pointer] != b[pointer]:
-            out.append(Change("other", CHANGED, pointer, _text(a[pointer]), _text(b[pointer])))
+    out: list[Change] = []
+    _walk("", old.raw, new.raw, out)
     return out
 
 
+_MISSING = object()
+
+
+def _walk(pointer: str, a: Any, b: Any, out: list[Change]) -> None:
+    """Differences not reported by a named section; an object or list item that appears or goes
+    away is one change."""
+    if pointer and COVERED.match(pointer):
+        return
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        for key in sorted(set(a) | set(b)):
+            _walk(f"{pointer}/{escape(str(key))}", a.get(key, _MISSING), b.get(key, _MISSING), out)
+        return
+    if isinstance(a, list) and isinstance(b, list):
+        for index in range(max(len(a), len(b))):
+            _walk(f"{pointer}/{index}", a[index] if index < len(a) else _MISSING,
+                  b[index] if index < len(b) else _MISSING, out)
+        return
+    if a is _MISSING and b is _MISSING or a == b:
+        return
+    if a is _MISSING or a is None and isinstance(b, (Mapping, list)):
+        out.append(Change("other", ADDED, pointer, "", _summary(b)))
+    elif b is _MISSING or b is None and isinstance(a, (Mapping, list)):
+        out.append(Change("other", REMOVED, pointer, _summary(a), ""))
+    else:
+        out.append(Change("other", CHANGED, pointer, _summary(a), _summary(b)))
+
+
+def _layers(layout: LayoutDoc) -> str:
+    layers = layout.raw.get("layers")
+    return " <- ".join(str(x) for x in layers) if isinstance(layers, list) else _text(layers)
+
+
+def _memory(layout: LayoutDoc) -> Mapping[str, Any]:
+    memory = layout.raw.get("memory")
+    return memory if isinstance(memory, Mapping) else {}
+
+
 def _summary(value: Any) -> str:
+    if value is _MISSING:
+        return ""
+    if isinstance(value, list):
+        return "[" + ", ".join(_summary(v) for v in value) + "]"
     if isinstance(value, Mapping):
         text = ", ".join(f"{k}={v}" for k, v in sorted(value.items()) if not isinstance(v, (Mapping, list)))
         return "{" + (text if len(text) <= 100 else text[:97] + "...") + "}"
@@ -348,7 +426,10 @@ def _summary(value: Any) -> str:
 
 
 def _text(value: Any) -> str:
-    return "null" if value is None else str(value)
+    """A scalar as layout.json writes it (null, true, false, numbers, text)."""
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else ("true" if value else "false")
+    return str(value)
 
 
 def _onoff(value: bool | None) -> str:
@@ -362,6 +443,8 @@ SECTION_TITLES = (
     ("cmdline:crash", "Cmdline: crash kernel (kexec -p)"),
     ("cmdline:recovery", "Cmdline: recovery boot"),
     ("cmdline:board", "Cmdline: board basics"),
+    ("cmdline:crash-board", "Cmdline: board's crash-kernel basics"),
+    ("crash", "Crash reservation"),
     ("regions", "Regions"),
     ("movable_zone", "ZONE_MOVABLE"),
     ("dump_window", "Dump window"),
