@@ -25,13 +25,17 @@ from ..conftest import REPO
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
 
-# (profile, layout.json fixture): one per bundled strategy
+# every concrete bundled profile, by board name (family bases are abstract and never compiled)
 CASES = {
+    "arm64-8g": "profiles/arm64/arm64-8g.yaml",
+    "chromebook-4g": "profiles/chromebook/board-4g.yaml",
+    "chromebook-8g": "profiles/chromebook/board-8g.yaml",
+    "origin-thread-4g": "profiles/origin-thread-4g.yaml",
     "qemu-4g": "profiles/qemu/qemu-4g.yaml",
     "qemu-4g-cma": "profiles/qemu/qemu-4g-cma.yaml",
-    "chromebook-4g": "profiles/chromebook/board-4g.yaml",
+    "qemu-8g-numa2": "profiles/qemu/qemu-8g-numa2.yaml",
+    "qemu-q35-8g-k61": "profiles/qemu/qemu-q35-8g-k61.yaml",
     "server-64g-2node": "profiles/server/server-64g-2node.yaml",
-    "arm64-8g": "profiles/arm64/arm64-8g.yaml",
 }
 
 

@@ -43,3 +43,16 @@ def test_strategy_sets() -> None:
     disk = artifacts(profile("server-64g-2node"), layout("server-64g-2node"))
     assert b"pmem" not in disk["device/capture.sh"]
     assert b"ndctl create-namespace" not in disk["device/recover.sh"]
+
+
+def test_every_bundled_profile_is_covered() -> None:
+    import yaml
+
+    from ..conftest import REPO
+
+    concrete = set()
+    for path in (REPO / "profiles").rglob("*.yaml"):
+        data = yaml.safe_load(path.read_text())
+        if not data.get("abstract"):
+            concrete.add(str(path.relative_to(REPO)))
+    assert concrete == set(CASES.values())
