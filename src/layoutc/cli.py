@@ -21,19 +21,25 @@ EXIT_INTERNAL = 70
 
 # Verbs whose implementation lives in a package that must start without the compiler.
 _DELEGATED: dict[str, str] = {"dump": "layoutc.dump.__main__", "lab": "layoutc.lab.cli"}
+# Review verbs parse their own arguments (layoutc.review.cli).
+_REVIEW = ("explain", "diff", "map", "estimate")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args and args[0] in _DELEGATED:
         return _delegate(args[0], args[1:])
-    parser = _parser()
     try:
-        ns = parser.parse_args(args)
-    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
-        return int(exc.code or 0)
-    handler: Callable[[argparse.Namespace], int] = ns.handler
-    try:
+        if args and args[0] in _REVIEW:
+            from .review.cli import main_review
+
+            return main_review(args[0], args[1:])
+        parser = _parser()
+        try:
+            ns = parser.parse_args(args)
+        except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+            return int(exc.code or 0)
+        handler: Callable[[argparse.Namespace], int] = ns.handler
         return handler(ns)
     except KeyboardInterrupt:
         print("layoutc: interrupted", file=sys.stderr)

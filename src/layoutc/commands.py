@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from .diagnostics import Diagnostics, render_json, render_text
+from .model import Profile
+from .output import OutputFile
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_CHANGED, EXIT_FAILED = 0, 1, 2, 3, 4
 
@@ -34,6 +36,8 @@ def register(sub: Any) -> None:
     comp.add_argument("path", metavar="PATH", help="profile file or directory (recursive; abstract files skipped)")
     comp.add_argument("-o", "--output", required=True, metavar="OUT", help="output directory")
     comp.add_argument("--check", action="store_true", help="write nothing; exit 3 when OUT is stale")
+    comp.add_argument("--summary", action="store_true", help="also write OUT/summary.txt and OUT/summary.md: "
+                      "one table of every board (RAM, strategy, window, guard, armed overhead, warnings)")
     _format_flag(comp)
     comp.set_defaults(handler=cmd_compile)
 
@@ -69,6 +73,11 @@ def register(sub: Any) -> None:
                            description="Print the table of diagnostic codes (docs/diagnostics.md).")
     codes.add_argument("--format", choices=("markdown",), default="markdown")
     codes.set_defaults(handler=cmd_codes)
+
+    from .review.cli import DESCRIPTIONS
+
+    for verb in ("explain", "diff", "map", "estimate"):
+        sub.add_parser(verb, help=DESCRIPTIONS[verb], add_help=False)
 
     sub.add_parser("dump", help="write a filtered crash dump from /proc/vmcore or an ELF vmcore "
                    "(see 'layoutc dump --help')", add_help=False)
@@ -123,14 +132,15 @@ def cmd_compile(ns: argparse.Namespace) -> int:
         _emit(diags, ns.format)
         return EXIT_INVALID
     out = Path(ns.output)
+    files = result.files + (_summary_files(result.files, profiles, diags) if ns.summary else ())
     if ns.check:
-        drift = check_tree(out, result.files)
+        drift = check_tree(out, files)
         _emit(diags, ns.format)
         for item in drift:
             print(f"stale: {out / item.relpath} ({item.reason})")
         return EXIT_CHANGED if drift else EXIT_OK
     try:
-        report = write_tree(out, result.files)
+        report = write_tree(out, files)
     except OutputError as exc:
         print(f"layoutc: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -139,6 +149,21 @@ def cmd_compile(ns: argparse.Namespace) -> int:
         print(f"compiled {len(result.boards)} board(s) into {out}: "
               f"{len(report.written)} written, {len(report.unchanged)} unchanged")
     return EXIT_OK
+
+
+def _summary_files(files: tuple[OutputFile, ...], profiles: tuple[Profile, ...],
+                   diags: Diagnostics) -> tuple[OutputFile, ...]:
+    from .diagnostics import Severity
+    from .review.fleet import fleet_summary
+
+    docs = [json.loads(f.content) for f in files if f.relpath.rsplit("/", 1)[-1] == "layout.json"]
+    board_of = {p.file: p.board for p in profiles if not p.abstract}
+    warnings: dict[str, list[str]] = {}
+    for d in diags.items:
+        if d.severity is Severity.WARNING and d.span and d.span.file in board_of:
+            warnings.setdefault(board_of[d.span.file], []).append(f"{d.code} {d.message}")
+    text, markdown = fleet_summary(docs, warnings)
+    return (OutputFile("summary.txt", text.encode()), OutputFile("summary.md", markdown.encode()))
 
 
 def cmd_schema(ns: argparse.Namespace) -> int:
