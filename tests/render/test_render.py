@@ -150,3 +150,13 @@ def test_grub_scripts_run_under_sh(tmp_path: Path) -> None:
             cmd = f'GRUB_CMDLINE_LINUX=base; . "{script}"; printf %s "$GRUB_CMDLINE_LINUX"'
             out = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, check=True).stdout
             assert out == "base " + layout.cmdline.production
+
+
+def test_origin_thread_layout_txt_shows_the_devdax_and_guard_arithmetic() -> None:
+    layout = _layout(REPO / "profiles/origin-thread-4g.yaml")
+    assert layout is not None
+    text = next(a.content.decode() for a in render_all(layout) if a.relpath == "layout.txt")
+    assert "dataoff   = ALIGN(base + 8K, align) - base = 2 MiB" in text
+    assert "[0x128000000, 0x138000000): 2 block(s) back, 2 MiB not returned" in text
+    assert "struct pages 64 MiB + hashes 6 MiB + percpu 2 MiB + NODE_DATA/page tables 4 MiB = 76 MiB" in text
+    assert "guard [0x138000000, 0x140000000)" in text

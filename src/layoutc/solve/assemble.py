@@ -169,6 +169,11 @@ def notes(profile: Profile, v: Mapping[str, Any], guards: tuple[Guard, ...]) -> 
                 f"node {span.node}'s ZONE_MOVABLE starts at {span.start:#x}, inside a block: that block "
                 "cannot be offlined (no window there)"
             )
+    if not any(w.startswith("root=") for w in profile.board_cmdline.split()):
+        out.append(
+            "kernel.cmdline has no root=: kernel-install/cmdline replaces the whole command line, so add it "
+            "unless the initrd finds the root itself (systemd-gpt-auto-generator)"
+        )
     if recovery_boot(profile) is not None:
         out.append(
             "the recovery boot entries load /vmlinuz and /initrd.img; change them if the production kernel "
