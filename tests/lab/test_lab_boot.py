@@ -23,7 +23,7 @@ pytestmark = pytest.mark.lab
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 KERNELS = ("6.1", "7")
-PASSING = ("qemu-4g", "qemu-4g-cma", "qemu-8g-numa2", "qemu-4g-exactmap", "qemu-4g-hotplug")
+PASSING = ("qemu-4g", "qemu-4g-cma", "qemu-8g-numa2", "qemu-4g-carved", "qemu-4g-hotplug")
 WRONG = "qemu-4g-unsafe-top"
 CMA_ONLY_7 = {"qemu-4g-cma"}
 POOL = 2  # VMs at a time: the machine has 2 cores and TCG is one busy thread per VM

@@ -29,6 +29,7 @@ def test_qemu_pc_map_matches_the_captures() -> None:
     # shared/captures/qemu-k7-pc-4G: 0x100000-0xbffdffff and 0x100000000-0x13fffffff
     assert board.qemu_ram_ranges(4 * GiB) == [(0, 0x9FC00), (MiB, 0xBFFE0000), (4 * GiB, 0x140000000)]
     assert board.qemu_ram_ranges(2 * GiB) == [(0, 0x9FC00), (MiB, 0x7FFE0000)]
+    assert board.qemu_ram_ranges(8 * GiB, "q35") == [(0, 0x9FC00), (MiB, 0x7FFE0000), (4 * GiB, 0x280000000)]
     assert board.ram_for(0x140000000) == 4 * GiB
     assert board.ram_for(0x240000000) == 8 * GiB
 
@@ -49,14 +50,38 @@ def test_two_nodes_split_guest_ram_in_address_order() -> None:
     assert argv[argv.index("-serial") + 1] == "file:serial.log"
 
 
-def test_differing_firmware_map_is_imposed_with_exactmap() -> None:
-    m = board.machine_for(load_layout(FIXTURES / "qemu-4g-exactmap"), budget=12 * GiB)
-    assert m.unfaithful == ()
-    assert m.memmap[0] == "memmap=exactmap"
-    assert "memmap=0x7ef00000@0x100000" in m.memmap
-    assert "memmap=0x1000000$0x7f000000" in m.memmap
-    assert "memmap=0x40000000@0x100000000" in m.memmap
-    assert any("KASLR" in n for n in m.notes)
+def test_differing_firmware_map_is_carved_not_exactmapped() -> None:
+    m = board.machine_for(load_layout(FIXTURES / "qemu-4g-carved"), budget=12 * GiB)
+    assert (m.type, m.ram, m.unfaithful) == ("pc", 4 * GiB, ())
+    assert m.memmap == ("memmap=0x1000000$0x7f000000",)
+
+
+def test_q35_board_is_emulated_by_q35() -> None:
+    # shared/captures/qemu-k6.1-q35-8G: 2 GiB below 4G, RAM up to 0x27fffffff
+    data = fixture("qemu-4g")
+    data["memory"]["map"] = [
+        {"start": 0, "end": 0x9FC00, "type": "ram", "node": 0},
+        {"start": MiB, "end": 0x7FFE0000, "type": "ram", "node": 0},
+        {"start": 0xB0000000, "end": 0xC0000000, "type": "reserved", "node": None},
+        {"start": 4 * GiB, "end": 0x280000000, "type": "ram", "node": 0},
+    ]
+    m = board.machine_for(parse_layout(data), budget=12 * GiB)
+    assert (m.type, m.ram, m.memmap, m.node_sizes) == ("q35", 8 * GiB, (), (8 * GiB,))
+    argv = qemu.qemu_argv(qemu.Boot(Path("k"), Path("i"), "c", m, Path("s")))
+    assert argv[1:3] == ["-machine", "q35"]
+
+
+def test_many_carved_ranges_with_kaslr_are_not_faithful() -> None:
+    data = fixture("qemu-4g")
+    data["kaslr"] = True
+    ram = [e for e in data["memory"]["map"] if e["start"] != MiB]
+    holes = [(0x10000000 * i, 0x10000000 * i + MiB) for i in range(1, 7)]
+    cuts = [MiB, *[x for h in holes for x in h], 0xBFFE0000]
+    ram += [{"start": a, "end": b, "type": "ram", "node": 0} for a, b in zip(cuts[::2], cuts[1::2], strict=True)]
+    data["memory"]["map"] = ram
+    m = board.machine_for(parse_layout(data), budget=12 * GiB)
+    assert len(m.memmap) == 6
+    assert any("KASLR" in r for r in m.unfaithful)
 
 
 def test_boards_that_cannot_be_emulated_say_why() -> None:

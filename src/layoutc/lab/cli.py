@@ -32,21 +32,13 @@ def build_parser(prog: str = "layoutc lab") -> argparse.ArgumentParser:
         allow_abbrev=False,
         description="Boot a compiled layout in real kernels under QEMU and compare.",
     )
-    parser.add_argument(
-        "profile", nargs="?", type=Path, help="profile to compile first (or give --layout-dir)"
-    )
+    parser.add_argument("profile", nargs="?", type=Path, help="profile to compile first (or give --layout-dir)")
     parser.add_argument("--layout-dir", type=Path, help="an existing `layoutc compile -o` directory")
     which = parser.add_mutually_exclusive_group()
-    which.add_argument(
-        "--kernel", type=Path, help="boot this bzImage (modules from the cache of its release)"
-    )
-    which.add_argument(
-        "--debian", choices=sorted(SERIES), default=None, help="Debian kernel series (default 7)"
-    )
+    which.add_argument("--kernel", type=Path, help="boot this bzImage (modules from the cache of its release)")
+    which.add_argument("--debian", choices=sorted(SERIES), default=None, help="Debian kernel series (default 7)")
     parser.add_argument("--stage", choices=STAGES, default="boot")
-    parser.add_argument(
-        "-o", "--output", type=Path, default=None, help="report and serial logs (default: temp dir)"
-    )
+    parser.add_argument("-o", "--output", type=Path, default=None, help="report and serial logs (default: temp dir)")
     parser.add_argument(
         "--accel",
         choices=("tcg", "kvm", "auto"),

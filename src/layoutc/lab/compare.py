@@ -94,18 +94,14 @@ def board_facts(layout: LayoutView, out: GuestOutput, passed_cmdline: str) -> li
     seen = (out.text("cmdline") or "").strip()
     facts.append(_check("kernel command line", passed_cmdline.strip(), seen, "what /proc/cmdline shows"))
     iomem = parse_iomem(out.text("iomem") or "")
-    ram_seen = [
-        (max(r.start, MiB), r.end) for r in iomem if r.depth == 0 and r.name == "System RAM" and r.end > MiB
-    ]
+    ram_seen = [(max(r.start, MiB), r.end) for r in iomem if r.depth == 0 and r.name == "System RAM" and r.end > MiB]
     expected = [(max(e.start, MiB), e.end) for e in layout.memory.ram if e.end > MiB]
     expected = _subtract(sorted(expected), pmem_words(passed_cmdline))
     facts.append(_check("System RAM above 1 MiB", _ranges(_merge(expected)), _ranges(_merge(ram_seen)),
                         "profile map (minus memmap=! windows) vs /proc/iomem"))  # fmt: skip
     bsb = (out.text("block_size_bytes") or "").strip()
     facts.append(
-        _check(
-            "memory block size", f"{layout.memory.block_size:#x}", f"{int(bsb, 16):#x}" if bsb else "missing"
-        )
+        _check("memory block size", f"{layout.memory.block_size:#x}", f"{int(bsb, 16):#x}" if bsb else "missing")
     )
     blocks = parse_blocks(out.text("blocks-boot") or "")
     nodes_seen = sorted({b.node for b in blocks if b.node >= 0})
@@ -133,9 +129,7 @@ def movable_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
         p = hexr(*predicted[node]) if node in predicted else "no ZONE_MOVABLE"
         o = hexr(*seen[node]) if node in seen else "no ZONE_MOVABLE"
         d = dmesg.movable_starts.get(node)
-        detail = "/proc/zoneinfo start_pfn+spanned" + (
-            f"; dmesg 'Movable zone start' {d:#x}" if d is not None else ""
-        )
+        detail = "/proc/zoneinfo start_pfn+spanned" + (f"; dmesg 'Movable zone start' {d:#x}" if d is not None else "")
         fact = _check(f"ZONE_MOVABLE node {node}", p, o, detail)
         if fact.status == "pass" and d is not None and node in seen and d != seen[node][0]:
             fact = Fact(fact.name, "fail", p, o, f"dmesg says {d:#x} but zoneinfo says {seen[node][0]:#x}")
@@ -147,9 +141,7 @@ def crash_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
     iomem = parse_iomem(out.text("iomem") or "")
     dmesg = parse_dmesg(out.text("dmesg") or "")
     seen = sorted((r.start, r.end) for r in resources_named(iomem, "Crash kernel"))
-    predicted = sorted(
-        (r.start, r.end) for r in layout.regions if r.kind in ("crashkernel", "crashkernel_low")
-    )
+    predicted = sorted((r.start, r.end) for r in layout.regions if r.kind in ("crashkernel", "crashkernel_low"))
     image = [(r.start, r.end) for r in resources_named(iomem, *KERNEL_IMAGE)]
     why = "/proc/iomem 'Crash kernel'"
     if layout.kaslr and any(_overlaps(i, p) for i in image for p in predicted):
@@ -159,15 +151,11 @@ def crash_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
     size_text = (out.text("kexec_crash_size") or "").strip()
     if main and size_text:
         facts.append(
-            _check(
-                "kexec_crash_size", str(main[0][1] - main[0][0]), size_text, "/sys/kernel/kexec_crash_size"
-            )
+            _check("kexec_crash_size", str(main[0][1] - main[0][0]), size_text, "/sys/kernel/kexec_crash_size")
         )
     logged = sorted(dmesg.crash_reserved + dmesg.crash_low_reserved)
     if predicted or logged:
-        facts.append(
-            _check("crashkernel dmesg", _ranges(predicted), _ranges(logged), "'crashkernel reserved:' lines")
-        )
+        facts.append(_check("crashkernel dmesg", _ranges(predicted), _ranges(logged), "'crashkernel reserved:' lines"))
     if dmesg.crash_failures:
         facts.append(Fact("crashkernel failures", "fail", "none", "; ".join(dmesg.crash_failures)))
     facts += _cma_facts(layout, out)
@@ -185,9 +173,7 @@ def _cma_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
             facts.append(Fact("crash CMA", "fail", "none", f"{dmesg.cma_reserved[0]} MB reserved"))
         return facts
     total = sum(e - s for s, e in predicted)
-    seen_mb = (
-        f"{dmesg.cma_reserved[0]} MB in {dmesg.cma_reserved[1]} ranges" if dmesg.cma_reserved else "none"
-    )
+    seen_mb = f"{dmesg.cma_reserved[0]} MB in {dmesg.cma_reserved[1]} ranges" if dmesg.cma_reserved else "none"
     facts.append(_check("crash CMA size", f"{total >> 20} MB in {len(predicted)} ranges", seen_mb,
                         "dmesg 'crashkernel CMA reserved'"))  # fmt: skip
     ranges_text = out.text("kexec_crash_cma_ranges")
@@ -220,9 +206,7 @@ def _in_one_zone(span: tuple[int, int], zones: Sequence[Zone]) -> bool:
 def window_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
     w = layout.dump_window
     if w is None:
-        return [
-            Fact("dump window", "skip", "none", "n/a", f"target {layout.strategy.target}: no pmem window")
-        ]
+        return [Fact("dump window", "skip", "none", "n/a", f"target {layout.strategy.target}: no pmem window")]
     win = (w.start, w.end)
     iomem = parse_iomem(out.text("iomem") or "")
     image = _merge([(r.start, r.end) for r in resources_named(iomem, *KERNEL_IMAGE)])
@@ -256,14 +240,10 @@ def _offline_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
     for block in blocks_in(w.start, w.end, layout.memory.block_size):
         o = results.get(block)
         observed = (
-            "not tested"
-            if o is None
-            else f"offline {o.get('offline')}, online_movable {o.get('online_movable')}"
+            "not tested" if o is None else f"offline {o.get('offline')}, online_movable {o.get('online_movable')}"
         )
         zones = "" if o is None else f"valid_zones {o.get('valid_zones')}"
-        facts.append(
-            _check(f"window block {block} offlinable", "offline ok, online_movable ok", observed, zones)
-        )
+        facts.append(_check(f"window block {block} offlinable", "offline ok, online_movable ok", observed, zones))
     return facts
 
 
@@ -276,7 +256,9 @@ def _hotplug_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
     steps = {str(o.get("step")): o for o in out.of_kind("hotplug")}
     for step in ("ndctl", "daxctl"):
         rc = steps.get(step, {}).get("rc")
-        facts.append(_check(f"hotplug {step}", "rc 0", f"rc {rc}" if rc is not None else "not run"))
+        said = (out.text(f"{step}-output") or "").strip().splitlines()
+        detail = said[0].strip() if rc not in (0, None) and said else ""
+        facts.append(_check(f"hotplug {step}", "rc 0", f"rc {rc}" if rc is not None else "not run", detail))
     before = {b.index for b in parse_blocks(out.text("blocks-boot") or "") if b.state == "online"}
     after = parse_blocks(out.text("blocks-hotplug") or "")
     new = [b for b in after if b.index not in before and b.state == "online"]
@@ -295,7 +277,9 @@ def overhead_fact(layout: LayoutView, production: GuestOutput, baseline: GuestOu
     if baseline is None:
         return Fact("armed overhead", "skip", str(layout.armed_overhead), "n/a", "no baseline boot")
     base = parse_meminfo(baseline.text("meminfo") or "").get("MemTotal")
-    prod = parse_meminfo(production.text("meminfo") or "").get("MemTotal")
+    # armed = steady state: for a hotplug window, after the window went back to RAM through kmem
+    after = "meminfo-hotplug" if layout.strategy.window_mode == "hotplug" else "meminfo"
+    prod = parse_meminfo(production.text(after) or "").get("MemTotal")
     if base is None or prod is None:
         return Fact("armed overhead", "fail", str(layout.armed_overhead), "MemTotal missing")
     diff = base - prod
@@ -303,9 +287,7 @@ def overhead_fact(layout: LayoutView, production: GuestOutput, baseline: GuestOu
     predicted = f"{layout.armed_overhead} ({layout.armed_overhead / MiB:.1f} MiB)"
     tol = OVERHEAD_TOLERANCE // MiB
     detail = f"MemTotal {base} without layoutc's parameters, {prod} with; tolerance {tol} MiB"
-    return Fact(
-        "armed overhead", "pass" if ok else "fail", predicted, f"{diff} ({diff / MiB:.1f} MiB)", detail
-    )
+    return Fact("armed overhead", "pass" if ok else "fail", predicted, f"{diff} ({diff / MiB:.1f} MiB)", detail)
 
 
 def production_facts(

@@ -125,6 +125,7 @@ if [ -n "$HOTPLUG_START" ]; then
         echo "LAYOUTC-OBS {\"kind\":\"hotplug\",\"step\":\"daxctl\",\"rc\":$rc,\"device\":\"$dax\"}"
     fi
     emit iomem-hotplug /proc/iomem
+    emit meminfo-hotplug /proc/meminfo
     blocks blocks-hotplug
 fi
 """

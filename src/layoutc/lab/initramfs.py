@@ -106,9 +106,7 @@ def busybox_applets(busybox: Path = BUSYBOX) -> list[str]:
     """Applet paths (``/bin/sh`` …) that ``busybox --list-full`` reports."""
     if not busybox.is_file():
         raise LabError("tool-missing", f"{busybox} not found (Debian package busybox-static)")
-    out = subprocess.run(
-        [str(busybox), "--list-full"], capture_output=True, text=True, check=True, timeout=30
-    )
+    out = subprocess.run([str(busybox), "--list-full"], capture_output=True, text=True, check=True, timeout=30)
     return sorted(line.strip() for line in out.stdout.splitlines() if line.strip())
 
 

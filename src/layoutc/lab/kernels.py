@@ -99,9 +99,7 @@ def _run(argv: Sequence[str], *, timeout: float = 600.0) -> str:
         raise LabError("timeout", f"{' '.join(argv[:3])} … did not finish in {timeout:.0f} s") from exc
     if proc.returncode != 0:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-        raise LabError(
-            "command-failed", f"{' '.join(argv[:4])} … exited {proc.returncode}: {' | '.join(tail)}"
-        )
+        raise LabError("command-failed", f"{' '.join(argv[:4])} … exited {proc.returncode}: {' | '.join(tail)}")
     return proc.stdout
 
 
@@ -276,9 +274,7 @@ def kernel_from_path(vmlinuz: Path, *, modules_root: Path | None = None) -> Kern
         candidate = cache_dir() / "kernels" / release / "modules"
         root = candidate if candidate.is_dir() else vmlinuz.parent / "modules"
     has_cma = _release_key(release)[:2] >= (6, 17)
-    return Kernel(
-        label="custom", release=release, vmlinuz=vmlinuz, modules_root=root, pinned=True, has_cma=has_cma
-    )
+    return Kernel(label="custom", release=release, vmlinuz=vmlinuz, modules_root=root, pinned=True, has_cma=has_cma)
 
 
 def bzimage_release(head: bytes) -> str:

@@ -148,9 +148,7 @@ def parse_layout(data: object, source: str = LAYOUT_FILE) -> LayoutView:
         entries.append(MapEntry(rd.int_(e, "start", path), rd.int_(e, "end", path), rd.str_(e, "type", path),
                                 rd.opt_int(e, "node", path)))  # fmt: skip
     nodes = tuple(int(n) for n in rd.list_(mem, "nodes", "$.memory")) or (0,)
-    memory = Memory(
-        rd.int_(mem, "block_size", "$.memory"), bool(mem.get("srat", True)), nodes, tuple(entries)
-    )
+    memory = Memory(rd.int_(mem, "block_size", "$.memory"), bool(mem.get("srat", True)), nodes, tuple(entries))
     strat = rd.obj(top.get("strategy", {}), "$.strategy")
     mode = strat.get("window_mode")
     strategy = Strategy(

@@ -76,11 +76,7 @@ def parse_iomem(text: str) -> tuple[Resource, ...]:
     for line in text.splitlines():
         m = re.match(r"^(\s*)([0-9a-fA-F]+)-([0-9a-fA-F]+) : (.*)$", line)
         if m:
-            out.append(
-                Resource(
-                    int(m.group(2), 16), int(m.group(3), 16) + 1, m.group(4).strip(), len(m.group(1)) // 2
-                )
-            )
+            out.append(Resource(int(m.group(2), 16), int(m.group(3), 16) + 1, m.group(4).strip(), len(m.group(1)) // 2))
     return tuple(out)
 
 
@@ -155,9 +151,7 @@ def parse_dmesg(text: str) -> DmesgFacts:
             # the kernel prints the exclusive end (crash_base + crash_size)
             (low if m.group(1) else crash).append((int(m.group(2), 16), int(m.group(3), 16)))
             continue
-        m = re.search(
-            r"Reserving (\d+)MB of (low )?memory at (\d+)MB for crashkernel", line
-        )  # x86 before 6.7
+        m = re.search(r"Reserving (\d+)MB of (low )?memory at (\d+)MB for crashkernel", line)  # x86 before 6.7
         if m:
             base, size = int(m.group(3)) << 20, int(m.group(1)) << 20
             (low if m.group(2) else crash).append((base, base + size))

@@ -51,7 +51,7 @@ def qemu_argv(boot: Boot) -> list[str]:
     """The full QEMU command line for ``boot``."""
     m = boot.machine
     accel = ["-accel", "kvm", "-cpu", "host"] if boot.accel == "kvm" else ["-accel", "tcg", "-cpu", "max"]
-    argv = [boot.qemu, "-machine", "pc", *accel, "-smp", "1", "-m", f"{m.ram // (1 << 20)}M"]
+    argv = [boot.qemu, "-machine", m.type, *accel, "-smp", "1", "-m", f"{m.ram // (1 << 20)}M"]
     for i, size in enumerate(m.node_sizes):
         argv += [
             "-object",

@@ -187,9 +187,7 @@ def run_lab(
         base_f = pool.submit(_baseline, k, machine, " ".join(base_cmdline), out_dir, opts, accel)
         prod_rec, prod = prod_f.result()
         base_rec, base = base_f.result()
-    report = _assess(
-        replace(head, accel=accel), layout, cmdline, (prod_rec, prod), (base_rec, base), opts, out_dir
-    )
+    report = _assess(replace(head, accel=accel), layout, cmdline, (prod_rec, prod), (base_rec, base), opts, out_dir)
     report.write(out_dir)
     return report
 
@@ -217,6 +215,4 @@ def _assess(
     if not prod.done and prod_rec.returncode is not None:
         errors.append(f"production guest stopped before LAYOUTC-DONE (see {prod_rec.serial_log})")
     verdict = "error" if errors else ("fail" if any(f.status == "fail" for f in facts) else "pass")
-    return replace(
-        head, verdict=verdict, facts=tuple(facts), boots=boots, notes=tuple(notes), problems=tuple(errors)
-    )
+    return replace(head, verdict=verdict, facts=tuple(facts), boots=boots, notes=tuple(notes), problems=tuple(errors))
