@@ -132,15 +132,15 @@ def cmd_compile(ns: argparse.Namespace) -> int:
         _emit(diags, ns.format)
         return EXIT_INVALID
     out = Path(ns.output)
-    files = result.files + (_summary_files(result.files, profiles, diags) if ns.summary else ())
+    outputs = result.files + (_summary_files(result.files, profiles, diags) if ns.summary else ())
     if ns.check:
-        drift = check_tree(out, files)
+        drift = check_tree(out, outputs)
         _emit(diags, ns.format)
         for item in drift:
             print(f"stale: {out / item.relpath} ({item.reason})")
         return EXIT_CHANGED if drift else EXIT_OK
     try:
-        report = write_tree(out, files)
+        report = write_tree(out, outputs)
     except OutputError as exc:
         print(f"layoutc: {exc}", file=sys.stderr)
         return EXIT_FAILED
