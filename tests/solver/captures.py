@@ -84,6 +84,37 @@ class Capture:
         return min(s[0] for s in spans), max(s[1] for s in spans) + 1
 
 
+ZONEINFO_RE = re.compile(r"^Node (\d+), zone +(\w+)$")
+
+
+def zoneinfo_present(path: Path) -> dict[tuple[int, str], int]:
+    """(node, zone name) -> "present" pages of /proc/zoneinfo, zones with pages only."""
+    out: dict[tuple[int, str], int] = {}
+    key: tuple[int, str] | None = None
+    for line in (path / "zoneinfo").read_text().splitlines():
+        m = ZONEINFO_RE.match(line)
+        if m:
+            key = (int(m.group(1)), m.group(2))
+        elif key and line.strip().startswith("present "):
+            pages = int(line.split()[1])
+            if pages:
+                out[key] = pages
+            key = None
+    return out
+
+
+def iomem_memory(path: Path) -> MemoryMap:
+    """A one-node map from the top-level "System RAM" lines of /proc/iomem (captures without dmesg)."""
+    ranges = []
+    for line in (path / "iomem").read_text().splitlines():
+        if line.startswith(" ") or not line.endswith(": System RAM"):
+            continue
+        a, b = line.split(" : ")[0].split("-")
+        ranges.append(MemRange(int(a, 16), int(b, 16) + 1, RangeType.RAM, 0))
+    block = int((path / "block_size_bytes").read_text().strip(), 16)
+    return MemoryMap(tuple(ranges), block, False)
+
+
 def load(name: str) -> Capture:
     path = ROOT / name
     return Capture(path, (path / "dmesg").read_text(), (path / "cmdline").read_text().strip())

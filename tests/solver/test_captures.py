@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from captures import load
+from captures import iomem_memory, load, zoneinfo_present
 
-from conftest import needs_captures
+from conftest import CAPTURES, needs_captures
 from layoutc.kernel import crashkernel, memblock, zones
 from layoutc.kernel.pmem import devdax
 from layoutc.model import Arch, DevdaxMap
@@ -78,9 +78,7 @@ def _reserved_in_zone(zone: dict[str, int]) -> int:
     return (zone["present"] - zone["managed"]) * 4096
 
 
-@pytest.mark.parametrize(
-    "name", [f"{PC4}/movablecore-512M", f"{PC4}/movablecore-25pct", f"{NUMA2}/movablecore-25pct"]
-)
+@pytest.mark.parametrize("name", [f"{PC4}/movablecore-512M", f"{PC4}/movablecore-25pct", f"{NUMA2}/movablecore-25pct"])
 def test_early_top_model_bounds_measurement(name: str) -> None:
     """Reserved pages in each Movable zone (zoneinfo present - managed) are the early top allocations
     (the kernel image is elsewhere in these boots); the model covers them with < 12 MiB to spare."""
@@ -171,3 +169,26 @@ def test_devdax_arithmetic_measured() -> None:
     assert (ross.dataoff, ross.kmem_start, ross.kmem_end) == (6 * MiB, 0x138000000, 0x140000000)
     assert devdax(0x12F000000, 272 * MiB, DevdaxMap.DEV, 2 * MiB, 128 * MiB).blocks_returned == 2
     assert devdax(0x12FE00000, 258 * MiB, DevdaxMap.MEM, 2 * MiB, 128 * MiB).blocks_returned == 2
+
+
+ZONE_CAPTURES = [
+    (PC4, None),
+    (f"{PC4}/movablecore-512M", 512 * MiB),
+    (f"{PC4}/movablecore-25pct", Percent(25)),
+    (NUMA2, None),
+    (f"{NUMA2}/movablecore-512M", 512 * MiB),
+    (f"{NUMA2}/movablecore-25pct", Percent(25)),
+    (Q35, None),
+    ("host-24G", None),
+]
+
+
+@pytest.mark.parametrize(("name", "value"), ZONE_CAPTURES)
+def test_zone_present_pages_match_zoneinfo(name: str, value: int | Percent | None) -> None:
+    """Every zone of every capture, to the page: DMA, DMA32, Normal and Movable per node."""
+    path = CAPTURES / name
+    memory = iomem_memory(path) if not (path / "dmesg").exists() else load(name).memory
+    present = memblock.present_ranges(memory, Arch.X86_64)
+    spans = zones.movable_spans(present, movablecore=value)
+    predicted = {(node, str(zone)): pages for (node, zone), pages in zones.zone_present_pages(present, spans).items()}
+    assert predicted == zoneinfo_present(path)

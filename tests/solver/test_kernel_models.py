@@ -61,9 +61,7 @@ def test_plain_falls_back_above_4g_with_a_low_part() -> None:
 
 
 def test_low_failure_frees_the_high_reservation() -> None:
-    placed = crashkernel.place(
-        crashkernel.parse("crashkernel=512M", RAM), [(1 * MiB, 100 * MiB), (4 * GiB, 8 * GiB)]
-    )
+    placed = crashkernel.place(crashkernel.parse("crashkernel=512M", RAM), [(1 * MiB, 100 * MiB), (4 * GiB, 8 * GiB)])
     assert placed.crash is None and "low memory" in placed.message
 
 
@@ -88,9 +86,7 @@ def test_cma_bottom_up_from_4g_then_halves() -> None:
 
 
 def test_cma_top_down_when_memory_ends_below_4g_plus_size() -> None:
-    assert crashkernel.place_cma(256 * MiB, [(1 * MiB, 2 * GiB)], 2 * GiB) == (
-        (2 * GiB - 256 * MiB, 2 * GiB),
-    )
+    assert crashkernel.place_cma(256 * MiB, [(1 * MiB, 2 * GiB)], 2 * GiB) == ((2 * GiB - 256 * MiB, 2 * GiB),)
 
 
 def test_dma32_only_board_gets_its_movable_zone_from_dma32() -> None:

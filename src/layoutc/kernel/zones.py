@@ -72,6 +72,29 @@ def zone_of(address: int, movable: tuple[ZoneSpan, ...], node: int) -> Zone:
     return Zone.NORMAL
 
 
+def zone_present_pages(present: tuple[Present, ...], movable: tuple[ZoneSpan, ...]) -> dict[tuple[int, Zone], int]:
+    """Present pages per (node, zone), as /proc/zoneinfo prints them ("present").
+
+    LNX:mm/mm_init.c zone_absent_pages_in_node / adjust_zone_range_for_zone_movable: ZONE_MOVABLE
+    is [zone_movable_pfn, node end) of each node; the zone it takes pages from ends there; the
+    other zones are cut at MAX_DMA_PFN (16 MiB) and MAX_DMA32_PFN (4 GiB).
+    """
+    out: dict[tuple[int, Zone], int] = {}
+    starts = {s.node: s.start for s in movable}
+    for p in present:
+        cuts = sorted(
+            {
+                p.start,
+                p.end,
+                *(c for c in (ZONE_DMA_END, ZONE_DMA32_END, starts.get(p.node, p.end)) if p.start < c < p.end),
+            }
+        )
+        for lo, hi in zip(cuts, cuts[1:], strict=False):
+            zone = zone_of(lo, movable, p.node)
+            out[(p.node, zone)] = out.get((p.node, zone), 0) + (hi - lo) // PAGE_SIZE
+    return out
+
+
 def core_pages(value: int | Percent | None, totalpages: int) -> int:
     """Pages asked for by ``kernelcore=``/``movablecore=``.
 
@@ -94,9 +117,7 @@ def movable_spans(
 ) -> tuple[ZoneSpan, ...]:
     """Where ZONE_MOVABLE starts on every node (empty when there is none)."""
     starts = _movable_pfns(present, movablecore, kernelcore)
-    return tuple(
-        ZoneSpan(node, pfn * PAGE_SIZE, node_end(present, node)) for node, pfn in sorted(starts.items())
-    )
+    return tuple(ZoneSpan(node, pfn * PAGE_SIZE, node_end(present, node)) for node, pfn in sorted(starts.items()))
 
 
 def _movable_pfns(
@@ -123,9 +144,7 @@ def _movable_pfns(
         for node in nodes:
             if required_kernel < per_node:
                 per_node = required_kernel // usable_nodes
-            required_kernel, pfn[node] = _walk_node(
-                present, node, pfn[node], per_node, required_kernel, usable_start
-            )
+            required_kernel, pfn[node] = _walk_node(present, node, pfn[node], per_node, required_kernel, usable_start)
         # "If there is still required_kernelcore, we do another pass with one less node in the count"
         usable_nodes -= 1
         if not (usable_nodes and required_kernel > usable_nodes):
