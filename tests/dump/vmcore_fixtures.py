@@ -76,6 +76,7 @@ class Fixture:
     nr_cpus: int = 2
     kinds: dict[int, str] = field(default_factory=dict)  # overrides of default_kind
     zero_run: tuple[int, int] | None = None  # pfn range forced to zero
+    overrides: dict[int, bytes] = field(default_factory=dict)  # exact page contents by pfn
 
     def kind(self, pfn: int) -> str:
         if self.zero_run and self.zero_run[0] <= pfn < self.zero_run[1]:
@@ -83,6 +84,8 @@ class Fixture:
         return self.kinds.get(pfn, default_kind(pfn))
 
     def page(self, pfn: int) -> bytes:
+        if pfn in self.overrides:
+            return self.overrides[pfn]
         return page_content(pfn, self.kind(pfn))
 
     def byte_at(self, paddr: int) -> int:

@@ -12,7 +12,7 @@ from typing import TextIO
 
 from . import budget as budgets
 from . import codec as codecs
-from . import elf, elfout, extents, physmap
+from . import elf, elfout, extents, pageclass, physmap
 from .encode import WINDOW_PAGES, Encoder, Window, windows
 from .errors import DumpError, IncompleteDump, SinkFault, SourceFault
 from .extents import Extent
@@ -71,10 +71,15 @@ def _run(opts: Options, reader: Reader) -> Result:
     present = pmap.present
     notes: list[str] = list(vmcore.warnings)
     auto = {"nodata": list(pmap.nodata), "truncated_source": pmap.beyond(vmcore.file_size)}
+    classes, level, class_notes = pageclass.for_dump(
+        vmcore.vmcoreinfo, physmap.PhysReader(pmap, reader).read, present, ps, opts.spec.dump_level
+    )
+    notes += class_notes
+    auto.update(classes)
     excluded, keep = _exclusions(opts, present, auto, ps, notes)
-    spec = opts.spec
+    spec = opts.spec.with_overrides(dump_level=level)
     if spec.format == "elf":
-        return _run_elf(opts, reader, vmcore, pmap, keep, excluded, notes)
+        return _run_elf(opts, spec, reader, vmcore, pmap, keep, excluded, notes)
     codec_name = spec.compression
     try:
         codec = codecs.lookup(codec_name)
@@ -292,6 +297,7 @@ class _ElfCosts:
 
 def _run_elf(
     opts: Options,
+    spec: FilterSpec,
     reader: Reader,
     vmcore: elf.Vmcore,
     pmap: physmap.PhysMap,
@@ -299,7 +305,6 @@ def _run_elf(
     excluded: tuple[tuple[str, int], ...],
     notes: list[str],
 ) -> Result:
-    spec = opts.spec
     ps = vmcore.page_size
     zero_runs = zero_scan(pmap, reader, keep, opts.progress) if spec.dump_level & 1 else []
     if spec.compression not in ("zlib", "none"):

@@ -212,3 +212,34 @@ def _coalesce(pieces: list[Piece], ps: int) -> list[Piece]:
                 continue
         out.append(p)
     return out
+
+
+class PhysReader:
+    """Random reads of physical memory from the source (for page tables and struct pages)."""
+
+    def __init__(self, pmap: PhysMap, reader: Reader) -> None:
+        self.pmap = pmap
+        self.reader = reader
+        self._starts = [p.pfn_start for p in pmap.pieces]
+
+    def read(self, pa: int, size: int) -> bytes | None:
+        """``size`` bytes at physical address ``pa``; None when part of it is not in the source."""
+        ps = self.pmap.page_size
+        out = []
+        while size > 0:
+            pfn = pa // ps
+            i = bisect.bisect_right(self._starts, pfn) - 1
+            if i < 0 or self.pmap.pieces[i].pfn_end <= pfn:
+                return None
+            piece = self.pmap.pieces[i]
+            n = min(size, piece.pfn_end * ps - pa)
+            if piece.kind is Kind.FILE:
+                out.append(bytes(self.reader.read(piece.file_offset + pa - piece.pfn_start * ps, n)))
+            elif piece.kind is Kind.ZERO:
+                out.append(bytes(n))
+            else:
+                page = bytes(self.pmap.read(self.reader, piece, pfn, 1))
+                out.append(page[pa - pfn * ps : pa - pfn * ps + n])
+            pa += n
+            size -= n
+        return b"".join(out)

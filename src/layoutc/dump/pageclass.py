@@ -1,0 +1,289 @@
+"""Page classes from the crashed kernel's struct pages (issue 7; dump-formats.md §2.1-§2.3).
+
+The struct page of each present pfn is found through SPARSEMEM (``mem_section``, extreme) or
+``SYMBOL(vmemmap)``, read through the kernel's own page tables, and classified as makedumpfile's
+``__exclude_unnecessary_pages()`` does: free (buddy), page cache, private page cache, user data
+(anonymous and hugetlb, whole compound pages), hwpoison and offline.  Every class is gated on the
+VMCOREINFO keys it needs: a class whose keys are missing is not excluded, and the result says
+which dump-level bits were dropped and why.  Nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from . import extents
+from .extents import Extent
+from .pagetable import PageTable, ReadPhys
+from .vmcoreinfo import VmcoreInfo
+
+DL_EXCLUDE_ZERO, DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_USER_DATA, DL_EXCLUDE_FREE = 1, 2, 4, 8, 16
+PAGE_MAPPING_ANON = 1
+SECTION_MARKED_PRESENT = 1
+SECTION_MAP_MASK = ~0x3F
+BATCH = 512  # makedumpfile PGMM_CACHED
+CLASSES = ("free", "cache", "cache_private", "user", "hwpoison", "offline")
+ALWAYS = ("hwpoison", "offline")
+
+S32 = struct.Struct("<i")
+U64 = struct.Struct("<Q")
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """struct page field offsets and flag numbers from VMCOREINFO (None: unknown)."""
+
+    size: int
+    flags: int
+    mapping: int | None
+    mapcount: int | None
+    private: int | None
+    compound_head: int | None
+    compound_order: int | None
+    compound_dtor: int | None
+    pg: dict[str, int | None]
+    values: dict[str, int | None]
+    free_area_len: int | None
+
+    @classmethod
+    def from_info(cls, info: VmcoreInfo, size: int, flags: int) -> Layout:
+        pg = {
+            k: info.number(f"PG_{k}")
+            for k in ("lru", "private", "swapcache", "swapbacked", "slab", "hwpoison", "hugetlb", "head_mask")
+        }
+        values = {
+            k: info.number(f"PAGE_{k}_MAPCOUNT_VALUE") for k in ("BUDDY", "OFFLINE", "SLAB", "HUGETLB", "UNACCEPTED")
+        }
+        values["HUGETLB_PAGE_DTOR"] = info.number("HUGETLB_PAGE_DTOR")
+        return cls(
+            size,
+            flags,
+            info.offset("page.mapping"),
+            info.offset("page._mapcount"),
+            info.offset("page.private"),
+            info.offset("page.compound_head"),
+            info.offset("page.compound_order"),
+            info.offset("page.compound_dtor"),
+            pg,
+            values,
+            info.length("zone.free_area"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Classes:
+    """Excluded pfns per class, and what could not be decided."""
+
+    pages: dict[str, list[Extent]]
+    level: int  # the dump level actually applied
+    notes: tuple[str, ...] = field(default=())
+
+    def excluded(self, level: int) -> dict[str, list[Extent]]:
+        """The classes that ``level`` (already capability-gated) excludes."""
+        bits = {
+            "free": DL_EXCLUDE_FREE,
+            "cache": DL_EXCLUDE_CACHE,
+            "cache_private": DL_EXCLUDE_CACHE_PRI,
+            "user": DL_EXCLUDE_USER_DATA,
+        }
+        return {c: p for c, p in self.pages.items() if c in ALWAYS or bits.get(c, 0) & level}
+
+
+def capabilities(info: VmcoreInfo, level: int) -> tuple[int, list[str]]:
+    """The dump level that VMCOREINFO supports, and one note per bit dropped."""
+    notes: list[str] = []
+    base = info.missing("SIZE(page)", "OFFSET(page.flags)")
+    if info.symbol("vmemmap") is None:
+        base += info.missing(
+            "SYMBOL(mem_section)",
+            "LENGTH(mem_section)",
+            "SIZE(mem_section)",
+            "OFFSET(mem_section.section_mem_map)",
+            "NUMBER(SECTION_SIZE_BITS)",
+        )
+    if info.symbol("init_top_pgt") is None and info.symbol("init_level4_pgt") is None:
+        base.append("SYMBOL(init_top_pgt)")
+    base += info.missing("NUMBER(pgtable_l5_enabled)")
+    if base:
+        dropped = level & ~DL_EXCLUDE_ZERO
+        if dropped:
+            notes.append(
+                f"dump level {level} needs struct pages, but VMCOREINFO lacks {', '.join(base)}; "
+                f"using dump level {level & DL_EXCLUDE_ZERO}"
+            )
+        return -1, notes
+    need = {
+        DL_EXCLUDE_FREE: ["OFFSET(page._mapcount)", "OFFSET(page.private)", "NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)"],
+        DL_EXCLUDE_CACHE: ["OFFSET(page.mapping)", "NUMBER(PG_lru)", "NUMBER(PG_private)", "NUMBER(PG_swapcache)"],
+        DL_EXCLUDE_CACHE_PRI: ["OFFSET(page.mapping)", "NUMBER(PG_lru)", "NUMBER(PG_swapcache)"],
+        DL_EXCLUDE_USER_DATA: ["OFFSET(page.mapping)", "NUMBER(PG_head_mask)"],
+    }
+    for bit, keys in need.items():
+        lacking = info.missing(*keys)
+        if bit == DL_EXCLUDE_USER_DATA and not (
+            info.offset("page.compound_order") is not None
+            or info.number("PG_hugetlb") is not None
+            or info.number("PAGE_HUGETLB_MAPCOUNT_VALUE") is not None
+        ):
+            lacking.append("the compound order (OFFSET(page.compound_order) or the folio fields)")
+        if level & bit and lacking:
+            level &= ~bit
+            notes.append(f"dump level bit {bit} needs {', '.join(lacking)}; not excluding that class")
+    return level, notes
+
+
+class MemMap:
+    """Where the struct page of a pfn lives (kernel virtual address)."""
+
+    def __init__(self, info: VmcoreInfo, table: PageTable, page_size: int, struct_size: int) -> None:
+        self.table = table
+        self.struct_size = struct_size
+        self.vmemmap = info.symbol("vmemmap")
+        bits = info.number("SECTION_SIZE_BITS") or 27
+        self.pages_per_section = 1 << (bits - (page_size.bit_length() - 1))
+        self.root = info.symbol("mem_section")
+        self.ms_size = info.size("mem_section") or 16
+        self.map_off = info.offset("mem_section.section_mem_map") or 0
+        self.per_root = page_size // self.ms_size
+        self.nr_roots = info.length("mem_section") or 0
+
+    def section_base(self, nr: int) -> int | None:
+        """``coded`` mem_map of a section: struct page va of pfn = base + pfn * SIZE(page)."""
+        if self.vmemmap is not None:
+            return self.vmemmap
+        if self.root is None or nr // self.per_root >= self.nr_roots:
+            return None
+        raw = self.table.read(self.root + (nr // self.per_root) * 8, 8)
+        if raw is None or not U64.unpack(raw)[0]:
+            return None
+        ms = U64.unpack(raw)[0] + (nr % self.per_root) * self.ms_size
+        raw = self.table.read(ms + self.map_off, 8)
+        if raw is None:
+            return None
+        value = U64.unpack(raw)[0]
+        return value & SECTION_MAP_MASK if value & SECTION_MARKED_PRESENT else None
+
+    def batches(self, present: list[Extent]) -> Iterator[tuple[int, int, bytes | None]]:
+        """``(pfn, n, struct pages)`` for the present pfns, in batches of at most 512."""
+        pps = self.pages_per_section
+        for start, end in extents.chunks(present, BATCH):
+            pfn = start
+            while pfn < end:
+                stop = min(end, (pfn // pps + 1) * pps, (pfn // BATCH + 1) * BATCH)
+                base = self.section_base(pfn // pps)
+                raw = (
+                    None
+                    if base is None
+                    else self.table.read(base + pfn * self.struct_size, (stop - pfn) * self.struct_size)
+                )
+                yield pfn, stop - pfn, raw
+                pfn = stop
+
+
+def classify(info: VmcoreInfo, table: PageTable, present: list[Extent], page_size: int, level: int) -> Classes:
+    """Exclusion extents per class for the present pfns (makedumpfile's decision chain)."""
+    applied, notes = capabilities(info, level)
+    if applied < 0:
+        return Classes({}, level & DL_EXCLUDE_ZERO, tuple(notes))
+    size, flags_off = info.size("page"), info.offset("page.flags")
+    assert size is not None and flags_off is not None
+    lay = Layout.from_info(info, size, flags_off)
+    memmap = MemMap(info, table, page_size, size)
+    found: dict[str, list[Extent]] = {c: [] for c in CLASSES}
+    unread = 0
+    for pfn, n, raw in memmap.batches(present):
+        if raw is None:
+            unread += n
+            continue
+        _classify_batch(lay, applied, pfn, n, raw, found)
+    if unread:
+        notes.append(f"{unread} struct pages could not be read; those pages are kept")
+    return Classes({c: extents.normalize(p) for c, p in found.items() if p}, applied, tuple(notes))
+
+
+def _classify_batch(lay: Layout, level: int, first: int, n: int, raw: bytes, found: dict[str, list[Extent]]) -> None:
+    size = lay.size
+    pg, val = lay.pg, lay.values
+    lru, private_bit, swapcache = pg["lru"], pg["private"], pg["swapcache"]
+    head_mask = pg["head_mask"] or 0
+    for i in range(n):
+        off = i * size
+        flags = U64.unpack_from(raw, off + lay.flags)[0]
+        if lay.compound_head is not None and U64.unpack_from(raw, off + lay.compound_head)[0] & 1:
+            continue  # a tail: its head decides for the whole compound page
+        mapcount = S32.unpack_from(raw, off + lay.mapcount)[0] if lay.mapcount is not None else None
+        mapping = U64.unpack_from(raw, off + lay.mapping)[0] if lay.mapping is not None else 0
+        private = U64.unpack_from(raw, off + lay.private)[0] if lay.private is not None else 0
+        pfn = first + i
+        order, hugetlb = _compound(lay, flags & head_mask, raw, i, n, mapcount, pfn)
+        nr = 1 << order
+        slab = (val["SLAB"] is not None and mapcount == val["SLAB"]) or _bit(flags, pg["slab"])
+        anon = bool(mapping & PAGE_MAPPING_ANON) and not slab
+        cache = _bit(flags, lru) or (
+            _bit(flags, swapcache) and (pg["swapbacked"] is None or _bit(flags, pg["swapbacked"]))
+        )
+        if level & DL_EXCLUDE_FREE and mapcount == val["BUDDY"] and not slab:
+            if lay.free_area_len is None or private < lay.free_area_len:
+                found["free"].append((pfn, pfn + (1 << private)))
+        elif level & DL_EXCLUDE_FREE and val["UNACCEPTED"] is not None and mapcount == val["UNACCEPTED"]:
+            found["free"].append((pfn, pfn + (1 << ((lay.free_area_len or 11) - 1))))
+        elif level & DL_EXCLUDE_CACHE and cache and not _bit(flags, private_bit) and not anon:
+            found["cache"].append((pfn, pfn + nr))
+        elif level & DL_EXCLUDE_CACHE_PRI and cache and not anon:
+            found["cache_private"].append((pfn, pfn + nr))
+        elif level & DL_EXCLUDE_USER_DATA and (anon or hugetlb):
+            found["user"].append((pfn, pfn + nr))
+        elif _bit(flags, pg["hwpoison"]):
+            found["hwpoison"].append((pfn, pfn + 1))
+        elif val["OFFLINE"] is not None and mapcount == val["OFFLINE"] and not slab:
+            found["offline"].append((pfn, pfn + 1))
+
+
+def _bit(flags: int, nr: int | None) -> bool:
+    return nr is not None and bool(flags >> (nr & 0x3F) & 1)
+
+
+def _compound(
+    lay: Layout, is_head: int, raw: bytes, i: int, n: int, mapcount: int | None, pfn: int
+) -> tuple[int, bool]:
+    """Order and hugetlb-ness of a compound head (page + 1 must be in the same batch)."""
+    if not is_head or i + 1 >= n:
+        return 0, False
+    nxt = (i + 1) * lay.size
+    flags1 = U64.unpack_from(raw, nxt + lay.flags)[0]
+    if lay.values["HUGETLB"] is not None:  # 6.9+: folio._flags_1 and page_type
+        order, hugetlb = flags1 & 0xFF, mapcount == lay.values["HUGETLB"]
+    elif lay.pg["hugetlb"] is not None:  # 6.6-6.8
+        order, hugetlb = flags1 & 0xFF, _bit(flags1, lay.pg["hugetlb"])
+    elif lay.compound_order is not None:
+        order = raw[nxt + lay.compound_order]
+        dtor = raw[nxt + lay.compound_dtor] if lay.compound_dtor is not None else None
+        hugetlb = dtor is not None and dtor == lay.values["HUGETLB_PAGE_DTOR"]
+    else:
+        return 0, False
+    if order >= 64 or pfn & ((1 << order) - 1):
+        return 0, hugetlb
+    return order, hugetlb
+
+
+def for_dump(
+    raw_info: dict[str, str], read_phys: ReadPhys, present: list[Extent], page_size: int, level: int
+) -> tuple[dict[str, list[Extent]], int, list[str]]:
+    """Pages to exclude per class at ``level``, the level actually applied, and notes."""
+    if not raw_info:
+        notes = []
+        if level & ~DL_EXCLUDE_ZERO:
+            notes.append(
+                f"dump level {level} needs VMCOREINFO and the source has none; "
+                f"using dump level {level & DL_EXCLUDE_ZERO}"
+            )
+        return {}, level & DL_EXCLUDE_ZERO, notes
+    info = VmcoreInfo(raw_info)
+    table = PageTable.from_vmcoreinfo(info, read_phys)
+    if table is None:
+        applied, notes = capabilities(info, level)
+        return {}, level & DL_EXCLUDE_ZERO, notes
+    classes = classify(info, table, present, page_size, level)
+    return classes.excluded(classes.level), classes.level | (level & DL_EXCLUDE_ZERO), list(classes.notes)

@@ -1,0 +1,226 @@
+"""A synthetic x86_64 kernel image for page-class filtering (issue 7; dump-formats.md §6.4.3).
+
+64 MiB of RAM with real 4-level page tables at SYMBOL(init_top_pgt) (2 MiB PSE mappings for the
+direct map, __START_KERNEL_map and vmemmap), init_uts_ns, SPARSEMEM_EXTREME roots and 64-byte
+struct pages of every class, with a 6.1-style VMCOREINFO.  ``Kernel.kept(level)`` is the
+generator's own ground truth: the pfns makedumpfile keeps at that dump level.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import vmcore_fixtures as fixtures
+
+PS = 4096
+RAM = 64 << 20
+PAGE_OFFSET = 0xFFFF888000000000
+KERNEL_MAP = 0xFFFFFFFF80000000
+VMEMMAP = 0xFFFFEA0000000000
+PSE, PRESENT_RW = 0x80, 0x3
+
+# physical placement
+PGD, PUD_DM, PMD_DM, PUD_K, PMD_K, PUD_VM, PMD_VM = (0x1000000 + i * PS for i in range(7))
+UTS = 0x1010000
+NODEMASK = 0x1011000
+ROOTS = 0x1020000  # NR_SECTION_ROOTS pointers (16 KiB)
+SECTIONS = 0x1024000  # the first root's array of struct mem_section
+MEMMAP = 0x2000000  # vmemmap backing, one 2 MiB page
+
+# 6.1 struct page (64 bytes)
+PAGE = struct.Struct("<QQQQQQiiQ")  # flags, compound_head/lru.next, lru.prev, mapping, index, private,
+#                                       _mapcount, _refcount, memcg_data
+PG_LRU, PG_SWAPCACHE, PG_SLAB, PG_PRIVATE, PG_HEAD, PG_SWAPBACKED, PG_HWPOISON = 4, 10, 9, 13, 16, 19, 23
+BUDDY, OFFLINE = -129, -257  # 6.1: ~PG_buddy, ~PG_offline in the page_type union
+ANON_MAPPING = PAGE_OFFSET + 0x1234560 + 1  # PAGE_MAPPING_ANON
+FILE_MAPPING = PAGE_OFFSET + 0x1234500
+
+VMCOREINFO = f"""OSRELEASE=6.1.0-synthetic
+PAGESIZE=4096
+SYMBOL(init_uts_ns)={KERNEL_MAP + UTS:x}
+OFFSET(uts_namespace.name)=0
+SYMBOL(node_online_map)={KERNEL_MAP + NODEMASK:x}
+SYMBOL(swapper_pg_dir)={KERNEL_MAP + PGD:x}
+SYMBOL(_stext)={KERNEL_MAP + 0x1000000:x}
+NUMBER(VMALLOC_START)=0xffffc90000000000
+SYMBOL(mem_section)={KERNEL_MAP + ROOTS:x}
+LENGTH(mem_section)=2048
+SIZE(mem_section)=16
+OFFSET(mem_section.section_mem_map)=0
+NUMBER(SECTION_SIZE_BITS)=27
+NUMBER(MAX_PHYSMEM_BITS)=46
+SIZE(page)=64
+SIZE(pglist_data)=172032
+SIZE(zone)=1600
+SIZE(free_area)=104
+SIZE(list_head)=16
+SIZE(nodemask_t)=128
+OFFSET(page.flags)=0
+OFFSET(page._refcount)=52
+OFFSET(page.mapping)=24
+OFFSET(page.lru)=8
+OFFSET(page._mapcount)=48
+OFFSET(page.private)=40
+OFFSET(page.compound_dtor)=16
+OFFSET(page.compound_order)=17
+OFFSET(page.compound_head)=8
+LENGTH(zone.free_area)=11
+NUMBER(NR_FREE_PAGES)=0
+NUMBER(PG_lru)={PG_LRU}
+NUMBER(PG_private)={PG_PRIVATE}
+NUMBER(PG_swapcache)={PG_SWAPCACHE}
+NUMBER(PG_swapbacked)={PG_SWAPBACKED}
+NUMBER(PG_slab)={PG_SLAB}
+NUMBER(PG_hwpoison)={PG_HWPOISON}
+NUMBER(PG_head_mask)={1 << PG_HEAD}
+NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)={BUDDY}
+NUMBER(PAGE_OFFLINE_MAPCOUNT_VALUE)={OFFLINE}
+NUMBER(HUGETLB_PAGE_DTOR)=2
+NUMBER(phys_base)=0
+SYMBOL(init_top_pgt)={KERNEL_MAP + PGD:x}
+NUMBER(pgtable_l5_enabled)=0
+KERNELOFFSET=0
+NUMBER(KERNEL_IMAGE_SIZE)=1073741824
+NUMBER(sme_mask)=0
+CRASHTIME=1700000000
+"""
+
+
+@dataclass
+class PageSpec:
+    flags: int = 0
+    head: int = 0
+    mapping: int = 0
+    private: int = 0
+    mapcount: int = -1
+    refcount: int = 1
+    dtor_order: tuple[int, int] | None = None  # for the first tail of a compound page
+
+
+# Ground-truth classes by pfn range, as makedumpfile decides them (dump-formats.md §2.3).
+CLASSES: list[tuple[str, int, int]] = [
+    ("free", 0x400, 0x800),  # order-10 buddy block
+    ("free", 0x808, 0x810),  # order-3 buddy block
+    ("cache", 0x900, 0xA00),  # LRU page cache
+    ("cache_private", 0xA00, 0xA80),  # LRU + PG_private
+    ("cache", 0xA80, 0xB00),  # swap cache
+    ("user", 0xB00, 0xC00),  # anon
+    ("user", 0xC00, 0xE00),  # an anonymous THP: head + 511 tails
+    ("slab", 0xE00, 0xE40),  # kept
+    ("hwpoison", 0xE40, 0xE44),  # always dropped
+    ("offline", 0xE50, 0xE60),  # always dropped
+]
+ZERO_PAGES = (0x3000, 0x3100)
+LEVEL_BITS = {"cache": 2 | 4, "cache_private": 4, "user": 8, "free": 16, "hwpoison": -1, "offline": -1}
+
+
+@dataclass
+class Kernel:
+    pages: dict[int, PageSpec] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for cls, lo, hi in CLASSES:
+            for pfn in range(lo, hi):
+                self.pages[pfn] = self._spec(cls, pfn, lo)
+
+    @staticmethod
+    def _spec(cls: str, pfn: int, lo: int) -> PageSpec:
+        if cls == "free":
+            order = (0x800 - 0x400).bit_length() - 1 if lo == 0x400 else 3
+            return PageSpec(mapcount=BUDDY, private=order, refcount=0) if pfn == lo else PageSpec(refcount=0)
+        if cls == "cache":
+            if lo == 0xA80:
+                return PageSpec(flags=1 << PG_SWAPCACHE | 1 << PG_SWAPBACKED, mapping=0)
+            return PageSpec(flags=1 << PG_LRU, mapping=FILE_MAPPING)
+        if cls == "cache_private":
+            return PageSpec(flags=1 << PG_LRU | 1 << PG_PRIVATE, mapping=FILE_MAPPING, private=0x1)
+        if cls == "user" and lo == 0xC00:
+            if pfn == lo:
+                return PageSpec(flags=1 << PG_HEAD | 1 << PG_LRU, mapping=ANON_MAPPING)
+            tail = PageSpec(head=(VMEMMAP + lo * 64) | 1, mapping=0)
+            if pfn == lo + 1:
+                tail.dtor_order = (3, 9)  # TRANSHUGE_PAGE_DTOR, order 9
+            return tail
+        if cls == "user":
+            return PageSpec(flags=1 << PG_LRU | 1 << PG_SWAPBACKED, mapping=ANON_MAPPING)
+        if cls == "slab":
+            return PageSpec(flags=1 << PG_SLAB)
+        if cls == "hwpoison":
+            return PageSpec(flags=1 << PG_HWPOISON)
+        if cls == "offline":
+            return PageSpec(mapcount=OFFLINE)
+        raise ValueError(cls)
+
+    def cls(self, pfn: int) -> str | None:
+        for cls, lo, hi in CLASSES:
+            if lo <= pfn < hi:
+                return cls
+        return None
+
+    def struct_page(self, pfn: int) -> bytes:
+        s = self.pages.get(pfn, PageSpec())
+        raw = bytearray(PAGE.pack(s.flags, s.head, 0, s.mapping, 0, s.private, s.mapcount, s.refcount, 0))
+        if s.dtor_order:
+            raw[16], raw[17] = s.dtor_order
+        return bytes(raw)
+
+    def fixture(self) -> fixtures.Fixture:
+        fx = fixtures.Fixture(
+            ranges=[(0x1000, 0x9F000 - 0x1000), (0x100000, RAM - 0x100000)], vmcoreinfo=VMCOREINFO, zero_run=ZERO_PAGES
+        )
+        o = fx.overrides
+        table = lambda entries: b"".join(struct.pack("<Q", e) for e in entries)  # noqa: E731
+        pgd = [0] * 512
+        pgd[(PAGE_OFFSET >> 39) & 511] = PUD_DM | PRESENT_RW
+        pgd[(KERNEL_MAP >> 39) & 511] = PUD_K | PRESENT_RW
+        pgd[(VMEMMAP >> 39) & 511] = PUD_VM | PRESENT_RW
+        o[PGD // PS] = table(pgd)
+        pud = [0] * 512
+        pud[(PAGE_OFFSET >> 30) & 511] = PMD_DM | PRESENT_RW
+        o[PUD_DM // PS] = table(pud)
+        o[PMD_DM // PS] = table([(i << 21) | PSE | PRESENT_RW if i < RAM >> 21 else 0 for i in range(512)])
+        pud = [0] * 512
+        pud[(KERNEL_MAP >> 30) & 511] = PMD_K | PRESENT_RW
+        o[PUD_K // PS] = table(pud)
+        o[PMD_K // PS] = table([(i << 21) | PSE | PRESENT_RW if i < RAM >> 21 else 0 for i in range(512)])
+        pud = [0] * 512
+        pud[(VMEMMAP >> 30) & 511] = PMD_VM | PRESENT_RW
+        o[PUD_VM // PS] = table(pud)
+        o[PMD_VM // PS] = table([MEMMAP | PSE | PRESENT_RW] + [0] * 511)
+        uts = b"".join(
+            f.ljust(65, b"\0")
+            for f in (b"Linux", b"synthetic", b"6.1.0-synthetic", b"#1 SMP PREEMPT_DYNAMIC", b"x86_64", b"(none)")
+        )
+        o[UTS // PS] = uts.ljust(PS, b"\0")
+        o[NODEMASK // PS] = b"\x01".ljust(PS, b"\0")
+        roots = [PAGE_OFFSET + SECTIONS] + [0] * 2047
+        for i in range(4):
+            o[ROOTS // PS + i] = table(roots[i * 512 : (i + 1) * 512])
+        o[SECTIONS // PS] = struct.pack("<QQ", VMEMMAP | 0x7, 0).ljust(PS, b"\0")  # present, has mem_map, online
+        npfn = RAM // PS
+        for page in range(npfn * 64 // PS):
+            first = page * PS // 64
+            o[MEMMAP // PS + page] = b"".join(self.struct_page(p) for p in range(first, first + PS // 64))
+        for page in range(npfn * 64 // PS, 512):
+            o[MEMMAP // PS + page] = bytes(PS)
+        return fx
+
+    def kept(self, fx: fixtures.Fixture, level: int, zero_in_bitmap: bool = True) -> set[int]:
+        """The pfns a dump at ``level`` keeps (ground truth).
+
+        In kdump output zero pages stay in bitmap 2 (they share one page_desc), so by default
+        only the class exclusions count.
+        """
+        out = set()
+        for pfn in fx.pfns():
+            if pfn in fx.nodata_pfns():
+                continue
+            cls = self.cls(pfn)
+            bits = LEVEL_BITS.get(cls or "", 0)
+            if bits == -1 or bits & level:
+                continue
+            if level & 1 and not zero_in_bitmap and fixtures.expected_page(fx, pfn) == bytes(PS):
+                continue
+            out.add(pfn)
+        return out

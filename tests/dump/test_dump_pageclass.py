@@ -1,0 +1,159 @@
+"""Page classes by dump level on a synthetic 6.1 kernel image (issue 7), against makedumpfile."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kdump_layout
+import kernel_fixture
+import pytest
+import vmcore_fixtures as fixtures
+
+from conftest import need_module, need_tool, run_dump
+from layoutc.dump import elf, pageclass, physmap, source
+from layoutc.dump.pagetable import PageTable
+from layoutc.dump.vmcoreinfo import VmcoreInfo
+
+PS = fixtures.PS
+LEVELS = [1, 2, 4, 8, 16, 11, 17, 31]
+
+
+@pytest.fixture(scope="module")
+def kernel(tmp_path_factory: pytest.TempPathFactory) -> tuple[kernel_fixture.Kernel, fixtures.Fixture, str]:
+    kern = kernel_fixture.Kernel()
+    fx = kern.fixture()
+    return kern, fx, fx.write(str(tmp_path_factory.mktemp("kernel") / "vmcore"))
+
+
+def with_info(fx: fixtures.Fixture, drop: tuple[str, ...], path: str) -> str:
+    assert fx.vmcoreinfo is not None
+    lines = [ln for ln in fx.vmcoreinfo.splitlines() if not ln.startswith(drop)]
+    fx.vmcoreinfo = "\n".join(lines) + "\n"
+    return fx.write(path)
+
+
+def test_page_table_walk(kernel: Any) -> None:
+    _, _, path = kernel
+    reader = source.FileReader(path)
+    try:
+        core = elf.parse(reader, path)
+        pmap = physmap.build(core.loads, PS)
+        table = PageTable.from_vmcoreinfo(VmcoreInfo(core.vmcoreinfo), physmap.PhysReader(pmap, reader).read)
+        assert table is not None
+        assert table.translate(kernel_fixture.PAGE_OFFSET + 0x1234567) == 0x1234567
+        assert table.translate(kernel_fixture.KERNEL_MAP + 0x1010000) == kernel_fixture.UTS
+        assert table.translate(kernel_fixture.VMEMMAP + 64 * 0xC00) == kernel_fixture.MEMMAP + 64 * 0xC00
+        assert table.translate(kernel_fixture.VMEMMAP + (4 << 20)) is None  # beyond the 2 MiB mapping
+        assert table.translate(0xFFFFC90000000000) is None  # vmalloc: not mapped here
+        uts = table.read(kernel_fixture.KERNEL_MAP + kernel_fixture.UTS + 65 * 2, 16)
+        assert uts is not None and uts.startswith(b"6.1.0-synthetic")
+    finally:
+        reader.close()
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_kept_pages_match_ground_truth(kernel: Any, tmp_path: Path, level: int) -> None:
+    kern, fx, path = kernel
+    out = tmp_path / "out"
+    proc = run_dump("--dump-level", str(level), path, str(out))
+    assert proc.returncode == 0, proc.stderr.decode()
+    kd = kdump_layout.read(str(out))
+    assert set(kd.dumped) == kern.kept(fx, level)
+    assert kd.sub[1] == level
+
+
+@pytest.mark.tools
+@pytest.mark.parametrize("level", [1, 17, 11, 31])
+def test_identical_to_makedumpfile(kernel: Any, tmp_path: Path, level: int) -> None:
+    mdf = need_tool("makedumpfile")
+    _, _, path = kernel
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    proc = subprocess.run([mdf, "-c", "-d", str(level), path, str(theirs)], capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert run_dump("--dump-level", str(level), path, str(ours)).returncode == 0
+    a, b = kdump_layout.read(str(theirs)), kdump_layout.read(str(ours))
+    assert a.bitmap2 == b.bitmap2
+    # From the sub-header on, byte for byte: notes, bitmaps, descriptors and page data.
+    assert a.raw[PS:] == b.raw[PS:]
+
+
+@pytest.mark.tools
+def test_readers_read_every_kept_page_at_level_31(kernel: Any, tmp_path: Path) -> None:
+    drgn: Any = need_module("drgn")
+    kdumpfile: Any = need_module("kdumpfile")
+    kern, fx, path = kernel
+    out = tmp_path / "out"
+    assert run_dump("--dump-level", "31", "--compress", "zstd", path, str(out)).returncode == 0
+    prog = drgn.Program()
+    prog.set_core_dump(str(out))
+    k = kdumpfile.kdumpfile(str(out))
+    for pfn in sorted(kern.kept(fx, 31)):
+        want = fixtures.expected_page(fx, pfn)
+        assert prog.read(pfn * PS, PS, True) == want, hex(pfn)
+        assert bytes(k.read(kdumpfile.KDUMP_MACHPHYSADDR, pfn * PS, PS)) == want, hex(pfn)
+    with pytest.raises(drgn.FaultError):
+        prog.read(0x400 * PS, PS, True)  # free
+
+
+@pytest.mark.parametrize(
+    ("drop", "level", "note", "kept_level"),
+    [
+        (("NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)",), 31, "dump level bit 16 needs NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)", 15),
+        (("OFFSET(page.compound_order)",), 31, "dump level bit 8 needs the compound order", 23),
+        (("NUMBER(PG_lru)",), 6, "dump level bit 2 needs NUMBER(PG_lru)", 0),
+        (("SYMBOL(mem_section)",), 31, "VMCOREINFO lacks SYMBOL(mem_section); using dump level 1", 1),
+        (("SYMBOL(init_top_pgt)",), 17, "VMCOREINFO lacks SYMBOL(init_top_pgt); using dump level 1", 1),
+    ],
+)
+def test_missing_vmcoreinfo_falls_back_and_says_so(
+    tmp_path: Path, drop: tuple[str, ...], level: int, note: str, kept_level: int
+) -> None:
+    kern = kernel_fixture.Kernel()
+    fx = kern.fixture()
+    path = with_info(fx, drop, str(tmp_path / "vmcore"))
+    out = tmp_path / "out"
+    proc = run_dump_verbose("--dump-level", str(level), path, str(out))
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert note in proc.stderr.decode()
+    kd = kdump_layout.read(str(out))
+    assert kd.sub[1] == kept_level
+    if kept_level & ~1 == 0 and "lacks" in note:
+        # no struct pages at all: hwpoison and offline cannot be found either
+        assert set(kd.dumped) == kern.kept(fx, 0) | set(range(0xE40, 0xE44)) | set(range(0xE50, 0xE60))
+    else:
+        assert set(kd.dumped) == kern.kept(fx, kept_level)
+
+
+def run_dump_verbose(*args: str) -> subprocess.CompletedProcess[bytes]:
+    import os
+    import sys
+
+    from conftest import SRC
+
+    return subprocess.run(
+        [sys.executable, "-m", "layoutc.dump", *args], capture_output=True, env=dict(os.environ, PYTHONPATH=str(SRC))
+    )
+
+
+def test_classify_reports_classes(kernel: Any) -> None:
+    _, _, path = kernel
+    reader = source.FileReader(path)
+    try:
+        core = elf.parse(reader, path)
+        pmap = physmap.build(core.loads, PS)
+        excluded, level, notes = pageclass.for_dump(
+            core.vmcoreinfo, physmap.PhysReader(pmap, reader).read, pmap.present, PS, 31
+        )
+    finally:
+        reader.close()
+    assert level == 31 and notes == []
+    assert excluded == {
+        "free": [(0x400, 0x800), (0x808, 0x810)],
+        "cache": [(0x900, 0xA00), (0xA80, 0xB00)],
+        "cache_private": [(0xA00, 0xA80)],
+        "user": [(0xB00, 0xE00)],
+        "hwpoison": [(0xE40, 0xE44)],
+        "offline": [(0xE50, 0xE60)],
+    }
