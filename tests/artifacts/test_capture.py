@@ -181,3 +181,14 @@ def test_disk_target(tmp_path: Path) -> None:
     assert (out / "COMPLETE").exists()
     verify(out)
     assert not run.called("mkfs.ext4"), "a disk is never formatted"
+
+
+def test_disk_by_partlabel_without_udev(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "server-64g-2node")
+    blk = put(ck.root, "dev/sdb3", b"")
+    stub(ck.bin, "blkid", f'echo "{blk}"')
+    run = ck.capture()
+    assert run.code == 0, run.err
+    assert run.called("blkid") == ["blkid [-l] [-o] [device] [-t] [PARTLABEL=crash]"]
+    assert run.called("mount") == [f"mount [-t] [xfs] [{blk}] [{ck.mnt}]"]
+    assert (ck.mnt / f"layoutc-{BOOT_ID}" / "COMPLETE").exists()

@@ -72,8 +72,17 @@ else
         sleep 1
         tries=$((tries + 1))
     done
-    [ -e "$R$DISK" ] || fail 41 "dump disk $DISK not found"
-    mount -t 'ext4' "$R$DISK" "$MNT" || fail 42 "mount $DISK failed"
+    dev="$R$DISK"
+    if [ ! -e "$dev" ]; then
+        # no udev in a bare crash initramfs: resolve /dev/disk/by-partlabel/NAME with blkid
+        case $DISK in
+            /dev/disk/by-partlabel/*) dev=$(blkid -l -o device -t "PARTLABEL=${DISK##*/}" 2>/dev/null) ;;
+        esac
+    fi
+    if [ -z "$dev" ] || [ ! -e "$dev" ]; then
+        fail 41 "dump disk $DISK not found"
+    fi
+    mount -t 'ext4' "$dev" "$MNT" || fail 42 "mount $DISK ($dev) failed"
     out="$MNT/layoutc-$id"
 fi
 mkdir -p "$out" || fail 42 "cannot create $out"
