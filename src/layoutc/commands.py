@@ -127,7 +127,9 @@ def cmd_compile(ns: argparse.Namespace) -> int:
         diags.error("LC006", f"no profiles found in {ns.path}", value=ns.path,
                     hint="profiles are *.yaml files; abstract bases alone compile to nothing")
     profiles = load_all(files, diags)
-    result = None if diags.has_errors else compile_profiles(profiles, fleet=source.is_dir(), diags=diags)
+    anchor = source.resolve().parent
+    result = None if diags.has_errors else compile_profiles(profiles, fleet=source.is_dir(), diags=diags,
+                                                            anchor=anchor)
     if result is None:
         _emit(diags, ns.format)
         return EXIT_INVALID

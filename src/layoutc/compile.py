@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .diagnostics import Diagnostics, Related
@@ -50,8 +50,29 @@ def load_all(files: tuple[ProfileFile, ...], diags: Diagnostics) -> tuple[Profil
     return tuple(profiles)
 
 
-def compile_profiles(profiles: tuple[Profile, ...], *, fleet: bool, diags: Diagnostics) -> CompileResult | None:
+def portable(profile: Profile, anchor: Path) -> Profile:
+    """The profile with every source path made relative, so outputs carry no absolute path.
+
+    A path typed relative stays as typed. An absolute one becomes relative to the working
+    directory when it lies below it, else relative to ``anchor`` (the compiled directory's parent,
+    or the compiled file's directory), which keeps outputs identical wherever the tree lives.
+    """
+
+    def rel(name: str) -> str:
+        if not os.path.isabs(name):
+            return name
+        here = os.path.relpath(name)
+        return here if not here.startswith("..") else os.path.relpath(name, anchor)
+
+    spans = {key: replace(span, file=rel(span.file)) for key, span in profile.spans.items()}
+    return replace(profile, file=rel(profile.file), spans=spans, layers=tuple(rel(f) for f in profile.layers))
+
+
+def compile_profiles(profiles: tuple[Profile, ...], *, fleet: bool, diags: Diagnostics,
+                     anchor: Path | None = None) -> CompileResult | None:
     """Solve and render every concrete profile. ``fleet`` puts each board in its own directory."""
+    if anchor is not None:
+        profiles = tuple(portable(p, anchor) for p in profiles)
     concrete = tuple(p for p in profiles if not p.abstract)
     if not fleet and len(profiles) == 1 and profiles[0].abstract:
         only = profiles[0]

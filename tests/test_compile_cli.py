@@ -1,0 +1,119 @@
+"""The compile driver and the CLI contract: fleet layout, manifest, determinism, --check, atomicity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from .conftest import REPO
+
+PROFILES = REPO / "profiles"
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_fleet_compile_layout_and_manifest(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out"
+    result = run_cli("compile", str(PROFILES), "-o", str(out))
+    assert result.code == 0, result.err
+    boards = sorted(p.name for p in out.iterdir() if p.is_dir())
+    assert "chromebook-family" not in boards, "abstract profiles are never compiled"
+    assert {"qemu-4g", "qemu-4g-cma", "qemu-8g-numa2", "chromebook-4g", "server-64g-2node", "arm64-8g"} <= set(boards)
+    manifest = json.loads((out / "manifest.json").read_text())
+    listed = {a["path"] for a in manifest["artifacts"]}
+    on_disk = set(_tree(out)) - {"manifest.json"}
+    assert listed == on_disk
+    for artifact in manifest["artifacts"]:
+        data = (out / artifact["path"]).read_bytes()
+        assert hashlib.sha256(data).hexdigest() == artifact["sha256"]
+        assert artifact["role"] and artifact["board"] in boards
+        assert not Path(artifact["profile"]).is_absolute()
+    for board in boards:
+        assert (out / board / "layout.json").is_file()
+
+
+def test_single_profile_goes_to_out_directly(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "one"
+    result = run_cli("compile", str(PROFILES / "qemu" / "qemu-4g.yaml"), "-o", str(out))
+    assert result.code == 0, result.err
+    assert (out / "layout.json").is_file() and (out / "manifest.json").is_file()
+    assert json.loads((out / "layout.json").read_text())["board"] == "qemu-4g"
+
+
+def test_outputs_are_deterministic_and_carry_no_absolute_paths(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    copy = tmp_path / "elsewhere" / "profiles"
+    shutil.copytree(PROFILES, copy)
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert run_cli("compile", str(PROFILES), "-o", str(first)).code == 0
+    assert run_cli("compile", str(PROFILES), "-o", str(second)).code == 0
+    assert _tree(first) == _tree(second)
+    for name, data in _tree(first).items():
+        assert str(REPO).encode() not in data, f"{name} carries an absolute path"
+        assert b"2026-" not in data and b"2025-" not in data, f"{name} looks timestamped"
+
+
+def test_check_reports_stale_and_current(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out"
+    profile = str(PROFILES / "qemu" / "qemu-4g.yaml")
+    missing = run_cli("compile", profile, "-o", str(out), "--check")
+    assert missing.code == 3 and "stale:" in missing.out and not out.exists()
+    assert run_cli("compile", profile, "-o", str(out)).code == 0
+    current = run_cli("compile", profile, "-o", str(out), "--check")
+    assert current.code == 0, current.out
+    (out / "layout.txt").write_text("edited by hand\n")
+    changed = run_cli("compile", profile, "-o", str(out), "--check")
+    assert changed.code == 3 and f"stale: {out}/layout.txt (changed)" in changed.out
+    assert (out / "layout.txt").read_text() == "edited by hand\n", "--check never writes"
+
+
+def test_unchanged_files_are_not_rewritten(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out"
+    profile = str(PROFILES / "qemu" / "qemu-4g.yaml")
+    assert run_cli("compile", profile, "-o", str(out)).code == 0
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    again = run_cli("compile", profile, "-o", str(out))
+    assert again.code == 0 and "0 written" in again.out
+    assert before == {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+
+
+def test_one_invalid_profile_writes_nothing_for_the_fleet(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fleet = tmp_path / "fleet"
+    shutil.copytree(PROFILES, fleet)
+    (fleet / "broken.yaml").write_text("schema_version: 1\nboard: broken\nkernel: {version: '7.2'}\n")
+    out = tmp_path / "out"
+    result = run_cli("compile", str(fleet), "-o", str(out))
+    assert result.code == 1
+    assert "broken.yaml:1:1: error[LC212]" in result.err
+    assert not out.exists()
+
+
+def test_summary_tables(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out"
+    assert run_cli("compile", str(PROFILES), "-o", str(out), "--summary").code == 0
+    text = (out / "summary.txt").read_text()
+    markdown = (out / "summary.md").read_text()
+    for board in ("qemu-4g", "server-64g-2node", "arm64-8g"):
+        assert board in text and board in markdown
+    assert markdown.lstrip().startswith("|") or "| board" in markdown
+
+
+def test_usage_errors_exit_2(run_cli) -> None:  # type: ignore[no-untyped-def]
+    assert run_cli("compile", str(PROFILES)).code == 2
+    assert run_cli("no-such-verb").code == 2
+    assert run_cli("--help").code == 0
+
+
+def test_json_diagnostics_on_stdout(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("schema_version: 1\nboard: b\nwindw: {}\n")
+    result = run_cli("check", "--format", "json", str(bad))
+    assert result.code == 1
+    data = json.loads(result.out)
+    codes = [d["code"] for d in data["diagnostics"]]
+    assert "LC101" in codes
+    unknown = data["diagnostics"][codes.index("LC101")]
+    assert unknown["hint"] == "did you mean 'window'?" and unknown["line"] == 3 and unknown["col"] == 1
