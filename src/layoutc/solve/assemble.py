@@ -18,6 +18,7 @@ from ..layout import (
     Unsafe,
 )
 from ..model import Profile, Release, WindowMode
+from ..units import format_size
 from .crash_steps import CrashPlacement, KaslrChoice
 from .graph import Step
 from .memory_steps import crash_need
@@ -163,6 +164,14 @@ def notes(profile: Profile, v: Mapping[str, Any], guards: tuple[Guard, ...]) -> 
     zone = v.get("zone")
     window: DumpWindow | None = v.get("window")
     bs = profile.memory.block_size
+    if window is not None and window.release == "kmem" and window.devdax.wasted >= bs:
+        dax = window.devdax
+        more = dax.blocks_returned + 1
+        out.append(
+            f"the window returns {dax.blocks_returned} block(s); {format_size(dax.wasted)} of it never comes back "
+            f"as RAM; {format_size(more * bs + dax.dataoff)} ({more} blocks + the {format_size(dax.dataoff)} "
+            f"devdax offset) would return {more}"
+        )
     for span in zone.spans if zone else ():
         if span.start % bs and (window is None or span.node != window.node):
             out.append(
