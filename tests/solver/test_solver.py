@@ -100,3 +100,15 @@ def test_kaslr_on_with_movable_window_warns_and_records_runtime_check(make_profi
     assert layout is not None and layout.kaslr and layout.kaslr_guard == "runtime-check"
     assert "nokaslr" not in layout.cmdline.production
     assert [d.code for d in diags.items] == ["LC316"]
+
+
+def test_measured_early_reserved_replaces_the_model(make_profile) -> None:  # type: ignore[no-untyped-def]
+    text = (
+        (FIXTURES / "pc-4g.yaml").read_text().replace("  srat: true\n", '  srat: true\n  early_reserved: {"0": 200M}\n')
+    )
+    layout = solve(make_profile(text), Diagnostics())
+    assert layout is not None and layout.dump_window is not None
+    (guard,) = layout.guards
+    assert guard.early.measured == 200 * MiB and guard.start == 0x130000000
+    assert layout.dump_window.end == 0x130000000 and layout.dump_window.start == 0x11FE00000
+    assert not any(note.startswith("guard sizes are modelled") for note in layout.notes)
