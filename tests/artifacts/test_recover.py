@@ -230,3 +230,22 @@ def test_failed_upload_is_retried_on_the_next_production_boot(tmp_path: Path) ->
     assert run.called("upload") == [f"upload [--file] [{nb.stored()}/vmcore]"]
     assert not run.called("mount") and not run.called("ndctl")
     assert nb.recover().called("upload") == [], "uploaded once"
+
+
+def test_failed_upload_unmounts_the_window(tmp_path: Path) -> None:
+    nb = NextBoot(tmp_path, "qemu-4g")
+    window_fs(nb.fs)
+    run = nb.recover(STUB_UPLOAD_RC="1")
+    assert run.code == 34 and run.called("umount"), "exit leaves nothing mounted (a retry can mount again)"
+
+
+def test_run_after_a_stop_between_ndctl_and_daxctl(tmp_path: Path) -> None:
+    """The namespace is devdax already (no /dev/pmem): finish with daxctl, never touch ndctl again."""
+    nb = NextBoot(tmp_path, "qemu-4g")
+    (nb.root / "sys/block/pmem0/device").unlink()
+    (nb.root / "sys/block/pmem0").rmdir()
+    run = nb.recover()
+    assert run.code == 0, run.err
+    assert not run.called("mount") and not run.called("ndctl")
+    assert run.called("daxctl") == ["daxctl [reconfigure-device] [--mode=system-ram] [dax0.0]"]
+    assert run.called("arm.sh") == ["arm.sh [recovery]"]

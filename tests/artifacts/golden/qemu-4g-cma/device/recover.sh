@@ -182,35 +182,54 @@ if [ -e "$STATE/released-$boot" ]; then
     [ "$pending" -eq 0 ] || exit 34
     exit 0
 fi
-dev=$(wait_pmem) || fail 30 "no pmem device at the window's address $(printf '0x%x' "$WINDOW_START")"
+# the dax device that ndctl made of the window (its resource is the start of its data, inside the window)
+find_dax() {
+    dax=
+    for d in "$R"/sys/bus/dax/devices/dax*; do
+        res=$(cat "$d/resource" 2>/dev/null) || continue
+        case ${res#0x} in
+            '' | *[!0-9a-fA-F]*) continue ;;
+        esac
+        if [ "$((res))" -ge "$WINDOW_START" ] && [ "$((res))" -lt "$WINDOW_END" ]; then
+            dax=${d##*/}
+        fi
+    done
+    [ -n "$dax" ]
+}
 
-# a filesystem is there when the ext4 magic 0xef53 is at byte 1080
-magic=$(dd if="$R/dev/$dev" bs=1 skip=1080 count=2 2>/dev/null | od -An -tx1 | tr -d ' \n')
-if [ "$magic" = 53ef ]; then
-    mount -t ext4 -o ro "$R/dev/$dev" "$MNT" || fail 31 "the window /dev/$dev holds a filesystem that cannot be mounted; kept"
-    if ! save_dump "$MNT"; then
-        log "the window holds a filesystem but no dump" info
+mounted=0
+trap 'if [ "$mounted" = 1 ]; then umount "$MNT" || :; fi' EXIT
+if ! dev=$(pmem_by_address); then
+    if find_dax; then
+        log "the window is already $dax (an earlier run stopped after ndctl); finishing its release" warning
+    else
+        dev=$(wait_pmem) || fail 30 "no pmem device at the window's address $(printf '0x%x' "$WINDOW_START")"
     fi
-    umount "$MNT" || fail 35 "umount $MNT failed; the window stays as it is"
-else
-    log "the window holds no dump" info
 fi
 
-ns=$(readlink -f "$R/sys/block/$dev/device") || fail 35 "cannot resolve the namespace of /dev/$dev"
-ns=${ns##*/}
-ndctl create-namespace --reconfig="$ns" -m devdax -f --map='mem' --align='2M' ||
-    fail 35 "ndctl create-namespace --reconfig=$ns -m devdax failed"
-dax=
-for d in "$R"/sys/bus/dax/devices/dax*; do
-    res=$(cat "$d/resource" 2>/dev/null) || continue
-    case ${res#0x} in
-        '' | *[!0-9a-fA-F]*) continue ;;
-    esac
-    if [ "$((res))" -ge "$WINDOW_START" ] && [ "$((res))" -lt "$WINDOW_END" ]; then
-        dax=${d##*/}
+if [ -n "$dev" ]; then
+    # a filesystem is there when the ext4 magic 0xef53 is at byte 1080
+    magic=$(dd if="$R/dev/$dev" bs=1 skip=1080 count=2 2>/dev/null | od -An -tx1 | tr -d ' \n')
+    if [ "$magic" = 53ef ]; then
+        mount -t ext4 -o ro "$R/dev/$dev" "$MNT" ||
+            fail 31 "the window /dev/$dev holds a filesystem that cannot be mounted; kept"
+        mounted=1
+        if ! save_dump "$MNT"; then
+            log "the window holds a filesystem but no dump" info
+        fi
+        umount "$MNT" || fail 35 "umount $MNT failed; the window stays as it is"
+        mounted=0
+    else
+        log "the window holds no dump" info
     fi
-done
-[ -n "$dax" ] || fail 35 "no dax device inside the window after ndctl"
+
+    ns=$(readlink -f "$R/sys/block/$dev/device") || fail 35 "cannot resolve the namespace of /dev/$dev"
+    ns=${ns##*/}
+    ndctl create-namespace --reconfig="$ns" -m devdax -f --map='mem' --align='2M' ||
+        fail 35 "ndctl create-namespace --reconfig=$ns -m devdax failed"
+    find_dax || fail 35 "no dax device inside the window after ndctl"
+fi
+
 aob="$R/sys/devices/system/memory/auto_online_blocks"
 policy=$(cat "$aob" 2>/dev/null) || policy=
 # daxctl onlines the blocks itself (movable); it aborts when the kernel already onlined them
