@@ -141,3 +141,26 @@ def test_trailing_newlines_stay_harmless(tmp_path: Path) -> None:
     assert "RequiresMountsFor" not in unit and "\n\n\n" not in unit
     assert "STORE=\"$R\"'/var/crash\n'" in produced["device/recover.sh"].decode()
     assert "# d \n" in produced["device/arm.sh"].decode()
+
+
+def test_trailing_newline_board_keeps_scripts_valid(tmp_path: Path) -> None:
+    import subprocess
+
+    from .helpers import artifacts
+
+    path = tmp_path / "qemu"
+    path.mkdir()
+    (path / "qemu-4g.yaml").write_text((REPO / "profiles/qemu/qemu-4g.yaml").read_text())
+    (path / "b.yaml").write_text('schema_version: 1\nextends: qemu-4g.yaml\nboard: "nl\\n"\n')
+    diags = Diagnostics()
+    prof = load_profile(path / "b.yaml", "qemu/b.yaml", diags)
+    if prof is None:  # the schema was fixed
+        return
+    for relpath, content in artifacts(prof, layout("qemu-4g", prof)).items():
+        if relpath.endswith(".sh"):
+            script = tmp_path / relpath.replace("/", "_")
+            script.write_bytes(content)
+            result = subprocess.run(["sh", "-n", str(script)], capture_output=True, text=True)
+            assert result.returncode == 0, (relpath, result.stderr)
+        elif not relpath.endswith(".json"):
+            assert content.decode().splitlines()[0].endswith("-- do not edit"), relpath

@@ -199,7 +199,7 @@ def test_release_by_reboot(tmp_path: Path) -> None:
     base = profile("qemu-4g")
     assert base.window is not None
     prof = dataclasses.replace(base, window=dataclasses.replace(base.window, release=Release.REBOOT))
-    nb = NextBoot(tmp_path, "qemu-4g", prof)
+    nb = NextBoot(tmp_path, "qemu-4g", prof, doc=layout("qemu-4g", prof))
     window_fs(nb.fs)
     run = nb.recover()
     assert run.code == 0, run.err

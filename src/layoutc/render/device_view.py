@@ -134,7 +134,8 @@ def _window(profile: Profile, doc: Mapping[str, Any], block: int) -> Window | No
     return Window(start=start, end=end, size=size, node=node, memmap=_memmap(doc, start, size),
                   cover_first=start // block, cover_last=(end - 1) // block,
                   kmem_first=kmem_start // block, kmem_last=kmem_end // block - 1,
-                  devdax_map=dmap, devdax_align=format_size(align), release=str(profile.window.release))
+                  devdax_map=dmap, devdax_align=format_size(align),
+                  release=str(raw.get("release", profile.window.release)))
 
 
 def _efi_printf(entry: str) -> tuple[str, int]:
