@@ -87,6 +87,42 @@ CRASHTIME=1700000000
 """
 
 
+def _v612(text: str) -> str:
+    """The 6.12+ VMCOREINFO: folio fields instead of compound_order/dtor, page types PGTY << 24,
+    slab as a page type (no PG_slab), SYMBOL(vmemmap)."""
+    drop = (
+        "OFFSET(page.compound_dtor)",
+        "OFFSET(page.compound_order)",
+        "NUMBER(PG_slab)",
+        "NUMBER(HUGETLB_PAGE_DTOR)",
+        "NUMBER(PAGE_BUDDY",
+        "NUMBER(PAGE_OFFLINE",
+        "OSRELEASE",
+    )
+    lines = [ln for ln in text.splitlines() if not ln.startswith(drop)]
+    lines = (
+        ["OSRELEASE=6.12.0-synthetic"]
+        + lines
+        + [
+            f"SYMBOL(vmemmap)={VMEMMAP:x}",
+            f"NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)={PGTY['buddy']}",
+            f"NUMBER(PAGE_OFFLINE_MAPCOUNT_VALUE)={PGTY['offline']}",
+            f"NUMBER(PAGE_HUGETLB_MAPCOUNT_VALUE)={PGTY['hugetlb']}",
+            f"NUMBER(PAGE_SLAB_MAPCOUNT_VALUE)={PGTY['slab']}",
+            f"NUMBER(PAGE_UNACCEPTED_MAPCOUNT_VALUE)={PGTY['unaccepted']}",
+        ]
+    )
+    return "\n".join(lines) + "\n"
+
+
+# 6.12+: page_type = PGTY_x << 24 (include/linux/page-flags.h), as a signed 32-bit _mapcount
+PGTY = {
+    k: ((v << 24) ^ 0x80000000) - 0x80000000
+    for k, v in {"buddy": 0xF0, "offline": 0xF1, "hugetlb": 0xF4, "slab": 0xF5, "unaccepted": 0xF7}.items()
+}
+VMCOREINFO_612 = _v612(VMCOREINFO)
+
+
 @dataclass
 class PageSpec:
     flags: int = 0
@@ -107,6 +143,7 @@ CLASSES: list[tuple[str, int, int]] = [
     ("cache", 0xA80, 0xB00),  # swap cache
     ("user", 0xB00, 0xC00),  # anon
     ("user", 0xC00, 0xE00),  # an anonymous THP: head + 511 tails
+    ("user", 0x1200, 0x1400),  # a hugetlb page, order 9 (file-backed, excluded as user data)
     ("slab", 0xE00, 0xE40),  # kept
     ("hwpoison", 0xE40, 0xE44),  # always dropped
     ("offline", 0xE50, 0xE60),  # always dropped
@@ -117,6 +154,7 @@ LEVEL_BITS = {"cache": 2 | 4, "cache_private": 4, "user": 8, "free": 16, "hwpois
 
 @dataclass
 class Kernel:
+    generation: str = "6.1"  # or "6.12"
     pages: dict[int, PageSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -124,32 +162,45 @@ class Kernel:
             for pfn in range(lo, hi):
                 self.pages[pfn] = self._spec(cls, pfn, lo)
 
-    @staticmethod
-    def _spec(cls: str, pfn: int, lo: int) -> PageSpec:
+    @property
+    def new(self) -> bool:
+        return self.generation != "6.1"
+
+    def _compound(self, pfn: int, lo: int, head: PageSpec, dtor: int) -> PageSpec:
+        if pfn == lo:
+            return head
+        tail = PageSpec(head=(VMEMMAP + lo * 64) | 1)
+        if pfn == lo + 1:
+            if self.new:
+                tail.flags = 9  # folio._flags_1: the order in the low byte
+            else:
+                tail.dtor_order = (dtor, 9)
+        return tail
+
+    def _spec(self, cls: str, pfn: int, lo: int) -> PageSpec:
         if cls == "free":
             order = (0x800 - 0x400).bit_length() - 1 if lo == 0x400 else 3
-            return PageSpec(mapcount=BUDDY, private=order, refcount=0) if pfn == lo else PageSpec(refcount=0)
+            buddy = PGTY["buddy"] if self.new else BUDDY
+            return PageSpec(mapcount=buddy, private=order, refcount=0) if pfn == lo else PageSpec(refcount=0)
         if cls == "cache":
             if lo == 0xA80:
                 return PageSpec(flags=1 << PG_SWAPCACHE | 1 << PG_SWAPBACKED, mapping=0)
             return PageSpec(flags=1 << PG_LRU, mapping=FILE_MAPPING)
         if cls == "cache_private":
             return PageSpec(flags=1 << PG_LRU | 1 << PG_PRIVATE, mapping=FILE_MAPPING, private=0x1)
-        if cls == "user" and lo == 0xC00:
-            if pfn == lo:
-                return PageSpec(flags=1 << PG_HEAD | 1 << PG_LRU, mapping=ANON_MAPPING)
-            tail = PageSpec(head=(VMEMMAP + lo * 64) | 1, mapping=0)
-            if pfn == lo + 1:
-                tail.dtor_order = (3, 9)  # TRANSHUGE_PAGE_DTOR, order 9
-            return tail
+        if cls == "user" and lo == 0xC00:  # THP (6.1: TRANSHUGE_PAGE_DTOR = 3)
+            return self._compound(pfn, lo, PageSpec(flags=1 << PG_HEAD | 1 << PG_LRU, mapping=ANON_MAPPING), 3)
+        if cls == "user" and lo == 0x1200:  # hugetlb (6.1: HUGETLB_PAGE_DTOR = 2; 6.12: a page type)
+            head = PageSpec(flags=1 << PG_HEAD, mapping=FILE_MAPPING, mapcount=PGTY["hugetlb"] if self.new else -1)
+            return self._compound(pfn, lo, head, 2)
         if cls == "user":
             return PageSpec(flags=1 << PG_LRU | 1 << PG_SWAPBACKED, mapping=ANON_MAPPING)
         if cls == "slab":
-            return PageSpec(flags=1 << PG_SLAB)
+            return PageSpec(mapcount=PGTY["slab"]) if self.new else PageSpec(flags=1 << PG_SLAB)
         if cls == "hwpoison":
             return PageSpec(flags=1 << PG_HWPOISON)
         if cls == "offline":
-            return PageSpec(mapcount=OFFLINE)
+            return PageSpec(mapcount=PGTY["offline"] if self.new else OFFLINE)
         raise ValueError(cls)
 
     def cls(self, pfn: int) -> str | None:
@@ -167,7 +218,9 @@ class Kernel:
 
     def fixture(self) -> fixtures.Fixture:
         fx = fixtures.Fixture(
-            ranges=[(0x1000, 0x9F000 - 0x1000), (0x100000, RAM - 0x100000)], vmcoreinfo=VMCOREINFO, zero_run=ZERO_PAGES
+            ranges=[(0x1000, 0x9F000 - 0x1000), (0x100000, RAM - 0x100000)],
+            vmcoreinfo=VMCOREINFO_612 if self.new else VMCOREINFO,
+            zero_run=ZERO_PAGES,
         )
         o = fx.overrides
         table = lambda entries: b"".join(struct.pack("<Q", e) for e in entries)  # noqa: E731
@@ -190,7 +243,14 @@ class Kernel:
         o[PMD_VM // PS] = table([MEMMAP | PSE | PRESENT_RW] + [0] * 511)
         uts = b"".join(
             f.ljust(65, b"\0")
-            for f in (b"Linux", b"synthetic", b"6.1.0-synthetic", b"#1 SMP PREEMPT_DYNAMIC", b"x86_64", b"(none)")
+            for f in (
+                b"Linux",
+                b"synthetic",
+                b"6.12.0-synthetic" if self.new else b"6.1.0-synthetic",
+                b"#1 SMP PREEMPT_DYNAMIC",
+                b"x86_64",
+                b"(none)",
+            )
         )
         o[UTS // PS] = uts.ljust(PS, b"\0")
         o[NODEMASK // PS] = b"\x01".ljust(PS, b"\0")

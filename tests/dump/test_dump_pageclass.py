@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,15 @@ PS = fixtures.PS
 LEVELS = [1, 2, 4, 8, 16, 11, 17, 31]
 
 
-@pytest.fixture(scope="module")
-def kernel(tmp_path_factory: pytest.TempPathFactory) -> tuple[kernel_fixture.Kernel, fixtures.Fixture, str]:
-    kern = kernel_fixture.Kernel()
+GENERATIONS = ["6.1", "6.12"]
+SID_MDF = Path(os.environ.get("SID_DIR", "/var/tmp/layoutc-sid")) / "mdf" / "usr" / "bin" / "makedumpfile"
+
+
+@pytest.fixture(scope="module", params=GENERATIONS)
+def kernel(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[kernel_fixture.Kernel, fixtures.Fixture, str]:
+    kern = kernel_fixture.Kernel(request.param)
     fx = kern.fixture()
     return kern, fx, fx.write(str(tmp_path_factory.mktemp("kernel") / "vmcore"))
 
@@ -43,12 +50,12 @@ def test_page_table_walk(kernel: Any) -> None:
         table = PageTable.from_vmcoreinfo(VmcoreInfo(core.vmcoreinfo), physmap.PhysReader(pmap, reader).read)
         assert table is not None
         assert table.translate(kernel_fixture.PAGE_OFFSET + 0x1234567) == 0x1234567
-        assert table.translate(kernel_fixture.KERNEL_MAP + 0x1010000) == kernel_fixture.UTS
+        assert table.translate(kernel_fixture.KERNEL_MAP + kernel_fixture.UTS) == kernel_fixture.UTS
         assert table.translate(kernel_fixture.VMEMMAP + 64 * 0xC00) == kernel_fixture.MEMMAP + 64 * 0xC00
         assert table.translate(kernel_fixture.VMEMMAP + (4 << 20)) is None  # beyond the 2 MiB mapping
         assert table.translate(0xFFFFC90000000000) is None  # vmalloc: not mapped here
         uts = table.read(kernel_fixture.KERNEL_MAP + kernel_fixture.UTS + 65 * 2, 16)
-        assert uts is not None and uts.startswith(b"6.1.0-synthetic")
+        assert uts is not None and uts.startswith(b"6.1")
     finally:
         reader.close()
 
@@ -67,10 +74,18 @@ def test_kept_pages_match_ground_truth(kernel: Any, tmp_path: Path, level: int) 
 @pytest.mark.tools
 @pytest.mark.parametrize("level", [1, 17, 11, 31])
 def test_identical_to_makedumpfile(kernel: Any, tmp_path: Path, level: int) -> None:
-    mdf = need_tool("makedumpfile")
-    _, _, path = kernel
+    kern, _, path = kernel
+    if kern.new:
+        # Debian 12's makedumpfile 1.7.2 predates folios: it keeps THP and hugetlb tails on 6.12
+        # (dump-formats.md §4). sid's 1.7.8 is the oracle there, when bench/dump/sid-makedumpfile.sh
+        # has fetched it; the generator's ground truth is checked in any case.
+        if not SID_MDF.exists():
+            pytest.skip("sid's makedumpfile 1.7.8 is not fetched (sh bench/dump/sid-makedumpfile.sh -v)")
+        cmd = ["sh", str(Path(__file__).resolve().parents[2] / "bench" / "dump" / "sid-makedumpfile.sh")]
+    else:
+        cmd = [need_tool("makedumpfile")]
     theirs, ours = tmp_path / "theirs", tmp_path / "ours"
-    proc = subprocess.run([mdf, "-c", "-d", str(level), path, str(theirs)], capture_output=True)
+    proc = subprocess.run([*cmd, "-c", "-d", str(level), path, str(theirs)], capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode()
     assert run_dump("--dump-level", str(level), path, str(ours)).returncode == 0
     a, b = kdump_layout.read(str(theirs)), kdump_layout.read(str(ours))
@@ -127,7 +142,6 @@ def test_missing_vmcoreinfo_falls_back_and_says_so(
 
 
 def run_dump_verbose(*args: str) -> subprocess.CompletedProcess[bytes]:
-    import os
     import sys
 
     from conftest import SRC
@@ -153,7 +167,7 @@ def test_classify_reports_classes(kernel: Any) -> None:
         "free": [(0x400, 0x800), (0x808, 0x810)],
         "cache": [(0x900, 0xA00), (0xA80, 0xB00)],
         "cache_private": [(0xA00, 0xA80)],
-        "user": [(0xB00, 0xE00)],
+        "user": [(0xB00, 0xE00), (0x1200, 0x1400)],
         "hwpoison": [(0xE40, 0xE44)],
         "offline": [(0xE50, 0xE60)],
     }
