@@ -56,3 +56,17 @@ def test_every_bundled_profile_is_covered() -> None:
         if not data.get("abstract"):
             concrete.add(str(path.relative_to(REPO)))
     assert concrete == set(CASES.values())
+
+
+def test_no_path_clash_with_render_all() -> None:
+    """device/* never collides with the compiler's other outputs (the lead wires both into one compile)."""
+    from layoutc.diagnostics import Diagnostics
+    from layoutc.render import render_all
+    from layoutc.solve import solve
+
+    for name in sorted(CASES):
+        solved = solve(profile(name), Diagnostics())
+        assert solved is not None
+        other = {a.relpath for a in render_all(solved)}
+        mine = set(artifacts(profile(name), layout(name)))
+        assert not other & mine and all(p.startswith("device/") for p in mine)

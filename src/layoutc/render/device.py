@@ -11,16 +11,18 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jinja2
 
 from ..kernel import cmdline as kcmd
 from ..model import Profile
 from ..resources import data_dir
-from . import Artifact
 from .device_filter import filter_spec, serialize
 from .device_view import View, build_view
+
+if TYPE_CHECKING:  # imported at call time too, so render/__init__ may import this module anywhere
+    from . import Artifact
 
 shquote = kcmd.shquote  # the project's one shell-quoting function (kernel/cmdline.py)
 
@@ -108,6 +110,8 @@ def device_artifacts(profile: Profile, layout_doc: Mapping[str, Any]) -> tuple[A
     ``profile`` is the typed profile the layout was solved from; ``layout_doc`` is its
     ``layout.json`` document (addresses and sizes as ints, ends exclusive).
     """
+    from . import Artifact
+
     view = build_view(profile, layout_doc)
     env = environment()
     out = [Artifact(o.relpath, env.get_template(o.template).render(v=view).encode(), o.role, o.mode)
