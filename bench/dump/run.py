@@ -99,7 +99,8 @@ def main() -> int:
             base["zstd"] = median(results["makedumpfile 1.7.8 -z -d 1"])
         for name, runs in results.items():
             m = median(runs)
-            ref = base["zstd"] if "zstd" in name and "zstd" in base else base["zlib"]
+            is_zstd = "zstd" in name or name.endswith("-z -d 1")
+            ref = base["zstd"] if is_zstd and "zstd" in base else base["zlib"]
             rows.append(
                 f"| {size} | {name} | {m.wall:.2f} | {m.cpu:.2f} | {m.size / 1e6:.1f} | "
                 f"{m.rss_kib / 1024:.1f} | {m.wall / ref.wall:.2f} | {m.cpu / ref.cpu:.2f} | "

@@ -171,3 +171,24 @@ def test_classify_reports_classes(kernel: Any) -> None:
         "hwpoison": [(0xE40, 0xE44)],
         "offline": [(0xE50, 0xE60)],
     }
+
+
+def test_budget_drops_page_classes_first(kernel: Any, tmp_path: Path) -> None:
+    import json
+
+    kern, fx, path = kernel
+    full = tmp_path / "full"
+    assert run_dump("--dump-level", "1", path, str(full)).returncode == 0
+    spec = tmp_path / "spec.json"
+    budget = full.stat().st_size - 50_000
+    spec.write_text(json.dumps({"schema_version": 1, "budget": budget, "drop_order": ["free", "user", "tail"]}))
+    out = tmp_path / "out"
+    proc = run_dump_verbose("--spec", str(spec), path, str(out))
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert out.stat().st_size <= budget
+    assert "budget: dropped" in proc.stderr.decode() and ": free" in proc.stderr.decode()
+    dumped = set(kdump_layout.read(str(out)).dumped)
+    free = {p for c, lo, hi in kernel_fixture.CLASSES if c == "free" for p in range(lo, hi)}
+    assert kern.kept(fx, 1) - free <= dumped, "only free pages are dropped"
+    kept_free = sorted(free & dumped)
+    assert kept_free and kept_free == sorted(free)[: len(kept_free)], "the highest free pages go first"

@@ -68,8 +68,13 @@ def solve(
     drop_order: tuple[DropItem, ...],
     page_size: int,
     costs: Costs,
+    classes: dict[str, list[Extent]] | None = None,
 ) -> BudgetPlan:
-    """Choose the kept pages so that ``fixed + cost(keep) <= budget``."""
+    """Choose the kept pages so that ``fixed + cost(keep) <= budget``.
+
+    ``classes`` maps page classes (free, cache, cache_private, user) to their pages, for the
+    class items of ``drop_order``; a class it lacks cannot be dropped and a note says so.
+    """
     if budget is None:
         return BudgetPlan(keep, (), (), True, False)
     avail = budget - fixed
@@ -84,13 +89,16 @@ def solve(
         if item == TAIL:
             break
         if isinstance(item, str) and item in PAGE_CLASSES:
-            notes.append(
-                f"drop_order: page class {item!r} needs dump-level classification "
-                f"(dumper part 2); nothing dropped for it"
-            )
-            continue
-        assert isinstance(item, Range)
-        pages = extents.intersect(rest, [item.pfns(page_size)])
+            if classes is None or item not in classes:
+                notes.append(
+                    f"drop_order: page class {item!r} is unknown for this source (no struct pages, "
+                    f"or VMCOREINFO lacks what the class needs); nothing dropped for it"
+                )
+                continue
+            pages = extents.intersect(rest, classes[item])
+        else:
+            assert isinstance(item, Range)
+            pages = extents.intersect(rest, [item.pfns(page_size)])
         tiers.append((item, pages))
         rest = extents.subtract(rest, pages)
     tail = TAIL in drop_order

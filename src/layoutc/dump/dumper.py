@@ -88,8 +88,9 @@ def _run(opts: Options, reader: Reader) -> Result:
         codec = codecs.lookup("zlib")
     encoder = Encoder(codec.name, bool(spec.dump_level & 1), ps)
     fixed = KdumpLayout(ps, pmap.max_mapnr, len(vmcore.notes_blob), 0, bool(spec.dump_level & 1)).fixed_bytes
+    droppable = _droppable(vmcore, pmap, reader, present, spec)
     plan = budgets.solve(
-        keep, spec.budget, fixed, spec.drop_order, ps, _KdumpCosts(pmap, reader, encoder, opts.workers)
+        keep, spec.budget, fixed, spec.drop_order, ps, _KdumpCosts(pmap, reader, encoder, opts.workers), droppable
     )
     notes += plan.notes
     sink = _open_sink(opts.output, spec.format, spec.budget)
@@ -163,6 +164,18 @@ def _write(
         tuple(notes),
         error,
     )
+
+
+def _droppable(
+    vmcore: elf.Vmcore, pmap: physmap.PhysMap, reader: Reader, present: list[Extent], spec: FilterSpec
+) -> dict[str, list[Extent]] | None:
+    """Page classes the budget may drop (classified at level 31), when drop_order names any."""
+    wanted = [d for d in spec.drop_order if isinstance(d, str) and d in pageclass.BUDGET_CLASSES]
+    if spec.budget is None or not wanted:
+        return None
+    read = physmap.PhysReader(pmap, reader).read
+    classes, _, _ = pageclass.for_dump(vmcore.vmcoreinfo, read, present, pmap.page_size, 31)
+    return {c: p for c, p in classes.items() if c in wanted}
 
 
 def _shortfall(plan: budgets.BudgetPlan, excluded: tuple[tuple[str, int], ...]) -> DumpError | None:
@@ -310,10 +323,11 @@ def _run_elf(
     if spec.compression not in ("zlib", "none"):
         notes.append(f"compression {spec.compression!r} does not apply to ELF output")
     # Headers sized for the worst segment count any drop can cause: one more per range edge.
-    extra = 2 * len(spec.drop_order) + 2
+    droppable = _droppable(vmcore, pmap, reader, pmap.present, spec)
+    extra = 2 * len(spec.drop_order) + 2 + sum(len(p) for p in (droppable or {}).values())
     nsegs = len(elfout.segments(keep, zero_runs, 0, ps)) + extra
     fixed = elfout.header_size(nsegs, len(vmcore.notes_blob), ps)
-    plan = budgets.solve(keep, spec.budget, fixed, spec.drop_order, ps, _ElfCosts(zero_runs, ps))
+    plan = budgets.solve(keep, spec.budget, fixed, spec.drop_order, ps, _ElfCosts(zero_runs, ps), droppable)
     notes += plan.notes
     segs = elfout.segments(plan.keep, zero_runs, fixed, ps)
     sink = _open_sink(opts.output, spec.format, spec.budget)

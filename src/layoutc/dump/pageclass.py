@@ -26,6 +26,7 @@ SECTION_MAP_MASK = ~0x3F
 BATCH = 512  # makedumpfile PGMM_CACHED
 CLASSES = ("free", "cache", "cache_private", "user", "hwpoison", "offline")
 ALWAYS = ("hwpoison", "offline")
+BUDGET_CLASSES = ("free", "cache", "cache_private", "user")
 
 S32 = struct.Struct("<i")
 U64 = struct.Struct("<Q")
