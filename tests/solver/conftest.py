@@ -1,15 +1,12 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from layoutc.diagnostics import Diagnostics  # noqa: E402
-from layoutc.frontend import load_profile  # noqa: E402
-from layoutc.model import Profile  # noqa: E402
+from layoutc.diagnostics import Diagnostics
+from layoutc.frontend import load_profile
+from layoutc.model import Profile
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTURES = Path("/work/shared/captures")

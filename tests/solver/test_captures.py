@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from captures import iomem_memory, load, zoneinfo_present
 
-from conftest import CAPTURES, needs_captures
 from layoutc.kernel import crashkernel, memblock, zones
 from layoutc.kernel.pmem import devdax
 from layoutc.model import Arch, DevdaxMap
 from layoutc.units import GiB, MiB, Percent
+
+from .captures import iomem_memory, load, zoneinfo_present
+from .conftest import CAPTURES, needs_captures
 
 pytestmark = needs_captures
 

@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
 from layoutc.diagnostics import Diagnostics, Severity
 from layoutc.frontend import load_profile
 from layoutc.model import Profile
 from layoutc.solve import check, solve
 from layoutc.units import MiB
+
+from .conftest import REPO
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PROFILES = sorted((REPO / "profiles").rglob("*.yaml")) + sorted(FIXTURES.glob("*.yaml"))
