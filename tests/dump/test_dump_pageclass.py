@@ -13,7 +13,8 @@ import pytest
 import vmcore_fixtures as fixtures
 
 from conftest import need_module, need_tool, run_dump
-from layoutc.dump import elf, pageclass, physmap, source
+from layoutc.dump import elf, extents, pageclass, physmap, source
+from layoutc.dump.elf import parse_vmcoreinfo
 from layoutc.dump.pagetable import PageTable
 from layoutc.dump.vmcoreinfo import VmcoreInfo
 
@@ -192,3 +193,48 @@ def test_budget_drops_page_classes_first(kernel: Any, tmp_path: Path) -> None:
     assert kern.kept(fx, 1) - free <= dumped, "only free pages are dropped"
     kept_free = sorted(free & dumped)
     assert kept_free and kept_free == sorted(free)[: len(kept_free)], "the highest free pages go first"
+
+
+def layout_of(generation: str) -> pageclass.Layout:
+    text = kernel_fixture.VMCOREINFO_612 if generation == "6.12" else kernel_fixture.VMCOREINFO
+    info = VmcoreInfo(parse_vmcoreinfo(text.encode()))
+    return pageclass.Layout.from_info(info, 64, 0)
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+@pytest.mark.parametrize("level", [1, 2, 4, 8, 16, 31])
+def test_numpy_and_stdlib_paths_agree_on_random_struct_pages(generation: str, level: int) -> None:
+    np: Any = need_module("numpy")
+    import random
+
+    from layoutc.dump import pagescan
+
+    lay = layout_of(generation)
+    rng = random.Random(level * 7 + len(generation))
+    k = kernel_fixture
+    mapcounts = [-1, 0, k.BUDDY, k.OFFLINE, *k.PGTY.values(), rng.randrange(-(2**31), 2**31)]
+    flag_bits = [k.PG_LRU, k.PG_SWAPCACHE, k.PG_SLAB, k.PG_PRIVATE, k.PG_HEAD, k.PG_SWAPBACKED, k.PG_HWPOISON]
+    n, first = 4096, 0x10000
+    raw = bytearray()
+    for _ in range(n):
+        flags = sum(1 << b for b in flag_bits if rng.random() < 0.15) | rng.choice([0, 0, 9, 3, 70])
+        raw += k.PAGE.pack(
+            flags,
+            rng.choice([0, 0, 0, 0xFFFFEA0000000001]),
+            0,
+            rng.choice([0, k.ANON_MAPPING, k.FILE_MAPPING]),
+            0,
+            rng.choice([0, 1, 3, 10, 11, 40]),
+            rng.choice(mapcounts),
+            1,
+            0,
+        )
+        raw[-48] = rng.choice([2, 3, 0])  # compound_dtor of 6.1 (byte 16)
+        raw[-47] = rng.choice([0, 1, 9, 70])  # compound_order of 6.1 (byte 17)
+    slow: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
+    fast: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
+    pageclass._classify_batch(lay, level, first, n, bytes(raw), slow)
+    pagescan.classify(np, lay, level, first, n, bytes(raw), fast)
+    for c in pageclass.CLASSES:
+        assert extents.normalize(slow[c]) == extents.normalize(fast[c]), c
+    assert any(slow.values())

@@ -13,8 +13,9 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
-from . import extents
+from . import extents, pagescan
 from .extents import Extent
 from .pagetable import PageTable, ReadPhys
 from .vmcoreinfo import VmcoreInfo
@@ -24,6 +25,7 @@ PAGE_MAPPING_ANON = 1
 SECTION_MARKED_PRESENT = 1
 SECTION_MAP_MASK = ~0x3F
 BATCH = 512  # makedumpfile PGMM_CACHED
+CHUNK = 32768  # struct pages read at once: 2 MiB
 CLASSES = ("free", "cache", "cache_private", "user", "hwpoison", "offline")
 ALWAYS = ("hwpoison", "offline")
 BUDGET_CLASSES = ("free", "cache", "cache_private", "user")
@@ -167,12 +169,13 @@ class MemMap:
         return value & SECTION_MAP_MASK if value & SECTION_MARKED_PRESENT else None
 
     def batches(self, present: list[Extent]) -> Iterator[tuple[int, int, bytes | None]]:
-        """``(pfn, n, struct pages)`` for the present pfns, in batches of at most 512."""
+        """``(pfn, n, struct pages)`` for the present pfns, at most one section (or 32768) at a time."""
         pps = self.pages_per_section
-        for start, end in extents.chunks(present, BATCH):
+        limit = min(pps, CHUNK)
+        for start, end in extents.chunks(present, limit):
             pfn = start
             while pfn < end:
-                stop = min(end, (pfn // pps + 1) * pps, (pfn // BATCH + 1) * BATCH)
+                stop = min(end, (pfn // pps + 1) * pps)
                 base = self.section_base(pfn // pps)
                 raw = (
                     None
@@ -183,7 +186,17 @@ class MemMap:
                 pfn = stop
 
 
-def classify(info: VmcoreInfo, table: PageTable, present: list[Extent], page_size: int, level: int) -> Classes:
+def _numpy() -> Any:
+    try:
+        import numpy
+    except ImportError:
+        return None
+    return numpy
+
+
+def classify(
+    info: VmcoreInfo, table: PageTable, present: list[Extent], page_size: int, level: int, vectorize: bool = True
+) -> Classes:
     """Exclusion extents per class for the present pfns (makedumpfile's decision chain)."""
     applied, notes = capabilities(info, level)
     if applied < 0:
@@ -194,11 +207,15 @@ def classify(info: VmcoreInfo, table: PageTable, present: list[Extent], page_siz
     memmap = MemMap(info, table, page_size, size)
     found: dict[str, list[Extent]] = {c: [] for c in CLASSES}
     unread = 0
+    np = _numpy() if vectorize else None
     for pfn, n, raw in memmap.batches(present):
         if raw is None:
             unread += n
             continue
-        _classify_batch(lay, applied, pfn, n, raw, found)
+        if np is not None:
+            pagescan.classify(np, lay, applied, pfn, n, raw, found)
+        else:
+            _classify_batch(lay, applied, pfn, n, raw, found)
     if unread:
         notes.append(f"{unread} struct pages could not be read; those pages are kept")
     return Classes({c: extents.normalize(p) for c, p in found.items() if p}, applied, tuple(notes))
@@ -218,7 +235,7 @@ def _classify_batch(lay: Layout, level: int, first: int, n: int, raw: bytes, fou
         mapping = U64.unpack_from(raw, off + lay.mapping)[0] if lay.mapping is not None else 0
         private = U64.unpack_from(raw, off + lay.private)[0] if lay.private is not None else 0
         pfn = first + i
-        order, hugetlb = _compound(lay, flags & head_mask, raw, i, n, mapcount, pfn)
+        order, hugetlb = compound_order(lay, raw, i, n, mapcount, pfn) if flags & head_mask else (0, False)
         nr = 1 << order
         slab = (val["SLAB"] is not None and mapcount == val["SLAB"]) or _bit(flags, pg["slab"])
         anon = bool(mapping & PAGE_MAPPING_ANON) and not slab
@@ -246,11 +263,13 @@ def _bit(flags: int, nr: int | None) -> bool:
     return nr is not None and bool(flags >> (nr & 0x3F) & 1)
 
 
-def _compound(
-    lay: Layout, is_head: int, raw: bytes, i: int, n: int, mapcount: int | None, pfn: int
-) -> tuple[int, bool]:
-    """Order and hugetlb-ness of a compound head (page + 1 must be in the same batch)."""
-    if not is_head or i + 1 >= n:
+def compound_order(lay: Layout, raw: bytes, i: int, n: int, mapcount: int | None, pfn: int) -> tuple[int, bool]:
+    """Order and hugetlb-ness of the compound head at index ``i`` of ``raw``.
+
+    makedumpfile reads struct pages in pfn-aligned batches of 512 and does not look at page + 1
+    of a batch's last page; neither do we.
+    """
+    if i + 1 >= n or pfn % BATCH == BATCH - 1:
         return 0, False
     nxt = (i + 1) * lay.size
     flags1 = U64.unpack_from(raw, nxt + lay.flags)[0]

@@ -1,0 +1,112 @@
+"""The struct-page decision chain vectorized with numpy (used when numpy is importable).
+
+Same decisions as :func:`layoutc.dump.pageclass._classify_batch`, page for page (a test runs both
+on the fixtures and on random struct pages); only compound heads and buddy heads, which cover
+ranges, are expanded one by one.  Field reads use explicit little-endian dtypes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .pageclass import Layout
+
+BATCH = 512  # makedumpfile PGMM_CACHED: page + 1 of the last page of a batch is not looked at
+DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_USER_DATA, DL_EXCLUDE_FREE = 2, 4, 8, 16
+
+
+def classify(
+    np: Any, lay: Layout, level: int, first: int, n: int, raw: bytes, found: dict[str, list[tuple[int, int]]]
+) -> None:
+    """Append the excluded ranges of pages ``[first, first + n)`` to ``found``."""
+    fields = {
+        "flags": (lay.flags, "<u8"),
+        "mapping": (lay.mapping, "<u8"),
+        "mapcount": (lay.mapcount, "<i4"),
+        "private": (lay.private, "<u8"),
+        "chead": (lay.compound_head, "<u8"),
+    }
+    known = {k: v for k, v in fields.items() if v[0] is not None}
+    dt = np.dtype(
+        {
+            "names": list(known),
+            "formats": [f for _, f in known.values()],
+            "offsets": [o for o, _ in known.values()],
+            "itemsize": lay.size,
+        }
+    )
+    arr = np.frombuffer(raw, dtype=dt, count=n)
+    zero_u = np.zeros(n, dtype=np.uint64)
+    flags = arr["flags"]
+    mapping = arr["mapping"] if "mapping" in known else zero_u
+    private = arr["private"] if "private" in known else zero_u
+    mapcount = arr["mapcount"] if "mapcount" in known else None
+    pfns = np.arange(first, first + n, dtype=np.int64)
+    pg, val = lay.pg, lay.values
+
+    def bit(nr: int | None) -> Any:
+        if nr is None:
+            return np.zeros(n, dtype=bool)
+        return ((flags >> np.uint64(nr & 0x3F)) & np.uint64(1)).astype(bool)
+
+    def eq(value: int | None) -> Any:
+        if value is None or mapcount is None:
+            return np.zeros(n, dtype=bool)
+        return mapcount == value
+
+    tail = (arr["chead"] & np.uint64(1)).astype(bool) if "chead" in known else np.zeros(n, dtype=bool)
+    slab = eq(val["SLAB"]) | bit(pg["slab"])
+    anon = (mapping & np.uint64(1)).astype(bool) & ~slab
+    swapbacked = bit(pg["swapbacked"]) if pg["swapbacked"] is not None else np.ones(n, dtype=bool)
+    cache = bit(pg["lru"]) | (bit(pg["swapcache"]) & swapbacked)
+    orders = np.zeros(n, dtype=np.int64)
+    hugetlb = np.zeros(n, dtype=bool)
+    head_mask = np.uint64(pg["head_mask"] or 0)
+    heads = np.nonzero(((flags & head_mask) != 0) & ~tail)[0]
+    for i in heads.tolist():
+        orders[i], hugetlb[i] = _order(lay, raw, i, n, int(mapcount[i]) if mapcount is not None else None, first + i)
+    left = ~tail
+    buddy = eq(val["BUDDY"]) & ~slab & left if level & DL_EXCLUDE_FREE else np.zeros(n, dtype=bool)
+    left &= ~buddy
+    free_len = lay.free_area_len
+    ok = buddy & ((private < np.uint64(free_len)) if free_len is not None else True)
+    _ranges(found["free"], pfns[ok], pfns[ok] + (np.int64(1) << private[ok].astype(np.int64)))
+    unaccepted = eq(val["UNACCEPTED"]) & left if level & DL_EXCLUDE_FREE else np.zeros(n, dtype=bool)
+    left &= ~unaccepted
+    span = np.int64(1) << np.int64((free_len or 11) - 1)
+    _ranges(found["free"], pfns[unaccepted], pfns[unaccepted] + span)
+    ends = pfns + (np.int64(1) << orders)
+    chain = [
+        ("cache", level & DL_EXCLUDE_CACHE, cache & ~bit(pg["private"]) & ~anon, ends),
+        ("cache_private", level & DL_EXCLUDE_CACHE_PRI, cache & ~anon, ends),
+        ("user", level & DL_EXCLUDE_USER_DATA, anon | hugetlb, ends),
+        ("hwpoison", True, bit(pg["hwpoison"]), pfns + 1),
+        ("offline", True, eq(val["OFFLINE"]) & ~slab, pfns + 1),
+    ]
+    for name, enabled, mask, stop in chain:
+        if not enabled:
+            continue
+        hit = mask & left
+        left &= ~hit
+        _ranges(found[name], pfns[hit], stop[hit])
+
+
+def _order(lay: Layout, raw: bytes, i: int, n: int, mapcount: int | None, pfn: int) -> tuple[int, bool]:
+    from .pageclass import compound_order
+
+    order, hugetlb = compound_order(lay, raw, i, n, mapcount, pfn)
+    return order, hugetlb
+
+
+def _ranges(out: list[tuple[int, int]], starts: Any, ends: Any) -> None:
+    """Append ``[start, end)`` pairs, merging runs in numpy first (starts are sorted)."""
+    if len(starts) == 0:
+        return
+    import numpy as np
+
+    reach = np.maximum.accumulate(ends)
+    brk = np.ones(len(starts), dtype=bool)
+    brk[1:] = starts[1:] > reach[:-1]
+    idx = np.nonzero(brk)[0]
+    out.extend(zip(starts[idx].tolist(), np.maximum.reduceat(ends, idx).tolist(), strict=True))
