@@ -31,6 +31,7 @@ class Board:
         self.root = tmp / "root"
         self.bin = tmp / "bin"
         stub(self.bin, "logger", "")
+        stub(self.bin, "dmesg", 'cat "$LAYOUTC_ROOT/dmesg.txt" 2>/dev/null || :')
         loaded = '"$LAYOUTC_ROOT/sys/kernel/kexec_crash_loaded"'
         stub(self.bin, "kexec", 'if [ -n "${STUB_KEXEC_FAIL:-}" ]; then exit 1; fi\n'
                                 f'[ -n "${{STUB_KEXEC_NOLOAD:-}}" ] || echo 1 >{loaded}')
@@ -279,3 +280,9 @@ def test_disk_boards_arm(tmp_path: Path) -> None:
             put(b.root, "sys/kernel/kexec_crash_cma_ranges", "100000000-13fffffff\n")
         run = b.arm("production")
         assert run.code == 0, (name, run.err)
+
+
+def test_cma_not_activated(tmp_path: Path) -> None:
+    b = _cma_board(tmp_path)
+    put(b.root, "dmesg.txt", "[    0.000000] CMA area crashkernel could not be activated\n")
+    refused(b.arm("production"), 16, "could not be activated")

@@ -22,14 +22,14 @@
 #   13  /proc/zoneinfo: no Movable zone of the window's node spans the window
 #   14  /proc/iomem: the window overlaps the crash kernel, the kernel image or other PMEM
 #   15  the crash reservation is missing or smaller than the layout's
-#   16  crash CMA ranges overlap the window or are smaller than the layout's
+#   16  crash CMA ranges overlap the window, are smaller than the layout's, or were not activated
 #   17  movability proof failed: a window block could not be offlined and onlined again
 #   18  crash kernel or initrd file missing
 #   19  kexec failed
 #   20  kexec succeeded but the kernel does not report a loaded crash kernel
 #
 # Environment: LAYOUTC_ROOT prefixes /proc, /sys and the kernel/initrd paths (tests use fake
-# trees); kexec and logger are found on PATH.
+# trees); kexec, logger, awk and dmesg are found on PATH.
 set -uf
 
 R=${LAYOUTC_ROOT:-}
@@ -211,6 +211,11 @@ check_cma() {
         fi
     done <"$f"
     [ "$total" -ge "$CMA_SIZE" ] || fail 16 "crash CMA is $total bytes, layout expects $CMA_SIZE"
+    # mm/cma.c: a CMA area that straddles zones is not activated (kernel.md §7 items 21, 33)
+    if command -v dmesg >/dev/null 2>&1 &&
+        dmesg 2>/dev/null | grep -q 'CMA area crashkernel[^ ]* could not be activated'; then
+        fail 16 "the kernel log says the crashkernel CMA area could not be activated"
+    fi
 }
 
 use_file_load() {
