@@ -155,6 +155,7 @@ LEVEL_BITS = {"cache": 2 | 4, "cache_private": 4, "user": 8, "free": 16, "hwpois
 @dataclass
 class Kernel:
     generation: str = "6.1"  # or "6.12"
+    ram: int = RAM  # bytes, at most 1 GiB (one PMD table per mapping)
     pages: dict[int, PageSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -218,7 +219,7 @@ class Kernel:
 
     def fixture(self) -> fixtures.Fixture:
         fx = fixtures.Fixture(
-            ranges=[(0x1000, 0x9F000 - 0x1000), (0x100000, RAM - 0x100000)],
+            ranges=[(0x1000, 0x9F000 - 0x1000), (0x100000, self.ram - 0x100000)],
             vmcoreinfo=VMCOREINFO_612 if self.new else VMCOREINFO,
             zero_run=ZERO_PAGES,
         )
@@ -232,15 +233,17 @@ class Kernel:
         pud = [0] * 512
         pud[(PAGE_OFFSET >> 30) & 511] = PMD_DM | PRESENT_RW
         o[PUD_DM // PS] = table(pud)
-        o[PMD_DM // PS] = table([(i << 21) | PSE | PRESENT_RW if i < RAM >> 21 else 0 for i in range(512)])
+        o[PMD_DM // PS] = table([(i << 21) | PSE | PRESENT_RW if i < self.ram >> 21 else 0 for i in range(512)])
         pud = [0] * 512
         pud[(KERNEL_MAP >> 30) & 511] = PMD_K | PRESENT_RW
         o[PUD_K // PS] = table(pud)
-        o[PMD_K // PS] = table([(i << 21) | PSE | PRESENT_RW if i < RAM >> 21 else 0 for i in range(512)])
+        o[PMD_K // PS] = table([(i << 21) | PSE | PRESENT_RW if i < self.ram >> 21 else 0 for i in range(512)])
         pud = [0] * 512
         pud[(VMEMMAP >> 30) & 511] = PMD_VM | PRESENT_RW
         o[PUD_VM // PS] = table(pud)
-        o[PMD_VM // PS] = table([MEMMAP | PSE | PRESENT_RW] + [0] * 511)
+        npfn = self.ram // PS
+        vm_pages = -(-npfn * 64 // (2 << 20))  # 2 MiB vmemmap mappings
+        o[PMD_VM // PS] = table([MEMMAP + (i << 21) | PSE | PRESENT_RW if i < vm_pages else 0 for i in range(512)])
         uts = b"".join(
             f.ljust(65, b"\0")
             for f in (
@@ -257,12 +260,13 @@ class Kernel:
         roots = [PAGE_OFFSET + SECTIONS] + [0] * 2047
         for i in range(4):
             o[ROOTS // PS + i] = table(roots[i * 512 : (i + 1) * 512])
-        o[SECTIONS // PS] = struct.pack("<QQ", VMEMMAP | 0x7, 0).ljust(PS, b"\0")  # present, has mem_map, online
-        npfn = RAM // PS
+        nsec = -(-self.ram // (128 << 20))
+        # present, has mem_map, online; coded mem_map: struct page va of pfn = VMEMMAP + pfn * 64
+        o[SECTIONS // PS] = (struct.pack("<QQ", VMEMMAP | 0x7, 0) * nsec).ljust(PS, b"\0")
         for page in range(npfn * 64 // PS):
             first = page * PS // 64
             o[MEMMAP // PS + page] = b"".join(self.struct_page(p) for p in range(first, first + PS // 64))
-        for page in range(npfn * 64 // PS, 512):
+        for page in range(npfn * 64 // PS, vm_pages * 512):
             o[MEMMAP // PS + page] = bytes(PS)
         return fx
 
