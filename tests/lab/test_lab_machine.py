@@ -103,7 +103,7 @@ def test_run_lab_reports_cannot_emulate_without_booting(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "layout.json").write_text(json.dumps(data))
     report = run_lab(tmp_path / "in", kernel="7", out_dir=tmp_path / "out", options=LabOptions())
-    assert report.verdict == "cannot-emulate" and report.exit_code == 6
+    assert report.verdict == "cannot-emulate" and report.exit_code == 4
     assert json.loads((tmp_path / "out" / "report.json").read_text())["verdict"] == "cannot-emulate"
 
 

@@ -4,9 +4,9 @@
 process) and runs the lab on the result; ``--layout-dir DIR`` runs it on an existing compile output.
 This module is the only place in the lab that writes to stdout/stderr.
 
-Exit codes: 0 every prediction observed, 4 a mismatch, 5 the lab could not run (tool missing, boot timed
-out, guest died), 6 the profile cannot be emulated faithfully on this host or kernel, 1 invalid layout.json,
-2 usage.
+Exit codes (docs/cli.md): 0 every prediction observed; 4 a mismatch, or the lab could not run (tool
+missing, boot timed out, guest died), or the profile cannot be emulated faithfully on this host or kernel
+(the report's verdict says which: fail, error, cannot-emulate); 1 invalid layout.json; 2 usage.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def main_lab(argv: Sequence[str] | None = None) -> int:
         report = run_lab(layout_dir, kernel=kernel, stage=args.stage, out_dir=out_dir, options=options)
     except LabError as exc:
         print(f"layoutc lab: error: {exc.code}: {exc.message}", file=sys.stderr)
-        return _ERROR_EXIT.get(exc.code, 5)
+        return _ERROR_EXIT.get(exc.code, 4)
     sys.stdout.write(report.to_json() if args.json else report.to_text())
     if not args.json:
         print(f"report: {out_dir / 'report.txt'}")

@@ -9,7 +9,8 @@ from pathlib import Path
 from layoutc.lab.compare import Fact
 
 # verdict → exit code of ``layoutc lab`` (the CLI owns printing; this is the shared table)
-EXIT_CODES = {"pass": 0, "fail": 4, "error": 5, "cannot-emulate": 6}
+# docs/cli.md: every failed lab step is exit 4; the verdict (fail, error, cannot-emulate) says which.
+EXIT_CODES = {"pass": 0, "fail": 4, "error": 4, "cannot-emulate": 4}
 
 
 @dataclass(frozen=True, slots=True)
