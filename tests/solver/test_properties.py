@@ -39,6 +39,8 @@ def boards(draw: st.DrawFn) -> str:
         end = start + blocks * 128 * MiB - tail
         ranges.append(f"    - {{start: {start:#x}, end: {end:#x}, type: ram, node: {node}}}")
         start = start + blocks * 128 * MiB
+        if node < nodes - 1 and draw(st.booleans()):
+            start += draw(st.sampled_from([2 * MiB, 36 * MiB, 64 * MiB]))  # a node that starts inside a block
     if high_blocks == 0:
         nodes = 1
     memory = draw(st.sampled_from(["classic", "cma"]))

@@ -110,6 +110,10 @@ def choose_zone(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) ->
         pins.check_zone_conflicts(v["crash"], pinned, pin, unsafe)
         return pinned
     target = align_down(window.start, profile.memory.block_size)
+    # The zone cannot start below the node's first movable-eligible page (rounded to MAX_ORDER).
+    lowest = zones.zone_lowest_address(zones.movable_zone(pres))
+    eligible = min(max(p.start, lowest) for p in pres if p.node == window.node and p.end > lowest)
+    target = max(target, align_up(eligible, zones.MAX_ORDER_BYTES))
     crash: CrashPlacement = v["crash"]
     for start, end in crash.cma:
         if start < target < end:
