@@ -26,10 +26,14 @@ from .memory_steps import crash_need
 
 def regions(profile: Profile, v: Mapping[str, Any]) -> tuple[Region, ...]:
     crash: CrashPlacement = v["crash"]
-    out = [Region(crash.crash[0], crash.crash[1], "crashkernel", "crashkernel", None)]
+
+    def node(address: int) -> int | None:
+        return next((r.node or 0 for r in profile.memory.ram if r.start <= address < r.end), None)
+
+    out = [Region(crash.crash[0], crash.crash[1], "crashkernel", "crashkernel", node(crash.crash[0]))]
     if crash.low:
-        out.append(Region(crash.low[0], crash.low[1], "crashkernel_low", "crashkernel_low", None))
-    out.extend(Region(s, e, "crash_cma", f"crash_cma{i}", None) for i, (s, e) in enumerate(crash.cma))
+        out.append(Region(crash.low[0], crash.low[1], "crashkernel_low", "crashkernel_low", node(crash.low[0])))
+    out.extend(Region(s, e, "crash_cma", f"crash_cma{i}", node(s)) for i, (s, e) in enumerate(crash.cma))
     window: DumpWindow | None = v.get("window")
     if window is not None:
         out.append(Region(window.start, window.end, "dump_window", "dump_window", window.node))
@@ -37,7 +41,7 @@ def regions(profile: Profile, v: Mapping[str, Any]) -> tuple[Region, ...]:
         out.extend(Region(g.start, g.end, "guard", f"guard_node{g.node}", g.node) for g in v["guards"])
     image = v.get("kernel_image")
     if image:
-        out.append(Region(image[0], image[1], "kernel_image", "kernel_image", 0))
+        out.append(Region(image[0], image[1], "kernel_image", "kernel_image", node(image[0])))
     return tuple(sorted(out))
 
 
