@@ -113,3 +113,11 @@ def test_measured_early_reserved_replaces_the_model(make_profile) -> None:  # ty
     assert guard.early.measured == 200 * MiB and guard.start == 0x130000000
     assert layout.dump_window.end == 0x130000000 and layout.dump_window.start == 0x11FE00000
     assert not any(note.startswith("guard sizes are modelled") for note in layout.notes)
+
+
+def test_no_srat_means_release_by_reboot(make_profile) -> None:  # type: ignore[no-untyped-def]
+    text = (FIXTURES / "pc-4g.yaml").read_text().replace("  srat: true\n", "  srat: false\n")
+    layout = solve(make_profile(text), Diagnostics())
+    assert layout is not None and layout.dump_window is not None
+    assert layout.dump_window.release == "reboot" and not layout.memmap_on_memory_off
+    assert layout.cmdline.recovery == "crashkernel=96M memmap=258M!0x127e00000"
