@@ -3,12 +3,13 @@
 # /init of a crash initramfs without systemd: mount the kernel filesystems, run capture.sh, reboot.
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
+# each only when not mounted yet (a wrapper /init may have done it and exec'd us)
+[ -e /proc/self ] || mount -t proc proc /proc
+[ -d /sys/kernel ] || mount -t sysfs sysfs /sys
+[ -e /dev/null ] || mount -t devtmpfs devtmpfs /dev
 mkdir -p /run
-mount -t tmpfs tmpfs /run
-if [ -d /sys/firmware/efi/efivars ]; then
+grep -qs ' /run ' /proc/mounts || mount -t tmpfs tmpfs /run
+if [ -d /sys/firmware/efi/efivars ] && ! grep -qs ' efivarfs ' /proc/mounts; then
     mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null || :
 fi
 # the legacy-pmem driver chain and the filesystem, for modular kernels (built-in: no-ops)
