@@ -71,8 +71,6 @@ def portable(profile: Profile, anchor: Path) -> Profile:
 def compile_profiles(profiles: tuple[Profile, ...], *, fleet: bool, diags: Diagnostics,
                      anchor: Path | None = None) -> CompileResult | None:
     """Solve and render every concrete profile. ``fleet`` puts each board in its own directory."""
-    if anchor is not None:
-        profiles = tuple(portable(p, anchor) for p in profiles)
     concrete = tuple(p for p in profiles if not p.abstract)
     if not fleet and len(profiles) == 1 and profiles[0].abstract:
         only = profiles[0]
@@ -84,7 +82,11 @@ def compile_profiles(profiles: tuple[Profile, ...], *, fleet: bool, diags: Diagn
     _check_unique_boards(concrete, diags)
     if diags.has_errors:
         return None
+    if anchor is not None:
+        concrete = tuple(portable(p, anchor) for p in concrete)
     from .render import render_all  # imported here: `layoutc check` never needs jinja2
+    from .render.device import device_artifacts
+    from .render.document import document
     from .solve import solve
 
     files: list[OutputFile] = []
@@ -94,7 +96,7 @@ def compile_profiles(profiles: tuple[Profile, ...], *, fleet: bool, diags: Diagn
         if layout is None:
             continue
         prefix = f"{profile.board}/" if fleet else ""
-        for artifact in render_all(layout):
+        for artifact in (*render_all(layout), *device_artifacts(profile, document(layout))):
             relpath = prefix + artifact.relpath
             files.append(OutputFile(relpath, artifact.content, artifact.mode))
             entries.append({"path": relpath, "role": artifact.role, "board": profile.board,
