@@ -7,9 +7,11 @@ in parallel and the parent writes them in order.
 
 from __future__ import annotations
 
+import collections
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from . import codec as codecs
 from .extents import Extent
@@ -119,4 +121,12 @@ def _parallel(
     jobs = ((index[id(piece)], pfn, n) for piece, pfn, n in runs)
     ctx = multiprocessing.get_context("fork")
     with ctx.Pool(workers, _init_worker, (path, physmap, encoder)) as pool:
-        yield from pool.imap(_work, jobs, chunksize=1)
+        # At most two windows per worker in flight: results wait for the writer, so memory stays
+        # bounded even when the output is slower than the compressors.
+        pending: collections.deque[Any] = collections.deque()
+        for job in jobs:
+            pending.append(pool.apply_async(_work, (job,)))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().get()
+        while pending:
+            yield pending.popleft().get()

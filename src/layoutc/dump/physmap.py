@@ -81,7 +81,7 @@ class PhysMap:
             while k < len(pieces) and pieces[k].pfn_start < end:
                 p = pieces[k]
                 lo, hi = max(start, p.pfn_start), min(end, p.pfn_end)
-                step = limit if p.kind is Kind.FILE else hi - lo
+                step = 1 if p.kind is Kind.MIXED else limit
                 for pfn in range(lo, hi, max(1, step)):
                     yield p, pfn, min(step, hi - pfn)
                 k += 1
