@@ -149,6 +149,8 @@ CLASSES: list[tuple[str, int, int]] = [
     ("offline", 0xE50, 0xE60),  # always dropped
 ]
 ZERO_PAGES = (0x3000, 0x3100)
+# 6.12 only: unaccepted memory (a page type on the first page of a MAX_ORDER block, 1024 pages).
+UNACCEPTED = ("free", 0x1800, 0x1C00)
 LEVEL_BITS = {"cache": 2 | 4, "cache_private": 4, "user": 8, "free": 16, "hwpoison": -1, "offline": -1}
 
 
@@ -159,9 +161,14 @@ class Kernel:
     pages: dict[int, PageSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for cls, lo, hi in CLASSES:
+        for cls, lo, hi in self.classes:
             for pfn in range(lo, hi):
                 self.pages[pfn] = self._spec(cls, pfn, lo)
+
+    @property
+    def classes(self) -> list[tuple[str, int, int]]:
+        """Ground-truth class ranges of this generation."""
+        return CLASSES + ([UNACCEPTED] if self.new else [])
 
     @property
     def new(self) -> bool:
@@ -179,6 +186,8 @@ class Kernel:
         return tail
 
     def _spec(self, cls: str, pfn: int, lo: int) -> PageSpec:
+        if cls == "free" and lo == UNACCEPTED[1]:
+            return PageSpec(mapcount=PGTY["unaccepted"], refcount=0) if pfn == lo else PageSpec(refcount=0)
         if cls == "free":
             order = (0x800 - 0x400).bit_length() - 1 if lo == 0x400 else 3
             buddy = PGTY["buddy"] if self.new else BUDDY
@@ -205,7 +214,7 @@ class Kernel:
         raise ValueError(cls)
 
     def cls(self, pfn: int) -> str | None:
-        for cls, lo, hi in CLASSES:
+        for cls, lo, hi in self.classes:
             if lo <= pfn < hi:
                 return cls
         return None

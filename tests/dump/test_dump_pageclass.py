@@ -153,7 +153,7 @@ def run_dump_verbose(*args: str) -> subprocess.CompletedProcess[bytes]:
 
 
 def test_classify_reports_classes(kernel: Any) -> None:
-    _, _, path = kernel
+    kern, _, path = kernel
     reader = source.FileReader(path)
     try:
         core = elf.parse(reader, path)
@@ -165,7 +165,7 @@ def test_classify_reports_classes(kernel: Any) -> None:
         reader.close()
     assert level == 31 and notes == []
     assert excluded == {
-        "free": [(0x400, 0x800), (0x808, 0x810)],
+        "free": [(0x400, 0x800), (0x808, 0x810)] + ([(0x1800, 0x1C00)] if kern.new else []),
         "cache": [(0x900, 0xA00), (0xA80, 0xB00)],
         "cache_private": [(0xA00, 0xA80)],
         "user": [(0xB00, 0xE00), (0x1200, 0x1400)],
@@ -189,7 +189,7 @@ def test_budget_drops_page_classes_first(kernel: Any, tmp_path: Path) -> None:
     assert out.stat().st_size <= budget
     assert "budget: dropped" in proc.stderr.decode() and ": free" in proc.stderr.decode()
     dumped = set(kdump_layout.read(str(out)).dumped)
-    free = {p for c, lo, hi in kernel_fixture.CLASSES if c == "free" for p in range(lo, hi)}
+    free = {p for c, lo, hi in kern.classes if c == "free" for p in range(lo, hi)}
     assert kern.kept(fx, 1) - free <= dumped, "only free pages are dropped"
     kept_free = sorted(free & dumped)
     assert kept_free and kept_free == sorted(free)[: len(kept_free)], "the highest free pages go first"
