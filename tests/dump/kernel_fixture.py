@@ -158,6 +158,7 @@ LEVEL_BITS = {"cache": 2 | 4, "cache_private": 4, "user": 8, "free": 16, "hwpois
 class Kernel:
     generation: str = "6.1"  # or "6.12"
     ram: int = RAM  # bytes, at most 1 GiB (one PMD table per mapping)
+    extreme: bool = True  # SPARSEMEM_EXTREME (roots of pointers) or a flat mem_section array
     pages: dict[int, PageSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -227,9 +228,12 @@ class Kernel:
         return bytes(raw)
 
     def fixture(self) -> fixtures.Fixture:
+        info = VMCOREINFO_612 if self.new else VMCOREINFO
+        if not self.extreme:  # LENGTH(mem_section) = NR_MEM_SECTIONS = 1 << (46 - 27)
+            info = info.replace("LENGTH(mem_section)=2048", "LENGTH(mem_section)=524288")
         fx = fixtures.Fixture(
             ranges=[(0x1000, 0x9F000 - 0x1000), (0x100000, self.ram - 0x100000)],
-            vmcoreinfo=VMCOREINFO_612 if self.new else VMCOREINFO,
+            vmcoreinfo=info,
             zero_run=ZERO_PAGES,
         )
         o = fx.overrides
@@ -266,12 +270,16 @@ class Kernel:
         )
         o[UTS // PS] = uts.ljust(PS, b"\0")
         o[NODEMASK // PS] = b"\x01".ljust(PS, b"\0")
-        roots = [PAGE_OFFSET + SECTIONS] + [0] * 2047
-        for i in range(4):
-            o[ROOTS // PS + i] = table(roots[i * 512 : (i + 1) * 512])
         nsec = -(-self.ram // (128 << 20))
         # present, has mem_map, online; coded mem_map: struct page va of pfn = VMEMMAP + pfn * 64
-        o[SECTIONS // PS] = (struct.pack("<QQ", VMEMMAP | 0x7, 0) * nsec).ljust(PS, b"\0")
+        sections = (struct.pack("<QQ", VMEMMAP | 0x7, 0) * nsec).ljust(PS, b"\0")
+        if self.extreme:
+            roots = [PAGE_OFFSET + SECTIONS] + [0] * 2047
+            for i in range(4):
+                o[ROOTS // PS + i] = table(roots[i * 512 : (i + 1) * 512])
+            o[SECTIONS // PS] = sections
+        else:
+            o[ROOTS // PS] = sections  # the flat array (only its first page is non-zero)
         for page in range(npfn * 64 // PS):
             first = page * PS // 64
             o[MEMMAP // PS + page] = b"".join(self.struct_page(p) for p in range(first, first + PS // 64))

@@ -238,3 +238,18 @@ def test_numpy_and_stdlib_paths_agree_on_random_struct_pages(generation: str, le
     for c in pageclass.CLASSES:
         assert extents.normalize(slow[c]) == extents.normalize(fast[c]), c
     assert any(slow.values())
+
+
+@pytest.mark.tools
+def test_flat_sparsemem_matches_makedumpfile(tmp_path: Path) -> None:
+    # SPARSEMEM without EXTREME: SYMBOL(mem_section) is the array of struct mem_section itself.
+    mdf = need_tool("makedumpfile")
+    kern = kernel_fixture.Kernel("6.1", extreme=False)
+    fx = kern.fixture()
+    path = fx.write(str(tmp_path / "vmcore"))
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    proc = subprocess.run([mdf, "-c", "-d", "31", path, str(theirs)], capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert run_dump("--dump-level", "31", path, str(ours)).returncode == 0
+    assert set(kdump_layout.read(str(ours)).dumped) == kern.kept(fx, 31)
+    assert theirs.read_bytes()[PS:] == ours.read_bytes()[PS:]

@@ -151,17 +151,29 @@ class MemMap:
         self.map_off = info.offset("mem_section.section_mem_map") or 0
         self.per_root = page_size // self.ms_size
         self.nr_roots = info.length("mem_section") or 0
+        # makedumpfile is_sparsemem_extreme(): the root array has NR_MEM_SECTIONS / SECTIONS_PER_ROOT
+        # entries; otherwise SYMBOL(mem_section) is the flat array of struct mem_section itself.
+        physmem = info.number("MAX_PHYSMEM_BITS")
+        nr_sections = 1 << (physmem - bits) if physmem is not None else None
+        self.extreme = nr_sections is None or self.nr_roots == nr_sections // self.per_root
 
     def section_base(self, nr: int) -> int | None:
         """``coded`` mem_map of a section: struct page va of pfn = base + pfn * SIZE(page)."""
         if self.vmemmap is not None:
             return self.vmemmap
-        if self.root is None or nr // self.per_root >= self.nr_roots:
+        if self.root is None:
             return None
-        raw = self.table.read(self.root + (nr // self.per_root) * 8, 8)
-        if raw is None or not U64.unpack(raw)[0]:
-            return None
-        ms = U64.unpack(raw)[0] + (nr % self.per_root) * self.ms_size
+        if self.extreme:
+            if nr // self.per_root >= self.nr_roots:
+                return None
+            raw = self.table.read(self.root + (nr // self.per_root) * 8, 8)
+            if raw is None or not U64.unpack(raw)[0]:
+                return None
+            ms = U64.unpack(raw)[0] + (nr % self.per_root) * self.ms_size
+        else:
+            if nr >= self.nr_roots:
+                return None
+            ms = self.root + nr * self.ms_size
         raw = self.table.read(ms + self.map_off, 8)
         if raw is None:
             return None
