@@ -79,7 +79,7 @@ def test_production_arms(tmp_path: Path) -> None:
     (kexec,) = run.called("kexec")
     boot = f"{b.root}/boot/crash"
     assert kexec.startswith(f"kexec [-p] [{boot}/vmlinuz] [--initrd={boot}/initrd.img]")
-    assert "[--append=console=ttyS0 memmap=258M!0x127e00000 irqpoll nr_cpus=1 reset_devices]" in kexec
+    assert "[--append=console=ttyS0 memmap=272M!0x127000000 irqpoll nr_cpus=1 reset_devices]" in kexec
 
 
 def test_lockdown_uses_kexec_file_load(tmp_path: Path) -> None:

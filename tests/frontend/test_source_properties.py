@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import yaml
@@ -14,7 +15,10 @@ from layoutc.source import loads
 keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(min_value=-(1 << 60), max_value=1 << 60),
-    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=20),
+    # Leading-zero digit strings are refused on purpose (LC017: YAML 1.1 and 1.2 read them differently),
+    # and PyYAML writes them unquoted, so they are not plain data for this round trip.
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=20).filter(
+        lambda t: not re.match(r"^[-+]?0[0-9_]+$", t)),
 )
 documents = st.recursive(scalars, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)), max_leaves=20)

@@ -125,7 +125,7 @@ def test_recovery_entries_only_for_movable_windows() -> None:
 def test_escaping() -> None:
     assert kcmd.grub_default_escape("memmap=4G$4G") == "memmap=4G\\\\\\$4G"
     assert kcmd.grub_script_escape("memmap=4G$4G") == "memmap=4G\\$4G"
-    assert kcmd.grub_script_escape("memmap=258M!0x127e00000") == "memmap=258M!0x127e00000"
+    assert kcmd.grub_script_escape("memmap=272M!0x127000000") == "memmap=272M!0x127000000"
     assert kcmd.shquote("memmap=258M!0x1 it's") == "'memmap=258M!0x1 it'\\''s'"
 
 
@@ -145,7 +145,7 @@ def test_grub_scripts_run_under_sh(tmp_path: Path) -> None:
             assert out.startswith(
                 "menuentry 'Crash dump recovery (qemu-4g)' --id 'layoutc-recovery-qemu-4g' {"
             )
-            assert "memmap=258M!0x127e00000" in out
+            assert "memmap=272M!0x127000000" in out
         if artifact.role == "grub-snippet":
             cmd = f'GRUB_CMDLINE_LINUX=base; . "{script}"; printf %s "$GRUB_CMDLINE_LINUX"'
             out = subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, check=True).stdout
@@ -157,6 +157,6 @@ def test_origin_thread_layout_txt_shows_the_devdax_and_guard_arithmetic() -> Non
     assert layout is not None
     text = next(a.content.decode() for a in render_all(layout) if a.relpath == "layout.txt")
     assert "dataoff   = ALIGN(base + 8K, align) - base = 2 MiB" in text
-    assert "[0x128000000, 0x138000000): 2 block(s) back, 2 MiB not returned" in text
+    assert "[0x128000000, 0x138000000): 2 block(s) back, 16 MiB not returned" in text
     assert "struct pages 64 MiB + hashes 6 MiB + percpu 2 MiB + NODE_DATA/page tables 4 MiB = 76 MiB" in text
     assert "guard [0x138000000, 0x140000000)" in text

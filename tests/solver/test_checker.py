@@ -42,33 +42,33 @@ def test_sound_layout_has_no_violation() -> None:
 @pytest.mark.parametrize(
     ("tamper", "rule"),
     [
-        (lambda lo: _cmd(lo, production=lo.cmdline.production + " memmap=258M!0x127e00000"), 22),
+        (lambda lo: _cmd(lo, production=lo.cmdline.production + " memmap=272M!0x127000000"), 22),
         (lambda lo: _cmd(lo, crash=lo.cmdline.crash.replace("irqpoll ", "")), 23),
         (lambda lo: _cmd(lo, crash=lo.cmdline.crash + " crashkernel=96M"), 23),
         (lambda lo: _cmd(lo, recovery=lo.cmdline.recovery + " movablecore=512M"), 24),
-        (lambda lo: _cmd(lo, recovery=lo.cmdline.recovery.replace("memmap=258M!0x127e00000", "")), 24),
+        (lambda lo: _cmd(lo, recovery=lo.cmdline.recovery.replace("memmap=272M!0x127000000", "")), 24),
         (lambda lo: _cmd(lo, production=lo.cmdline.production.replace("512M", "256M")), 16),
         (
             lambda lo: _cmd(
                 lo,
-                crash=lo.cmdline.crash.replace("0x127e00000", "0x12fe00000"),
-                recovery=lo.cmdline.recovery.replace("0x127e00000", "0x12fe00000"),
+                crash=lo.cmdline.crash.replace("0x127000000", "0x12f000000"),
+                recovery=lo.cmdline.recovery.replace("0x127000000", "0x12f000000"),
             ),
             16,
         ),
         (
             lambda lo: _cmd(
                 lo,
-                crash=lo.cmdline.crash.replace("0x127e00000", "0x127f00000"),
-                recovery=lo.cmdline.recovery.replace("0x127e00000", "0x127f00000"),
+                crash=lo.cmdline.crash.replace("0x127000000", "0x127100000"),
+                recovery=lo.cmdline.recovery.replace("0x127000000", "0x127100000"),
             ),
             10,
         ),
         (
             lambda lo: _cmd(
                 lo,
-                crash=lo.cmdline.crash.replace("0x127e00000", "0xb0000000"),
-                recovery=lo.cmdline.recovery.replace("0x127e00000", "0xb0000000"),
+                crash=lo.cmdline.crash.replace("0x127000000", "0xb0000000"),
+                recovery=lo.cmdline.recovery.replace("0x127000000", "0xb0000000"),
             ),
             17,
         ),

@@ -25,14 +25,14 @@ CASES = {
         "  = hint: make the window smaller, or give the board more memory above 4 GiB\n",
     ),
     "base-misaligned": (
-        BASE + "pins:\n  window_base: 0x127f00000\n",
-        "p.yaml:25:16: error[LC307]: pins.window_base: window base 0x127f00000 is 1M past a 2M boundary\n"
+        BASE + "pins:\n  window_base: 0x127100000\n",
+        "p.yaml:25:16: error[LC307]: pins.window_base: window base 0x127100000 is 1M past a 16M boundary\n"
         f"  = rule: {codes.CODE2RULE['LC307']}\n"
-        "  = hint: use a multiple of 2M (memremap_compat_align)\n",
+        "  = hint: use a multiple of 16M (the pmem region alignment; ndctl refuses others)\n",
     ),
     "movablecore-too-small": (
         BASE + "pins:\n  movablecore: 256M\n",
-        "p.yaml:25:16: error[LC308]: pins.movablecore: window 258M does not fit: ZONE_MOVABLE from "
+        "p.yaml:25:16: error[LC308]: pins.movablecore: window 272M does not fit: ZONE_MOVABLE from "
         "movablecore=256M holds 128M below the guard\n"
         "  = note: window.size takes part (p.yaml:23:9)\n"
         f"  = rule: {codes.CODE2RULE['LC308']}\n"

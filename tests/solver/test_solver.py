@@ -44,19 +44,19 @@ def test_origin_thread_window_avoids_top_and_returns_whole_blocks() -> None:
     window = layout.dump_window
     (guard,) = layout.guards
     assert window.end <= guard.start == 0x138000000  # Ross's 0x130000000-0x140000000 hit the top block
-    assert window.start == 0x127E00000 and window.size == 258 * MiB
-    assert window.devdax.blocks_returned == 2 and window.devdax.wasted == 2 * MiB
+    assert window.start == 0x127000000 and window.size == 272 * MiB
+    assert window.devdax.blocks_returned == 2 and window.devdax.wasted == 16 * MiB
     assert [(z.start, z.end) for z in layout.movable_zone] == [(0x120000000, 0x140000000)]
     assert layout.cmdline.production == "crashkernel=160M movablecore=512M nokaslr"
-    assert layout.cmdline.crash == "memmap=258M!0x127e00000 irqpoll nr_cpus=1 reset_devices"
-    assert layout.cmdline.recovery.startswith("crashkernel=160M memmap=258M!0x127e00000")
+    assert layout.cmdline.crash == "memmap=272M!0x127000000 irqpoll nr_cpus=1 reset_devices"
+    assert layout.cmdline.recovery.startswith("crashkernel=160M memmap=272M!0x127000000")
     assert "movablecore" not in layout.cmdline.recovery
 
 
 def test_numa2_window_on_the_top_node() -> None:
     layout = solve(_load(REPO / "profiles/qemu/qemu-8g-numa2.yaml"), Diagnostics())
     assert layout is not None and layout.dump_window is not None
-    assert layout.dump_window.node == 1 and layout.dump_window.start == 0x227E00000
+    assert layout.dump_window.node == 1 and layout.dump_window.start == 0x227000000
     assert {z.node: z.start for z in layout.movable_zone} == {0: 0x120400000, 1: 0x220000000}
     assert [g.start for g in layout.guards] == [0x138000000, 0x238000000]
 
@@ -74,7 +74,7 @@ def test_cma_stays_in_one_zone_below_the_window() -> None:
 def test_hotplug_has_memmap_on_every_boot_and_no_recovery_boot() -> None:
     layout = solve(_load(REPO / "profiles/qemu/qemu-q35-8g-k61.yaml"), Diagnostics())
     assert layout is not None and layout.dump_window is not None
-    assert "memmap=258M!0x26fe00000" in layout.cmdline.production
+    assert "memmap=272M!0x26f000000" in layout.cmdline.production
     assert layout.cmdline.recovery == "" and layout.recovery_boot is None
     assert "memory_hotplug.memmap_on_memory=0" in layout.cmdline.production
     assert layout.kaslr and layout.kaslr_guard == "memmap-avoided"
@@ -111,7 +111,7 @@ def test_measured_early_reserved_replaces_the_model(make_profile) -> None:  # ty
     assert layout is not None and layout.dump_window is not None
     (guard,) = layout.guards
     assert guard.early.measured == 200 * MiB and guard.start == 0x130000000
-    assert layout.dump_window.end == 0x130000000 and layout.dump_window.start == 0x11FE00000
+    assert layout.dump_window.end == 0x130000000 and layout.dump_window.start == 0x11F000000
     assert not any(note.startswith("guard sizes are modelled") for note in layout.notes)
 
 
@@ -120,4 +120,4 @@ def test_no_srat_means_release_by_reboot(make_profile) -> None:  # type: ignore[
     layout = solve(make_profile(text), Diagnostics())
     assert layout is not None and layout.dump_window is not None
     assert layout.dump_window.release == "reboot" and not layout.memmap_on_memory_off
-    assert layout.cmdline.recovery == "crashkernel=96M memmap=258M!0x127e00000"
+    assert layout.cmdline.recovery == "crashkernel=96M memmap=272M!0x127000000"

@@ -18,6 +18,12 @@ PAGE_SIZE = 4096
 INFO_BLOCK = 8 * KiB  # nd_pfn_init: "start + SZ_8K" (the pfn info block sits at +4K)
 MAX_STRUCT_PAGE_SIZE = 64  # LNX:include/linux/mm_types.h MAX_STRUCT_PAGE_SIZE
 MEMREMAP_COMPAT_ALIGN = 2 * MiB  # x86 memremap_compat_align(): SUBSECTION_SIZE
+# LNX:drivers/nvdimm/region_devs.c default_align(): a region of at least 16 MiB gets
+# MEMREMAP_COMPAT_ALIGN_MAX (16 MiB) as its align, and ndctl refuses to reconfigure a namespace
+# whose size is not a multiple of it. Measured in the lab: a 258M window was refused with
+# "align setting is 0x1000000 size 0x10200000 is misaligned"; 272M at 0x12f000000 worked.
+# So a window's base and size are both multiples of 16 MiB.
+REGION_ALIGN = 16 * MiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +90,17 @@ def dataoff_for(size: int, dmap: DevdaxMap, align: int) -> int:
 
 
 def window_for_blocks(blocks: int, block_size: int, dmap: DevdaxMap, align: int) -> tuple[int, int]:
-    """(size, dataoff) of a window that returns exactly ``blocks`` whole blocks.
+    """(size, lead) of a window that returns exactly ``blocks`` whole blocks.
 
-    kernel.md §3.5: base = k*BS - dataoff and size = blocks*BS + dataoff; with --map=dev the
+    kernel.md §3.5: base = k*BS - lead and size = blocks*BS + lead, where the lead is the devdax
+    data offset rounded up to the region alignment (16 MiB, see REGION_ALIGN). With --map=dev the
     offset grows with the size, so iterate to the fixed point (it converges in a few steps).
     """
-    dataoff = dataoff_for(blocks * block_size + MEMREMAP_COMPAT_ALIGN, dmap, align)
+    lead = align_up(dataoff_for(blocks * block_size + REGION_ALIGN, dmap, align), REGION_ALIGN)
     for _ in range(16):
-        size = blocks * block_size + dataoff
-        nxt = dataoff_for(size, dmap, align)
-        if nxt <= dataoff:
-            return size, dataoff
-        dataoff = nxt
-    return blocks * block_size + dataoff, dataoff
+        size = blocks * block_size + lead
+        nxt = align_up(dataoff_for(size, dmap, align), REGION_ALIGN)
+        if nxt <= lead:
+            return size, lead
+        lead = nxt
+    return blocks * block_size + lead, lead

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from ..kernel import cmdline as kcmd
 from ..kernel import crashkernel, memblock, zones
 from ..kernel.kaslr import MAX_MEMMAP_REGIONS, fixed_image
-from ..kernel.pmem import MEMREMAP_COMPAT_ALIGN, devdax
+from ..kernel.pmem import REGION_ALIGN, devdax
 from ..layout import Layout
 from ..model import Arch, DevdaxMap, MemRange
 from ..units import MiB, Percent, format_addr, parse_size, parse_size_or_percent
@@ -199,8 +199,8 @@ def _window_rules(
     out = []
     bs = layout.memory.block_size
     start, end = window
-    if start % MEMREMAP_COMPAT_ALIGN:
-        out.append(Violation(10, f"window base {format_addr(start)} not 2M-aligned"))
+    if start % REGION_ALIGN or (end - start) % REGION_ALIGN:
+        out.append(Violation(10, f"window {_rng(window)} base or size not a multiple of 16M (pmem region align)"))
     if not any(r.start <= start and end <= r.end for r in layout.memory.ram):
         out.append(Violation(15, f"window {_rng(window)} not inside one RAM range"))
     if any(_overlap(window, (r.start, r.end)) for r in layout.memory.ranges if not _is_ram(r)):

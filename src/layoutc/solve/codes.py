@@ -103,6 +103,12 @@ CODES: tuple[Code, ...] = (
         "window too large for memory",
         "the window (and, for movable, its zone) must leave the kernel its memory: kernel.md §7.27",
     ),
+    Code(
+        "LC318",
+        "window size not a multiple of the pmem region alignment",
+        "LNX:drivers/nvdimm/region_devs.c default_align(): 16 MiB for regions of 16 MiB or more; ndctl "
+        "refuses to reconfigure a namespace of another size (measured in the lab)",
+    ),
 )
 
 CODE2RULE = {c.code: c.rule for c in CODES}

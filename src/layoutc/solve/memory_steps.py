@@ -7,7 +7,7 @@ from typing import Any
 
 from ..kernel import memblock
 from ..kernel.crashkernel import CRASH_ALIGN
-from ..kernel.pmem import window_for_blocks
+from ..kernel.pmem import REGION_ALIGN, window_for_blocks
 from ..layout import Guard
 from ..model import Compression, CrashMemory, Profile
 from ..units import GiB, MiB, align_down, align_up, format_size
@@ -98,6 +98,15 @@ def window_size(profile: Profile, v: Mapping[str, Any]) -> int:
     assert window is not None
     bs = profile.memory.block_size
     if window.size is not None:
+        if window.size % REGION_ALIGN:
+            raise Infeasible(
+                "LC318",
+                f"window size {format_size(window.size)} is not a multiple of 16M",
+                paths=("window.size",),
+                hint=f"use {format_size(align_up(window.size, REGION_ALIGN))} (ndctl refuses a namespace that "
+                "is not a multiple of the pmem region alignment, 16M)",
+                value=format_size(window.size),
+            )
         return window.size
     ram = memblock.total_pages(v["present"]) * memblock.PAGE_SIZE
     blocks = max(2, -(-expected_dump(profile, ram) // bs))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..kernel import memblock, zones
-from ..kernel.pmem import MEMREMAP_COMPAT_ALIGN
+from ..kernel.pmem import REGION_ALIGN
 from ..layout import DumpWindow, Guard, MovableZone, Unsafe
 from ..model import Pin, Profile
 from ..units import MiB, Percent, format_addr, format_size
@@ -41,7 +41,7 @@ def check_pinned_base(
     unsafe: list[Unsafe],
 ) -> int:
     value = format_addr(base)
-    if base % MEMREMAP_COMPAT_ALIGN:
+    if base % REGION_ALIGN:
         violate(
             allowed,
             unsafe,
@@ -50,9 +50,9 @@ def check_pinned_base(
             10,
             Infeasible(
                 "LC307",
-                f"window base {value} is {format_size(base % MEMREMAP_COMPAT_ALIGN)} past a 2M boundary",
+                f"window base {value} is {format_size(base % REGION_ALIGN)} past a 16M boundary",
                 paths=("pins.window_base",),
-                hint="use a multiple of 2M (memremap_compat_align)",
+                hint="use a multiple of 16M (the pmem region alignment; ndctl refuses others)",
                 value=value,
             ),
         )

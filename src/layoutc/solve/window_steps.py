@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..kernel import crashkernel, memblock, zones
-from ..kernel.pmem import MEMREMAP_COMPAT_ALIGN, devdax
+from ..kernel.pmem import REGION_ALIGN, devdax
 from ..layout import DumpWindow, MovableZone, Unsafe
 from ..model import Profile, WindowMode
 from ..units import MiB, align_down, align_up, format_addr, format_size
@@ -29,11 +29,11 @@ def _obstacles(v: Mapping[str, Any]) -> list[tuple[int, int]]:
 
 
 def _fit(free: Sequence[tuple[int, int]], size: int, bs: int) -> int | None:
-    """Highest base in ``free`` with the window's end on a block boundary and the base 2 MiB-aligned."""
+    """Highest base in ``free`` with the window's end on a block boundary and the base 16 MiB-aligned."""
     for start, end in sorted(free, reverse=True):
         top = align_down(end, bs)
         while top - size >= start:
-            base = align_down(top - size, MEMREMAP_COMPAT_ALIGN)
+            base = align_down(top - size, REGION_ALIGN)
             if base >= start:
                 return base
             top -= bs
@@ -153,7 +153,7 @@ def place_hotplug(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) 
     if pin is not None:
         assert isinstance(pin.value, int)
         base = pin.value
-        if base % MEMREMAP_COMPAT_ALIGN:
+        if base % REGION_ALIGN:
             violate(
                 pin.unsafe,
                 unsafe,
@@ -162,10 +162,10 @@ def place_hotplug(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) 
                 10,
                 Infeasible(
                     "LC307",
-                    f"window base {format_addr(base)} is {format_size(base % MEMREMAP_COMPAT_ALIGN)} past a "
-                    "2M boundary",
+                    f"window base {format_addr(base)} is {format_size(base % REGION_ALIGN)} past a "
+                    "16M boundary",
                     paths=("pins.window_base",),
-                    hint="use a multiple of 2M",
+                    hint="use a multiple of 16M (the pmem region alignment)",
                     value=format_addr(base),
                 ),
             )

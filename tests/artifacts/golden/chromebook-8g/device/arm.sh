@@ -34,17 +34,17 @@ set -uf
 
 R=${LAYOUTC_ROOT:-}
 BLOCK_SIZE=134217728
-PRODUCTION_PARAMS='crashkernel=144M memmap=258M!0x277e00000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
-RECOVERY_PARAMS='crashkernel=144M memmap=258M!0x277e00000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
+PRODUCTION_PARAMS='crashkernel=144M memmap=272M!0x277000000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
+RECOVERY_PARAMS='crashkernel=144M memmap=272M!0x277000000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
 CRASH_SIZE=150994944
 CMA_SIZE=0
 KERNEL='/boot/crash/vmlinuz'
 INITRD='/boot/crash/initrd.img'
-APPEND='console= memmap=258M!0x277e00000 irqpoll nr_cpus=1 reset_devices'
-WINDOW_START=10601103360
+APPEND='console= memmap=272M!0x277000000 irqpoll nr_cpus=1 reset_devices'
+WINDOW_START=10586423296
 WINDOW_END=10871635968
 WINDOW_NODE=0
-WINDOW_MEMMAP='memmap=258M!0x277e00000'
+WINDOW_MEMMAP='memmap=272M!0x277000000'
 MEM="$R/sys/devices/system/memory"
 
 log() {

@@ -3,7 +3,7 @@
 # Chromebook-class board, 8 GiB LPDDR
 #
 # recover.sh -- the normal boot after a crash (layoutc-recover.service, on every boot).
-# Finds the window's pmem device by physical address (0x277e00000, 270532608 bytes),
+# Finds the window's pmem device by physical address (0x277000000, 285212672 bytes),
 # mounts it read-only, verifies SHA256SUMS and the COMPLETE/INCOMPLETE marker, copies the dump to
 # /var/spool/crash and verifies the copy, runs the upload command, and only then
 # returns the window to RAM: umount, ndctl devdax (--map=mem --align=2M),
@@ -33,8 +33,8 @@ STORE="$R"'/var/spool/crash'
 STATE="$R/var/lib/layoutc"
 MNT="$R/run/layoutc/recover"
 WAIT_SECONDS=${LAYOUTC_WAIT_SECONDS:-10}
-WINDOW_START=10601103360
-WINDOW_SIZE=270532608
+WINDOW_START=10586423296
+WINDOW_SIZE=285212672
 WINDOW_END=10871635968
 INSTALL='/usr/lib/layoutc'
 

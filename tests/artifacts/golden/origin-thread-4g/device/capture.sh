@@ -3,7 +3,7 @@
 # Ross Zwisler's 4 GiB VM from the 2023 LKML thread (kernel v6.5-rc2)
 #
 # capture.sh -- runs inside the crash kernel (layoutc-capture.service, or capture-init.sh as
-# /init): writes the crash dump to the pmem window [0x127e00000, 0x138000000).
+# /init): writes the crash dump to the pmem window [0x127000000, 0x138000000).
 # Order: INCOMPLETE marker, vmcore-dmesg.txt, vmcore (layoutc with /etc/layoutc/filter.json),
 # SHA256SUMS, then COMPLETE last. A failed dump keeps what was written, readable, with its
 # checksums and the INCOMPLETE marker saying why.
@@ -27,8 +27,8 @@ TAG=layoutc-capture
 WAIT_SECONDS=${LAYOUTC_WAIT_SECONDS:-30}
 MNT="$R/run/layoutc/dump"
 FILTER="$R"'/etc/layoutc/filter.json'
-WINDOW_START=4963958784
-WINDOW_SIZE=270532608
+WINDOW_START=4949278720
+WINDOW_SIZE=285212672
 
 log() {
     printf '%s: %s\n' "$TAG" "$1" >&2

@@ -3,7 +3,7 @@
 # QEMU pc guest, 4 GiB, one node; window in ZONE_MOVABLE (seed flow A)
 #
 # recover.sh -- the normal boot after a crash (layoutc-recover.service).
-# Finds the window's pmem device by physical address (0x127e00000, 270532608 bytes),
+# Finds the window's pmem device by physical address (0x127000000, 285212672 bytes),
 # mounts it read-only, verifies SHA256SUMS and the COMPLETE/INCOMPLETE marker, copies the dump to
 # /var/crash and verifies the copy, runs the upload command, and only then
 # returns the window to RAM: umount, ndctl devdax (--map=mem --align=2M),
@@ -33,11 +33,11 @@ STORE="$R"'/var/crash'
 STATE="$R/var/lib/layoutc"
 MNT="$R/run/layoutc/recover"
 WAIT_SECONDS=${LAYOUTC_WAIT_SECONDS:-10}
-WINDOW_START=4963958784
-WINDOW_SIZE=270532608
+WINDOW_START=4949278720
+WINDOW_SIZE=285212672
 WINDOW_END=5234491392
 INSTALL='/usr/lib/layoutc'
-WINDOW_MEMMAP='memmap=258M!0x127e00000'
+WINDOW_MEMMAP='memmap=272M!0x127000000'
 
 log() {
     printf '%s: %s\n' "$TAG" "$1" >&2

@@ -35,16 +35,16 @@ set -uf
 R=${LAYOUTC_ROOT:-}
 BLOCK_SIZE=134217728
 PRODUCTION_PARAMS='crashkernel=160M movablecore=1G nokaslr'
-RECOVERY_PARAMS='crashkernel=160M memmap=258M!0x227e00000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
+RECOVERY_PARAMS='crashkernel=160M memmap=272M!0x227000000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
 CRASH_SIZE=167772160
 CMA_SIZE=0
 KERNEL='/boot/crash/vmlinuz'
 INITRD='/boot/crash/initrd.img'
-APPEND='console=ttyS0 memmap=258M!0x227e00000 irqpoll nr_cpus=1 reset_devices'
-WINDOW_START=9258926080
+APPEND='console=ttyS0 memmap=272M!0x227000000 irqpoll nr_cpus=1 reset_devices'
+WINDOW_START=9244246016
 WINDOW_END=9529458688
 WINDOW_NODE=1
-WINDOW_MEMMAP='memmap=258M!0x227e00000'
+WINDOW_MEMMAP='memmap=272M!0x227000000'
 MEM="$R/sys/devices/system/memory"
 
 log() {

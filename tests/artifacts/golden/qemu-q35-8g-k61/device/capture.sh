@@ -3,7 +3,7 @@
 # QEMU q35 guest, 8 GiB, kernel 6.1; window returned through kmem on every boot
 #
 # capture.sh -- runs inside the crash kernel (layoutc-capture.service, or capture-init.sh as
-# /init): writes the crash dump to the pmem window [0x26fe00000, 0x280000000).
+# /init): writes the crash dump to the pmem window [0x26f000000, 0x280000000).
 # Order: INCOMPLETE marker, vmcore-dmesg.txt, vmcore (layoutc with /etc/layoutc/filter.json),
 # SHA256SUMS, then COMPLETE last. A failed dump keeps what was written, readable, with its
 # checksums and the INCOMPLETE marker saying why.
@@ -26,8 +26,8 @@ TAG=layoutc-capture
 WAIT_SECONDS=${LAYOUTC_WAIT_SECONDS:-30}
 MNT="$R/run/layoutc/dump"
 FILTER="$R"'/etc/layoutc/filter.json'
-WINDOW_START=10466885632
-WINDOW_SIZE=270532608
+WINDOW_START=10452205568
+WINDOW_SIZE=285212672
 
 log() {
     printf '%s: %s\n' "$TAG" "$1" >&2

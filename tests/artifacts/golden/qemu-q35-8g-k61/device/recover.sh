@@ -3,7 +3,7 @@
 # QEMU q35 guest, 8 GiB, kernel 6.1; window returned through kmem on every boot
 #
 # recover.sh -- the normal boot after a crash (layoutc-recover.service, on every boot).
-# Finds the window's pmem device by physical address (0x26fe00000, 270532608 bytes),
+# Finds the window's pmem device by physical address (0x26f000000, 285212672 bytes),
 # mounts it read-only, verifies SHA256SUMS and the COMPLETE/INCOMPLETE marker, copies the dump to
 # /var/crash and verifies the copy, runs the upload command, and only then
 # returns the window to RAM: umount, ndctl devdax (--map=mem --align=2M),
@@ -33,8 +33,8 @@ STORE="$R"'/var/crash'
 STATE="$R/var/lib/layoutc"
 MNT="$R/run/layoutc/recover"
 WAIT_SECONDS=${LAYOUTC_WAIT_SECONDS:-10}
-WINDOW_START=10466885632
-WINDOW_SIZE=270532608
+WINDOW_START=10452205568
+WINDOW_SIZE=285212672
 WINDOW_END=10737418240
 INSTALL='/usr/lib/layoutc'
 
