@@ -24,14 +24,6 @@ def test_set_algebra(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> None
     assert extents.count(na) == len(as_set(a))
 
 
-@given(ranges, st.integers(0, 400))
-def test_split_at_count(a: list[tuple[int, int]], n: int) -> None:
-    na = extents.normalize(a)
-    head, tail = extents.split_at_count(na, n)
-    assert sorted(as_set(head)) == sorted(as_set(na))[:n]
-    assert as_set(head) | as_set(tail) == as_set(na)
-
-
 @given(ranges, st.integers(0, 40), st.integers(1, 40))
 def test_bitmap_bytes(a: list[tuple[int, int]], first: int, n: int) -> None:
     na = extents.normalize(a)

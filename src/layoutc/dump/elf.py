@@ -106,46 +106,7 @@ def _read(reader: Reader, src: str, offset: int, size: int, field: str) -> bytes
 
 def parse(reader: Reader, src: str) -> Vmcore:
     """Parse the ELF header, program headers and notes of a vmcore."""
-    (
-        ident,
-        e_type,
-        e_machine,
-        e_version,
-        _entry,
-        e_phoff,
-        e_shoff,
-        _flags,
-        e_ehsize,
-        e_phentsize,
-        e_phnum,
-        _shentsize,
-        _shnum,
-        _shstrndx,
-    ) = EHDR.unpack(_read(reader, src, 0, EHDR.size, "e_ident"))
-    if ident[:4] != ELFMAG:
-        raise FormatError(src, 0, "e_ident", f"not an ELF file (magic {ident[:4]!r})")
-    if ident[4] != ELFCLASS64 or ident[5] != ELFDATA2LSB:
-        raise FormatError(src, 4, "e_ident", "only little-endian ELF64 vmcores are supported")
-    checks = (
-        (16, "e_type", e_type == ET_CORE, f"{e_type}, expected ET_CORE (4)"),
-        (18, "e_machine", e_machine in MACHINES, f"{e_machine}, expected EM_X86_64 (62)"),
-        (20, "e_version", e_version == EV_CURRENT, f"{e_version}, expected 1"),
-        (52, "e_ehsize", e_ehsize == EHDR.size, f"{e_ehsize}, expected 64"),
-        (54, "e_phentsize", e_phentsize == PHDR.size, f"{e_phentsize}, expected 56"),
-        (56, "e_phnum", e_phnum != 0, "0, a vmcore needs program headers"),
-    )
-    for off, field, ok, problem in checks:
-        if not ok:
-            raise FormatError(src, off, field, problem)
-    phnum = e_phnum
-    if e_phnum == PN_XNUM:
-        # More than 65534 phdrs: the real count is in section header 0's sh_info (§1.3).
-        shdr0 = SHDR.unpack(_read(reader, src, e_shoff, SHDR.size, "e_shoff (section header 0)"))
-        phnum = shdr0[7]
-    if phnum * PHDR.size > reader.size - min(e_phoff, reader.size):
-        raise FormatError(src, e_phoff, "e_phnum", f"{phnum} program headers do not fit in the file")
-    table = _read(reader, src, e_phoff, phnum * PHDR.size, "e_phoff")
-    phdrs = [Phdr(*PHDR.unpack_from(table, i * PHDR.size)) for i in range(phnum)]
+    e_machine, phdrs, e_phoff = _program_headers(reader, src)
     loads = []
     blobs = []
     warnings: list[str] = []
@@ -174,6 +135,36 @@ def parse(reader: Reader, src: str) -> Vmcore:
         raw,
         tuple(warnings),
     )
+
+
+def _program_headers(reader: Reader, src: str) -> tuple[int, list[Phdr], int]:
+    """Check the ELF header (as fs/proc/vmcore.c does) and read the program header table."""
+    fields = EHDR.unpack(_read(reader, src, 0, EHDR.size, "e_ident"))
+    ident, e_type, e_machine, e_version, _, e_phoff, e_shoff, _, e_ehsize, e_phentsize, e_phnum = fields[:11]
+    if ident[:4] != ELFMAG:
+        raise FormatError(src, 0, "e_ident", f"not an ELF file (magic {ident[:4]!r})")
+    if ident[4] != ELFCLASS64 or ident[5] != ELFDATA2LSB:
+        raise FormatError(src, 4, "e_ident", "only little-endian ELF64 vmcores are supported")
+    checks = (
+        (16, "e_type", e_type == ET_CORE, f"{e_type}, expected ET_CORE (4)"),
+        (18, "e_machine", e_machine in MACHINES, f"{e_machine}, expected EM_X86_64 (62)"),
+        (20, "e_version", e_version == EV_CURRENT, f"{e_version}, expected 1"),
+        (52, "e_ehsize", e_ehsize == EHDR.size, f"{e_ehsize}, expected 64"),
+        (54, "e_phentsize", e_phentsize == PHDR.size, f"{e_phentsize}, expected 56"),
+        (56, "e_phnum", e_phnum != 0, "0, a vmcore needs program headers"),
+    )
+    for off, field, ok, problem in checks:
+        if not ok:
+            raise FormatError(src, off, field, problem)
+    phnum = e_phnum
+    if e_phnum == PN_XNUM:
+        # More than 65534 phdrs: the real count is in section header 0's sh_info (§1.3).
+        shdr0 = SHDR.unpack(_read(reader, src, e_shoff, SHDR.size, "e_shoff (section header 0)"))
+        phnum = shdr0[7]
+    if phnum * PHDR.size > reader.size - min(e_phoff, reader.size):
+        raise FormatError(src, e_phoff, "e_phnum", f"{phnum} program headers do not fit in the file")
+    table = _read(reader, src, e_phoff, phnum * PHDR.size, "e_phoff")
+    return e_machine, [Phdr(*PHDR.unpack_from(table, i * PHDR.size)) for i in range(phnum)], e_phoff
 
 
 def _check_load(src: str, where: int, ph: Phdr, file_size: int) -> str | None:

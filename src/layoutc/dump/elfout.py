@@ -63,11 +63,6 @@ def header_size(nsegs: int, notes: int, ps: int) -> int:
     return -(-raw // ps) * ps
 
 
-def total_size(hdr: int, segs: list[Segment], ps: int) -> int:
-    """Size of the output file."""
-    return hdr + sum(s.pfn_file_end - s.pfn_start for s in segs) * ps
-
-
 def elf_header(vmcore: Vmcore, segs: list[Segment], hdr: int, ps: int, incomplete: bool = False) -> bytes:
     """Ehdr, phdrs, optional section header 0, and the notes (plus the INCOMPLETE note)."""
     phnum = 1 + len(segs)

@@ -63,20 +63,6 @@ def count(a: Iterable[Extent]) -> int:
     return sum(end - start for start, end in a)
 
 
-def split_at_count(a: list[Extent], n: int) -> tuple[list[Extent], list[Extent]]:
-    """The first ``n`` pages of ``a`` (in pfn order) and the rest."""
-    head: list[Extent] = []
-    for i, (start, end) in enumerate(a):
-        if n <= 0:
-            return head, a[i:]
-        if end - start <= n:
-            head.append((start, end))
-            n -= end - start
-        else:
-            return head + [(start, start + n)], [(start + n, end)] + a[i + 1 :]
-    return head, []
-
-
 def bitmap_bytes(a: list[Extent], first_byte: int, nbytes: int) -> bytes:
     """Bytes ``[first_byte, first_byte + nbytes)`` of the LSB-first bitmap of ``a``."""
     buf = bytearray(nbytes)
