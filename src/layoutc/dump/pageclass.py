@@ -117,11 +117,20 @@ def capabilities(info: VmcoreInfo, level: int) -> tuple[int, list[str]]:
                 f"using dump level {level & DL_EXCLUDE_ZERO}"
             )
         return -1, notes
+    # Tail pages carry other data where a head has `mapping`: without OFFSET(page.compound_head)
+    # (renamed compound_info in Linux 7.1, not supported yet) a tail could pass for a cache or anon page.
+    tails = "OFFSET(page.compound_head)"
     need = {
         DL_EXCLUDE_FREE: ["OFFSET(page._mapcount)", "OFFSET(page.private)", "NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)"],
-        DL_EXCLUDE_CACHE: ["OFFSET(page.mapping)", "NUMBER(PG_lru)", "NUMBER(PG_private)", "NUMBER(PG_swapcache)"],
-        DL_EXCLUDE_CACHE_PRI: ["OFFSET(page.mapping)", "NUMBER(PG_lru)", "NUMBER(PG_swapcache)"],
-        DL_EXCLUDE_USER_DATA: ["OFFSET(page.mapping)", "NUMBER(PG_head_mask)"],
+        DL_EXCLUDE_CACHE: [
+            "OFFSET(page.mapping)",
+            "NUMBER(PG_lru)",
+            "NUMBER(PG_private)",
+            "NUMBER(PG_swapcache)",
+            tails,
+        ],
+        DL_EXCLUDE_CACHE_PRI: ["OFFSET(page.mapping)", "NUMBER(PG_lru)", "NUMBER(PG_swapcache)", tails],
+        DL_EXCLUDE_USER_DATA: ["OFFSET(page.mapping)", "NUMBER(PG_head_mask)", tails],
     }
     for bit, keys in need.items():
         lacking = info.missing(*keys)
