@@ -46,6 +46,8 @@ OWNED_PARAMS = ("crashkernel", "movablecore", "kernelcore", "memmap", "nokaslr",
 CMA_MIN_VERSION = (6, 17)  # crashkernel=,cma: commits 35c18f2933c5/ab475510e042, Linux 6.17 (kernel.md §1)
 DEFAULT_BLOCK_SIZE = 128 * MiB  # x86 probe_memory_block_size below 64 GiB (kernel.md §4.1)
 DUMP_LEVEL_USER = 8
+# Kernel code to bss of Debian's 6.1 and 7.2 kernels spans about 52 MiB in /proc/iomem (captures).
+DEFAULT_IMAGE_SIZE = 64 * MiB
 
 
 class _Reader:
@@ -119,7 +121,7 @@ def elaborate(doc: Document, layers: tuple[str, ...], diags: Diagnostics) -> Pro
         file=doc.file, board=str(r.get(("board",))), description=str(r.get(("description",), "")),
         abstract=abstract, arch=arch, kernel_version=version,
         board_cmdline=str(r.get(("kernel", "cmdline"), "")),
-        kernel_image_size=r.size(("kernel", "image_size"), 48 * MiB) or 0,
+        kernel_image_size=r.size(("kernel", "image_size"), DEFAULT_IMAGE_SIZE) or 0,
         memory=memory, crash=crash, window=window, disk=disk, dump=dump, recovery=recovery,
         kaslr=Kaslr(r.get(("kaslr",), "auto")), prove_movability=bool(r.get(("arm", "prove_movability"), False)),
         pins=pins, spans=spans, layers=layers,

@@ -47,17 +47,46 @@ def safe_relpath(relpath: str) -> PurePosixPath:
 
 
 def write_tree(root: Path, files: Iterable[OutputFile]) -> WriteReport:
-    """Write every file under ``root`` atomically; unchanged files are left alone."""
+    """Write every file under ``root`` atomically; unchanged files are left alone.
+
+    All changed files are first written to temporary names, then flushed to disk with one sync
+    (one fsync per file made a 200-board fleet spend seconds in fsync), then renamed into place.
+    An error before the renames leaves every old file as it was.
+    """
     written: list[str] = []
     unchanged: list[str] = []
-    for item in sorted(files, key=lambda f: f.relpath):
-        target = root / safe_relpath(item.relpath)
-        if _same(target, item):
-            unchanged.append(item.relpath)
-            continue
-        write_atomic(target, item.content, item.mode)
-        written.append(item.relpath)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for item in sorted(files, key=lambda f: f.relpath):
+            target = root / safe_relpath(item.relpath)
+            if _same(target, item):
+                unchanged.append(item.relpath)
+                continue
+            staged.append((_stage(target, item.content, item.mode), target))
+            written.append(item.relpath)
+        if staged:
+            os.sync()
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    except OSError as exc:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write into {root}: {exc.strerror}") from exc
     return WriteReport(tuple(written), tuple(unchanged))
+
+
+def _stage(target: Path, content: bytes, mode: int) -> Path:
+    """Write ``content`` to a temporary file beside ``target``; the caller renames it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        os.chmod(tmp, mode)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp)
 
 
 def write_atomic(target: Path, content: bytes, mode: int = 0o644) -> None:

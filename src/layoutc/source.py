@@ -35,6 +35,9 @@ _HEX_RE = re.compile(r"^0x[0-9a-fA-F]+$")
 _FLOAT_RE = re.compile(r"^[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+][0-9]+)?$")
 _BAD_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
+# libyaml's parser when PyYAML was built with it (several times faster); same events, same marks.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 RULE_SAFE_YAML = "profiles are strict YAML 1.2: no tags, no duplicate keys, one document"
 
 
@@ -96,7 +99,7 @@ def loads(raw: bytes, display: str, diags: Diagnostics) -> Document | None:
     if not _prescan(text, display, diags):
         return None
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=_LOADER)
     except yaml.YAMLError as exc:  # pragma: no cover - prescan parses the same text
         _syntax_error(exc, display, diags)
         return None
@@ -152,7 +155,7 @@ def _prescan(text: str, display: str, diags: Diagnostics) -> bool:
     depth = 0
     documents = 0
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        for event in yaml.parse(text, Loader=_LOADER):
             if isinstance(event, yaml.DocumentStartEvent):
                 documents += 1
                 if documents > 1:
@@ -223,7 +226,7 @@ class _Builder:
                                  hint="use 'extends:' to layer a board on its family base")
                 raise _Abort
             if not isinstance(key_node, yaml.ScalarNode) or (
-                key_node.style is None and _plain_key_is_not_text(str(key_node.value))
+                not key_node.style and _plain_key_is_not_text(str(key_node.value))
             ):
                 self.diags.error("LC018", "mapping keys must be plain strings", span=key_span,
                                  path=dotted(path), value=_node_text(key_node), rule=RULE_SAFE_YAML,
@@ -243,7 +246,7 @@ class _Builder:
 
     def _scalar(self, node: yaml.ScalarNode, path: Key, span: Span) -> Any:
         text = str(node.value)
-        if node.style is not None:  # quoted or block scalar: always a string
+        if node.style:  # quoted or block scalar: always a string (libyaml says '' for plain, PyYAML None)
             return text
         if text in _NULLS:
             return None
