@@ -68,6 +68,9 @@ class InitramfsSpec:
     tools: tuple[str, ...] = DEFAULT_TOOLS
     stages: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, bytes] = field(default_factory=dict)
+    # files that replace busybox applet links (part 2: dash as /bin/sh and coreutils where a script needs GNU
+    # options, as on the production OS the recovery unit runs in)
+    overrides: Mapping[str, bytes] = field(default_factory=dict)
 
 
 def newc(entries: Iterable[Entry]) -> bytes:
@@ -110,13 +113,14 @@ def busybox_applets(busybox: Path = BUSYBOX) -> list[str]:
     return sorted(line.strip() for line in out.stdout.splitlines() if line.strip())
 
 
-def base_entries(init: str, busybox: Path = BUSYBOX) -> list[Entry]:
+def base_entries(init: str, busybox: Path = BUSYBOX, overrides: Mapping[str, bytes] | None = None) -> list[Entry]:
     entries = [Entry(d, 0o040755) for d in _DIRS]
     entries.append(_file("bin/busybox", busybox.read_bytes(), 0o100755))
-    links = [a for a in busybox_applets(busybox) if a != "bin/busybox"]
+    links = [a for a in busybox_applets(busybox) if a != "bin/busybox" and a not in (overrides or {})]
     entries += _dirs_for(links)
     entries += [Entry(a, 0o120777, link="/bin/busybox") for a in links]
     entries.append(_file("init", init.encode(), 0o100755))
+    entries += [_file(path, data, 0o100755) for path, data in sorted((overrides or {}).items())]
     return _dedup(entries)
 
 
@@ -195,6 +199,12 @@ def module_entries(module_dir: Path, wanted: Sequence[str]) -> list[Entry]:
     entries += [_file(dst, src.read_bytes()) for dst, src in files.items()]
     load_list = "".join(f"/lib/modules/{release}/{rel}\n" for _, rel in order)
     entries.append(_file("lab/modules", load_list.encode()))
+    # modules.dep restricted to what is shipped, so busybox modprobe (capture-init.sh) resolves them
+    table = module_deps(module_dir)
+    shipped = {name for name, _ in order}
+    dep_lines = [f"{table[n][0]}: {' '.join(table[d][0] for d in table[n][1] if d in shipped)}".rstrip() + "\n"
+                 for n, _ in order]  # fmt: skip
+    entries.append(_file(f"lib/modules/{release}/modules.dep", "".join(dep_lines).encode()))
     return _dedup(entries)
 
 
@@ -215,7 +225,7 @@ def _dedup(entries: Iterable[Entry]) -> list[Entry]:
 def build_initramfs(spec: InitramfsSpec, out: Path) -> Path:
     """Write the initramfs for ``spec`` to ``out`` and return ``out``."""
     members = [
-        base_entries(spec.init),
+        base_entries(spec.init, overrides=spec.overrides),
         tool_entries(spec.tools),
         module_entries(spec.module_dir, spec.modules),
         lab_entries(spec.stages, spec.extra),

@@ -32,6 +32,10 @@ class Boot:
     accel: str = "tcg"
     timeout: float = 240.0
     qemu: str = QEMU  # the emulator binary (tests substitute a stand-in)
+    # part 2: guest RAM in shared files (one per node, ``<ram_path>.<i>``) so a second QEMU boots on the
+    # RAM the first one left (a warm reboot with a different -append), and raw virtio disks (serial, path)
+    ram_path: Path | None = None
+    drives: tuple[tuple[str, Path], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,14 +55,21 @@ def qemu_argv(boot: Boot) -> list[str]:
     """The full QEMU command line for ``boot``."""
     m = boot.machine
     accel = ["-accel", "kvm", "-cpu", "host"] if boot.accel == "kvm" else ["-accel", "tcg", "-cpu", "max"]
-    argv = [boot.qemu, "-machine", m.type, *accel, "-smp", "1", "-m", f"{m.ram // (1 << 20)}M"]
-    for i, size in enumerate(m.node_sizes):
+    machine = m.type
+    if boot.ram_path is not None and not m.node_sizes:
+        machine += ",memory-backend=ram0"
+    argv = [boot.qemu, "-machine", machine, *accel, "-smp", "1", "-m", f"{m.ram // (1 << 20)}M"]
+    for i, size in enumerate(m.node_sizes or ((m.ram,) if boot.ram_path is not None else ())):
+        backend = (f"memory-backend-file,id=ram{i},size={size},mem-path={boot.ram_path}.{i},share=on"
+                   if boot.ram_path is not None else f"memory-backend-ram,id=ram{i},size={size}")  # fmt: skip
+        argv += ["-object", backend]
+        if m.node_sizes:
+            argv += ["-numa", f"node,nodeid={i},memdev=ram{i}"]
+    for i, (serial, path) in enumerate(boot.drives):
         argv += [
-            "-object",
-            f"memory-backend-ram,id=ram{i},size={size}",
-            "-numa",
-            f"node,nodeid={i},memdev=ram{i}",
-        ]
+            "-drive", f"file={path},format=raw,if=none,id=disk{i},cache=unsafe,discard=unmap,detect-zeroes=unmap",
+            "-device", f"virtio-blk-pci,drive=disk{i},serial={serial}",
+        ]  # fmt: skip
     argv += [
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
         "-serial", f"file:{boot.serial_log}",

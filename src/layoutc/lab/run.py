@@ -24,7 +24,7 @@ from layoutc.lab.report import BootRecord, Report
 from layoutc.lab.roundtrip import import_roundtrip
 from layoutc.lab.serial import GuestOutput, parse_serial
 
-STAGES = ("boot",)  # part 2 adds "arm" and "full"
+STAGES = ("boot", "arm", "full")  # part 2: cycle.py
 _BASELINE_LOCK = threading.Lock()
 _BASELINE_KEYS: dict[str, threading.Lock] = {}  # one lock per baseline: concurrent runs boot it once
 
@@ -42,6 +42,9 @@ class LabOptions:
     jobs: int = 2  # boots run concurrently within one run_lab call
     baseline_cache: bool = True
     roundtrip: bool = True  # import the guest's capture and compare the board (PROBE_ROUNDTRIP)
+    keep_vmcore: bool = False  # --stage full: save the guest's /proc/vmcore under the cache's vmcores/
+    profile: Path | None = None  # the profile the layout came from (device artifacts are rendered from it)
+    negative: bool = False  # --stage arm|full on an unsafe layout: expect arm.sh to refuse, then force the crash
 
 
 def resolve_kernel(kernel: str | Path | kernels.Kernel) -> kernels.Kernel:
@@ -182,6 +185,8 @@ def run_lab(
         report.write(out_dir)
         return report
     accel = _accel(opts.accel, k, out_dir)
+    if stage in ("arm", "full"):
+        return _run_cycle(layout_dir, layout, k, machine, out_dir, opts, stage, replace(head, accel=accel))
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
         prod_f = pool.submit(_boot, "production", k, plan_for(layout), cmdline, machine, out_dir, opts, accel)
         base_f = pool.submit(_baseline, k, machine, " ".join(base_cmdline), out_dir, opts, accel)
@@ -216,3 +221,19 @@ def _assess(
         errors.append(f"production guest stopped before LAYOUTC-DONE (see {prod_rec.serial_log})")
     verdict = "error" if errors else ("fail" if any(f.status == "fail" for f in facts) else "pass")
     return replace(head, verdict=verdict, facts=tuple(facts), boots=boots, notes=tuple(notes), problems=tuple(errors))
+
+
+def _run_cycle(layout_dir: Path, layout: LayoutView, k: kernels.Kernel, machine: board.Machine, out_dir: Path,
+               opts: LabOptions, stage: str, head: Report) -> Report:  # fmt: skip
+    from layoutc.lab.cycle import CycleOptions, run_cycle
+
+    copts = CycleOptions(keep_vmcore=opts.keep_vmcore, profile=opts.profile, negative=opts.negative or bool(layout.unsafe),
+                         timeout=opts.timeout, accel=head.accel)  # fmt: skip
+    res = run_cycle(layout_dir, layout, k, machine, out_dir, copts, stage=stage)
+    errors = list(res.problems)
+    errors += [f"boot {b.name} timed out after {opts.timeout:.0f} s" for b in res.boots if b.returncode is None]
+    verdict = "error" if errors else ("fail" if any(f.status == "fail" for f in res.facts) else "pass")
+    report = replace(head, verdict=verdict, facts=tuple(res.facts), boots=tuple(res.boots),
+                     notes=(*head.notes, *res.notes), problems=tuple(errors))  # fmt: skip
+    report.write(out_dir)
+    return report

@@ -1,0 +1,194 @@
+"""The crash initramfs of lab part 2, built from the compiled device artifacts.
+
+What a device's crash initramfs holds (docs/artifacts.md "The crash initramfs also needs"), nothing
+lab-only except the serial glue and the virtio disks the host reads back:
+
+* ``/usr/lib/layoutc/capture.sh``, ``capture-init.sh``, ``/etc/layoutc/filter.json`` — the generated files;
+* ``/usr/lib/layoutc/dump.pyz`` — ``layoutc dump --build-zipapp`` (the dumper as it ships to devices);
+* a minimal interpreter: ``/usr/bin/python3`` (Debian's python3.11) plus exactly the stdlib modules the
+  dumper imports (found by running the host interpreter with ``-X importtime`` on the zipapp and on the
+  dumper's own imports), byte-compiled *sourceless* (``X.pyc`` beside where ``X.py`` would be: no source,
+  no stale-timestamp recompilation under TCG), their ``lib-dynload`` extensions and every library ``ldd``
+  lists;
+* ``mkfs.ext4``, ``vmcore-dmesg``, busybox for the rest (mount, sha256sum, dd, tr, grep, logger);
+* the modules capture-init.sh ``modprobe``s (nd_e820, nd_pmem, ext4 and their ``modules.dep`` closure,
+  with a ``modules.dep`` so busybox modprobe resolves them) and virtio_blk for the lab's disks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from layoutc.lab import initramfs
+from layoutc.lab.errors import LabError
+
+PYTHON = Path("/usr/bin/python3.11")  # Debian's python3.11-minimal; the guest calls it as python3
+PY_LIB = "/usr/lib/python3.11"
+# stdlib modules the dumper imports lazily or only on some paths (ast scan of src/layoutc/dump), minus
+# multiprocessing (only with --workers) and zipfile (only the builder)
+DUMPER_IMPORTS = (
+    "argparse", "array", "bisect", "collections.abc", "ctypes", "dataclasses", "difflib", "enum", "errno",
+    "importlib", "json", "mmap", "os", "pathlib", "re", "stat", "struct", "sys", "time", "typing", "zlib",
+    "runpy", "zipimport", "site", "encodings.idna", "shutil",
+)  # fmt: skip
+CAPTURE_TOOLS = ("/usr/sbin/mkfs.ext4", "/usr/sbin/vmcore-dmesg")
+CAPTURE_MODULES = ("libnvdimm", "nd_e820", "nd_pmem", "crc32c_generic", "ext4", "virtio_pci", "virtio_blk")
+
+_RESOLVE = r"""
+import importlib.util, json, os, sys
+out = {}
+for name in sys.stdin.read().split():
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        continue
+    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+        continue
+    out[name] = [spec.origin, bool(spec.submodule_search_locations)]
+print(json.dumps(out))
+"""
+
+_COMPILE = r"""
+import json, py_compile, sys
+for src, dst, shown in json.load(sys.stdin):
+    py_compile.compile(src, cfile=dst, dfile=shown, doraise=True,
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class CrashImage:
+    path: Path
+    size: int  # compressed, as loaded into crash memory
+    unpacked: int  # bytes of file data in the crash kernel's rootfs
+    python_bytes: int  # interpreter, stdlib and their libraries (unpacked)
+    zipapp_bytes: int
+    modules: tuple[str, ...]
+
+
+def build_zipapp(dest: Path) -> Path:
+    """``layoutc dump --build-zipapp`` (the dumper's own builder)."""
+    from layoutc.dump import zipapp
+
+    zipapp.build(str(dest))
+    return dest
+
+
+def _interp() -> Path:
+    if not PYTHON.is_file():
+        raise LabError("tool-missing", f"{PYTHON} not found (Debian package python3.11-minimal)")
+    return PYTHON
+
+
+def imported_modules(pyz: Path) -> list[str]:
+    """Every module the interpreter loads to run the zipapp and the dumper's imports (``-X importtime``)."""
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+    names: set[str] = set()
+    probes = [
+        [str(_interp()), "-X", "importtime", str(pyz), "--help"],
+        [str(_interp()), "-X", "importtime", "-c", "import " + ", ".join(DUMPER_IMPORTS)],
+    ]
+    for argv in probes:
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd="/", timeout=60, check=False)
+        for line in proc.stderr.splitlines():
+            if line.startswith("import time:") and "|" in line:
+                name = line.rsplit("|", 1)[-1].strip()
+                if name and not name.startswith(("layoutc", "__main__")):
+                    names.add(name)
+    return sorted(names | set(DUMPER_IMPORTS))
+
+
+def python_files(pyz: Path) -> dict[str, bytes]:
+    """Archive path → bytes for the interpreter, sourceless .pyc stdlib modules, extensions, libraries."""
+    py = _interp()
+    names = imported_modules(pyz)
+    proc = subprocess.run([str(py), "-S", "-c", _RESOLVE], input=" ".join(names), capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin"}, cwd="/", timeout=60, check=True)  # fmt: skip
+    origins: dict[str, list[object]] = json.loads(proc.stdout)
+    files: dict[str, bytes] = {"usr/bin/python3": py.read_bytes()}
+    natives = [py]
+    to_compile: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="layoutc-pyc-") as tmp:
+        # getpath's landmark is lib/python3.11/os.py or os.pyc (os itself is frozen, so never "imported" from it)
+        landmark = [f"{PY_LIB}/os.py", False]
+        for _name, (origin, _pkg) in sorted([*origins.items(), ("os", landmark)]):
+            real = os.path.realpath(str(origin))
+            shown = str(origin)
+            if not shown.startswith(PY_LIB + "/"):
+                continue  # site-packages and anything outside the stdlib stay out
+            rel = shown[len(PY_LIB) + 1 :]
+            if rel.endswith(".py"):
+                dst = Path(tmp) / (rel[:-3] + ".pyc")
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                to_compile.append((real, str(dst), shown))
+            elif rel.endswith(".so"):
+                files[f"{PY_LIB[1:]}/{rel}"] = Path(real).read_bytes()
+                natives.append(Path(real))
+        subprocess.run([str(py), "-S", "-c", _COMPILE], input=json.dumps(to_compile), text=True,
+                       capture_output=True, timeout=120, check=True)  # fmt: skip
+        for _src, dst, shown in to_compile:
+            rel = shown[len(PY_LIB) + 1 : -3] + ".pyc"
+            files[f"{PY_LIB[1:]}/{rel}"] = Path(dst).read_bytes()
+    for native in natives:
+        for lib in initramfs.shared_libraries(native):
+            files[str(lib).lstrip("/")] = lib.resolve().read_bytes()
+    return files
+
+
+def capture_files(device: Path) -> dict[str, bytes]:
+    """The generated files a crash initramfs carries, at their install paths (docs/artifacts.md)."""
+    table = {
+        "usr/lib/layoutc/capture.sh": device / "capture.sh",
+        "usr/lib/layoutc/capture-init.sh": device / "capture-init.sh",
+        "etc/layoutc/filter.json": device / "filter.json",
+    }
+    missing = [str(p) for p in table.values() if not p.is_file()]
+    if missing:
+        raise LabError("artifacts-missing", f"device artifacts not found: {', '.join(missing)}")
+    return {k: v.read_bytes() for k, v in table.items()}
+
+
+def build_crash_initramfs(
+    device: Path,
+    module_dir: Path,
+    out: Path,
+    *,
+    init: str,
+    lab_files: Mapping[str, bytes],
+    work: Path,
+) -> CrashImage:
+    """The crash initramfs: generated capture files, the zipapp, the minimal interpreter, tools, modules.
+
+    ``init`` is the lab's ``/init`` (serial glue that ends in ``exec /usr/lib/layoutc/capture-init.sh``);
+    ``lab_files`` its plan and helpers.
+    """
+    work.mkdir(parents=True, exist_ok=True)
+    pyz = build_zipapp(work / "dump.pyz")
+    py = python_files(pyz)
+    extra = {**capture_files(device), "usr/lib/layoutc/dump.pyz": pyz.read_bytes(), **py, **lab_files}
+    extra[f"{PY_LIB[1:]}/lib-dynload/.keep"] = b""
+    extra["boot/grub/.keep"] = b""
+    spec = initramfs.InitramfsSpec(init=init, module_dir=module_dir, modules=CAPTURE_MODULES,
+                                   tools=CAPTURE_TOOLS, stages={}, extra=extra)  # fmt: skip
+    initramfs.build_initramfs(spec, out)
+    order = initramfs.module_order(module_dir, CAPTURE_MODULES)
+    unpacked = sum(len(v) for v in extra.values()) + sum((module_dir / rel).stat().st_size for _, rel in order)
+    unpacked += initramfs.BUSYBOX.stat().st_size
+    for tool in CAPTURE_TOOLS:
+        unpacked += Path(tool).resolve().stat().st_size
+    return CrashImage(out, out.stat().st_size, unpacked, sum(len(v) for v in py.values()), len(pyz.read_bytes()),
+                      tuple(n for n, _ in order))  # fmt: skip
+
+
+if __name__ == "__main__":  # python -m layoutc.lab.crashrd PYZ: list the interpreter files and sizes
+    files = python_files(Path(sys.argv[1]))
+    for name, data in sorted(files.items()):
+        print(f"{len(data):>9} {name}")
+    print(f"{sum(len(d) for d in files.values()):>9} total")

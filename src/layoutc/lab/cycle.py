@@ -1,0 +1,454 @@
+"""Lab part 2: ``--stage arm`` and ``--stage full`` (arm → panic → crash kernel → capture → recovery boot).
+
+The device artifacts are rendered by ``layoutc.render.device.device_artifacts`` from the layout's own
+profile (``layout.json`` ``profile``) with one substitution: ``recovery.upload`` becomes the lab's
+``/lab/upload {dump}`` (fails first, then exports the dump to a raw disk), so "kept when the upload fails"
+can be observed. Everything else is the generated file, byte for byte.
+
+Boots (``full``), all with guest RAM in a shared ``memory-backend-file`` under ``/dev/shm``:
+
+1. *production*: the production cmdline (no ``memmap=!`` for a movable window); ``arm.sh production``,
+   then ``echo c > /proc/sysrq-trigger``; the crash kernel (same QEMU, kexec) boots the crash initramfs
+   (``crashrd.py``), whose lab glue reports ``/proc/vmcore``, may keep it (``--keep-vmcore``) and write a
+   reference dump, mounts the ``boot`` disk on ``/boot`` and execs the generated ``capture-init.sh``, which
+   captures into the window, selects the recovery entry in ``/boot/grub/grubenv`` and reboots (QEMU exits:
+   ``-no-reboot``).
+2. the host reads ``next_entry`` from the boot disk (``debugfs``) — it plays GRUB's one-shot entry;
+3. *recovery*: a second QEMU on the same RAM files with the recovery cmdline (``hotplug``: the production
+   cmdline, the same on every boot); ``recover.sh`` three times; the upload exports the dump.
+4. host: sha256 of the exported dump, kdump header, drgn, reference comparison, vmcore kept.
+
+The negative control (``negative=True``) forces the crash kernel in when ``arm.sh`` refuses, runs
+``capture.sh`` directly and compares the window's dump with the reference made before the window was
+touched: with a window over the early top-of-node allocations they differ while both dumper runs exit 0.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from layoutc.lab import board, crashrd, cycle_guest, dumpcheck, guest, initramfs, kernels, procfs, qemu
+from layoutc.lab.compare import Fact, hexr
+from layoutc.lab.errors import LabError
+from layoutc.lab.layoutview import LayoutView
+from layoutc.lab.report import BootRecord
+from layoutc.lab.serial import GuestOutput, parse_serial
+
+UPLOAD_ARGV = ("/lab/upload", "{dump}")
+LAB_MODULES = (*initramfs.DEFAULT_MODULES, "virtio_pci", "virtio_blk")
+GRUBENV_EMPTY = b"# GRUB Environment Block\n"
+MiB = 1 << 20
+# The production OS runs the units with dash and coreutils: recover.sh uses `sha256sum -c --quiet`, which
+# busybox's sha256sum rejects, and busybox sh runs its own applets before anything on PATH. So recover.sh runs
+# under dash (shipped as /usr/bin/dash) with coreutils' sha256sum replacing the busybox link; everything else
+# (/init, arm.sh through its #!/bin/sh) stays on busybox sh.
+# (Measured: with dash as /bin/sh, busybox awk exec'd by arm.sh printed nothing for /proc/zoneinfo in the guest,
+# so arm.sh exited 13; not understood yet, the host chroot reads the same file fine.)
+OS_OVERRIDES = {
+    "usr/bin/dash": Path("/usr/bin/dash").read_bytes() if Path("/usr/bin/dash").is_file() else b"",
+    "usr/bin/sha256sum": Path("/usr/bin/sha256sum").read_bytes() if Path("/usr/bin/sha256sum").is_file() else b"",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CycleOptions:
+    keep_vmcore: bool = False
+    reference: bool = True  # a reference dump before capture (the negative control's comparison)
+    negative: bool = False
+    timeout: float = 400.0
+    accel: str = "tcg"
+    profile: Path | None = None
+
+
+@dataclass
+class CycleResult:
+    facts: list[Fact]
+    boots: list[BootRecord]
+    notes: list[str]
+    problems: list[str]
+
+
+def _ok(name: str, cond: bool, predicted: str, observed: str, detail: str = "") -> Fact:
+    return Fact(name, "pass" if cond else "fail", predicted, observed, detail)
+
+
+def render_device(layout_dir: Path, out: Path, profile: Path | None = None) -> Path:
+    """The generated device artifacts of ``layout_dir`` (upload replaced by the lab's hook)."""
+    from layoutc.diagnostics import Diagnostics
+    from layoutc.frontend import load_profile
+    from layoutc.render.device import device_artifacts
+
+    doc: dict[str, Any] = json.loads((layout_dir / "layout.json").read_text())
+    name = str(doc.get("profile", ""))
+    candidates = [*([profile] if profile else []), Path(name), Path.cwd() / name, kernels.cache_dir().parents[1] / name]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        raise LabError("artifacts-missing", f"profile {name!r} of {layout_dir / 'layout.json'} not found")
+    diags = Diagnostics()
+    prof = load_profile(path, str(name or path), diags)
+    if prof is None:
+        raise LabError("invalid-layout", f"profile {path} does not load: {diags}")
+    prof = dataclasses.replace(prof, recovery=dataclasses.replace(prof.recovery, upload=UPLOAD_ARGV))
+    for artifact in device_artifacts(prof, doc):
+        dest = out / artifact.relpath
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(artifact.content)
+        dest.chmod(artifact.mode)
+    return out / "device"
+
+
+def _layout_doc(layout_dir: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((layout_dir / "layout.json").read_text())
+    return data
+
+
+def _run(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, **kw)
+
+
+def _ext4_image(path: Path, size: int, files: Mapping[str, bytes] | None = None) -> Path:
+    with tempfile.TemporaryDirectory(prefix="layoutc-lab-img-") as tmp:
+        for rel, data in (files or {}).items():
+            f = Path(tmp) / rel
+            f.parent.mkdir(parents=True, exist_ok=True)
+            f.write_bytes(data)
+        path.unlink(missing_ok=True)
+        with path.open("wb") as fh:
+            fh.truncate(size)
+        proc = _run(["mkfs.ext4", "-q", "-F", "-O", "^has_journal", "-d", tmp, str(path)])
+        if proc.returncode != 0:
+            raise LabError("tool-missing", f"mkfs.ext4 {path}: {proc.stderr.strip()}")
+    return path
+
+
+def _raw_image(path: Path, size: int) -> Path:
+    path.unlink(missing_ok=True)
+    with path.open("wb") as fh:
+        fh.truncate(size)
+    return path
+
+
+def _debugfs_cat(image: Path, name: str) -> bytes:
+    proc = subprocess.run(["debugfs", "-R", f"cat {name}", str(image)], capture_output=True, timeout=120,
+                          check=False)  # fmt: skip
+    return proc.stdout
+
+
+def _debugfs_dump(image: Path, name: str, dest: Path) -> bool:
+    proc = _run(["debugfs", "-R", f"dump {name} {dest}", str(image)])
+    return proc.returncode == 0 and dest.is_file() and dest.stat().st_size > 0
+
+
+def grubenv_block(values: Mapping[str, str] | None = None) -> bytes:
+    body = GRUBENV_EMPTY + b"".join(f"{k}={v}\n".encode() for k, v in (values or {}).items())
+    return body + b"#" * (1024 - len(body))
+
+
+def parse_grubenv(data: bytes) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in data.decode(errors="replace").splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            key, _, value = line.partition("=")
+            out[key] = value
+    return out
+
+
+def _plan_file(plan: cycle_guest.CyclePlan) -> dict[str, bytes]:
+    return {"lab/plan": plan.render().encode(), "lab/common": (guest.COMMON + cycle_guest.DISKS).encode()}
+
+
+def device_image(k: kernels.Kernel, layout: LayoutView, device: Path, crash_image: Path, stages: Mapping[str, str],
+                 plan: cycle_guest.CyclePlan, out: Path, doc: Mapping[str, Any]) -> Path:  # fmt: skip
+    """The production/recovery root: lab /init and stages, the generated arm/recover scripts, crash kernel."""
+    ck = doc.get("crash_kexec") or {}
+    extra = {
+        "usr/lib/layoutc/arm.sh": (device / "arm.sh").read_bytes(),
+        "usr/lib/layoutc/recover.sh": (device / "recover.sh").read_bytes(),
+        "etc/layoutc/filter.json": (device / "filter.json").read_bytes(),
+        str(ck.get("kernel", "/boot/crash/vmlinuz")).lstrip("/"): k.vmlinuz.read_bytes(),
+        str(ck.get("initrd", "/boot/crash/initrd.img")).lstrip("/"): crash_image.read_bytes(),
+        "lab/upload": cycle_guest.UPLOAD.encode(),
+        "var/crash/.keep": b"",
+        **_plan_file(plan),
+    }
+    all_stages = {**guest.stages(guest.GuestPlan(), extra=dict(stages))}
+    if "60-recover" in stages:
+        all_stages.pop("20-offline", None)
+    spec = initramfs.InitramfsSpec(init=guest.INIT, module_dir=k.module_dir, modules=LAB_MODULES,
+                                   tools=(*initramfs.DEFAULT_TOOLS,), stages=all_stages, extra=extra,
+                                   overrides=OS_OVERRIDES)  # fmt: skip
+    return initramfs.build_initramfs(spec, out)
+
+
+def _boot(name: str, k: kernels.Kernel, image: Path, cmdline: str, machine: board.Machine, out_dir: Path,
+          opts: CycleOptions, ram: Path, drives: tuple[tuple[str, Path], ...]) -> tuple[BootRecord, GuestOutput]:  # fmt: skip
+    log = out_dir / f"serial-{name}.log"
+    boot = qemu.Boot(k.vmlinuz, image, cmdline, machine, log, opts.accel, opts.timeout, ram_path=ram, drives=drives)
+    result = qemu.run_boot(boot)
+    record = BootRecord(name, round(result.seconds, 2), result.returncode, str(log), result.argv)
+    return record, parse_serial(log.read_bytes())
+
+
+def _obs(out: GuestOutput, kind: str) -> Mapping[str, Any]:
+    found = out.of_kind(kind)
+    return found[-1] if found else {}
+
+
+def _cmdline(layout: LayoutView, stage: str, machine: board.Machine) -> str:
+    words = [layout.board_cmdline, *machine.memmap, layout.cmdline.get(stage, ""), "panic=-1"]
+    return " ".join(" ".join(words).split())
+
+
+def crash_append(doc: Mapping[str, Any]) -> str:
+    return " ".join(str(doc.get(k, "")) for k in ("crash_board_cmdline",)).strip() + " " + str(
+        (doc.get("cmdline") or {}).get("crash", "")
+    )
+
+
+def run_cycle(layout_dir: Path, layout: LayoutView, k: kernels.Kernel, machine: board.Machine, out_dir: Path,
+              opts: CycleOptions, *, stage: str) -> CycleResult:  # fmt: skip
+    """``stage`` ``arm`` (production boot and arm.sh only) or ``full``."""
+    res = CycleResult([], [], [], [])
+    doc = _layout_doc(layout_dir)
+    device = render_device(layout_dir, out_dir / "artifacts", opts.profile)
+    res.notes.append(f"device artifacts rendered from {doc.get('profile')} with recovery.upload = {' '.join(UPLOAD_ARGV)}")
+    window = layout.dump_window
+    full = stage == "full"
+    plan = cycle_guest.CyclePlan(
+        crash_append=" ".join(crash_append(doc).split()),
+        force_arm=("-s -p" if (doc.get("crash_kexec") or {}).get("file_load") else "-p") if opts.negative else "",
+        keep_vmcore=opts.keep_vmcore,
+        reference=opts.reference and full,
+        capture_mode="script" if opts.negative else "init",
+        window_start=window.start if window else 0,
+    )
+    work = out_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    crash = crashrd.build_crash_initramfs(device, k.module_dir, work / "crash-initrd.img", init=cycle_guest.CRASH_INIT,
+                                          lab_files=_plan_file(plan), work=work)  # fmt: skip
+    reserve = int((doc.get("crashkernel") or {}).get("size") or 0)
+    res.facts.append(Fact(
+        "crash initramfs size", "info", f"crash reservation {reserve / MiB:.0f} MiB",
+        f"{crash.size / MiB:.1f} MiB compressed, {crash.unpacked / MiB:.1f} MiB unpacked (python {crash.python_bytes / MiB:.1f} "
+        f"MiB, zipapp {crash.zipapp_bytes} B), kernel {k.vmlinuz.stat().st_size / MiB:.1f} MiB",
+        f"built in {time.monotonic() - t0:.1f} s; modules {' '.join(crash.modules)}",
+    ))  # fmt: skip
+    prod_image = device_image(k, layout, device, crash.path, cycle_guest.production_stages(panic=full), plan,
+                              work / "initramfs-production.img", doc)  # fmt: skip
+    ram = Path(tempfile.mkdtemp(prefix="layoutc-lab-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None)) / "ram"
+    try:
+        drives = _drives(work, machine, opts, full)
+        prod_cmd = _cmdline(layout, "production", machine)
+        rec, prod = _boot("production", k, prod_image, prod_cmd, machine, out_dir, opts, ram, drives)
+        res.boots.append(rec)
+        _arm_facts(res, layout, prod, negative=opts.negative)
+        if not full:
+            return res
+        _crash_facts(res, layout, prod, opts)
+        if opts.keep_vmcore:
+            _keep_vmcore(res, prod, work, k, layout)
+        if opts.negative:
+            _negative_facts(res, work)
+            return res
+        env = parse_grubenv(_debugfs_cat(work / "boot.img", "/grub/grubenv"))
+        entry = str((doc.get("recovery_boot") or {}).get("grub_id", ""))
+        selection = layout.strategy.window_mode == "movable"
+        if selection:
+            res.facts.append(_ok("recovery boot selected (grubenv next_entry)", env.get("next_entry") == entry, entry,
+                                 env.get("next_entry", "unset")))  # fmt: skip
+        stage_name = "recovery" if layout.strategy.window_mode == "movable" else "production"
+        rec_plan = dataclasses.replace(plan, force_arm="", keep_vmcore=False, reference=False)
+        rec_image = device_image(k, layout, device, crash.path, cycle_guest.recovery_stages(), rec_plan,
+                                 work / "initramfs-recovery.img", doc)  # fmt: skip
+        rec_cmd = _cmdline(layout, stage_name, machine)
+        rec2, recovery = _boot("recovery", k, rec_image, rec_cmd, machine, out_dir, opts, ram, drives)
+        res.boots.append(rec2)
+        _recovery_facts(res, layout, recovery, doc, k, work)
+    finally:
+        shutil.rmtree(ram.parent, ignore_errors=True)
+        for img in ("initramfs-production.img", "initramfs-recovery.img", "export.img", "vmcore.img"):
+            (work / img).unlink(missing_ok=True)
+    return res
+
+
+def _drives(work: Path, machine: board.Machine, opts: CycleOptions, full: bool) -> tuple[tuple[str, Path], ...]:
+    drives = [("boot", _ext4_image(work / "boot.img", 8 * MiB, {"grub/grubenv": grubenv_block()}))]
+    if full:
+        drives.append(("export", _raw_image(work / "export.img", 1 << 30)))
+        drives.append(("scratch", _ext4_image(work / "scratch.img", 2 << 30)))
+    if opts.keep_vmcore:
+        drives.append(("vmcore", _raw_image(work / "vmcore.img", machine.ram + (256 * MiB))))
+    return tuple(drives)
+
+
+def _arm_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, *, negative: bool) -> None:
+    arm = _obs(out, "arm")
+    text = (out.text("arm-output") or "").strip().replace("\n", " | ")
+    if not arm:
+        res.problems.append("production guest never ran arm.sh (see serial-production.log)")
+        return
+    if negative:
+        res.facts.append(_ok("arm.sh refuses the unsafe layout", arm.get("rc") != 0, "non-zero exit, nothing loaded",
+                             f"exit {arm.get('rc')}, kexec_crash_loaded {arm.get('loaded')}", text))  # fmt: skip
+        forced = _obs(out, "forced-arm")
+        if forced:
+            res.facts.append(Fact("negative control: crash kernel loaded by the lab", "info", "1",
+                                  str(forced.get("loaded")), f"kexec exit {forced.get('rc')}"))  # fmt: skip
+        return
+    res.facts.append(_ok("arm.sh production verdict", arm.get("rc") == 0, "exit 0", f"exit {arm.get('rc')}", text))
+    res.facts.append(_ok("kexec_crash_loaded", str(arm.get("loaded")) == "1", "1", str(arm.get("loaded"))))
+
+
+def _crash_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, opts: CycleOptions) -> None:
+    ck = _obs(out, "crash-kernel")
+    if not ck:
+        res.problems.append("the crash kernel never reached its /init (see serial-production.log)")
+        return
+    res.facts.append(_ok("/proc/vmcore present in the crash kernel", ck.get("vmcore") is True, "present",
+                         f"{'present' if ck.get('vmcore') else 'absent'}, {int(ck.get('vmcore_bytes', 0)) / MiB:.0f} MiB; "
+                         f"crash kernel MemTotal {int(ck.get('memtotal_kb', 0)) // 1024} MiB"))  # fmt: skip
+    w = layout.dump_window
+    if w is not None and layout.strategy.target == "pmem-window":
+        iomem = procfs.parse_iomem(out.text("iomem-crash") or "")
+        pmem = [(r.start, r.end) for r in iomem if r.name.startswith("Persistent Memory")]
+        res.facts.append(_ok("crash kernel: legacy PMEM is exactly the window", pmem == [(w.start, w.end)],
+                             hexr(w.start, w.end), ", ".join(hexr(s, e) for s, e in pmem) or "none"))  # fmt: skip
+    ref = _obs(out, "reference-dump")
+    if ref:
+        res.facts.append(Fact("reference dump (before capture)", "info" if ref.get("rc") == 0 else "fail", "exit 0",
+                              f"exit {ref.get('rc')}, {int(ref.get('bytes', 0)) / MiB:.1f} MiB in {ref.get('seconds')} s",
+                              (out.text("reference-output") or "")[-300:]))  # fmt: skip
+    cap = [line for line in out.console.splitlines() if "layoutc-capture:" in line or "capture.sh exited" in line]
+    if cap:
+        res.notes.append("crash kernel: " + " | ".join(line.strip() for line in cap[-6:]))
+    rc = None
+    for line in out.console.splitlines():
+        if "capture.sh exited" in line:
+            rc = line.split("capture.sh exited", 1)[1].split(";")[0].strip()
+    if not opts.negative:
+        res.facts.append(_ok("capture.sh (via capture-init.sh) exit", rc == "0", "0", str(rc)))
+
+
+def _keep_vmcore(res: CycleResult, out: GuestOutput, work: Path, k: kernels.Kernel, layout: LayoutView) -> None:
+    kept = _obs(out, "keep-vmcore")
+    img = work / "vmcore.img"
+    if not kept or kept.get("rc") != 0 or not img.is_file():
+        res.facts.append(Fact("--keep-vmcore", "fail", "copied", json.dumps(dict(kept)) if kept else "not run"))
+        return
+    size = int(kept["bytes"])
+    with img.open("r+b") as fh:
+        fh.truncate(size)
+    dest_dir = kernels.cache_dir() / "vmcores"
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest = dest_dir / f"{k.release}-{layout.board}.vmcore"
+    os.replace(img, dest)
+    shutil.copyfile(k.modules_root.parent / "System.map", dest.with_suffix(".System.map")) if (
+        k.modules_root.parent / "System.map").is_file() else None  # fmt: skip
+    res.facts.append(Fact("--keep-vmcore", "info", "saved", f"{dest} ({size / MiB:.0f} MiB, {kept.get('seconds')} s)"))
+
+
+def _reference(work: Path) -> Path | None:
+    dest = work / "reference.vmcore"
+    return dest if _debugfs_dump(work / "scratch.img", "/reference.vmcore", dest) else None
+
+
+def _negative_facts(res: CycleResult, work: Path) -> None:
+    ref = _reference(work)
+    after = work / "after.vmcore"
+    if ref is None or not _debugfs_dump(work / "scratch.img", "/after.vmcore", after):
+        res.facts.append(Fact("negative control: dump corrupted silently", "fail", "both dumps", "a dump is missing"))
+        return
+    cmp = dumpcheck.compare_dumps(ref, after)
+    res.facts.append(_ok("negative control: window dump differs from the reference (silent corruption)",
+                         not cmp.same, "differs", cmp.summary))  # fmt: skip
+
+
+def _recovery_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, doc: Mapping[str, Any],
+                    k: kernels.Kernel, work: Path) -> None:  # fmt: skip
+    w = layout.dump_window
+    runs = {int(o.get("run", 0)): o for o in out.of_kind("recover")}
+    if not runs:
+        res.problems.append("the recovery boot never ran recover.sh (see serial-recovery.log)")
+        return
+    if w is not None:
+        pm = [line.split() for line in (out.text("pmem-recovery") or "").splitlines() if line.strip()]
+        seen = [(int(p[1], 16), int(p[1], 16) + int(p[2])) for p in pm if len(p) == 3]
+        res.facts.append(_ok("/dev/pmem* covers exactly the window (recovery boot)", seen == [(w.start, w.end)],
+                             hexr(w.start, w.end), ", ".join(f"{p[0]} {hexr(s, e)}" for p, (s, e) in zip(pm, seen,
+                             strict=False)) or "none"))  # fmt: skip
+    r1, r2, r3 = runs.get(1, {}), runs.get(2, {}), runs.get(3, {})
+    kept_store = any("/var/crash/" in line and line.endswith("/vmcore") for line in (out.text("state-1") or "").splitlines())
+    res.facts.append(_ok("upload fails: recover.sh exit 34, dump kept in the window and the store",
+                         r1.get("rc") == 34 and r1.get("magic") == "53ef" and kept_store, "exit 34, ext4 in window, stored",
+                         f"exit {r1.get('rc')}, window magic {r1.get('magic')}, stored {kept_store}",
+                         (out.text("recover-1") or "").strip().replace("\n", " | ")[-400:]))  # fmt: skip
+    res.facts.append(_ok("recover.sh after the upload works", r2.get("rc") == 0 and str(r2.get("loaded")) == "1",
+                         "exit 0, re-armed (kexec_crash_loaded 1)", f"exit {r2.get('rc')}, loaded {r2.get('loaded')}",
+                         (out.text("recover-2") or "").strip().replace("\n", " | ")[-400:]))  # fmt: skip
+    b1 = {b.index for b in procfs.parse_blocks(out.text("blocks-recovery-1") or "") if b.state == "online"}
+    b2 = procfs.parse_blocks(out.text("blocks-recovery-2") or "")
+    new = sorted(b.index for b in b2 if b.state == "online" and b.index not in b1)
+    zones = {b.zones for b in b2 if b.index in new}
+    if w is not None:
+        res.facts.append(_ok("blocks returned to RAM", len(new) == w.blocks_returned, str(w.blocks_returned),
+                             f"{len(new)} ({', '.join(map(str, new))}; zones {', '.join(sorted(zones)) or '-'})"))  # fmt: skip
+    b3 = procfs.parse_blocks(out.text("blocks-recovery-3") or "")
+    same = (out.text("state-2") == out.text("state-3") and b2 == b3 and r3.get("uploads") == r2.get("uploads"))
+    res.facts.append(_ok("second recovery run is a no-op", r3.get("rc") == 0 and same, "exit 0, nothing changed",
+                         f"exit {r3.get('rc')}, state {'unchanged' if same else 'CHANGED'}, uploads {r3.get('uploads')}"))  # fmt: skip
+    _dump_facts(res, layout, out, doc, k, work)
+
+
+def _dump_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, doc: Mapping[str, Any],
+                k: kernels.Kernel, work: Path) -> None:  # fmt: skip
+    up = _obs(out, "upload")
+    sums = out.text("store-SHA256SUMS") or ""
+    complete = "store-COMPLETE" in out.files and "store-INCOMPLETE" not in out.files
+    res.facts.append(_ok("dump complete (COMPLETE marker, no INCOMPLETE)", complete, "COMPLETE",
+                         "COMPLETE" if complete else "INCOMPLETE/none"))  # fmt: skip
+    if not up:
+        res.facts.append(Fact("dump exported by the upload", "fail", "uploaded", "no upload observed"))
+        return
+    size = int(up["bytes"])
+    dump = work / "vmcore.kdump"
+    with (work / "export.img").open("rb") as src, dump.open("wb") as dst:
+        dst.write(src.read(size))
+    import hashlib
+
+    digest = hashlib.sha256(dump.read_bytes()).hexdigest()
+    listed = {line.split()[1].lstrip("*"): line.split()[0] for line in sums.splitlines() if len(line.split()) == 2}
+    res.facts.append(_ok("dump verifies after the reboot (sha256 = SHA256SUMS)", digest == listed.get("vmcore") == up.get("sha256"),
+                         listed.get("vmcore", "?")[:16], digest[:16], f"{size / MiB:.1f} MiB"))  # fmt: skip
+    try:
+        info, *_ = dumpcheck.read_kdump(dump)
+    except ValueError as exc:
+        res.facts.append(Fact("dump format", "fail", "kdump", str(exc)))
+        return
+    spec = json.loads((work.parent / "artifacts" / "device" / "filter.json").read_text())
+    res.facts.append(_ok("page classes excluded (kdump dump_level = filter spec)", info.dump_level == spec.get("dump_level"),
+                         str(spec.get("dump_level")), str(info.dump_level),
+                         f"{info.dumped} of {info.present} present pages dumped; release {info.release}"))  # fmt: skip
+    system_map = k.vmlinuz.parent / "System.map"
+    absent = tuple((int(e["start"]), int(e["end"])) for e in spec.get("exclude", []))
+    ok, detail = dumpcheck.drgn_open(dump, system_map, absent=absent)
+    res.facts.append(_ok("dump opens in drgn (linux_banner; excluded ranges absent)", ok, "readable", "ok" if ok else "failed",
+                         detail))  # fmt: skip
+    ref = _reference(work)
+    if ref is not None:
+        cmp = dumpcheck.compare_dumps(ref, dump)
+        res.facts.append(_ok("dump equals the reference made before the window was written", cmp.same, "identical",
+                             cmp.summary))  # fmt: skip
+    keep = kernels.cache_dir() / "dumps"
+    keep.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(dump, keep / f"{k.release}-{layout.board}.kdump")

@@ -1,0 +1,138 @@
+"""Host-side checks of a dump that came out of the guest: kdump header, drgn, comparison with a reference.
+
+The kdump-compressed layout is read from the format description (makedumpfile's ``diskdump_mod.h``):
+block 0 the ``disk_dump_header``, then ``sub_hdr_size`` blocks of ``kdump_sub_header`` (``dump_level`` is
+its second field), ``bitmap_blocks`` blocks holding bitmap 1 (present) and bitmap 2 (dumped), then one
+``page_desc`` (offset, size, flags, page_flags) per dumped page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HEADER = struct.Struct("<8si65s65s65s65s65s65s6xqqIiiIIIIIIi")
+SUB = struct.Struct("<Qi")
+DESC = struct.Struct("<qIIQ")
+DUMP_DH_COMPRESSED_INCOMPLETE = 0x8
+START_KERNEL_MAP = 0xFFFFFFFF80000000
+
+
+@dataclass(frozen=True, slots=True)
+class KdumpInfo:
+    release: str
+    status: int
+    block_size: int
+    max_mapnr: int
+    dump_level: int
+    present: int
+    dumped: int
+    bitmap2_sha: str
+    pages_sha: str  # sha256 over the dumped pages' stored bytes, in pfn order
+
+    @property
+    def incomplete(self) -> bool:
+        return bool(self.status & DUMP_DH_COMPRESSED_INCOMPLETE)
+
+
+def _popcount(data: bytes) -> int:
+    return int.from_bytes(data, "little").bit_count() if data else 0
+
+
+def read_kdump(path: Path) -> tuple[KdumpInfo, bytes, list[tuple[int, int, int, int]], bytes]:
+    """(info, bitmap 2, page descriptors, raw file)."""
+    raw = path.read_bytes()
+    if raw[:8] != b"KDUMP   ":
+        raise ValueError(f"{path}: not a kdump-compressed file (signature {raw[:8]!r})")
+    h = HEADER.unpack_from(raw, 0)
+    bs, sub_blocks, bm_blocks, status, max_mapnr = h[11], h[12], h[13], h[10], h[14]
+    _phys_base, level = SUB.unpack_from(raw, bs)
+    half = bm_blocks * bs // 2
+    b1 = (1 + sub_blocks) * bs
+    bitmap1, bitmap2 = raw[b1 : b1 + half], raw[b1 + half : b1 + 2 * half]
+    n = _popcount(bitmap2)
+    desc_off = (1 + sub_blocks + bm_blocks) * bs
+    descs = [DESC.unpack_from(raw, desc_off + DESC.size * i) for i in range(n)]
+    digest = hashlib.sha256()
+    for offset, size, flags, _ in descs:
+        digest.update(struct.pack("<I", flags))
+        digest.update(raw[offset : offset + size])
+    info = KdumpInfo(h[4].rstrip(b"\0").decode(errors="replace"), status, bs, max_mapnr, level, _popcount(bitmap1),
+                     n, hashlib.sha256(bitmap2).hexdigest(), digest.hexdigest())  # fmt: skip
+    return info, bitmap2, descs, raw
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    same: bool
+    pfns_only_in_a: int
+    pfns_only_in_b: int
+    pages_differing: int
+    summary: str
+
+
+def compare_dumps(a: Path, b: Path) -> Comparison:
+    """Same pages dumped (bitmap 2) with the same stored bytes? Header timestamps do not count."""
+    ia, bm_a, desc_a, raw_a = read_kdump(a)
+    ib, bm_b, desc_b, raw_b = read_kdump(b)
+    if ia.bitmap2_sha == ib.bitmap2_sha and ia.pages_sha == ib.pages_sha:
+        return Comparison(True, 0, 0, 0, f"identical: {ia.dumped} pages")
+    va, vb = int.from_bytes(bm_a, "little"), int.from_bytes(bm_b, "little")
+    only_a, only_b = (va & ~vb).bit_count(), (vb & ~va).bit_count()
+    differing = 0
+    if only_a == 0 and only_b == 0:
+        for (oa, sa, fa, _), (ob, sb, fb, _) in zip(desc_a, desc_b, strict=True):
+            if fa != fb or raw_a[oa : oa + sa] != raw_b[ob : ob + sb]:
+                differing += 1
+    summary = (f"{ia.dumped} vs {ib.dumped} pages dumped; {only_a} pfns only in the first, {only_b} only in the "
+               f"second; {differing} pages with different contents")  # fmt: skip
+    return Comparison(False, only_a, only_b, differing, summary)
+
+
+def symbol(system_map: Path, name: str) -> int | None:
+    for line in system_map.read_text(errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2] == name:
+            return int(parts[0], 16)
+    return None
+
+
+def drgn_open(path: Path, system_map: Path, *, absent: tuple[tuple[int, int], ...]) -> tuple[bool, str]:
+    """Open ``path`` with drgn; read ``linux_banner`` (System.map address, physical under ``nokaslr``)
+    and check that each ``absent`` physical range is not in the dump (a read faults)."""
+    try:
+        import drgn  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return False, "drgn is not importable (pip install drgn; requirements/pip-test.txt)"
+    prog: Any = drgn.Program()
+    try:
+        prog.set_core_dump(str(path))
+    except Exception as exc:  # noqa: BLE001 - any drgn failure is the observation
+        return False, f"drgn could not open the dump: {exc}"
+    notes: list[str] = []
+    ok = True
+    addr = symbol(system_map, "linux_banner")
+    if addr is None:
+        return False, "linux_banner not in System.map"
+    banner = b""
+    for virt, where in ((True, "virtual"), (False, "physical")):
+        try:
+            target = addr if virt else addr - START_KERNEL_MAP
+            banner = bytes(prog.read(target, 96, not virt))
+            notes.append(f"linux_banner ({where}) reads {banner.split(b'(')[0].strip().decode(errors='replace')!r}")
+            break
+        except Exception as exc:  # noqa: BLE001
+            notes.append(f"linux_banner {where} read failed: {type(exc).__name__}")
+    if not banner.startswith(b"Linux version "):
+        ok = False
+    for start, end in absent:
+        try:
+            prog.read(start, 4096, True)
+            ok = False
+            notes.append(f"{start:#x} (excluded by the filter spec) is readable")
+        except Exception:  # noqa: BLE001 - drgn.FaultError: excluded as promised
+            notes.append(f"{start:#x}..{end:#x} excluded")
+    return ok, "; ".join(notes)
