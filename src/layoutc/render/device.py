@@ -8,6 +8,7 @@ value goes through ``shquote``. ``filter.json`` is serialized, never templated.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -93,8 +94,9 @@ OUTPUTS: tuple[Output, ...] = (
 )
 
 
+@functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The one jinja2 environment of the device templates (StrictUndefined, named filters)."""
+    """The one jinja2 environment of the device templates (built once; StrictUndefined, named filters)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(data_dir("templates") / "device")),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
