@@ -14,7 +14,7 @@ from layoutc.model import Profile
 from layoutc.review.baselines import kdump_utils_default, kdumpctl_estimate, range_size, ubuntu_default
 from layoutc.review.cli import main_review
 from layoutc.review.estimate import estimate, render_json, render_text
-from layoutc.review.sizing import ImageSizes, crash_reserve_auto, kernel_footprint
+from layoutc.sizing import ImageSizes, crash_reserve_auto, kernel_footprint
 from layoutc.units import GiB, MiB
 
 from ..conftest import REPO, assert_golden

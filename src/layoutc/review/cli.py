@@ -165,7 +165,7 @@ def cmd_estimate(ns: argparse.Namespace) -> int:
     from ..frontend import load_profile
     from .estimate import estimate, render_json
     from .estimate import render_text as estimate_text
-    from .sizing import kernel_footprint
+    from ..sizing import kernel_footprint
 
     diags = Diagnostics()
     profile = load_profile(Path(ns.profile), ns.profile, diags)

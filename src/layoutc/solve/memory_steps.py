@@ -6,21 +6,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..kernel import memblock
-from ..kernel.crashkernel import CRASH_ALIGN
 from ..kernel.pmem import REGION_ALIGN, window_for_blocks
 from ..layout import Guard
 from ..model import Compression, CrashMemory, Profile
+from ..sizing import RESERVATION, crash_reserve_auto
 from ..units import GiB, MiB, align_down, align_up, format_size
 from .graph import Infeasible
 
-# Crash-kernel sizing (auto): the image decompresses to about 4x its bzImage, the initramfs
-# unpacks to about 3x; measured: 64M too small, 96M enough for Debian's kernel + an 8 MB initrd.
+# The floor below which a pinned crash.reserve cannot even hold what kexec loads: the image
+# decompresses to about 4x its bzImage, the initramfs unpacks to about 3x (measured: 64M too small,
+# 96M enough for Debian's kernel + an 8 MB initrd). crash.reserve: auto uses layoutc.sizing.
 IMAGE_EXPANSION = 4
 INITRD_EXPANSION = 3
-CRASH_SLACK = 16 * MiB
-# classic: the dumper's working set and page cache also live in the reservation.
-CLASSIC_RUNTIME = 64 * MiB
-PER_EXTRA_CPU = 16 * MiB
 
 
 def present(profile: Profile) -> tuple[memblock.Present, ...]:
@@ -40,20 +37,22 @@ def guards(profile: Profile, v: Mapping[str, Any]) -> tuple[Guard, ...]:
 
 
 def crash_need(profile: Profile) -> int:
-    """Bytes the crash kernel needs inside the crashkernel= reservation."""
-    spec = profile.crash
-    need = spec.kernel_size * IMAGE_EXPANSION + spec.initrd_size * INITRD_EXPANSION + CRASH_SLACK
-    if spec.memory is CrashMemory.CLASSIC:
-        need += CLASSIC_RUNTIME + PER_EXTRA_CPU * (spec.cpus - 1)
-    return need
+    """Bytes the crash kernel needs inside the crashkernel= reservation (the sizing model's terms).
+
+    classic: every term (the crash kernel runs in the reservation); cma: what kexec loads into it
+    (kernel, initrd, loader segments); the runtime lives in the ,cma ranges (kernel.md §1.5).
+    """
+    result = crash_reserve_auto(profile)
+    if profile.crash.memory is CrashMemory.CLASSIC:
+        return result.needed
+    return sum(t.size for t in result.terms if t.part == RESERVATION)
 
 
 def crash_size(profile: Profile, v: Mapping[str, Any]) -> int:
-    """crashkernel=SIZE: the profile's value, or the need rounded up to CRASH_ALIGN (16 MiB)."""
-    need = crash_need(profile)
+    """crashkernel=SIZE: the profile's value, or the sizing model's (layoutc.sizing; docs/review.md)."""
     reserve = profile.crash.reserve
     if reserve is None:
-        reserve = align_up(need, CRASH_ALIGN)
+        reserve = crash_reserve_auto(profile).reserve
     floor = profile.crash.kernel_size * IMAGE_EXPANSION + profile.crash.initrd_size * INITRD_EXPANSION
     if reserve < floor:
         raise Infeasible(
@@ -62,7 +61,7 @@ def crash_size(profile: Profile, v: Mapping[str, Any]) -> int:
             f"kernel and initrd as loaded ({format_size(floor)}: {IMAGE_EXPANSION}x kernel_size + "
             f"{INITRD_EXPANSION}x initrd_size)",
             paths=("crash.reserve", "crash.kernel_size", "crash.initrd_size"),
-            hint=f"use crash.reserve: auto (gives {format_size(align_up(need, CRASH_ALIGN))})",
+            hint=f"use crash.reserve: auto (gives {format_size(crash_reserve_auto(profile).reserve)})",
             value=format_size(reserve),
         )
     ram = memblock.total_pages(v["present"]) * memblock.PAGE_SIZE

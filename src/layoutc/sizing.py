@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..model import Arch, CrashMemory, Dumper, Profile, Target
-from ..units import GiB, KiB, MiB, align_up
+from .model import Arch, CrashMemory, Dumper, Profile, Target
+from .units import GiB, KiB, MiB, align_up
 
 RESERVATION = "reservation"
 """A term that must sit in the crashkernel= reservation (what kexec loads)."""
