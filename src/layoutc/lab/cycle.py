@@ -52,8 +52,7 @@ MiB = 1 << 20
 # busybox's sha256sum rejects, and busybox sh runs its own applets before anything on PATH. So recover.sh runs
 # under dash (shipped as /usr/bin/dash) with coreutils' sha256sum replacing the busybox link; everything else
 # (/init, arm.sh through its #!/bin/sh) stays on busybox sh.
-# (Measured: with dash as /bin/sh, busybox awk exec'd by arm.sh printed nothing for /proc/zoneinfo in the guest,
-# so arm.sh exited 13; not understood yet, the host chroot reads the same file fine.)
+# (An earlier guest lost every busybox link under /usr/bin: initramfs.py listed "usr/bin" before "usr".)
 OS_OVERRIDES = {
     "usr/bin/dash": Path("/usr/bin/dash").read_bytes() if Path("/usr/bin/dash").is_file() else b"",
     "usr/bin/sha256sum": Path("/usr/bin/sha256sum").read_bytes() if Path("/usr/bin/sha256sum").is_file() else b"",

@@ -41,7 +41,9 @@ DEFAULT_MODULES = (
     "crc32c_generic",
     "ext4",
 )
-_DIRS = ("bin", "sbin", "dev", "proc", "sys", "tmp", "run", "mnt", "lab", "lab/stages", "usr/bin", "usr/sbin")
+# parents before children: the kernel unpacker does not create missing parents (with "usr/bin" before "usr",
+# every busybox link under /usr/bin and /usr/sbin was silently dropped)
+_DIRS = ("bin", "sbin", "dev", "proc", "sys", "tmp", "run", "mnt", "lab", "lab/stages", "usr", "usr/bin", "usr/sbin")
 
 
 @dataclass(frozen=True, slots=True)
