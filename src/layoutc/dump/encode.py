@@ -18,8 +18,9 @@ from .extents import Extent
 from .physmap import PhysMap
 from .source import FileReader, Reader
 
-WINDOW_PAGES = 1024
-"""Pages per window: 4 MiB of 4 KiB pages, one read and one result each."""
+WINDOW_PAGES = 256
+"""Pages per window (1 MiB of 4 KiB pages): one read and one result each; small enough that a
+page is still in the CPU cache when it is compressed (measured: slightly less CPU than 4 MiB)."""
 
 ZERO = 0
 RAW = 1
