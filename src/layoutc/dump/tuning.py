@@ -12,7 +12,7 @@ from __future__ import annotations
 M_TRIM_THRESHOLD = -1  # malloc.h
 M_MMAP_THRESHOLD = -3
 TRIM_BYTES = 16 << 20
-MMAP_BYTES = 16 << 20  # 4 MiB windows and payloads come from the heap and are reused
+MMAP_BYTES = 16 << 20  # windows and payloads come from the heap and are reused
 
 
 def tune_malloc() -> bool:
