@@ -167,6 +167,11 @@ class Kernel:
                 self.pages[pfn] = self._spec(cls, pfn, lo)
 
     @property
+    def fixture_release(self) -> bytes:
+        """utsname.release in the fixture's init_uts_ns."""
+        return b"6.12.0-synthetic" if self.new else b"6.1.0-synthetic"
+
+    @property
     def classes(self) -> list[tuple[str, int, int]]:
         """Ground-truth class ranges of this generation."""
         return CLASSES + ([UNACCEPTED] if self.new else [])

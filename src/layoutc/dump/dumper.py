@@ -21,6 +21,7 @@ from .progress import Progress
 from .sink import FileSink, FlatSink, Sink
 from .source import FileReader, Reader
 from .spec import FilterSpec
+from .uts import read_utsname
 
 PROC_VMCORE = "/proc/vmcore"
 PROC_IOMEM = "/proc/iomem"
@@ -108,6 +109,7 @@ def _run(opts: Options, reader: Reader) -> Result:
         dump_level=spec.dump_level,
         codec_flag=codec.flag,
         phys_base=phys_base,
+        uts=read_utsname(vmcore.vmcoreinfo, physmap.PhysReader(pmap, reader).read),
     )
     progress = Progress(extents.count(plan.keep) * ps, opts.progress)
     stream = windows(pmap, reader, plan.keep, encoder, opts.workers)

@@ -81,7 +81,7 @@ class KdumpLayout:
 
 
 def utsname(vmcore: Vmcore) -> tuple[bytes, ...]:
-    """new_utsname fields, from VMCOREINFO until init_uts_ns is read from memory (part 2).
+    """new_utsname fields from VMCOREINFO, when init_uts_ns cannot be read from memory (:mod:`.uts`).
 
     libkdumpfile takes the architecture from utsname.machine only when sysname, nodename, release,
     version and machine are all non-empty (``uts_looks_sane``), so unknown fields say "unknown".
@@ -104,6 +104,7 @@ class KdumpWriter:
         dump_level: int,
         codec_flag: int,
         phys_base: int = 0,
+        uts: tuple[bytes, ...] | None = None,
     ) -> None:
         self.sink = sink
         self.vmcore = vmcore
@@ -112,6 +113,7 @@ class KdumpWriter:
         self.dump_level = dump_level
         self.codec_flag = codec_flag
         self.phys_base = phys_base
+        self.uts = uts or utsname(vmcore)
         self.layout = KdumpLayout(
             vmcore.page_size, max_mapnr, len(vmcore.notes_blob), extents.count(keep), bool(dump_level & 1)
         )
@@ -140,7 +142,7 @@ class KdumpWriter:
         head = DISK_DUMP_HEADER.pack(
             KDUMP_SIGNATURE,
             HEADER_VERSION,
-            *utsname(self.vmcore),
+            *self.uts,
             tv_sec,
             0,  # tv_usec must stay 0: libkdumpfile tries the 32-bit layout first (§3.2)
             self.codec_flag | status_extra,
