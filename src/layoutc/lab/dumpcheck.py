@@ -18,7 +18,6 @@ HEADER = struct.Struct("<8si65s65s65s65s65s65s6xqqIiiIIIIIIi")
 SUB = struct.Struct("<Qi")
 DESC = struct.Struct("<qIIQ")
 DUMP_DH_COMPRESSED_INCOMPLETE = 0x8
-START_KERNEL_MAP = 0xFFFFFFFF80000000
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,17 +91,22 @@ def compare_dumps(a: Path, b: Path) -> Comparison:
     return Comparison(False, only_a, only_b, differing, summary)
 
 
-def symbol(system_map: Path, name: str) -> int | None:
-    for line in system_map.read_text(errors="replace").splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[2] == name:
-            return int(parts[0], 16)
-    return None
+def vmcoreinfo_symbol(raw: bytes, name: str) -> int | None:
+    """``SYMBOL(name)=hex`` from the VMCOREINFO text the dump carries (Debian's System.map is a placeholder)."""
+    key = f"SYMBOL({name})=".encode()
+    at = raw.find(key)
+    if at < 0:
+        return None
+    end = raw.find(b"\n", at)
+    try:
+        return int(raw[at + len(key) : end], 16)
+    except ValueError:
+        return None
 
 
-def drgn_open(path: Path, system_map: Path, *, absent: tuple[tuple[int, int], ...]) -> tuple[bool, str]:
-    """Open ``path`` with drgn; read ``linux_banner`` (System.map address, physical under ``nokaslr``)
-    and check that each ``absent`` physical range is not in the dump (a read faults)."""
+def drgn_open(path: Path, release: str, *, absent: tuple[tuple[int, int], ...]) -> tuple[bool, str]:
+    """Open ``path`` with drgn; read ``init_uts_ns`` (address from VMCOREINFO, through the dump's own page
+    tables) and expect ``Linux`` and ``release``; check that each ``absent`` physical range faults."""
     try:
         import drgn  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
@@ -112,22 +116,22 @@ def drgn_open(path: Path, system_map: Path, *, absent: tuple[tuple[int, int], ..
         prog.set_core_dump(str(path))
     except Exception as exc:  # noqa: BLE001 - any drgn failure is the observation
         return False, f"drgn could not open the dump: {exc}"
+    with path.open("rb") as fh:
+        head = fh.read(1 << 20)
+    addr = vmcoreinfo_symbol(head, "init_uts_ns")
+    if addr is None:
+        return False, "no SYMBOL(init_uts_ns) in the dump's VMCOREINFO"
     notes: list[str] = []
     ok = True
-    addr = symbol(system_map, "linux_banner")
-    if addr is None:
-        return False, "linux_banner not in System.map"
-    banner = b""
-    for virt, where in ((True, "virtual"), (False, "physical")):
-        try:
-            target = addr if virt else addr - START_KERNEL_MAP
-            banner = bytes(prog.read(target, 96, not virt))
-            notes.append(f"linux_banner ({where}) reads {banner.split(b'(')[0].strip().decode(errors='replace')!r}")
-            break
-        except Exception as exc:  # noqa: BLE001
-            notes.append(f"linux_banner {where} read failed: {type(exc).__name__}")
-    if not banner.startswith(b"Linux version "):
+    try:
+        uts = bytes(prog.read(addr, 65 * 6 + 64, False))  # new_utsname: sysname, nodename, release, ...
+        at = uts.find(b"Linux\0")
+        rel = uts[at + 130 : at + 195].split(b"\0")[0].decode(errors="replace") if at >= 0 else ""
+        notes.append(f"init_uts_ns (virtual {addr:#x}) reads Linux {rel}")
+        ok = rel == release
+    except Exception as exc:  # noqa: BLE001
         ok = False
+        notes.append(f"init_uts_ns read failed: {type(exc).__name__}: {exc}")
     for start, end in absent:
         try:
             prog.read(start, 4096, True)
