@@ -163,9 +163,9 @@ def cmd_map(ns: argparse.Namespace) -> int:
 
 def cmd_estimate(ns: argparse.Namespace) -> int:
     from ..frontend import load_profile
+    from ..sizing import kernel_footprint
     from .estimate import estimate, render_json
     from .estimate import render_text as estimate_text
-    from ..sizing import kernel_footprint
 
     diags = Diagnostics()
     profile = load_profile(Path(ns.profile), ns.profile, diags)

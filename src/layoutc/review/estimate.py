@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..model import Profile
+from ..sizing import ImageSizes, SizingResult, crash_reserve_auto
 from . import notation
 from .baselines import Baseline, kdump_utils_default, kdumpctl_estimate, ubuntu_default
-from ..sizing import ImageSizes, SizingResult, crash_reserve_auto
 
 SUSE_NOTE = ("SUSE kdumptool calibrate: not computed; its constants are measured per distro, arch and "
              "flavour by a QEMU boot (calibrate.conf); shape: (kernel + initramfs + 2 x fb + slab + "
