@@ -48,8 +48,9 @@ CODES: tuple[Code, ...] = (
     Code(
         "LC307",
         "window base misaligned",
-        "kernel.md §7.10: the window base is a multiple of memremap_compat_align() (2 MiB on x86) "
-        "(LNX:drivers/nvdimm/pfn_devs.c nd_pfn_init)",
+        "kernel.md §7.10: the window base is a multiple of memremap_compat_align() (2 MiB on x86; "
+        "LNX:drivers/nvdimm/pfn_devs.c nd_pfn_init) and of the pmem region alignment (16 MiB; "
+        "LNX:drivers/nvdimm/region_devs.c default_align, enforced by ndctl)",
     ),
     Code(
         "LC308",
