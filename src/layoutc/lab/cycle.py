@@ -227,7 +227,7 @@ def run_cycle(layout_dir: Path, layout: LayoutView, k: kernels.Kernel, machine: 
         crash_append=" ".join(crash_append(doc).split()),
         force_arm=("-s -p" if (doc.get("crash_kexec") or {}).get("file_load") else "-p") if opts.negative else "",
         keep_vmcore=opts.keep_vmcore,
-        reference=opts.reference and full,
+        reference=(opts.reference or opts.negative) and full,
         capture_mode="script" if opts.negative else "init",
         window_start=window.start if window else 0,
     )
@@ -271,7 +271,8 @@ def run_cycle(layout_dir: Path, layout: LayoutView, k: kernels.Kernel, machine: 
         rec_image = device_image(k, layout, device, crash.path, cycle_guest.recovery_stages(), rec_plan,
                                  work / "initramfs-recovery.img", doc)  # fmt: skip
         rec_cmd = _cmdline(layout, stage_name, machine)
-        rec2, recovery = _boot("recovery", k, rec_image, rec_cmd, machine, out_dir, opts, ram, drives)
+        rec_drives = tuple(d for d in drives if d[0] != "vmcore")  # the kept vmcore has moved to the cache
+        rec2, recovery = _boot("recovery", k, rec_image, rec_cmd, machine, out_dir, opts, ram, rec_drives)
         res.boots.append(rec2)
         _recovery_facts(res, layout, recovery, doc, k, work)
     finally:

@@ -1,0 +1,74 @@
+"""Real crash → dump → recovery cycles (marker ``lab``): ``--stage full`` on {6.1, 7.x} × qemu-4g and 7.x ×
+qemu-4g-cma, plus the negative control, two VMs at a time.
+
+The profiles are the bundled qemu-4g / qemu-4g-cma with the window pinned to 272 MiB at 0x127000000
+(``fixtures/profiles``): the solver still emits 258 MiB windows, which ``ndctl create-namespace --reconfig``
+refuses (the pmem region needs a multiple of 16 MiB), so recovery of the bundled profiles cannot succeed yet.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from layoutc.lab.kernels import ensure_kernel
+from layoutc.lab.report import Report
+from layoutc.lab.run import LabOptions, run_lab
+
+pytestmark = pytest.mark.lab
+
+PROFILES = Path(__file__).resolve().parent / "fixtures" / "profiles"
+CASES = (("6.1", "qemu-4g-w272"), ("7", "qemu-4g-w272"), ("7", "qemu-4g-cma-w272"), ("7", "qemu-4g-top"))
+# Known failures in other components, pinned so a fix shows up as XPASS:
+# the dumper drops dump-level bits 2/4/8 on 7.2 (its VMCOREINFO has no OFFSET(page.compound_head)), so the
+# kdump dump_level is 17 where filter.json promises 31.
+KNOWN = {("7", "qemu-4g-w272"): {"page classes excluded (kdump dump_level = filter spec)"},
+         ("7", "qemu-4g-cma-w272"): {"page classes excluded (kdump dump_level = filter spec)"}}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def cycles(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Report]:
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.fail("qemu-system-x86_64 missing: run sh scripts/bootstrap.sh --all (or pytest -m 'not lab')")
+    for label in {k for k, _ in CASES}:
+        ensure_kernel(label)
+    out = tmp_path_factory.mktemp("cycle")
+
+    def one(case: tuple[str, str]) -> Report:
+        kernel, name = case
+        dest = out / f"{name}-{kernel}"
+        argv = [sys.executable, "-m", "layoutc.cli", "compile", str(PROFILES / f"{name}.yaml"), "-o", str(dest / "c")]
+        subprocess.run(argv, check=True, capture_output=True, timeout=120)
+        opts = LabOptions(timeout=500, profile=PROFILES / f"{name}.yaml")
+        return run_lab(dest / "c", kernel=kernel, stage="full", out_dir=dest, options=opts)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:  # each cycle is one VM at a time
+        return dict(zip(CASES, pool.map(one, CASES), strict=True))
+
+
+@pytest.mark.parametrize("case", CASES[:3], ids=[f"{n}-{k}" for k, n in CASES[:3]])
+def test_full_cycle(cycles: dict[tuple[str, str], Report], case: tuple[str, str]) -> None:
+    report = cycles[case]
+    assert not report.problems, report.to_text()
+    failed = {f.name for f in report.failures}
+    assert failed <= KNOWN.get(case, set()), report.to_text()
+    names = {f.name for f in report.facts}
+    for needed in ("arm.sh production verdict", "/proc/vmcore present in the crash kernel",
+                   "/dev/pmem* covers exactly the window (recovery boot)", "dump verifies after the reboot (sha256 = SHA256SUMS)",
+                   "dump opens in drgn (init_uts_ns; excluded ranges absent)", "blocks returned to RAM",
+                   "upload fails: recover.sh exit 34, dump kept in the window and the store",
+                   "second recovery run is a no-op", "dump equals the reference made before the window was written"):  # fmt: skip
+        assert needed in names, report.to_text()
+
+
+def test_negative_control(cycles: dict[tuple[str, str], Report]) -> None:
+    report = cycles[("7", "qemu-4g-top")]
+    facts = {f.name: f for f in report.facts}
+    assert facts["arm.sh refuses the unsafe layout"].status == "pass", report.to_text()
+    corrupt = facts["negative control: window dump differs from the reference (silent corruption)"]
+    assert corrupt.status == "pass", report.to_text()

@@ -1,0 +1,92 @@
+"""Lab part 2 without booting: grubenv, kdump reading and comparison, plans, initramfs ordering, QEMU argv."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+from layoutc.lab import board, cycle, cycle_guest, dumpcheck, initramfs, qemu
+
+
+def test_grubenv_block_round_trip() -> None:
+    block = cycle.grubenv_block({"next_entry": "layoutc-recovery-qemu-4g"})
+    assert len(block) == 1024 and block.startswith(b"# GRUB Environment Block\n")
+    assert cycle.parse_grubenv(block) == {"next_entry": "layoutc-recovery-qemu-4g"}
+    assert cycle.parse_grubenv(cycle.grubenv_block()) == {}
+
+
+def test_base_member_lists_parents_before_children() -> None:
+    # the kernel unpacker does not create parents: "usr/bin" before "usr" dropped every link under /usr/bin
+    seen: set[str] = set()
+    for entry in initramfs.base_entries("#!/bin/sh\n"):
+        parent = str(Path(entry.path).parent)
+        assert parent in (".", "") or parent in seen, f"{entry.path} comes before its directory"
+        if entry.data is None and entry.link is None:
+            seen.add(entry.path)
+
+
+def test_overrides_replace_busybox_links() -> None:
+    entries = {e.path: e for e in initramfs.base_entries("#!/bin/sh\n", overrides={"usr/bin/sha256sum": b"x"})}
+    assert entries["usr/bin/sha256sum"].data == b"x" and entries["usr/bin/sha256sum"].link is None
+
+
+def test_plan_renders_shell_assignments() -> None:
+    text = cycle_guest.CyclePlan(crash_append="console=ttyS0 memmap=272M!0x127000000", keep_vmcore=True,
+                                 window_start=0x127000000).render()  # fmt: skip
+    assert "CRASH_APPEND='console=ttyS0 memmap=272M!0x127000000'" in text
+    assert "KEEP_VMCORE='1'" in text and "WINDOW_START='0x127000000'" in text and "FORCE_ARM=''" in text
+
+
+def test_qemu_argv_shared_ram_and_disks(tmp_path: Path) -> None:
+    machine = board.Machine(4 << 30, (4 << 30,), (), (), ())
+    boot = qemu.Boot(Path("k"), Path("i"), "console=ttyS0", machine, tmp_path / "s.log", ram_path=tmp_path / "ram",
+                     drives=(("boot", tmp_path / "boot.img"),))  # fmt: skip
+    argv = qemu.qemu_argv(boot)
+    joined = " ".join(argv)
+    assert f"memory-backend-file,id=ram0,size={4 << 30},mem-path={tmp_path}/ram.0,share=on" in joined
+    assert "virtio-blk-pci,drive=disk0,serial=boot" in joined
+    no_numa = qemu.qemu_argv(qemu.Boot(Path("k"), Path("i"), "", board.Machine(1 << 30, (), (), (), ()),
+                                       tmp_path / "s.log", ram_path=tmp_path / "ram"))  # fmt: skip
+    assert "pc,memory-backend=ram0" in no_numa and "-numa" not in no_numa
+
+
+def _kdump(path: Path, pages: dict[int, bytes], level: int = 31, mapnr: int = 64) -> Path:
+    bs = 4096
+    header = dumpcheck.HEADER.pack(b"KDUMP   ", 6, b"Linux", b"", b"7.2.0", b"", b"x86_64", b"", 0, 0, 0, bs, 1, 2,
+                                   mapnr, 0, 0, 0, 0, 1)  # fmt: skip
+    bm1 = bytearray(bs)
+    bm2 = bytearray(bs)
+    for pfn in range(mapnr):
+        bm1[pfn >> 3] |= 1 << (pfn & 7)
+    for pfn in pages:
+        bm2[pfn >> 3] |= 1 << (pfn & 7)
+    desc_off = 4 * bs
+    data_off = desc_off + bs
+    descs, blobs = b"", b""
+    for pfn in sorted(pages):
+        blob = zlib.compress(pages[pfn])
+        descs += dumpcheck.DESC.pack(data_off + len(blobs), len(blob), 1, 0)
+        blobs += blob
+    raw = header.ljust(bs, b"\0") + struct.pack("<Qi", 0, level).ljust(bs, b"\0") + bytes(bm1) + bytes(bm2)
+    raw += descs.ljust(bs, b"\0") + blobs
+    path.write_bytes(raw)
+    return path
+
+
+def test_kdump_reader_and_comparison(tmp_path: Path) -> None:
+    a = _kdump(tmp_path / "a", {1: b"a" * 4096, 5: b"b" * 4096})
+    info, *_ = dumpcheck.read_kdump(a)
+    assert (info.dump_level, info.dumped, info.present, info.release) == (31, 2, 64, "7.2.0")
+    same = dumpcheck.compare_dumps(a, _kdump(tmp_path / "b", {1: b"a" * 4096, 5: b"b" * 4096}))
+    assert same.same
+    other_page = dumpcheck.compare_dumps(a, _kdump(tmp_path / "c", {1: b"a" * 4096, 5: b"c" * 4096}))
+    assert not other_page.same and other_page.pages_differing == 1
+    other_set = dumpcheck.compare_dumps(a, _kdump(tmp_path / "d", {1: b"a" * 4096, 6: b"b" * 4096}))
+    assert (other_set.pfns_only_in_a, other_set.pfns_only_in_b) == (1, 1)
+
+
+def test_vmcoreinfo_symbol() -> None:
+    raw = b"....OSRELEASE=7.2\nSYMBOL(init_uts_ns)=ffffffff83503f80\nSYMBOL(x)=zz\n"
+    assert dumpcheck.vmcoreinfo_symbol(raw, "init_uts_ns") == 0xFFFFFFFF83503F80
+    assert dumpcheck.vmcoreinfo_symbol(raw, "x") is None and dumpcheck.vmcoreinfo_symbol(raw, "y") is None
