@@ -8,7 +8,9 @@ set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$here"
 
-pkgs="qemu-system-x86 busybox-static kexec-tools ndctl daxctl e2fsprogs kmod xz-utils cpio util-linux"
+# part 2 adds: python3.11-minimal + libpython3.11-stdlib (the interpreter the crash initramfs ships), dash and
+# coreutils (the production OS shell and sha256sum recover.sh runs with), e2fsprogs debugfs (reading the disks)
+pkgs="qemu-system-x86 busybox-static kexec-tools ndctl daxctl e2fsprogs kmod xz-utils cpio util-linux python3.11-minimal libpython3.11-stdlib dash coreutils"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
@@ -31,4 +33,5 @@ for label in ("6.1", "7"):
     pin = "pinned" if k.pinned else "PIN UNAVAILABLE, newest of the series"
     print(f"lab: kernel {label}: {k.release} ({pin}) in {cache_dir()}")
 PY
+mkdir -p .cache/lab/vmcores .cache/lab/dumps
 echo "lab: setup done in $(( $(date +%s) - start )) s"

@@ -27,8 +27,10 @@ CASES = (("6.1", "qemu-4g-w272"), ("7", "qemu-4g-w272"), ("7", "qemu-4g-cma-w272
 # Known failures in other components, pinned so a fix shows up as XPASS:
 # the dumper drops dump-level bits 2/4/8 on 7.2 (its VMCOREINFO has no OFFSET(page.compound_head)), so the
 # kdump dump_level is 17 where filter.json promises 31.
-KNOWN = {("7", "qemu-4g-w272"): {"page classes excluded (kdump dump_level = filter spec)"},
-         ("7", "qemu-4g-cma-w272"): {"page classes excluded (kdump dump_level = filter spec)"}}  # fmt: skip
+KNOWN = {
+    ("7", "qemu-4g-w272"): {"page classes excluded (kdump dump_level = filter spec)"},
+    ("7", "qemu-4g-cma-w272"): {"page classes excluded (kdump dump_level = filter spec)"},
+}
 
 
 @pytest.fixture(scope="session")
@@ -58,11 +60,17 @@ def test_full_cycle(cycles: dict[tuple[str, str], Report], case: tuple[str, str]
     failed = {f.name for f in report.failures}
     assert failed <= KNOWN.get(case, set()), report.to_text()
     names = {f.name for f in report.facts}
-    for needed in ("arm.sh production verdict", "/proc/vmcore present in the crash kernel",
-                   "/dev/pmem* covers exactly the window (recovery boot)", "dump verifies after the reboot (sha256 = SHA256SUMS)",
-                   "dump opens in drgn (init_uts_ns; excluded ranges absent)", "blocks returned to RAM",
-                   "upload fails: recover.sh exit 34, dump kept in the window and the store",
-                   "second recovery run is a no-op", "dump equals the reference made before the window was written"):  # fmt: skip
+    for needed in (
+        "arm.sh production verdict",
+        "/proc/vmcore present in the crash kernel",
+        "/dev/pmem* covers exactly the window (recovery boot)",
+        "dump verifies after the reboot (sha256 = SHA256SUMS)",
+        "dump opens in drgn (init_uts_ns; excluded ranges absent)",
+        "blocks returned to RAM",
+        "upload fails: recover.sh exit 34, dump kept in the window and the store",
+        "second recovery run is a no-op",
+        "dump equals the reference made before the window was written",
+    ):
         assert needed in names, report.to_text()
 
 

@@ -32,29 +32,46 @@ def test_overrides_replace_busybox_links() -> None:
 
 
 def test_plan_renders_shell_assignments() -> None:
-    text = cycle_guest.CyclePlan(crash_append="console=ttyS0 memmap=272M!0x127000000", keep_vmcore=True,
-                                 window_start=0x127000000).render()  # fmt: skip
+    text = cycle_guest.CyclePlan(
+        crash_append="console=ttyS0 memmap=272M!0x127000000", keep_vmcore=True, window_start=0x127000000
+    ).render()
     assert "CRASH_APPEND='console=ttyS0 memmap=272M!0x127000000'" in text
     assert "KEEP_VMCORE='1'" in text and "WINDOW_START='0x127000000'" in text and "FORCE_ARM=''" in text
 
 
 def test_qemu_argv_shared_ram_and_disks(tmp_path: Path) -> None:
     machine = board.Machine(4 << 30, (4 << 30,), (), (), ())
-    boot = qemu.Boot(Path("k"), Path("i"), "console=ttyS0", machine, tmp_path / "s.log", ram_path=tmp_path / "ram",
-                     drives=(("boot", tmp_path / "boot.img"),))  # fmt: skip
+    boot = qemu.Boot(
+        Path("k"),
+        Path("i"),
+        "console=ttyS0",
+        machine,
+        tmp_path / "s.log",
+        ram_path=tmp_path / "ram",
+        drives=(("boot", tmp_path / "boot.img"),),
+    )
     argv = qemu.qemu_argv(boot)
     joined = " ".join(argv)
     assert f"memory-backend-file,id=ram0,size={4 << 30},mem-path={tmp_path}/ram.0,share=on" in joined
     assert "virtio-blk-pci,drive=disk0,serial=boot" in joined
-    no_numa = qemu.qemu_argv(qemu.Boot(Path("k"), Path("i"), "", board.Machine(1 << 30, (), (), (), ()),
-                                       tmp_path / "s.log", ram_path=tmp_path / "ram"))  # fmt: skip
+    no_numa = qemu.qemu_argv(
+        qemu.Boot(
+            Path("k"),
+            Path("i"),
+            "",
+            board.Machine(1 << 30, (), (), (), ()),
+            tmp_path / "s.log",
+            ram_path=tmp_path / "ram",
+        )
+    )
     assert "pc,memory-backend=ram0" in no_numa and "-numa" not in no_numa
 
 
 def _kdump(path: Path, pages: dict[int, bytes], level: int = 31, mapnr: int = 64) -> Path:
     bs = 4096
-    header = dumpcheck.HEADER.pack(b"KDUMP   ", 6, b"Linux", b"", b"7.2.0", b"", b"x86_64", b"", 0, 0, 0, bs, 1, 2,
-                                   mapnr, 0, 0, 0, 0, 1)  # fmt: skip
+    header = dumpcheck.HEADER.pack(
+        b"KDUMP   ", 6, b"Linux", b"", b"7.2.0", b"", b"x86_64", b"", 0, 0, 0, bs, 1, 2, mapnr, 0, 0, 0, 0, 1
+    )
     bm1 = bytearray(bs)
     bm2 = bytearray(bs)
     for pfn in range(mapnr):

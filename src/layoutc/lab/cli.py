@@ -46,8 +46,11 @@ def build_parser(prog: str = "layoutc lab") -> argparse.ArgumentParser:
         help="auto: KVM only if a smoke boot proves it (default tcg)",
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per boot before QEMU is killed")
-    parser.add_argument("--keep-vmcore", action="store_true",
-                        help="--stage full: save the guest's /proc/vmcore under .cache/lab/vmcores/")
+    parser.add_argument(
+        "--keep-vmcore",
+        action="store_true",
+        help="--stage full: save the guest's /proc/vmcore under .cache/lab/vmcores/",
+    )
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the text one")
     return parser
 
@@ -64,8 +67,7 @@ def main_lab(argv: Sequence[str] | None = None) -> int:
         return 2
     kernel: str | Path = args.kernel if args.kernel is not None else (args.debian or "7")
     out_dir: Path = args.output or Path(tempfile.mkdtemp(prefix="layoutc-lab-"))
-    options = LabOptions(accel=args.accel, timeout=args.timeout, keep_vmcore=args.keep_vmcore,
-                         profile=args.profile)
+    options = LabOptions(accel=args.accel, timeout=args.timeout, keep_vmcore=args.keep_vmcore, profile=args.profile)
     layout_dir: Path = args.layout_dir or out_dir / "compiled"
     if args.profile is not None:
         code = compile_profile(args.profile, layout_dir)

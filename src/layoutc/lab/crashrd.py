@@ -34,10 +34,33 @@ PY_LIB = "/usr/lib/python3.11"
 # stdlib modules the dumper imports lazily or only on some paths (ast scan of src/layoutc/dump), minus
 # multiprocessing (only with --workers) and zipfile (only the builder)
 DUMPER_IMPORTS = (
-    "argparse", "array", "bisect", "collections.abc", "ctypes", "dataclasses", "difflib", "enum", "errno",
-    "importlib", "json", "mmap", "os", "pathlib", "re", "stat", "struct", "sys", "time", "typing", "zlib",
-    "runpy", "zipimport", "site", "encodings.idna", "shutil",
-)  # fmt: skip
+    "argparse",
+    "array",
+    "bisect",
+    "collections.abc",
+    "ctypes",
+    "dataclasses",
+    "difflib",
+    "enum",
+    "errno",
+    "importlib",
+    "json",
+    "mmap",
+    "os",
+    "pathlib",
+    "re",
+    "stat",
+    "struct",
+    "sys",
+    "time",
+    "typing",
+    "zlib",
+    "runpy",
+    "zipimport",
+    "site",
+    "encodings.idna",
+    "shutil",
+)
 CAPTURE_TOOLS = ("/usr/sbin/mkfs.ext4", "/usr/sbin/vmcore-dmesg")
 CAPTURE_MODULES = ("libnvdimm", "nd_e820", "nd_pmem", "crc32c_generic", "ext4", "virtio_pci", "virtio_blk")
 
@@ -109,8 +132,16 @@ def python_files(pyz: Path) -> dict[str, bytes]:
     """Archive path → bytes for the interpreter, sourceless .pyc stdlib modules, extensions, libraries."""
     py = _interp()
     names = imported_modules(pyz)
-    proc = subprocess.run([str(py), "-S", "-c", _RESOLVE], input=" ".join(names), capture_output=True, text=True,
-                          env={"PATH": "/usr/bin:/bin"}, cwd="/", timeout=60, check=True)  # fmt: skip
+    proc = subprocess.run(
+        [str(py), "-S", "-c", _RESOLVE],
+        input=" ".join(names),
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        cwd="/",
+        timeout=60,
+        check=True,
+    )
     origins: dict[str, list[object]] = json.loads(proc.stdout)
     files: dict[str, bytes] = {"usr/bin/python3": py.read_bytes()}
     natives = [py]
@@ -131,11 +162,17 @@ def python_files(pyz: Path) -> dict[str, bytes]:
             elif rel.endswith(".so"):
                 files[f"{PY_LIB[1:]}/{rel}"] = Path(real).read_bytes()
                 natives.append(Path(real))
-        subprocess.run([str(py), "-S", "-c", _COMPILE], input=json.dumps(to_compile), text=True,
-                       capture_output=True, timeout=120, check=True)  # fmt: skip
-        for _src, dst, shown in to_compile:
+        subprocess.run(
+            [str(py), "-S", "-c", _COMPILE],
+            input=json.dumps(to_compile),
+            text=True,
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+        for _src, compiled, shown in to_compile:
             rel = shown[len(PY_LIB) + 1 : -3] + ".pyc"
-            files[f"{PY_LIB[1:]}/{rel}"] = Path(dst).read_bytes()
+            files[f"{PY_LIB[1:]}/{rel}"] = Path(compiled).read_bytes()
     for native in natives:
         for lib in initramfs.shared_libraries(native):
             files[str(lib).lstrip("/")] = lib.resolve().read_bytes()
@@ -175,16 +212,23 @@ def build_crash_initramfs(
     extra = {**capture_files(device), "usr/lib/layoutc/dump.pyz": pyz.read_bytes(), **py, **lab_files}
     extra[f"{PY_LIB[1:]}/lib-dynload/.keep"] = b""
     extra["boot/grub/.keep"] = b""
-    spec = initramfs.InitramfsSpec(init=init, module_dir=module_dir, modules=CAPTURE_MODULES,
-                                   tools=CAPTURE_TOOLS, stages={}, extra=extra)  # fmt: skip
+    spec = initramfs.InitramfsSpec(
+        init=init, module_dir=module_dir, modules=CAPTURE_MODULES, tools=CAPTURE_TOOLS, stages={}, extra=extra
+    )
     initramfs.build_initramfs(spec, out)
     order = initramfs.module_order(module_dir, CAPTURE_MODULES)
     unpacked = sum(len(v) for v in extra.values()) + sum((module_dir / rel).stat().st_size for _, rel in order)
     unpacked += initramfs.BUSYBOX.stat().st_size
     for tool in CAPTURE_TOOLS:
         unpacked += Path(tool).resolve().stat().st_size
-    return CrashImage(out, out.stat().st_size, unpacked, sum(len(v) for v in py.values()), len(pyz.read_bytes()),
-                      tuple(n for n, _ in order))  # fmt: skip
+    return CrashImage(
+        out,
+        out.stat().st_size,
+        unpacked,
+        sum(len(v) for v in py.values()),
+        len(pyz.read_bytes()),
+        tuple(n for n, _ in order),
+    )
 
 
 if __name__ == "__main__":  # python -m layoutc.lab.crashrd PYZ: list the interpreter files and sizes

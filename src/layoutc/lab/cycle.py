@@ -138,8 +138,7 @@ def _raw_image(path: Path, size: int) -> Path:
 
 
 def _debugfs_cat(image: Path, name: str) -> bytes:
-    proc = subprocess.run(["debugfs", "-R", f"cat {name}", str(image)], capture_output=True, timeout=120,
-                          check=False)  # fmt: skip
+    proc = subprocess.run(["debugfs", "-R", f"cat {name}", str(image)], capture_output=True, timeout=120, check=False)
     return proc.stdout
 
 
@@ -166,8 +165,16 @@ def _plan_file(plan: cycle_guest.CyclePlan) -> dict[str, bytes]:
     return {"lab/plan": plan.render().encode(), "lab/common": (guest.COMMON + cycle_guest.DISKS).encode()}
 
 
-def device_image(k: kernels.Kernel, layout: LayoutView, device: Path, crash_image: Path, stages: Mapping[str, str],
-                 plan: cycle_guest.CyclePlan, out: Path, doc: Mapping[str, Any]) -> Path:  # fmt: skip
+def device_image(
+    k: kernels.Kernel,
+    layout: LayoutView,
+    device: Path,
+    crash_image: Path,
+    stages: Mapping[str, str],
+    plan: cycle_guest.CyclePlan,
+    out: Path,
+    doc: Mapping[str, Any],
+) -> Path:
     """The production/recovery root: lab /init and stages, the generated arm/recover scripts, crash kernel."""
     ck = doc.get("crash_kexec") or {}
     extra = {
@@ -183,14 +190,29 @@ def device_image(k: kernels.Kernel, layout: LayoutView, device: Path, crash_imag
     all_stages = {**guest.stages(guest.GuestPlan(), extra=dict(stages))}
     if "60-recover" in stages:
         all_stages.pop("20-offline", None)
-    spec = initramfs.InitramfsSpec(init=guest.INIT, module_dir=k.module_dir, modules=LAB_MODULES,
-                                   tools=(*initramfs.DEFAULT_TOOLS,), stages=all_stages, extra=extra,
-                                   overrides=OS_OVERRIDES)  # fmt: skip
+    spec = initramfs.InitramfsSpec(
+        init=guest.INIT,
+        module_dir=k.module_dir,
+        modules=LAB_MODULES,
+        tools=(*initramfs.DEFAULT_TOOLS,),
+        stages=all_stages,
+        extra=extra,
+        overrides=OS_OVERRIDES,
+    )
     return initramfs.build_initramfs(spec, out)
 
 
-def _boot(name: str, k: kernels.Kernel, image: Path, cmdline: str, machine: board.Machine, out_dir: Path,
-          opts: CycleOptions, ram: Path, drives: tuple[tuple[str, Path], ...]) -> tuple[BootRecord, GuestOutput]:  # fmt: skip
+def _boot(
+    name: str,
+    k: kernels.Kernel,
+    image: Path,
+    cmdline: str,
+    machine: board.Machine,
+    out_dir: Path,
+    opts: CycleOptions,
+    ram: Path,
+    drives: tuple[tuple[str, Path], ...],
+) -> tuple[BootRecord, GuestOutput]:
     log = out_dir / f"serial-{name}.log"
     boot = qemu.Boot(k.vmlinuz, image, cmdline, machine, log, opts.accel, opts.timeout, ram_path=ram, drives=drives)
     result = qemu.run_boot(boot)
@@ -209,18 +231,30 @@ def _cmdline(layout: LayoutView, stage: str, machine: board.Machine) -> str:
 
 
 def crash_append(doc: Mapping[str, Any]) -> str:
-    return " ".join(str(doc.get(k, "")) for k in ("crash_board_cmdline",)).strip() + " " + str(
-        (doc.get("cmdline") or {}).get("crash", "")
+    return (
+        " ".join(str(doc.get(k, "")) for k in ("crash_board_cmdline",)).strip()
+        + " "
+        + str((doc.get("cmdline") or {}).get("crash", ""))
     )
 
 
-def run_cycle(layout_dir: Path, layout: LayoutView, k: kernels.Kernel, machine: board.Machine, out_dir: Path,
-              opts: CycleOptions, *, stage: str) -> CycleResult:  # fmt: skip
+def run_cycle(
+    layout_dir: Path,
+    layout: LayoutView,
+    k: kernels.Kernel,
+    machine: board.Machine,
+    out_dir: Path,
+    opts: CycleOptions,
+    *,
+    stage: str,
+) -> CycleResult:
     """``stage`` ``arm`` (production boot and arm.sh only) or ``full``."""
     res = CycleResult([], [], [], [])
     doc = _layout_doc(layout_dir)
     device = render_device(layout_dir, out_dir / "artifacts", opts.profile)
-    res.notes.append(f"device artifacts rendered from {doc.get('profile')} with recovery.upload = {' '.join(UPLOAD_ARGV)}")
+    res.notes.append(
+        f"device artifacts rendered from {doc.get('profile')} with recovery.upload = {' '.join(UPLOAD_ARGV)}"
+    )
     window = layout.dump_window
     full = stage == "full"
     plan = cycle_guest.CyclePlan(
@@ -234,17 +268,36 @@ def run_cycle(layout_dir: Path, layout: LayoutView, k: kernels.Kernel, machine: 
     work = out_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    crash = crashrd.build_crash_initramfs(device, k.module_dir, work / "crash-initrd.img", init=cycle_guest.CRASH_INIT,
-                                          lab_files=_plan_file(plan), work=work)  # fmt: skip
+    crash = crashrd.build_crash_initramfs(
+        device,
+        k.module_dir,
+        work / "crash-initrd.img",
+        init=cycle_guest.CRASH_INIT,
+        lab_files=_plan_file(plan),
+        work=work,
+    )
     reserve = int((doc.get("crashkernel") or {}).get("size") or 0)
-    res.facts.append(Fact(
-        "crash initramfs size", "info", f"crash reservation {reserve / MiB:.0f} MiB",
-        f"{crash.size / MiB:.1f} MiB compressed, {crash.unpacked / MiB:.1f} MiB unpacked (python {crash.python_bytes / MiB:.1f} "
-        f"MiB, zipapp {crash.zipapp_bytes} B), kernel {k.vmlinuz.stat().st_size / MiB:.1f} MiB",
-        f"built in {time.monotonic() - t0:.1f} s; modules {' '.join(crash.modules)}",
-    ))  # fmt: skip
-    prod_image = device_image(k, layout, device, crash.path, cycle_guest.production_stages(panic=full), plan,
-                              work / "initramfs-production.img", doc)  # fmt: skip
+    res.facts.append(
+        Fact(
+            "crash initramfs size",
+            "info",
+            f"crash reservation {reserve / MiB:.0f} MiB",
+            f"{crash.size / MiB:.1f} MiB compressed, {crash.unpacked / MiB:.1f} MiB unpacked "
+            f"(python {crash.python_bytes / MiB:.1f} "
+            f"MiB, zipapp {crash.zipapp_bytes} B), kernel {k.vmlinuz.stat().st_size / MiB:.1f} MiB",
+            f"built in {time.monotonic() - t0:.1f} s; modules {' '.join(crash.modules)}",
+        )
+    )
+    prod_image = device_image(
+        k,
+        layout,
+        device,
+        crash.path,
+        cycle_guest.production_stages(panic=full),
+        plan,
+        work / "initramfs-production.img",
+        doc,
+    )
     ram = Path(tempfile.mkdtemp(prefix="layoutc-lab-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None)) / "ram"
     try:
         drives = _drives(work, machine, opts, full)
@@ -264,12 +317,19 @@ def run_cycle(layout_dir: Path, layout: LayoutView, k: kernels.Kernel, machine: 
         entry = str((doc.get("recovery_boot") or {}).get("grub_id", ""))
         selection = layout.strategy.window_mode == "movable"
         if selection:
-            res.facts.append(_ok("recovery boot selected (grubenv next_entry)", env.get("next_entry") == entry, entry,
-                                 env.get("next_entry", "unset")))  # fmt: skip
+            res.facts.append(
+                _ok(
+                    "recovery boot selected (grubenv next_entry)",
+                    env.get("next_entry") == entry,
+                    entry,
+                    env.get("next_entry", "unset"),
+                )
+            )
         stage_name = "recovery" if layout.strategy.window_mode == "movable" else "production"
         rec_plan = dataclasses.replace(plan, force_arm="", keep_vmcore=False, reference=False)
-        rec_image = device_image(k, layout, device, crash.path, cycle_guest.recovery_stages(), rec_plan,
-                                 work / "initramfs-recovery.img", doc)  # fmt: skip
+        rec_image = device_image(
+            k, layout, device, crash.path, cycle_guest.recovery_stages(), rec_plan, work / "initramfs-recovery.img", doc
+        )
         rec_cmd = _cmdline(layout, stage_name, machine)
         rec_drives = tuple(d for d in drives if d[0] != "vmcore")  # the kept vmcore has moved to the cache
         rec2, recovery = _boot("recovery", k, rec_image, rec_cmd, machine, out_dir, opts, ram, rec_drives)
@@ -299,12 +359,26 @@ def _arm_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, *, negati
         res.problems.append("production guest never ran arm.sh (see serial-production.log)")
         return
     if negative:
-        res.facts.append(_ok("arm.sh refuses the unsafe layout", arm.get("rc") != 0, "non-zero exit, nothing loaded",
-                             f"exit {arm.get('rc')}, kexec_crash_loaded {arm.get('loaded')}", text))  # fmt: skip
+        res.facts.append(
+            _ok(
+                "arm.sh refuses the unsafe layout",
+                arm.get("rc") != 0,
+                "non-zero exit, nothing loaded",
+                f"exit {arm.get('rc')}, kexec_crash_loaded {arm.get('loaded')}",
+                text,
+            )
+        )
         forced = _obs(out, "forced-arm")
         if forced:
-            res.facts.append(Fact("negative control: crash kernel loaded by the lab", "info", "1",
-                                  str(forced.get("loaded")), f"kexec exit {forced.get('rc')}"))  # fmt: skip
+            res.facts.append(
+                Fact(
+                    "negative control: crash kernel loaded by the lab",
+                    "info",
+                    "1",
+                    str(forced.get("loaded")),
+                    f"kexec exit {forced.get('rc')}",
+                )
+            )
         return
     res.facts.append(_ok("arm.sh production verdict", arm.get("rc") == 0, "exit 0", f"exit {arm.get('rc')}", text))
     res.facts.append(_ok("kexec_crash_loaded", str(arm.get("loaded")) == "1", "1", str(arm.get("loaded"))))
@@ -315,20 +389,38 @@ def _crash_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, opts: C
     if not ck:
         res.problems.append("the crash kernel never reached its /init (see serial-production.log)")
         return
-    res.facts.append(_ok("/proc/vmcore present in the crash kernel", ck.get("vmcore") is True, "present",
-                         f"{'present' if ck.get('vmcore') else 'absent'}, {int(ck.get('vmcore_bytes', 0)) / MiB:.0f} MiB; "
-                         f"crash kernel MemTotal {int(ck.get('memtotal_kb', 0)) // 1024} MiB"))  # fmt: skip
+    res.facts.append(
+        _ok(
+            "/proc/vmcore present in the crash kernel",
+            ck.get("vmcore") is True,
+            "present",
+            f"{'present' if ck.get('vmcore') else 'absent'}, {int(ck.get('vmcore_bytes', 0)) / MiB:.0f} MiB; "
+            f"crash kernel MemTotal {int(ck.get('memtotal_kb', 0)) // 1024} MiB",
+        )
+    )
     w = layout.dump_window
     if w is not None and layout.strategy.target == "pmem-window":
         iomem = procfs.parse_iomem(out.text("iomem-crash") or "")
         pmem = [(r.start, r.end) for r in iomem if r.name.startswith("Persistent Memory")]
-        res.facts.append(_ok("crash kernel: legacy PMEM is exactly the window", pmem == [(w.start, w.end)],
-                             hexr(w.start, w.end), ", ".join(hexr(s, e) for s, e in pmem) or "none"))  # fmt: skip
+        res.facts.append(
+            _ok(
+                "crash kernel: legacy PMEM is exactly the window",
+                pmem == [(w.start, w.end)],
+                hexr(w.start, w.end),
+                ", ".join(hexr(s, e) for s, e in pmem) or "none",
+            )
+        )
     ref = _obs(out, "reference-dump")
     if ref:
-        res.facts.append(Fact("reference dump (before capture)", "info" if ref.get("rc") == 0 else "fail", "exit 0",
-                              f"exit {ref.get('rc')}, {int(ref.get('bytes', 0)) / MiB:.1f} MiB in {ref.get('seconds')} s",
-                              (out.text("reference-output") or "")[-300:]))  # fmt: skip
+        res.facts.append(
+            Fact(
+                "reference dump (before capture)",
+                "info" if ref.get("rc") == 0 else "fail",
+                "exit 0",
+                f"exit {ref.get('rc')}, {int(ref.get('bytes', 0)) / MiB:.1f} MiB in {ref.get('seconds')} s",
+                (out.text("reference-output") or "")[-300:],
+            )
+        )
     cap = [line for line in out.console.splitlines() if "layoutc-capture:" in line or "capture.sh exited" in line]
     if cap:
         res.notes.append("crash kernel: " + " | ".join(line.strip() for line in cap[-6:]))
@@ -368,12 +460,19 @@ def _negative_facts(res: CycleResult, work: Path) -> None:
         res.facts.append(Fact("negative control: dump corrupted silently", "fail", "both dumps", "a dump is missing"))
         return
     cmp = dumpcheck.compare_dumps(ref, after)
-    res.facts.append(_ok("negative control: window dump differs from the reference (silent corruption)",
-                         not cmp.same, "differs", cmp.summary))  # fmt: skip
+    res.facts.append(
+        _ok(
+            "negative control: window dump differs from the reference (silent corruption)",
+            not cmp.same,
+            "differs",
+            cmp.summary,
+        )
+    )
 
 
-def _recovery_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, doc: Mapping[str, Any],
-                    k: kernels.Kernel, work: Path) -> None:  # fmt: skip
+def _recovery_facts(
+    res: CycleResult, layout: LayoutView, out: GuestOutput, doc: Mapping[str, Any], k: kernels.Kernel, work: Path
+) -> None:
     w = layout.dump_window
     runs = {int(o.get("run", 0)): o for o in out.of_kind("recover")}
     if not runs:
@@ -382,39 +481,76 @@ def _recovery_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, doc:
     if w is not None:
         pm = [line.split() for line in (out.text("pmem-recovery") or "").splitlines() if line.strip()]
         seen = [(int(p[1], 16), int(p[1], 16) + int(p[2])) for p in pm if len(p) == 3]
-        res.facts.append(_ok("/dev/pmem* covers exactly the window (recovery boot)", seen == [(w.start, w.end)],
-                             hexr(w.start, w.end), ", ".join(f"{p[0]} {hexr(s, e)}" for p, (s, e) in zip(pm, seen,
-                             strict=False)) or "none"))  # fmt: skip
+        res.facts.append(
+            _ok(
+                "/dev/pmem* covers exactly the window (recovery boot)",
+                seen == [(w.start, w.end)],
+                hexr(w.start, w.end),
+                ", ".join(f"{p[0]} {hexr(s, e)}" for p, (s, e) in zip(pm, seen, strict=False)) or "none",
+            )
+        )
     r1, r2, r3 = runs.get(1, {}), runs.get(2, {}), runs.get(3, {})
-    kept_store = any("/var/crash/" in line and line.endswith("/vmcore") for line in (out.text("state-1") or "").splitlines())
-    res.facts.append(_ok("upload fails: recover.sh exit 34, dump kept in the window and the store",
-                         r1.get("rc") == 34 and r1.get("magic") == "53ef" and kept_store, "exit 34, ext4 in window, stored",
-                         f"exit {r1.get('rc')}, window magic {r1.get('magic')}, stored {kept_store}",
-                         (out.text("recover-1") or "").strip().replace("\n", " | ")[-400:]))  # fmt: skip
-    res.facts.append(_ok("recover.sh after the upload works", r2.get("rc") == 0 and str(r2.get("loaded")) == "1",
-                         "exit 0, re-armed (kexec_crash_loaded 1)", f"exit {r2.get('rc')}, loaded {r2.get('loaded')}",
-                         (out.text("recover-2") or "").strip().replace("\n", " | ")[-400:]))  # fmt: skip
+    kept_store = any(
+        "/var/crash/" in line and line.endswith("/vmcore") for line in (out.text("state-1") or "").splitlines()
+    )
+    res.facts.append(
+        _ok(
+            "upload fails: recover.sh exit 34, dump kept in the window and the store",
+            r1.get("rc") == 34 and r1.get("magic") == "53ef" and kept_store,
+            "exit 34, ext4 in window, stored",
+            f"exit {r1.get('rc')}, window magic {r1.get('magic')}, stored {kept_store}",
+            (out.text("recover-1") or "").strip().replace("\n", " | ")[-400:],
+        )
+    )
+    res.facts.append(
+        _ok(
+            "recover.sh after the upload works",
+            r2.get("rc") == 0 and str(r2.get("loaded")) == "1",
+            "exit 0, re-armed (kexec_crash_loaded 1)",
+            f"exit {r2.get('rc')}, loaded {r2.get('loaded')}",
+            (out.text("recover-2") or "").strip().replace("\n", " | ")[-400:],
+        )
+    )
     b1 = {b.index for b in procfs.parse_blocks(out.text("blocks-recovery-1") or "") if b.state == "online"}
     b2 = procfs.parse_blocks(out.text("blocks-recovery-2") or "")
     new = sorted(b.index for b in b2 if b.state == "online" and b.index not in b1)
     zones = {b.zones for b in b2 if b.index in new}
     if w is not None:
-        res.facts.append(_ok("blocks returned to RAM", len(new) == w.blocks_returned, str(w.blocks_returned),
-                             f"{len(new)} ({', '.join(map(str, new))}; zones {', '.join(sorted(zones)) or '-'})"))  # fmt: skip
+        res.facts.append(
+            _ok(
+                "blocks returned to RAM",
+                len(new) == w.blocks_returned,
+                str(w.blocks_returned),
+                f"{len(new)} ({', '.join(map(str, new))}; zones {', '.join(sorted(zones)) or '-'})",
+            )
+        )
     b3 = procfs.parse_blocks(out.text("blocks-recovery-3") or "")
-    same = (out.text("state-2") == out.text("state-3") and b2 == b3 and r3.get("uploads") == r2.get("uploads"))
-    res.facts.append(_ok("second recovery run is a no-op", r3.get("rc") == 0 and same, "exit 0, nothing changed",
-                         f"exit {r3.get('rc')}, state {'unchanged' if same else 'CHANGED'}, uploads {r3.get('uploads')}"))  # fmt: skip
+    same = out.text("state-2") == out.text("state-3") and b2 == b3 and r3.get("uploads") == r2.get("uploads")
+    res.facts.append(
+        _ok(
+            "second recovery run is a no-op",
+            r3.get("rc") == 0 and same,
+            "exit 0, nothing changed",
+            f"exit {r3.get('rc')}, state {'unchanged' if same else 'CHANGED'}, uploads {r3.get('uploads')}",
+        )
+    )
     _dump_facts(res, layout, out, doc, k, work)
 
 
-def _dump_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, doc: Mapping[str, Any],
-                k: kernels.Kernel, work: Path) -> None:  # fmt: skip
+def _dump_facts(
+    res: CycleResult, layout: LayoutView, out: GuestOutput, doc: Mapping[str, Any], k: kernels.Kernel, work: Path
+) -> None:
     up = _obs(out, "upload")
     sums = out.text("store-SHA256SUMS") or ""
     complete = "store-COMPLETE" in out.files and "store-INCOMPLETE" not in out.files
-    res.facts.append(_ok("dump complete (COMPLETE marker, no INCOMPLETE)", complete, "COMPLETE",
-                         "COMPLETE" if complete else "INCOMPLETE/none"))  # fmt: skip
+    res.facts.append(
+        _ok(
+            "dump complete (COMPLETE marker, no INCOMPLETE)",
+            complete,
+            "COMPLETE",
+            "COMPLETE" if complete else "INCOMPLETE/none",
+        )
+    )
     if not up:
         res.facts.append(Fact("dump exported by the upload", "fail", "uploaded", "no upload observed"))
         return
@@ -426,26 +562,43 @@ def _dump_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, doc: Map
 
     digest = hashlib.sha256(dump.read_bytes()).hexdigest()
     listed = {line.split()[1].lstrip("*"): line.split()[0] for line in sums.splitlines() if len(line.split()) == 2}
-    res.facts.append(_ok("dump verifies after the reboot (sha256 = SHA256SUMS)", digest == listed.get("vmcore") == up.get("sha256"),
-                         listed.get("vmcore", "?")[:16], digest[:16], f"{size / MiB:.1f} MiB"))  # fmt: skip
+    res.facts.append(
+        _ok(
+            "dump verifies after the reboot (sha256 = SHA256SUMS)",
+            digest == listed.get("vmcore") == up.get("sha256"),
+            listed.get("vmcore", "?")[:16],
+            digest[:16],
+            f"{size / MiB:.1f} MiB",
+        )
+    )
     try:
         info, *_ = dumpcheck.read_kdump(dump)
     except ValueError as exc:
         res.facts.append(Fact("dump format", "fail", "kdump", str(exc)))
         return
     spec = json.loads((work.parent / "artifacts" / "device" / "filter.json").read_text())
-    res.facts.append(_ok("page classes excluded (kdump dump_level = filter spec)", info.dump_level == spec.get("dump_level"),
-                         str(spec.get("dump_level")), str(info.dump_level),
-                         f"{info.dumped} of {info.present} present pages dumped; release {info.release}"))  # fmt: skip
+    res.facts.append(
+        _ok(
+            "page classes excluded (kdump dump_level = filter spec)",
+            info.dump_level == spec.get("dump_level"),
+            str(spec.get("dump_level")),
+            str(info.dump_level),
+            f"{info.dumped} of {info.present} present pages dumped; release {info.release}",
+        )
+    )
     absent = tuple((int(e["start"]), int(e["end"])) for e in spec.get("exclude", []))
     ok, detail = dumpcheck.drgn_open(dump, k.release, absent=absent)
-    res.facts.append(_ok("dump opens in drgn (init_uts_ns; excluded ranges absent)", ok, "readable", "ok" if ok else "failed",
-                         detail))  # fmt: skip
+    res.facts.append(
+        _ok(
+            "dump opens in drgn (init_uts_ns; excluded ranges absent)", ok, "readable", "ok" if ok else "failed", detail
+        )
+    )
     ref = _reference(work)
     if ref is not None:
         cmp = dumpcheck.compare_dumps(ref, dump)
-        res.facts.append(_ok("dump equals the reference made before the window was written", cmp.same, "identical",
-                             cmp.summary))  # fmt: skip
+        res.facts.append(
+            _ok("dump equals the reference made before the window was written", cmp.same, "identical", cmp.summary)
+        )
     keep = kernels.cache_dir() / "dumps"
     keep.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(dump, keep / f"{k.release}-{layout.board}.kdump")

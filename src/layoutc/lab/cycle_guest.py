@@ -72,7 +72,8 @@ echo "LAYOUTC-START $(uname -r)"
 . /lab/plan
 grep virtio /lab/modules | while read -r ko; do insmod "$ko" 2>/dev/null; done
 if [ -r /proc/vmcore ]; then v=true; sz=$(stat -c %s /proc/vmcore); else v=false; sz=0; fi
-obs crash-kernel "\"vmcore\":$v,\"vmcore_bytes\":$sz,\"memtotal_kb\":$(sed -n 's/MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)"
+kb=$(sed -n 's/MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)
+obs crash-kernel "\"vmcore\":$v,\"vmcore_bytes\":$sz,\"memtotal_kb\":$kb"
 emit cmdline-crash /proc/cmdline
 emit iomem-crash /proc/iomem
 if [ -n "$KEEP_VMCORE" ] && d=$(disk vmcore); then
@@ -87,7 +88,8 @@ if [ -n "$REFERENCE" ] && d=$(disk scratch); then
         > /tmp/ref.out 2>&1
     rc=$?
     emit reference-output /tmp/ref.out
-    obs reference-dump "\"rc\":$rc,\"bytes\":$(stat -c %s /lab/scratch/reference.vmcore 2>/dev/null || echo 0),\"seconds\":$(( $(date +%s) - t0 ))"
+    n=$(stat -c %s /lab/scratch/reference.vmcore 2>/dev/null || echo 0)
+    obs reference-dump "\"rc\":$rc,\"bytes\":$n,\"seconds\":$(( $(date +%s) - t0 ))"
     sync
 fi
 if d=$(disk boot); then mkdir -p /boot && mount -t ext4 /dev/$d /boot; fi
@@ -154,13 +156,15 @@ run() {
     magic=none
     dev=$(cut -d' ' -f1 /tmp/pmem | head -n 1)
     [ -n "$dev" ] && magic=$(dd if=/dev/$dev bs=1 skip=1080 count=2 2>/dev/null | od -An -tx1 | tr -d ' \n')
-    obs recover "\"run\":$1,\"rc\":$rc,\"loaded\":\"$(loaded)\",\"uploads\":$(cat /tmp/uploads 2>/dev/null || echo 0),\"magic\":\"$magic\""
+    ups=$(cat /tmp/uploads 2>/dev/null || echo 0)
+    obs recover "\"run\":$1,\"rc\":$rc,\"loaded\":\"$(loaded)\",\"uploads\":$ups,\"magic\":\"$magic\""
     blocks "blocks-recovery-$1"
     state "$1"
 }
 dev=$(cut -d' ' -f1 /tmp/pmem | head -n 1)
 if [ -n "$dev" ] && mkdir -p /tmp/win && mount -t ext4 -o ro /dev/$dev /tmp/win 2>/tmp/win.err; then
-    { ls -l /tmp/win; cat /tmp/win/SHA256SUMS; (cd /tmp/win && sha256sum -c SHA256SUMS); echo "rc=$?"; } > /tmp/win.txt 2>&1
+    { ls -l /tmp/win; cat /tmp/win/SHA256SUMS; (cd /tmp/win && sha256sum -c SHA256SUMS); echo "rc=$?"; } \
+        > /tmp/win.txt 2>&1
     emit window-listing /tmp/win.txt
     umount /tmp/win
 fi

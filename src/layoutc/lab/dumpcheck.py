@@ -59,8 +59,17 @@ def read_kdump(path: Path) -> tuple[KdumpInfo, bytes, list[tuple[int, int, int, 
     for offset, size, flags, _ in descs:
         digest.update(struct.pack("<I", flags))
         digest.update(raw[offset : offset + size])
-    info = KdumpInfo(h[4].rstrip(b"\0").decode(errors="replace"), status, bs, max_mapnr, level, _popcount(bitmap1),
-                     n, hashlib.sha256(bitmap2).hexdigest(), digest.hexdigest())  # fmt: skip
+    info = KdumpInfo(
+        h[4].rstrip(b"\0").decode(errors="replace"),
+        status,
+        bs,
+        max_mapnr,
+        level,
+        _popcount(bitmap1),
+        n,
+        hashlib.sha256(bitmap2).hexdigest(),
+        digest.hexdigest(),
+    )
     return info, bitmap2, descs, raw
 
 
@@ -86,8 +95,10 @@ def compare_dumps(a: Path, b: Path) -> Comparison:
         for (oa, sa, fa, _), (ob, sb, fb, _) in zip(desc_a, desc_b, strict=True):
             if fa != fb or raw_a[oa : oa + sa] != raw_b[ob : ob + sb]:
                 differing += 1
-    summary = (f"{ia.dumped} vs {ib.dumped} pages dumped; {only_a} pfns only in the first, {only_b} only in the "
-               f"second; {differing} pages with different contents")  # fmt: skip
+    summary = (
+        f"{ia.dumped} vs {ib.dumped} pages dumped; {only_a} pfns only in the first, {only_b} only in the "
+        f"second; {differing} pages with different contents"
+    )
     return Comparison(False, only_a, only_b, differing, summary)
 
 

@@ -227,7 +227,8 @@ def _run_cycle(layout_dir: Path, layout: LayoutView, k: kernels.Kernel, machine:
                opts: LabOptions, stage: str, head: Report) -> Report:  # fmt: skip
     from layoutc.lab.cycle import CycleOptions, run_cycle
 
-    copts = CycleOptions(keep_vmcore=opts.keep_vmcore, profile=opts.profile, negative=opts.negative or bool(layout.unsafe),
+    negative = opts.negative or bool(layout.unsafe)
+    copts = CycleOptions(keep_vmcore=opts.keep_vmcore, profile=opts.profile, negative=negative,
                          timeout=opts.timeout, accel=head.accel)  # fmt: skip
     res = run_cycle(layout_dir, layout, k, machine, out_dir, copts, stage=stage)
     errors = list(res.problems)
