@@ -146,3 +146,20 @@ def test_capture_kernel_ram_is_excluded(tmp_path: Path, make_vmcore: Any) -> Non
     assert proc.returncode == 0
     dumped = set(kdump_layout.read(str(out)).dumped)
     assert dumped.isdisjoint(range(0x100, 0x200)) and 0x200 in dumped
+
+
+def test_zipapp_filters_page_classes_without_numpy(tmp_path: Path) -> None:
+    import kernel_fixture
+
+    pyz = tmp_path / "dump.pyz"
+    assert run_dump("--build-zipapp", str(pyz)).returncode == 0
+    kern = kernel_fixture.Kernel("6.12")
+    fx = kern.fixture()
+    src = fx.write(str(tmp_path / "vmcore"))
+    out = tmp_path / "out"
+    # -S: no site-packages, so no numpy: the standard-library struct-page scan runs.
+    proc = subprocess.run(
+        ["/usr/bin/python3", "-I", "-S", str(pyz), "--quiet", "--dump-level", "31", src, str(out)], capture_output=True
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert set(kdump_layout.read(str(out)).dumped) == kern.kept(fx, 31)
