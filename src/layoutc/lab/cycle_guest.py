@@ -84,7 +84,7 @@ fi
 if [ -n "$REFERENCE" ] && d=$(disk scratch); then
     mkdir -p /lab/scratch && mount -t ext4 /dev/$d /lab/scratch
     t0=$(date +%s)
-    python3 /usr/lib/layoutc/dump.pyz --spec /etc/layoutc/filter.json /proc/vmcore /lab/scratch/reference.vmcore \
+    python3 /usr/lib/layoutc/dump.pyz --spec /lab/reference-filter.json /proc/vmcore /lab/scratch/reference.vmcore \
         > /tmp/ref.out 2>&1
     rc=$?
     emit reference-output /tmp/ref.out

@@ -102,6 +102,19 @@ def compare_dumps(a: Path, b: Path) -> Comparison:
     return Comparison(False, only_a, only_b, differing, summary)
 
 
+def only_in_first(a: Path, b: Path) -> list[int]:
+    """pfns dumped in ``a`` but not in ``b``."""
+    _, bm_a, _, _ = read_kdump(a)
+    _, bm_b, _, _ = read_kdump(b)
+    diff = int.from_bytes(bm_a, "little") & ~int.from_bytes(bm_b.ljust(len(bm_a), b"\0"), "little")
+    out: list[int] = []
+    while diff:
+        low = diff & -diff
+        out.append(low.bit_length() - 1)
+        diff ^= low
+    return out
+
+
 def vmcoreinfo_symbol(raw: bytes, name: str) -> int | None:
     """``SYMBOL(name)=hex`` from the VMCOREINFO text the dump carries (Debian's System.map is a placeholder)."""
     key = f"SYMBOL({name})=".encode()
