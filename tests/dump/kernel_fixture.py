@@ -21,7 +21,12 @@ VMEMMAP = 0xFFFFEA0000000000
 PSE, PRESENT_RW = 0x80, 0x3
 
 # physical placement
-PGD, PUD_DM, PMD_DM, PUD_K, PMD_K, PUD_VM, PMD_VM = (0x1000000 + i * PS for i in range(7))
+PGD, PUD_DM, PMD_DM, PUD_K, PMD_K, PUD_VM, PMD_VM, P4D_DM, P4D_K, P4D_VM = (0x1000000 + i * PS for i in range(10))
+# 5-level paging (LA57) moves the direct map and vmemmap (dump-formats.md §2.2 defaults)
+PAGE_OFFSET_L5 = 0xFF11000000000000
+VMEMMAP_L5 = 0xFFD4000000000000
+ROOTS_L5 = 131072  # NR_SECTION_ROOTS with MAX_PHYSMEM_BITS 52: 1 MiB of root pointers
+SECTIONS_L5 = 0x1400000
 UTS = 0x1010000
 NODEMASK = 0x1011000
 ROOTS = 0x1020000  # NR_SECTION_ROOTS pointers (16 KiB)
@@ -159,12 +164,21 @@ class Kernel:
     generation: str = "6.1"  # or "6.12"
     ram: int = RAM  # bytes, at most 1 GiB (one PMD table per mapping)
     extreme: bool = True  # SPARSEMEM_EXTREME (roots of pointers) or a flat mem_section array
+    five_level: bool = False  # 5-level page tables (NUMBER(pgtable_l5_enabled)=1)
     pages: dict[int, PageSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for cls, lo, hi in self.classes:
             for pfn in range(lo, hi):
                 self.pages[pfn] = self._spec(cls, pfn, lo)
+
+    @property
+    def page_offset(self) -> int:
+        return PAGE_OFFSET_L5 if self.five_level else PAGE_OFFSET
+
+    @property
+    def vmemmap(self) -> int:
+        return VMEMMAP_L5 if self.five_level else VMEMMAP
 
     @property
     def fixture_release(self) -> bytes:
@@ -183,7 +197,7 @@ class Kernel:
     def _compound(self, pfn: int, lo: int, head: PageSpec, dtor: int) -> PageSpec:
         if pfn == lo:
             return head
-        tail = PageSpec(head=(VMEMMAP + lo * 64) | 1)
+        tail = PageSpec(head=(self.vmemmap + lo * 64) | 1)
         if pfn == lo + 1:
             if self.new:
                 tail.flags = 9  # folio._flags_1: the order in the low byte
@@ -236,20 +250,34 @@ class Kernel:
         info = VMCOREINFO_612 if self.new else VMCOREINFO
         if not self.extreme:  # LENGTH(mem_section) = NR_MEM_SECTIONS = 1 << (46 - 27)
             info = info.replace("LENGTH(mem_section)=2048", "LENGTH(mem_section)=524288")
+        if self.five_level:
+            info = info.replace("NUMBER(pgtable_l5_enabled)=0", "NUMBER(pgtable_l5_enabled)=1")
+            info = info.replace(f"SYMBOL(vmemmap)={VMEMMAP:x}", f"SYMBOL(vmemmap)={VMEMMAP_L5:x}")
+            info = info.replace("NUMBER(MAX_PHYSMEM_BITS)=46", "NUMBER(MAX_PHYSMEM_BITS)=52")
+            info = info.replace("NUMBER(VMALLOC_START)=0xffffc90000000000", "NUMBER(VMALLOC_START)=0xffa0000000000000")
+            info = info.replace("LENGTH(mem_section)=2048", f"LENGTH(mem_section)={ROOTS_L5}")
         fx = fixtures.Fixture(
             ranges=[(0x1000, 0x9F000 - 0x1000), (0x100000, self.ram - 0x100000)],
             vmcoreinfo=info,
             zero_run=ZERO_PAGES,
+            page_offset=self.page_offset,
         )
         o = fx.overrides
         table = lambda entries: b"".join(struct.pack("<Q", e) for e in entries)  # noqa: E731
+        po, vm = self.page_offset, self.vmemmap
         pgd = [0] * 512
-        pgd[(PAGE_OFFSET >> 39) & 511] = PUD_DM | PRESENT_RW
-        pgd[(KERNEL_MAP >> 39) & 511] = PUD_K | PRESENT_RW
-        pgd[(VMEMMAP >> 39) & 511] = PUD_VM | PRESENT_RW
+        mappings = ((po, P4D_DM, PUD_DM), (KERNEL_MAP, P4D_K, PUD_K), (vm, P4D_VM, PUD_VM))
+        for va, p4d_page, pud_page in mappings:
+            if self.five_level:
+                pgd[(va >> 48) & 511] = p4d_page | PRESENT_RW
+                p4d = [0] * 512
+                p4d[(va >> 39) & 511] = pud_page | PRESENT_RW
+                o[p4d_page // PS] = table(p4d)
+            else:
+                pgd[(va >> 39) & 511] = pud_page | PRESENT_RW
         o[PGD // PS] = table(pgd)
         pud = [0] * 512
-        pud[(PAGE_OFFSET >> 30) & 511] = PMD_DM | PRESENT_RW
+        pud[(po >> 30) & 511] = PMD_DM | PRESENT_RW
         o[PUD_DM // PS] = table(pud)
         o[PMD_DM // PS] = table([(i << 21) | PSE | PRESENT_RW if i < self.ram >> 21 else 0 for i in range(512)])
         pud = [0] * 512
@@ -257,7 +285,7 @@ class Kernel:
         o[PUD_K // PS] = table(pud)
         o[PMD_K // PS] = table([(i << 21) | PSE | PRESENT_RW if i < self.ram >> 21 else 0 for i in range(512)])
         pud = [0] * 512
-        pud[(VMEMMAP >> 30) & 511] = PMD_VM | PRESENT_RW
+        pud[(vm >> 30) & 511] = PMD_VM | PRESENT_RW
         o[PUD_VM // PS] = table(pud)
         npfn = self.ram // PS
         vm_pages = -(-npfn * 64 // (2 << 20))  # 2 MiB vmemmap mappings
@@ -277,12 +305,13 @@ class Kernel:
         o[NODEMASK // PS] = b"\x01".ljust(PS, b"\0")
         nsec = -(-self.ram // (128 << 20))
         # present, has mem_map, online; coded mem_map: struct page va of pfn = VMEMMAP + pfn * 64
-        sections = (struct.pack("<QQ", VMEMMAP | 0x7, 0) * nsec).ljust(PS, b"\0")
+        sections = (struct.pack("<QQ", vm | 0x7, 0) * nsec).ljust(PS, b"\0")
         if self.extreme:
-            roots = [PAGE_OFFSET + SECTIONS] + [0] * 2047
-            for i in range(4):
+            nroots, at = (ROOTS_L5, SECTIONS_L5) if self.five_level else (2048, SECTIONS)
+            roots = [po + at] + [0] * (nroots - 1)
+            for i in range(nroots // 512):
                 o[ROOTS // PS + i] = table(roots[i * 512 : (i + 1) * 512])
-            o[SECTIONS // PS] = sections
+            o[at // PS] = sections
         else:
             o[ROOTS // PS] = sections  # the flat array (only its first page is non-zero)
         for page in range(npfn * 64 // PS):

@@ -77,6 +77,7 @@ class Fixture:
     kinds: dict[int, str] = field(default_factory=dict)  # overrides of default_kind
     zero_run: tuple[int, int] | None = None  # pfn range forced to zero
     overrides: dict[int, bytes] = field(default_factory=dict)  # exact page contents by pfn
+    page_offset: int = PAGE_OFFSET  # p_vaddr - p_paddr of RAM PT_LOADs (5-level: 0xff11000000000000)
 
     def kind(self, pfn: int) -> str:
         if self.zero_run and self.zero_run[0] <= pfn < self.zero_run[1]:
@@ -121,7 +122,7 @@ class Fixture:
             first = start - start % PS
             end = -(-(start + size) // PS) * PS
             blob = b"".join(self.page(p) for p in range(first // PS, end // PS))
-            vaddr = (KERNEL_MAP + start) if (self.kernel_text and i == 0) else PAGE_OFFSET + start
+            vaddr = (KERNEL_MAP + start) if (self.kernel_text and i == 0) else self.page_offset + start
             phdrs.append(PHDR.pack(1, 7, pos + (start - first), vaddr, start, size, size, 0))
             blobs.append((pos, blob))
             pos += len(blob)
