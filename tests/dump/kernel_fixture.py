@@ -25,6 +25,9 @@ PGD, PUD_DM, PMD_DM, PUD_K, PMD_K, PUD_VM, PMD_VM, P4D_DM, P4D_K, P4D_VM = (0x10
 # 5-level paging (LA57) moves the direct map and vmemmap (dump-formats.md §2.2 defaults)
 PAGE_OFFSET_L5 = 0xFF11000000000000
 VMEMMAP_L5 = 0xFFD4000000000000
+# KASLR randomizes page_offset_base and vmemmap_base (1 GiB aligned): nothing may assume defaults
+PAGE_OFFSET_KASLR = 0xFFFF9C8000000000
+VMEMMAP_KASLR = 0xFFFFD9C000000000
 ROOTS_L5 = 131072  # NR_SECTION_ROOTS with MAX_PHYSMEM_BITS 52: 1 MiB of root pointers
 SECTIONS_L5 = 0x1400000
 UTS = 0x1010000
@@ -165,6 +168,7 @@ class Kernel:
     ram: int = RAM  # bytes, at most 1 GiB (one PMD table per mapping)
     extreme: bool = True  # SPARSEMEM_EXTREME (roots of pointers) or a flat mem_section array
     five_level: bool = False  # 5-level page tables (NUMBER(pgtable_l5_enabled)=1)
+    kaslr: bool = False  # randomized page_offset_base and vmemmap_base (4-level)
     pages: dict[int, PageSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -174,10 +178,14 @@ class Kernel:
 
     @property
     def page_offset(self) -> int:
+        if self.kaslr:
+            return PAGE_OFFSET_KASLR
         return PAGE_OFFSET_L5 if self.five_level else PAGE_OFFSET
 
     @property
     def vmemmap(self) -> int:
+        if self.kaslr:
+            return VMEMMAP_KASLR
         return VMEMMAP_L5 if self.five_level else VMEMMAP
 
     @property
@@ -250,6 +258,8 @@ class Kernel:
         info = VMCOREINFO_612 if self.new else VMCOREINFO
         if not self.extreme:  # LENGTH(mem_section) = NR_MEM_SECTIONS = 1 << (46 - 27)
             info = info.replace("LENGTH(mem_section)=2048", "LENGTH(mem_section)=524288")
+        if self.kaslr:
+            info = info.replace(f"SYMBOL(vmemmap)={VMEMMAP:x}", f"SYMBOL(vmemmap)={VMEMMAP_KASLR:x}")
         if self.five_level:
             info = info.replace("NUMBER(pgtable_l5_enabled)=0", "NUMBER(pgtable_l5_enabled)=1")
             info = info.replace(f"SYMBOL(vmemmap)={VMEMMAP:x}", f"SYMBOL(vmemmap)={VMEMMAP_L5:x}")

@@ -259,9 +259,11 @@ def test_flat_sparsemem_matches_makedumpfile(tmp_path: Path) -> None:
 
 @pytest.mark.tools
 @pytest.mark.parametrize("generation", GENERATIONS)
-def test_five_level_paging_matches_ground_truth_and_makedumpfile(tmp_path: Path, generation: str) -> None:
+@pytest.mark.parametrize("variant", ["five_level", "kaslr"])
+def test_paging_variants_match_ground_truth_and_makedumpfile(tmp_path: Path, generation: str, variant: str) -> None:
     # LA57: the walk starts one level higher; PAGE_OFFSET, vmemmap and MAX_PHYSMEM_BITS move.
-    kern = kernel_fixture.Kernel(generation, five_level=True)
+    # KASLR: page_offset_base and vmemmap_base are randomized; only the page tables say where.
+    kern = kernel_fixture.Kernel(generation, **{variant: True})
     fx = kern.fixture()
     path = fx.write(str(tmp_path / "vmcore"))
     ours = tmp_path / "ours"
