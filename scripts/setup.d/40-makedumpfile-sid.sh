@@ -1,0 +1,8 @@
+#!/bin/sh
+# Fetch Debian sid's makedumpfile 1.7.8 (and sid's libc beside it) for the dumper's oracle tests
+# (tests/dump: page classes of 6.12+ kernels, zstd). Nothing is installed; see the script for where.
+set -eu
+cd "$(dirname "$0")/../.."
+if ! sh bench/dump/sid-makedumpfile.sh -v >/dev/null 2>&1; then
+    echo "warning: could not fetch sid's makedumpfile; the 1.7.8 oracle tests will be skipped" >&2
+fi
