@@ -14,13 +14,39 @@ import vmcore_fixtures as fixtures
 from conftest import SRC, need_tool, run_dump
 from layoutc.dump import codec
 
+SID_MDF = Path(os.environ.get("SID_DIR", "/var/tmp/layoutc-sid")) / "mdf" / "usr" / "bin" / "makedumpfile"
+SID_SH = Path(__file__).resolve().parents[2] / "bench" / "dump" / "sid-makedumpfile.sh"
 
-def no_vmcoreinfo(tmp_path: Path) -> str:
+
+def no_vmcoreinfo(tmp_path: Path, aligned: bool = True) -> str:
     # With VMCOREINFO makedumpfile needs a real kernel image (page tables, init_uts_ns) even at
     # -d 1; without it, it falls back to get_mem_map_without_mm (dump-formats.md §5).
+    # aligned: no segment ends inside a page. makedumpfile 1.7.2 drops such a partial last page,
+    # 1.7.7+ (f2c5f76 "Fix incorrect page exclusion in exclude_nodata_pages()") and we keep it.
     fx = fixtures.standard()
     fx.vmcoreinfo = None
+    if aligned:
+        fx.ranges = [(s, -(-(s + n) // fixtures.PS) * fixtures.PS - s) for s, n in fx.ranges]
     return fx.write(str(tmp_path / "vmcore-novmcoreinfo"))
+
+
+@pytest.mark.tools
+def test_partial_last_page_is_kept_like_makedumpfile_178(tmp_path: Path) -> None:
+    if not SID_MDF.exists():
+        pytest.skip("sid's makedumpfile 1.7.8 is not fetched (sh bench/dump/sid-makedumpfile.sh -v)")
+    fx = fixtures.standard()
+    partial = fx.partial_pfns()
+    assert partial, "the standard fixture has a segment ending inside a page"
+    src = no_vmcoreinfo(tmp_path, aligned=False)
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    proc = subprocess.run(["sh", str(SID_SH), "-c", "-d", "1", src, str(theirs)], capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert run_dump("--dump-level", "1", src, str(ours)).returncode == 0
+    a, b = kdump_layout.read(str(theirs)), kdump_layout.read(str(ours))
+    assert a.bitmap2 == b.bitmap2
+    assert partial <= set(b.dumped)
+    for pfn in partial:
+        assert b.page(pfn) == fixtures.expected_page(fx, pfn)
 
 
 @pytest.mark.tools

@@ -99,7 +99,15 @@ class Fixture:
         return sorted(out)
 
     def nodata_pfns(self) -> set[int]:
-        """Partial last pages of a segment: makedumpfile (and we) leave them out (exclude_nodata_pages)."""
+        """Pages wholly past a segment's file data (exclude_nodata_pages): none here, p_filesz == p_memsz.
+
+        A partial last page is dumped, zero-padded, as makedumpfile does since f2c5f76 (1.7.7);
+        1.7.2 rounded down and left it out.
+        """
+        return set()
+
+    def partial_pfns(self) -> set[int]:
+        """Last pages that a segment covers only in part."""
         return {(start + size) // PS for start, size in self.ranges if (start + size) % PS}
 
     def write(self, path: str) -> str:

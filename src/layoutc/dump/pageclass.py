@@ -66,7 +66,7 @@ class Layout:
             info.offset("page.mapping"),
             info.offset("page._mapcount"),
             info.offset("page.private"),
-            info.offset("page.compound_head"),
+            tail_word_offset(info),
             info.offset("page.compound_order"),
             info.offset("page.compound_dtor"),
             pg,
@@ -117,9 +117,9 @@ def capabilities(info: VmcoreInfo, level: int) -> tuple[int, list[str]]:
                 f"using dump level {level & DL_EXCLUDE_ZERO}"
             )
         return -1, notes
-    # Tail pages carry other data where a head has `mapping`: without OFFSET(page.compound_head)
-    # (renamed compound_info in Linux 7.1, not supported yet) a tail could pass for a cache or anon page.
-    tails = "OFFSET(page.compound_head)"
+    # Tail pages carry other data where a head has `mapping`: without the tail word a tail could
+    # pass for a cache or anon page.
+    tails = [] if tail_word_offset(info) is not None else ["OFFSET(page.compound_head or compound_info)"]
     need = {
         DL_EXCLUDE_FREE: ["OFFSET(page._mapcount)", "OFFSET(page.private)", "NUMBER(PAGE_BUDDY_MAPCOUNT_VALUE)"],
         DL_EXCLUDE_CACHE: [
@@ -127,13 +127,12 @@ def capabilities(info: VmcoreInfo, level: int) -> tuple[int, list[str]]:
             "NUMBER(PG_lru)",
             "NUMBER(PG_private)",
             "NUMBER(PG_swapcache)",
-            tails,
         ],
-        DL_EXCLUDE_CACHE_PRI: ["OFFSET(page.mapping)", "NUMBER(PG_lru)", "NUMBER(PG_swapcache)", tails],
-        DL_EXCLUDE_USER_DATA: ["OFFSET(page.mapping)", "NUMBER(PG_head_mask)", tails],
+        DL_EXCLUDE_CACHE_PRI: ["OFFSET(page.mapping)", "NUMBER(PG_lru)", "NUMBER(PG_swapcache)"],
+        DL_EXCLUDE_USER_DATA: ["OFFSET(page.mapping)", "NUMBER(PG_head_mask)"],
     }
     for bit, keys in need.items():
-        lacking = info.missing(*keys)
+        lacking = info.missing(*keys) + (tails if bit != DL_EXCLUDE_FREE else [])
         if bit == DL_EXCLUDE_USER_DATA and not (
             info.offset("page.compound_order") is not None
             or info.number("PG_hugetlb") is not None
@@ -144,6 +143,20 @@ def capabilities(info: VmcoreInfo, level: int) -> tuple[int, list[str]]:
             level &= ~bit
             notes.append(f"dump level bit {bit} needs {', '.join(lacking)}; not excluding that class")
     return level, notes
+
+
+def tail_word_offset(info: VmcoreInfo) -> int | None:
+    """Offset of the word whose bit 0 marks a tail page.
+
+    ``page.compound_head`` until Linux 7.0; Linux 7.1 renamed it ``page.compound_info`` (kernel
+    commit "mm: rename the 'compound_head' field in the 'struct page' to 'compound_info'", with its
+    VMCOREINFO entry) and, when ``sizeof(struct page)`` is a power of two under SPARSEMEM_VMEMMAP,
+    stores ``mask | 1`` instead of ``head | 1`` ("mm: rework compound_head() for power-of-2
+    sizeof(struct page)"; the mask is ``GENMASK(63, order + log2(SIZE(page)))``).  Bit 0 still
+    marks a tail in both encodings, and only bit 0 is used here, as makedumpfile f50c015 does.
+    """
+    found = info.offset("page.compound_head")
+    return found if found is not None else info.offset("page.compound_info")
 
 
 class MemMap:

@@ -44,7 +44,7 @@ class PhysMap:
     page_size: int
     pieces: tuple[Piece, ...]
     nodata: tuple[Extent, ...] = ()
-    """Pages whose end lies beyond p_filesz: makedumpfile's exclude_nodata_pages() leaves them out of
+    """Pages wholly beyond p_filesz: makedumpfile's exclude_nodata_pages() leaves them out of
     the dump (bitmap 2) while they stay present (bitmap 1), so we do the same."""
 
     @property
@@ -121,7 +121,8 @@ def build(loads: tuple[Phdr, ...], page_size: int) -> PhysMap:
         whole.append(Piece(pfn, pfn + 1, Kind.MIXED, 0, tuple(sorted(frags))))
     whole.sort(key=lambda p: p.pfn_start)
     nodata = extents.normalize(
-        ((ph.p_paddr + ph.p_filesz) // page_size, -(-(ph.p_paddr + ph.p_memsz) // page_size))
+        # rounded up at both ends, as makedumpfile does: a page partly backed by file data is dumped
+        (-(-(ph.p_paddr + ph.p_filesz) // page_size), -(-(ph.p_paddr + ph.p_memsz) // page_size))
         for ph, c in zip(loads, contained, strict=True)
         if not c and ph.p_memsz
     )
