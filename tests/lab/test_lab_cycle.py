@@ -78,5 +78,5 @@ def test_negative_control(cycles: dict[tuple[str, str], Report]) -> None:
     report = cycles[("7", "qemu-4g-top")]
     facts = {f.name: f for f in report.facts}
     assert facts["arm.sh refuses the unsafe layout"].status == "pass", report.to_text()
-    corrupt = facts["negative control: window dump differs from the reference (silent corruption)"]
+    corrupt = facts["negative control: the window silently took pages the dump level keeps"]
     assert corrupt.status == "pass", report.to_text()
