@@ -176,8 +176,10 @@ def _kaslr_moved_crash(
     aligned_low = all(s % CRASH_ALIGN == 0 and e <= FOUR_GIB for s, e in seen)
     clear = not any(_overlaps(i, r) for i in image for r in seen)
     ok = bool(seen) and sizes_match and aligned_low and clear
-    detail = (f"kaslr on and the kernel image {_ranges(_merge(image))} sits in the predicted range: checked the "
-              "size, 16M alignment below 4 GiB and no overlap with the image instead of the address")
+    detail = (
+        f"kaslr on and the kernel image {_ranges(_merge(image))} sits in the predicted range: checked the "
+        "size, 16M alignment below 4 GiB and no overlap with the image instead of the address"
+    )
     return Fact("crash kernel reservation", "pass" if ok else "fail", _ranges(predicted), _ranges(seen), detail)
 
 

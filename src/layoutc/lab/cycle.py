@@ -48,6 +48,7 @@ UPLOAD_ARGV = ("/lab/upload", "{dump}")
 LAB_MODULES = (*initramfs.DEFAULT_MODULES, "virtio_pci", "virtio_blk")
 GRUBENV_EMPTY = b"# GRUB Environment Block\n"
 MiB = 1 << 20
+DUMPER_RSS = 31 * MiB  # peak RSS of `layoutc dump` measured in docs/dumper.md (flat in the source size)
 # The production OS runs the units with dash and coreutils: recover.sh uses `sha256sum -c --quiet`, which
 # busybox's sha256sum rejects, and busybox sh runs its own applets before anything on PATH. So recover.sh runs
 # under dash (shipped as /usr/bin/dash) with coreutils' sha256sum replacing the busybox link; everything else
@@ -231,11 +232,9 @@ def _cmdline(layout: LayoutView, stage: str, machine: board.Machine) -> str:
 
 
 def crash_append(doc: Mapping[str, Any]) -> str:
-    return (
-        " ".join(str(doc.get(k, "")) for k in ("crash_board_cmdline",)).strip()
-        + " "
-        + str((doc.get("cmdline") or {}).get("crash", ""))
-    )
+    """What arm.sh passes as --append: the crash board cmdline, then the layout's crash parameters."""
+    words = [str(doc.get("crash_board_cmdline", "")), str((doc.get("cmdline") or {}).get("crash", ""))]
+    return " ".join(" ".join(words).split())
 
 
 def run_cycle(
@@ -258,7 +257,7 @@ def run_cycle(
     window = layout.dump_window
     full = stage == "full"
     plan = cycle_guest.CyclePlan(
-        crash_append=" ".join(crash_append(doc).split()),
+        crash_append=crash_append(doc),
         force_arm=("-s -p" if (doc.get("crash_kexec") or {}).get("file_load") else "-p") if opts.negative else "",
         keep_vmcore=opts.keep_vmcore,
         reference=(opts.reference or opts.negative) and full,
@@ -282,16 +281,20 @@ def run_cycle(
         lab_files=crash_lab,
         work=work,
     )
-    reserve = int((doc.get("crashkernel") or {}).get("size") or 0)
+    reserve = int((doc.get("crashkernel") or {}).get("size") or 0)  # the base reservation (cma: not the CMA)
+    kernel_bytes = k.vmlinuz.stat().st_size
+    need = kernel_bytes + crash.size + crash.unpacked + DUMPER_RSS
     res.facts.append(
-        Fact(
-            "crash initramfs size",
-            "info",
-            f"crash reservation {reserve / MiB:.0f} MiB",
-            f"{crash.size / MiB:.1f} MiB compressed, {crash.unpacked / MiB:.1f} MiB unpacked "
-            f"(python {crash.python_bytes / MiB:.1f} "
-            f"MiB, zipapp {crash.zipapp_bytes} B), kernel {k.vmlinuz.stat().st_size / MiB:.1f} MiB",
-            f"built in {time.monotonic() - t0:.1f} s; modules {' '.join(crash.modules)}",
+        _ok(
+            "crash initramfs fits the crash reservation",
+            0 < need <= reserve,
+            f"kernel + initramfs + unpacked root + dumper RSS <= {reserve / MiB:.0f} MiB",
+            f"{need / MiB:.1f} MiB",
+            f"kernel {kernel_bytes / MiB:.1f} MiB, initramfs {crash.size / MiB:.1f} MiB compressed, "
+            f"{crash.unpacked / MiB:.1f} MiB unpacked (python3.11 + stdlib + libraries "
+            f"{crash.python_bytes / MiB:.1f} MiB, zipapp {crash.zipapp_bytes} B), dumper RSS "
+            f"{DUMPER_RSS / MiB:.0f} MiB (docs/dumper.md); built in {time.monotonic() - t0:.1f} s; "
+            f"modules {' '.join(crash.modules)}",
         )
     )
     prod_image = device_image(
