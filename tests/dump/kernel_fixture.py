@@ -169,12 +169,25 @@ class Kernel:
     extreme: bool = True  # SPARSEMEM_EXTREME (roots of pointers) or a flat mem_section array
     five_level: bool = False  # 5-level page tables (NUMBER(pgtable_l5_enabled)=1)
     kaslr: bool = False  # randomized page_offset_base and vmemmap_base (4-level)
+    # A randomized kernel image: KERNELOFFSET moves its virtual addresses, phys_shift its physical
+    # placement; phys_base = phys_shift - KERNELOFFSET (negative when only the virtual side moved,
+    # printed signed as the kernel does). Both 2 MiB aligned (the image is mapped with PMD pages).
+    kernel_offset: int = 0
+    phys_shift: int = 0
     pages: dict[int, PageSpec] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for cls, lo, hi in self.classes:
             for pfn in range(lo, hi):
                 self.pages[pfn] = self._spec(cls, pfn, lo)
+
+    @property
+    def phys_base(self) -> int:
+        return self.phys_shift - self.kernel_offset
+
+    def kva(self, pa: int) -> int:
+        """Kernel-image virtual address of physical ``pa`` (``__va_symbol``)."""
+        return KERNEL_MAP + pa - self.phys_base
 
     @property
     def page_offset(self) -> int:
@@ -266,6 +279,8 @@ class Kernel:
             info = info.replace("NUMBER(MAX_PHYSMEM_BITS)=46", "NUMBER(MAX_PHYSMEM_BITS)=52")
             info = info.replace("NUMBER(VMALLOC_START)=0xffffc90000000000", "NUMBER(VMALLOC_START)=0xffa0000000000000")
             info = info.replace("LENGTH(mem_section)=2048", f"LENGTH(mem_section)={ROOTS_L5}")
+        if self.kernel_offset or self.phys_shift:
+            info = self._relocate(info)
         fx = fixtures.Fixture(
             ranges=[(0x1000, 0x9F000 - 0x1000), (0x100000, self.ram - 0x100000)],
             vmcoreinfo=info,
@@ -293,7 +308,9 @@ class Kernel:
         pud = [0] * 512
         pud[(KERNEL_MAP >> 30) & 511] = PMD_K | PRESENT_RW
         o[PUD_K // PS] = table(pud)
-        o[PMD_K // PS] = table([(i << 21) | PSE | PRESENT_RW if i < self.ram >> 21 else 0 for i in range(512)])
+        # __START_KERNEL_map + i * 2 MiB maps to i * 2 MiB + phys_base (only where that is RAM)
+        kmap = [(i << 21) + self.phys_base for i in range(512)]
+        o[PMD_K // PS] = table([pa | PSE | PRESENT_RW if 0 <= pa < self.ram else 0 for pa in kmap])
         pud = [0] * 512
         pud[(vm >> 30) & 511] = PMD_VM | PRESENT_RW
         o[PUD_VM // PS] = table(pud)
@@ -330,6 +347,20 @@ class Kernel:
         for page in range(npfn * 64 // PS, vm_pages * 512):
             o[MEMMAP // PS + page] = bytes(PS)
         return fx
+
+    def _relocate(self, info: str) -> str:
+        """Kernel-image symbols at their randomized addresses; KERNELOFFSET and phys_base to match."""
+        out = []
+        for line in info.splitlines():
+            key, _, value = line.partition("=")
+            if key.startswith("SYMBOL(") and int(value, 16) >= KERNEL_MAP:
+                line = f"{key}={self.kva(int(value, 16) - KERNEL_MAP):x}"
+            elif key == "KERNELOFFSET":
+                line = f"KERNELOFFSET={self.kernel_offset:x}"
+            elif key == "NUMBER(phys_base)":
+                line = f"NUMBER(phys_base)={self.phys_base}"
+            out.append(line)
+        return "\n".join(out) + "\n"
 
     def kept(self, fx: fixtures.Fixture, level: int, zero_in_bitmap: bool = True) -> set[int]:
         """The pfns a dump at ``level`` keeps (ground truth).

@@ -165,7 +165,7 @@ class KdumpWriter:
         info = self.vmcore.vmcoreinfo_note
         info_off, info_size = (note_off + info.desc_offset, len(info.desc)) if info else (0, 0)
         sub = KDUMP_SUB_HEADER.pack(
-            self.phys_base,
+            self.phys_base & 0xFFFFFFFFFFFFFFFF,  # unsigned long; VMCOREINFO prints it signed (%ld)
             self.dump_level,
             0,
             0,
