@@ -129,6 +129,19 @@ PGTY = {
     for k, v in {"buddy": 0xF0, "offline": 0xF1, "hugetlb": 0xF4, "slab": 0xF5, "unaccepted": 0xF7}.items()
 }
 VMCOREINFO_612 = _v612(VMCOREINFO)
+# Linux 7.1+: the tail word is OFFSET(page.compound_info) (kernel commit "mm: rename the
+# 'compound_head' field in the 'struct page' to 'compound_info'"); with a power-of-2 struct page
+# under SPARSEMEM_VMEMMAP a tail stores GENMASK(63, order + log2(SIZE(page))) | 1 instead of
+# head | 1 ("mm: rework compound_head() for power-of-2 sizeof(struct page)").
+VMCOREINFO_71 = VMCOREINFO_612.replace("OSRELEASE=6.12.0-synthetic", "OSRELEASE=7.1.0-synthetic").replace(
+    "OFFSET(page.compound_head)=8", "OFFSET(page.compound_info)=8"
+)
+U64_MASK = (1 << 64) - 1
+
+
+def tail_mask(order: int) -> int:
+    """compound_info of a tail page on 7.1+ (64-byte struct page): the mask, bit 0 set."""
+    return (U64_MASK & ~((1 << (order + 6)) - 1)) | 1
 
 
 @dataclass
@@ -159,12 +172,15 @@ CLASSES: list[tuple[str, int, int]] = [
 ZERO_PAGES = (0x3000, 0x3100)
 # 6.12 only: unaccepted memory (a page type on the first page of a MAX_ORDER block, 1024 pages).
 UNACCEPTED = ("free", 0x1800, 0x1C00)
+# 7.1 only: an order-1 slab page whose tail's mapping slot (folio _large_mapcount etc.) reads odd,
+# as on a real 7.2 vmcore: only the tail word tells it is not an anonymous page.
+SLAB_COMPOUND = ("slab", 0xE60, 0xE62)
 LEVEL_BITS = {"cache": 2 | 4, "cache_private": 4, "user": 8, "free": 16, "hwpoison": -1, "offline": -1}
 
 
 @dataclass
 class Kernel:
-    generation: str = "6.1"  # or "6.12"
+    generation: str = "6.1"  # or "6.12", "7.1"
     ram: int = RAM  # bytes, at most 1 GiB (one PMD table per mapping)
     extreme: bool = True  # SPARSEMEM_EXTREME (roots of pointers) or a flat mem_section array
     five_level: bool = False  # 5-level page tables (NUMBER(pgtable_l5_enabled)=1)
@@ -204,12 +220,16 @@ class Kernel:
     @property
     def fixture_release(self) -> bytes:
         """utsname.release in the fixture's init_uts_ns."""
-        return b"6.12.0-synthetic" if self.new else b"6.1.0-synthetic"
+        return f"{self.generation}.0-synthetic".encode()
 
     @property
     def classes(self) -> list[tuple[str, int, int]]:
         """Ground-truth class ranges of this generation."""
-        return CLASSES + ([UNACCEPTED] if self.new else [])
+        return CLASSES + ([UNACCEPTED] if self.new else []) + ([SLAB_COMPOUND] if self.compound_info else [])
+
+    @property
+    def compound_info(self) -> bool:
+        return self.generation == "7.1"
 
     @property
     def new(self) -> bool:
@@ -218,7 +238,7 @@ class Kernel:
     def _compound(self, pfn: int, lo: int, head: PageSpec, dtor: int) -> PageSpec:
         if pfn == lo:
             return head
-        tail = PageSpec(head=(self.vmemmap + lo * 64) | 1)
+        tail = PageSpec(head=tail_mask(9) if self.compound_info else (self.vmemmap + lo * 64) | 1)
         if pfn == lo + 1:
             if self.new:
                 tail.flags = 9  # folio._flags_1: the order in the low byte
@@ -246,6 +266,10 @@ class Kernel:
             return self._compound(pfn, lo, head, 2)
         if cls == "user":
             return PageSpec(flags=1 << PG_LRU | 1 << PG_SWAPBACKED, mapping=ANON_MAPPING)
+        if cls == "slab" and lo == SLAB_COMPOUND[1]:
+            if pfn == lo:
+                return PageSpec(flags=1 << PG_HEAD, mapcount=PGTY["slab"])
+            return PageSpec(flags=1, head=tail_mask(1), mapping=0xFFFFFFFF)  # _flags_1: order 1
         if cls == "slab":
             return PageSpec(mapcount=PGTY["slab"]) if self.new else PageSpec(flags=1 << PG_SLAB)
         if cls == "hwpoison":
@@ -268,7 +292,7 @@ class Kernel:
         return bytes(raw)
 
     def fixture(self) -> fixtures.Fixture:
-        info = VMCOREINFO_612 if self.new else VMCOREINFO
+        info = VMCOREINFO_71 if self.compound_info else VMCOREINFO_612 if self.new else VMCOREINFO
         if not self.extreme:  # LENGTH(mem_section) = NR_MEM_SECTIONS = 1 << (46 - 27)
             info = info.replace("LENGTH(mem_section)=2048", "LENGTH(mem_section)=524288")
         if self.kaslr:
@@ -322,7 +346,7 @@ class Kernel:
             for f in (
                 b"Linux",
                 b"synthetic",
-                b"6.12.0-synthetic" if self.new else b"6.1.0-synthetic",
+                self.fixture_release,
                 b"#1 SMP PREEMPT_DYNAMIC",
                 b"x86_64",
                 b"(none)",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 from pathlib import Path
@@ -22,7 +23,7 @@ PS = fixtures.PS
 LEVELS = [1, 2, 4, 8, 16, 11, 17, 31]
 
 
-GENERATIONS = ["6.1", "6.12"]
+GENERATIONS = ["6.1", "6.12", "7.1"]
 SID_MDF = Path(os.environ.get("SID_DIR", "/var/tmp/layoutc-sid")) / "mdf" / "usr" / "bin" / "makedumpfile"
 
 
@@ -56,7 +57,7 @@ def test_page_table_walk(kernel: Any) -> None:
         assert table.translate(kernel_fixture.VMEMMAP + (4 << 20)) is None  # beyond the 2 MiB mapping
         assert table.translate(0xFFFFC90000000000) is None  # vmalloc: not mapped here
         uts = table.read(kernel_fixture.KERNEL_MAP + kernel_fixture.UTS + 65 * 2, 16)
-        assert uts is not None and uts.startswith(b"6.1")
+        assert uts is not None and uts.startswith(kernel[0].fixture_release)
     finally:
         reader.close()
 
@@ -72,28 +73,59 @@ def test_kept_pages_match_ground_truth(kernel: Any, tmp_path: Path, level: int) 
     assert kd.sub[1] == level
 
 
+def oracle(
+    kern: kernel_fixture.Kernel, fx: fixtures.Fixture, path: str, tmp_path: Path
+) -> tuple[list[str], str] | None:
+    """The makedumpfile command that is the oracle for ``kern`` and the file to give it; None when
+    it is not fetched.
+
+    Debian 12's 1.7.2 predates folios: it keeps THP and hugetlb tails on 6.12 (dump-formats.md §4),
+    so sid's 1.7.8 is the oracle there. 1.7.8 predates f50c015 ("Fix wrong exclusion of compound
+    tail pages on Linux 7.1 and later"), which only makes it read OFFSET(page.compound_info) as
+    OFFSET(page.compound_head); on 7.1 it gets exactly that from a copy of the fixture whose
+    VMCOREINFO names the entry compound_head (same length: the files then differ only in those
+    bytes). The generator's ground truth is checked in any case.
+    """
+    if not kern.new:
+        return [need_tool("makedumpfile")], path
+    if not SID_MDF.exists():
+        return None
+    cmd = ["sh", str(Path(__file__).resolve().parents[2] / "bench" / "dump" / "sid-makedumpfile.sh")]
+    if kern.compound_info:
+        assert fx.vmcoreinfo is not None
+        renamed = copy.copy(fx)
+        renamed.vmcoreinfo = fx.vmcoreinfo.replace(INFO_71, INFO_70)
+        path = renamed.write(str(tmp_path / "vmcore-f50c015"))
+    return cmd, path
+
+
+def same_dump(theirs: bytes, ours: bytes) -> bool:
+    """Byte-identical, up to the VMCOREINFO entry the 7.1 oracle's source had renamed."""
+    if INFO_71.encode() in ours:
+        theirs = theirs.replace(INFO_70.encode(), INFO_71.encode())
+    return theirs == ours
+
+
+INFO_70, INFO_71 = "OFFSET(page.compound_head)=", "OFFSET(page.compound_info)="
+
+
 @pytest.mark.tools
 @pytest.mark.parametrize("level", [1, 17, 11, 31])
 def test_identical_to_makedumpfile(kernel: Any, tmp_path: Path, level: int) -> None:
-    kern, _, path = kernel
-    if kern.new:
-        # Debian 12's makedumpfile 1.7.2 predates folios: it keeps THP and hugetlb tails on 6.12
-        # (dump-formats.md §4). sid's 1.7.8 is the oracle there, when bench/dump/sid-makedumpfile.sh
-        # has fetched it; the generator's ground truth is checked in any case.
-        if not SID_MDF.exists():
-            pytest.skip("sid's makedumpfile 1.7.8 is not fetched (sh bench/dump/sid-makedumpfile.sh -v)")
-        cmd = ["sh", str(Path(__file__).resolve().parents[2] / "bench" / "dump" / "sid-makedumpfile.sh")]
-    else:
-        cmd = [need_tool("makedumpfile")]
+    kern, fx, path = kernel
+    found = oracle(kern, fx, path, tmp_path)
+    if found is None:
+        pytest.skip("sid's makedumpfile 1.7.8 is not fetched (sh bench/dump/sid-makedumpfile.sh -v)")
     theirs, ours = tmp_path / "theirs", tmp_path / "ours"
-    proc = subprocess.run([*cmd, "-c", "-d", str(level), path, str(theirs)], capture_output=True)
+    cmd, src = found
+    proc = subprocess.run([*cmd, "-c", "-d", str(level), src, str(theirs)], capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode()
     assert run_dump("--dump-level", str(level), path, str(ours)).returncode == 0
     a, b = kdump_layout.read(str(theirs)), kdump_layout.read(str(ours))
     assert a.bitmap2 == b.bitmap2
     assert b.utsname[:5] == (b"Linux", b"synthetic", kern.fixture_release, b"#1 SMP PREEMPT_DYNAMIC", b"x86_64")
     # Byte for byte, header included: utsname read from init_uts_ns, timestamp from CRASHTIME.
-    assert a.raw == b.raw
+    assert same_dump(a.raw, b.raw)
 
 
 @pytest.mark.tools
@@ -198,7 +230,9 @@ def test_budget_drops_page_classes_first(kernel: Any, tmp_path: Path) -> None:
 
 
 def layout_of(generation: str) -> pageclass.Layout:
-    text = kernel_fixture.VMCOREINFO_612 if generation == "6.12" else kernel_fixture.VMCOREINFO
+    text = {"6.12": kernel_fixture.VMCOREINFO_612, "7.1": kernel_fixture.VMCOREINFO_71}.get(
+        generation, kernel_fixture.VMCOREINFO
+    )
     info = VmcoreInfo(parse_vmcoreinfo(text.encode()))
     return pageclass.Layout.from_info(info, 64, 0)
 
@@ -254,7 +288,7 @@ def test_flat_sparsemem_matches_makedumpfile(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr.decode()
     assert run_dump("--dump-level", "31", path, str(ours)).returncode == 0
     assert set(kdump_layout.read(str(ours)).dumped) == kern.kept(fx, 31)
-    assert theirs.read_bytes() == ours.read_bytes()
+    assert same_dump(theirs.read_bytes(), ours.read_bytes())
 
 
 @pytest.mark.tools
@@ -269,17 +303,14 @@ def test_paging_variants_match_ground_truth_and_makedumpfile(tmp_path: Path, gen
     ours = tmp_path / "ours"
     assert run_dump("--dump-level", "31", path, str(ours)).returncode == 0
     assert set(kdump_layout.read(str(ours)).dumped) == kern.kept(fx, 31)
-    if kern.new and not SID_MDF.exists():
+    found = oracle(kern, fx, path, tmp_path)
+    if found is None:
         return  # ground truth only: sid's makedumpfile is not fetched
-    cmd = (
-        ["sh", str(Path(__file__).resolve().parents[2] / "bench" / "dump" / "sid-makedumpfile.sh")]
-        if kern.new
-        else [need_tool("makedumpfile")]
-    )
     theirs = tmp_path / "theirs"
-    proc = subprocess.run([*cmd, "-c", "-d", "31", path, str(theirs)], capture_output=True)
+    cmd, src = found
+    proc = subprocess.run([*cmd, "-c", "-d", "31", src, str(theirs)], capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode()
-    assert theirs.read_bytes() == ours.read_bytes()
+    assert same_dump(theirs.read_bytes(), ours.read_bytes())
 
 
 # (KERNELOFFSET, physical shift): only the virtual side moved (phys_base < 0, printed signed), both
@@ -318,14 +349,32 @@ def test_randomized_kernel_image_translates_exactly(
     kd = kdump_layout.read(str(ours))
     assert set(kd.dumped) == kern.kept(fx, 31)
     assert kd.utsname[2] == kern.fixture_release  # read through the relocated init_uts_ns
-    if kern.new and not SID_MDF.exists():
+    found = oracle(kern, fx, path, tmp_path)
+    if found is None:
         return  # ground truth only: sid's makedumpfile is not fetched
-    cmd = (
-        ["sh", str(Path(__file__).resolve().parents[2] / "bench" / "dump" / "sid-makedumpfile.sh")]
-        if kern.new
-        else [need_tool("makedumpfile")]
-    )
     theirs = tmp_path / "theirs"
-    proc = subprocess.run([*cmd, "-c", "-d", "31", path, str(theirs)], capture_output=True)
+    cmd, src = found
+    proc = subprocess.run([*cmd, "-c", "-d", "31", src, str(theirs)], capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode()
-    assert theirs.read_bytes() == ours.read_bytes()
+    assert same_dump(theirs.read_bytes(), ours.read_bytes())
+
+
+@pytest.mark.tools
+def test_compound_info_tail_is_not_user_data(tmp_path: Path) -> None:
+    # 7.1: the order-1 slab page's tail has an odd word where `mapping` is. With the tail word read
+    # from OFFSET(page.compound_info) it is skipped (its head is slab: kept); sid's 1.7.8 without
+    # f50c015 drops it as user data, as it did on a real 7.2 vmcore.
+    kern = kernel_fixture.Kernel("7.1")
+    fx = kern.fixture()
+    path = fx.write(str(tmp_path / "vmcore"))
+    lo, hi = kernel_fixture.SLAB_COMPOUND[1:]
+    ours = tmp_path / "ours"
+    assert run_dump("--dump-level", "31", path, str(ours)).returncode == 0
+    assert set(range(lo, hi)) <= set(kdump_layout.read(str(ours)).dumped)
+    if not SID_MDF.exists():
+        return
+    theirs = tmp_path / "theirs"
+    sid = str(Path(__file__).resolve().parents[2] / "bench" / "dump" / "sid-makedumpfile.sh")
+    proc = subprocess.run(["sh", sid, "-c", "-d", "31", path, str(theirs)], capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert set(kdump_layout.read(str(ours)).dumped) - set(kdump_layout.read(str(theirs)).dumped) == {hi - 1}
