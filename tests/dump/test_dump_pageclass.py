@@ -230,14 +230,18 @@ def test_budget_drops_page_classes_first(kernel: Any, tmp_path: Path) -> None:
 
 
 def layout_of(generation: str) -> pageclass.Layout:
-    text = {"6.12": kernel_fixture.VMCOREINFO_612, "7.1": kernel_fixture.VMCOREINFO_71}.get(
-        generation, kernel_fixture.VMCOREINFO
-    )
+    # 6.6-6.8: folio order in _flags_1, hugetlb as a flag of the second page (NUMBER(PG_hugetlb))
+    v66 = "\n".join(ln for ln in kernel_fixture.VMCOREINFO_612.splitlines() if not ln.startswith("NUMBER(PAGE_HUGETLB"))
+    text = {
+        "6.6": v66 + f"\nNUMBER(PG_hugetlb)={kernel_fixture.PG_LRU}\n",
+        "6.12": kernel_fixture.VMCOREINFO_612,
+        "7.1": kernel_fixture.VMCOREINFO_71,
+    }.get(generation, kernel_fixture.VMCOREINFO)
     info = VmcoreInfo(parse_vmcoreinfo(text.encode()))
     return pageclass.Layout.from_info(info, 64, 0)
 
 
-@pytest.mark.parametrize("generation", GENERATIONS)
+@pytest.mark.parametrize("generation", [*GENERATIONS, "6.6"])
 @pytest.mark.parametrize("level", [1, 2, 4, 8, 16, 31])
 def test_numpy_and_stdlib_paths_agree_on_random_struct_pages(generation: str, level: int) -> None:
     np: Any = need_module("numpy")
@@ -256,7 +260,7 @@ def test_numpy_and_stdlib_paths_agree_on_random_struct_pages(generation: str, le
         flags = sum(1 << b for b in flag_bits if rng.random() < 0.15) | rng.choice([0, 0, 9, 3, 70])
         raw += k.PAGE.pack(
             flags,
-            rng.choice([0, 0, 0, 0xFFFFEA0000000001]),
+            rng.choice([0, 0, 0, 0xFFFFEA0000000001, k.tail_mask(1)]),
             0,
             rng.choice([0, k.ANON_MAPPING, k.FILE_MAPPING]),
             0,

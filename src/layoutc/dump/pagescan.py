@@ -64,8 +64,8 @@ def classify(
     hugetlb = np.zeros(n, dtype=bool)
     head_mask = np.uint64(pg["head_mask"] or 0)
     heads = np.nonzero(((flags & head_mask) != 0) & ~tail)[0]
-    for i in heads.tolist():
-        orders[i], hugetlb[i] = _order(lay, raw, i, n, int(mapcount[i]) if mapcount is not None else None, first + i)
+    if len(heads):
+        _orders(np, lay, raw, first, n, heads, flags, mapcount, orders, hugetlb)
     left = ~tail
     buddy = eq(val["BUDDY"]) & ~slab & left if level & DL_EXCLUDE_FREE else np.zeros(n, dtype=bool)
     left &= ~buddy
@@ -92,11 +92,46 @@ def classify(
         _ranges(found[name], pfns[hit], stop[hit])
 
 
-def _order(lay: Layout, raw: bytes, i: int, n: int, mapcount: int | None, pfn: int) -> tuple[int, bool]:
-    from .pageclass import compound_order
-
-    order, hugetlb = compound_order(lay, raw, i, n, mapcount, pfn)
-    return order, hugetlb
+def _orders(
+    np: Any,
+    lay: Layout,
+    raw: bytes,
+    first: int,
+    n: int,
+    heads: Any,
+    flags: Any,
+    mapcount: Any,
+    orders: Any,
+    hugetlb: Any,
+) -> None:
+    """Order and hugetlb-ness of the compound heads at ``heads``, as ``pageclass.compound_order``."""
+    # page + 1 is read only inside the batch and not past a 512-page makedumpfile batch
+    heads = heads[(heads + 1 < n) & ((first + heads) % BATCH != BATCH - 1)]
+    if not len(heads):
+        return
+    nxt = heads + 1
+    val, pg_hugetlb = lay.values, lay.pg["hugetlb"]
+    if val["HUGETLB"] is not None or pg_hugetlb is not None:  # 6.6+: folio._flags_1
+        flags1 = flags[nxt]
+        order = (flags1 & np.uint64(0xFF)).astype(np.int64)
+        if val["HUGETLB"] is not None:
+            huge = mapcount[heads] == val["HUGETLB"] if mapcount is not None else np.zeros(len(heads), dtype=bool)
+        else:
+            assert pg_hugetlb is not None
+            huge = ((flags1 >> np.uint64(pg_hugetlb & 0x3F)) & np.uint64(1)).astype(bool)
+    elif lay.compound_order is not None:
+        rows = np.frombuffer(raw, dtype=np.uint8, count=n * lay.size).reshape(n, lay.size)
+        order = rows[nxt, lay.compound_order].astype(np.int64)
+        if lay.compound_dtor is not None and val["HUGETLB_PAGE_DTOR"] is not None:
+            huge = rows[nxt, lay.compound_dtor] == val["HUGETLB_PAGE_DTOR"]
+        else:
+            huge = np.zeros(len(heads), dtype=bool)
+    else:
+        return
+    pfn = first + heads
+    bad = (order >= 64) | ((pfn & ((np.int64(1) << np.minimum(order, 62)) - 1)) != 0)
+    orders[heads] = np.where(bad, 0, order)
+    hugetlb[heads] = huge
 
 
 def _ranges(out: list[tuple[int, int]], starts: Any, ends: Any) -> None:
