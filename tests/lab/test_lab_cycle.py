@@ -23,13 +23,9 @@ pytestmark = pytest.mark.lab
 BUNDLED = Path(__file__).resolve().parents[2] / "profiles" / "qemu"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "profiles"
 CASES = (("6.1", "qemu-4g"), ("7", "qemu-4g"), ("7", "qemu-4g-cma"), ("7", "qemu-4g-top"))
-# Known failures in other components, pinned so a fix shows up as XPASS:
-# the dumper drops dump-level bits 2/4/8 on 7.2 (its VMCOREINFO has no OFFSET(page.compound_head)), so the
-# kdump dump_level is 17 where filter.json promises 31.
-KNOWN = {
-    ("7", "qemu-4g"): {"page classes excluded (kdump dump_level = filter spec)"},
-    ("7", "qemu-4g-cma"): {"page classes excluded (kdump dump_level = filter spec)"},
-}
+# Known failures in other components, pinned so a fix shows up (none now: the dumper's dump level on 7.2 was 17
+# until it read 7.1+'s compound_info, commit 7fe2ca5).
+KNOWN: dict[tuple[str, str], set[str]] = {}
 
 
 @pytest.fixture(scope="session")
