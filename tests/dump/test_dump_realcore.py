@@ -55,7 +55,8 @@ def kept_vmcore(series: str, tmp: Path) -> Path:
     pattern = f"{'6.1' if series == '6.1' else '7'}.*-qemu-4g*.vmcore"
 
     def found() -> Path | None:
-        hits = sorted(p for p in (cache_dir() / "vmcores").glob(pattern) if "cma" not in p.name)
+        # the plain qemu-4g board (not the CMA variant, not the lab's negative-control fixture)
+        hits = sorted(p for p in (cache_dir() / "vmcores").glob(pattern) if not re.search(r"-(cma|top)\b", p.name))
         return hits[-1] if hits else None
 
     if found() is None:
