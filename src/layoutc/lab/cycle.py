@@ -228,7 +228,10 @@ def _obs(out: GuestOutput, kind: str) -> Mapping[str, Any]:
 
 def _cmdline(layout: LayoutView, stage: str, machine: board.Machine) -> str:
     words = [layout.board_cmdline, *machine.memmap, layout.cmdline.get(stage, ""), "panic=-1"]
-    return " ".join(" ".join(words).split())
+    line = " ".join(" ".join(words).split())
+    if "console=ttyS0" not in line.split():
+        line += " console=ttyS0"  # the lab reads the serial port (a board's own console= may be empty)
+    return line
 
 
 def crash_append(doc: Mapping[str, Any]) -> str:
@@ -263,6 +266,7 @@ def run_cycle(
         reference=(opts.reference or opts.negative) and full,
         capture_mode="script" if opts.negative else "init",
         window_start=window.start if window else 0,
+        arm_mode="hotplug" if layout.strategy.window_mode == "hotplug" else "production",
     )
     work = out_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -389,7 +393,8 @@ def _arm_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, *, negati
                 )
             )
         return
-    res.facts.append(_ok("arm.sh production verdict", arm.get("rc") == 0, "exit 0", f"exit {arm.get('rc')}", text))
+    name = "recover.sh + arm.sh recovery (hotplug, first boot)" if arm.get("mode") == "hotplug" else "arm.sh production"
+    res.facts.append(_ok(f"{name} verdict", arm.get("rc") == 0, "exit 0", f"exit {arm.get('rc')}", text))
     res.facts.append(_ok("kexec_crash_loaded", str(arm.get("loaded")) == "1", "1", str(arm.get("loaded"))))
 
 

@@ -37,10 +37,16 @@ loaded() { cat /sys/kernel/kexec_crash_loaded 2>/dev/null || cat /sys/kernel/kex
 """
 
 ARM = r"""
-${ARM_TRACE:+sh -x} /usr/lib/layoutc/arm.sh production > /tmp/arm.out 2>&1
+if [ "$ARM_MODE" = hotplug ]; then
+    # a hotplug window has no production mode: the recovery unit runs on every boot, returns the window to
+    # RAM and arms with arm.sh recovery
+    dash /usr/lib/layoutc/recover.sh > /tmp/arm.out 2>&1
+else
+    /usr/lib/layoutc/arm.sh production > /tmp/arm.out 2>&1
+fi
 rc=$?
 emit arm-output /tmp/arm.out
-obs arm "\"mode\":\"production\",\"rc\":$rc,\"loaded\":\"$(loaded)\""
+obs arm "\"mode\":\"$ARM_MODE\",\"rc\":$rc,\"loaded\":\"$(loaded)\""
 if [ "$rc" -ne 0 ] && [ -n "$FORCE_ARM" ]; then
     # negative control only: load the crash kernel the way arm.sh would have, to show what it prevented
     kexec $FORCE_ARM /boot/crash/vmlinuz --initrd=/boot/crash/initrd.img --append="$CRASH_APPEND" \
@@ -66,6 +72,8 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
+# the crash cmdline is arm.sh's (the board's console may not be the serial port): talk to ttyS0 directly
+[ -c /dev/ttyS0 ] && exec > /dev/ttyS0 2>&1
 dmesg -n 1
 echo "LAYOUTC-START $(uname -r)"
 . /lab/common
@@ -190,12 +198,14 @@ class CyclePlan:
     reference: bool = False
     capture_mode: str = "init"  # init: exec capture-init.sh; script: capture.sh then copy (negative control)
     window_start: int = 0
+    arm_mode: str = "production"  # hotplug: recover.sh (release + arm.sh recovery) on the first boot
 
     def render(self) -> str:
         return (
             f"CRASH_APPEND='{self.crash_append}'\nFORCE_ARM='{self.force_arm}'\n"
             f"KEEP_VMCORE='{'1' if self.keep_vmcore else ''}'\nREFERENCE='{'1' if self.reference else ''}'\n"
             f"CAPTURE_MODE='{self.capture_mode}'\nWINDOW_START='{self.window_start:#x}'\n"
+            f"ARM_MODE='{self.arm_mode}'\n"
             "OFFLINE_BLOCKS=''\nHOTPLUG_START=''\n"
         )
 
