@@ -382,3 +382,17 @@ def test_compound_info_tail_is_not_user_data(tmp_path: Path) -> None:
     proc = subprocess.run(["sh", sid, "-c", "-d", "31", path, str(theirs)], capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode()
     assert set(kdump_layout.read(str(ours)).dumped) - set(kdump_layout.read(str(theirs)).dumped) == {hi - 1}
+
+
+def test_missing_compound_info_drops_the_tail_dependent_bits(tmp_path: Path) -> None:
+    # 7.1 without OFFSET(page.compound_info): tails cannot be told apart, so cache/user bits go.
+    kern = kernel_fixture.Kernel("7.1")
+    fx = kern.fixture()
+    path = with_info(fx, ("OFFSET(page.compound_info)",), str(tmp_path / "vmcore"))
+    out = tmp_path / "out"
+    proc = run_dump_verbose("--dump-level", "31", path, str(out))
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "dump level bit 8 needs OFFSET(page.compound_head or compound_info)" in proc.stderr.decode()
+    kd = kdump_layout.read(str(out))
+    assert kd.sub[1] == 17
+    assert set(kd.dumped) == kern.kept(fx, 17)
