@@ -225,7 +225,8 @@ def _assess(
 
 def _run_cycle(layout_dir: Path, layout: LayoutView, k: kernels.Kernel, machine: board.Machine, out_dir: Path,
                opts: LabOptions, stage: str, head: Report) -> Report:  # fmt: skip
-    from layoutc.lab.cycle import CycleOptions, run_cycle
+    from layoutc.lab.cycle import run_cycle
+    from layoutc.lab.cycle_facts import CycleOptions
 
     negative = opts.negative or bool(layout.unsafe)
     copts = CycleOptions(keep_vmcore=opts.keep_vmcore, profile=opts.profile, negative=negative,
