@@ -273,6 +273,28 @@ def test_prove_movability_refuses_busy_block(tmp_path: Path) -> None:
         subprocess.run([chattr, "-i", str(state)], check=True)
 
 
+def test_unsafe_pin_forces_the_movability_proof(tmp_path: Path) -> None:
+    """A layout whose ``unsafe`` list is non-empty (a pin overrode a safety rule) proves movability even
+    when the profile does not ask: online+Movable blocks and a clean iomem do not show early allocations."""
+    prof = profile("qemu-4g")
+    assert not prof.prove_movability
+    doc = layout("qemu-4g")
+    doc["unsafe"] = [{"pin": "window_base", "value": doc["dump_window"]["start"], "rule": "early-allocations",
+                      "message": "the window is over the early memblock allocations"}]
+    b = Board(tmp_path, "qemu-4g", prof, doc)
+    assert "prove_movability 36 38" in (b.device / "arm.sh").read_text()
+    run = b.arm("production")
+    assert run.code == 0, run.err
+    for block in (36, 37, 38):
+        assert (b.root / f"sys/devices/system/memory/memory{block}/state").read_text() == "online_movable\n"
+
+
+def test_no_unsafe_pin_no_proof(tmp_path: Path) -> None:
+    b = Board(tmp_path, "qemu-4g")
+    assert b.doc.get("unsafe") == []
+    assert "prove_movability" not in (b.device / "arm.sh").read_text()
+
+
 def test_disk_boards_arm(tmp_path: Path) -> None:
     for name in ("server-64g-2node", "arm64-8g"):
         b = Board(tmp_path / name, name)

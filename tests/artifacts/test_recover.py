@@ -249,3 +249,16 @@ def test_run_after_a_stop_between_ndctl_and_daxctl(tmp_path: Path) -> None:
     assert not run.called("mount") and not run.called("ndctl")
     assert run.called("daxctl") == ["daxctl [reconfigure-device] [--mode=system-ram] [dax0.0]"]
     assert run.called("arm.sh") == ["arm.sh [recovery]"]
+
+
+def test_checksums_with_busybox_sha256sum(tmp_path: Path) -> None:
+    """busybox sha256sum -c knows no --quiet (only -s/-w): recover.sh must verify with plain -c."""
+    real = tool("sha256sum")
+    nb = NextBoot(tmp_path, "qemu-4g")
+    stub(nb.bin, "sha256sum", 'for a in "$@"; do case $a in --*) echo "sha256sum: unrecognized option" >&2; '
+                              f'exit 1;; esac; done\nexec {real} "$@"')
+    window_fs(nb.fs)
+    run = nb.recover()
+    assert run.code == 0, run.err
+    assert all("--quiet" not in c for c in run.called("sha256sum")), run.called("sha256sum")
+    assert (nb.stored() / "vmcore").exists()

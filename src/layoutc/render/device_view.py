@@ -83,7 +83,7 @@ class View:
     kexec_file: bool  # -s always (cma needs kexec_file_load)
     crash_size: int
     cma_size: int
-    prove_movability: bool
+    prove_movability: bool  # the profile asks, or a pin overrode a safety rule (layout.json unsafe)
     iomem_conflicts: tuple[str, ...]
     dumper: str
     dump_pyz: str
@@ -193,7 +193,7 @@ def build_view(profile: Profile, doc: Mapping[str, Any]) -> View:
         initrd_path=str(kexec.get("initrd", profile.crash.initrd_path)),
         kexec_file=bool(kexec.get("file_load", crash_memory == "cma")),
         crash_size=crash_size, cma_size=cma_size,
-        prove_movability=profile.prove_movability, iomem_conflicts=IOMEM_CONFLICTS,
+        prove_movability=profile.prove_movability or bool(doc.get("unsafe")), iomem_conflicts=IOMEM_CONFLICTS,
         dumper=str(profile.dump.dumper if profile.dump.dumper is Dumper.MAKEDUMPFILE else "layoutc"),
         dump_pyz=DUMP_PYZ, filter_path=f"{CONFIG_DIR}/filter.json",
         makedumpfile_args=tuple(spec["makedumpfile"]["args"]), mkfs_args=MKFS_ARGS,

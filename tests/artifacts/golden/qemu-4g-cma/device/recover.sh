@@ -126,11 +126,11 @@ save_dump() {
     fi
     dest="$STORE/$BOARD-$id$suffix"
     if [ ! -e "$STATE/stored-$id" ]; then
-        (cd "$src" && sha256sum -c --quiet SHA256SUMS) >/dev/null 2>&1 ||
+        (cd "$src" && sha256sum -c SHA256SUMS) >/dev/null 2>&1 ||
             fail 32 "checksums of dump $id in ${src#"$R"} do not match; it is kept where it is"
         rm -rf "$dest.tmp"
         if ! { mkdir -p "$dest.tmp" && find "$src" -maxdepth 1 -type f -exec cp {} "$dest.tmp"/ \; &&
-            (cd "$dest.tmp" && sha256sum -c --quiet SHA256SUMS) >/dev/null 2>&1; }; then
+            (cd "$dest.tmp" && sha256sum -c SHA256SUMS) >/dev/null 2>&1; }; then
             rm -rf "$dest.tmp"
             fail 33 "copying dump $id to ${dest#"$R"} failed; it is kept where it is"
         fi
