@@ -5,11 +5,9 @@ lab-only except the serial glue and the virtio disks the host reads back:
 
 * ``/usr/lib/layoutc/capture.sh``, ``capture-init.sh``, ``/etc/layoutc/filter.json`` — the generated files;
 * ``/usr/lib/layoutc/dump.pyz`` — ``layoutc dump --build-zipapp`` (the dumper as it ships to devices);
-* a minimal interpreter: ``/usr/bin/python3`` (Debian's python3.11) plus exactly the stdlib modules the
-  dumper imports (found by running the host interpreter with ``-X importtime`` on the zipapp and on the
-  dumper's own imports), byte-compiled *sourceless* (``X.pyc`` beside where ``X.py`` would be: no source,
-  no stale-timestamp recompilation under TCG), their ``lib-dynload`` extensions and every library ``ldd``
-  lists;
+* a minimal interpreter (``pyrt``): ``/usr/bin/python3`` (Debian's python3.11) plus exactly the stdlib
+  modules the dumper imports (``-X importtime`` on the zipapp and on the dumper's own imports), byte-compiled
+  sourceless, their ``lib-dynload`` extensions and every library ``ldd`` lists;
 * ``mkfs.ext4``, ``vmcore-dmesg``, busybox for the rest (mount, sha256sum, dd, tr, grep, logger);
 * the modules capture-init.sh ``modprobe``s (nd_e820, nd_pmem, ext4 and their ``modules.dep`` closure,
   with a ``modules.dep`` so busybox modprobe resolves them) and virtio_blk for the lab's disks.
@@ -17,20 +15,14 @@ lab-only except the serial glue and the virtio disks the host reads back:
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from layoutc.lab import initramfs
+from layoutc.lab import initramfs, pyrt
 from layoutc.lab.errors import LabError
 
-PYTHON = Path("/usr/bin/python3.11")  # Debian's python3.11-minimal; the guest calls it as python3
-PY_LIB = "/usr/lib/python3.11"
 # stdlib modules the dumper imports lazily or only on some paths (ast scan of src/layoutc/dump), minus
 # multiprocessing (only with --workers) and zipfile (only the builder)
 DUMPER_IMPORTS = (
@@ -64,27 +56,6 @@ DUMPER_IMPORTS = (
 CAPTURE_TOOLS = ("/usr/sbin/mkfs.ext4", "/usr/sbin/vmcore-dmesg")
 CAPTURE_MODULES = ("libnvdimm", "nd_e820", "nd_pmem", "crc32c_generic", "ext4", "virtio_pci", "virtio_blk")
 
-_RESOLVE = r"""
-import importlib.util, json, os, sys
-out = {}
-for name in sys.stdin.read().split():
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        continue
-    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
-        continue
-    out[name] = [spec.origin, bool(spec.submodule_search_locations)]
-print(json.dumps(out))
-"""
-
-_COMPILE = r"""
-import json, py_compile, sys
-for src, dst, shown in json.load(sys.stdin):
-    py_compile.compile(src, cfile=dst, dfile=shown, doraise=True,
-                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class CrashImage:
@@ -104,79 +75,15 @@ def build_zipapp(dest: Path) -> Path:
     return dest
 
 
-def _interp() -> Path:
-    if not PYTHON.is_file():
-        raise LabError("tool-missing", f"{PYTHON} not found (Debian package python3.11-minimal)")
-    return PYTHON
-
-
 def imported_modules(pyz: Path) -> list[str]:
     """Every module the interpreter loads to run the zipapp and the dumper's imports (``-X importtime``)."""
-    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
-    names: set[str] = set()
-    probes = [
-        [str(_interp()), "-X", "importtime", str(pyz), "--help"],
-        [str(_interp()), "-X", "importtime", "-c", "import " + ", ".join(DUMPER_IMPORTS)],
-    ]
-    for argv in probes:
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd="/", timeout=60, check=False)
-        for line in proc.stderr.splitlines():
-            if line.startswith("import time:") and "|" in line:
-                name = line.rsplit("|", 1)[-1].strip()
-                if name and not name.startswith(("layoutc", "__main__")):
-                    names.add(name)
-    return sorted(names | set(DUMPER_IMPORTS))
+    commands = [[str(pyz), "--help"], ["-c", "import " + ", ".join(DUMPER_IMPORTS)]]
+    return pyrt.imported_modules(commands, DUMPER_IMPORTS)
 
 
 def python_files(pyz: Path) -> dict[str, bytes]:
     """Archive path → bytes for the interpreter, sourceless .pyc stdlib modules, extensions, libraries."""
-    py = _interp()
-    names = imported_modules(pyz)
-    proc = subprocess.run(
-        [str(py), "-S", "-c", _RESOLVE],
-        input=" ".join(names),
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin"},
-        cwd="/",
-        timeout=60,
-        check=True,
-    )
-    origins: dict[str, list[object]] = json.loads(proc.stdout)
-    files: dict[str, bytes] = {"usr/bin/python3": py.read_bytes()}
-    natives = [py]
-    to_compile: list[tuple[str, str, str]] = []
-    with tempfile.TemporaryDirectory(prefix="layoutc-pyc-") as tmp:
-        # getpath's landmark is lib/python3.11/os.py or os.pyc (os itself is frozen, so never "imported" from it)
-        landmark = [f"{PY_LIB}/os.py", False]
-        for _name, (origin, _pkg) in sorted([*origins.items(), ("os", landmark)]):
-            real = os.path.realpath(str(origin))
-            shown = str(origin)
-            if not shown.startswith(PY_LIB + "/"):
-                continue  # site-packages and anything outside the stdlib stay out
-            rel = shown[len(PY_LIB) + 1 :]
-            if rel.endswith(".py"):
-                dst = Path(tmp) / (rel[:-3] + ".pyc")
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                to_compile.append((real, str(dst), shown))
-            elif rel.endswith(".so"):
-                files[f"{PY_LIB[1:]}/{rel}"] = Path(real).read_bytes()
-                natives.append(Path(real))
-        subprocess.run(
-            [str(py), "-S", "-c", _COMPILE],
-            input=json.dumps(to_compile),
-            text=True,
-            capture_output=True,
-            timeout=120,
-            check=True,
-        )
-        for _src, compiled, shown in to_compile:
-            rel = shown[len(PY_LIB) + 1 : -3] + ".pyc"
-            files[f"{PY_LIB[1:]}/{rel}"] = Path(compiled).read_bytes()
-    for native in natives:
-        for lib in initramfs.shared_libraries(native):
-            files[str(lib).lstrip("/")] = lib.resolve().read_bytes()
-    return files
+    return pyrt.python_files(imported_modules(pyz))
 
 
 def capture_files(device: Path) -> dict[str, bytes]:
@@ -210,7 +117,6 @@ def build_crash_initramfs(
     pyz = build_zipapp(work / "dump.pyz")
     py = python_files(pyz)
     extra = {**capture_files(device), "usr/lib/layoutc/dump.pyz": pyz.read_bytes(), **py, **lab_files}
-    extra[f"{PY_LIB[1:]}/lib-dynload/.keep"] = b""
     extra["boot/grub/.keep"] = b""
     spec = initramfs.InitramfsSpec(
         init=init, module_dir=module_dir, modules=CAPTURE_MODULES, tools=CAPTURE_TOOLS, stages={}, extra=extra

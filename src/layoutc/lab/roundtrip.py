@@ -1,10 +1,13 @@
-"""The probe round trip: what the guest's kernel reports about its memory, imported, must match the profile.
+"""The probe round trip: probe → import → compile in the guest's kernel must give back the profile's board.
 
-The guest captures the raw files ``layoutc probe`` reads (iomem, lsmem, block_size_bytes, cmdline, uname -r,
-zoneinfo, dmesg) from the *baseline* boot (no layout parameters), the host runs ``layoutc import`` on them in
-a child process, and the imported board (RAM map, nodes, SRAT, block size) is compared with layout.json's.
-Running ``layoutc probe`` itself inside the guest needs Python there (9p host root), which the cloud kernels
-cannot mount (no 9p); the capture is the same set of files, so only probe's reading code is not exercised.
+``probe_roundtrip`` (the default ``PROBE_ROUNDTRIP``): the *production* guest runs the real ``layoutc probe
+--raw DIR`` (``probezip``: a zipapp of probe's modules on Debian's python3.11) and prints the files it wrote;
+the host reads them with ``read_sysinfo``, turns them into a profile with ``import_profile`` (layout
+parameters on the captured cmdline are undone), compiles it (``layoutc compile`` in a child process) and
+compares the compiled RAM map, block size and SRAT with the original layout.json.
+
+``import_roundtrip`` is the fallback when no probe ran (``LabOptions(guest_probe=False)``): the baseline
+boot's shell capture of the same raw files, imported with ``layoutc import`` in a child process.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import yaml
 
 from layoutc.lab.compare import Fact, memparse
-from layoutc.lab.layoutview import LayoutView
+from layoutc.lab.layoutview import LayoutView, load_layout
 
 MiB = 1 << 20
 
@@ -82,11 +85,66 @@ def import_roundtrip(layout: LayoutView, sysinfo: Path, out_dir: Path) -> list[F
     return facts
 
 
-def _same(name: str, predicted: str, observed: str) -> Fact:
-    detail = "layoutc import of the guest's capture (imported-profile.yaml)"
+def probe_roundtrip(layout: LayoutView, sysinfo: Path, out_dir: Path) -> list[Fact]:
+    """Import the guest probe's raw files in-process, compile the profile, compare with ``layout``."""
+    from layoutc.diagnostics import Diagnostics, render_text
+    from layoutc.model import Strategy
+    from layoutc.sysinfo import import_profile, read_sysinfo
+
+    if _carved(sysinfo, layout):
+        why = "map carved with memmap= on the board's cmdline: the firmware map the importer reads is QEMU's"
+        return [Fact("probe round trip", "skip", layout.board, "n/a", why)]
+    diags = Diagnostics()
+    info = read_sysinfo(sysinfo, diags)
+    board = layout.board or "lab"
+    text = None if info is None else import_profile(info, board, Strategy(strategy_of(layout)), diags)
+    if text is None:
+        tail = " | ".join(render_text(diags).strip().splitlines()[-3:])
+        return [Fact("probe round trip", "fail", "import succeeds", "import_profile refused the probe's files", tail)]
+    profile = out_dir / "probed-profile.yaml"
+    profile.write_text(text)
+    compiled = out_dir / "probed-compiled"
+    argv = [sys.executable, "-m", "layoutc.cli", "compile", str(profile), "-o", str(compiled)]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, env=child_env())
+    if proc.returncode != 0:
+        tail = " | ".join((proc.stdout + proc.stderr).strip().splitlines()[-3:])
+        return [Fact("probe round trip", "fail", "compile succeeds", f"layoutc compile exited {proc.returncode}",
+                     tail)]  # fmt: skip
+    got = load_layout(compiled).memory
+    want = layout.memory
+    expected = [(e.start, e.end, e.node if want.srat else None) for e in want.ram]
+    observed = [(e.start, e.end, e.node if want.srat else None) for e in got.ram]
+    detail = "guest probe → import_profile → layoutc compile (probed-profile.yaml, probed-compiled/)"
+    return [
+        _same("round trip: RAM map", _ram(expected), _ram(observed), detail),
+        _same("round trip: block size", f"{want.block_size:#x}", f"{got.block_size:#x}", detail),
+        _same("round trip: SRAT", str(want.srat), str(got.srat), detail),
+    ]
+
+
+def strategy_of(layout: LayoutView) -> str:
+    """The ``layoutc import --strategy`` name of the layout's design."""
+    s = layout.strategy
+    if s.crash_memory == "cma":
+        return {"disk": "cma-disk", "pmem-window": "cma-hotplug" if s.window_mode == "hotplug" else "cma"}.get(
+            s.target, "cma"
+        )
+    if s.target == "disk":
+        return "classic-disk"
+    return "pmem-hotplug" if s.window_mode == "hotplug" else "pmem-movable"
+
+
+def _same(name: str, predicted: str, observed: str, detail: str = "") -> Fact:
+    detail = detail or "layoutc import of the guest's capture (imported-profile.yaml)"
     return Fact(name, "pass" if predicted == observed else "fail", predicted, observed, detail)
 
 
-def _carved(sysinfo: Path) -> bool:
+def _carved(sysinfo: Path, layout: LayoutView | None = None) -> bool:
+    """True when the lab carved QEMU's map with memmap= (the importer then reads QEMU's firmware map)."""
+    if layout is not None:  # a production capture: the layout's own memmap= words are undone by the importer
+        from layoutc.lab.board import machine_for
+
+        words = [*layout.board_cmdline.split(), *machine_for(layout).memmap]
+        return any(w.startswith("memmap=") for w in words)
     cmdline = sysinfo / "cmdline"  # the baseline boot: only the board's words, so memmap= means carving
     return cmdline.is_file() and any(w.startswith("memmap=") for w in cmdline.read_text().split())

@@ -17,22 +17,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from layoutc.lab import board, compare, guest, initramfs, kernels, qemu
+from layoutc.lab import board, compare, guest, initramfs, kernels, probezip, qemu
 from layoutc.lab.errors import LabError
 from layoutc.lab.layoutview import LayoutView, load_layout
 from layoutc.lab.report import BootRecord, Report
-from layoutc.lab.roundtrip import import_roundtrip
+from layoutc.lab.roundtrip import import_roundtrip, probe_roundtrip
 from layoutc.lab.serial import GuestOutput, parse_serial
 
 STAGES = ("boot", "arm", "full")  # part 2: cycle.py
 _BASELINE_LOCK = threading.Lock()
 _BASELINE_KEYS: dict[str, threading.Lock] = {}  # one lock per baseline: concurrent runs boot it once
 
-# Hook for issue 4 item 4 (probe → import → compile → lab): receives the layout, the SYSINFO directory
-# captured in the baseline boot and the output directory, and returns extra facts. The default imports the
-# capture and compares the board; comparing a *compiled* re-import is left to when the compiler exists.
+# Issue 4 item 4 (probe → import → compile → lab): receives the layout, the SYSINFO directory the production
+# guest's ``layoutc probe --raw`` wrote (probezip) and the output directory, and returns extra facts. The
+# default imports it, compiles the imported profile and compares the board. Without a guest probe
+# (LabOptions.guest_probe False) the baseline boot's shell capture goes through IMPORT_ROUNDTRIP instead.
 ProbeRoundTrip = Callable[[LayoutView, Path, Path], list[compare.Fact]]
-PROBE_ROUNDTRIP: ProbeRoundTrip = import_roundtrip
+PROBE_ROUNDTRIP: ProbeRoundTrip = probe_roundtrip
+IMPORT_ROUNDTRIP: ProbeRoundTrip = import_roundtrip
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +44,7 @@ class LabOptions:
     jobs: int = 2  # boots run concurrently within one run_lab call
     baseline_cache: bool = True
     roundtrip: bool = True  # import the guest's capture and compare the board (PROBE_ROUNDTRIP)
+    guest_probe: bool = True  # run layoutc probe in the production guest (probezip) for the round trip
     keep_vmcore: bool = False  # --stage full: save the guest's /proc/vmcore under the cache's vmcores/
     profile: Path | None = None  # the profile the layout came from (device artifacts are rendered from it)
     negative: bool = False  # --stage arm|full on an unsafe layout: expect arm.sh to refuse, then force the crash
@@ -56,10 +59,10 @@ def resolve_kernel(kernel: str | Path | kernels.Kernel) -> kernels.Kernel:
     return kernels.ensure_kernel(kernel)
 
 
-def _guest_image(k: kernels.Kernel, plan: guest.GuestPlan, out: Path) -> Path:
-    spec = initramfs.InitramfsSpec(
-        init=guest.INIT, module_dir=k.module_dir, stages=guest.stages(plan), extra=guest.lab_files(plan)
-    )
+def _guest_image(k: kernels.Kernel, plan: guest.GuestPlan, out: Path, *, probe: bool = False) -> Path:
+    stages = guest.stages(plan, extra={"15-probe": probezip.STAGE} if probe else None)
+    extra = {**guest.lab_files(plan), **(probezip.guest_files(kernels.cache_dir() / "probezip") if probe else {})}
+    spec = initramfs.InitramfsSpec(init=guest.INIT, module_dir=k.module_dir, stages=stages, extra=extra)
     return initramfs.build_initramfs(spec, out)
 
 
@@ -74,8 +77,9 @@ def plan_for(layout: LayoutView) -> guest.GuestPlan:
 
 
 def _boot(name: str, k: kernels.Kernel, plan: guest.GuestPlan, cmdline: str, machine: board.Machine,
-          out_dir: Path, opts: LabOptions, accel: str) -> tuple[BootRecord, GuestOutput]:  # fmt: skip
-    image = _guest_image(k, plan, out_dir / f"initramfs-{name}.img")
+          out_dir: Path, opts: LabOptions, accel: str,
+          probe: bool = False) -> tuple[BootRecord, GuestOutput]:  # fmt: skip
+    image = _guest_image(k, plan, out_dir / f"initramfs-{name}.img", probe=probe)
     log = out_dir / f"serial-{name}.log"
     result = qemu.run_boot(qemu.Boot(k.vmlinuz, image, cmdline, machine, log, accel, opts.timeout))
     image.unlink(missing_ok=True)  # rebuilt in half a second; not worth keeping per run
@@ -142,6 +146,34 @@ def write_sysinfo(out: GuestOutput, dest: Path) -> Path:
     return dest
 
 
+def write_probe_files(out: GuestOutput, dest: Path) -> Path:
+    """Write the raw files the guest's ``layoutc probe --raw`` wrote (``probe/NAME`` frames) to ``dest``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, data in out.files.items():
+        if name.startswith("probe/") and "/" not in name[6:] and name[6:] not in ("", ".", ".."):
+            (dest / name[6:]).write_bytes(data)
+    return dest
+
+
+def probe_fact(out: GuestOutput) -> compare.Fact:
+    """The fact "probe ran in the guest": exit 0 and at least iomem written, naming the exit code and run time."""
+    runs = out.of_kind("probe")
+    if not runs:
+        return compare.Fact("probe ran in the guest", "fail", "exit 0", "no probe observation",
+                            "the production guest did not run /usr/lib/layoutc/probe.pyz")  # fmt: skip
+    rc, obs = runs[-1].get("rc"), runs[-1]
+    try:
+        took = f"{float(obs.get('end', 0)) - float(obs.get('start', 0)):.2f} s"
+    except (TypeError, ValueError):
+        took = "?"
+    written = sorted(n[6:] for n in out.files if n.startswith("probe/"))
+    ok = rc == 0 and "iomem" in written
+    tail = " | ".join((out.text("probe-output") or "").strip().splitlines()[-3:])
+    detail = f"python3 probe.pyz --raw in {took}; wrote {', '.join(written) or 'nothing'}"
+    detail += f"; {tail}" if tail else ""
+    return compare.Fact("probe ran in the guest", "pass" if ok else "fail", "exit 0", f"exit {rc}", detail)
+
+
 def run_lab(
     layout_dir: Path,
     *,
@@ -188,7 +220,8 @@ def run_lab(
     if stage in ("arm", "full"):
         return _run_cycle(layout_dir, layout, k, machine, out_dir, opts, stage, replace(head, accel=accel))
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
-        prod_f = pool.submit(_boot, "production", k, plan_for(layout), cmdline, machine, out_dir, opts, accel)
+        probe = opts.roundtrip and opts.guest_probe
+        prod_f = pool.submit(_boot, "production", k, plan_for(layout), cmdline, machine, out_dir, opts, accel, probe)
         base_f = pool.submit(_baseline, k, machine, " ".join(base_cmdline), out_dir, opts, accel)
         prod_rec, prod = prod_f.result()
         base_rec, base = base_f.result()
@@ -214,8 +247,13 @@ def _assess(
         notes.append("baseline boot taken from the lab cache (identical kernel, machine and cmdline)")
     if base.done:
         sysinfo = write_sysinfo(base, out_dir / "sysinfo-baseline")
-        if opts.roundtrip:
-            facts += PROBE_ROUNDTRIP(layout, sysinfo, out_dir)
+        if opts.roundtrip and not opts.guest_probe:
+            facts += IMPORT_ROUNDTRIP(layout, sysinfo, out_dir)
+    if opts.roundtrip and opts.guest_probe and prod.done:
+        ran = probe_fact(prod)
+        facts.append(ran)
+        if ran.status == "pass":
+            facts += PROBE_ROUNDTRIP(layout, write_probe_files(prod, out_dir / "sysinfo-probe"), out_dir)
     errors = [f"boot {b.name} timed out after {opts.timeout:.0f} s" for b in boots if b.returncode is None]
     if not prod.done and prod_rec.returncode is not None:
         errors.append(f"production guest stopped before LAYOUTC-DONE (see {prod_rec.serial_log})")

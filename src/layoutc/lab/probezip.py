@@ -1,0 +1,95 @@
+"""``layoutc probe`` inside the production guest: its zipapp, the minimal interpreter, the stage that runs it.
+
+The Debian cloud kernels have no 9p, so the guest cannot run the host's layoutc; instead the production
+initramfs carries
+
+* ``/usr/lib/layoutc/probe.pyz``: the ``layoutc`` modules ``layoutc.sysinfo.probe_main`` imports (probe,
+  capture, the parsers, diagnostics, output), with stub ``layoutc/__init__.py`` and
+  ``layoutc/sysinfo/__init__.py`` (the real package ``__init__`` imports the importer, hence PyYAML);
+* ``/usr/bin/python3`` and exactly the stdlib modules running the zipapp loads (``pyrt``, shared with the crash
+  initramfs).
+
+The stage ``15-probe`` (after the facts, before any block is offlined) runs
+``python3 /usr/lib/layoutc/probe.pyz --raw /tmp/probe``, reports its exit code and run time as a ``probe``
+observation and emits every raw file it wrote as ``probe/NAME`` frames; the host imports them
+(``roundtrip.probe_roundtrip``).
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+
+from layoutc.lab import pyrt
+
+PYZ = "usr/lib/layoutc/probe.pyz"
+# the layoutc modules probe_main imports (checked by tests/lab: the zipapp runs under python3.11 -I -S)
+MODULES = (
+    "diagnostics.py",
+    "output.py",
+    "sysinfo/capture.py",
+    "sysinfo/codes.py",
+    "sysinfo/dmesg.py",
+    "sysinfo/iomem.py",
+    "sysinfo/lsmem.py",
+    "sysinfo/probe.py",
+    "sysinfo/probe_main.py",
+    "sysinfo/report.py",
+    "sysinfo/types.py",
+    "sysinfo/zoneinfo.py",
+)
+MAIN = "import sys\nfrom layoutc.sysinfo.probe_main import main\nsys.exit(main(sys.argv[1:]))\n"
+STUBS = {
+    "layoutc/__init__.py": '"""layoutc (probe-only zipapp)."""\n',
+    "layoutc/sysinfo/__init__.py": '"""layoutc.sysinfo (probe-only: no importer, no PyYAML)."""\n',
+}
+# stdlib modules probe imports only on some paths (lsmem/dmesg commands, errors)
+PROBE_IMPORTS = ("subprocess", "shutil", "errno", "json", "argparse", "zipimport", "encodings.idna")
+
+STAGE = r"""
+if [ -x /usr/bin/python3 ] && [ -r /usr/lib/layoutc/probe.pyz ]; then
+    read -r t0 _ < /proc/uptime
+    python3 /usr/lib/layoutc/probe.pyz --raw /tmp/probe > /tmp/probe.out 2>&1
+    rc=$?
+    read -r t1 _ < /proc/uptime
+    obs probe "\"rc\":$rc,\"start\":\"$t0\",\"end\":\"$t1\""
+    emit probe-output /tmp/probe.out
+    for f in /tmp/probe/*; do
+        [ -f "$f" ] && emit "probe/${f##*/}" "$f"
+    done
+fi
+"""
+
+
+def build(dest: Path) -> Path:
+    """Write the probe zipapp to ``dest`` (sources only: the interpreter compiles them in memory)."""
+    root = Path(__file__).resolve().parents[1]  # src/layoutc
+    tmp = dest.with_name(dest.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(b"#!/usr/bin/env python3\n")
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+            z.writestr("__main__.py", MAIN)
+            for name, text in STUBS.items():
+                z.writestr(name, text)
+            for rel in MODULES:
+                z.write(root / rel, f"layoutc/{rel}")
+    os.chmod(tmp, 0o755)
+    os.replace(tmp, dest)
+    return dest
+
+
+@lru_cache(maxsize=1)
+def _files(work: str) -> tuple[tuple[str, bytes], ...]:
+    pyz = build(Path(work) / "probe.pyz")
+    commands = [[str(pyz), "--help"], ["-c", "import " + ", ".join(PROBE_IMPORTS)]]
+    files = pyrt.python_files(pyrt.imported_modules(commands, PROBE_IMPORTS))
+    files[PYZ] = pyz.read_bytes()
+    return tuple(sorted(files.items()))
+
+
+def guest_files(work: Path) -> dict[str, bytes]:
+    """Archive path → bytes: the zipapp and the minimal interpreter (built once per process)."""
+    work.mkdir(parents=True, exist_ok=True)
+    return dict(_files(str(work.resolve())))
