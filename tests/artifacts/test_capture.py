@@ -6,7 +6,10 @@ mkfs.ext4, mount, umount, vmcore-dmesg and the dumper are stubs on PATH that rec
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +195,92 @@ def test_disk_by_partlabel_without_udev(tmp_path: Path) -> None:
     assert run.called("blkid") == ["blkid [-l] [-o] [device] [-t] [PARTLABEL=crash]"]
     assert run.called("mount") == [f"mount [-t] [xfs] [{blk}] [{ck.mnt}]"]
     assert (ck.mnt / f"layoutc-{BOOT_ID}" / "COMPLETE").exists()
+
+
+def _claimed_window(ck: CrashKernel, claim: str, *, bound: bool) -> threading.Thread:
+    """The window's namespace held by a claim (a devdax info block left in RAM), as libnvdimm shows it:
+    no /sys/block/pmem*, region0/{namespace0.0, <claim>} with the claim's ``namespace`` naming it. Writing
+    the namespace to nd_pmem's ``bind`` (a FIFO read by a thread) creates /sys/block/pmem0."""
+    w = ck.doc["dump_window"]
+    shutil.rmtree(ck.root / "sys")
+    nd = ck.root / "sys/bus/nd"
+    region = ck.root / "sys/devices/ndbus0/region0"
+    put(region, "resource", f"{w['start']:#x}\n")
+    put(region / "namespace0.0", "resource", f"{w['start']:#x}\n")
+    put(region / "namespace0.0", "size", f"{w['size']}\n")
+    put(region / "namespace0.0", "force_raw", "0\n")
+    put(region / claim, "namespace", "namespace0.0\n")
+    put(region / "dax0.0", "namespace", "\n")  # the region's unclaimed seed
+    (nd / "devices").mkdir(parents=True)
+    for name in ("region0", "namespace0.0", claim, "dax0.0"):
+        target = "../../../devices/ndbus0/region0" + ("" if name == "region0" else f"/{name}")
+        (nd / "devices" / name).symlink_to(target)
+    drivers = nd / "drivers"
+    (drivers / "nd_pmem").mkdir(parents=True)
+    if bound:
+        put(drivers, "dax_pmem/unbind", "")
+        (region / claim / "driver").symlink_to("../../../../bus/nd/drivers/dax_pmem")
+    bind = drivers / "nd_pmem/bind"
+    os.mkfifo(bind)
+    # the image the crash kernel finds: an old devdax info block at 4 KiB
+    image = bytearray(16384)
+    image[4096:4112] = b"NVDIMM_DAX_INFO\0"
+    put(ck.root, "dev/pmem0", bytes(image))
+
+    def driver() -> None:
+        with open(bind) as f:
+            name = f.read().strip()
+        if name == "namespace0.0":
+            block = ck.root / "sys/block/pmem0"
+            block.mkdir(parents=True)
+            (block / "device").symlink_to("../../devices/ndbus0/region0/namespace0.0")
+
+    thread = threading.Thread(target=driver, daemon=True)
+    thread.start()
+    return thread
+
+
+def _unblock(ck: CrashKernel, thread: threading.Thread) -> None:
+    if thread.is_alive():
+        with open(ck.root / "sys/bus/nd/drivers/nd_pmem/bind", "w") as f:
+            f.write("none\n")
+        thread.join(5)
+
+
+def test_window_held_by_a_stale_dax_claim_is_made_raw(tmp_path: Path) -> None:
+    """Hotplug windows are devdax before every crash: the crash kernel's nd_pmem finds the info block and
+    gives the namespace to a dax claim (no /dev/pmem). capture.sh detaches the claim, sets force_raw,
+    binds nd_pmem, zeroes the info block and captures as usual (before: exit 41, dump lost)."""
+    ck = CrashKernel(tmp_path, "chromebook-4g")
+    thread = _claimed_window(ck, "dax0.1", bound=True)
+    try:
+        run = ck.capture(LAYOUTC_WAIT_SECONDS="2")
+    finally:
+        _unblock(ck, thread)
+    assert run.code == 0, run.err
+    region = ck.root / "sys/devices/ndbus0/region0"
+    assert (ck.root / "sys/bus/nd/drivers/dax_pmem/unbind").read_text() == "dax0.1\n"
+    assert (region / "dax0.1/namespace").read_text() == "\n", "claim detached"
+    assert (region / "namespace0.0/force_raw").read_text() == "1\n"
+    assert bytes((ck.root / "dev/pmem0").read_bytes()[:8192]) == bytes(8192), "info block zeroed"
+    assert run.called("mkfs.ext4")[0].endswith(f"[{ck.root}/dev/pmem0]")
+    assert (ck.mnt / "COMPLETE").exists()
+    assert "claimed by dax0.1" in run.err
+
+
+def test_window_held_by_an_unbound_fsdax_claim(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "chromebook-4g")
+    thread = _claimed_window(ck, "pfn0.1", bound=False)
+    try:
+        run = ck.capture(LAYOUTC_WAIT_SECONDS="2")
+    finally:
+        _unblock(ck, thread)
+    assert run.code == 0, run.err
+    assert (ck.root / "sys/devices/ndbus0/region0/pfn0.1/namespace").read_text() == "\n"
+
+
+def test_no_pmem_and_no_claim_is_41(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "chromebook-4g")
+    shutil.rmtree(ck.root / "sys")
+    run = ck.capture()
+    assert run.code == 41 and not run.called("mkfs.ext4"), run.err

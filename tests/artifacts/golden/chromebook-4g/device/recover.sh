@@ -89,14 +89,76 @@ pmem_by_address() {
     return 1
 }
 
+# the nd region that starts at the window's physical address, as a /sys/bus/nd/devices path
+region_by_address() {
+    for r in "$R"/sys/bus/nd/devices/region*; do
+        res=$(cat "$r/resource" 2>/dev/null) || continue
+        case $res in
+            0x*) ;;
+            *) continue ;;
+        esac
+        case ${res#0x} in
+            '' | *[!0-9a-fA-F]*) continue ;;
+        esac
+        if [ "$((res))" -eq "$WINDOW_START" ]; then
+            printf '%s' "$r"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# the claim (daxX.Y, pfnX.Y, bttX.Y) that holds the window's namespace: an info block at the window
+# start + 4 KiB (devdax/fsdax/btt) made libnvdimm hand the namespace to it instead of a raw /dev/pmem;
+# prints "<claim> <namespace>"
+claimed_namespace() {
+    r=$(region_by_address) || return 1
+    for c in "$r"/dax*.* "$r"/pfn*.* "$r"/btt*.*; do
+        ns=$(cat "$c/namespace" 2>/dev/null) || continue
+        case $ns in
+            namespace*) ;;
+            *) continue ;;
+        esac
+        printf '%s %s' "${c##*/}" "$ns"
+        return 0
+    done
+    return 1
+}
+
+# what `ndctl create-namespace --reconfig=NS -m raw -f` does to a legacy (e820) namespace, through
+# sysfs (drivers/nvdimm/claim.c, namespace_devs.c, pmem.c): unbind the claim, detach it from the
+# namespace, force_raw (nd_pmem then skips the btt/pfn/dax info-block probes), bind the namespace to
+# nd_pmem. The info block itself stays until the caller overwrites it.
+make_raw() {
+    pair=$(claimed_namespace) || return 1
+    claim=${pair%% *}
+    ns=${pair#* }
+    nd="$R/sys/bus/nd"
+    log "the window's $ns is claimed by $claim (an info block left in the window); making it raw" warning
+    if [ -e "$nd/devices/$claim/driver" ]; then
+        echo "$claim" >"$nd/devices/$claim/driver/unbind" || return 1
+    fi
+    echo >"$nd/devices/$claim/namespace" || return 1
+    echo 1 >"$nd/devices/$ns/force_raw" || return 1
+    if [ ! -e "$nd/devices/$ns/driver" ]; then
+        echo "$ns" >"$nd/drivers/nd_pmem/bind" || return 1
+    fi
+}
+
+# waits up to WAIT_SECONDS for the window's pmem device; with make-raw (not as-is), a namespace held by a claim is
+# made raw first (make_raw)
 wait_pmem() {
     tries=0
-    while [ "$tries" -lt "$WAIT_SECONDS" ]; do
+    while :; do
         pmem_by_address && return 0
+        if [ "${1:-}" = make-raw ] && claimed_namespace >/dev/null; then
+            make_raw || return 1
+            continue
+        fi
+        [ "$tries" -lt "$WAIT_SECONDS" ] || return 1
         sleep 1
         tries=$((tries + 1))
     done
-    pmem_by_address
 }
 
 upload() {
@@ -195,7 +257,7 @@ if ! dev=$(pmem_by_address); then
     if find_dax; then
         log "the window is already $dax (an earlier run stopped after ndctl); finishing its release" warning
     else
-        dev=$(wait_pmem) || fail 30 "no pmem device at the window's address $(printf '0x%x' "$WINDOW_START")"
+        dev=$(wait_pmem as-is) || fail 30 "no pmem device at the window's address $(printf '0x%x' "$WINDOW_START")"
     fi
 fi
 
