@@ -101,6 +101,7 @@ def probe_roundtrip(layout: LayoutView, sysinfo: Path, out_dir: Path) -> list[Fa
     if text is None:
         tail = " | ".join(render_text(diags).strip().splitlines()[-3:])
         return [Fact("probe round trip", "fail", "import succeeds", "import_profile refused the probe's files", tail)]
+    out_dir.mkdir(parents=True, exist_ok=True)
     profile = out_dir / "probed-profile.yaml"
     profile.write_text(text)
     compiled = out_dir / "probed-compiled"
