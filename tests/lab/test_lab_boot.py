@@ -92,6 +92,7 @@ def test_layout_predictions_hold_in_real_kernels(
     names = {f.name for f in report.facts if f.status == "pass"}
     assert "ZONE_MOVABLE node 0" in names or name == "qemu-4g-hotplug", _explain(report)
     assert "armed overhead" in names and "crash kernel reservation" in names, _explain(report)
+    assert "probe ran in the guest" in names, _explain(report)  # layoutc probe ran inside the production guest
 
 
 @pytest.mark.parametrize(
