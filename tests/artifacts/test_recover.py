@@ -262,3 +262,50 @@ def test_checksums_with_busybox_sha256sum(tmp_path: Path) -> None:
     assert run.code == 0, run.err
     assert all("--quiet" not in c for c in run.called("sha256sum")), run.called("sha256sum")
     assert (nb.stored() / "vmcore").exists()
+
+
+def test_dax_claim_from_an_earlier_boot_is_not_taken_for_an_interrupted_run(tmp_path: Path) -> None:
+    """Hotplug, warm reboot: the last release's info block survived, so the kernel made a dax device and no
+    /dev/pmem. Only this boot's own ndctl marker means "an earlier run stopped after ndctl"; otherwise the
+    surviving claim proves no capture wrote to the window since (capture.sh zeroes it first)."""
+    nb = NextBoot(tmp_path, "chromebook-4g")
+    (nb.root / "sys/block/pmem0/device").unlink()
+    (nb.root / "sys/block/pmem0").rmdir()
+    run = nb.recover()
+    assert run.code == 0, run.err
+    assert "from an earlier boot's release" in run.err and "stopped after ndctl" not in run.err
+    assert not run.called("ndctl") and run.called("daxctl")
+
+
+def test_ndctl_marker_is_written_before_ndctl(tmp_path: Path) -> None:
+    nb = NextBoot(tmp_path, "chromebook-4g")
+    nb.filesystem(False)
+    run = nb.recover(STUB_DAXCTL_RC="1")
+    assert run.code == 35 and run.called("ndctl")
+    assert (nb.root / f"var/lib/layoutc/ndctl-{BOOT_ID}").exists()
+    # the namespace is devdax now: the retry in the same boot finishes with daxctl
+    (nb.root / "sys/block/pmem0/device").unlink()
+    (nb.root / "sys/block/pmem0").rmdir()
+    retry = nb.recover()
+    assert retry.code == 0, retry.err
+    assert "an earlier run in this boot stopped after ndctl" in retry.err and not retry.called("ndctl")
+
+
+def test_filesystem_with_files_but_no_marker_is_kept(tmp_path: Path) -> None:
+    """A window filesystem holding anything but lost+found without COMPLETE/INCOMPLETE is not provably
+    dump-free: it is kept (exit 32), never returned to RAM."""
+    nb = NextBoot(tmp_path, "chromebook-4g")
+    window_fs(nb.fs)
+    (nb.fs / "COMPLETE").unlink()
+    run = nb.recover()
+    assert run.code == 32, run.err
+    assert not run.called("ndctl") and not run.called("daxctl")
+
+
+def test_empty_filesystem_is_returned(tmp_path: Path) -> None:
+    """capture.sh made the filesystem, then failed to mount it (exit 42): nothing was written."""
+    nb = NextBoot(tmp_path, "chromebook-4g")
+    (nb.fs / "lost+found").mkdir(parents=True)
+    run = nb.recover()
+    assert run.code == 0, run.err
+    assert "a filesystem but no dump" in run.err and run.called("daxctl")

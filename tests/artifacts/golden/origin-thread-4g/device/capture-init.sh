@@ -18,6 +18,8 @@ for m in nd_e820 nd_pmem ext4; do
 done
 /usr/lib/layoutc/capture.sh
 rc=$?
+# the console too: the crash cmdline may send kernel messages elsewhere (console=)
+echo "layoutc: capture.sh exited $rc; rebooting"
 echo "layoutc: capture.sh exited $rc; rebooting" >/dev/kmsg 2>/dev/null || :
 sync
 reboot -f

@@ -263,7 +263,16 @@ mounted=0
 trap 'if [ "$mounted" = 1 ]; then umount "$MNT" || :; fi' EXIT
 if ! dev=$(pmem_by_address); then
     if find_dax; then
-        log "the window is already $dax (an earlier run stopped after ndctl); finishing its release" warning
+        if [ -e "$STATE/ndctl-$boot" ]; then
+            log "the window is already $dax (an earlier run in this boot stopped after ndctl); finishing its release" warning
+        else
+            # not made in this boot: the info block of an earlier boot's release survived in RAM. capture.sh
+            # zeroes it before it writes anything, so a claim that survived proves that no capture wrote to
+            # the window since that release (a crash whose capture failed before reaching the window left
+            # nothing to store anywhere: its dump is lost). A capture's INCOMPLETE marker lives only in a
+            # raw window, handled below.
+            log "the window is $dax from an earlier boot's release (its info block survived): no capture wrote to it since; returning it" warning
+        fi
     else
         dev=$(wait_pmem as-is) || fail 30 "no pmem device at the window's address $(printf '0x%x' "$WINDOW_START")"
     fi
@@ -277,6 +286,10 @@ if [ -n "$dev" ]; then
             fail 31 "the window /dev/$dev holds a filesystem that cannot be mounted; kept"
         mounted=1
         if ! save_dump "$MNT"; then
+            # neither COMPLETE nor INCOMPLETE (capture.sh writes INCOMPLETE first): dump-free only if empty
+            left=$(find "$MNT" -mindepth 1 ! -path "$MNT/lost+found" ! -path "$MNT/lost+found/*" | head -n 1)
+            [ -z "$left" ] ||
+                fail 32 "the window holds ${left#"$MNT"/} but no COMPLETE or INCOMPLETE marker; kept"
             log "the window holds a filesystem but no dump" info
         fi
         umount "$MNT" || fail 35 "umount $MNT failed; the window stays as it is"
@@ -287,6 +300,7 @@ if [ -n "$dev" ]; then
 
     ns=$(readlink -f "$R/sys/block/$dev/device") || fail 35 "cannot resolve the namespace of /dev/$dev"
     ns=${ns##*/}
+    : >"$STATE/ndctl-$boot"
     ndctl create-namespace --reconfig="$ns" -m devdax -f --map='mem' --align='2M' ||
         fail 35 "ndctl create-namespace --reconfig=$ns -m devdax failed"
     find_dax || fail 35 "no dax device inside the window after ndctl"
