@@ -35,7 +35,10 @@ def test_window_spec_excludes_window_and_crash_memory() -> None:
     doc = layout("qemu-4g-cma")
     spec = df.filter_spec(profile("qemu-4g-cma"), doc)
     reasons = {r["reason"] for r in spec["exclude"]}
-    assert {"dump_window", "crashkernel", "crash_cma"} <= reasons
+    assert {"dump_window", "crash_cma"} <= reasons
+    # the crash reservation is never in /proc/vmcore, and crashkernel=SIZE lands where the kernel puts it
+    # (KASLR): excluding the layout's predicted range would drop whatever really lives there
+    assert "crashkernel" not in reasons
     window = doc["dump_window"]
     assert {"start": window["start"], "end": window["end"], "reason": "dump_window"} in spec["exclude"]
     assert 0 < spec["budget"] < window["size"]
