@@ -66,7 +66,7 @@ fi
 def build(dest: Path) -> Path:
     """Write the probe zipapp to ``dest`` (sources only: the interpreter compiles them in memory)."""
     root = Path(__file__).resolve().parents[1]  # src/layoutc
-    tmp = dest.with_name(dest.name + ".tmp")
+    tmp = dest.with_name(f"{dest.name}.{os.getpid()}.tmp")  # concurrent lab runs share the cache
     with open(tmp, "wb") as f:
         f.write(b"#!/usr/bin/env python3\n")
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
