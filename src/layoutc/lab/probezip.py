@@ -18,6 +18,7 @@ observation and emits every raw file it wrote as ``probe/NAME`` frames; the host
 from __future__ import annotations
 
 import os
+import threading
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +26,7 @@ from pathlib import Path
 from layoutc.lab import pyrt
 
 PYZ = "usr/lib/layoutc/probe.pyz"
+_LOCK = threading.Lock()  # run_lab boots concurrently: build the files once per process
 # the layoutc modules probe_main imports (checked by tests/lab: the zipapp runs under python3.11 -I -S)
 MODULES = (
     "diagnostics.py",
@@ -92,4 +94,5 @@ def _files(work: str) -> tuple[tuple[str, bytes], ...]:
 def guest_files(work: Path) -> dict[str, bytes]:
     """Archive path → bytes: the zipapp and the minimal interpreter (built once per process)."""
     work.mkdir(parents=True, exist_ok=True)
-    return dict(_files(str(work.resolve())))
+    with _LOCK:
+        return dict(_files(str(work.resolve())))
