@@ -126,8 +126,9 @@ def test_lsmem_text_round_trip(case: tuple[Lsmem, int]) -> None:
     )
 )
 def test_zoneinfo_round_trip(raw: list[tuple[int, str, int, int, int]]) -> None:
+    # the kernel prints start_pfn only for a populated zone (present > 0)
     zones = tuple(
-        Zone(node, name, start if spanned else None, spanned, min(present, spanned), min(present, spanned))
+        Zone(node, name, start if (pres := min(present, spanned)) else None, spanned, pres, pres)
         for node, name, start, spanned, present in raw
     )
     diags = Diagnostics()

@@ -67,8 +67,9 @@ OS_OVERRIDES = {
 }
 
 
-def render_device(layout_dir: Path, out: Path, profile: Path | None = None) -> Path:
-    """The generated device artifacts of ``layout_dir`` (upload replaced by the lab's hook)."""
+def render_device(layout_dir: Path, out: Path, profile: Path | None = None) -> tuple[Path, str]:
+    """The generated device artifacts of ``layout_dir`` (upload replaced by the lab's hook), and the
+    profile's ``recovery.store`` (where recover.sh keeps the verified dump)."""
     from layoutc.diagnostics import Diagnostics
     from layoutc.frontend import load_profile
     from layoutc.render.device import device_artifacts
@@ -89,7 +90,7 @@ def render_device(layout_dir: Path, out: Path, profile: Path | None = None) -> P
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(artifact.content)
         dest.chmod(artifact.mode)
-    return out / "device"
+    return out / "device", prof.recovery.store
 
 
 def _layout_doc(layout_dir: Path) -> dict[str, Any]:
@@ -166,7 +167,7 @@ def device_image(
         str(ck.get("kernel", "/boot/crash/vmlinuz")).lstrip("/"): k.vmlinuz.read_bytes(),
         str(ck.get("initrd", "/boot/crash/initrd.img")).lstrip("/"): crash_image.read_bytes(),
         "lab/upload": cycle_guest.UPLOAD.encode(),
-        "var/crash/.keep": b"",
+        f"{plan.store.strip('/')}/.keep": b"",
         **_plan_file(plan),
     }
     all_stages = {**guest.stages(guest.GuestPlan(), extra=dict(stages))}
@@ -230,7 +231,7 @@ def run_cycle(
     """``stage`` ``arm`` (production boot and arm.sh only) or ``full``."""
     res = CycleResult([], [], [], [])
     doc = _layout_doc(layout_dir)
-    device = render_device(layout_dir, out_dir / "artifacts", opts.profile)
+    device, store = render_device(layout_dir, out_dir / "artifacts", opts.profile)
     res.notes.append(
         f"device artifacts rendered from {doc.get('profile')} with recovery.upload = {' '.join(UPLOAD_ARGV)}"
     )
@@ -244,6 +245,7 @@ def run_cycle(
         capture_mode="script" if opts.negative else "init",
         window_start=window.start if window else 0,
         arm_mode="hotplug" if layout.strategy.window_mode == "hotplug" else "production",
+        store=store,
     )
     work = out_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
@@ -324,7 +326,7 @@ def run_cycle(
         rec_drives = tuple(d for d in drives if d[0] != "vmcore")  # the kept vmcore has moved to the cache
         rec2, recovery = _boot("recovery", k, rec_image, rec_cmd, machine, out_dir, opts, ram, rec_drives)
         res.boots.append(rec2)
-        recovery_facts(res, layout, recovery, doc, k, work)
+        recovery_facts(res, layout, recovery, doc, k, work, store)
     finally:
         shutil.rmtree(ram.parent, ignore_errors=True)
         for img in ("initramfs-production.img", "initramfs-recovery.img", "export.img", "vmcore.img"):

@@ -207,7 +207,13 @@ def negative_facts(res: CycleResult, work: Path, layout: LayoutView, out: GuestO
 
 
 def recovery_facts(
-    res: CycleResult, layout: LayoutView, out: GuestOutput, doc: Mapping[str, Any], k: kernels.Kernel, work: Path
+    res: CycleResult,
+    layout: LayoutView,
+    out: GuestOutput,
+    doc: Mapping[str, Any],
+    k: kernels.Kernel,
+    work: Path,
+    store: str = "/var/crash",
 ) -> None:
     w = layout.dump_window
     runs = {int(o.get("run", 0)): o for o in out.of_kind("recover")}
@@ -226,9 +232,8 @@ def recovery_facts(
             )
         )
     r1, r2, r3 = runs.get(1, {}), runs.get(2, {}), runs.get(3, {})
-    kept_store = any(
-        "/var/crash/" in line and line.endswith("/vmcore") for line in (out.text("state-1") or "").splitlines()
-    )
+    prefix = f"{store.rstrip('/')}/"
+    kept_store = any(prefix in line and line.endswith("/vmcore") for line in (out.text("state-1") or "").splitlines())
     res.facts.append(
         ok_fact(
             "upload fails: recover.sh exit 34, dump kept in the window and the store",

@@ -153,7 +153,7 @@ pmem_list pmem-recovery
 emit iomem-recovery /proc/iomem
 blocks blocks-recovery-0
 state() {
-    { find /var/crash /var/lib/layoutc -type f 2>/dev/null | sort; cat /tmp/pmem; } > /tmp/state
+    { find "$STORE" /var/lib/layoutc -type f 2>/dev/null | sort; cat /tmp/pmem; } > /tmp/state
     emit "state-$1" /tmp/state
 }
 run() {
@@ -177,7 +177,7 @@ if [ -n "$dev" ] && mkdir -p /tmp/win && mount -t ext4 -o ro /dev/$dev /tmp/win 
     umount /tmp/win
 fi
 run 1
-for f in /var/crash/*/SHA256SUMS /var/crash/*/COMPLETE /var/crash/*/INCOMPLETE; do
+for f in "$STORE"/*/SHA256SUMS "$STORE"/*/COMPLETE "$STORE"/*/INCOMPLETE; do
     [ -f "$f" ] && emit "store-${f##*/}" "$f"
 done
 touch /tmp/upload-ok
@@ -199,13 +199,14 @@ class CyclePlan:
     capture_mode: str = "init"  # init: exec capture-init.sh; script: capture.sh then copy (negative control)
     window_start: int = 0
     arm_mode: str = "production"  # hotplug: recover.sh (release + arm.sh recovery) on the first boot
+    store: str = "/var/crash"  # the profile's recovery.store, where recover.sh keeps the verified dump
 
     def render(self) -> str:
         return (
             f"CRASH_APPEND='{self.crash_append}'\nFORCE_ARM='{self.force_arm}'\n"
             f"KEEP_VMCORE='{'1' if self.keep_vmcore else ''}'\nREFERENCE='{'1' if self.reference else ''}'\n"
             f"CAPTURE_MODE='{self.capture_mode}'\nWINDOW_START='{self.window_start:#x}'\n"
-            f"ARM_MODE='{self.arm_mode}'\n"
+            f"ARM_MODE='{self.arm_mode}'\nSTORE='{self.store}'\n"
             "OFFLINE_BLOCKS=''\nHOTPLUG_START=''\n"
         )
 
