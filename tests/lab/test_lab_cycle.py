@@ -82,11 +82,16 @@ def test_negative_control(cycles: dict[tuple[str, str], Report]) -> None:
     assert corrupt.status == "pass", report.to_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hotplug: the devdax info block the first boot wrote stays in the window, so the "
-    "crash kernel gets a dax namespace and no /dev/pmem (capture.sh exits 41); artifact bug",
-)
+# A hotplug window is ordinary movable RAM when the kernel crashes: the capture overwrites the kernel's
+# pages there that the dump level keeps (measured: 299-1134 pages a run; layoutc's movable windows lose 0).
+# Open design issue, pinned exactly so any other failure, or a fix, shows up.
+HOTPLUG_WINDOW_LOSS = "dump equals the reference made before the window was written"
+
+
 def test_hotplug_cycle(cycles: dict[tuple[str, str], Report]) -> None:
     report = cycles[("7", "chromebook-4g")]
-    assert not report.failures and not report.problems, report.to_text()
+    assert not report.problems, report.to_text()
+    assert {f.name for f in report.failures} == {HOTPLUG_WINDOW_LOSS}, report.to_text()
+    names = {f.name for f in report.facts if f.status == "pass"}
+    assert "capture.sh (via capture-init.sh) exit" in names and "dump verifies after the reboot (sha256 = SHA256SUMS)" \
+        in names, report.to_text()
