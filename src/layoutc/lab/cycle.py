@@ -56,8 +56,8 @@ LAB_MODULES = (*initramfs.DEFAULT_MODULES, "virtio_pci", "virtio_blk")
 GRUBENV_EMPTY = b"# GRUB Environment Block\n"
 MiB = 1 << 20
 DUMPER_RSS = 31 * MiB  # peak RSS of `layoutc dump` measured in docs/dumper.md (flat in the source size)
-# The production OS runs the units with dash and coreutils: recover.sh uses `sha256sum -c --quiet`, which
-# busybox's sha256sum rejects, and busybox sh runs its own applets before anything on PATH. So recover.sh runs
+# The production OS runs the units with dash and coreutils (busybox sh runs its own applets before
+# anything on PATH, so it would not be the shell or sha256sum a device runs). So recover.sh runs
 # under dash (shipped as /usr/bin/dash) with coreutils' sha256sum replacing the busybox link; everything else
 # (/init, arm.sh through its #!/bin/sh) stays on busybox sh.
 # (An earlier guest lost every busybox link under /usr/bin: initramfs.py listed "usr/bin" before "usr".)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..kernel import memblock
 from ..layout import (
     Crashkernel,
     DumpWindow,
@@ -18,7 +19,7 @@ from ..layout import (
     Unsafe,
 )
 from ..model import Profile, Release, WindowMode
-from ..units import MiB, align_down, align_up, format_size
+from ..units import format_size
 from .crash_steps import CrashPlacement, KaslrChoice
 from .graph import Step
 from .memory_steps import crash_need
@@ -57,24 +58,8 @@ def armed_overhead(profile: Profile, v: Mapping[str, Any]) -> int:
     window: DumpWindow | None = v.get("window")
     if window is not None and window.mode == "hotplug":
         total += window.size if profile.window and profile.window.release is Release.REBOOT else window.devdax.wasted
-        total -= boot_memmap_saved(window.start, window.start + window.size)
+        total -= memblock.memmap_saved(window.start, window.start + window.size)
     return total
-
-
-SECTION_SIZE = 128 * MiB  # x86_64 SECTION_SIZE_BITS 27
-MEMMAP_PER_SECTION = SECTION_SIZE // 4096 * 64  # 64 B of struct page per 4 KiB page: 2 MiB a section
-
-
-def boot_memmap_saved(start: int, end: int) -> int:
-    """Boot-time struct pages a memmap=! window saves: one section's memmap per section it empties.
-
-    LNX:mm/sparse.c: sparse_init() allocates (memblock, so outside MemTotal) the memmap of every
-    section with any present memory, a whole section at a time. Sections that the window empties
-    get none; memory hot-added later by kmem takes its memmap from ordinary pages, which MemTotal
-    still counts. Measured in the lab: a 258M hotplug window on q35 gave 4 MiB more MemTotal.
-    """
-    first, last = align_up(start, SECTION_SIZE), align_down(end, SECTION_SIZE)
-    return max(0, (last - first) // SECTION_SIZE) * MEMMAP_PER_SECTION
 
 
 def recovery_boot(profile: Profile) -> RecoveryBoot | None:
