@@ -27,6 +27,8 @@ ALL_PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 # Known failures in other components, pinned so a fix shows up (none now: the dumper's dump level on 7.2 was 17
 # until it read 7.1+'s compound_info, commit 7fe2ca5).
 KNOWN: dict[tuple[str, str], set[str]] = {}
+NO_LOSS = "no page in use lost: dump = reference made before the window was written, but free pages"
+CENSUS = "dumper's window census = the host's (drgn on the reference)"
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +71,8 @@ def test_full_cycle(cycles: dict[tuple[str, str], Report], case: tuple[str, str]
         "blocks returned to RAM",
         "upload fails: recover.sh exit 34, dump kept in the window and the store",
         "second recovery run is a no-op",
-        "dump equals the reference made before the window was written",
+        NO_LOSS,
+        CENSUS,
     ):
         assert needed in names, report.to_text()
 
@@ -78,20 +81,21 @@ def test_negative_control(cycles: dict[tuple[str, str], Report]) -> None:
     report = cycles[("7", "qemu-4g-top")]
     facts = {f.name: f for f in report.facts}
     assert facts["arm.sh refuses the unsafe layout"].status == "pass", report.to_text()
-    corrupt = facts["negative control: the window silently took pages the dump level keeps"]
+    corrupt = facts["negative control: the window took pages in use that the dump level keeps"]
     assert corrupt.status == "pass", report.to_text()
+    # the dumper exits 0 (capture cannot tell), but its census names the loss, and agrees with drgn
+    assert facts[CENSUS].status == "pass", report.to_text()
 
 
-# A hotplug window is ordinary movable RAM when the kernel crashes: the capture overwrites the kernel's
-# pages there that the dump level keeps (measured: 299-1134 pages a run; layoutc's movable windows lose 0).
-# Open design issue, pinned exactly so any other failure, or a fix, shows up.
-HOTPLUG_WINDOW_LOSS = "dump equals the reference made before the window was written"
-
-
+# A hotplug window is ordinary movable RAM when the kernel crashes (all of ZONE_MOVABLE): the capture overwrites
+# pages there that dump level 31 keeps (measured on 7.2: 299-1134 a run). drgn on the reference shows every one
+# free: refcount 0, no mapping, _mapcount -1, lru linked: the per-CPU free lists, which makedumpfile's level 16
+# (PageBuddy only) keeps too. Nothing in use is lost, and the dumper's own census says so.
 def test_hotplug_cycle(cycles: dict[tuple[str, str], Report]) -> None:
     report = cycles[("7", "chromebook-4g")]
     assert not report.problems, report.to_text()
-    assert {f.name for f in report.failures} == {HOTPLUG_WINDOW_LOSS}, report.to_text()
-    names = {f.name for f in report.facts if f.status == "pass"}
-    assert "capture.sh (via capture-init.sh) exit" in names and "dump verifies after the reboot (sha256 = SHA256SUMS)" \
-        in names, report.to_text()
+    assert not report.failures, report.to_text()
+    facts = {f.name: f for f in report.facts}
+    for needed in (NO_LOSS, CENSUS, "capture.sh (via capture-init.sh) exit",
+                   "dump verifies after the reboot (sha256 = SHA256SUMS)"):  # fmt: skip
+        assert facts[needed].status == "pass", report.to_text()

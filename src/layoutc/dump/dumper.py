@@ -6,17 +6,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from . import budget as budgets
 from . import codec as codecs
-from . import elf, elfout, extents, pageclass, physmap
+from . import elf, elfout, extents, pageclass, physmap, windowloss
 from .encode import WINDOW_PAGES, Encoder, Window, windows
 from .errors import DumpError, IncompleteDump, SinkFault, SourceFault
 from .extents import Extent
 from .kdump import PAGE_DESC, KdumpLayout, KdumpWriter
+from .pagetable import ReadPhys
 from .progress import Progress
 from .sink import FileSink, FlatSink, Sink
 from .source import FileReader, Reader
@@ -52,6 +54,7 @@ class Result:
     drops: tuple[budgets.Drop, ...]
     notes: tuple[str, ...]
     error: DumpError | None = None
+    window: windowloss.WindowLoss | None = None  # what the dump window took (spec reason dump_window)
 
 
 def run(opts: Options, reader: Reader | None = None) -> Result:
@@ -78,9 +81,10 @@ def _run(opts: Options, reader: Reader) -> Result:
     notes += class_notes
     auto.update(classes)
     excluded, keep = _exclusions(opts, present, auto, ps, notes)
+    loss = _window_loss(opts, vmcore, physmap.PhysReader(pmap, reader).read, present, auto, ps, notes)
     spec = opts.spec.with_overrides(dump_level=level)
     if spec.format == "elf":
-        return _run_elf(opts, spec, reader, vmcore, pmap, keep, excluded, notes)
+        return dataclasses.replace(_run_elf(opts, spec, reader, vmcore, pmap, keep, excluded, notes), window=loss)
     codec_name = spec.compression
     try:
         codec = codecs.lookup(codec_name)
@@ -113,7 +117,25 @@ def _run(opts: Options, reader: Reader) -> Result:
     )
     progress = Progress(extents.count(plan.keep) * ps, opts.progress)
     stream = windows(pmap, reader, plan.keep, encoder, opts.workers)
-    return _write(writer, sink, stream, progress, plan, present, excluded, notes)
+    return dataclasses.replace(_write(writer, sink, stream, progress, plan, present, excluded, notes), window=loss)
+
+
+def _window_loss(
+    opts: Options,
+    vmcore: elf.Vmcore,
+    read: ReadPhys,
+    present: list[Extent],
+    auto: dict[str, list[Extent]],
+    ps: int,
+    notes: list[str],
+) -> windowloss.WindowLoss | None:
+    """Census of the crashed kernel's pages the dump window overwrites (None: the spec has no window)."""
+    window = [r.pfns(ps) for r in opts.spec.exclude if r.reason == windowloss.WINDOW_REASON]
+    if not window:
+        return None
+    loss = windowloss.census(vmcore.vmcoreinfo, read, windowloss.lost_pages(present, auto, window), ps)
+    notes.append(loss.note())
+    return loss
 
 
 def _write(

@@ -326,7 +326,7 @@ def run_cycle(
         rec_drives = tuple(d for d in drives if d[0] != "vmcore")  # the kept vmcore has moved to the cache
         rec2, recovery = _boot("recovery", k, rec_image, rec_cmd, machine, out_dir, opts, ram, rec_drives)
         res.boots.append(rec2)
-        recovery_facts(res, layout, recovery, doc, k, work, store)
+        recovery_facts(res, layout, recovery, doc, k, work, store, crash_console=prod.console)
     finally:
         shutil.rmtree(ram.parent, ignore_errors=True)
         for img in ("initramfs-production.img", "initramfs-recovery.img", "export.img", "vmcore.img"):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layoutc.lab import dumpcheck, kernels, procfs
+from layoutc.lab import dumpcheck, kernels, procfs, windowcensus
 from layoutc.lab.compare import Fact, hexr
 from layoutc.lab.layoutview import LayoutView
 from layoutc.lab.report import BootRecord
@@ -162,33 +162,58 @@ def reference_dump(work: Path) -> Path | None:
     return dest if debugfs_dump(work / "scratch.img", "/reference.vmcore", dest) else None
 
 
-def window_loss(res: CycleResult, ref: Path, dump: Path, window: tuple[int, int] | None, *, negative: bool) -> None:
-    """Pages the reference (window not excluded) keeps that the capture lacks, and where they are."""
+def window_loss(
+    res: CycleResult,
+    ref: Path,
+    dump: Path,
+    window: tuple[int, int] | None,
+    *,
+    negative: bool,
+    dumper_text: str = "",
+) -> None:
+    """Pages the reference (window not excluded) keeps that the capture lacks, what they were, and whether
+    the dumper's own census (its ``dump window`` note) says the same."""
     cmp = dumpcheck.compare_dumps(ref, dump)
     lost = dumpcheck.only_in_first(ref, dump)
-    inside = sum(1 for p in lost if window and window[0] <= p * 4096 < window[1])
-    where = f"{len(lost)} pages kept by the reference are missing from the capture, {inside} of them in the window"
-    detail = f"{cmp.summary}; {where}"
+    inside = [p for p in lost if window and window[0] <= p * 4096 < window[1]]
+    host = windowcensus.host_census(ref, inside)
+    outside = len(lost) - len(inside)
+    where = (
+        f"{len(lost)} pages kept by the reference are missing from the capture, {len(inside)} of them in the "
+        f"window: {host.free} free (refcount 0, no mapping), {host.in_use} in use, {host.unread} unread"
+    )
+    detail = f"{cmp.summary}; {where}; {host.detail}"
+    own = windowcensus.dumper_census(dumper_text)
     if negative:
         res.facts.append(
             ok_fact(
-                "negative control: the window silently took pages the dump level keeps",
-                inside > 0 and cmp.pfns_only_in_b == 0,
-                "pages lost in the window, capture exit 0",
-                f"{inside} pages lost",
+                "negative control: the window took pages in use that the dump level keeps",
+                host.in_use > 0 and cmp.pfns_only_in_b == 0,
+                "in-use pages lost in the window",
+                f"{host.in_use} in-use pages lost",
                 detail,
             )
         )
     else:
         res.facts.append(
             ok_fact(
-                "dump equals the reference made before the window was written",
-                not lost and cmp.pfns_only_in_b == 0 and cmp.pages_differing == 0,
-                "no page lost or changed",
-                f"{len(lost)} lost, {cmp.pages_differing} changed",
+                "no page in use lost: dump = reference made before the window was written, but free pages",
+                outside == 0 and host.in_use == 0 and host.unread == 0 and cmp.pfns_only_in_b == 0
+                and cmp.pages_differing == 0,
+                "0 in use lost, 0 changed",
+                f"{host.in_use + host.unread + outside} in use lost, {cmp.pages_differing} changed, "
+                f"{host.free} free pages overwritten",
                 detail,
             )
+        )  # fmt: skip
+    res.facts.append(
+        ok_fact(
+            "dumper's window census = the host's (drgn on the reference)",
+            own == (len(inside), host.free, host.in_use),
+            f"{len(inside)} pages, {host.free} free, {host.in_use} in use",
+            "no census note" if own is None else f"{own[0]} pages, {own[1]} free, {own[2]} in use",
         )
+    )
 
 
 def negative_facts(res: CycleResult, work: Path, layout: LayoutView, out: GuestOutput) -> None:
@@ -203,7 +228,8 @@ def negative_facts(res: CycleResult, work: Path, layout: LayoutView, out: GuestO
              (out.text("capture-output") or "").strip().replace("\n", " | ")[-300:])
     )  # fmt: skip
     w = layout.dump_window
-    window_loss(res, ref, after, (w.start, w.end) if w else None, negative=True)
+    window_loss(res, ref, after, (w.start, w.end) if w else None, negative=True,
+                dumper_text=out.text("capture-output") or "")  # fmt: skip
 
 
 def recovery_facts(
@@ -214,6 +240,7 @@ def recovery_facts(
     k: kernels.Kernel,
     work: Path,
     store: str = "/var/crash",
+    crash_console: str = "",
 ) -> None:
     w = layout.dump_window
     runs = {int(o.get("run", 0)): o for o in out.of_kind("recover")}
@@ -275,12 +302,19 @@ def recovery_facts(
             f"exit {r3.get('rc')}, state {'unchanged' if same else 'CHANGED'}, uploads {r3.get('uploads')}",
         )
     )
-    dump_facts(res, layout, out, doc, k, work)
+    dump_facts(res, layout, out, doc, k, work, crash_console)
 
 
 def dump_facts(
-    res: CycleResult, layout: LayoutView, out: GuestOutput, doc: Mapping[str, Any], k: kernels.Kernel, work: Path
+    res: CycleResult,
+    layout: LayoutView,
+    out: GuestOutput,
+    doc: Mapping[str, Any],
+    k: kernels.Kernel,
+    work: Path,
+    crash_console: str = "",
 ) -> None:
+    """``crash_console``: the production/crash serial output, where the dumper printed its notes."""
     up = observation(out, "upload")
     sums = out.text("store-SHA256SUMS") or ""
     complete = "store-COMPLETE" in out.files and "store-INCOMPLETE" not in out.files
@@ -335,7 +369,7 @@ def dump_facts(
     ref = reference_dump(work)
     if ref is not None:
         w = layout.dump_window
-        window_loss(res, ref, dump, (w.start, w.end) if w else None, negative=False)
+        window_loss(res, ref, dump, (w.start, w.end) if w else None, negative=False, dumper_text=crash_console)
     keep = kernels.cache_dir() / "dumps"
     keep.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(dump, keep / f"{k.release}-{layout.board}.kdump")
