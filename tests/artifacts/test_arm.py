@@ -222,10 +222,56 @@ def test_cma_arms_with_kexec_file_load(tmp_path: Path) -> None:
     run = b.arm("production")
     assert run.code == 0, run.err
     assert run.called("kexec")[0].startswith("kexec [-s] [-p]")
+    assert "crash CMA" not in run.err, "the kernel's ranges are the predicted ones: nothing to report"
     put(b.root, "sys/kernel/kexec_crash_loaded", "1\n")
     put(b.root, "sys/devices/system/memory/crash_hotplug", "1\n")
     run = b.arm("rearm")
     assert run.code == 0 and not run.called("kexec"), "kexec -s and crash_hotplug=1: the kernel updates it"
+
+
+MISPREDICTED = ("layoutc-arm: the kernel placed crash CMA at {placed}, the layout predicted "
+                "[0x100000000, 0x110000000) (placement mispredicted; the dump is unaffected: kexec -s leaves the "
+                "kernel's crash CMA ranges out of /proc/vmcore)")
+
+
+@pytest.mark.parametrize(("ranges", "placed"), [
+    ("108000000-117ffffff\n", "[0x108000000, 0x118000000)"),  # moved
+    ("100000000-107ffffff\n110000000-117ffffff\n",  # split in two, same total
+     "[0x100000000, 0x108000000) [0x110000000, 0x118000000)"),
+    ("118000000-11fffffff\n100000000-10fffffff\n",  # the predicted one and one more (kernel order kept)
+     "[0x118000000, 0x120000000) [0x100000000, 0x110000000)"),
+])
+def test_cma_placement_mispredicted_warns_and_arms(tmp_path: Path, ranges: str, placed: str) -> None:
+    """The kernel places crash CMA itself and kexec -s leaves its real ranges out of /proc/vmcore (the filter
+    spec no longer excludes the predicted ones), so other ranges are reported, not refused."""
+    b = _cma_board(tmp_path)
+    put(b.root, "sys/kernel/kexec_crash_cma_ranges", ranges)
+    run = b.arm("production")
+    assert run.code == 0, run.err
+    assert run.err.splitlines() == [MISPREDICTED.format(placed=placed),
+                                    "layoutc-arm: crash kernel armed (kexec -s -p /boot/crash/vmlinuz)"]
+    assert run.called("kexec")
+    (warning,) = [c for c in run.called("logger") if "predicted" in c]
+    assert "[daemon.warning]" in warning and placed in warning
+
+
+def test_cma_mispredicted_and_too_small_is_refused_without_the_warning(tmp_path: Path) -> None:
+    b = _cma_board(tmp_path)
+    put(b.root, "sys/kernel/kexec_crash_cma_ranges", "108000000-10fffffff\n")
+    refused(b.arm("production"), 16, "crash CMA is 134217728 bytes")
+
+
+def test_cma_new_sysfs_path_is_compared_too(tmp_path: Path) -> None:
+    b = _cma_board(tmp_path)
+    (b.root / "sys/kernel/kexec_crash_cma_ranges").unlink()
+    put(b.root, "sys/kernel/kexec/crash_cma_ranges", "108000000-117ffffff\n")
+    run = b.arm("production")
+    assert run.code == 0, run.err
+    assert run.err.splitlines()[0] == MISPREDICTED.format(placed="[0x108000000, 0x118000000)")
+
+
+def test_only_cma_boards_know_a_predicted_cma_placement(tmp_path: Path) -> None:
+    assert "CMA_PREDICTED=" not in (Board(tmp_path, "qemu-4g").device / "arm.sh").read_text()
 
 
 def test_cma_overlapping_window(tmp_path: Path) -> None:

@@ -31,17 +31,42 @@ def test_filter_spec_is_valid(name: str) -> None:
     assert text == json.dumps(data, sort_keys=True, indent=2) + "\n", "serialized, not templated"
 
 
-def test_window_spec_excludes_window_and_crash_memory() -> None:
+def test_window_spec_excludes_the_window_not_crash_memory() -> None:
     doc = layout("qemu-4g-cma")
     spec = df.filter_spec(profile("qemu-4g-cma"), doc)
     reasons = {r["reason"] for r in spec["exclude"]}
-    assert {"dump_window", "crash_cma"} <= reasons
-    # the crash reservation is never in /proc/vmcore, and crashkernel=SIZE lands where the kernel puts it
-    # (KASLR): excluding the layout's predicted range would drop whatever really lives there
-    assert "crashkernel" not in reasons
+    assert reasons == {"dump_window"}
+    # neither the crash reservation nor the crash CMA ranges: /proc/vmcore never holds them (the kernel
+    # leaves them out of the elfcorehdr), and the kernel places both itself (KASLR, CMA bottom-up from 4G):
+    # excluding the layout's predicted ranges would drop whatever really lives there
+    assert any(r["kind"] == "crash_cma" for r in doc["regions"]), "the layout still predicts crash CMA"
     window = doc["dump_window"]
-    assert {"start": window["start"], "end": window["end"], "reason": "dump_window"} in spec["exclude"]
+    assert spec["exclude"] == [{"start": window["start"], "end": window["end"], "reason": "dump_window"}]
+    assert "(dump_window)" in spec["makedumpfile"]["note"]
     assert 0 < spec["budget"] < window["size"]
+
+
+def test_disk_cma_spec_excludes_nothing() -> None:
+    doc = layout("server-64g-2node")
+    assert any(r["kind"] == "crash_cma" for r in doc["regions"])
+    spec = df.filter_spec(profile("server-64g-2node"), doc)
+    assert spec["exclude"] == []
+    assert "(none)" in spec["makedumpfile"]["note"]
+    jsonschema.Draft202012Validator(SCHEMA).validate(spec)
+
+
+def test_profile_may_still_exclude_a_crash_cma_range() -> None:
+    """A user who lists the crash CMA range in dump.exclude gets it (it is absent from /proc/vmcore anyway;
+    the dumper copes with ranges the source lacks: tests/dump/test_dump_cli.py)."""
+    base = profile("qemu-4g-cma")
+    (cma,) = [r for r in layout("qemu-4g-cma")["regions"] if r["kind"] == "crash_cma"]
+    prof = dataclasses.replace(base, dump=dataclasses.replace(
+        base.dump, exclude=(ExcludeRange(cma["start"], cma["end"], "crash-cma"),)))
+    spec = df.filter_spec(prof, layout("qemu-4g-cma"))
+    assert spec["exclude"][0] == {"start": cma["start"], "end": cma["end"], "reason": "crash_cma"}
+    assert [r["reason"] for r in spec["exclude"]] == ["crash_cma", "dump_window"]
+    jsonschema.Draft202012Validator(SCHEMA).validate(spec)
+    dumpspec.loads(df.serialize(spec).decode(), "filter.json")
 
 
 def test_disk_spec_has_no_budget() -> None:

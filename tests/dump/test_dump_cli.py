@@ -148,6 +148,30 @@ def test_capture_kernel_ram_is_excluded(tmp_path: Path, make_vmcore: Any) -> Non
     assert dumped.isdisjoint(range(0x100, 0x200)) and 0x200 in dumped
 
 
+def test_excluded_range_the_source_lacks(tmp_path: Path, make_vmcore: Any) -> None:
+    """A dump.exclude range that /proc/vmcore does not hold (the crash CMA ranges: kexec_file_load leaves
+    them out of the elfcorehdr) excludes nothing and breaks nothing; one that overlaps present RAM only
+    drops the pages it covers."""
+    _, src = make_vmcore()  # standard(): no PT_LOAD in [0x500000, 0x600800)
+    base = tmp_path / "base"
+    assert run_dump(src, str(base)).returncode == 0
+    baseline = kdump_layout.read(str(base))
+    assert not set(baseline.present) & set(range(0x500, 0x600)), "the source lacks [0x500000, 0x600000)"
+    for name, (start, end) in (("hole", (0x500000, 0x600000)), ("overlap", (0x500000, 0x700000))):
+        dropped = set(baseline.dumped) & set(range(start // 4096, end // 4096))
+        assert bool(dropped) == (name == "overlap")
+        spec = tmp_path / f"{name}.json"
+        spec.write_text(
+            f'{{"schema_version": 1, "exclude": [{{"start": {start}, "end": {end}, "reason": "crash_cma"}}]}}'
+        )
+        out = tmp_path / name
+        proc = run_dump("--spec", str(spec), src, str(out))
+        assert proc.returncode == 0, proc.stderr.decode()
+        kd = kdump_layout.read(str(out))
+        assert kd.present == baseline.present, name
+        assert set(kd.dumped) == set(baseline.dumped) - dropped, name
+
+
 def test_zipapp_filters_page_classes_without_numpy(tmp_path: Path) -> None:
     import kernel_fixture
 

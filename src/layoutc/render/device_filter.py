@@ -119,22 +119,30 @@ def _reason(text: str) -> str:
 
 
 def exclude_ranges(profile: Profile, layout_doc: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The window and crash CMA ranges of the layout, plus the profile's dump.exclude.
+    """The layout's dump window, plus the profile's dump.exclude.
 
-    Not the crashkernel reservation: /proc/vmcore never holds it (kexec-tools and kexec_file_load leave the
-    "Crash kernel" ranges out of the elfcorehdr), and ``crashkernel=SIZE`` is placed by the kernel, so the
-    layout's range is a prediction: the lab saw the reservation at 0x65000000 instead of the predicted
-    0x6d000000 (KASLR had put the kernel image below it), and excluding the predicted range dropped kernel
-    page tables from the dump (drgn could not read init_uts_ns).
+    Nothing the kernel places by itself, because the layout's ranges for those are predictions and
+    /proc/vmcore already leaves the real ones out:
+
+    - Not the crashkernel reservation: kexec-tools and kexec_file_load leave the "Crash kernel" ranges out
+      of the elfcorehdr, and ``crashkernel=SIZE`` is placed by the kernel: the lab saw the reservation at
+      0x65000000 instead of the predicted 0x6d000000 (KASLR had put the kernel image below it), and
+      excluding the predicted range dropped kernel page tables from the dump (drgn could not read
+      init_uts_ns).
+    - Not the crash CMA ranges (``crashkernel=SIZE,cma``, regions of kind ``crash_cma``): the kernel
+      places them itself (cma_declare_contiguous, bottom-up from 4 GiB; kernel.md §1.5), and
+      kexec_file_load, which arm.sh always uses for cma, already leaves them out of the elfcorehdr:
+      LNX:arch/x86/kernel/crash.c prepare_elf_headers() -> elf_header_exclude_ranges() calls
+      crash_exclude_mem_range() on each crashk_cma_ranges[i], i < crashk_cma_cnt (read at torvalds/linux
+      01f492e1817e; arch_crash_handle_hotplug_event() rebuilds the elfcorehdr with the same function).
+      Excluding the predicted ranges too is redundant when the prediction is right and drops real pages
+      of the crashed kernel when it is wrong; arm.sh warns when the kernel's ranges differ from the
+      layout's.
     """
-    kinds = {
-        "dump_window": "dump_window",
-        "crash_cma": "crash_cma",
-    }
     out = [
-        {"start": int(r["start"]), "end": int(r["end"]), "reason": kinds[str(r["kind"])]}
+        {"start": int(r["start"]), "end": int(r["end"]), "reason": "dump_window"}
         for r in layout_doc.get("regions", ())
-        if str(r["kind"]) in kinds
+        if str(r["kind"]) == "dump_window"
     ]
     out += [{"start": e.start, "end": e.end, "reason": _reason(e.reason)} for e in profile.dump.exclude]
     unique = {(r["start"], r["end"], r["reason"]): r for r in out}

@@ -83,6 +83,10 @@ class View:
     kexec_file: bool  # -s always (cma needs kexec_file_load)
     crash_size: int
     cma_size: int
+    # the layout's predicted crash CMA ranges, sorted: "0xSTART-0xEND" words (exclusive ends, as arm.sh's
+    # hex prints them) and "[0xSTART, 0xEND)" for messages; arm.sh warns when the kernel's differ
+    cma_ranges: tuple[str, ...]
+    cma_ranges_text: str
     prove_movability: bool  # the profile asks, or a pin overrode a safety rule (layout.json unsafe)
     iomem_conflicts: tuple[str, ...]
     dumper: str
@@ -178,6 +182,7 @@ def build_view(profile: Profile, doc: Mapping[str, Any]) -> View:
                                           if r["kind"] in ("crashkernel", "crashkernel_low")))
     cma_size = int(ck.get("cma_size") or sum(int(r["end"]) - int(r["start"]) for r in regions
                                              if r["kind"] == "crash_cma"))
+    cma = sorted((int(r["start"]), int(r["end"])) for r in regions if r["kind"] == "crash_cma")
     kexec = doc.get("crash_kexec") or {}
     cmdline = doc.get("cmdline", {})
     crash_board = str(doc.get("crash_board_cmdline", profile.crash.cmdline))
@@ -192,7 +197,8 @@ def build_view(profile: Profile, doc: Mapping[str, Any]) -> View:
         kernel_path=str(kexec.get("kernel", profile.crash.kernel_path)),
         initrd_path=str(kexec.get("initrd", profile.crash.initrd_path)),
         kexec_file=bool(kexec.get("file_load", crash_memory == "cma")),
-        crash_size=crash_size, cma_size=cma_size,
+        crash_size=crash_size, cma_size=cma_size, cma_ranges=tuple(f"{s:#x}-{e:#x}" for s, e in cma),
+        cma_ranges_text=" ".join(f"[{s:#x}, {e:#x})" for s, e in cma),
         prove_movability=profile.prove_movability or bool(doc.get("unsafe")), iomem_conflicts=IOMEM_CONFLICTS,
         dumper=str(profile.dump.dumper if profile.dump.dumper is Dumper.MAKEDUMPFILE else "layoutc"),
         dump_pyz=DUMP_PYZ, filter_path=f"{CONFIG_DIR}/filter.json",
