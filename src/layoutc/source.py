@@ -27,7 +27,9 @@ Key = tuple[str | int, ...]
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _TRUES = {"true", "True", "TRUE"}
 _FALSES = {"false", "False", "FALSE"}
-_YAML11_BOOLS = {"yes", "no", "on", "off"}
+# YAML 1.1's bool regexp (yaml.org/type/bool.html) in the three cases it lists, as PyYAML resolves them: "nO" or
+# "oN" are strings in 1.1 too (found by hypothesis: safe_dump writes nO unquoted). y/n are left out like PyYAML.
+_YAML11_BOOLS = {f(w) for w in ("yes", "no", "on", "off") for f in (str.lower, str.capitalize, str.upper)}
 _INT_RE = re.compile(r"^[-+]?(0|[1-9][0-9]*)$")
 _LEADING_ZERO_RE = re.compile(r"^[-+]?0[0-9_]+$")
 _HEX_RE = re.compile(r"^0x[0-9a-fA-F]+$")
@@ -254,7 +256,7 @@ class _Builder:
             return True
         if text in _FALSES:
             return False
-        if text.lower() in _YAML11_BOOLS:
+        if text in _YAML11_BOOLS:
             self.diags.error("LC016", f"'{text}' is a boolean in YAML 1.1 and a string in YAML 1.2",
                              span=span, path=dotted(path), value=text, rule=RULE_SAFE_YAML,
                              hint=f"write true or false, or quote it ('{text}') if you mean the word")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -62,3 +63,16 @@ def test_arbitrary_bytes_never_raise(raw: bytes) -> None:
 def test_yaml_punctuation_soup_never_raises(text: str) -> None:
     diags = Diagnostics()
     loads(text.encode(), "soup.yaml", diags)
+
+
+@pytest.mark.parametrize(
+    ("word", "boolean"),
+    [("yes", True), ("No", True), ("OFF", True), ("On", True), ("nO", False), ("oFF", False), ("yEs", False)],
+)
+def test_yaml11_booleans_are_exactly_the_spec_spellings(word: str, boolean: bool) -> None:
+    diags = Diagnostics()
+    doc = loads(f"key: {word}\n".encode(), "p.yaml", diags)
+    codes = [d.code for d in diags.items]
+    assert codes == (["LC016"] if boolean else []), codes
+    if not boolean:
+        assert doc is not None and doc.data == {"key": word}
