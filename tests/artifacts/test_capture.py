@@ -197,6 +197,13 @@ def test_disk_by_partlabel_without_udev(tmp_path: Path) -> None:
     assert (ck.mnt / f"layoutc-{BOOT_ID}" / "COMPLETE").exists()
 
 
+def test_disk_missing(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "qemu-4g-cma-disk")
+    stub(ck.bin, "blkid", "exit 2")
+    run = ck.capture(LAYOUTC_WAIT_SECONDS="1")
+    assert run.code == 41 and "not found" in run.err and len(run.called("blkid")) == 2, run.err
+
+
 def _claimed_window(ck: CrashKernel, claim: str, *, bound: bool) -> threading.Thread:
     """The window's namespace held by a claim (a devdax info block left in RAM), as libnvdimm shows it:
     no /sys/block/pmem*, region0/{namespace0.0, <claim>} with the claim's ``namespace`` naming it. Writing

@@ -217,6 +217,26 @@ def test_disk_dumps_are_stored_and_uploaded(tmp_path: Path) -> None:
     assert nb.recover().called("upload") == [], "second run: already uploaded"
 
 
+def test_disk_by_partlabel_without_udev(tmp_path: Path) -> None:
+    """No /dev/disk/by-partlabel links (no udev, as in the lab's boots): blkid finds the partition."""
+    nb = NextBoot(tmp_path, "qemu-4g-cma-disk")
+    blk = put(nb.root, "dev/vda1", b"")
+    stub(nb.bin, "blkid", f'echo "{blk}"')
+    window_fs(nb.fs / f"layoutc-{DUMP_ID}")
+    run = nb.recover()
+    assert run.code == 0, run.err
+    assert run.called("blkid") == ["blkid [-l] [-o] [device] [-t] [PARTLABEL=crash]"]
+    assert run.called("mount")[0] == f"mount [-t] [ext4] [-o] [ro] [{blk}] [{nb.root}/run/layoutc/recover]"
+    assert (nb.stored() / "vmcore").exists() and run.called("upload")
+
+
+def test_disk_missing(tmp_path: Path) -> None:
+    nb = NextBoot(tmp_path, "qemu-4g-cma-disk")
+    stub(nb.bin, "blkid", "exit 2")
+    run = nb.recover(LAYOUTC_WAIT_SECONDS="0")
+    assert run.code == 30 and "was not found" in run.err and not run.called("mount"), run.err
+
+
 def test_failed_upload_is_retried_on_the_next_production_boot(tmp_path: Path) -> None:
     """The one-shot recovery boot is gone after a failed upload: later boots upload the stored copy."""
     nb = NextBoot(tmp_path, "qemu-4g")

@@ -1,5 +1,6 @@
 """Real crash → dump → recovery cycles (marker ``lab``): ``--stage full`` on {6.1, 7.x} × qemu-4g and 7.x ×
-qemu-4g-cma, plus the negative control, two VMs at a time.
+qemu-4g-cma, qemu-4g-cma-disk (crash to a virtio disk) and chromebook-4g (hotplug), plus the negative control,
+two VMs at a time.
 
 The bundled profiles, compiled by the real compiler; the negative control is ``fixtures/profiles/qemu-4g-top``.
 """
@@ -22,7 +23,14 @@ pytestmark = pytest.mark.lab
 
 BUNDLED = Path(__file__).resolve().parents[2] / "profiles" / "qemu"
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "profiles"
-CASES = (("6.1", "qemu-4g"), ("7", "qemu-4g"), ("7", "qemu-4g-cma"), ("7", "qemu-4g-top"), ("7", "chromebook-4g"))
+CASES = (
+    ("6.1", "qemu-4g"),
+    ("7", "qemu-4g"),
+    ("7", "qemu-4g-cma"),
+    ("7", "qemu-4g-cma-disk"),
+    ("7", "qemu-4g-top"),
+    ("7", "chromebook-4g"),
+)
 ALL_PROFILES = Path(__file__).resolve().parents[2] / "profiles"
 # Known failures in other components, pinned so a fix shows up (none now: the dumper's dump level on 7.2 was 17
 # until it read 7.1+'s compound_info, commit 7fe2ca5).
@@ -99,3 +107,33 @@ def test_hotplug_cycle(cycles: dict[tuple[str, str], Report]) -> None:
     for needed in (NO_LOSS, CENSUS, "capture.sh (via capture-init.sh) exit",
                    "dump verifies after the reboot (sha256 = SHA256SUMS)"):  # fmt: skip
         assert facts[needed].status == "pass", report.to_text()
+
+
+def test_disk_cycle(cycles: dict[tuple[str, str], Report]) -> None:
+    """cma-disk: the crash kernel writes to a GPT partition found by its name; the next (production) boot stores
+    and uploads it; the pmem, returned-blocks and recovery-boot facts do not apply and must not appear."""
+    report = cycles[("7", "qemu-4g-cma-disk")]
+    assert not report.problems, report.to_text()
+    failed = {f.name for f in report.failures}
+    assert failed <= KNOWN.get(("7", "qemu-4g-cma-disk"), set()), report.to_text()
+    passed = {f.name for f in report.facts if f.status == "pass"}
+    for needed in (
+        "arm.sh production verdict",
+        "crash initramfs fits the crash reservation",
+        "capture.sh (via capture-init.sh) exit",
+        "/proc/vmcore excludes the crash CMA ranges",
+        "upload fails: recover.sh exit 34, dump kept in the disk and the store",
+        "recover.sh after the upload works",
+        "second recovery run is a no-op",
+        "dump complete (COMPLETE marker, no INCOMPLETE)",
+        "dump verifies after the reboot (sha256 = SHA256SUMS)",
+        "page classes excluded (kdump dump_level = filter spec)",
+        "dump opens in drgn (init_uts_ns; excluded ranges absent)",
+        "dump on the disk (host readback) equals the stored and uploaded one",
+    ):
+        assert needed in passed, report.to_text()
+    assert any(name.startswith("no page in use lost") or name.startswith("dump equals the reference")
+               for name in passed), report.to_text()  # fmt: skip
+    names = " | ".join(f.name for f in report.facts)
+    for absent in ("pmem", "blocks returned", "grubenv", "window census"):
+        assert absent not in names, report.to_text()

@@ -8,9 +8,11 @@ lab-only except the serial glue and the virtio disks the host reads back:
 * a minimal interpreter (``pyrt``): ``/usr/bin/python3`` (Debian's python3.11) plus exactly the stdlib
   modules the dumper imports (``-X importtime`` on the zipapp and on the dumper's own imports), byte-compiled
   sourceless, their ``lib-dynload`` extensions and every library ``ldd`` lists;
-* ``mkfs.ext4``, ``vmcore-dmesg``, busybox for the rest (mount, sha256sum, dd, tr, grep, logger);
+* ``mkfs.ext4``, ``vmcore-dmesg``, ``blkid`` (util-linux: disk targets by partition label), busybox for the
+  rest (mount, sha256sum, dd, tr, grep, logger);
 * the modules capture-init.sh ``modprobe``s (nd_e820, nd_pmem, ext4 and their ``modules.dep`` closure,
-  with a ``modules.dep`` so busybox modprobe resolves them) and virtio_blk for the lab's disks.
+  with a ``modules.dep`` so busybox modprobe resolves them), a disk target's filesystem module, and
+  virtio_blk for the lab's disks (a disk target's own disk is one of them).
 """
 
 from __future__ import annotations
@@ -53,7 +55,8 @@ DUMPER_IMPORTS = (
     "encodings.idna",
     "shutil",
 )
-CAPTURE_TOOLS = ("/usr/sbin/mkfs.ext4", "/usr/sbin/vmcore-dmesg")
+# blkid: capture.sh resolves a /dev/disk/by-partlabel/NAME disk target with it (no udev in the crash kernel)
+CAPTURE_TOOLS = ("/usr/sbin/mkfs.ext4", "/usr/sbin/vmcore-dmesg", "/usr/sbin/blkid")
 CAPTURE_MODULES = ("libnvdimm", "nd_e820", "nd_pmem", "crc32c_generic", "ext4", "virtio_pci", "virtio_blk")
 
 
@@ -107,22 +110,24 @@ def build_crash_initramfs(
     init: str,
     lab_files: Mapping[str, bytes],
     work: Path,
+    extra_modules: tuple[str, ...] = (),
 ) -> CrashImage:
     """The crash initramfs: generated capture files, the zipapp, the minimal interpreter, tools, modules.
 
     ``init`` is the lab's ``/init`` (serial glue that ends in ``exec /usr/lib/layoutc/capture-init.sh``);
-    ``lab_files`` its plan and helpers.
+    ``lab_files`` its plan and helpers; ``extra_modules`` e.g. a disk target's filesystem.
     """
+    modules = (*CAPTURE_MODULES, *(m for m in extra_modules if m not in CAPTURE_MODULES))
     work.mkdir(parents=True, exist_ok=True)
     pyz = build_zipapp(work / "dump.pyz")
     py = python_files(pyz)
     extra = {**capture_files(device), "usr/lib/layoutc/dump.pyz": pyz.read_bytes(), **py, **lab_files}
     extra["boot/grub/.keep"] = b""
     spec = initramfs.InitramfsSpec(
-        init=init, module_dir=module_dir, modules=CAPTURE_MODULES, tools=CAPTURE_TOOLS, stages={}, extra=extra
+        init=init, module_dir=module_dir, modules=modules, tools=CAPTURE_TOOLS, stages={}, extra=extra
     )
     initramfs.build_initramfs(spec, out)
-    order = initramfs.module_order(module_dir, CAPTURE_MODULES)
+    order = initramfs.module_order(module_dir, modules)
     unpacked = sum(len(v) for v in extra.values()) + sum((module_dir / rel).stat().st_size for _, rel in order)
     unpacked += initramfs.BUSYBOX.stat().st_size
     for tool in CAPTURE_TOOLS:

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from layoutc.lab import board, crashrd, cycle_guest, guest, initramfs, kernels, qemu
+from layoutc.lab import board, crashrd, cycle_disk, cycle_guest, guest, initramfs, kernels, qemu
 from layoutc.lab.cycle_facts import (
     CycleOptions,
     CycleResult,
@@ -67,9 +67,16 @@ OS_OVERRIDES = {
 }
 
 
-def render_device(layout_dir: Path, out: Path, profile: Path | None = None) -> tuple[Path, str]:
-    """The generated device artifacts of ``layout_dir`` (upload replaced by the lab's hook), and the
-    profile's ``recovery.store`` (where recover.sh keeps the verified dump)."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Rendered:
+    device: Path  # the generated device/ directory
+    store: str  # the profile's recovery.store (where recover.sh keeps the verified dump)
+    disk_device: str = ""  # disk targets: the profile's disk.device and disk.fstype
+    disk_fstype: str = ""
+
+
+def render_device(layout_dir: Path, out: Path, profile: Path | None = None) -> Rendered:
+    """The generated device artifacts of ``layout_dir`` (upload replaced by the lab's hook)."""
     from layoutc.diagnostics import Diagnostics
     from layoutc.frontend import load_profile
     from layoutc.render.device import device_artifacts
@@ -90,7 +97,8 @@ def render_device(layout_dir: Path, out: Path, profile: Path | None = None) -> t
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(artifact.content)
         dest.chmod(artifact.mode)
-    return out / "device", prof.recovery.store
+    disk = prof.disk if prof.crash.target.value == "disk" else None
+    return Rendered(out / "device", prof.recovery.store, disk.device if disk else "", disk.fstype if disk else "")
 
 
 def _layout_doc(layout_dir: Path) -> dict[str, Any]:
@@ -158,7 +166,8 @@ def device_image(
     out: Path,
     doc: Mapping[str, Any],
 ) -> Path:
-    """The production/recovery root: lab /init and stages, the generated arm/recover scripts, crash kernel."""
+    """The production/recovery root: lab /init and stages, the generated arm/recover scripts, crash kernel
+    (and, for disk targets, util-linux blkid: recover.sh finds a by-partlabel disk with it when no udev ran)."""
     ck = doc.get("crash_kexec") or {}
     extra = {
         "usr/lib/layoutc/arm.sh": (device / "arm.sh").read_bytes(),
@@ -177,7 +186,7 @@ def device_image(
         init=guest.INIT,
         module_dir=k.module_dir,
         modules=LAB_MODULES,
-        tools=(*initramfs.DEFAULT_TOOLS,),
+        tools=(*initramfs.DEFAULT_TOOLS, *(("/usr/sbin/blkid",) if plan.disk_label else ())),
         stages=all_stages,
         extra=extra,
         overrides=OS_OVERRIDES,
@@ -231,7 +240,8 @@ def run_cycle(
     """``stage`` ``arm`` (production boot and arm.sh only) or ``full``."""
     res = CycleResult([], [], [], [])
     doc = _layout_doc(layout_dir)
-    device, store = render_device(layout_dir, out_dir / "artifacts", opts.profile)
+    rendered = render_device(layout_dir, out_dir / "artifacts", opts.profile)
+    device, store = rendered.device, rendered.store
     res.notes.append(
         f"device artifacts rendered from {doc.get('profile')} with recovery.upload = {' '.join(UPLOAD_ARGV)}"
     )
@@ -246,7 +256,11 @@ def run_cycle(
         window_start=window.start if window else 0,
         arm_mode="hotplug" if layout.strategy.window_mode == "hotplug" else "production",
         store=store,
+        disk_label=cycle_disk.partlabel(rendered.disk_device),
+        disk_fstype=rendered.disk_fstype,
     )
+    if rendered.disk_device:
+        res.notes.append(cycle_disk.disk_note(layout))
     work = out_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
@@ -255,7 +269,11 @@ def run_cycle(
     ref_spec = json.loads((device / "filter.json").read_text())
     ref_spec["exclude"] = [e for e in ref_spec.get("exclude", []) if e.get("reason") != "dump_window"]
     ref_spec["budget"] = None
-    crash_lab = {**_plan_file(plan), "lab/reference-filter.json": json.dumps(ref_spec, indent=1).encode()}
+    crash_lab = {
+        **_plan_file(plan),
+        "lab/reference-filter.json": json.dumps(ref_spec, indent=1).encode(),
+        "lab/phdrs.py": cycle_disk.PHDRS_PY.encode(),
+    }
     crash = crashrd.build_crash_initramfs(
         device,
         k.module_dir,
@@ -263,6 +281,7 @@ def run_cycle(
         init=cycle_guest.CRASH_INIT,
         lab_files=crash_lab,
         work=work,
+        extra_modules=(rendered.disk_fstype,) if rendered.disk_fstype else (),
     )
     reserve = int((doc.get("crashkernel") or {}).get("size") or 0)  # the base reservation (cma: not the CMA)
     kernel_bytes = k.vmlinuz.stat().st_size
@@ -293,6 +312,11 @@ def run_cycle(
     ram = Path(tempfile.mkdtemp(prefix="layoutc-lab-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None)) / "ram"
     try:
         drives = _drives(work, machine, opts, full)
+        offset = 0
+        if rendered.disk_device and full:
+            offset = cycle_disk.crash_disk(work / "crash-disk.img", 1 << 30, rendered.disk_device,
+                                           rendered.disk_fstype)  # fmt: skip
+            drives = (*drives, ("crash", work / "crash-disk.img"))
         prod_cmd = _cmdline(layout, "production", machine)
         rec, prod = _boot("production", k, prod_image, prod_cmd, machine, out_dir, opts, ram, drives)
         res.boots.append(rec)
@@ -300,6 +324,8 @@ def run_cycle(
         if not full:
             return res
         crash_facts(res, layout, prod, opts)
+        if layout.strategy.crash_memory == "cma":
+            cycle_disk.cma_vmcore_fact(res, prod)
         if opts.keep_vmcore:
             keep_vmcore(res, prod, work, k, layout)
         if opts.negative:
@@ -327,9 +353,11 @@ def run_cycle(
         rec2, recovery = _boot("recovery", k, rec_image, rec_cmd, machine, out_dir, opts, ram, rec_drives)
         res.boots.append(rec2)
         recovery_facts(res, layout, recovery, doc, k, work, store, crash_console=prod.console)
+        if rendered.disk_device:
+            cycle_disk.disk_readback_facts(res, work / "crash-disk.img", offset, work / "vmcore.kdump", work)
     finally:
         shutil.rmtree(ram.parent, ignore_errors=True)
-        for img in ("initramfs-production.img", "initramfs-recovery.img", "export.img", "vmcore.img"):
+        for img in ("initramfs-production.img", "initramfs-recovery.img", "export.img", "vmcore.img", "crash-disk.img"):
             (work / img).unlink(missing_ok=True)
     return res
 

@@ -11,7 +11,9 @@ raw disk with serial ``export`` and reports its size and sha256, which is how th
 
 Disks are found by their virtio serial (``/sys/block/vd*/serial``): ``boot`` (ext4 holding
 ``grub/grubenv``, mounted on ``/boot`` in the crash kernel as a device would), ``export``, ``vmcore``,
-``scratch`` (ext4, for the reference dump).
+``scratch`` (ext4, for the reference dump), and for disk targets ``crash`` (GPT, the partition named as the
+profile's ``disk.device``; the generated scripts find it by that name with blkid, as the lab does here:
+after each recover.sh run the guest mounts it read-only and counts the COMPLETE dumps on it).
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ if [ "$rc" -ne 0 ] && [ -n "$FORCE_ARM" ]; then
     obs forced-arm "\"rc\":$?,\"loaded\":\"$(loaded)\""
 fi
 emit kexec_crash_size-armed /sys/kernel/kexec_crash_size
+for f in /sys/kernel/kexec/crash_cma_ranges /sys/kernel/kexec_crash_cma_ranges; do
+    [ -r "$f" ] && { emit crash_cma_ranges-armed "$f"; break; }
+done
 """
 
 PANIC = r"""
@@ -84,6 +89,8 @@ kb=$(sed -n 's/MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)
 obs crash-kernel "\"vmcore\":$v,\"vmcore_bytes\":$sz,\"memtotal_kb\":$kb"
 emit cmdline-crash /proc/cmdline
 emit iomem-crash /proc/iomem
+# /proc/vmcore's PT_LOAD ranges (the host checks them against the production kernel's crash CMA)
+python3 /lab/phdrs.py > /tmp/phdrs 2>&1 && emit vmcore-phdrs /tmp/phdrs
 if [ -n "$KEEP_VMCORE" ] && d=$(disk vmcore); then
     t0=$(date +%s)
     dd if=/proc/vmcore of=/dev/$d bs=1M 2>/tmp/dd.err
@@ -165,9 +172,26 @@ run() {
     dev=$(cut -d' ' -f1 /tmp/pmem | head -n 1)
     [ -n "$dev" ] && magic=$(dd if=/dev/$dev bs=1 skip=1080 count=2 2>/dev/null | od -An -tx1 | tr -d ' \n')
     ups=$(cat /tmp/uploads 2>/dev/null || echo 0)
-    obs recover "\"run\":$1,\"rc\":$rc,\"loaded\":\"$(loaded)\",\"uploads\":$ups,\"magic\":\"$magic\""
+    dumps=none
+    [ -n "$DISK_LABEL" ] && disk_dumps "$1" && dumps=$(cat /tmp/disk.n)
+    obs recover "\"run\":$1,\"rc\":$rc,\"loaded\":\"$(loaded)\",\"uploads\":$ups,\"magic\":\"$magic\",\
+\"disk\":\"$dumps\""
     blocks "blocks-recovery-$1"
     state "$1"
+}
+disk_dumps() { # disk target: mount the crash disk read-only, list it, count the COMPLETE dumps (/tmp/disk.n)
+    n=0
+    part=$(blkid -l -o device -t "PARTLABEL=$DISK_LABEL" 2>/dev/null)
+    mkdir -p /tmp/crashdisk
+    if [ -n "$part" ] && mount -t "$DISK_FSTYPE" -o ro "$part" /tmp/crashdisk 2>/tmp/disk.err; then
+        for d in /tmp/crashdisk/layoutc-*; do [ -f "$d/COMPLETE" ] && n=$((n + 1)); done
+        { echo "$part"; ls -lR /tmp/crashdisk; } > /tmp/disk.txt 2>&1
+        umount /tmp/crashdisk
+    else
+        { echo "partition '$part'"; cat /tmp/disk.err; } > /tmp/disk.txt 2>&1
+    fi
+    emit "disk-$1" /tmp/disk.txt
+    echo "$n" > /tmp/disk.n
 }
 dev=$(cut -d' ' -f1 /tmp/pmem | head -n 1)
 if [ -n "$dev" ] && mkdir -p /tmp/win && mount -t ext4 -o ro /dev/$dev /tmp/win 2>/tmp/win.err; then
@@ -200,6 +224,8 @@ class CyclePlan:
     window_start: int = 0
     arm_mode: str = "production"  # hotplug: recover.sh (release + arm.sh recovery) on the first boot
     store: str = "/var/crash"  # the profile's recovery.store, where recover.sh keeps the verified dump
+    disk_label: str = ""  # disk targets: the crash partition's GPT name (disk.device by-partlabel)
+    disk_fstype: str = ""
 
     def render(self) -> str:
         return (
@@ -207,6 +233,7 @@ class CyclePlan:
             f"KEEP_VMCORE='{'1' if self.keep_vmcore else ''}'\nREFERENCE='{'1' if self.reference else ''}'\n"
             f"CAPTURE_MODE='{self.capture_mode}'\nWINDOW_START='{self.window_start:#x}'\n"
             f"ARM_MODE='{self.arm_mode}'\nSTORE='{self.store}'\n"
+            f"DISK_LABEL='{self.disk_label}'\nDISK_FSTYPE='{self.disk_fstype}'\n"
             "OFFLINE_BLOCKS=''\nHOTPLUG_START=''\n"
         )
 

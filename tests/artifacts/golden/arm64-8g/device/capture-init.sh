@@ -12,10 +12,8 @@ grep -qs ' /run ' /proc/mounts || mount -t tmpfs tmpfs /run
 if [ -d /sys/firmware/efi/efivars ] && ! grep -qs ' efivarfs ' /proc/mounts; then
     mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null || :
 fi
-# the legacy-pmem driver chain and the filesystem, for modular kernels (built-in: no-ops)
-for m in nd_e820 nd_pmem ext4; do
-    modprobe "$m" 2>/dev/null || :
-done
+# the dump disk's filesystem, for modular kernels (built-in: a no-op; the disk's own driver is the image's)
+modprobe 'ext4' 2>/dev/null || :
 /usr/lib/layoutc/capture.sh
 rc=$?
 # the console too: the crash cmdline may send kernel messages elsewhere (console=)

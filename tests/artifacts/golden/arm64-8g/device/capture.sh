@@ -40,6 +40,31 @@ fail() {
     exit "$1"
 }
 
+# the dump disk's block device, waiting up to WAIT_SECONDS for its driver: $DISK itself, or, where no udev
+# made the /dev/disk/by-partlabel links (a bare crash initramfs, an early unit), the partition blkid finds
+# by its GPT name (libblkid reads the partition table itself)
+disk_device() {
+    tries=0
+    while :; do
+        if [ -e "$R$DISK" ]; then
+            printf '%s' "$R$DISK"
+            return 0
+        fi
+        case $DISK in
+            /dev/disk/by-partlabel/*)
+                dev=$(blkid -l -o device -t "PARTLABEL=${DISK##*/}" 2>/dev/null) || dev=
+                if [ -n "$dev" ] && [ -e "$dev" ]; then
+                    printf '%s' "$dev"
+                    return 0
+                fi
+                ;;
+        esac
+        [ "$tries" -lt "$WAIT_SECONDS" ] || return 1
+        sleep 1
+        tries=$((tries + 1))
+    done
+}
+
 run_dumper() {
     if command -v layoutc >/dev/null 2>&1; then
         layoutc dump --spec "$FILTER" "$R/proc/vmcore" "$1"
@@ -67,21 +92,7 @@ esac
 if [ -d "$R$DISK" ]; then
     out="$R$DISK/layoutc-$id"
 else
-    tries=0
-    while [ ! -b "$R$DISK" ] && [ ! -e "$R$DISK" ] && [ "$tries" -lt "$WAIT_SECONDS" ]; do
-        sleep 1
-        tries=$((tries + 1))
-    done
-    dev="$R$DISK"
-    if [ ! -e "$dev" ]; then
-        # no udev in a bare crash initramfs: resolve /dev/disk/by-partlabel/NAME with blkid
-        case $DISK in
-            /dev/disk/by-partlabel/*) dev=$(blkid -l -o device -t "PARTLABEL=${DISK##*/}" 2>/dev/null) ;;
-        esac
-    fi
-    if [ -z "$dev" ] || [ ! -e "$dev" ]; then
-        fail 41 "dump disk $DISK not found"
-    fi
+    dev=$(disk_device) || fail 41 "dump disk $DISK not found"
     mount -t 'ext4' "$dev" "$MNT" || fail 42 "mount $DISK ($dev) failed"
     out="$MNT/layoutc-$id"
 fi

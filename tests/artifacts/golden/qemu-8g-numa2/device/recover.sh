@@ -14,7 +14,7 @@
 #
 # Exit codes:
 #    0  done, or nothing to do
-#   30  the window's pmem device was not found
+#   30  the window's pmem device (disk targets: the dump disk) was not found
 #   31  the dump target holds a filesystem that cannot be mounted (kept)
 #   32  the dump's checksums do not match (kept)
 #   33  copying the dump to the store failed (kept)

@@ -10,7 +10,7 @@
 #
 # Exit codes:
 #    0  done, or nothing to do
-#   30  the window's pmem device was not found
+#   30  the window's pmem device (disk targets: the dump disk) was not found
 #   31  the dump target holds a filesystem that cannot be mounted (kept)
 #   32  the dump's checksums do not match (kept)
 #   33  copying the dump to the store failed (kept)
@@ -28,6 +28,7 @@ BOARD='server-64g-2node'
 STORE="$R"'/var/crash'
 STATE="$R/var/lib/layoutc"
 MNT="$R/run/layoutc/recover"
+WAIT_SECONDS=${LAYOUTC_WAIT_SECONDS:-10}
 DISK='/dev/disk/by-partlabel/crash'
 
 log() {
@@ -40,6 +41,31 @@ log() {
 fail() {
     log "$2" err
     exit "$1"
+}
+
+# the dump disk's block device, waiting up to WAIT_SECONDS for its driver: $DISK itself, or, where no udev
+# made the /dev/disk/by-partlabel links (a bare crash initramfs, an early unit), the partition blkid finds
+# by its GPT name (libblkid reads the partition table itself)
+disk_device() {
+    tries=0
+    while :; do
+        if [ -e "$R$DISK" ]; then
+            printf '%s' "$R$DISK"
+            return 0
+        fi
+        case $DISK in
+            /dev/disk/by-partlabel/*)
+                dev=$(blkid -l -o device -t "PARTLABEL=${DISK##*/}" 2>/dev/null) || dev=
+                if [ -n "$dev" ] && [ -e "$dev" ]; then
+                    printf '%s' "$dev"
+                    return 0
+                fi
+                ;;
+        esac
+        [ "$tries" -lt "$WAIT_SECONDS" ] || return 1
+        sleep 1
+        tries=$((tries + 1))
+    done
 }
 
 upload() {
@@ -114,7 +140,8 @@ retry_uploads
 if [ -d "$R$DISK" ]; then
     src="$R$DISK"
 else
-    mount -o ro "$R$DISK" "$MNT" || fail 31 "cannot mount the dump disk $DISK; dumps stay there"
+    dev=$(disk_device) || fail 30 "the dump disk $DISK was not found"
+    mount -t 'xfs' -o ro "$dev" "$MNT" || fail 31 "cannot mount the dump disk $DISK ($dev); dumps stay there"
     src=$MNT
 fi
 status=0
