@@ -34,12 +34,6 @@ KERNELS = ("6.1", "7")
 PASSING = ("qemu-4g", "qemu-4g-cma", "qemu-8g-numa2", "qemu-4g-carved", "qemu-4g-hotplug")
 WRONG = "qemu-4g-unsafe-top"
 CMA_ONLY_7 = {"qemu-4g-cma"}
-# A probe bug this lab found (layoutc.sysinfo.zoneinfo, not the lab's to fix): a hotplug layout's legacy pmem
-# (memmap=!) gives the production boot an unpopulated ZONE_DEVICE (spanned > 0, present 0), which the kernel
-# prints without start_pfn (mm/vmstat.c prints it only for populated zones); zoneinfo.py requires start_pfn
-# whenever spanned > 0, so the guest's `layoutc probe` exits 1 with LC405. Set False when fixed (then the
-# hotplug layouts must pass outright, probe round trip included).
-PROBE_ZONE_DEVICE_BUG = False  # fixed: sysinfo/zoneinfo.py wants start_pfn only for populated zones
 POOL = 2  # VMs at a time: the machine has 2 cores and TCG is one busy thread per VM
 
 
@@ -89,15 +83,8 @@ def _explain(report: Report) -> str:
 
 
 def _assert_passes(report: Report) -> None:
-    """Verdict pass, except the one known probe bug on hotplug layouts (PROBE_ZONE_DEVICE_BUG), exactly."""
-    hotplug = any(f.name == "window is legacy pmem" for f in report.facts)
-    if PROBE_ZONE_DEVICE_BUG and hotplug:
-        failed = [(f.name, f.observed) for f in report.facts if f.status == "fail"]
-        assert failed == [("probe ran in the guest", "exit 1")], _explain(report)
-        probe = next(f for f in report.facts if f.name == "probe ran in the guest")
-        assert "LC405" in probe.detail and "zone Device" in probe.detail, _explain(report)
-        assert not report.problems, _explain(report)
-        return
+    """Verdict pass. (The guest probe once failed on hotplug layouts' unpopulated ZONE_DEVICE, which the kernel
+    prints without start_pfn; sysinfo/zoneinfo.py now wants start_pfn only for populated zones.)"""
     assert report.verdict == "pass", _explain(report)
 
 
@@ -111,11 +98,10 @@ def test_layout_predictions_hold_in_real_kernels(
     names = {f.name for f in report.facts if f.status == "pass"}
     assert "ZONE_MOVABLE node 0" in names or name == "qemu-4g-hotplug", _explain(report)
     assert "armed overhead" in names and "crash kernel reservation" in names, _explain(report)
-    if not (PROBE_ZONE_DEVICE_BUG and name == "qemu-4g-hotplug"):  # layoutc probe ran inside the guest
-        status = {f.name: f.status for f in report.facts}
-        assert status.get("probe ran in the guest") == "pass", _explain(report)
-        roundtrip = [status.get(f"round trip: {k}") for k in ("RAM map", "block size", "SRAT")]
-        assert roundtrip == ["pass"] * 3 or status.get("probe round trip") == "skip", _explain(report)
+    status = {f.name: f.status for f in report.facts}  # layoutc probe ran inside the guest
+    assert status.get("probe ran in the guest") == "pass", _explain(report)
+    roundtrip = [status.get(f"round trip: {k}") for k in ("RAM map", "block size", "SRAT")]
+    assert roundtrip == ["pass"] * 3 or status.get("probe round trip") == "skip", _explain(report)
 
 
 @pytest.mark.parametrize(
