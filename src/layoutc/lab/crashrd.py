@@ -7,7 +7,9 @@ lab-only except the serial glue and the virtio disks the host reads back:
 * ``/usr/lib/layoutc/dump.pyz`` — ``layoutc dump --build-zipapp`` (the dumper as it ships to devices);
 * a minimal interpreter (``pyrt``): ``/usr/bin/python3`` (Debian's python3.11) plus exactly the stdlib
   modules the dumper imports (``-X importtime`` on the zipapp and on the dumper's own imports), byte-compiled
-  sourceless, their ``lib-dynload`` extensions and every library ``ldd`` lists;
+  sourceless, their ``lib-dynload`` extensions and every library ``ldd`` lists; and the codec package the
+  filter spec's ``compression`` needs (``CODEC_PACKAGES``: python3-zstandard for zstd, python3-lzo for lzo),
+  else the dumper would fall back to zlib with a note;
 * ``mkfs.ext4``, ``vmcore-dmesg``, ``blkid`` (util-linux: disk targets by partition label), busybox for the
   rest (mount, sha256sum, dd, tr, grep, logger);
 * the modules capture-init.sh ``modprobe``s (nd_e820, nd_pmem, ext4 and their ``modules.dep`` closure,
@@ -17,6 +19,7 @@ lab-only except the serial glue and the virtio disks the host reads back:
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -57,6 +60,8 @@ DUMPER_IMPORTS = (
 )
 # blkid: capture.sh resolves a /dev/disk/by-partlabel/NAME disk target with it (no udev in the crash kernel)
 CAPTURE_TOOLS = ("/usr/sbin/mkfs.ext4", "/usr/sbin/vmcore-dmesg", "/usr/sbin/blkid")
+# the Debian-packaged module that gives the dumper each non-zlib codec (layoutc.dump.codec)
+CODEC_PACKAGES = {"zstd": ("zstandard",), "lzo": ("lzo",), "snappy": ("snappy",)}
 CAPTURE_MODULES = ("libnvdimm", "nd_e820", "nd_pmem", "crc32c_generic", "ext4", "virtio_pci", "virtio_blk")
 
 
@@ -78,15 +83,27 @@ def build_zipapp(dest: Path) -> Path:
     return dest
 
 
-def imported_modules(pyz: Path) -> list[str]:
-    """Every module the interpreter loads to run the zipapp and the dumper's imports (``-X importtime``)."""
+def imported_modules(pyz: Path, packages: tuple[str, ...] = ()) -> list[str]:
+    """Every module the interpreter loads to run the zipapp, the dumper's imports and ``packages``
+    (``-X importtime``)."""
     commands = [[str(pyz), "--help"], ["-c", "import " + ", ".join(DUMPER_IMPORTS)]]
-    return pyrt.imported_modules(commands, DUMPER_IMPORTS)
+    commands += [["-c", f"import {name}"] for name in packages]  # a missing one is reported by python_files
+    return pyrt.imported_modules(commands, (*DUMPER_IMPORTS, *packages))
 
 
-def python_files(pyz: Path) -> dict[str, bytes]:
-    """Archive path → bytes for the interpreter, sourceless .pyc stdlib modules, extensions, libraries."""
-    return pyrt.python_files(imported_modules(pyz))
+def codec_packages(device: Path) -> tuple[str, ...]:
+    """The packages the filter spec's compression needs (none for zlib and none)."""
+    try:
+        compression = json.loads((device / "filter.json").read_text()).get("compression", "zlib")
+    except (OSError, ValueError):
+        return ()
+    return CODEC_PACKAGES.get(str(compression), ())
+
+
+def python_files(pyz: Path, packages: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """Archive path → bytes for the interpreter, sourceless .pyc stdlib modules, extensions, libraries, and
+    the whole of ``packages`` from Debian's dist-packages."""
+    return pyrt.python_files(imported_modules(pyz, packages), packages)
 
 
 def capture_files(device: Path) -> dict[str, bytes]:
@@ -120,7 +137,7 @@ def build_crash_initramfs(
     modules = (*CAPTURE_MODULES, *(m for m in extra_modules if m not in CAPTURE_MODULES))
     work.mkdir(parents=True, exist_ok=True)
     pyz = build_zipapp(work / "dump.pyz")
-    py = python_files(pyz)
+    py = python_files(pyz, codec_packages(device))
     extra = {**capture_files(device), "usr/lib/layoutc/dump.pyz": pyz.read_bytes(), **py, **lab_files}
     extra["boot/grub/.keep"] = b""
     spec = initramfs.InitramfsSpec(

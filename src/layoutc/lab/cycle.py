@@ -45,17 +45,18 @@ from layoutc.lab.cycle_facts import (
     negative_facts,
     ok_fact,
     recovery_facts,
+    reservation_fact,
 )
 from layoutc.lab.errors import LabError
 from layoutc.lab.layoutview import LayoutView
 from layoutc.lab.report import BootRecord
 from layoutc.lab.serial import GuestOutput, parse_serial
+from layoutc.model import Profile
 
 UPLOAD_ARGV = ("/lab/upload", "{dump}")
 LAB_MODULES = (*initramfs.DEFAULT_MODULES, "virtio_pci", "virtio_blk")
 GRUBENV_EMPTY = b"# GRUB Environment Block\n"
 MiB = 1 << 20
-DUMPER_RSS = 31 * MiB  # peak RSS of `layoutc dump` measured in docs/dumper.md (flat in the source size)
 # The production OS runs the units with dash and coreutils (busybox sh runs its own applets before
 # anything on PATH, so it would not be the shell or sha256sum a device runs). So recover.sh runs
 # under dash (shipped as /usr/bin/dash) with coreutils' sha256sum replacing the busybox link; everything else
@@ -73,6 +74,7 @@ class Rendered:
     store: str  # the profile's recovery.store (where recover.sh keeps the verified dump)
     disk_device: str = ""  # disk targets: the profile's disk.device and disk.fstype
     disk_fstype: str = ""
+    profile: Profile | None = None  # the profile as loaded (the lab's upload substituted)
 
 
 def render_device(layout_dir: Path, out: Path, profile: Path | None = None) -> Rendered:
@@ -98,7 +100,9 @@ def render_device(layout_dir: Path, out: Path, profile: Path | None = None) -> R
         dest.write_bytes(artifact.content)
         dest.chmod(artifact.mode)
     disk = prof.disk if prof.crash.target.value == "disk" else None
-    return Rendered(out / "device", prof.recovery.store, disk.device if disk else "", disk.fstype if disk else "")
+    return Rendered(
+        out / "device", prof.recovery.store, disk.device if disk else "", disk.fstype if disk else "", prof
+    )
 
 
 def _layout_doc(layout_dir: Path) -> dict[str, Any]:
@@ -283,22 +287,7 @@ def run_cycle(
         work=work,
         extra_modules=(rendered.disk_fstype,) if rendered.disk_fstype else (),
     )
-    reserve = int((doc.get("crashkernel") or {}).get("size") or 0)  # the base reservation (cma: not the CMA)
-    kernel_bytes = k.vmlinuz.stat().st_size
-    need = kernel_bytes + crash.size + crash.unpacked + DUMPER_RSS
-    res.facts.append(
-        ok_fact(
-            "crash initramfs fits the crash reservation",
-            0 < need <= reserve,
-            f"kernel + initramfs + unpacked root + dumper RSS <= {reserve / MiB:.0f} MiB",
-            f"{need / MiB:.1f} MiB",
-            f"kernel {kernel_bytes / MiB:.1f} MiB, initramfs {crash.size / MiB:.1f} MiB compressed, "
-            f"{crash.unpacked / MiB:.1f} MiB unpacked (python3.11 + stdlib + libraries "
-            f"{crash.python_bytes / MiB:.1f} MiB, zipapp {crash.zipapp_bytes} B), dumper RSS "
-            f"{DUMPER_RSS / MiB:.0f} MiB (docs/dumper.md); built in {time.monotonic() - t0:.1f} s; "
-            f"modules {' '.join(crash.modules)}",
-        )
-    )
+    reservation_fact(res, rendered.profile, doc, k.vmlinuz, crash, time.monotonic() - t0)
     prod_image = device_image(
         k,
         layout,

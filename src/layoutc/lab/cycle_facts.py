@@ -18,9 +18,12 @@ from typing import Any
 
 from layoutc.lab import dumpcheck, kernels, procfs, windowcensus
 from layoutc.lab.compare import Fact, hexr
+from layoutc.lab.crashrd import CrashImage
 from layoutc.lab.layoutview import LayoutView
 from layoutc.lab.report import BootRecord
 from layoutc.lab.serial import GuestOutput
+from layoutc.model import Profile
+from layoutc.sizing import ImageSizes, crash_reserve_auto, kernel_footprint
 
 MiB = 1 << 20
 
@@ -91,6 +94,42 @@ def arm_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, *, negativ
     name = "recover.sh + arm.sh recovery (hotplug, first boot)" if arm.get("mode") == "hotplug" else "arm.sh production"
     res.facts.append(ok_fact(f"{name} verdict", arm.get("rc") == 0, "exit 0", f"exit {arm.get('rc')}", text))
     res.facts.append(ok_fact("kexec_crash_loaded", str(arm.get("loaded")) == "1", "1", str(arm.get("loaded"))))
+
+
+def reservation_fact(
+    res: CycleResult, profile: Profile | None, doc: Mapping[str, Any], vmlinuz: Path, crash: CrashImage, built: float
+) -> None:
+    """The layout's crash reservation against layoutc's sizing model fed the lab's real files (what
+    ``layoutc estimate --kernel VMLINUZ --initrd INITRD`` prints): the kernel's in-RAM size from its bzImage
+    header and the crash initramfs as built. Measured: chromebook-4g's 144M (sized for a 10M kernel and a 6M
+    initrd) left Debian's kernel and this initramfs 62 MiB, and the dumper was OOM-killed once python3-zstandard
+    was added; the model with the real files asked for 176M."""
+    ck = doc.get("crashkernel") or {}
+    reserve, cma = int(ck.get("size") or 0), int(ck.get("cma_size") or 0)
+    data = vmlinuz.read_bytes()
+    footprint = kernel_footprint(data)
+    detail = (
+        f"kernel in RAM {(footprint or 0) / MiB:.1f} MiB (bzImage init_size; file {len(data) / MiB:.1f} MiB), "
+        f"initramfs {crash.size / MiB:.1f} MiB compressed, {crash.unpacked / MiB:.1f} MiB unpacked (python3.11 + "
+        f"stdlib + libraries {crash.python_bytes / MiB:.1f} MiB, zipapp {crash.zipapp_bytes} B); built in "
+        f"{built:.1f} s; modules {' '.join(crash.modules)}"
+    )
+    if profile is None:
+        res.facts.append(Fact("crash reservation holds the real crash kernel and initramfs", "fail", "", "no profile",
+                              detail))  # fmt: skip
+        return
+    model = crash_reserve_auto(profile, ImageSizes(footprint, len(data), crash.size))
+    is_cma = model.crash_memory == "cma"
+    res.facts.append(
+        ok_fact(
+            "crash reservation holds the real crash kernel and initramfs (sizing model)",
+            0 < model.reserve <= reserve and (not is_cma or model.cma_minimum <= cma),
+            f"crashkernel={reserve // MiB}M" + (f", ,cma {cma // MiB}M" if is_cma else ""),
+            f"the lab's files need {model.reserve // MiB}M"
+            + (f", ,cma >= {-(-model.cma_minimum // MiB)}M" if is_cma else ""),
+            detail,
+        )
+    )
 
 
 def crash_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, opts: CycleOptions) -> None:
@@ -364,6 +403,16 @@ def dump_facts(
             str(spec.get("dump_level")),
             str(info.dump_level),
             f"{info.dumped} of {info.present} present pages dumped; release {info.release}",
+        )
+    )
+    codec = dumpcheck.compression(info.status)
+    res.facts.append(
+        ok_fact(
+            "compression (kdump header) = filter spec",
+            codec == spec.get("compression"),
+            str(spec.get("compression")),
+            codec,
+            "the crash initramfs ships the codec's Debian package (lab/crashrd.py CODEC_PACKAGES)",
         )
     )
     absent = tuple((int(e["start"]), int(e["end"])) for e in spec.get("exclude", []))

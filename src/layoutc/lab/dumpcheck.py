@@ -37,6 +37,16 @@ class KdumpInfo:
         return bool(self.status & DUMP_DH_COMPRESSED_INCOMPLETE)
 
 
+# disk_dump_header.status bits (makedumpfile diskdump_mod.h): the codec every page_desc of the file uses
+STATUS_CODECS = {0x1: "zlib", 0x2: "lzo", 0x4: "snappy", 0x20: "zstd"}
+
+
+def compression(status: int) -> str:
+    """The codec a kdump header's status names (``none`` when no codec bit is set)."""
+    names = [name for bit, name in STATUS_CODECS.items() if status & bit]
+    return "+".join(names) or "none"
+
+
 def _popcount(data: bytes) -> int:
     return int.from_bytes(data, "little").bit_count() if data else 0
 

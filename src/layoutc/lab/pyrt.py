@@ -21,6 +21,7 @@ from layoutc.lab.errors import LabError
 
 PYTHON = Path("/usr/bin/python3.11")  # Debian's python3.11-minimal; the guest calls it as python3
 PY_LIB = "/usr/lib/python3.11"
+DIST = "/usr/lib/python3/dist-packages"  # Debian's site directory for packaged modules (python3-zstandard, ...)
 
 _RESOLVE = r"""
 import importlib.util, json, os, sys
@@ -65,15 +66,19 @@ def imported_modules(commands: Sequence[Sequence[str]], extra: Iterable[str] = (
     return sorted(names | set(extra))
 
 
-def python_files(names: Iterable[str]) -> dict[str, bytes]:
-    """Archive path → bytes for the interpreter, the sourceless stdlib ``names``, extensions, libraries."""
+def python_files(names: Iterable[str], packages: Iterable[str] = ()) -> dict[str, bytes]:
+    """Archive path → bytes for the interpreter, the sourceless stdlib ``names``, extensions, libraries; and
+    the modules of ``packages`` (top-level names importable from Debian's ``DIST``, e.g. python3-zstandard's
+    ``zstandard``) that ``names`` lists (what importing them loaded), sourceless, with their extensions'
+    libraries. A package that is not installed raises ``LabError("tool-missing", ...)`` naming it."""
     py = interpreter()
+    wanted = frozenset(packages)
     proc = subprocess.run(
         [str(py), "-S", "-c", _RESOLVE],
         input=" ".join(names),
         capture_output=True,
         text=True,
-        env={"PATH": "/usr/bin:/bin"},
+        env={"PATH": "/usr/bin:/bin", **({"PYTHONPATH": DIST} if wanted else {})},  # -S: no site, so no DIST
         cwd="/",
         timeout=60,
         check=True,
@@ -85,18 +90,25 @@ def python_files(names: Iterable[str]) -> dict[str, bytes]:
     with tempfile.TemporaryDirectory(prefix="layoutc-pyc-") as tmp:
         # getpath's landmark is lib/python3.11/os.py or os.pyc (os itself is frozen, so never "imported" from it)
         landmark = [f"{PY_LIB}/os.py", False]
-        for _name, (origin, _pkg) in sorted([*origins.items(), ("os", landmark)]):
-            real = os.path.realpath(str(origin))
-            shown = str(origin)
-            if not shown.startswith(PY_LIB + "/"):
-                continue  # site-packages and anything outside the stdlib stay out
-            rel = shown[len(PY_LIB) + 1 :]
+        missing = sorted(n for n in wanted if not str(origins.get(n, [""])[0]).startswith(DIST + "/"))
+        if missing:
+            debs = ", ".join(f"python3-{n}" for n in missing)
+            raise LabError("tool-missing", f"python module(s) {', '.join(missing)} not in {DIST} (Debian: {debs})")
+        chosen = []
+        for name, (origin, _pkg) in sorted([*origins.items(), ("os", landmark)]):
+            if str(origin).startswith(PY_LIB + "/"):
+                chosen.append((str(origin), PY_LIB))
+            elif str(origin).startswith(DIST + "/") and name.split(".")[0] in wanted:
+                chosen.append((str(origin), DIST))  # other site-packages stay out
+        for shown, root in chosen:
+            real = os.path.realpath(shown)
+            rel = shown[len(root) + 1 :]
             if rel.endswith(".py"):
-                dst = Path(tmp) / (rel[:-3] + ".pyc")
+                dst = Path(tmp) / root.strip("/") / (rel[:-3] + ".pyc")
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 to_compile.append((real, str(dst), shown))
             elif rel.endswith(".so"):
-                files[f"{PY_LIB[1:]}/{rel}"] = Path(real).read_bytes()
+                files[f"{root[1:]}/{rel}"] = Path(real).read_bytes()
                 natives.append(Path(real))
         subprocess.run(
             [str(py), "-S", "-c", _COMPILE],
@@ -107,10 +119,10 @@ def python_files(names: Iterable[str]) -> dict[str, bytes]:
             check=True,
         )
         for _src, compiled, shown in to_compile:
-            rel = shown[len(PY_LIB) + 1 : -3] + ".pyc"
-            files[f"{PY_LIB[1:]}/{rel}"] = Path(compiled).read_bytes()
+            files[shown[1:-3] + ".pyc"] = Path(compiled).read_bytes()
     for native in natives:
         for lib in initramfs.shared_libraries(native):
             files[str(lib).lstrip("/")] = lib.resolve().read_bytes()
     files[f"{PY_LIB[1:]}/lib-dynload/.keep"] = b""
     return files
+
