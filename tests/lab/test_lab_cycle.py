@@ -95,7 +95,7 @@ def test_negative_control(cycles: dict[tuple[str, str], Report]) -> None:
 
 
 # A hotplug window is ordinary movable RAM when the kernel crashes (all of ZONE_MOVABLE): the capture overwrites
-# pages there that dump level 31 keeps (measured on 7.2: 299-1134 a run). drgn on the reference shows every one
+# pages there that dump level 31 keeps (measured on 7.2: 124-1661 a run). drgn on the reference shows every one
 # free: refcount 0, no mapping, _mapcount -1, lru linked: the per-CPU free lists, which makedumpfile's level 16
 # (PageBuddy only) keeps too. Nothing in use is lost, and the dumper's own census says so.
 def test_hotplug_cycle(cycles: dict[tuple[str, str], Report]) -> None:

@@ -9,7 +9,7 @@ in it may survive the page-class filter.  For each of those the crashed kernel's
   excluded by dump level 16 already (``PageBuddy``, head page only); what is left are free pages on the
   per-CPU lists (``zone->per_cpu_pageset``, mm/page_alloc.c ``free_unref_page_commit``: they keep no page
   type, so makedumpfile's and our level 16 keep them) and the tails of free blocks.  They hold no live data.
-  Measured in the lab on Debian 7.2: a hotplug window (all of ZONE_MOVABLE) held 299–1134 such pages, each
+  Measured in the lab on Debian 7.2: a hotplug window (all of ZONE_MOVABLE) held 124–1661 such pages, each
   with refcount 0, NULL mapping, ``_mapcount`` -1 and ``lru`` linked to its neighbours.
 * **in use**: anything else (a reference held, a mapping, a page type): crashed-kernel data the dump lacks.
   The negative control (a window over the early top-of-node allocations) loses 19 456 of these.
