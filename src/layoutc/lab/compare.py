@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from layoutc.lab.guest import blocks_in
 from layoutc.lab.layoutview import LayoutView
 from layoutc.lab.procfs import (
-    Zone,
     movable_starts,
     parse_blocks,
     parse_cma_ranges,
@@ -24,6 +23,7 @@ from layoutc.lab.procfs import (
     resources_named,
 )
 from layoutc.lab.serial import GuestOutput
+from layoutc.sysinfo.types import Zone
 
 MiB = 1 << 20
 KERNEL_IMAGE = ("Kernel code", "Kernel rodata", "Kernel data", "Kernel bss")

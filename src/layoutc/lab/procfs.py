@@ -8,25 +8,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from layoutc.sysinfo.types import Zone
+
 PAGE = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class Zone:
-    node: int
-    name: str
-    start_pfn: int | None
-    spanned: int
-    present: int
-    managed: int
-
-    @property
-    def start(self) -> int | None:
-        return None if self.start_pfn is None else self.start_pfn * PAGE
-
-    @property
-    def end(self) -> int | None:
-        return None if self.start_pfn is None else (self.start_pfn + self.spanned) * PAGE
 
 
 def parse_zoneinfo(text: str) -> tuple[Zone, ...]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 FORMAT = "layoutc-sysinfo/1"
+ZONE_PAGE = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,16 @@ class Zone:
     spanned: int
     present: int
     managed: int
+
+    @property
+    def start(self) -> int | None:
+        """First byte (4 KiB pages, as /proc/zoneinfo counts on x86_64 and arm64), or None when empty."""
+        return None if self.start_pfn is None else self.start_pfn * ZONE_PAGE
+
+    @property
+    def end(self) -> int | None:
+        """Exclusive end of the zone's span, or None when empty."""
+        return None if self.start_pfn is None else (self.start_pfn + self.spanned) * ZONE_PAGE
 
 
 @dataclass(frozen=True, slots=True)
