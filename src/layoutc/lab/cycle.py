@@ -18,6 +18,9 @@ Boots (``full``), all with guest RAM in a shared ``memory-backend-file`` under `
    cmdline, the same on every boot); ``recover.sh`` three times; the upload exports the dump.
 4. host: sha256 of the exported dump, kdump header, drgn, reference comparison, vmcore kept.
 
+With ``CycleOptions.grub`` (``--grub``, ``grubboot.py``) steps 1-3 are one QEMU booted through real GRUB: the
+crash kernel's reboot resets the guest and GRUB itself boots the ``next_entry`` the capture wrote.
+
 The negative control (``negative=True``) forces the crash kernel in when ``arm.sh`` refuses, runs
 ``capture.sh`` directly and compares the window's dump with the reference made before the window was
 touched: with a window over the early top-of-node allocations they differ while both dumper runs exit 0.
@@ -35,7 +38,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from layoutc.lab import board, crashrd, cycle_disk, cycle_guest, guest, initramfs, kernels, qemu
+from layoutc.lab import board, crashrd, cycle_disk, cycle_guest, grubboot, guest, initramfs, kernels, qemu
 from layoutc.lab.cycle_facts import (
     CycleOptions,
     CycleResult,
@@ -57,6 +60,8 @@ UPLOAD_ARGV = ("/lab/upload", "{dump}")
 LAB_MODULES = (*initramfs.DEFAULT_MODULES, "virtio_pci", "virtio_blk")
 GRUBENV_EMPTY = b"# GRUB Environment Block\n"
 MiB = 1 << 20
+TEMP_IMAGES = ("initramfs-production.img", "initramfs-recovery.img", "export.img", "vmcore.img", "crash-disk.img",
+               "grub.iso")  # fmt: skip
 # The production OS runs the units with dash and coreutils (busybox sh runs its own applets before
 # anything on PATH, so it would not be the shell or sha256sum a device runs). So recover.sh runs
 # under dash (shipped as /usr/bin/dash) with coreutils' sha256sum replacing the busybox link; everything else
@@ -251,6 +256,14 @@ def run_cycle(
     )
     window = layout.dump_window
     full = stage == "full"
+    entry = str((doc.get("recovery_boot") or {}).get("grub_id", ""))
+    if opts.grub:
+        sel = rendered.profile.recovery.boot_selection if rendered.profile else ""
+        why = grubboot.unsupported(stage=stage, window_mode=str(layout.strategy.window_mode), boot_selection=str(sel),
+                                   negative=opts.negative, carved=bool(machine.memmap),
+                                   board_cmdline=layout.board_cmdline)  # fmt: skip
+        if why:
+            raise LabError("usage", why)
     plan = cycle_guest.CyclePlan(
         crash_append=crash_append(doc),
         force_arm=("-s -p" if (doc.get("crash_kexec") or {}).get("file_load") else "-p") if opts.negative else "",
@@ -298,17 +311,43 @@ def run_cycle(
         work / "initramfs-production.img",
         doc,
     )
+    rec_plan = dataclasses.replace(plan, force_arm="", keep_vmcore=False, reference=False)
+
+    def recovery_image() -> Path:
+        return device_image(k, layout, device, crash.path, cycle_guest.recovery_stages(), rec_plan,
+                            work / "initramfs-recovery.img", doc)  # fmt: skip
+
     ram = Path(tempfile.mkdtemp(prefix="layoutc-lab-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None)) / "ram"
     try:
-        drives = _drives(work, machine, opts, full)
+        gcfg, boot_files = None, None
+        if opts.grub:
+            gcfg = grubboot.make_grub_cfg(layout_dir, layout.board_cmdline, entry, work)
+            boot_files = grubboot.boot_files(gcfg, grubenv_block(), k.vmlinuz, prod_image, recovery_image(),
+                                             doc.get("recovery_boot") or {})  # fmt: skip
+        drives = _drives(work, machine, opts, full, boot_files)
         offset = 0
         if rendered.disk_device and full:
             offset = cycle_disk.crash_disk(work / "crash-disk.img", 1 << 30, rendered.disk_device,
                                            rendered.disk_fstype)  # fmt: skip
             drives = (*drives, ("crash", work / "crash-disk.img"))
         prod_cmd = _cmdline(layout, "production", machine)
-        rec, prod = _boot("production", k, prod_image, prod_cmd, machine, out_dir, opts, ram, drives)
-        res.boots.append(rec)
+        grun = None
+        if gcfg is not None:
+            t1 = time.monotonic()
+            iso = grubboot.build_iso(work)
+            res.notes.append(f"--grub: boot disk with {sum(map(len, (boot_files or {}).values())) / MiB:.0f} MiB of "
+                             f"files; GRUB ISO made in {time.monotonic() - t1:.1f} s")  # fmt: skip
+            gboot = qemu.Boot(k.vmlinuz, prod_image, "", machine, out_dir / "serial-grub.log", opts.accel,
+                              opts.timeout * 1.5, ram_path=ram, drives=drives, cdrom=iso)  # fmt: skip
+            grun = grubboot.run(gboot, str((doc.get("recovery_boot") or {}).get("title", "")))
+            res.boots += grun.records
+            prod = grun.production
+            res.notes.append("--grub: GRUB booted " + ", ".join(f"{t!r} at {s:.0f} s" for t, s in grun.seen))
+            if grun.stopped:
+                res.problems.append(grun.stopped)
+        else:
+            rec, prod = _boot("production", k, prod_image, prod_cmd, machine, out_dir, opts, ram, drives)
+            res.boots.append(rec)
         arm_facts(res, layout, prod, negative=opts.negative)
         if not full:
             return res
@@ -321,9 +360,14 @@ def run_cycle(
             negative_facts(res, work, layout, prod)
             return res
         env = parse_grubenv(_debugfs_cat(work / "boot.img", "/grub/grubenv"))
-        entry = str((doc.get("recovery_boot") or {}).get("grub_id", ""))
-        selection = layout.strategy.window_mode == "movable"
-        if selection:
+        if grun is not None and gcfg is not None:
+            rb = doc.get("recovery_boot") or {}
+            wanted = f"{layout.board_cmdline} {layout.cmdline.get('recovery', '')}"
+            res.facts += grubboot.grub_facts(gcfg, grun.seen, str(rb.get("title", "")), wanted,
+                                             prod.text("cmdline"), grun.recovery.text("cmdline"), env)  # fmt: skip
+            recovery_facts(res, layout, grun.recovery, doc, k, work, store, crash_console=prod.console)
+            return res
+        if layout.strategy.window_mode == "movable":
             res.facts.append(
                 ok_fact(
                     "recovery boot selected (grubenv next_entry)",
@@ -333,10 +377,7 @@ def run_cycle(
                 )
             )
         stage_name = "recovery" if layout.strategy.window_mode == "movable" else "production"
-        rec_plan = dataclasses.replace(plan, force_arm="", keep_vmcore=False, reference=False)
-        rec_image = device_image(
-            k, layout, device, crash.path, cycle_guest.recovery_stages(), rec_plan, work / "initramfs-recovery.img", doc
-        )
+        rec_image = recovery_image()
         rec_cmd = _cmdline(layout, stage_name, machine)
         rec_drives = tuple(d for d in drives if d[0] != "vmcore")  # the kept vmcore has moved to the cache
         rec2, recovery = _boot("recovery", k, rec_image, rec_cmd, machine, out_dir, opts, ram, rec_drives)
@@ -346,13 +387,17 @@ def run_cycle(
             cycle_disk.disk_readback_facts(res, work / "crash-disk.img", offset, work / "vmcore.kdump", work)
     finally:
         shutil.rmtree(ram.parent, ignore_errors=True)
-        for img in ("initramfs-production.img", "initramfs-recovery.img", "export.img", "vmcore.img", "crash-disk.img"):
+        for img in TEMP_IMAGES:
             (work / img).unlink(missing_ok=True)
     return res
 
 
-def _drives(work: Path, machine: board.Machine, opts: CycleOptions, full: bool) -> tuple[tuple[str, Path], ...]:
-    drives = [("boot", _ext4_image(work / "boot.img", 8 * MiB, {"grub/grubenv": grubenv_block()}))]
+def _drives(
+    work: Path, machine: board.Machine, opts: CycleOptions, full: bool, boot_files: Mapping[str, bytes] | None = None
+) -> tuple[tuple[str, Path], ...]:
+    files = boot_files or {"grub/grubenv": grubenv_block()}
+    size = 8 * MiB if boot_files is None else (sum(map(len, files.values())) * 5 // 4 // MiB + 32) * MiB
+    drives = [("boot", _ext4_image(work / "boot.img", size, files))]
     if full:
         drives.append(("export", _raw_image(work / "export.img", 1 << 30)))
         drives.append(("scratch", _ext4_image(work / "scratch.img", 2 << 30)))

@@ -49,6 +49,7 @@ class CycleOptions:
     timeout: float = 400.0
     accel: str = "tcg"
     profile: Path | None = None
+    grub: bool = False  # recovery boot through real GRUB in the same QEMU (grubboot.py), not played by the host
 
 
 @dataclass

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,9 @@ class Boot:
     # RAM the first one left (a warm reboot with a different -append), and raw virtio disks (serial, path)
     ram_path: Path | None = None
     drives: tuple[tuple[str, Path], ...] = ()
+    # --grub: boot firmware → GRUB from this ISO (IDE cdrom) instead of -kernel/-initrd/-append; no -no-reboot,
+    # so a guest reset goes back through GRUB in the same QEMU (guest RAM survives a reset)
+    cdrom: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,17 +74,18 @@ def qemu_argv(boot: Boot) -> list[str]:
             "-drive", f"file={path},format=raw,if=none,id=disk{i},cache=unsafe,discard=unmap,detect-zeroes=unmap",
             "-device", f"virtio-blk-pci,drive=disk{i},serial={serial}",
         ]  # fmt: skip
-    argv += [
-        "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-        "-serial", f"file:{boot.serial_log}",
-        "-kernel", str(boot.kernel), "-initrd", str(boot.initrd),
-        "-append", boot.cmdline,
-    ]  # fmt: skip
+    argv += ["-nodefaults", "-no-user-config", "-display", "none", "-serial", f"file:{boot.serial_log}"]
+    if boot.cdrom is not None:
+        return [*argv, "-drive", f"file={boot.cdrom},format=raw,if=ide,media=cdrom,readonly=on", "-boot", "order=d"]
+    argv += ["-no-reboot", "-kernel", str(boot.kernel), "-initrd", str(boot.initrd), "-append", boot.cmdline]
     return argv
 
 
-def run_boot(boot: Boot) -> BootResult:
-    """Run QEMU to completion or until ``boot.timeout``; never hangs (the process group is killed)."""
+def run_boot(boot: Boot, watch: Callable[[float, bytes], bool] | None = None) -> BootResult:
+    """Run QEMU to completion or until ``boot.timeout``; never hangs (the process group is killed).
+
+    ``watch(seconds, serial_log_bytes)`` is polled twice a second when given; True stops QEMU (its process
+    group is killed; the result's returncode is then the signal's negative number, not None)."""
     argv = qemu_argv(boot)
     boot.serial_log.parent.mkdir(parents=True, exist_ok=True)
     boot.serial_log.write_bytes(b"")
@@ -93,7 +98,9 @@ def run_boot(boot: Boot) -> BootResult:
     except FileNotFoundError as exc:
         raise LabError("tool-missing", f"{boot.qemu} not found (Debian package qemu-system-x86)") from exc
     try:
-        _, err = proc.communicate(timeout=boot.timeout)
+        if watch is not None:
+            _watch(proc, boot, watch, start)
+        _, err = proc.communicate(timeout=max(1.0, boot.timeout - (time.monotonic() - start)))
         code: int | None = proc.returncode
     except subprocess.TimeoutExpired:
         _kill_group(proc)
@@ -102,6 +109,19 @@ def run_boot(boot: Boot) -> BootResult:
     return BootResult(
         tuple(argv), code, time.monotonic() - start, boot.serial_log, err.decode(errors="replace")[-4000:]
     )
+
+
+def _watch(proc: subprocess.Popen[bytes], boot: Boot, watch: Callable[[float, bytes], bool], start: float) -> None:
+    while time.monotonic() - start < boot.timeout:
+        try:
+            proc.wait(timeout=0.5)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+        if watch(time.monotonic() - start, boot.serial_log.read_bytes()):
+            _kill_group(proc)
+            return
+    raise subprocess.TimeoutExpired(boot.qemu, boot.timeout)
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:

@@ -48,6 +48,7 @@ class LabOptions:
     keep_vmcore: bool = False  # --stage full: save the guest's /proc/vmcore under the cache's vmcores/
     profile: Path | None = None  # the profile the layout came from (device artifacts are rendered from it)
     negative: bool = False  # --stage arm|full on an unsafe layout: expect arm.sh to refuse, then force the crash
+    grub: bool = False  # --stage full: boot through real GRUB (the grubenv one-shot), one QEMU (grubboot.py)
 
 
 def resolve_kernel(kernel: str | Path | kernels.Kernel) -> kernels.Kernel:
@@ -268,7 +269,7 @@ def _run_cycle(layout_dir: Path, layout: LayoutView, k: kernels.Kernel, machine:
 
     negative = opts.negative or bool(layout.unsafe)
     copts = CycleOptions(keep_vmcore=opts.keep_vmcore, profile=opts.profile, negative=negative,
-                         timeout=opts.timeout, accel=head.accel)  # fmt: skip
+                         timeout=opts.timeout, accel=head.accel, grub=opts.grub)  # fmt: skip
     res = run_cycle(layout_dir, layout, k, machine, out_dir, copts, stage=stage)
     errors = list(res.problems)
     errors += [f"boot {b.name} timed out after {opts.timeout:.0f} s" for b in res.boots if b.returncode is None]
