@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,8 +34,12 @@ from layoutc.dump.pagetable import PageTable  # noqa: E402
 from layoutc.dump.vmcoreinfo import VmcoreInfo  # noqa: E402
 
 
-def scan_rate(path: str, vectorize: bool) -> tuple[float, int]:
-    """Struct pages classified per second at -d 31, and the number of present pfns."""
+def scan_rate(path: str, vectorize: bool | None) -> tuple[float, int]:
+    """Struct pages classified per second at -d 31, and the number of present pfns.
+
+    ``vectorize``: True every batch through numpy, False the standard-library path (candidate
+    filter and decision chain), None the default (standard library, numpy for dense batches).
+    """
     reader = source.FileReader(path)
     try:
         core = elf.parse(reader, path)
@@ -75,25 +80,33 @@ def main() -> int:
     p.add_argument("--mdf", default="makedumpfile", help="Debian 12's makedumpfile 1.7.2")
     p.add_argument("--mdf178", help="command running sid's makedumpfile 1.7.8")
     p.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"))
+    p.add_argument("--zipapp-python", default="/usr/bin/python3", help="interpreter for the zipapp rows")
     p.add_argument("--workdir", default="/var/tmp")
     args = p.parse_args()
     ours = [args.python, "-m", "layoutc.dump", "--quiet", "--dump-level", "31"]
-    print("| vmcore | pages | numpy scan M pages/s | stdlib scan M pages/s |")
-    print("|---|---|---|---|")
+    print("| vmcore | pages | numpy scan M pages/s | stdlib scan M pages/s | default scan M pages/s |")
+    print("|---|---|---|---|---|")
     for path in args.vmcores:
-        fast, pages = scan_rate(path, True)
-        slow, _ = scan_rate(path, False)
-        print(f"| {Path(path).name} | {pages} | {fast / 1e6:.2f} | {slow / 1e6:.2f} |")
+        rates = [scan_rate(path, mode) for mode in (True, False, None)]
+        pages = rates[0][1]
+        print(f"| {Path(path).name} | {pages} | " + " | ".join(f"{r / 1e6:.2f}" for r, _ in rates) + " |")
     print()
     cols = ["vmcore", "tool", "wall s", "CPU s", "output MB", "peak RSS MiB", "wall ratio", "CPU ratio"]
     print("| " + " | ".join([*cols, "size ratio", "RSS ratio"]) + " |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(dir=args.workdir) as work:
+        # The crash initramfs runs the zipapp with the distribution's python3 (no numpy, no site).
+        # An installed package has its .pyc files (pip compiles them); so does the zipapp now.
+        subprocess.run([args.python, "-m", "compileall", "-q", str(ROOT / "src" / "layoutc")], check=True)
+        pyz = Path(work) / "dump.pyz"
+        subprocess.run([args.python, "-m", "layoutc.dump", "--build-zipapp", str(pyz)], check=True, cwd=ROOT)
+        zipapp = [args.zipapp_python, "-I", "-S", str(pyz), "--quiet", "--dump-level", "31"]
         for path in args.vmcores:
             out = Path(work) / "out"
             renamed = renamed_vmcoreinfo(path, work)
             rows: list[tuple[str, list[str], str]] = [
                 ("layoutc dump zlib", [*ours, "--compress", "zlib", path, str(out)], "zlib"),
+                ("layoutc dump zipapp zlib (no numpy)", [*zipapp, "--compress", "zlib", path, str(out)], "zlib"),
                 ("layoutc dump zstd", [*ours, "--compress", "zstd", path, str(out)], "zstd"),
                 ("makedumpfile 1.7.2 -c", [args.mdf, "-c", "-d", "31", path, str(out)], ""),
             ]

@@ -14,7 +14,7 @@ import pytest
 import vmcore_fixtures as fixtures
 
 from conftest import need_module, need_tool, run_dump
-from layoutc.dump import elf, extents, pageclass, physmap, source
+from layoutc.dump import elf, extents, pageclass, pagewalk, physmap, source
 from layoutc.dump.elf import parse_vmcoreinfo
 from layoutc.dump.pagetable import PageTable
 from layoutc.dump.vmcoreinfo import VmcoreInfo
@@ -273,11 +273,40 @@ def test_numpy_and_stdlib_paths_agree_on_random_struct_pages(generation: str, le
         raw[-47] = rng.choice([0, 1, 9, 70])  # compound_order of 6.1 (byte 17)
     slow: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
     fast: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
+    picked: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
     pageclass._classify_batch(lay, level, first, n, bytes(raw), slow)
     pagescan.classify(np, lay, level, first, n, bytes(raw), fast)
+    candidates = pagewalk.candidates(lay, n, bytes(raw))
+    assert len(candidates) < n
+    pageclass._classify_batch(lay, level, first, n, bytes(raw), picked, candidates)
     for c in pageclass.CLASSES:
         assert extents.normalize(slow[c]) == extents.normalize(fast[c]), c
+        assert extents.normalize(slow[c]) == extents.normalize(picked[c]), c
     assert any(slow.values())
+
+
+@pytest.mark.parametrize("vectorize", [False, True])
+def test_pages_inside_an_excluded_range_are_not_looked_at(vectorize: bool) -> None:
+    # makedumpfile skips the rest of a free block (or compound page) it excluded: a stale buddy
+    # head inside a free block does not extend it, and a cache page there is counted as free.
+    k = kernel_fixture
+    lay = layout_of("6.1")
+    first, n = 0x20000, 64
+    pages = [k.PAGE.pack(0, 0, 0, 0, 0, 0, -1, 1, 0) for _ in range(n)]
+    pages[0] = k.PAGE.pack(0, 0, 0, 0, 0, 2, k.BUDDY, 0, 0)  # order 2: pfns 0-3
+    pages[1] = k.PAGE.pack(0, 0, 0, 0, 0, 5, k.BUDDY, 0, 0)  # stale: would reach pfn 33
+    pages[2] = k.PAGE.pack(1 << k.PG_LRU, 0, 0, k.FILE_MAPPING, 0, 0, 0, 1, 0)  # would be cache
+    pages[8] = k.PAGE.pack(1 << k.PG_LRU, 0, 0, k.FILE_MAPPING, 0, 0, 0, 1, 0)  # is cache
+    raw = b"".join(pages)
+    found: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
+    if vectorize:
+        from layoutc.dump import pagescan
+
+        pagescan.classify(need_module("numpy"), lay, 31, first, n, raw, found)
+    else:
+        pageclass._classify_batch(lay, 31, first, n, raw, found, pagewalk.candidates(lay, n, raw))
+    assert extents.normalize(found["free"]) == [(first, first + 4)]
+    assert extents.normalize(found["cache"]) == [(first + 8, first + 9)]
 
 
 @pytest.mark.tools

@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from . import budget as budgets
 from . import codec as codecs
-from . import elf, elfout, extents, pageclass, physmap, windowloss
+from . import elf, extents, pageclass, physmap
 from .encode import WINDOW_PAGES, Encoder, Window, windows
 from .errors import DumpError, IncompleteDump, SinkFault, SourceFault
 from .extents import Extent
@@ -24,6 +24,9 @@ from .sink import FileSink, FlatSink, Sink
 from .source import FileReader, Reader
 from .spec import FilterSpec
 from .uts import read_utsname
+
+if TYPE_CHECKING:  # imported where used: ELF output and the dump-window census are not every dump's
+    from . import elfout, windowloss
 
 PROC_VMCORE = "/proc/vmcore"
 PROC_IOMEM = "/proc/iomem"
@@ -130,6 +133,10 @@ def _window_loss(
     notes: list[str],
 ) -> windowloss.WindowLoss | None:
     """Census of the crashed kernel's pages the dump window overwrites (None: the spec has no window)."""
+    if not opts.spec.exclude:
+        return None
+    from . import windowloss
+
     window = [r.pfns(ps) for r in opts.spec.exclude if r.reason == windowloss.WINDOW_REASON]
     if not window:
         return None
@@ -342,6 +349,8 @@ def _run_elf(
     excluded: tuple[tuple[str, int], ...],
     notes: list[str],
 ) -> Result:
+    from . import elfout
+
     ps = vmcore.page_size
     zero_runs = zero_scan(pmap, reader, keep, opts.progress) if spec.dump_level & 1 else []
     if spec.compression not in ("zlib", "none"):
@@ -363,6 +372,8 @@ def _run_elf(
 
 def zero_scan(pmap: physmap.PhysMap, reader: Reader, keep: list[Extent], stream: TextIO | None) -> list[Extent]:
     """Runs of at least ``ZERO_RUN_MIN`` zero pages among ``keep`` (ELF output reads pages twice)."""
+    from . import elfout
+
     ps = pmap.page_size
     zero = bytes(ps)
     runs: list[Extent] = []

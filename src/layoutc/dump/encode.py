@@ -1,8 +1,9 @@
 """Per-page work: zero test and compression, window by window, optionally in worker processes.
 
-The hot loop is C: ``bytes.startswith`` against a zero page (no copy) and the codec on memoryview
-slices; Python only walks the pages.  Worker processes (one codec context each) compress windows
-in parallel and the parent writes them in order.
+The hot loop is C: ``bytes.startswith`` against a page of one repeated byte (no copy) and the
+codec on memoryview slices; Python only walks the pages.  Zero pages are skipped; other fill pages
+(0xcc of freed init memory, 0xff) reuse the payload computed for the first one.  Worker processes
+(one codec context each) compress windows in parallel and the parent writes them in order.
 """
 
 from __future__ import annotations
@@ -51,17 +52,32 @@ class Encoder:
     ) -> Window:
         """Encode ``npages`` pages held in ``buf``."""
         ps = self.page_size
-        data = bytes(buf) if isinstance(buf, memoryview) else buf  # bytes and bytearray have startswith
-        view = memoryview(data)
-        zero = bytes(ps)
+        # bytes and bytearray: startswith compares in place; a memoryview (from another Reader) is
+        # compared through a copy of the page.  Either only when the first and last bytes agree.
+        data = buf if not isinstance(buf, memoryview) else None
+        view = memoryview(buf)
         kinds = bytearray(npages)
         sizes = array("I", bytes(4 * npages))
         out: list[bytes | memoryview] = []
         check = self.zero_pages
+        fills = _fills(ps)
+        last = ps - 1
         for i in range(npages):
             off = i * ps
-            if check and data.startswith(zero, off):
-                continue  # kinds[i] = ZERO, sizes[i] = 0
+            first = view[off]
+            if view[off + last] == first:
+                fill = fills[first]
+                if fill is None:
+                    fill = fills[first] = bytes((first,)) * ps
+                if data.startswith(fill, off) if data is not None else view[off : off + ps].tobytes() == fill:
+                    # every byte the same: 0x00, 0xcc (freed init text), 0xff...
+                    if check and not first:
+                        continue  # kinds[i] = ZERO, sizes[i] = 0
+                    kind, stored = _fill_page(fill, compress)
+                    kinds[i] = kind
+                    sizes[i] = len(stored)
+                    out.append(stored)
+                    continue
             page = view[off : off + ps]
             if compress is not None:
                 packed = compress(page)
@@ -74,6 +90,32 @@ class Encoder:
             sizes[i] = ps
             out.append(page)
         return Window(pfn, npages, bytes(kinds), sizes, b"".join(out))
+
+
+_FILLS: dict[int, list[bytes | None]] = {}  # page size -> a page of each byte value, made when first seen
+
+
+def _fills(ps: int) -> list[bytes | None]:
+    got = _FILLS.get(ps)
+    if got is None:
+        got = _FILLS[ps] = [None] * 256
+    return got
+
+
+_PACKED_FILLS: dict[tuple[bytes, codecs.Compress | None], tuple[int, bytes]] = {}
+
+
+def _fill_page(page: bytes, compress: codecs.Compress | None) -> tuple[int, bytes]:
+    """Kind and payload of a page whose bytes are all equal, compressed once per process.
+
+    The codecs are deterministic, so the cached payload is the one ``compress`` would return.
+    """
+    key = (page, compress)
+    got = _PACKED_FILLS.get(key)
+    if got is None:
+        packed = compress(page) if compress is not None else page
+        got = _PACKED_FILLS[key] = (PACKED, packed) if len(packed) < len(page) else (RAW, page)
+    return got
 
 
 def windows(

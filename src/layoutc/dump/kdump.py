@@ -10,8 +10,12 @@ bitmap still claims is readable.
 from __future__ import annotations
 
 import bisect
+import itertools
+import re
 import struct
+import sys
 import time
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -30,6 +34,7 @@ KDUMP_SIGNATURE = b"KDUMP   "
 HEADER_VERSION = 6
 UNKNOWN = b"unknown"
 FLUSH_BYTES = 1 << 20
+_ZERO_RUNS = re.compile(re.escape(bytes((ZERO,))) + b"+")
 ZEROS_CHUNK = 1 << 20
 
 
@@ -205,27 +210,38 @@ class KdumpWriter:
 
     def add(self, windows: Iterable[Window]) -> None:
         """Append the pages of each window; windows come in pfn order and cover exactly ``keep``."""
-        zero_desc = self.zero_desc
-        pack = PAGE_DESC.pack
-        flag = self.codec_flag
+        flag_of_kind = bytes(self.codec_flag if k == PACKED else 0 for k in range(256))
         for w in windows:
             pos = self._data_pos + self._data_len
-            descs = []
-            for kind, size in zip(w.kinds, w.sizes, strict=True):
-                if kind == ZERO:
-                    descs.append(zero_desc)
-                else:
-                    descs.append(pack(pos, size, flag if kind == PACKED else 0, 0))
-                    pos += size
+            self._descs += self._window_descs(w, pos, flag_of_kind)
             if w.payload:
                 self._data.append(w.payload)
                 self._data_len += len(w.payload)
-            self._descs += b"".join(descs)
             self._rank += w.npages
             self._batch.append((w.pfn, w.npages))
             self.pending_pfn = w.pfn + w.npages
             if self._data_len >= FLUSH_BYTES:
                 self.flush()
+
+    def _window_descs(self, w: Window, pos: int, flag_of_kind: bytes) -> bytearray:
+        """The page_descs of a window whose data starts at ``pos``: built column by column."""
+        n = w.npages
+        descs = bytearray(PAGE_DESC.size * n)
+        if sys.byteorder != "little" or w.sizes.itemsize != 4:  # the columns are little-endian
+            for i, (kind, size) in enumerate(zip(w.kinds, w.sizes, strict=True)):
+                if kind != ZERO:
+                    PAGE_DESC.pack_into(descs, i * PAGE_DESC.size, pos, size, flag_of_kind[kind], 0)
+                    pos += size
+        else:
+            offsets = array("q", itertools.accumulate(w.sizes, initial=pos))
+            memoryview(descs).cast("q")[0::3] = offsets[:n]  # offset (zero pages: fixed below)
+            memoryview(descs).cast("I")[2::6] = w.sizes  # size
+            memoryview(descs)[12::24] = w.kinds.translate(flag_of_kind)  # flags (< 256)
+        zero_desc = self.zero_desc
+        for run in _ZERO_RUNS.finditer(w.kinds):  # zero pages come in runs: one slice each
+            a, b = run.span()
+            descs[a * PAGE_DESC.size : b * PAGE_DESC.size] = zero_desc * (b - a)
+        return descs
 
     def flush(self) -> None:
         """Write buffered data, then its descriptors; afterwards they count as committed."""

@@ -1,8 +1,9 @@
-"""The struct-page decision chain vectorized with numpy (used when numpy is importable).
+"""The struct-page decision chain vectorized with numpy (for batches dense in candidates).
 
 Same decisions as :func:`layoutc.dump.pageclass._classify_batch`, page for page (a test runs both
-on the fixtures and on random struct pages); only compound heads and buddy heads, which cover
-ranges, are expanded one by one.  Field reads use explicit little-endian dtypes.
+on the fixtures and on random struct pages), including makedumpfile's skip over the rest of each
+multi-page range it excludes; only the heads of such ranges are walked one by one.  Field reads
+use explicit little-endian dtypes.
 """
 
 from __future__ import annotations
@@ -71,11 +72,9 @@ def classify(
     left &= ~buddy
     free_len = lay.free_area_len
     ok = buddy & ((private < np.uint64(free_len)) if free_len is not None else True)
-    _ranges(found["free"], pfns[ok], pfns[ok] + (np.int64(1) << private[ok].astype(np.int64)))
     unaccepted = eq(val["UNACCEPTED"]) & left if level & DL_EXCLUDE_FREE else np.zeros(n, dtype=bool)
     left &= ~unaccepted
     span = np.int64(1) << np.int64((free_len or 11) - 1)
-    _ranges(found["free"], pfns[unaccepted], pfns[unaccepted] + span)
     ends = pfns + (np.int64(1) << orders)
     chain = [
         ("cache", level & DL_EXCLUDE_CACHE, cache & ~bit(pg["private"]) & ~anon, ends),
@@ -84,12 +83,46 @@ def classify(
         ("hwpoison", True, bit(pg["hwpoison"]), pfns + 1),
         ("offline", True, eq(val["OFFLINE"]) & ~slab, pfns + 1),
     ]
+    free_ends = pfns + (np.int64(1) << np.where(ok, private, np.uint64(0)).astype(np.int64))
+    hits = [("free", ok, free_ends), ("free", unaccepted, pfns + span)]
     for name, enabled, mask, stop in chain:
         if not enabled:
             continue
         hit = mask & left
         left &= ~hit
+        hits.append((name, hit, stop))
+    skipped = _skipped(np, n, first, hits)
+    for name, hit, stop in hits:
+        if skipped is not None:
+            hit = hit & ~skipped
         _ranges(found[name], pfns[hit], stop[hit])
+
+
+def _skipped(np: Any, n: int, first: int, hits: list[tuple[str, Any, Any]]) -> Any:
+    """Pages makedumpfile never looks at: the rest of each range of more than one page it excludes.
+
+    Sequential, as makedumpfile's loop: a range whose first page was itself skipped skips nothing.
+    Only the (few) multi-page ranges are walked in Python.
+    """
+    long_starts, long_ends = [], []
+    for _, hit, stop in hits:
+        idx = np.nonzero(hit & (stop - first > np.arange(1, n + 1)))[0]
+        if len(idx):
+            long_starts.append(idx)
+            long_ends.append(stop[idx] - first)
+    if not long_starts:
+        return None
+    starts = np.concatenate(long_starts)
+    order = np.argsort(starts, kind="stable")
+    diff = np.zeros(n + 1, dtype=np.int32)
+    reach = 0
+    for i, end in zip(starts[order].tolist(), np.concatenate(long_ends)[order].tolist(), strict=True):
+        if i < reach:
+            continue
+        reach = min(end, n)
+        diff[i + 1] += 1
+        diff[reach] -= 1
+    return np.cumsum(diff[:n]) > 0
 
 
 def _orders(

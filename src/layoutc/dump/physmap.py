@@ -235,7 +235,9 @@ class PhysReader:
             piece = self.pmap.pieces[i]
             n = min(size, piece.pfn_end * ps - pa)
             if piece.kind is Kind.FILE:
-                out.append(bytes(self.reader.read(piece.file_offset + pa - piece.pfn_start * ps, n)))
+                offset = piece.file_offset + pa - piece.pfn_start * ps
+                copy = getattr(self.reader, "read_copy", None)
+                out.append(copy(offset, n) if copy is not None else bytes(self.reader.read(offset, n)))
             elif piece.kind is Kind.ZERO:
                 out.append(bytes(n))
             else:

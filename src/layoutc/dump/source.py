@@ -77,6 +77,16 @@ class FileReader:
         self._pread(offset, buf)
         return buf
 
+    def read_copy(self, offset: int, size: int) -> bytes:
+        """Like :meth:`read`, in a new bytes object: one copy, where ``bytes(read())`` makes two."""
+        if self._use_mmap or offset < 0 or size <= 0 or offset + size > self._size:
+            return bytes(self.read(offset, size))
+        try:
+            data = os.pread(self._fd, size, offset)
+        except OSError:
+            data = b""
+        return data if len(data) == size else bytes(self.read(offset, size))  # short: read() reports it
+
     def _buffer(self, size: int) -> bytearray:
         # One buffer per size (windows are all the same size but the last): copying into it
         # avoids a fresh allocation, and its page faults, for every window.

@@ -6,7 +6,6 @@ Shape is checked by the schema (:mod:`.schema`); the semantic rules that a schem
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -51,6 +50,8 @@ class FilterSpec:
 
 def loads(text: str, source: str = "<spec>") -> FilterSpec:
     """Parse and validate a filter spec from JSON text."""
+    import json  # only with --spec: not on every dump's start-up path
+
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicates)
     except (json.JSONDecodeError, ValueError) as exc:
