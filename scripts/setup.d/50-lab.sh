@@ -10,8 +10,9 @@ cd "$here"
 
 # part 2 adds: python3.11-minimal + libpython3.11-stdlib (the interpreter the crash initramfs ships), dash and
 # coreutils (the production OS shell and sha256sum recover.sh runs with), e2fsprogs debugfs (reading the disks);
-# --grub: grub-pc-bin, grub-common, xorriso (grub-mkrescue's i386-pc ISO, grub-mkconfig's 00_header)
-pkgs="qemu-system-x86 busybox-static kexec-tools ndctl daxctl e2fsprogs kmod xz-utils cpio util-linux python3.11-minimal libpython3.11-stdlib dash coreutils grub-pc-bin grub-common xorriso"
+# --grub: grub-pc-bin, grub-common, xorriso (grub-mkrescue's i386-pc ISO, grub-mkconfig's 00_header);
+# --efi: ovmf (UEFI firmware, pflash), systemd-boot-efi (systemd-bootx64.efi), mtools (the FAT ESP, no root)
+pkgs="qemu-system-x86 busybox-static kexec-tools ndctl daxctl e2fsprogs kmod xz-utils cpio util-linux python3.11-minimal libpython3.11-stdlib dash coreutils grub-pc-bin grub-common xorriso ovmf systemd-boot-efi mtools"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -29,7 +29,7 @@ class CrashKernel:
         self.device = write_artifacts(self.prof, self.doc, tmp / "out")
         self.root = tmp / "root"
         self.bin = tmp / "bin"
-        for name_ in ("mkfs.ext4", "mount", "umount", "logger"):
+        for name_ in ("mkfs.ext4", "mount", "umount", "logger", "modprobe"):
             stub(self.bin, name_, "")
         stub(self.bin, "vmcore-dmesg", 'echo "[    0.000000] Linux version 7.2"')
         dump = 'for a in "$@"; do out=$a; done\nprintf VMCORE >"$out"\nexit "${STUB_DUMP_RC:-0}"'
@@ -141,6 +141,18 @@ def test_efi_loader_entry_one_shot(tmp_path: Path) -> None:
     assert run.code == 0, run.err
     var = ck.root / "sys/firmware/efi/efivars/LoaderEntryOneShot-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
     assert var.read_bytes() == b"\x07\x00\x00\x00" + "layoutc-recovery-qemu-4g.conf\0".encode("utf-16-le")
+
+
+def test_efi_selection_failures_say_why(tmp_path: Path) -> None:
+    prof = with_recovery(profile("qemu-4g"), boot_selection=BootSelection.EFI)
+    ck = CrashKernel(tmp_path, "qemu-4g", prof)  # no /sys/firmware/efi/efivars: no EFI runtime services
+    run = ck.capture()
+    assert run.code == 44 and "no EFI runtime services" in run.err and (ck.mnt / "COMPLETE").exists(), run.err
+    (ck.root / "sys/firmware/efi/efivars").mkdir(parents=True)
+    stub(ck.bin, "mount", 'case "$*" in *efivarfs*) exit 32;; esac')  # efivarfs module missing: ENODEV
+    run = ck.capture()
+    assert run.code == 44 and "efivarfs module must be in the crash initramfs" in run.err, run.err
+    assert run.called("modprobe") == ["modprobe [efivarfs]"]
 
 
 def test_hook_selects_the_recovery_boot(tmp_path: Path) -> None:

@@ -58,6 +58,13 @@ def build_parser(prog: str = "layoutc lab") -> argparse.ArgumentParser:
         "GRUB (i386-pc ISO; grub.cfg from grub-mkconfig's 00_header, layoutc.cfg and the generated "
         "45_layoutc_recovery) in one QEMU instead of the host reading next_entry",
     )
+    parser.add_argument(
+        "--efi",
+        action="store_true",
+        help="--stage full, movable windows with recovery.boot_selection efi: boot production and recovery through "
+        "OVMF and systemd-boot (an ESP with the generated BLS entry) in one QEMU; the crash kernel's "
+        "LoaderEntryOneShot picks the recovery entry",
+    )
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the text one")
     return parser
 
@@ -75,7 +82,7 @@ def main_lab(argv: Sequence[str] | None = None) -> int:
     kernel: str | Path = args.kernel if args.kernel is not None else (args.debian or "7")
     out_dir: Path = args.output or Path(tempfile.mkdtemp(prefix="layoutc-lab-"))
     options = LabOptions(accel=args.accel, timeout=args.timeout, keep_vmcore=args.keep_vmcore, profile=args.profile,
-                         grub=args.grub)  # fmt: skip
+                         grub=args.grub, efi=args.efi)  # fmt: skip
     layout_dir: Path = args.layout_dir or out_dir / "compiled"
     if args.profile is not None:
         code = compile_profile(args.profile, layout_dir)

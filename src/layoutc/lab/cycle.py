@@ -19,7 +19,9 @@ Boots (``full``), all with guest RAM in a shared ``memory-backend-file`` under `
 4. host: sha256 of the exported dump, kdump header, drgn, reference comparison, vmcore kept.
 
 With ``CycleOptions.grub`` (``--grub``, ``grubboot.py``) steps 1-3 are one QEMU booted through real GRUB: the
-crash kernel's reboot resets the guest and GRUB itself boots the ``next_entry`` the capture wrote.
+crash kernel's reboot resets the guest and GRUB itself boots the ``next_entry`` the capture wrote. With
+``CycleOptions.efi`` (``--efi``, ``efiboot.py``) the same through OVMF and systemd-boot: the capture writes
+``LoaderEntryOneShot`` and systemd-boot boots the generated BLS entry.
 
 The negative control (``negative=True``) forces the crash kernel in when ``arm.sh`` refuses, runs
 ``capture.sh`` directly and compares the window's dump with the reference made before the window was
@@ -29,6 +31,7 @@ touched: with a window over the early top-of-node allocations they differ while 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import shutil
 import subprocess
@@ -38,7 +41,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from layoutc.lab import board, crashrd, cycle_disk, cycle_guest, grubboot, guest, initramfs, kernels, qemu
+from layoutc.lab import board, crashrd, cycle_disk, cycle_guest, efiboot, grubboot, guest, initramfs, kernels, qemu
 from layoutc.lab.cycle_facts import (
     CycleOptions,
     CycleResult,
@@ -61,7 +64,7 @@ LAB_MODULES = (*initramfs.DEFAULT_MODULES, "virtio_pci", "virtio_blk")
 GRUBENV_EMPTY = b"# GRUB Environment Block\n"
 MiB = 1 << 20
 TEMP_IMAGES = ("initramfs-production.img", "initramfs-recovery.img", "export.img", "vmcore.img", "crash-disk.img",
-               "grub.iso")  # fmt: skip
+               "grub.iso", "esp.img")  # fmt: skip
 # The production OS runs the units with dash and coreutils (busybox sh runs its own applets before
 # anything on PATH, so it would not be the shell or sha256sum a device runs). So recover.sh runs
 # under dash (shipped as /usr/bin/dash) with coreutils' sha256sum replacing the busybox link; everything else
@@ -257,11 +260,11 @@ def run_cycle(
     window = layout.dump_window
     full = stage == "full"
     entry = str((doc.get("recovery_boot") or {}).get("grub_id", ""))
-    if opts.grub:
+    if opts.grub or opts.efi:
         sel = rendered.profile.recovery.boot_selection if rendered.profile else ""
-        why = grubboot.unsupported(stage=stage, window_mode=str(layout.strategy.window_mode), boot_selection=str(sel),
-                                   negative=opts.negative, carved=bool(machine.memmap),
-                                   board_cmdline=layout.board_cmdline)  # fmt: skip
+        check = functools.partial(efiboot.unsupported, grub=opts.grub) if opts.efi else grubboot.unsupported
+        why = check(stage=stage, window_mode=str(layout.strategy.window_mode), boot_selection=str(sel),
+                    negative=opts.negative, carved=bool(machine.memmap), board_cmdline=layout.board_cmdline)
         if why:
             raise LabError("usage", why)
     plan = cycle_guest.CyclePlan(
@@ -298,7 +301,7 @@ def run_cycle(
         init=cycle_guest.CRASH_INIT,
         lab_files=crash_lab,
         work=work,
-        extra_modules=(rendered.disk_fstype,) if rendered.disk_fstype else (),
+        extra_modules=(*((rendered.disk_fstype,) if rendered.disk_fstype else ()), *(("efivarfs",) * opts.efi)),
     )
     reservation_fact(res, rendered.profile, doc, k.vmlinuz, crash, time.monotonic() - t0)
     prod_image = device_image(
@@ -331,7 +334,7 @@ def run_cycle(
                                            rendered.disk_fstype)  # fmt: skip
             drives = (*drives, ("crash", work / "crash-disk.img"))
         prod_cmd = _cmdline(layout, "production", machine)
-        grun = None
+        grun, efi = None, None
         if gcfg is not None:
             t1 = time.monotonic()
             iso = grubboot.build_iso(work)
@@ -343,6 +346,15 @@ def run_cycle(
             res.boots += grun.records
             prod = grun.production
             res.notes.append("--grub: GRUB booted " + ", ".join(f"{t!r} at {s:.0f} s" for t, s in grun.seen))
+            if grun.stopped:
+                res.problems.append(grun.stopped)
+        elif opts.efi:
+            eboot = qemu.Boot(k.vmlinuz, prod_image, "", machine, out_dir / "serial-efi.log", opts.accel,
+                              opts.timeout * 1.5, ram_path=ram, drives=drives)  # fmt: skip
+            efi = efiboot.start(layout_dir, doc, k.vmlinuz, prod_image, recovery_image(), eboot, work)
+            grun, prod = efi.run, efi.run.production
+            res.boots += grun.records
+            res.notes += efi.notes
             if grun.stopped:
                 res.problems.append(grun.stopped)
         else:
@@ -360,6 +372,11 @@ def run_cycle(
             negative_facts(res, work, layout, prod)
             return res
         env = parse_grubenv(_debugfs_cat(work / "boot.img", "/grub/grubenv"))
+        if efi is not None:
+            kexec = "kexec -s -p" if (doc.get("crash_kexec") or {}).get("file_load") else "kexec -p"
+            res.facts += efi.facts(f"{layout.board_cmdline} {layout.cmdline.get('recovery', '')}", kexec)
+            recovery_facts(res, layout, efi.run.recovery, doc, k, work, store, crash_console=prod.console)
+            return res
         if grun is not None and gcfg is not None:
             rb = doc.get("recovery_boot") or {}
             wanted = f"{layout.board_cmdline} {layout.cmdline.get('recovery', '')}"

@@ -50,6 +50,7 @@ class CycleOptions:
     accel: str = "tcg"
     profile: Path | None = None
     grub: bool = False  # recovery boot through real GRUB in the same QEMU (grubboot.py), not played by the host
+    efi: bool = False  # through OVMF + systemd-boot and the LoaderEntryOneShot variable, one QEMU (efiboot.py)
 
 
 @dataclass

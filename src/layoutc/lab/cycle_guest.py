@@ -135,6 +135,10 @@ if [ "$CAPTURE_MODE" = script ]; then
 fi
 [ -n "$REFERENCE" ] && umount /lab/scratch
 sync
+if [ -d /sys/firmware/efi ]; then  # --efi: what the capture's LoaderEntryOneShot write will find (nothing loaded)
+    { ls /sys/firmware/efi; grep efivarfs /proc/filesystems; dmesg | grep -i -e 'efi[:v]' -e 'kexec'; } >/tmp/efi 2>&1
+    emit efi-crash /tmp/efi
+fi
 dmesg -n 5
 exec /usr/lib/layoutc/capture-init.sh
 """

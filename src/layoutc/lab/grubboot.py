@@ -36,7 +36,7 @@ from pathlib import Path
 
 from layoutc.lab.compare import Fact
 from layoutc.lab.errors import LabError
-from layoutc.lab.qemu import Boot, run_boot
+from layoutc.lab.qemu import Boot, BootResult, run_boot
 from layoutc.lab.report import BootRecord
 from layoutc.lab.serial import GuestOutput, parse_serial
 
@@ -188,16 +188,22 @@ def boot_files(
 ) -> dict[str, bytes]:
     """The boot disk's files: as ``grub-install`` + ``update-grub`` leave a separate /boot (mounted on /boot:
     ``grub/`` at its root), plus the kernel and initramfs files the entries name."""
+    files = {"grub/grub.cfg": cfg.text.encode(), "grub/grubenv": grubenv}
+    files |= kernel_files(vmlinuz, production_initrd, recovery_initrd, recovery_boot)
+    return {**files, **grub_modules()}
+
+
+def kernel_files(vmlinuz: Path, production_initrd: Path, recovery_initrd: Path, recovery_boot: Mapping[str, object],
+                 production_kernel: str = "/vmlinuz") -> dict[str, bytes]:  # fmt: skip
+    """The kernel and initramfs files at the paths the entries name (the recovery entry's from ``layout.json``
+    ``recovery_boot``; the production entry's: ``production_kernel`` and ``PRODUCTION_INITRD``)."""
     files = {
-        "grub/grub.cfg": cfg.text.encode(),
-        "grub/grubenv": grubenv,
         str(recovery_boot.get("kernel", "/vmlinuz")).lstrip("/"): vmlinuz.read_bytes(),
         str(recovery_boot.get("initrd", "/initrd.img")).lstrip("/"): recovery_initrd.read_bytes(),
         PRODUCTION_INITRD.lstrip("/"): production_initrd.read_bytes(),
     }
-    if "vmlinuz" not in files:
-        files["vmlinuz"] = vmlinuz.read_bytes()  # the production entry's kernel
-    return {**files, **grub_modules()}
+    files.setdefault(production_kernel.lstrip("/"), vmlinuz.read_bytes())
+    return files
 
 
 def grub_modules() -> dict[str, bytes]:
@@ -212,7 +218,11 @@ def booted_titles(serial: bytes) -> list[str]:
 
 def split_serial(serial: bytes) -> list[tuple[str, bytes]]:
     """The serial log cut at each ``Booting `TITLE'`` line: (title, that boot's bytes); before any: ("", …)."""
-    cuts = [(m.start(), m.group(1).decode(errors="replace")) for m in _BOOTING.finditer(serial)]
+    return split_at(serial, [(m.start(), m.group(1).decode(errors="replace")) for m in _BOOTING.finditer(serial)])
+
+
+def split_at(serial: bytes, cuts: Sequence[tuple[int, str]]) -> list[tuple[str, bytes]]:
+    """``serial`` cut at each (offset, title): (title, bytes up to the next cut); before the first: ("", …)."""
     parts = [("", serial[: cuts[0][0] if cuts else len(serial)])]
     for i, (pos, title) in enumerate(cuts):
         parts.append((title, serial[pos : cuts[i + 1][0] if i + 1 < len(cuts) else len(serial)]))
@@ -243,6 +253,13 @@ def cmdline_words(proc_cmdline: str) -> tuple[list[str], str]:
     return (words[1:] if image else words), image
 
 
+def order_fact(name: str, seen: Sequence[tuple[str, float]], recovery_title: str, note: str,
+               production_title: str = PRODUCTION_TITLE) -> Fact:  # fmt: skip
+    """The boot loader booted production, then the recovery entry (the one-shot), and nothing else."""
+    return Fact(name, "pass" if [t for t, _ in seen] == [production_title, recovery_title] else "fail",
+                f"{production_title} → {recovery_title}", " → ".join(t for t, _ in seen) or "nothing", note)
+
+
 def grub_facts(
     cfg: GrubConfig,
     seen: Sequence[tuple[str, float]],
@@ -253,14 +270,9 @@ def grub_facts(
     grubenv_after: Mapping[str, str] | None,
 ) -> list[Fact]:
     """``layout_recovery``: the board cmdline + the layout's recovery cmdline (what the entry must render)."""
-    order = " → ".join(t for t, _ in seen) or "nothing"
-    facts = [Fact(
-        "GRUB booted the recovery entry by itself (grubenv next_entry one-shot)",
-        "pass" if [t for t, _ in seen] == [PRODUCTION_TITLE, recovery_title] else "fail",
-        f"{PRODUCTION_TITLE} → {recovery_title}",
-        order,
-        "one QEMU: the crash kernel's reboot -f reset the guest; GRUB's default is the production entry",
-    )]  # fmt: skip
+    facts = [order_fact("GRUB booted the recovery entry by itself (grubenv next_entry one-shot)", seen,
+                        recovery_title, "one QEMU: the crash kernel's reboot -f reset the guest; "
+                        "GRUB's default is the production entry")]  # fmt: skip
     if production_cmdline is not None:
         words, image = cmdline_words(production_cmdline)
         facts.append(Fact(
@@ -322,20 +334,29 @@ def run(boot: Boot, recovery_title: str) -> GrubRun:
     watch = GrubWatch()
     result = run_boot(boot, watch)
     data = boot.serial_log.read_bytes()
-    parts = split_serial(data)
+    seen = watch.seen + [(t, result.seconds) for t in booted_titles(data)[len(watch.seen) :]]
+    cuts = [(m.start(), m.group(1).decode(errors="replace")) for m in _BOOTING.finditer(data)]
+    via = ("GRUB → production entry → crash kernel", "GRUB → next_entry, same QEMU")
+    return one_qemu_run(boot, result, cuts, seen, recovery_title, watch.stopped, via)
+
+
+def one_qemu_run(boot: Boot, result: BootResult, cuts: Sequence[tuple[int, str]], seen: list[tuple[str, float]],
+                 recovery_title: str, stopped: str, via: tuple[str, str]) -> GrubRun:  # fmt: skip
+    """A boot loader's whole cycle in one QEMU (``--grub``, ``--efi``): the serial log cut at ``cuts`` (offset,
+    entry title) into ``serial-production.log`` (everything before the recovery entry) and ``serial-recovery.log``;
+    ``seen``: (title, seconds after QEMU started) of every boot of an entry; ``via``: the two records' paths."""
+    parts = split_at(boot.serial_log.read_bytes(), cuts)
     cut = next((i for i, (t, _) in enumerate(parts) if t == recovery_title), len(parts))
     out = boot.serial_log.parent
     prod_bytes = b"".join(p for _, p in parts[:cut])
     rec_bytes = b"".join(p for _, p in parts[cut:])
     (out / "serial-production.log").write_bytes(prod_bytes)
     (out / "serial-recovery.log").write_bytes(rec_bytes)
-    seen = watch.seen + [(t, result.seconds) for t in booted_titles(data)[len(watch.seen) :]]
     at = next((s for t, s in seen if t == recovery_title), result.seconds)
     code = result.returncode
-    records = [BootRecord("production (GRUB → production entry → crash kernel)", round(at, 2),
-                          0 if code is not None and cut < len(parts) else code, str(out / "serial-production.log"),
-                          result.argv)]  # fmt: skip
+    records = [BootRecord(f"production ({via[0]})", round(at, 2), 0 if code is not None and cut < len(parts) else code,
+                          str(out / "serial-production.log"), result.argv)]  # fmt: skip
     if cut < len(parts):
-        records.append(BootRecord("recovery (GRUB → next_entry, same QEMU)", round(result.seconds - at, 2), code,
+        records.append(BootRecord(f"recovery ({via[1]})", round(result.seconds - at, 2), code,
                                   str(out / "serial-recovery.log"), result.argv))  # fmt: skip
-    return GrubRun(records, parse_serial(prod_bytes), parse_serial(rec_bytes), seen, watch.stopped)
+    return GrubRun(records, parse_serial(prod_bytes), parse_serial(rec_bytes), seen, stopped)

@@ -40,6 +40,9 @@ class Boot:
     # --grub: boot firmware → GRUB from this ISO (IDE cdrom) instead of -kernel/-initrd/-append; no -no-reboot,
     # so a guest reset goes back through GRUB in the same QEMU (guest RAM survives a reset)
     cdrom: Path | None = None
+    # --efi: UEFI firmware (OVMF code, this run's writable copy of its variable store) as pflash; the guest boots
+    # the drive named "esp" (bootindex 0) instead of -kernel/-initrd/-append, and may reboot (no -no-reboot)
+    pflash: tuple[Path, Path] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,9 +75,14 @@ def qemu_argv(boot: Boot) -> list[str]:
     for i, (serial, path) in enumerate(boot.drives):
         argv += [
             "-drive", f"file={path},format=raw,if=none,id=disk{i},cache=unsafe,discard=unmap,detect-zeroes=unmap",
-            "-device", f"virtio-blk-pci,drive=disk{i},serial={serial}",
+            "-device", f"virtio-blk-pci,drive=disk{i},serial={serial}"
+            + (",bootindex=0" if boot.pflash is not None and serial == "esp" else ""),
         ]  # fmt: skip
     argv += ["-nodefaults", "-no-user-config", "-display", "none", "-serial", f"file:{boot.serial_log}"]
+    if boot.pflash is not None:
+        code, nvram = boot.pflash
+        return [*argv, "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
+                "-drive", f"if=pflash,format=raw,unit=1,file={nvram}"]  # fmt: skip
     if boot.cdrom is not None:
         return [*argv, "-drive", f"file={boot.cdrom},format=raw,if=ide,media=cdrom,readonly=on", "-boot", "order=d"]
     argv += ["-no-reboot", "-kernel", str(boot.kernel), "-initrd", str(boot.initrd), "-append", boot.cmdline]

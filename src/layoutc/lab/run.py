@@ -49,6 +49,7 @@ class LabOptions:
     profile: Path | None = None  # the profile the layout came from (device artifacts are rendered from it)
     negative: bool = False  # --stage arm|full on an unsafe layout: expect arm.sh to refuse, then force the crash
     grub: bool = False  # --stage full: boot through real GRUB (the grubenv one-shot), one QEMU (grubboot.py)
+    efi: bool = False  # --stage full: OVMF + systemd-boot (the LoaderEntryOneShot one-shot), one QEMU (efiboot.py)
 
 
 def resolve_kernel(kernel: str | Path | kernels.Kernel) -> kernels.Kernel:
@@ -195,6 +196,9 @@ def run_lab(
     opts = options or LabOptions()
     if stage not in STAGES:
         raise LabError("usage", f"--stage {stage}: this lab implements {', '.join(STAGES)}")
+    for flag, on in (("--grub", opts.grub), ("--efi", opts.efi)):
+        if on and stage != "full":
+            raise LabError("usage", f"{flag} needs --stage full")
     layout = load_layout(layout_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     machine = board.machine_for(layout)
@@ -269,7 +273,7 @@ def _run_cycle(layout_dir: Path, layout: LayoutView, k: kernels.Kernel, machine:
 
     negative = opts.negative or bool(layout.unsafe)
     copts = CycleOptions(keep_vmcore=opts.keep_vmcore, profile=opts.profile, negative=negative,
-                         timeout=opts.timeout, accel=head.accel, grub=opts.grub)  # fmt: skip
+                         timeout=opts.timeout, accel=head.accel, grub=opts.grub, efi=opts.efi)  # fmt: skip
     res = run_cycle(layout_dir, layout, k, machine, out_dir, copts, stage=stage)
     errors = list(res.problems)
     errors += [f"boot {b.name} timed out after {opts.timeout:.0f} s" for b in res.boots if b.returncode is None]

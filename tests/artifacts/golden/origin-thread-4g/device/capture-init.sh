@@ -10,6 +10,7 @@ export PATH
 mkdir -p /run
 grep -qs ' /run ' /proc/mounts || mount -t tmpfs tmpfs /run
 if [ -d /sys/firmware/efi/efivars ] && ! grep -qs ' efivarfs ' /proc/mounts; then
+    modprobe efivarfs 2>/dev/null || : # a module in distribution kernels; no udev here loads it
     mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null || :
 fi
 # the legacy-pmem driver chain and the filesystem, for modular kernels (built-in: no-ops)

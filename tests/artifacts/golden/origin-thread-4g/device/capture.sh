@@ -169,20 +169,36 @@ write_dmesg() {
 }
 
 # systemd-boot LoaderEntryOneShot through efivarfs: 4 attribute bytes (NV|BS|RT) then the entry
-# id in UTF-16LE with its NUL, written in one write() as efivarfs requires
+# id in UTF-16LE with its NUL, written in one write() as efivarfs requires. The crash kernel has
+# EFI runtime services after kexec -p and kexec -s -p (x86_64, measured: docs/lab.md), but efivarfs
+# is a module in distribution kernels (Debian: CONFIG_EFIVAR_FS=m) and nothing loads it in a crash
+# initramfs: mount -t efivarfs fails with ENODEV until it is modprobed. Every failure says why.
 select_recovery_boot() {
     vars="$R/sys/firmware/efi/efivars"
-    if ! grep -qs " ${vars#"$R"} efivarfs " "$R/proc/mounts"; then
-        mount -t efivarfs efivarfs "$vars" 2>/dev/null || :
+    if [ ! -d "$vars" ]; then
+        log "no ${vars#"$R"}: the crash kernel has no EFI runtime services (not booted through UEFI, efi=noruntime or noefi on the crash cmdline)" err
+        return 1
     fi
-    [ -d "$vars" ] || return 1
+    if ! grep -qs " ${vars#"$R"} efivarfs " "$R/proc/mounts"; then
+        modprobe efivarfs 2>/dev/null || :
+        if ! mount -t efivarfs efivarfs "$vars"; then
+            log "cannot mount efivarfs on ${vars#"$R"} (the efivarfs module must be in the crash initramfs)" err
+            return 1
+        fi
+    fi
     var="$vars/"'LoaderEntryOneShot-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f'
     if [ -e "$var" ]; then
         chattr -i "$var" 2>/dev/null || :
-        rm -f "$var" || return 1
+        if ! rm -f "$var"; then
+            log "cannot remove the old ${var#"$R"} (chattr -i failed?)" err
+            return 1
+        fi
     fi
     printf '\007\000\000\000\154\000\141\000\171\000\157\000\165\000\164\000\143\000\055\000\162\000\145\000\143\000\157\000\166\000\145\000\162\000\171\000\055\000\157\000\162\000\151\000\147\000\151\000\156\000\055\000\164\000\150\000\162\000\145\000\141\000\144\000\055\000\064\000\147\000\056\000\143\000\157\000\156\000\146\000\000\000' >"$R/run/layoutc/efivar" || return 1
-    dd if="$R/run/layoutc/efivar" of="$var" bs=82 count=1 2>/dev/null
+    if ! dd if="$R/run/layoutc/efivar" of="$var" bs=82 count=1 2>/dev/null; then
+        log "writing ${var#"$R"} failed (the firmware refused the variable: store full or read-only?)" err
+        return 1
+    fi
 }
 
 [ -r "$R/proc/vmcore" ] || fail 40 "no /proc/vmcore: not running in a crash kernel"
