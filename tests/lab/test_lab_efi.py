@@ -104,6 +104,7 @@ def test_efi_facts_and_runtime_fact() -> None:
     assert never[-1].status == "fail" and never[-1].observed == "never written"
     report = "config_table\nefivars\nruntime\nsystab\n[    1.3] efivars: Registered efivars operations\n"
     assert efiboot.runtime_fact(report, "kexec -p").status == "pass"
+    assert efiboot.runtime_fact("runtime\n[    1.0] Registered efivars operations\n", "kexec -p").status == "pass"
     assert efiboot.runtime_fact("config_table\nsystab\n", "kexec -s -p").status == "fail"
     assert efiboot.runtime_fact(None, "kexec -p").status == "fail"
 

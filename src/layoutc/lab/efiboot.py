@@ -265,10 +265,10 @@ def efi_facts(
 
 def runtime_fact(report: str | None, kexec: str) -> Fact:
     """Whether the kdump kernel (loaded with ``kexec``) has EFI runtime services: ``/sys/firmware/efi/runtime``
-    and ``efivars: Registered efivars operations`` (the lab's ``efi-crash`` report, made before capture-init.sh)."""
+    and ``Registered efivars operations`` (the lab's ``efi-crash`` report, made before capture-init.sh)."""
     lines = (report or "").splitlines()
     runtime = "runtime" in lines
-    registered = any("efivars: Registered efivars operations" in line for line in lines)
+    registered = any("Registered efivars operations" in line for line in lines)  # 6.1: without "efivars: "
     module = any("efivarfs" in line for line in lines if "nodev" in line)
     return Fact(
         f"crash kernel ({kexec}) has EFI runtime services (efivars registered)",
