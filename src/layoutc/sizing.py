@@ -41,6 +41,12 @@ PMEM_DRIVERS = 1 * MiB  # libnvdimm + nd_e820 + nd_pmem static size (raw mode: n
 DISK_STACK = 16 * MiB  # block driver + filesystem + writeback (SUSE solves dirty page cache instead)
 STRUCT_PAGE_DIVISOR = 64  # sizeof(struct page) = 64 B per 4 KiB page of the crash kernel's RAM
 SLACK_PERCENT = 20
+# x86_64 crash kernels allocate the default software IO TLB (kernel/dma/swiotlb.c IO_TLB_DEFAULT_SIZE, 64 MiB)
+# from their own RAM. Measured in the lab (Debian 6.1 and 7.2, docs/lab.md): "software IO TLB: mapped ... (64MB)"
+# under OVMF; under SeaBIOS the 64 MiB block did not fit and the kernel fell back to 32 MiB ("bounce buffer size
+# adjusted 32768 -> 16384 slabs"). Without this term a 176M reservation left the dumper 62 MiB and it was
+# OOM-killed under OVMF.
+SWIOTLB = {Arch.X86_64: 64 * MiB, Arch.ARM64: 0}
 CRASH_ALIGN = {Arch.X86_64: 16 * MiB, Arch.ARM64: 2 * MiB}
 
 
@@ -48,7 +54,7 @@ CRASH_ALIGN = {Arch.X86_64: 16 * MiB, Arch.ARM64: 2 * MiB}
 class Term:
     """One additive term of the model."""
 
-    key: str  # stable identifier (kernel, initrd, runtime, dumper, per_cpu, per_gib, target, memmap, slack)
+    key: str  # stable identifier (kernel, initrd, runtime, dumper, per_cpu, per_gib, target, swiotlb, memmap, slack)
     label: str
     size: int
     formula: str  # how the number was computed, with the inputs spelled out
@@ -157,6 +163,11 @@ def crash_reserve_auto(profile: Profile, sizes: ImageSizes | None = None) -> Siz
                       "kdump format's two page bitmaps; SUSE calibrate scales bitmaps by RAM pages, "
                       "capped at 32 MiB (anchors.md §1.3)", RUNTIME, ("memory.map",)))
     terms.append(_target_term(profile))
+    if SWIOTLB[arch]:
+        terms.append(Term("swiotlb", "software IO TLB (bounce buffers)", SWIOTLB[arch],
+                          f"default swiotlb size {_mib(SWIOTLB[arch])}",
+                          "LNX:kernel/dma/swiotlb.c IO_TLB_DEFAULT_SIZE; the lab's crash kernels map 64 MiB "
+                          "(OVMF) or fall back to 32 MiB when 64 do not fit (docs/lab.md)", RUNTIME))
     subtotal = sum(t.size for t in terms)
     # The crash kernel's own struct pages cover all of its RAM, including themselves: x = s + x/64.
     total_ram = -(-subtotal * STRUCT_PAGE_DIVISOR // (STRUCT_PAGE_DIVISOR - 1))

@@ -110,7 +110,7 @@ def _pmem_in_window(b: Board) -> None:
 
 
 FAILURES: dict[str, tuple[Callable[[Board], None], int, str]] = {
-    "cmdline-missing-crashkernel": (lambda b: b.cmdline("movablecore=512M nokaslr"), 10, "crashkernel=176M"),
+    "cmdline-missing-crashkernel": (lambda b: b.cmdline("movablecore=512M nokaslr"), 10, "crashkernel=256M"),
     "production-on-recovery-boot": (lambda b: b.cmdline(b.doc["cmdline"]["recovery"]), 10, "recovery boot"),
     "block-size": (lambda b: put(b.root, "sys/devices/system/memory/block_size_bytes", "80000000\n"), 11,
                    "block size"),
@@ -127,7 +127,7 @@ FAILURES: dict[str, tuple[Callable[[Board], None], int, str]] = {
     "no-crash-reservation": (lambda b: put(b.root, "sys/kernel/kexec_crash_size", "0\n"), 15,
                              "no crash memory"),
     "small-crash-reservation": (lambda b: put(b.root, "sys/kernel/kexec_crash_size", "134217728\n"), 15,
-                                "at least 184549376"),
+                                "at least 268435456"),
     "crash-kernel-missing": (lambda b: (b.root / "boot/crash/vmlinuz").unlink(), 18, "crash kernel"),
 }
 

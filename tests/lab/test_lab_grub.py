@@ -37,7 +37,7 @@ def test_grub_cfg_is_made_like_grub_mkconfig(compiled: Path, tmp_path: Path) -> 
     assert 'set default="0"' in text and "terminal_output serial" in text
     # the production entry comes first (default 0); its cmdline went through the generated layoutc.cfg
     assert text.index(grubboot.PRODUCTION_ID) < text.index(RECOVERY_ID)
-    assert cfg.production_args == "console=ttyS0 panic=-1 crashkernel=176M movablecore=512M nokaslr"
+    assert cfg.production_args == "console=ttyS0 panic=-1 crashkernel=256M movablecore=512M nokaslr"
     # the recovery entry is what the generated 45_layoutc_recovery printed, byte for byte
     script = (compiled / "grub" / "grub.d" / "45_layoutc_recovery").read_text()
     assert script.split("\n", 5)[5] in text

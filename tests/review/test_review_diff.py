@@ -112,7 +112,7 @@ def test_two_revisions_of_one_profile(profile_repo: Path, capsys: pytest.Capture
     assert code == 3, out
     # the base changed, the board did not: extends is followed in both revisions
     assert "chromebook-4g (chromebook/board-4g.yaml@HEAD~1 -> chromebook/board-4g.yaml@HEAD)" in out
-    assert "~ crashkernel=144M -> crashkernel=208M  (+64 MiB)" in out  # 3 x 18M more initrd, aligned to 16M
+    assert "~ crashkernel=224M -> crashkernel=288M  (+64 MiB)" in out  # 3 x 18M more initrd, aligned to 16M
     assert "memory lost while armed" in out
     assert_golden(GOLDEN / "diff-rev-chromebook-4g.txt", out)
     assert main_review("diff", ["--rev", "HEAD..", "chromebook/board-4g.yaml"]) == 0

@@ -74,7 +74,7 @@ def test_sound_layout_has_no_violation() -> None:
         ),
         (lambda lo: _cmd(lo, production=lo.cmdline.production.replace("nokaslr", "")), 19),
         (lambda lo: _cmd(lo, production=lo.cmdline.production + " crashkernel=1G,high"), 2),
-        (lambda lo: _cmd(lo, production=lo.cmdline.production.replace("176M", "176MB")), 1),
+        (lambda lo: _cmd(lo, production=lo.cmdline.production.replace("256M", "256MB")), 1),
         (lambda lo: dataclasses.replace(lo, board_cmdline="x" * 2100), 7),
         (lambda lo: dataclasses.replace(lo, movable_zone=(MovableZone(0, 0x130000000, 0x140000000),)), 16),
     ],

@@ -43,7 +43,7 @@ CASES = {
         "p.yaml:20:12: error[LC310]: crash.reserve: crashkernel=32M is 40M short of the crash kernel "
         "and initrd as loaded (72M: 4x kernel_size + 3x initrd_size)\n"
         f"  = rule: {codes.CODE2RULE['LC310']}\n"
-        "  = hint: use crash.reserve: auto (gives 160M)\n",
+        "  = hint: use crash.reserve: auto (gives 240M)\n",
     ),
     "offset-misaligned": (
         BASE + "pins:\n  crashkernel_offset: 0x11100000\n",

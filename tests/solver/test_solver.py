@@ -47,9 +47,9 @@ def test_origin_thread_window_avoids_top_and_returns_whole_blocks() -> None:
     assert window.start == 0x127000000 and window.size == 272 * MiB
     assert window.devdax.blocks_returned == 2 and window.devdax.wasted == 16 * MiB
     assert [(z.start, z.end) for z in layout.movable_zone] == [(0x120000000, 0x140000000)]
-    assert layout.cmdline.production == "crashkernel=160M movablecore=512M nokaslr"
+    assert layout.cmdline.production == "crashkernel=240M movablecore=512M nokaslr"
     assert layout.cmdline.crash == "memmap=272M!0x127000000 irqpoll nr_cpus=1 reset_devices"
-    assert layout.cmdline.recovery.startswith("crashkernel=160M memmap=272M!0x127000000")
+    assert layout.cmdline.recovery.startswith("crashkernel=240M memmap=272M!0x127000000")
     assert "movablecore" not in layout.cmdline.recovery
 
 

@@ -34,9 +34,9 @@ set -uf
 
 R=${LAYOUTC_ROOT:-}
 BLOCK_SIZE=134217728
-PRODUCTION_PARAMS='crashkernel=144M memmap=272M!0x277000000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
-RECOVERY_PARAMS='crashkernel=144M memmap=272M!0x277000000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
-CRASH_SIZE=150994944
+PRODUCTION_PARAMS='crashkernel=224M memmap=272M!0x277000000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
+RECOVERY_PARAMS='crashkernel=224M memmap=272M!0x277000000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
+CRASH_SIZE=234881024
 CMA_SIZE=0
 KERNEL='/boot/crash/vmlinuz'
 INITRD='/boot/crash/initrd.img'

@@ -34,9 +34,9 @@ set -uf
 
 R=${LAYOUTC_ROOT:-}
 BLOCK_SIZE=134217728
-PRODUCTION_PARAMS='crashkernel=176M movablecore=512M nokaslr'
-RECOVERY_PARAMS='crashkernel=176M memmap=272M!0x127000000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
-CRASH_SIZE=184549376
+PRODUCTION_PARAMS='crashkernel=256M movablecore=512M nokaslr'
+RECOVERY_PARAMS='crashkernel=256M memmap=272M!0x127000000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
+CRASH_SIZE=268435456
 CMA_SIZE=0
 KERNEL='/boot/crash/vmlinuz'
 INITRD='/boot/crash/initrd.img'

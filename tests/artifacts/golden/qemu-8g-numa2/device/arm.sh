@@ -34,9 +34,9 @@ set -uf
 
 R=${LAYOUTC_ROOT:-}
 BLOCK_SIZE=134217728
-PRODUCTION_PARAMS='crashkernel=160M movablecore=1G nokaslr'
-RECOVERY_PARAMS='crashkernel=160M memmap=272M!0x227000000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
-CRASH_SIZE=167772160
+PRODUCTION_PARAMS='crashkernel=240M movablecore=1G nokaslr'
+RECOVERY_PARAMS='crashkernel=240M memmap=272M!0x227000000 memory_hotplug.memmap_on_memory=0 memhp_default_state=offline'
+CRASH_SIZE=251658240
 CMA_SIZE=0
 KERNEL='/boot/crash/vmlinuz'
 INITRD='/boot/crash/initrd.img'
