@@ -69,6 +69,9 @@ FACTORIES: dict[str, tuple[int, Callable[[], Compress]]] = {
     "snappy": (DUMP_DH_COMPRESSED_SNAPPY, _snappy),
     "lzo": (DUMP_DH_COMPRESSED_LZO, _lzo),
 }
+# The module each non-stdlib codec above imports that a Debian system packages (python3-zstandard, python3-lzo,
+# python3-snappy): what a crash initramfs must carry for the codec (layoutc.lab.crashrd ships it).
+DEBIAN_MODULES: dict[str, tuple[str, ...]] = {"zstd": ("zstandard",), "lzo": ("lzo",), "snappy": ("snappy",)}
 
 
 def lookup(name: str) -> Codec:

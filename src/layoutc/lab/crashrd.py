@@ -8,7 +8,7 @@ lab-only except the serial glue and the virtio disks the host reads back:
 * a minimal interpreter (``pyrt``): ``/usr/bin/python3`` (Debian's python3.11) plus exactly the stdlib
   modules the dumper imports (``-X importtime`` on the zipapp and on the dumper's own imports), byte-compiled
   sourceless, their ``lib-dynload`` extensions and every library ``ldd`` lists; and the codec package the
-  filter spec's ``compression`` needs (``CODEC_PACKAGES``: python3-zstandard for zstd, python3-lzo for lzo),
+  filter spec's ``compression`` needs (``codec.DEBIAN_MODULES``: python3-zstandard for zstd, python3-lzo for lzo),
   else the dumper would fall back to zlib with a note;
 * ``mkfs.ext4``, ``vmcore-dmesg``, ``blkid`` (util-linux: disk targets by partition label), busybox for the
   rest (mount, sha256sum, dd, tr, grep, logger);
@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from layoutc.dump.codec import DEBIAN_MODULES
 from layoutc.lab import initramfs, pyrt
 from layoutc.lab.errors import LabError
 
@@ -60,8 +61,6 @@ DUMPER_IMPORTS = (
 )
 # blkid: capture.sh resolves a /dev/disk/by-partlabel/NAME disk target with it (no udev in the crash kernel)
 CAPTURE_TOOLS = ("/usr/sbin/mkfs.ext4", "/usr/sbin/vmcore-dmesg", "/usr/sbin/blkid")
-# the Debian-packaged module that gives the dumper each non-zlib codec (layoutc.dump.codec)
-CODEC_PACKAGES = {"zstd": ("zstandard",), "lzo": ("lzo",), "snappy": ("snappy",)}
 CAPTURE_MODULES = ("libnvdimm", "nd_e820", "nd_pmem", "crc32c_generic", "ext4", "virtio_pci", "virtio_blk")
 
 
@@ -97,7 +96,7 @@ def codec_packages(device: Path) -> tuple[str, ...]:
         compression = json.loads((device / "filter.json").read_text()).get("compression", "zlib")
     except (OSError, ValueError):
         return ()
-    return CODEC_PACKAGES.get(str(compression), ())
+    return DEBIAN_MODULES.get(str(compression), ())
 
 
 def python_files(pyz: Path, packages: tuple[str, ...] = ()) -> dict[str, bytes]:

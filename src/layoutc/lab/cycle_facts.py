@@ -414,7 +414,7 @@ def dump_facts(
             codec == spec.get("compression"),
             str(spec.get("compression")),
             codec,
-            "the crash initramfs ships the codec's Debian package (lab/crashrd.py CODEC_PACKAGES)",
+            "the crash initramfs ships the codec's Debian package (layoutc.dump.codec DEBIAN_MODULES)",
         )
     )
     absent = tuple((int(e["start"]), int(e["end"])) for e in spec.get("exclude", []))

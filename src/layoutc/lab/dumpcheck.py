@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from layoutc.dump.elf import parse_vmcoreinfo
+
 HEADER = struct.Struct("<8si65s65s65s65s65s65s6xqqIiiIIIIIIi")
 SUB = struct.Struct("<Qi")
 DESC = struct.Struct("<qIIQ")
@@ -125,16 +127,21 @@ def only_in_first(a: Path, b: Path) -> list[int]:
     return out
 
 
+def vmcoreinfo(raw: bytes) -> dict[str, str]:
+    """The VMCOREINFO a dump carries (its text starts with ``OSRELEASE=`` and ends at a NUL or the end of
+    ``raw``), parsed as the dumper parses it; empty when ``raw`` holds none."""
+    at = raw.find(b"OSRELEASE=")
+    if at < 0:
+        return {}
+    end = raw.find(b"\0", at)
+    return parse_vmcoreinfo(raw[at : end if end >= 0 else None])
+
+
 def vmcoreinfo_symbol(raw: bytes, name: str) -> int | None:
     """``SYMBOL(name)=hex`` from the VMCOREINFO text the dump carries (Debian's System.map is a placeholder)."""
-    key = f"SYMBOL({name})=".encode()
-    at = raw.find(key)
-    if at < 0:
-        return None
-    end = raw.find(b"\n", at)
     try:
-        return int(raw[at + len(key) : end], 16)
-    except ValueError:
+        return int(vmcoreinfo(raw)[f"SYMBOL({name})"], 16)
+    except (KeyError, ValueError):
         return None
 
 

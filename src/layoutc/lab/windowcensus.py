@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from layoutc.lab import dumpcheck
+
 NOTE = re.compile(
     r"layoutc dump: note: dump window: (?:(?P<none>held no page)|(?P<pages>\d+) pages the dump level keeps were "
     r"overwritten by the dump: (?P<free>\d+) free \(.*?\), (?P<in_use>\d+) in use)"
@@ -43,15 +45,6 @@ def dumper_census(text: str) -> tuple[int, int, int] | None:
     return int(m.group("pages")), int(m.group("free")), int(m.group("in_use"))
 
 
-def _info(raw: bytes) -> dict[str, str]:
-    at = raw.find(b"OSRELEASE=")
-    if at < 0:
-        return {}
-    start, end = raw.rfind(b"\0", 0, at) + 1, raw.find(b"\0", at)
-    text = raw[start : end if end > 0 else None].decode(errors="replace")
-    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
-
-
 def host_census(reference: Path, pfns: list[int]) -> Census:
     """Classify ``pfns`` by their struct pages in ``reference`` (a kdump file drgn opens)."""
     if not pfns:
@@ -61,7 +54,7 @@ def host_census(reference: Path, pfns: list[int]) -> Census:
     except ImportError:
         return Census(len(pfns), 0, 0, len(pfns), "drgn is not importable")
     with reference.open("rb") as fh:
-        info = _info(fh.read(1 << 20))
+        info = dumpcheck.vmcoreinfo(fh.read(1 << 20))
     try:
         vmemmap = int(info["SYMBOL(vmemmap)"], 16)
         size = int(info["SIZE(page)"])
