@@ -11,8 +11,7 @@ from layoutc.sysinfo import import_profile, read_sysinfo
 from layoutc.sysinfo.types import SysInfo
 
 HERE = Path(__file__).resolve().parent
-CAPTURES = HERE / "captures"
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+CAPTURES = HERE.parent / "captures"
 PAGE = 4096
 TRIMS = ((0x0, 0x1000), (0xA0000, 0x100000))  # setup.c trim_bios_range: what iomem lacks vs e820
 

@@ -10,7 +10,7 @@ from layoutc.model import MemRange, Profile
 from layoutc.sysinfo.iomem import top_level
 from layoutc.sysinfo.zoneinfo import present_pages
 
-from .helpers import CAPTURES, SHARED, TRIMS, capture_dirs, import_text, load_text, ram_pages, read
+from .helpers import CAPTURES, TRIMS, capture_dirs, import_text, load_text, ram_pages, read
 
 ALL = capture_dirs()
 RAW_FILES = (
@@ -33,18 +33,18 @@ def _profile(name: str, tmp_path: Path) -> Profile:
     return profile
 
 
-def test_every_shared_capture_is_covered() -> None:
-    assert len(ALL) == 9, ALL  # 8 shared captures and the origin thread
-    if not SHARED.is_dir():
-        pytest.skip("shared/ is not beside the repository")
-    shared = SHARED / "captures"
-    dirs = sorted(str(p.parent.relative_to(shared)) for p in shared.rglob("iomem"))
-    assert set(dirs) <= set(ALL)
-    for name in dirs:
-        for file in RAW_FILES:
-            source = shared / name / file
-            if source.is_file():
-                assert (CAPTURES / name / file).read_bytes() == source.read_bytes(), f"{name}/{file} is stale"
+def test_every_capture_is_covered_and_documented() -> None:
+    assert len(ALL) == 9, ALL  # 8 captures of QEMU guests and a host, and the origin thread
+    readme = (CAPTURES / "README.md").read_text()
+    tops = sorted({name.split("/")[0] for name in ALL})
+    assert tops == sorted(p.name for p in CAPTURES.iterdir() if p.is_dir())
+    for top in tops:
+        assert f"| `{top}` |" in readme, f"{top} has no row in tests/captures/README.md"
+    for name in ALL:
+        if name.startswith("qemu-"):  # a QEMU guest's capture is complete: every raw file, dmesg included
+            assert [f for f in RAW_FILES if not (CAPTURES / name / f).is_file()] == [], name
+        if "/movablecore-" in name:
+            assert (CAPTURES / name / "offline-test.json").is_file(), name
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -156,10 +156,9 @@ def test_guest_that_died_is_one_failure() -> None:
     assert [(f.name, f.status) for f in facts] == [("guest finished", "fail")]
 
 
-CAPTURE_4G = Path(__file__).resolve().parents[1] / "importer" / "captures" / "qemu-k7-pc-4G"
+CAPTURE_4G = Path(__file__).resolve().parents[1] / "captures" / "qemu-k7-pc-4G"
 
 
-@pytest.mark.skipif(not (CAPTURE_4G / "iomem").is_file(), reason="importer captures not present")
 def test_probe_round_trip_imports_the_capture_and_compares_the_board(tmp_path: Path) -> None:
     from layoutc.lab.roundtrip import import_roundtrip
 

@@ -26,7 +26,7 @@ def fixture(name: str) -> dict[str, Any]:
 
 
 def test_qemu_pc_map_matches_the_captures() -> None:
-    # shared/captures/qemu-k7-pc-4G: 0x100000-0xbffdffff and 0x100000000-0x13fffffff
+    # tests/captures/qemu-k7-pc-4G: 0x100000-0xbffdffff and 0x100000000-0x13fffffff
     assert board.qemu_ram_ranges(4 * GiB) == [(0, 0x9FC00), (MiB, 0xBFFE0000), (4 * GiB, 0x140000000)]
     assert board.qemu_ram_ranges(2 * GiB) == [(0, 0x9FC00), (MiB, 0x7FFE0000)]
     assert board.qemu_ram_ranges(8 * GiB, "q35") == [(0, 0x9FC00), (MiB, 0x7FFE0000), (4 * GiB, 0x280000000)]
@@ -57,7 +57,7 @@ def test_differing_firmware_map_is_carved_not_exactmapped() -> None:
 
 
 def test_q35_board_is_emulated_by_q35() -> None:
-    # shared/captures/qemu-k6.1-q35-8G: 2 GiB below 4G, RAM up to 0x27fffffff
+    # tests/captures/qemu-k6.1-q35-8G: 2 GiB below 4G, RAM up to 0x27fffffff
     data = fixture("qemu-4g")
     data["memory"]["map"] = [
         {"start": 0, "end": 0x9FC00, "type": "ram", "node": 0},

@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-import pytest
-
 from layoutc.lab.procfs import (
     movable_starts,
     parse_blocks,
@@ -19,7 +17,7 @@ from layoutc.lab.procfs import (
 )
 from layoutc.lab.serial import parse_serial
 
-CAPTURES = Path(__file__).resolve().parents[2].parent / "shared" / "captures"
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 
 
 def frame(name: str, data: bytes, width: int = 76) -> str:
@@ -87,7 +85,6 @@ def test_zoneinfo_movable_span() -> None:
     assert movable_starts(zones) == {0: (0x120000000, 0x140000000)}
 
 
-@pytest.mark.skipif(not CAPTURES.is_dir(), reason="shared/captures not beside the repository")
 def test_zoneinfo_of_real_two_node_capture() -> None:
     zones = parse_zoneinfo((CAPTURES / "qemu-k7-pc-8G-numa2" / "movablecore-512M" / "zoneinfo").read_text())
     assert movable_starts(zones) == {0: (0x130400000, 0x140000000), 1: (0x230000000, 0x240000000)}

@@ -18,9 +18,8 @@ from layoutc.lab.run import probe_fact, write_probe_files
 from layoutc.lab.serial import parse_serial
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-CAPTURE_4G = Path(__file__).resolve().parents[1] / "importer" / "captures" / "qemu-k7-pc-4G"
+CAPTURE_4G = Path(__file__).resolve().parents[1] / "captures" / "qemu-k7-pc-4G"
 needs_python311 = pytest.mark.skipif(not pyrt.PYTHON.is_file(), reason="no /usr/bin/python3.11")
-needs_capture = pytest.mark.skipif(not (CAPTURE_4G / "iomem").is_file(), reason="importer captures not present")
 
 
 def _frame(name: str, data: bytes) -> str:
@@ -42,7 +41,6 @@ def _fake_root(root: Path) -> Path:
 
 
 @needs_python311
-@needs_capture
 def test_probe_zipapp_runs_on_a_bare_interpreter_without_site_packages(tmp_path: Path) -> None:
     # -I -S: no site-packages (no PyYAML, jsonschema, jinja2) and no host layoutc: only the zipapp's modules
     pyz = probezip.build(tmp_path / "probe.pyz")
@@ -99,7 +97,6 @@ def test_probe_fact_names_the_exit_code_and_what_was_written(tmp_path: Path) -> 
     assert probe_fact(parse_serial(b"LAYOUTC-DONE\n")).status == "fail"
 
 
-@needs_capture
 def test_probe_round_trip_imports_compiles_and_compares(tmp_path: Path) -> None:
     from layoutc.lab.roundtrip import probe_roundtrip
 

@@ -1,4 +1,4 @@
-"""Read the real kernels' captures (shared/captures) into what the solver tests compare against."""
+"""Read the real kernels' captures (tests/captures) into what the solver tests compare against."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from layoutc.model import MemoryMap, MemRange, RangeType
 
-ROOT = Path("/work/shared/captures")
+ROOT = Path(__file__).resolve().parents[1] / "captures"
 E820_RE = re.compile(r"BIOS-e820: \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\]\s+(.*)$", re.M)
 SRAT_RE = re.compile(r"SRAT: Node (\d+) PXM \d+ \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\]")
 NODE_RANGE_RE = re.compile(r"node +(\d+): \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\]")

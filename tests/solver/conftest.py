@@ -9,7 +9,7 @@ from layoutc.frontend import load_profile
 from layoutc.model import Profile
 
 REPO = Path(__file__).resolve().parents[2]
-CAPTURES = Path("/work/shared/captures")
+CAPTURES = REPO / "tests" / "captures"
 
 
 def profile_from_text(tmp_path: Path, text: str, name: str = "p.yaml") -> Profile:
@@ -27,6 +27,3 @@ def make_profile(tmp_path: Path):  # type: ignore[no-untyped-def]
         return profile_from_text(tmp_path, text, name)
 
     return make
-
-
-needs_captures = pytest.mark.skipif(not CAPTURES.is_dir(), reason="shared/captures not present")

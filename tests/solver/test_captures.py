@@ -1,4 +1,4 @@
-"""Exact predictions against real kernels (shared/captures): memblock, ZONE_MOVABLE, early top, KASLR."""
+"""Exact predictions against real kernels (tests/captures): memblock, ZONE_MOVABLE, early top, KASLR."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from layoutc.model import Arch, DevdaxMap
 from layoutc.units import GiB, MiB, Percent
 
 from .captures import iomem_memory, load, zoneinfo_present
-from .conftest import CAPTURES, needs_captures
-
-pytestmark = needs_captures
+from .conftest import CAPTURES
 
 PC4 = "qemu-k7-pc-4G"
 NUMA2 = "qemu-k7-pc-8G-numa2"

@@ -1,6 +1,6 @@
 """Board emulation: a QEMU machine whose kernel-visible memory map matches the profile's.
 
-QEMU's own e820 (SeaBIOS, QEMU 7.x; checked against shared/captures) for R bytes of RAM:
+QEMU's own e820 (SeaBIOS, QEMU 7.x; checked against the QEMU captures in tests/captures) for R bytes of RAM:
 
 * ``-machine pc``: ``lowmem = 0xc0000000`` when R >= 0xe0000000 (gigabyte-aligned PCI hole), else R;
 * ``-machine q35``: ``lowmem = 0x80000000`` when R >= 0xb0000000, else R (and 0xb0000000+ is PCIe ECAM);

@@ -1,9 +1,9 @@
 """Raw captures: the files of a SYSINFO directory, parsed into a ``SysInfo``, and back.
 
-Layout (the one in shared/captures/*): ``iomem`` (required, unless an lsmem file is the only
-source - then the map is block-granular), ``lsmem.json`` or ``lsmem.txt``,
-``block_size_bytes`` (hex, no 0x), ``cmdline``, ``uname-r``, ``zoneinfo``, ``dmesg``. Other
-files (``offline-test.json``, ...) are ignored.
+Layout (the one ``layoutc probe --raw`` writes; the repository's captures in tests/captures use it
+too): ``iomem`` (required, unless an lsmem file is the only source - then the map is block-granular),
+``lsmem.json`` or ``lsmem.txt``, ``block_size_bytes`` (hex, no 0x), ``cmdline``, ``uname-r``,
+``zoneinfo``, ``dmesg``. Other files (``offline-test.json``, ...) are ignored.
 """
 
 from __future__ import annotations
