@@ -3,6 +3,7 @@
 # (tests/dump: page classes of 6.12+ kernels, zstd). Nothing is installed; see the script for where.
 set -eu
 cd "$(dirname "$0")/../.."
-if ! sh bench/dump/sid-makedumpfile.sh -v >/dev/null 2>&1; then
+if ! err=$(sh bench/dump/sid-makedumpfile.sh -v 2>&1 >/dev/null); then
     echo "warning: could not fetch sid's makedumpfile; the 1.7.8 oracle tests will be skipped" >&2
+    printf '%s\n' "$err" | tail -n 3 | sed 's/^/  /' >&2
 fi

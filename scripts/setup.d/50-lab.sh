@@ -3,7 +3,8 @@
 #  1. the Debian packages the lab needs on the host (also listed under "# lab" in requirements/apt-test.txt);
 #  2. the Debian kernels it boots (bookworm 6.1 and sid 7.x, pinned with a fallback to the newest), fetched
 #     with apt-get download into a private apt state and unpacked into the lab cache
-#     ($LAYOUTC_LAB_CACHE, default .cache/lab at the repository root).
+#     ($LAYOUTC_LAB_CACHE, default .cache/lab at the repository root). The mirror is the host's own, from its
+#     apt sources ($LAYOUTC_DEBIAN_MIRROR and $LAYOUTC_DEBIAN_SECURITY_MIRROR override it; docs/lab.md).
 set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$here"
@@ -28,10 +29,16 @@ python=.venv/bin/python
 [ -x "$python" ] || python=python3
 start=$(date +%s)
 PYTHONPATH="$here/src${PYTHONPATH:+:$PYTHONPATH}" "$python" - <<'PY'
+import sys
+
+from layoutc.lab.errors import LabError
 from layoutc.lab.kernels import cache_dir, ensure_kernel
 
 for label in ("6.1", "7"):
-    k = ensure_kernel(label)
+    try:
+        k = ensure_kernel(label)
+    except LabError as exc:
+        sys.exit(f"lab: kernel {label}: {exc.code}: {exc.message}")
     pin = "pinned" if k.pinned else "PIN UNAVAILABLE, newest of the series"
     print(f"lab: kernel {label}: {k.release} ({pin}) in {cache_dir()}")
 PY

@@ -12,12 +12,14 @@ missing, boot timed out, guest died), or the profile cannot be emulated faithful
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from layoutc.lab import aptsources
 from layoutc.lab.errors import LabError
 from layoutc.lab.kernels import SERIES
 from layoutc.lab.roundtrip import child_env
@@ -66,6 +68,11 @@ def build_parser(prog: str = "layoutc lab") -> argparse.ArgumentParser:
         "LoaderEntryOneShot picks the recovery entry",
     )
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of the text one")
+    parser.add_argument(
+        "--mirror",
+        metavar="URL",
+        help="Debian archive to download kernels from (default: $LAYOUTC_DEBIAN_MIRROR, else the host's apt sources)",
+    )
     return parser
 
 
@@ -79,6 +86,12 @@ def main_lab(argv: Sequence[str] | None = None) -> int:
     if (args.profile is None) == (args.layout_dir is None):
         print("layoutc lab: error: give a PROFILE or --layout-dir DIR (exactly one)", file=sys.stderr)
         return 2
+    if args.mirror is not None:
+        try:
+            os.environ[aptsources.MIRROR_ENV] = aptsources.check_uri(args.mirror, "--mirror")
+        except aptsources.AptSourcesError as exc:
+            print(f"layoutc lab: error: {exc}", file=sys.stderr)
+            return 2
     kernel: str | Path = args.kernel if args.kernel is not None else (args.debian or "7")
     out_dir: Path = args.output or Path(tempfile.mkdtemp(prefix="layoutc-lab-"))
     options = LabOptions(accel=args.accel, timeout=args.timeout, keep_vmcore=args.keep_vmcore, profile=args.profile,

@@ -1,9 +1,11 @@
 """Debian kernels for the lab, fetched from the archive without installing them.
 
 A kernel is downloaded with ``apt-get download`` against a private sources file (the host's own apt state
-is never touched), unpacked with ``dpkg-deb -x``, its modules decompressed (7.x ships ``.ko.xz``) and
-indexed with ``depmod -b``. Everything lives under the cache directory: ``$LAYOUTC_LAB_CACHE``, else
-``.cache/lab`` at the repository root (a source checkout), else ``~/.cache/layoutc/lab``.
+is never touched) that names the Debian mirror the host's apt sources use (``aptsources``; overridden by
+``$LAYOUTC_DEBIAN_MIRROR`` or ``layoutc lab --mirror URL``, and ``$LAYOUTC_DEBIAN_SECURITY_MIRROR``),
+unpacked with ``dpkg-deb -x``, its modules decompressed (7.x ships ``.ko.xz``) and indexed with
+``depmod -b``. Everything lives under the cache directory: ``$LAYOUTC_LAB_CACHE``, else ``.cache/lab`` at
+the repository root (a source checkout), else ``~/.cache/layoutc/lab``.
 
 Versions are pinned; when the archive no longer carries a pin, the newest package of the same series is used
 and the report says so (``Kernel.pinned`` is False).
@@ -21,12 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from layoutc.lab import aptsources
 from layoutc.lab.errors import LabError
 
-ARCHIVE = "http://deb.debian.org/debian"
-SECURITY = "http://deb.debian.org/debian-security"
-SUITES = ("bookworm", "bookworm-updates", "sid")
-KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+SUITES = ("bookworm", "bookworm-updates", "sid")  # from the archive
+SECURITY_SUITE = "bookworm-security"  # from the security archive, when the host has one
 _COMPLETE = ".complete.json"
 
 
@@ -121,12 +122,10 @@ class _Apt:
             "-o", "APT::Sandbox::User=root",
         ]  # fmt: skip
 
-    def update(self) -> None:
+    def update(self, mirror: aptsources.DebianMirror) -> None:
         for sub in ("lists/partial", "cache/archives/partial"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        lines = [f"deb [signed-by={KEYRING}] {ARCHIVE} {suite} main" for suite in SUITES]
-        lines.append(f"deb [signed-by={KEYRING}] {SECURITY} bookworm-security main")
-        (self.root / "sources.list").write_text("\n".join(lines) + "\n")
+        (self.root / "sources.list").write_text(sources_list(mirror, self.root))
         (self.root / "status").touch()
         _run(["apt-get", *self.options(), "-qq", "update"])
 
@@ -145,21 +144,39 @@ class _Apt:
             raise LabError("download-failed", f"apt-get download {' '.join(packages)}: {proc.stderr.strip()}")
 
 
+def debian_mirror() -> aptsources.DebianMirror:
+    """The host's Debian mirror (or the overrides); ``LabError("mirror-unavailable")`` when there is none."""
+    try:
+        return aptsources.debian_mirror()
+    except aptsources.AptSourcesError as exc:
+        raise LabError("mirror-unavailable", str(exc)) from exc
+
+
+def sources_list(mirror: aptsources.DebianMirror, keydir: Path) -> str:
+    """The private sources.list: the lab's suites on the archive, bookworm-security on the security one."""
+    archive = mirror.archive.with_key_file(keydir / "archive-key.asc")
+    lines = [archive.line(suite) for suite in SUITES]
+    if mirror.security is not None:
+        lines.append(mirror.security.with_key_file(keydir / "security-key.asc").line(SECURITY_SUITE))
+    return "\n".join(lines) + "\n"
+
+
 def _release_key(release: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", release))
 
 
-def choose_release(series: KernelSeries, package_names: Sequence[str]) -> tuple[str, bool]:
+def choose_release(series: KernelSeries, package_names: Sequence[str], notes: Sequence[str] = ()) -> tuple[str, bool]:
     """The pinned release if the archive has it, else the newest one of the series.
 
-    Returns (release, pinned).
+    Returns (release, pinned). ``notes`` (the mirror's, e.g. no security archive) go into the error.
     """
     pattern = re.compile(series.release_re)
     releases = sorted({m.group(1) for name in package_names if (m := pattern.match(name))}, key=_release_key)
     if series.pin in releases:
         return series.pin, True
     if not releases:
-        raise LabError("kernel-unavailable", f"the archive has no package matching {series.release_re}")
+        why = "".join(f"; {note}" for note in notes)
+        raise LabError("kernel-unavailable", f"the archive has no package matching {series.release_re}{why}")
     return releases[-1], False
 
 
@@ -226,10 +243,13 @@ def _unpack(debs: Sequence[Path], release: str, kdir: Path) -> None:
     _run(["depmod", "-b", str(kdir / "modules"), release])
 
 
-def ensure_kernel(label: str, *, root: Path | None = None, offline: bool = False) -> Kernel:
+def ensure_kernel(
+    label: str, *, root: Path | None = None, offline: bool = False, mirror: aptsources.DebianMirror | None = None
+) -> Kernel:
     """Return the cached kernel of series ``label`` ("6.1" or "7"), downloading it first if needed.
 
-    ``offline=True`` never touches the network and raises ``LabError`` when nothing is cached.
+    ``offline=True`` never touches the network and raises ``LabError`` when nothing is cached. ``mirror``
+    defaults to the host's (``debian_mirror()``), read only when something must be downloaded.
     """
     series = SERIES.get(label)
     if series is None:
@@ -240,10 +260,11 @@ def ensure_kernel(label: str, *, root: Path | None = None, offline: bool = False
         return cached
     if offline:
         raise LabError("kernel-unavailable", f"kernel {label} is not in the cache {root}")
+    mirror = mirror or debian_mirror()
     apt = _Apt(root / "apt")
-    apt.update()
+    apt.update(mirror)
     prefix = series.packages[0].split("{r}")[0]
-    release, pinned = choose_release(series, apt.package_names(prefix))
+    release, pinned = choose_release(series, apt.package_names(prefix), mirror.notes)
     names = [p.format(r=release) for p in series.packages]
     debdir = root / "debs"
     apt.download(names, debdir)
@@ -256,7 +277,14 @@ def ensure_kernel(label: str, *, root: Path | None = None, offline: bool = False
         shutil.rmtree(kdir)
     kdir.mkdir(parents=True)
     _unpack(debs, release, kdir)
-    info = {"release": release, "pinned": pinned, "packages": [d.name for d in debs]}
+    info = {
+        "release": release,
+        "pinned": pinned,
+        "packages": [d.name for d in debs],
+        "archive": mirror.archive.uri,
+        "security": mirror.security.uri if mirror.security else None,
+        "notes": list(mirror.notes),
+    }
     (kdir / _COMPLETE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     return _kernel(series, kdir, release, pinned)
 
