@@ -24,6 +24,7 @@ PROFILE_SUFFIXES = (".yaml", ".yml")
 class ProfileFile:
     path: Path
     display: str
+    tree: Path | None = None  # the directory named on the command line, for a directory scan
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,19 +33,32 @@ class CompileResult:
     boards: tuple[str, ...]
 
 
+# Names a fleet compile writes at the top of OUT: a board of that name would collide with them.
+FLEET_FILES = ("manifest.json", "summary.md", "summary.txt")
+
+
 def discover(path: Path, display: str) -> tuple[ProfileFile, ...]:
-    """One profile, or every profile below a directory (recursive, sorted)."""
-    if path.is_dir():
-        found = sorted(p for p in path.rglob("*") if p.suffix in PROFILE_SUFFIXES and p.is_file())
-        return tuple(ProfileFile(p, os.path.normpath(os.path.join(display, p.relative_to(path)))) for p in found)
-    return (ProfileFile(path, display),)
+    """One profile, or every profile below a directory (recursive, sorted).
+
+    The scan never opens a file and never descends into a symbolic link to a directory. Every
+    ``*.yaml``/``*.yml`` entry that is not a directory is listed, so a FIFO or a socket of that
+    name is reported by the loader (which refuses it without opening it for a blocking read).
+    """
+    if not path.is_dir():
+        return (ProfileFile(path, display),)
+    found: list[Path] = []
+    for folder, subdirs, names in os.walk(path, followlinks=False):
+        subdirs.sort()
+        found.extend(Path(folder, name) for name in names if Path(name).suffix in PROFILE_SUFFIXES)
+    return tuple(ProfileFile(p, os.path.normpath(os.path.join(display, p.relative_to(path))), path)
+                 for p in sorted(found))
 
 
 def load_all(files: tuple[ProfileFile, ...], diags: Diagnostics) -> tuple[Profile, ...]:
     """Load and check every profile, reporting all errors of all files."""
     profiles: list[Profile] = []
     for item in files:
-        profile = load_profile(item.path, item.display, diags)
+        profile = load_profile(item.path, item.display, diags, tree=item.tree)
         if profile is not None:
             profiles.append(profile)
     return tuple(profiles)

@@ -52,4 +52,7 @@ FRONTEND_CODES: dict[str, str] = {
     "LC222": "extends: cycle or chain too long",
     "LC230": "compile of an abstract profile",
     "LC231": "two profiles with the same board name",
+    "LC007": "not a regular file (FIFO, socket, device): refused without a blocking read",
+    "LC225": "extends: not a relative .yaml/.yml path inside the profile tree (checked before it is followed)",
+    "LC226": "extends: the base is not a profile (named, never quoted)",
 }

@@ -11,9 +11,13 @@ from .model import Profile
 from .schema import validate_profile
 
 
-def load_profile(path: Path, display: str, diags: Diagnostics) -> Profile | None:
-    """Load, layer, validate and type one profile; None (with diagnostics) when it is invalid."""
-    loaded = load_layered(path, display, diags)
+def load_profile(path: Path, display: str, diags: Diagnostics, *, tree: Path | None = None) -> Profile | None:
+    """Load, layer, validate and type one profile; None (with diagnostics) when it is invalid.
+
+    ``tree`` is the directory named on the command line when ``path`` was found by scanning it;
+    ``extends`` never leaves the profile tree (``layering.profile_tree``).
+    """
+    loaded = load_layered(path, display, diags, tree=tree)
     if loaded is None:
         return None
     document, layers = loaded

@@ -8,7 +8,10 @@ position it came from, so later stages can point at ``file:line:col``.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,26 +74,74 @@ class _Abort(Exception):
 
 def load(path: Path, display: str, diags: Diagnostics) -> Document | None:
     """Read ``path`` as a profile document. Returns None (with diagnostics) when it cannot."""
-    start = Span(display, 1, 1)
-    if not path.exists():
-        diags.error("LC001", f"no such file: {display}", span=None, path="", value=display,
-                    hint="check the path; profiles usually live in profiles/")
+    raw = read_profile_bytes(path, display, diags)
+    return None if raw is None else loads(raw, display, diags)
+
+
+def read_profile_bytes(path: Path, display: str, diags: Diagnostics) -> bytes | None:
+    """The bytes of a regular file of at most ``MAX_FILE_BYTES``; None (with a diagnostic) otherwise.
+
+    The file is checked with stat() before it is opened, and opened with O_NONBLOCK and checked
+    again with fstat(), so a FIFO (or one swapped in between the two) can never block the read.
+    """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        _unreadable(exc, display, diags)
         return None
-    if path.is_dir():
+    if stat.S_ISDIR(info.st_mode):
         diags.error("LC002", f"{display} is a directory, not a profile", span=None, value=display,
                     hint="pass a profile file, or use 'layoutc compile DIR' to compile a directory")
         return None
+    if not stat.S_ISREG(info.st_mode):
+        _not_regular(info.st_mode, display, diags)
+        return None
     try:
-        with path.open("rb") as handle:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        _unreadable(exc, display, diags)
+        return None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            _not_regular(mode, display, diags)
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as handle:
             raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        diags.error("LC001", f"cannot read {display}: {exc.strerror}", value=display)
+        _unreadable(exc, display, diags)
         return None
+    finally:
+        os.close(fd)
     if len(raw) > MAX_FILE_BYTES:
         diags.error("LC003", f"file is larger than {MAX_FILE_BYTES // 1024} KiB; a profile is a few KiB",
-                    span=start, hint="is this the right file?")
+                    span=Span(display, 1, 1), hint="is this the right file?")
         return None
-    return loads(raw, display, diags)
+    return raw
+
+
+def _unreadable(exc: OSError, display: str, diags: Diagnostics) -> None:
+    if exc.errno == errno.ENOENT:
+        diags.error("LC001", f"no such file: {display}", span=None, path="", value=display,
+                    hint="check the path; profiles usually live in profiles/")
+    elif exc.errno == errno.ELOOP:
+        diags.error("LC001", f"symbolic link loop: {display}", value=display,
+                    rule="a profile path must lead to a file through at most 40 symbolic links",
+                    hint="point the link at the profile file itself")
+    else:
+        diags.error("LC001", f"cannot read {display}: {exc.strerror}", value=display,
+                    hint="check the path and its permissions")
+
+
+_FILE_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _not_regular(mode: int, display: str, diags: Diagnostics) -> None:
+    kind = next((name for test, name in _FILE_KINDS if test(mode)), "not a regular file")
+    diags.error("LC007", f"{display} is {kind}, not a profile file", value=display,
+                rule="profiles are regular files (layoutc never reads pipes, sockets or devices)",
+                hint="pass the profile file itself")
 
 
 def loads(raw: bytes, display: str, diags: Diagnostics) -> Document | None:
