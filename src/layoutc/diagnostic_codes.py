@@ -43,6 +43,8 @@ FRONTEND_CODES: dict[str, str] = {
     "LC210": "board cmdline sets a parameter layoutc owns",
     "LC211": "no RAM in the memory map",
     "LC212": "concrete board without kernel.version or memory.map",
+    "LC213": "cmdline the kernel or GRUB would read differently (non-ASCII, open quote, '--', backslash, quote)",
+    "LC214": "mem= that cuts RAM the layout uses (or any mem= in crash.cmdline)",
     "LC215": "recovery.boot_selection and recovery.hook disagree",
     "LC216": "warning: cma with a dump level that keeps user pages",
     "LC217": "window section with a disk target",

@@ -7,9 +7,9 @@ stable code and the kernel rule it enforces.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from .cmdline_rules import check_cmdline
 from .diagnostics import Diagnostics, Related, Span
 from .model import (
     Arch,
@@ -40,9 +40,6 @@ from .model import (
 from .source import Document, Key, dotted
 from .units import GiB, MiB, UnitError, format_addr, format_size, parse_size, parse_size_or_percent
 
-# Parameters layoutc owns; a board cmdline that sets them would fight the solver.
-OWNED_PARAMS = ("crashkernel", "movablecore", "kernelcore", "memmap", "nokaslr", "kaslr", "movable_node",
-                "memhp_default_state", "memory_hotplug.memmap_on_memory")
 CMA_MIN_VERSION = (6, 17)  # crashkernel=,cma: commits 35c18f2933c5/ab475510e042, Linux 6.17 (kernel.md §1)
 DEFAULT_BLOCK_SIZE = 128 * MiB  # x86 probe_memory_block_size below 64 GiB (kernel.md §4.1)
 DUMP_LEVEL_USER = 8
@@ -109,8 +106,8 @@ def elaborate(doc: Document, layers: tuple[str, ...], diags: Diagnostics) -> Pro
     window = _window(r, crash, memory)
     disk = _disk(r, crash)
     _check_versions(r, arch, version, crash, window)
-    _check_cmdline(r, ("kernel", "cmdline"))
-    _check_cmdline(r, ("crash", "cmdline"))
+    _check_cmdline(r, ("kernel", "cmdline"), memory)
+    _check_cmdline(r, ("crash", "cmdline"), memory)
     dump = _dump(r, crash)
     recovery = _recovery(r, window)
     pins = _pins(r)
@@ -275,18 +272,16 @@ def _check_versions(r: _Reader, arch: Arch, version: KernelVersion, crash: Crash
                 hint="use crash.target: disk on arm64", value="pmem-window")
 
 
-_PARAM_RE = re.compile(r"(?:^|\s)([A-Za-z0-9_.-]+)(?:=|\s|$)")
-
-
-def _check_cmdline(r: _Reader, path: Key) -> None:
+def _check_cmdline(r: _Reader, path: Key, memory: MemoryMap) -> None:
     text = r.get(path)
     if not isinstance(text, str):
         return
-    for name in _PARAM_RE.findall(text):
-        if name in OWNED_PARAMS:
-            r.error("LC210", path, f"'{name}' is a layout parameter that layoutc owns",
-                    rule="layout parameters come from the solver, per boot stage (kernel.md §7 items 22-24)",
-                    hint=f"remove '{name}' here; pin it under pins: if you must fix its value", value=text)
+    ram_top = max((m.end for m in memory.ram), default=None) if path[0] == "kernel" else None
+
+    def error(code: str, message: str, rule: str, hint: str, value: str) -> None:
+        r.error(code, path, message, rule=rule, hint=hint, value=value)
+
+    check_cmdline(text, dotted(path), ram_top, error)
 
 
 def _dump(r: _Reader, crash: CrashSpec) -> DumpSpec:

@@ -27,6 +27,13 @@ def hostile(marker: Path) -> str:
             f"$HOME ! \\ # %h {{dump}}' \"")
 
 
+def cmdline_hostile(marker: Path) -> str:
+    """The same attack as a cmdline the front end accepts: no ' or \\, double quotes around whole words."""
+    m = str(marker)
+    return (f"x \"$(touch {m}.1)\" `touch {m}.2` ; touch {m}.3 && touch {m}.4 | touch {m}.5 "
+            f"$HOME ! # %h {{dump}} opt=\"a;b $c\"")
+
+
 def _profile(tmp: Path, body: str) -> tuple[Profile | None, str]:
     (tmp / "qemu").mkdir(exist_ok=True)
     for name in ("qemu-4g.yaml",):
@@ -78,8 +85,8 @@ def _no_markers(marker: Path) -> None:
 
 def test_crash_cmdline_and_description_are_inert(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
-    evil = hostile(marker).replace("{dump}", "")
-    prof = _accepted(tmp_path, f"description: {json.dumps(evil)}\n"
+    evil = cmdline_hostile(marker)
+    prof = _accepted(tmp_path, f"description: {json.dumps(hostile(marker))}\n"
                                f"crash: {{cmdline: {json.dumps('console=ttyS0 ' + evil)}}}\n")
     doc = layout("qemu-4g", prof)
     b = Board(tmp_path / "arm", "qemu-4g", prof, doc)

@@ -123,9 +123,11 @@ def test_recovery_entries_only_for_movable_windows() -> None:
 
 
 def test_escaping() -> None:
-    assert kcmd.grub_default_escape("memmap=4G$4G") == "memmap=4G\\\\\\$4G"
-    assert kcmd.grub_script_escape("memmap=4G$4G") == "memmap=4G\\$4G"
-    assert kcmd.grub_script_escape("memmap=272M!0x127000000") == "memmap=272M!0x127000000"
+    assert kcmd.grub_default_value("memmap=4G$4G") == "'memmap=4G\\$4G'"
+    assert kcmd.grub_script_args("memmap=4G$4G") == "'memmap=4G$4G'"
+    assert kcmd.grub_script_args("memmap=272M!0x127000000") == "memmap=272M!0x127000000"
+    assert kcmd.grub_script_args('console=ttyS0 #x "opt=a b" x;y') == "console=ttyS0 '#x' 'opt=a b' 'x;y'"
+    assert kcmd.kernel_text('  console=ttyS0\t"opt=a b"  opt2="c d"  x  ') == 'console=ttyS0 "opt=a b" "opt2=c d" x'
     assert kcmd.shquote("memmap=258M!0x1 it's") == "'memmap=258M!0x1 it'\\''s'"
 
 

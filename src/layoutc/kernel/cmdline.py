@@ -13,9 +13,11 @@ Per-stage rules:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from ..units import format_addr, format_size
+from .params import Param, canonical_name, parse_args
 
 # LNX:arch/x86/include/uapi/asm/setup.h COMMAND_LINE_SIZE 2048 on x86.
 COMMAND_LINE_SIZE = 2048
@@ -35,40 +37,70 @@ def join(params: Iterable[str]) -> str:
 
 
 def param_names(cmdline: str) -> tuple[str, ...]:
-    return tuple(word.split("=", 1)[0] for word in cmdline.split())
+    """The parameter names of a cmdline as the kernel splits it (kernel/params.py)."""
+    return tuple(p.name for p in parse_args(cmdline).params)
 
 
 def value_of(cmdline: str, name: str) -> str | None:
     """The last value of ``name=`` on a cmdline (the kernel's early_param sees every one; the last wins)."""
     found = None
-    for word in cmdline.split():
-        if word.startswith(name + "="):
-            found = word[len(name) + 1 :]
+    for param in parse_args(cmdline).params:
+        if param.key == canonical_name(name) and param.value is not None:
+            found = param.value
     return found
 
 
-def grub_default_escape(text: str) -> str:
-    """A value for a double-quoted GRUB_CMDLINE_LINUX in /etc/default/grub(.d).
-
-    The file is sourced by sh (grub-mkconfig), then copied into grub.cfg where GRUB's own
-    parser eats "$" (kernel-parameters.txt: "Grub2 ... '$' and the following number will be
-    eaten"): "$" must reach grub.cfg as "\\$", i.e. be written "\\\\\\$" here (kernel.md §3.2).
-    "!" needs nothing: the file is not read by an interactive shell.
-    """
-    out = []
-    for ch in text:
-        if ch == "$":
-            out.append("\\\\\\$")
-        elif ch in '"`\\':
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    return "".join(out)
+def kernel_word(param: Param) -> str:
+    """One parameter as the kernel must read it back: ``name[=value]``, the whole word in double
+    quotes when it holds a space (what GRUB's linux command passes, grub-core/lib/cmdline.c)."""
+    word = param.name if param.value is None else f"{param.name}={param.value}"
+    return f'"{word}"' if " " in word else word
 
 
-def grub_script_escape(text: str) -> str:
-    """A cmdline on a ``linux`` line of grub.cfg: "$" becomes "\\$"; "!" is literal in GRUB."""
-    return text.replace("\\", "\\\\").replace("$", "\\$")
+def kernel_text(cmdline: str) -> str:
+    """A cmdline re-spelled word by word: single spaces, no control characters, same parameters.
+
+    Only for cmdlines the front end accepted (no "--", quotes only around a whole word or value)."""
+    return " ".join(kernel_word(p) for p in parse_args(cmdline).params)
+
+
+# Characters a GRUB script word may hold unquoted (grub-core/script/yylex.l CHAR is wider; this is the
+# plain subset); anything else, a leading "!" or "#", and GRUB's reserved words go in single quotes.
+_GRUB_PLAIN = re.compile(r"[A-Za-z0-9_.,:/=+@%!-]+")
+_GRUB_RESERVED = frozenset({"!", "[[", "]]", "case", "do", "done", "elif", "else", "esac", "fi", "for",
+                            "function", "if", "in", "menuentry", "select", "submenu", "then", "time",
+                            "until", "while"})
+
+
+def grub_word(param: Param) -> str:
+    """One argument of a grub.cfg ``linux`` line that GRUB hands to the kernel as ``kernel_word``.
+
+    GRUB drops its own quotes, then grub_create_loader_cmdline() wraps an argument holding a space in
+    double quotes and puts a backslash before every \\, ' and " (which the kernel would keep): so the
+    argument is the bare ``name=value`` and the front end refuses those three characters inside it.
+    GRUB single quotes take everything literally, "$", "#", ";", "{" included (yylex.l SQSTR)."""
+    return grub_quote(param.name if param.value is None else f"{param.name}={param.value}")
+
+
+def grub_quote(word: str) -> str:
+    """One GRUB script word that GRUB reads back as ``word``: as is when plain, else single-quoted."""
+    if _GRUB_PLAIN.fullmatch(word) and not word.startswith("!") and word not in _GRUB_RESERVED:
+        return word
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+def grub_script_args(cmdline: str) -> str:
+    """A cmdline as the arguments of a grub.cfg ``linux`` line, one quoted GRUB word per parameter."""
+    return " ".join(grub_word(p) for p in parse_args(cmdline).params)
+
+
+def grub_default_value(cmdline: str) -> str:
+    """A cmdline for a double-quoted GRUB_CMDLINE_LINUX in /etc/default/grub(.d).
+
+    Two readers: sh sources the file (grub-mkconfig), so \\, ", $ and ` are backslash-escaped; then
+    10_linux pastes the value as is into a grub.cfg ``linux`` line, so the value is GRUB script text:
+    ``grub_script_args``. "!" needs nothing: the file is not read by an interactive shell."""
+    return re.sub(r'([\\"$`])', r"\\\1", grub_script_args(cmdline))
 
 
 def shquote(text: str) -> str:

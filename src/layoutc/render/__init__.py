@@ -17,6 +17,7 @@ from ..kernel import cmdline as kcmd
 from ..layout import Layout
 from ..resources import data_dir
 from ..units import format_addr, format_human, format_size
+from .comment import comment
 from .document import document
 from .views import View, view
 
@@ -99,8 +100,10 @@ def environment() -> jinja2.Environment:
     env.filters.update(
         {
             "shquote": kcmd.shquote,
-            "grub_default": kcmd.grub_default_escape,
-            "grub_script": kcmd.grub_script_escape,
+            "grub_default": kcmd.grub_default_value,
+            "grub_script": kcmd.grub_script_args,
+            "comment": comment,
+            "grub_word": kcmd.grub_quote,
             "mkosi": _mkosi_escape,
             "hex": format_addr,
             "size": format_size,

@@ -9,7 +9,6 @@ value goes through ``shquote``. ``filter.json`` is serialized, never templated.
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ import jinja2
 from ..kernel import cmdline as kcmd
 from ..model import Profile
 from ..resources import data_dir
+from .comment import comment
 from .device_filter import filter_spec, serialize
 from .device_view import View, build_view
 
@@ -42,11 +42,6 @@ def shdump(parts: Iterable[str]) -> str:
         if part:
             words.append(shquote(part))
     return "".join(words) or "''"
-
-
-def comment(value: object) -> str:
-    """Text for a ``#`` comment line: control characters (rejected by the schema anyway) become spaces."""
-    return re.sub(r"[\x00-\x1f\x7f]", " ", str(value))
 
 
 def hexa(value: int) -> str:

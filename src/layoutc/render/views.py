@@ -1,6 +1,6 @@
 """View-models for the templates: every number and string precomputed from the Layout.
 
-Templates only loop, branch and apply named filters (hex, size, human, shquote, grub_*).
+Templates only loop, branch and apply named filters (hex, size, human, shquote, grub_*, comment).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ class MapRow:
 class View:
     layout: Layout
     header: str
-    production_full: str  # board basics + production parameters
+    production_full: str  # board basics + production parameters, re-spelled word by word (kernel_text)
     recovery_full: str
     map_rows: tuple[MapRow, ...]
     movablecore: str  # as spelled on the cmdline
@@ -50,8 +50,8 @@ def view(layout: Layout) -> View:
     return View(
         layout=layout,
         header=header,
-        production_full=kcmd.join([layout.board_cmdline, layout.cmdline.production]),
-        recovery_full=kcmd.join([layout.board_cmdline, layout.cmdline.recovery]),
+        production_full=kcmd.kernel_text(kcmd.join([layout.board_cmdline, layout.cmdline.production])),
+        recovery_full=kcmd.kernel_text(kcmd.join([layout.board_cmdline, layout.cmdline.recovery])),
         map_rows=_map_rows(layout),
         movablecore=kcmd.value_of(layout.cmdline.production, "movablecore") or "",
         kaslr_text=KASLR_GUARD_TEXT[layout.kaslr_guard],

@@ -12,14 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from ..cmdline_rules import OWNED_PARAMS
 from ..diagnostics import Diagnostics
-from ..elaborate import OWNED_PARAMS
+from ..kernel.params import memparse
 from . import report
 
-_MEMPARSE_RE = re.compile(r"^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)([KMGTPEkmgtpe]?)")
-_SHIFTS = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
 DROPPED = ("BOOT_IMAGE",)  # set by the boot loader, not by the board
-# Layout parameters: the solver emits them per boot stage (OWNED_PARAMS is elaborate's LC210 list).
+# Layout parameters: the solver emits them per boot stage (OWNED_PARAMS is the LC210 list of cmdline_rules).
 LAYOUT_PARAMS = tuple(sorted(set(OWNED_PARAMS)))
 
 
@@ -68,21 +67,6 @@ def split_cmdline(text: str) -> list[str] | None:
     if current:
         tokens.append(current)
     return tokens
-
-
-def memparse(text: str) -> tuple[int, str] | None:
-    """lib/cmdline.c memparse(): a C number with an optional K..E suffix; returns (value, rest)."""
-    match = _MEMPARSE_RE.match(text)
-    if match is None:
-        return None
-    number, suffix = match.groups()
-    if number.lower().startswith("0x"):
-        value = int(number, 16)
-    elif number.startswith("0") and len(number) > 1:  # C octal, as simple_strtoull reads it
-        value = int(number, 8)
-    else:
-        value = int(number)
-    return value << _SHIFTS[suffix.lower()], text[match.end() :]
 
 
 def parse_memmap(value: str) -> list[MemmapEdit] | None:
