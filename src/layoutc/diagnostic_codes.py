@@ -34,7 +34,7 @@ FRONTEND_CODES: dict[str, str] = {
     "LC201": "empty or reversed range",
     "LC202": "overlapping ranges in the memory map",
     "LC203": "range with both or neither of end and size",
-    "LC204": "memory block size not a power of two",
+    "LC204": "memory block size not a power of two, or smaller than a memory section",
     "LC205": "crashkernel=,cma not available (kernel < 6.17 or not x86_64)",
     "LC206": "window needs an SRAT (hotplug mode or kmem release)",
     "LC207": "pmem-window target on arm64 (no memmap=!)",
@@ -57,4 +57,5 @@ FRONTEND_CODES: dict[str, str] = {
     "LC007": "not a regular file (FIFO, socket, device): refused without a blocking read",
     "LC225": "extends: not a relative .yaml/.yml path inside the profile tree (checked before it is followed)",
     "LC226": "extends: the base is not a profile (named, never quoted)",
+    "LC240": "address past the architecture's physical address space (MAX_PHYSMEM_BITS)",
 }

@@ -11,6 +11,7 @@ from typing import Any
 
 from .cmdline_rules import check_cmdline
 from .diagnostics import Diagnostics, Related, Span
+from .kernel.physaddr import MAX_PHYSMEM_BITS, NARROW_PHYSMEM_BITS, address_limit, min_block_size
 from .model import (
     Arch,
     BootSelection,
@@ -108,9 +109,9 @@ def elaborate(doc: Document, layers: tuple[str, ...], diags: Diagnostics) -> Pro
     _check_versions(r, arch, version, crash, window)
     _check_cmdline(r, ("kernel", "cmdline"), memory)
     _check_cmdline(r, ("crash", "cmdline"), memory)
-    dump = _dump(r, crash)
+    dump = _dump(r, crash, arch)
     recovery = _recovery(r, window)
-    pins = _pins(r)
+    pins = _pins(r, arch)
     if len(diags) > before and diags.has_errors:
         return None
     spans = {dotted(path): span for path, span in doc.value_spans.items()}
@@ -126,6 +127,7 @@ def elaborate(doc: Document, layers: tuple[str, ...], diags: Diagnostics) -> Pro
 
 
 def _memory(r: _Reader) -> MemoryMap:
+    arch = Arch(r.get(("arch",), "x86_64"))
     ranges: list[tuple[MemRange, Key]] = []
     for index, item in enumerate(r.get(("memory", "map"), []) or []):
         path: Key = ("memory", "map", index)
@@ -141,6 +143,9 @@ def _memory(r: _Reader) -> MemoryMap:
                     f"[{format_addr(start)}, {format_addr(end)})", rule="ranges are [start, end) with end > start",
                     hint="end is the first byte after the range", value=item.get("end", item.get("size")))
             continue
+        if not _within_address_width(r, arch, end, (*path, "end" if has_end else "size"),
+                                     item.get("end", item.get("size"))):
+            continue
         kind = RangeType(item["type"])
         node = item.get("node", 0) if kind is RangeType.RAM else item.get("node")
         ranges.append((MemRange(start, end, kind, node), path))
@@ -154,13 +159,7 @@ def _memory(r: _Reader) -> MemoryMap:
                     related=(Related(r.span(apath), "the other range"),))
     srat = bool(r.get(("memory", "srat"), False))
     ram_end = max((m.end for m, _ in ranges if m.type is RangeType.RAM), default=0)
-    default = default_block_size(Arch(r.get(("arch",), "x86_64")), ram_end)
-    block_size = r.size(("memory", "block_size"), default) or default
-    if block_size & (block_size - 1) or block_size < 4096:
-        r.error("LC204", ("memory", "block_size"), f"block size {format_size(block_size)} is not a power of two",
-                rule="memory block size is a power of two >= the section size (kernel.md §4.1)",
-                hint="read /sys/devices/system/memory/block_size_bytes (hex) on the board",
-                value=r.get(("memory", "block_size")))
+    block_size = _block_size(r, arch, ram_end)
     mems = tuple(m for m, _ in ranges)
     nodes = sorted({m.node or 0 for m in mems if m.type is RangeType.RAM})
     declared_ram = any(isinstance(i, dict) and i.get("type") == "ram" for i in r.get(("memory", "map"), []) or [])
@@ -173,6 +172,52 @@ def _memory(r: _Reader) -> MemoryMap:
                 hint="set memory.srat: true, or put every range on node 0", value=srat)
     early = {int(k): parse_size(v) for k, v in (r.get(("memory", "early_reserved"), {}) or {}).items()}
     return MemoryMap(mems, block_size, srat, early)
+
+
+def _within_address_width(r: _Reader, arch: Arch, end: int, path: Key, raw: object) -> bool:
+    """An address (or a range's end) inside the widest physical address space of ``arch``.
+
+    Nothing past it can be memory (kernel/physaddr.py cites MAX_PHYSMEM_BITS), and every later
+    computation is then bounded by it instead of by whatever number the profile holds.
+    """
+    limit = address_limit(arch)
+    if end <= limit:
+        return True
+    bits, narrow = MAX_PHYSMEM_BITS[arch], NARROW_PHYSMEM_BITS[arch]
+    source = "arch/x86/include/asm/sparsemem.h" if arch is Arch.X86_64 else "arch/arm64/include/asm/sparsemem.h"
+    r.error("LC240", path, f"{format_addr(end)} is past the end of the {bits}-bit physical address space of "
+            f"{arch} ({format_addr(limit)}, {format_size(limit)})",
+            rule=f"{arch} physical addresses are below 2^{bits} (MAX_PHYSMEM_BITS is {bits} at most, {narrow} on "
+            f"narrower configurations; {source})",
+            hint="check the value for a typo (1E is 2^60 bytes); copy the ranges from /proc/iomem or the e820 table",
+            value=raw)
+    return False
+
+
+def _block_size(r: _Reader, arch: Arch, ram_end: int) -> int:
+    """memory.block_size, or the kernel's default; 0 is an error, never the default.
+
+    LNX:drivers/base/memory.c memory_dev_init() panics unless memory_block_size_bytes() is a power
+    of two >= MIN_MEMORY_BLOCK_SIZE (one section; kernel/physaddr.py).
+    """
+    default = default_block_size(arch, ram_end)
+    block_size = r.size(("memory", "block_size"), default)
+    if block_size is None:
+        return default
+    raw, smallest = r.get(("memory", "block_size")), min_block_size(arch)
+    if block_size & (block_size - 1):
+        r.error("LC204", ("memory", "block_size"), f"block size {format_size(block_size)} is not a power of two",
+                rule="memory block size is a power of two >= the section size (kernel.md §4.1)",
+                hint="read /sys/devices/system/memory/block_size_bytes (hex) on the board", value=raw)
+    elif block_size < smallest:
+        r.error("LC204", ("memory", "block_size"), f"block size {format_size(block_size)} is smaller than one "
+                f"memory section ({format_size(smallest)} on {arch})",
+                rule="memory block size is a power of two >= the section size (drivers/base/memory.c "
+                "memory_dev_init)", hint="read /sys/devices/system/memory/block_size_bytes (hex) on the board, "
+                f"or leave block_size out for the kernel's default ({format_size(default)} here)", value=raw)
+    elif block_size > address_limit(arch):
+        _within_address_width(r, arch, block_size, ("memory", "block_size"), raw)
+    return block_size
 
 
 def default_block_size(arch: Arch, ram_end: int) -> int:
@@ -284,7 +329,7 @@ def _check_cmdline(r: _Reader, path: Key, memory: MemoryMap) -> None:
     check_cmdline(text, dotted(path), ram_top, error)
 
 
-def _dump(r: _Reader, crash: CrashSpec) -> DumpSpec:
+def _dump(r: _Reader, crash: CrashSpec, arch: Arch) -> DumpSpec:
     level = int(r.get(("dump", "level"), 31))
     if crash.memory is CrashMemory.CMA and not level & DUMP_LEVEL_USER:
         r.diags.warning("LC216", f"dump level {level} keeps user pages, but pages in the CMA area are not in "
@@ -302,6 +347,8 @@ def _dump(r: _Reader, crash: CrashSpec) -> DumpSpec:
         if end <= start:
             r.error("LC201", ("dump", "exclude", index), "exclude range is empty or reversed",
                     rule="ranges are [start, end) with end > start", hint="end is the first byte after the range")
+            continue
+        if not _within_address_width(r, arch, end, ("dump", "exclude", index), item.get("end", item.get("size"))):
             continue
         exclude.append(ExcludeRange(start, end, str(item["reason"])))
     return DumpSpec(level=level, compression=Compression(r.get(("dump", "compression"), "zlib")),
@@ -324,7 +371,7 @@ def _recovery(r: _Reader, window: WindowSpec | None) -> RecoverySpec:
                         boot_selection=selection, hook=hook)
 
 
-def _pins(r: _Reader) -> Pins:
+def _pins(r: _Reader, arch: Arch) -> Pins:
     values: dict[str, Pin] = {}
     for name in ("movablecore", "window_base", "crashkernel_offset"):
         raw = r.get(("pins", name))
@@ -340,6 +387,8 @@ def _pins(r: _Reader) -> Pins:
             r.error("LC220", ("pins", name), f"{raw} is over 100%", rule="kernelcore/movablecore percent is "
                     "at most 100 (mm_init.c cmdline_parse_core)", hint="write a percentage from 1% to 100%",
                     value=raw)
+            continue
+        if isinstance(value, int) and not _within_address_width(r, arch, value, ("pins", name), raw):
             continue
         values[name] = Pin(value, unsafe)
     return Pins(**values)

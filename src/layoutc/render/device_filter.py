@@ -81,6 +81,20 @@ def _has_backup(group: int) -> bool:
     return False
 
 
+def _backup_groups(groups: int) -> int:
+    """How many of groups 0..groups-1 hold a backup: 0, 1 and the powers of 3, 5 and 7.
+
+    Counted per power, not per group, so a window of petabytes costs a few dozen steps.
+    """
+    count = min(groups, 2)
+    for base in (3, 5, 7):
+        n = base
+        while n < groups:
+            count += 1
+            n *= base
+    return count
+
+
 def ext4_overhead(size: int) -> Ext4Overhead:
     """Blocks ``mke2fs MKFS_ARGS`` keeps for itself on a ``size``-byte device.
 
@@ -99,7 +113,7 @@ def ext4_overhead(size: int) -> Ext4Overhead:
             blocks -= last
             continue
         break
-    meta = 3 * groups + sum(1 + gdt for g in range(groups) if _has_backup(g)) + ROOT_AND_LOST_FOUND
+    meta = 3 * groups + (1 + gdt) * _backup_groups(groups) + ROOT_AND_LOST_FOUND
     return Ext4Overhead(blocks, groups, meta)
 
 
@@ -107,7 +121,7 @@ def window_budget(size: int) -> int:
     """Bytes the vmcore may take in a window of ``size`` bytes (never negative)."""
     fs = ext4_overhead(size)
     free = fs.free_bytes - SMALL_FILES_ALLOWANCE
-    backups = sum(1 for g in range(fs.groups) if _has_backup(g))
+    backups = _backup_groups(fs.groups)
     extents = -(-max(free, 0) // (EXTENT_MAX_BLOCKS * FS_BLOCK)) + backups
     index_blocks = 0 if extents <= 4 else 1 + -(-extents // EXTENTS_PER_BLOCK)
     return max(0, free - index_blocks * FS_BLOCK)
