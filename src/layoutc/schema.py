@@ -14,8 +14,9 @@ from functools import cache
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, TypeChecker
 from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.validators import extend
 
 from .diagnostics import Diagnostics
 from .resources import schema_path
@@ -35,11 +36,23 @@ def load_schema(family: str, version: int) -> dict[str, Any]:
     return data
 
 
+def _whole_integer(checker: TypeChecker, instance: Any) -> bool:
+    """JSON Schema counts 1.0 as an integer; a profile does not (YAML 1.0 is a float)."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+# Draft 2020-12 with "integer" meaning a Python int: 1.0 and 1.0e+3 fail the type check
+# instead of reaching the size parser as floats.
+_StrictValidator = extend(Draft202012Validator,
+                          type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _whole_integer))
+
+
 @cache
 def _validator(family: str, version: int) -> Draft202012Validator:
     schema = load_schema(family, version)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema)
+    validator: Draft202012Validator = _StrictValidator(schema)
+    return validator
 
 
 def validate_profile(doc: Document, diags: Diagnostics) -> bool:
@@ -123,6 +136,10 @@ def _report(doc: Document, error: ValidationError, diags: Diagnostics) -> None:
                     hint=str(prop.get("description", "")) if isinstance(prop, dict) else "")
         return
     shown = _show(instance)
+    if validator == "type" and isinstance(instance, float) and "KMGTPE" in str(schema.get("pattern", "")):
+        diags.error("LC105", _size_message(instance), span=doc.span(path), path=where, value=shown,
+                    rule="sizes use the kernel's memparse() spelling: whole bytes, no fractions", hint=hint)
+        return
     if validator == "type":
         expected = schema.get("type")
         wanted = " or ".join(expected) if isinstance(expected, list) else str(expected)

@@ -42,6 +42,10 @@ def parse_size(text: str | int) -> int:
     """
     if isinstance(text, bool):
         raise UnitError("a boolean is not a size")
+    if isinstance(text, float):
+        shown = repr(text)
+        raise UnitError(f"{shown} is not a kernel size: sizes and addresses are whole bytes; write an integer "
+                        "(4096, 0x10000000) or a kernel size string like 1G")
     if isinstance(text, int):
         if text < 0:
             raise UnitError("a size cannot be negative")
