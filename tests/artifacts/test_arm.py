@@ -8,6 +8,7 @@ machine qemu-4g describes, with the layout's parameters and crash reservation ad
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -109,6 +110,20 @@ def _pmem_in_window(b: Board) -> None:
         f"{b.window[0]:x}-{b.window[1] - 1:x} : Persistent Memory (legacy)\n")
 
 
+def _iomem_zeroed(b: Board) -> None:
+    """What a reader without CAP_SYS_ADMIN sees: every address printed as 0 (kernel/resource.c r_show)."""
+    text = (b.root / "proc/iomem").read_text()
+    put(b.root, "proc/iomem", re.sub(r"[0-9a-f]+-[0-9a-f]+ :", lambda m: re.sub("[0-9a-f]", "0", m.group()), text))
+
+
+def _iomem_missing(b: Board) -> None:
+    (b.root / "proc/iomem").unlink()
+
+
+def _iomem_empty(b: Board) -> None:
+    put(b.root, "proc/iomem", "")
+
+
 FAILURES: dict[str, tuple[Callable[[Board], None], int, str]] = {
     "cmdline-missing-crashkernel": (lambda b: b.cmdline("movablecore=512M nokaslr"), 10, "crashkernel=256M"),
     "production-on-recovery-boot": (lambda b: b.cmdline(b.doc["cmdline"]["recovery"]), 10, "recovery boot"),
@@ -124,6 +139,9 @@ FAILURES: dict[str, tuple[Callable[[Board], None], int, str]] = {
     "zoneinfo-movable-late": (_movable_start_late, 13, "Movable zone"),
     "kernel-code-in-window": (_kernel_in_window, 14, "'Kernel code'"),
     "pmem-in-window": (_pmem_in_window, 14, "'Persistent Memory (legacy)'"),
+    "iomem-unreadable": (_iomem_missing, 21, "cannot read /proc/iomem"),
+    "iomem-empty": (_iomem_empty, 21, "/proc/iomem is empty"),
+    "iomem-zeroed": (_iomem_zeroed, 21, "no non-zero address"),
     "no-crash-reservation": (lambda b: put(b.root, "sys/kernel/kexec_crash_size", "0\n"), 15,
                              "no crash memory"),
     "small-crash-reservation": (lambda b: put(b.root, "sys/kernel/kexec_crash_size", "134217728\n"), 15,
@@ -354,3 +372,18 @@ def test_cma_not_activated(tmp_path: Path) -> None:
     b = _cma_board(tmp_path)
     put(b.root, "dmesg.txt", "[    0.000000] CMA area crashkernel could not be activated\n")
     refused(b.arm("production"), 16, "could not be activated")
+
+
+def test_recovery_mode_refuses_a_zeroed_iomem(tmp_path: Path) -> None:
+    b = Board(tmp_path, "qemu-4g")
+    _recovery_tree(b)
+    _iomem_zeroed(b)
+    assert "00000000-00000000 : System RAM" in (b.root / "proc/iomem").read_text()
+    refused(b.arm("recovery"), 21, "no non-zero address")
+
+
+def test_cma_unreadable_kernel_log_is_refused(tmp_path: Path) -> None:
+    """dmesg failing (dmesg_restrict for a non-root reader) cannot show the crashkernel CMA area was activated."""
+    b = _cma_board(tmp_path)
+    stub(b.bin, "dmesg", "echo 'dmesg: read kernel buffer failed: Operation not permitted' >&2; exit 1")
+    refused(b.arm("production"), 16, "cannot read the kernel log")
