@@ -7,13 +7,18 @@ ndctl, daxctl, mount, umount, systemctl, the upload command and arm.sh are stubs
 from __future__ import annotations
 
 import dataclasses
+import re
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from layoutc.model import Profile, Release
 
-from .helpers import Run, layout, profile, put, run_script, stub, tool, with_recovery, write_artifacts
+from .helpers import Run, artifacts, layout, profile, put, run_script, stub, tool, with_recovery, write_artifacts
 
 DUMP_ID = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 BOOT_ID = "99999999-8888-7777-6666-555555555555"
@@ -39,7 +44,8 @@ class NextBoot:
         self.doc: dict[str, Any] = doc or layout(name)
         base = prof or profile(name)
         self.bin = tmp / "bin"
-        uploader = stub(self.bin, "upload", 'exit "${STUB_UPLOAD_RC:-0}"')
+        uploader = stub(self.bin, "upload", '[ -z "${STUB_UPLOAD_SLEEP:-}" ] || sleep "$STUB_UPLOAD_SLEEP"\n'
+                                            'exit "${STUB_UPLOAD_RC:-0}"')
         if upload:
             base = with_recovery(base, upload=(str(uploader), "--file", "{dump}"))
         self.prof = base
@@ -329,3 +335,167 @@ def test_empty_filesystem_is_returned(tmp_path: Path) -> None:
     run = nb.recover()
     assert run.code == 0, run.err
     assert "a filesystem but no dump" in run.err and run.called("daxctl")
+
+
+def _held(run: Run) -> None:
+    """The window stays out of RAM: nothing of the release ran."""
+    assert not run.called("ndctl") and not run.called("daxctl") and not run.called("arm.sh"), run.calls
+    assert not run.called("systemctl"), run.calls
+
+
+def _no_node(nb: NextBoot) -> None:
+    (nb.root / "dev/pmem0").unlink()
+
+
+def _read_error(nb: NextBoot) -> None:
+    (nb.root / "dev/pmem0").unlink()
+    (nb.root / "dev/pmem0").mkdir()  # read(2) fails (EISDIR), as it does on a media error (EIO)
+
+
+def _short(nb: NextBoot) -> None:
+    put(nb.root, "dev/pmem0", bytes(1081))  # one byte of the magic
+
+
+def _truncated(nb: NextBoot) -> None:
+    put(nb.root, "dev/pmem0", bytes(512))  # the magic lies past the end
+
+
+@pytest.mark.parametrize("name", ["qemu-4g", "chromebook-4g"])
+@pytest.mark.parametrize("damage", [_no_node, _read_error, _short, _truncated], ids=lambda f: f.__name__[1:])
+def test_unreadable_window_is_kept(tmp_path: Path, name: str, damage: Callable[[NextBoot], None]) -> None:
+    """Only two bytes read without error may say "no ext4 magic, no dump": a failed or short read of the
+    window is not a reading that it is empty, so it is kept (37), never returned to RAM."""
+    nb = NextBoot(tmp_path, name)
+    window_fs(nb.fs)
+    damage(nb)
+    run = nb.recover()
+    assert run.code == 37, (run.code, run.err)
+    assert "holds no dump" not in run.err and "kept, not returned to RAM" in run.err, run.err
+    assert any("[daemon.err]" in c and "/dev/pmem0" in c for c in run.called("logger")), run.calls
+    _held(run)
+
+
+def test_window_listing_failure_keeps_the_window(tmp_path: Path) -> None:
+    """A filesystem without markers is dump-free only if its listing succeeded and showed nothing."""
+    nb = NextBoot(tmp_path, "chromebook-4g")
+    (nb.fs / "lost+found").mkdir(parents=True)
+    find = tool("find")
+    stub(nb.bin, "find", f'case " $* " in *" -delete "*) exec {find} "$@" ;; esac\n{find} "$@" >/dev/null; exit 1')
+    run = nb.recover()
+    assert run.code == 37 and "cannot list" in run.err, (run.code, run.err)
+    _held(run)
+
+
+def test_unreadable_boot_id_keeps_the_window(tmp_path: Path) -> None:
+    """State markers are per boot_id: a run that cannot name its boot must not release (a made-up id would
+    match a later boot's markers and skip it)."""
+    nb = NextBoot(tmp_path, "chromebook-4g")
+    nb.filesystem(False)
+    (nb.root / "proc/sys/kernel/random/boot_id").unlink()
+    run = nb.recover()
+    assert run.code == 37 and "boot id" in run.err, (run.code, run.err)
+    _held(run)
+    assert not list((nb.root / "var/lib/layoutc").glob("*-unknown"))
+
+
+def _covered(directory: Path) -> None:
+    """Every stored file but SHA256SUMS is named in SHA256SUMS, and sha256sum -c passes."""
+    sums = (directory / "SHA256SUMS").read_text().splitlines()
+    listed = {line.split(None, 1)[1].lstrip("*") for line in sums}
+    stored = {p.name for p in directory.iterdir()} - {"SHA256SUMS"}
+    assert stored == listed, (stored, listed)
+    subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=directory, check=True, capture_output=True)
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_every_stored_file_is_covered_by_sha256sums(tmp_path: Path, complete: bool) -> None:
+    nb = NextBoot(tmp_path, "qemu-4g")
+    window_fs(nb.fs, complete=complete)
+    run = nb.recover()
+    assert run.code == 0, run.err
+    dest = nb.stored("" if complete else "-incomplete")
+    _covered(dest)
+    marker = "COMPLETE" if complete else "INCOMPLETE"
+    assert (dest / marker).read_bytes() == (nb.fs / marker).read_bytes()
+    # the capture's own lines come first, unchanged: the lab reads the vmcore's line from the store
+    assert (dest / "SHA256SUMS").read_text().startswith((nb.fs / "SHA256SUMS").read_text())
+
+
+def test_file_not_covered_by_sha256sums_keeps_the_window(tmp_path: Path) -> None:
+    """A file in the window that SHA256SUMS does not name cannot be verified: nothing is stored or released."""
+    nb = NextBoot(tmp_path, "chromebook-4g")
+    window_fs(nb.fs)
+    (nb.fs / "vmcore.1").write_bytes(b"more of the dump")
+    run = nb.recover()
+    assert run.code == 32 and "vmcore.1" in run.err and "does not cover" in run.err, (run.code, run.err)
+    _held(run)
+    assert not run.called("upload") and not nb.stored().exists()
+    assert not list(nb.stored().parent.iterdir()), "no partial copy left"
+
+
+@pytest.mark.parametrize("line", ["../etc/passwd", "sub/vmcore", "-rf"])
+def test_sha256sums_naming_other_paths_keeps_the_window(tmp_path: Path, line: str) -> None:
+    nb = NextBoot(tmp_path, "chromebook-4g")
+    window_fs(nb.fs)
+    target = nb.fs / line.lstrip("./")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"x")
+    digest = subprocess.run(["sha256sum", "--", line.lstrip("./")], cwd=nb.fs, capture_output=True, text=True,
+                            check=True).stdout.split()[0]
+    with (nb.fs / "SHA256SUMS").open("a") as sums:
+        sums.write(f"{digest}  {line}\n")
+    run = nb.recover()
+    assert run.code == 32, (run.code, run.err)
+    _held(run)
+
+
+def test_missing_sha256sums_keeps_the_window(tmp_path: Path) -> None:
+    """The crash kernel died before SHA256SUMS: the INCOMPLETE dump cannot be verified, so it is kept."""
+    nb = NextBoot(tmp_path, "chromebook-4g")
+    window_fs(nb.fs, complete=False)
+    (nb.fs / "SHA256SUMS").unlink()
+    run = nb.recover()
+    assert run.code == 32 and "no SHA256SUMS" in run.err, (run.code, run.err)
+    _held(run)
+
+
+def test_complete_tmp_is_not_stored(tmp_path: Path) -> None:
+    """The crash kernel died between writing COMPLETE.tmp and its rename: the dump is INCOMPLETE, and the
+    temporary marker (an id and a time) is not stored, so the store stays covered by SHA256SUMS."""
+    nb = NextBoot(tmp_path, "qemu-4g")
+    window_fs(nb.fs, complete=False)
+    (nb.fs / "COMPLETE.tmp").write_text(f"id={DUMP_ID}\nstamp=20261126T180000Z\n")
+    run = nb.recover()
+    assert run.code == 0, run.err
+    _covered(nb.stored("-incomplete"))
+    assert not (nb.stored("-incomplete") / "COMPLETE.tmp").exists()
+
+
+def test_hanging_upload_times_out_and_keeps_the_window(tmp_path: Path) -> None:
+    """timeout(1) bounds the upload: a hung upload ends with 34, the dump stored and the window held."""
+    nb = NextBoot(tmp_path, "qemu-4g")
+    window_fs(nb.fs)
+    began = time.monotonic()
+    run = nb.recover(STUB_UPLOAD_SLEEP="30", LAYOUTC_UPLOAD_TIMEOUT="1")
+    assert time.monotonic() - began < 20, "the upload was not stopped"
+    assert run.code == 34 and "timed out after 1 s" in run.err, (run.code, run.err)
+    _held(run)
+    assert (nb.stored() / "vmcore").exists() and (nb.root / f"var/lib/layoutc/stored-{DUMP_ID}").exists()
+    assert not (nb.root / f"var/lib/layoutc/uploaded-{DUMP_ID}").exists()
+    # a later production boot retries it; hanging again is logged as a timeout, and said by the exit
+    put(nb.root, "proc/cmdline", f"console=ttyS0 {nb.doc['cmdline']['production']}\n")
+    again = nb.recover(STUB_UPLOAD_SLEEP="30", LAYOUTC_UPLOAD_TIMEOUT="1")
+    assert again.code == 34 and "timed out after 1 s again" in again.err, (again.code, again.err)
+
+
+def test_upload_bound_is_rendered_and_the_unit_does_not_cut_it() -> None:
+    """recover.sh bounds the upload with timeout(1) (the documented 1800 s default); the unit's start
+    timeout must never stop the script before that bound (infinity: it would stop it between ndctl and
+    daxctl)."""
+    produced = artifacts(with_recovery(profile("qemu-4g"), upload=("/usr/bin/up", "{dump}")), layout("qemu-4g"))
+    script = produced["device/recover.sh"].decode()
+    assert "UPLOAD_TIMEOUT=${LAYOUTC_UPLOAD_TIMEOUT:-1800}" in script
+    assert re.search(r'timeout -k 30 "\$UPLOAD_TIMEOUT" ', script), script
+    unit = produced["device/systemd/layoutc-recover.service"].decode()
+    (value,) = re.findall(r"^TimeoutStartSec=(.*)$", unit, re.M)
+    assert value == "infinity" or int(value) > 1800 + 30

@@ -30,6 +30,10 @@ DUMP_PYZ = "/usr/lib/layoutc/dump.pyz"
 # iomem resources the window must never overlap (kernel.md §7 items 17, 18, 31)
 IOMEM_CONFLICTS = ("Crash kernel", "Kernel code", "Kernel rodata", "Kernel data", "Kernel bss")
 INFO_BLOCK = 8 * 1024  # nd_pfn_init: "start + SZ_8K"
+# recover.sh bounds each upload with timeout(1) (no profile key sets it): SIGTERM after this many seconds,
+# SIGKILL UPLOAD_KILL_SECONDS later; a timed-out upload keeps the dump stored and the window held
+UPLOAD_TIMEOUT_SECONDS = 1800
+UPLOAD_KILL_SECONDS = 30
 # a path a unit file can carry as is: no specifier (%), no whitespace or control character. The profile
 # schema means the same, but its "$" also matches before a trailing newline (Python re), so check again.
 UNIT_PATH = re.compile(r"/[A-Za-z0-9._/+@:=-]*")
@@ -100,6 +104,8 @@ class View:
     store: str
     store_unit: str | None  # the store for RequiresMountsFor=, None when it is not a plain path
     upload: tuple[tuple[str, ...], ...]  # each argument split at "{dump}"
+    upload_timeout: int  # seconds before timeout(1) stops an upload (SIGTERM), then SIGKILL after upload_kill
+    upload_kill: int
     install_dir: str
     modes: tuple[str, ...]  # arm.sh modes that apply to this strategy
 
@@ -208,5 +214,6 @@ def build_view(profile: Profile, doc: Mapping[str, Any]) -> View:
         boot=_boot(profile, doc, window_mode), store=profile.recovery.store,
         store_unit=profile.recovery.store if UNIT_PATH.fullmatch(profile.recovery.store) else None,
         upload=tuple(tuple(arg.split("{dump}")) for arg in profile.recovery.upload),
+        upload_timeout=UPLOAD_TIMEOUT_SECONDS, upload_kill=UPLOAD_KILL_SECONDS,
         install_dir=INSTALL_DIR, modes=_modes(target, window_mode, window.release if window else None),
     )

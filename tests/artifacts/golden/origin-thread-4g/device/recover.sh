@@ -11,6 +11,8 @@
 # with arm.sh recovery.
 # A failed copy or upload keeps the dump (and the window) and exits non-zero; running it again is
 # harmless: state markers in /var/lib/layoutc record what was stored, uploaded and released.
+# It fails closed: only a successful read showing no dump, or a stored copy that SHA256SUMS covers
+# file by file and that sha256sum -c verified, releases the window; any read error keeps it.
 #
 # Exit codes:
 #    0  done, or nothing to do
@@ -18,12 +20,14 @@
 #   31  the dump target holds a filesystem that cannot be mounted (kept)
 #   32  the dump's checksums do not match (kept)
 #   33  copying the dump to the store failed (kept)
-#   34  the upload command failed (dump kept in the store and in the window)
+#   34  the upload command failed or timed out (dump kept in the store and in the window)
 #   35  returning the window to RAM failed (ndctl/daxctl)
 #   36  arm.sh recovery refused to arm (its reason is in the journal, tag layoutc-arm)
+#   37  the window or the dump on it could not be read (I/O error, no device node, short read) (kept)
 #
-# Environment: LAYOUTC_ROOT prefixes /proc, /sys, /dev, /run, /var and the store (tests); ndctl,
-# daxctl, mount, umount and the upload command are found on PATH.
+# Environment: LAYOUTC_ROOT prefixes /proc, /sys, /dev, /run, /var and the store (tests);
+# LAYOUTC_UPLOAD_TIMEOUT overrides the upload's 1800 s bound; ndctl, daxctl, mount,
+# umount, timeout and the upload command are found on PATH.
 set -u
 
 R=${LAYOUTC_ROOT:-}
@@ -32,6 +36,7 @@ BOARD='origin-thread-4g'
 STORE="$R"'/var/crash'
 STATE="$R/var/lib/layoutc"
 MNT="$R/run/layoutc/recover"
+UPLOAD_TIMEOUT=${LAYOUTC_UPLOAD_TIMEOUT:-1800}
 WAIT_SECONDS=${LAYOUTC_WAIT_SECONDS:-10}
 WINDOW_START=4949278720
 WINDOW_SIZE=285212672
@@ -162,25 +167,117 @@ wait_pmem() {
     done
 }
 
+# the upload command, bounded by timeout(1): SIGTERM after UPLOAD_TIMEOUT s, SIGKILL 30 s later
 upload() {
     : "no upload command: $1 stays in the store"
+}
+
+# why an upload failed, from its exit status (timeout(1) exits 124 when it stopped the command with
+# SIGTERM, 128+9 when the command also needed the SIGKILL)
+upload_error() {
+    case $1 in
+        124) printf 'timed out after %s s' "$UPLOAD_TIMEOUT" ;;
+        137) printf 'was killed (SIGKILL, after a timeout of %s s or by someone else)' "$UPLOAD_TIMEOUT" ;;
+        *) printf 'failed (exit %s)' "$1" ;;
+    esac
+}
+
+# the file names SHA256SUMS $1 lists, one a line; fails unless every line is "<sha256>  <name>" (or
+# "<sha256> *<name>") with a plain file name, as capture.sh writes them
+sums_names() {
+    while IFS= read -r line; do
+        sum=${line%% *}
+        name=${line#* }
+        name=${name#[ *]}
+        [ "${#sum}" -eq 64 ] || return 1
+        case $sum in
+            *[!0-9a-f]*) return 1 ;;
+        esac
+        case $name in
+            '' | .* | -* | *[!0-9A-Za-z._-]* | SHA256SUMS | COMPLETE | INCOMPLETE | COMPLETE.tmp) return 1 ;;
+        esac
+        printf '%s\n' "$name"
+    done <"$1"
+}
+
+# copy dump $2 (marker file $3) from directory $1 to $4: only what SHA256SUMS covers is stored, the
+# marker gets its own line in the stored SHA256SUMS, and the copy must pass sha256sum -c before the rename
+store_dump() {
+    src=$1
+    [ -f "$src/SHA256SUMS" ] ||
+        fail 32 "dump $2 in ${src#"$R"} has no SHA256SUMS (the crash kernel stopped before writing it); it is kept where it is"
+    (cd "$src" && sha256sum -c SHA256SUMS) >/dev/null 2>&1 ||
+        fail 32 "checksums of dump $2 in ${src#"$R"} do not match (or cannot be read); it is kept where it is"
+    rm -rf "$4.tmp"
+    if ! { mkdir -p "$4.tmp" && cp "$src/SHA256SUMS" "$4.tmp/SHA256SUMS"; }; then
+        rm -rf "$4.tmp"
+        fail 33 "copying dump $2 to ${4#"$R"} failed; it is kept where it is"
+    fi
+    if ! names=$(sums_names "$4.tmp/SHA256SUMS"); then
+        rm -rf "$4.tmp"
+        fail 32 "SHA256SUMS of dump $2 in ${src#"$R"} is not a list of checksums of plain file names; it is kept where it is"
+    fi
+    # a file SHA256SUMS does not name cannot be verified: keep it all (COMPLETE.tmp is capture.sh's
+    # marker before its rename: an id and a time, never stored; ext4's own lost+found is no dump file)
+    if ! entries=$(cd "$src" && find . -mindepth 1 -maxdepth 1 ! \( -name lost+found -type d \)); then
+        rm -rf "$4.tmp"
+        fail 37 "cannot list dump $2 in ${src#"$R"}; it is kept where it is"
+    fi
+    while IFS= read -r e; do
+        e=${e#./}
+        case $e in
+            '' | SHA256SUMS | COMPLETE | INCOMPLETE | COMPLETE.tmp) continue ;;
+        esac
+        case "
+$names
+" in
+            *"
+$e
+"*) ;;
+            *)
+                rm -rf "$4.tmp"
+                fail 32 "dump $2 in ${src#"$R"} holds $e, which SHA256SUMS does not cover; it is kept where it is"
+                ;;
+        esac
+    done <<EOF
+$entries
+EOF
+    while IFS= read -r n; do
+        [ -n "$n" ] || continue
+        if ! cp "$src/$n" "$4.tmp/$n"; then
+            rm -rf "$4.tmp"
+            fail 33 "copying $n of dump $2 to ${4#"$R"} failed; it is kept where it is"
+        fi
+    done <<EOF
+$names
+EOF
+    if ! { cp "$src/$3" "$4.tmp/$3" && (cd "$src" && sha256sum "$3") >>"$4.tmp/SHA256SUMS" &&
+        (cd "$4.tmp" && sha256sum -c SHA256SUMS) >/dev/null 2>&1; }; then
+        rm -rf "$4.tmp"
+        fail 33 "the copy of dump $2 in ${4#"$R"} does not verify; it is kept where it is"
+    fi
+    rm -rf "$4"
+    mv "$4.tmp" "$4" || fail 33 "cannot rename ${4#"$R"}.tmp; the dump is kept where it is"
+    sync
 }
 
 # store and upload the dump in directory $1; returns 1 when it holds no dump
 save_dump() {
     src=$1
     if [ -f "$src/COMPLETE" ]; then
-        marker="$src/COMPLETE"
+        marker=COMPLETE
         suffix=
     elif [ -f "$src/INCOMPLETE" ]; then
-        marker="$src/INCOMPLETE"
+        marker=INCOMPLETE
         suffix=-incomplete
     else
         return 1
     fi
-    id=$(sed -n 's/^id=//p' "$marker" | head -n 1)
+    ids=$(sed -n 's/^id=//p' "$src/$marker") ||
+        fail 37 "cannot read the dump marker ${src#"$R"}/$marker; it is kept where it is"
+    id=$(printf '%s\n' "$ids" | head -n 1)
     case $id in
-        '' | *[!0-9A-Za-z-]*) fail 32 "dump marker ${marker#"$R"} has no valid id" ;;
+        '' | *[!0-9A-Za-z-]*) fail 32 "dump marker ${src#"$R"}/$marker has no valid id" ;;
     esac
     if [ -e "$STATE/uploaded-$id" ]; then
         log "dump $id was already stored and uploaded" info
@@ -188,23 +285,17 @@ save_dump() {
     fi
     dest="$STORE/$BOARD-$id$suffix"
     if [ ! -e "$STATE/stored-$id" ]; then
-        (cd "$src" && sha256sum -c SHA256SUMS) >/dev/null 2>&1 ||
-            fail 32 "checksums of dump $id in ${src#"$R"} do not match; it is kept where it is"
-        rm -rf "$dest.tmp"
-        if ! { mkdir -p "$dest.tmp" && find "$src" -maxdepth 1 -type f -exec cp {} "$dest.tmp"/ \; &&
-            (cd "$dest.tmp" && sha256sum -c SHA256SUMS) >/dev/null 2>&1; }; then
-            rm -rf "$dest.tmp"
-            fail 33 "copying dump $id to ${dest#"$R"} failed; it is kept where it is"
-        fi
-        rm -rf "$dest"
-        mv "$dest.tmp" "$dest" || fail 33 "cannot rename ${dest#"$R"}.tmp; the dump is kept where it is"
-        sync
-        printf '%s\n' "$dest" >"$STATE/stored-$id"
+        store_dump "$src" "$id" "$marker" "$dest"
+        printf '%s\n' "$dest" >"$STATE/stored-$id" ||
+            fail 33 "cannot record dump $id as stored in ${STATE#"$R"}; it is kept where it is"
         log "dump $id stored in ${dest#"$R"}${suffix:+ (INCOMPLETE)}" info
     fi
-    upload "$dest/vmcore" ||
-        fail 34 "upload of dump $id failed; it stays in ${dest#"$R"} and where the crash kernel wrote it"
-    : >"$STATE/uploaded-$id"
+    upload "$dest/vmcore"
+    rc=$?
+    [ "$rc" -eq 0 ] ||
+        fail 34 "upload of dump $id $(upload_error "$rc"); it stays in ${dest#"$R"} and where the crash kernel wrote it"
+    : >"$STATE/uploaded-$id" ||
+        log "cannot record dump $id as uploaded in ${STATE#"$R"}; a later run uploads it again" warning
     return 0
 }
 
@@ -218,19 +309,25 @@ retry_uploads() {
         [ ! -e "$STATE/uploaded-$id" ] || continue
         dest=$(head -n 1 "$f")
         [ -f "$dest/vmcore" ] || continue
-        if upload "$dest/vmcore"; then
-            : >"$STATE/uploaded-$id"
+        upload "$dest/vmcore"
+        rc=$?
+        if [ "$rc" -eq 0 ]; then
+            : >"$STATE/uploaded-$id" || log "cannot record dump $id as uploaded in ${STATE#"$R"}" warning
             log "stored dump $id uploaded" info
         else
             pending=1
-            log "upload of stored dump $id failed again; it stays in ${dest#"$R"}" err
+            log "upload of stored dump $id $(upload_error "$rc") again; it stays in ${dest#"$R"}" err
         fi
     done
 }
 
 mkdir -p "$STATE" "$MNT" "$STORE" || fail 33 "cannot create $STATE, $MNT or $STORE"
 retry_uploads
-boot=$(cat "$R/proc/sys/kernel/random/boot_id" 2>/dev/null) || boot=unknown
+# the state markers of this boot are named by its boot_id: without it a later boot would take them for its own
+boot=$(cat "$R/proc/sys/kernel/random/boot_id" 2>/dev/null) || boot=
+case $boot in
+    '' | *[!0-9a-f-]*) fail 37 "cannot read the boot id (/proc/sys/kernel/random/boot_id); the window is kept" ;;
+esac
 case " $(cat "$R/proc/cmdline" 2>/dev/null) " in
     *" $WINDOW_MEMMAP "*) ;;
     *)
@@ -279,15 +376,25 @@ if ! dev=$(pmem_by_address); then
 fi
 
 if [ -n "$dev" ]; then
-    # a filesystem is there when the ext4 magic 0xef53 is at byte 1080
-    magic=$(dd if="$R/dev/$dev" bs=1 skip=1080 count=2 2>/dev/null | od -An -tx1 | tr -d ' \n')
+    # a filesystem is there when the ext4 magic 0xef53 is at byte 1080 (the superblock at 1024,
+    # s_magic at 0x38: fs/ext4/ext4.h struct ext4_super_block). Only two bytes read without error
+    # may say "no dump": a failed or short read (I/O error, no device node) keeps the window.
+    magic=$(od -An -tx1 -j 1080 -N 2 "$R/dev/$dev" 2>/dev/null) ||
+        fail 37 "cannot read the window /dev/$dev (I/O error or no device node); kept, not returned to RAM"
+    magic=$(printf '%s' "$magic" | tr -d ' \n')
+    case $magic in
+        53ef | [0-9a-f][0-9a-f][0-9a-f][0-9a-f]) ;;
+        *) fail 37 "short read of the window /dev/$dev (bytes 1080-1081: '$magic'); kept, not returned to RAM" ;;
+    esac
     if [ "$magic" = 53ef ]; then
         mount -t ext4 -o ro "$R/dev/$dev" "$MNT" ||
             fail 31 "the window /dev/$dev holds a filesystem that cannot be mounted; kept"
         mounted=1
         if ! save_dump "$MNT"; then
             # neither COMPLETE nor INCOMPLETE (capture.sh writes INCOMPLETE first): dump-free only if empty
-            left=$(find "$MNT" -mindepth 1 ! -path "$MNT/lost+found" ! -path "$MNT/lost+found/*" | head -n 1)
+            left=$(find "$MNT" -mindepth 1 ! -path "$MNT/lost+found" ! -path "$MNT/lost+found/*") ||
+                fail 37 "cannot list the window's filesystem on /dev/$dev; kept"
+            left=$(printf '%s\n' "$left" | head -n 1)
             [ -z "$left" ] ||
                 fail 32 "the window holds ${left#"$MNT"/} but no COMPLETE or INCOMPLETE marker; kept"
             log "the window holds a filesystem but no dump" info
@@ -300,7 +407,7 @@ if [ -n "$dev" ]; then
 
     ns=$(readlink -f "$R/sys/block/$dev/device") || fail 35 "cannot resolve the namespace of /dev/$dev"
     ns=${ns##*/}
-    : >"$STATE/ndctl-$boot"
+    : >"$STATE/ndctl-$boot" || fail 35 "cannot write ${STATE#"$R"}/ndctl-$boot; the window stays as it is"
     ndctl create-namespace --reconfig="$ns" -m devdax -f --map='mem' --align='2M' ||
         fail 35 "ndctl create-namespace --reconfig=$ns -m devdax failed"
     find_dax || fail 35 "no dax device inside the window after ndctl"
