@@ -117,3 +117,72 @@ def test_json_diagnostics_on_stdout(run_cli, tmp_path: Path) -> None:  # type: i
     assert "LC101" in codes
     unknown = data["diagnostics"][codes.index("LC101")]
     assert unknown["hint"] == "did you mean 'window'?" and unknown["line"] == 3 and unknown["col"] == 1
+
+
+def test_an_empty_output_path_is_a_usage_error(run_cli, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.chdir(tmp_path)
+    result = run_cli("compile", str(PROFILES / "qemu" / "qemu-4g.yaml"), "-o", "")
+    assert result.code == 2
+    assert result.err == ("layoutc compile: error: -o/--output must name a directory (an empty path would mean "
+                          "the working directory)\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_two_writers_into_one_directory_never_mix(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Run A pauses after its first rename and lets run B go: every file must still come from one run."""
+    import os
+    import threading
+    import time
+
+    from layoutc import output
+
+    out = tmp_path / "out"
+    runs = {name: [output.OutputFile(f"board/f{i}", name.encode() * (i + 1)) for i in range(6)] for name in "AB"}
+    a_paused = threading.Event()
+    real_replace = os.replace
+
+    def replace_then_pause(*args, **kwargs):  # type: ignore[no-untyped-def]
+        real_replace(*args, **kwargs)
+        if threading.current_thread().name == "A" and not a_paused.is_set():
+            a_paused.set()
+            time.sleep(0.5)  # without the lock, B writes all of its files here
+
+    def run_b() -> None:
+        a_paused.wait(10)
+        output.write_tree(out, runs["B"])
+
+    monkeypatch.setattr(os, "replace", replace_then_pause)
+    threads = [threading.Thread(target=output.write_tree, args=(out, runs["A"]), name="A"),
+               threading.Thread(target=run_b, name="B")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    origins = {(out / f.relpath).read_bytes()[:1] for f in runs["A"]}
+    assert origins == {b"B"}, f"files from both runs: {sorted(origins)}"
+
+
+def test_a_symlinked_folder_in_the_output_is_refused(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out, victim = tmp_path / "out", tmp_path / "victim"
+    out.mkdir()
+    victim.mkdir()
+    (out / "cmdline").symlink_to(victim)
+    result = run_cli("compile", str(PROFILES / "qemu" / "qemu-4g.yaml"), "-o", str(out))
+    assert result.code == 4
+    assert result.err == (f"layoutc: cannot write into {out}: {out}/cmdline is a symbolic link; layoutc never writes "
+                          "through links in its output (remove the link, then compile again)\n")
+    assert list(victim.iterdir()) == []
+    assert sorted(p.name for p in out.iterdir()) == ["cmdline"], "nothing is written"
+    stale = run_cli("compile", str(PROFILES / "qemu" / "qemu-4g.yaml"), "-o", str(out), "--check")
+    assert stale.code == 3 and f"stale: {out}/cmdline/production.txt (symlink)" in stale.out
+
+
+def test_a_symlinked_file_in_the_output_is_refused(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out, victim = tmp_path / "out", tmp_path / "victim.txt"
+    out.mkdir()
+    victim.write_text("keep me\n")
+    (out / "manifest.json").symlink_to(victim)
+    result = run_cli("compile", str(PROFILES / "qemu" / "qemu-4g.yaml"), "-o", str(out))
+    assert result.code == 4 and f"{out}/manifest.json is a symbolic link" in result.err
+    assert victim.read_text() == "keep me\n"
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]

@@ -120,6 +120,10 @@ def cmd_compile(ns: argparse.Namespace) -> int:
     from .compile import compile_profiles, discover, load_all
     from .output import OutputError, check_tree, write_tree
 
+    if not ns.output:
+        print("layoutc compile: error: -o/--output must name a directory (an empty path would mean the "
+              "working directory)", file=sys.stderr)
+        return EXIT_USAGE
     diags = Diagnostics()
     source = Path(ns.path)
     files = discover(source, ns.path)

@@ -94,6 +94,8 @@ def compile_profiles(profiles: tuple[Profile, ...], *, fleet: bool, diags: Diagn
                     hint="compile a board that extends it, or the directory that holds the boards")
         return None
     _check_unique_boards(concrete, diags)
+    if fleet:
+        _check_board_names(concrete, diags)
     if diags.has_errors:
         return None
     if anchor is not None:
@@ -134,3 +136,13 @@ def _check_unique_boards(profiles: tuple[Profile, ...], diags: Diagnostics) -> N
                         hint="give each board its own name", related=(Related(other.span("board"), "first here"),))
         else:
             first[profile.board] = profile
+
+
+def _check_board_names(profiles: tuple[Profile, ...], diags: Diagnostics) -> None:
+    """In a fleet, OUT/<board>/ sits beside OUT/manifest.json and the summaries: no board may take their name."""
+    for profile in profiles:
+        if profile.board in FLEET_FILES:
+            diags.error("LC232", f"board '{profile.board}' has the name of a fleet file", span=profile.span("board"),
+                        path="board", value=profile.board,
+                        rule=f"in a fleet compile OUT/<board>/ sits beside {', '.join(FLEET_FILES)}",
+                        hint="rename the board")

@@ -58,4 +58,5 @@ FRONTEND_CODES: dict[str, str] = {
     "LC225": "extends: not a relative .yaml/.yml path inside the profile tree (checked before it is followed)",
     "LC226": "extends: the base is not a profile (named, never quoted)",
     "LC240": "address past the architecture's physical address space (MAX_PHYSMEM_BITS)",
+    "LC232": "board named like a fleet file (manifest.json, summary.md, summary.txt)",
 }

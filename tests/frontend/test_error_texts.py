@@ -15,7 +15,7 @@ CASES = Path(__file__).parent / "errors"
 CASE_FILES = sorted(p for p in CASES.glob("*.yaml") if p.name != "LC222-cycle-b.yaml")
 # Codes whose cases need bytes or file-system states; they are tested in test_hostile_input.py and
 # test_hostile_files.py.
-INLINE_CODES = {"LC001", "LC002", "LC003", "LC004", "LC005", "LC006", "LC007", "LC230", "LC231"}
+INLINE_CODES = {"LC001", "LC002", "LC003", "LC004", "LC005", "LC006", "LC007", "LC230", "LC231", "LC232"}
 
 
 @pytest.mark.parametrize("case", CASE_FILES, ids=lambda p: p.stem)

@@ -182,3 +182,18 @@ def test_extends_may_leave_the_directory_inside_a_git_work_tree(run_cli, tmp_pat
     (tmp_path / ".git").rmdir()
     result = run_cli("check", str(tmp_path / "boards"))
     assert result.code == 1 and "leads outside the profile tree" in result.err
+
+
+@pytest.mark.parametrize("board", ["manifest.json", "summary.md", "summary.txt"])
+def test_a_board_named_like_a_fleet_file(run_cli, tmp_path: Path, board: str) -> None:  # type: ignore[no-untyped-def]
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    (fleet / "a.yaml").write_text(GOOD.replace("board: t\n", f"board: {board}\n"))
+    out = tmp_path / "out"
+    result = run_cli("compile", str(fleet), "-o", str(out), "--summary")
+    assert result.code == 1
+    assert result.err == (
+        f"{fleet}/a.yaml:2:8: error[LC232]: board: board '{board}' has the name of a fleet file\n"
+        "  = rule: in a fleet compile OUT/<board>/ sits beside manifest.json, summary.md, summary.txt\n"
+        "  = hint: rename the board\n")
+    assert not out.exists()
