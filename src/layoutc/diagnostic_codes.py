@@ -59,4 +59,5 @@ FRONTEND_CODES: dict[str, str] = {
     "LC226": "extends: the base is not a profile (named, never quoted)",
     "LC240": "address past the architecture's physical address space (MAX_PHYSMEM_BITS)",
     "LC232": "board named like a fleet file (manifest.json, summary.md, summary.txt)",
+    "LC008": "invisible or layout character (bidi control, zero-width, U+2028/U+2029, non-ASCII space)",
 }

@@ -18,9 +18,9 @@ from jsonschema import Draft202012Validator, TypeChecker
 from jsonschema.exceptions import ValidationError, best_match
 from jsonschema.validators import extend
 
-from .diagnostics import Diagnostics
+from .diagnostics import Diagnostics, Span
 from .resources import schema_path
-from .source import Document, Key, dotted
+from .source import RULE_PLAIN_TEXT, Document, Key, describe_character, dotted, hidden_character
 from .units import UnitError, parse_size
 
 SUPPORTED_VERSIONS = (1,)
@@ -76,34 +76,48 @@ def validate_profile(doc: Document, diags: Diagnostics) -> bool:
     validator = _validator("profile", 1)
     for error in sorted(validator.iter_errors(data), key=lambda e: list(map(str, e.absolute_path))):
         specific = _specific(error)
-        if specific.validator == "pattern" and isinstance(specific.instance, str) and \
-                _CONTROL_RE.search(specific.instance):
+        if specific.validator == "pattern" and isinstance(specific.instance, str) and (
+                _CONTROL_RE.search(specific.instance) or hidden_character(specific.instance) is not None):
             continue  # already reported by _control_characters
         _report(doc, specific, diags)
     return len(diags) == before
 
 
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _control_characters(doc: Document, node: Any, path: Key, diags: Diagnostics) -> None:
-    """No profile string may hold a control character (a newline from a "\\n" escape, say).
+    """No profile string (or key) may hold a control character (a newline from a "\\n" escape, say)
+    or an invisible or layout character (from an escape such as "\\u202e", "\\N" or "\\_").
 
     JSON Schema patterns cannot say this reliably: Python's ``$`` also matches before a final
     newline, so ``^[a-z]+$`` accepts "x\\n". Every string reaches a cmdline, a unit or a shell.
     """
     if isinstance(node, dict):
         for key, value in node.items():
+            _check_text(doc, str(key), (*path, key), doc.key_span((*path, key)), diags)
             _control_characters(doc, value, (*path, key), diags)
     elif isinstance(node, list):
         for index, value in enumerate(node):
             _control_characters(doc, value, (*path, index), diags)
-    elif isinstance(node, str) and _CONTROL_RE.search(node):
-        shown = _show(node)
-        diags.error("LC107", f"{shown} contains a control character (newline, tab, escape)", span=doc.span(path),
-                    path=dotted(path) or "(top level)", value=shown,
+    elif isinstance(node, str):
+        _check_text(doc, node, path, doc.span(path), diags)
+
+
+def _check_text(doc: Document, text: str, path: Key, span: Span, diags: Diagnostics) -> None:
+    shown = _show(text)
+    where = dotted(path) or "(top level)"
+    if _CONTROL_RE.search(text):
+        diags.error("LC107", f"{shown} contains a control character (newline, tab, escape)", span=span,
+                    path=where, value=shown,
                     rule="text that reaches a cmdline, a unit or a shell is one printable line",
                     hint="write it on one line without escapes such as \\n or \\t")
+        return
+    hidden = hidden_character(text)
+    if hidden is not None:
+        diags.error("LC008", f"{shown} holds the invisible or layout character {describe_character(text[hidden])} "
+                    f"at character {hidden + 1}", span=span, path=where, value=shown, rule=RULE_PLAIN_TEXT,
+                    hint="remove the escape; write an ASCII space where a space is meant")
 
 
 def _specific(error: ValidationError) -> ValidationError:
@@ -125,7 +139,7 @@ def _report(doc: Document, error: ValidationError, diags: Diagnostics) -> None:
             keypath = (*path, key)
             close = difflib.get_close_matches(key, allowed, n=1)
             fix = f"did you mean '{close[0]}'?" if close else f"allowed keys here: {', '.join(allowed)}"
-            diags.error("LC101", f"unknown key '{key}'", span=doc.key_span(keypath), path=dotted(keypath),
+            diags.error("LC101", f"unknown key {_show(key)}", span=doc.key_span(keypath), path=dotted(keypath),
                         value=key, rule=f"keys allowed in {where}: {', '.join(allowed)}", hint=fix)
         return
     if validator == "required":

@@ -9,9 +9,11 @@ position it came from, so later stages can point at ``file:line:col``.
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import stat
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +40,15 @@ _LEADING_ZERO_RE = re.compile(r"^[-+]?0[0-9_]+$")
 _HEX_RE = re.compile(r"^0x[0-9a-fA-F]+$")
 # Only the floats YAML 1.1 and 1.2 agree on (a dot, a signed exponent); profiles hold no floats anyway.
 _FLOAT_RE = re.compile(r"^[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+][0-9]+)?$")
-_BAD_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# C0 controls but tab, LF and CR; DEL; C1 controls (U+0085 NEL is a line break to PyYAML).
+_BAD_CHARS_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
+# Unicode categories that hide, reorder or split text: format characters (bidi embeddings,
+# overrides and isolates, zero-width characters, U+FEFF, tag characters), line and paragraph
+# separators, and every space but U+0020 (U+00A0 is a space to the kernel's isspace(), Latin-1).
+HIDDEN_CATEGORIES = frozenset({"Cf", "Zl", "Zp", "Zs"})
+RULE_PLAIN_TEXT = ("profiles are plain text: no format characters (bidi controls, zero-width characters), "
+                   "no Unicode line or paragraph separators, no spaces but U+0020")
 
 # libyaml's parser when PyYAML was built with it (several times faster); same events, same marks.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -184,13 +194,38 @@ def _decode(raw: bytes, display: str, diags: Diagnostics) -> str | None:
         return None
     bad = _BAD_CHARS_RE.search(text)
     if bad is not None:
-        line = text.count("\n", 0, bad.start()) + 1
-        col = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
         diags.error("LC005", f"control character U+{ord(bad.group()):04X} in the file",
-                    span=Span(display, line, col), rule="profiles are plain text",
+                    span=_text_span(display, text, bad.start()), rule="profiles are plain text",
                     hint="remove the character; is this a binary file?")
         return None
+    hidden = hidden_character(text)
+    if hidden is not None:
+        diags.error("LC008", f"invisible or layout character {describe_character(text[hidden])} in the file",
+                    span=_text_span(display, text, hidden), rule=RULE_PLAIN_TEXT,
+                    hint="delete it and retype the text around it; write an ASCII space where a space is meant")
+        return None
     return text
+
+
+def hidden_character(text: str) -> int | None:
+    """The index of the first character of ``HIDDEN_CATEGORIES`` in ``text``, or None."""
+    if text.isascii():
+        return None
+    for match in _NON_ASCII_RE.finditer(text):
+        if unicodedata.category(match.group()) in HIDDEN_CATEGORIES:
+            return match.start()
+    return None
+
+
+def describe_character(char: str) -> str:
+    """``U+202E (RIGHT-TO-LEFT OVERRIDE)``: the code point and its Unicode name."""
+    name = unicodedata.name(char, "")
+    return f"U+{ord(char):04X}" + (f" ({name})" if name else "")
+
+
+def _text_span(display: str, text: str, index: int) -> Span:
+    line = text.count("\n", 0, index) + 1
+    return Span(display, line, index - (text.rfind("\n", 0, index) + 1) + 1)
 
 
 def _syntax_error(exc: yaml.YAMLError, display: str, diags: Diagnostics) -> None:
@@ -343,7 +378,8 @@ def dotted(path: Key) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else part
+            shown = part if part.isprintable() and hidden_character(part) is None else json.dumps(part)
+            out += f".{shown}" if out else shown
     return out
 
 
