@@ -12,11 +12,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .errors import DumpError, ExitCode
+from .errors import DumpError, ExitCode, Interrupted
 
 USAGE_EPILOG = """\
-exit codes: 0 ok; 1 invalid input (bad spec, bad ELF); 2 usage; 4 a dump step failed
-(I/O error, no space, budget not met): the output is then marked INCOMPLETE but readable.
+exit codes: 0 ok; 1 invalid input (bad spec, bad ELF); 2 usage (OUTPUT is the source...);
+4 a dump step failed (I/O error, no space, budget not met, SIGTERM/SIGINT/SIGHUP): the output
+is then marked INCOMPLETE but readable.
 """
 
 
@@ -90,47 +91,63 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dump(args: argparse.Namespace) -> int:
-    from . import dumper, spec
-    from .tuning import tune_malloc
+    from . import interrupt
 
-    tune_malloc()
+    restore = interrupt.install()
     try:
-        base = spec.load(args.spec) if args.spec else spec.FilterSpec()
-        chosen = base.with_overrides(
-            dump_level=args.dump_level, compression=args.compress, format=args.format, budget=args.budget
-        )
-        show = not args.quiet and (args.progress or sys.stderr.isatty())
-        opts = dumper.Options(
-            args.source,
-            args.output,
-            chosen,
-            workers=max(1, args.workers),
-            use_mmap=False if args.no_mmap else (True if args.mmap else None),
-            progress=sys.stderr if show else None,
-            iomem=args.iomem,
-        )
-        result = dumper.run(opts)
+        return _dump_and_report(args)
+    except Interrupted as exc:  # before the output was created: nothing to mark
+        print(f"layoutc dump: error: {exc} before the output was written; no output", file=sys.stderr)
+        return exc.exit_code
     except DumpError as exc:
         print(f"layoutc dump: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
         print(f"layoutc dump: error: {exc.filename or args.source}: {exc.strerror}", file=sys.stderr)
         return ExitCode.DUMP_FAILED if os.path.exists(args.source) else ExitCode.INVALID_INPUT
-    for note in result.notes:
-        print(f"layoutc dump: note: {note}", file=sys.stderr)
-    for drop in result.drops:
-        print(f"layoutc dump: budget: dropped {drop.pages} pages: {drop.label}", file=sys.stderr)
-    if not args.quiet:
-        excl = ", ".join(f"{r} {n}" for r, n in result.excluded) or "none"
-        print(
-            f"layoutc dump: {result.pages_kept} of {result.pages_present} pages kept "
-            f"(excluded: {excl}); {result.bytes_written} bytes",
-            file=sys.stderr,
-        )
-    if result.error is not None:
-        print(f"layoutc dump: error: {result.error}; the dump is INCOMPLETE", file=sys.stderr)
+    except (MemoryError, RecursionError) as exc:
+        print(f"layoutc dump: error: out of memory or stack ({type(exc).__name__}); no output", file=sys.stderr)
         return ExitCode.DUMP_FAILED
-    return ExitCode.OK
+    finally:
+        restore()
+
+
+def _dump_and_report(args: argparse.Namespace) -> int:
+    from . import dumper, interrupt, spec
+    from .tuning import tune_malloc
+
+    tune_malloc()
+    base = spec.load(args.spec) if args.spec else spec.FilterSpec()
+    chosen = base.with_overrides(
+        dump_level=args.dump_level, compression=args.compress, format=args.format, budget=args.budget
+    )
+    show = not args.quiet and (args.progress or sys.stderr.isatty())
+    opts = dumper.Options(
+        args.source,
+        args.output,
+        chosen,
+        workers=max(1, args.workers),
+        use_mmap=False if args.no_mmap else (True if args.mmap else None),
+        progress=sys.stderr if show else None,
+        iomem=args.iomem,
+    )
+    result = dumper.run(opts)
+    with interrupt.deferred():  # the dump is settled: a signal now changes nothing
+        for note in result.notes:
+            print(f"layoutc dump: note: {note}", file=sys.stderr)
+        for drop in result.drops:
+            print(f"layoutc dump: budget: dropped {drop.pages} pages: {drop.label}", file=sys.stderr)
+        if not args.quiet:
+            excl = ", ".join(f"{r} {n}" for r, n in result.excluded) or "none"
+            print(
+                f"layoutc dump: {result.pages_kept} of {result.pages_present} pages kept "
+                f"(excluded: {excl}); {result.bytes_written} bytes",
+                file=sys.stderr,
+            )
+        if result.error is not None:
+            print(f"layoutc dump: error: {result.error}; the dump is INCOMPLETE", file=sys.stderr)
+            return ExitCode.DUMP_FAILED
+        return ExitCode.OK
 
 
 if __name__ == "__main__":

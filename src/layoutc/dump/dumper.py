@@ -7,15 +7,17 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
 from . import budget as budgets
 from . import codec as codecs
-from . import elf, extents, pageclass, physmap
+from . import elf, extents, inputs, interrupt, pageclass, physmap
+from . import target as targets
 from .encode import WINDOW_PAGES, Encoder, Window, windows
-from .errors import DumpError, IncompleteDump, SinkFault, SourceFault
+from .errors import DumpError, IncompleteDump, InputError, Interrupted, SinkFault, SourceFault
 from .extents import Extent
 from .kdump import PAGE_DESC, KdumpLayout, KdumpWriter
 from .pagetable import ReadPhys
@@ -30,6 +32,7 @@ if TYPE_CHECKING:  # imported where used: ELF output and the dump-window census 
 
 PROC_VMCORE = "/proc/vmcore"
 PROC_IOMEM = "/proc/iomem"
+_HEX = re.compile(r"[0-9a-fA-F]{1,16}")  # an iomem address: resource_size_t, printed %0*llx
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +68,15 @@ def run(opts: Options, reader: Reader | None = None) -> Result:
     own = reader is None
     src: Reader = reader if reader is not None else FileReader(opts.source, use_mmap=opts.use_mmap)
     try:
-        return _run(opts, src)
+        fmt = opts.spec.format
+        out = targets.plan(opts.output, opts.source, targets.source_identity(opts.source, src), fmt)
+        return _run(opts, src, out)
     finally:
         if own:
             src.close()
 
 
-def _run(opts: Options, reader: Reader) -> Result:
+def _run(opts: Options, reader: Reader, out: targets.Target) -> Result:
     vmcore = elf.parse(reader, opts.source)
     ps = vmcore.page_size
     pmap = physmap.build(vmcore.loads, ps)
@@ -87,7 +92,8 @@ def _run(opts: Options, reader: Reader) -> Result:
     loss = _window_loss(opts, vmcore, physmap.PhysReader(pmap, reader).read, present, auto, ps, notes)
     spec = opts.spec.with_overrides(dump_level=level)
     if spec.format == "elf":
-        return dataclasses.replace(_run_elf(opts, spec, reader, vmcore, pmap, keep, excluded, notes), window=loss)
+        got = _run_elf(opts, spec, reader, vmcore, pmap, keep, excluded, notes, out)
+        return dataclasses.replace(got, window=loss)
     codec_name = spec.compression
     try:
         codec = codecs.lookup(codec_name)
@@ -101,26 +107,29 @@ def _run(opts: Options, reader: Reader) -> Result:
         keep, spec.budget, fixed, spec.drop_order, ps, _KdumpCosts(pmap, reader, encoder, opts.workers), droppable
     )
     notes += plan.notes
-    sink = _open_sink(opts.output, spec.format, spec.budget)
     phys_base = (
         int(vmcore.vmcoreinfo.get("NUMBER(phys_base)", "0"), 0)
         if _is_int(vmcore.vmcoreinfo.get("NUMBER(phys_base)", "0"))
         else 0
     )
-    writer = KdumpWriter(
-        sink,
-        vmcore,
-        present=present,
-        keep=plan.keep,
-        max_mapnr=pmap.max_mapnr,
-        dump_level=spec.dump_level,
-        codec_flag=codec.flag,
-        phys_base=phys_base,
-        uts=read_utsname(vmcore.vmcoreinfo, physmap.PhysReader(pmap, reader).read),
-    )
-    progress = Progress(extents.count(plan.keep) * ps, opts.progress)
-    stream = windows(pmap, reader, plan.keep, encoder, opts.workers)
-    return dataclasses.replace(_write(writer, sink, stream, progress, plan, present, excluded, notes), window=loss)
+    uts = read_utsname(vmcore.vmcoreinfo, physmap.PhysReader(pmap, reader).read)
+    with interrupt.deferred():  # from the output's creation on, a signal ends in a settled file
+        sink = _open_sink(out, spec.format, spec.budget)
+        writer = KdumpWriter(
+            sink,
+            vmcore,
+            present=present,
+            keep=plan.keep,
+            max_mapnr=pmap.max_mapnr,
+            dump_level=spec.dump_level,
+            codec_flag=codec.flag,
+            phys_base=phys_base,
+            uts=uts,
+        )
+        progress = Progress(extents.count(plan.keep) * ps, opts.progress)
+        stream = windows(pmap, reader, plan.keep, encoder, opts.workers)
+        result = _write(writer, sink, stream, progress, plan, present, excluded, notes)
+    return dataclasses.replace(result, window=loss)
 
 
 def _window_loss(
@@ -155,16 +164,23 @@ def _write(
     excluded: tuple[tuple[str, int], ...],
     notes: list[str],
 ) -> Result:
-    """Write metadata and pages; on a fault keep what is written readable and say so."""
+    """Write metadata and pages; on a fault or a signal keep what is written readable and say so.
+
+    Runs with signals deferred (:func:`.interrupt.deferred`) except while pages stream in, so
+    marking the dump INCOMPLETE and renaming it are never cut short by a second signal.
+    """
     ps = writer.vmcore.page_size
     error: DumpError | None = None
     kept = plan.keep if isinstance(writer, KdumpWriter) else writer.file_pages
+    settled = False
+    counted = _counted(stream, progress, ps)  # a generator: closed below
     try:
         try:
-            writer.write_metadata()
-            writer.add(_counted(stream, progress, ps))
+            with interrupt.allowed():
+                writer.write_metadata()
+                writer.add(counted)
             writer.finish()
-        except SourceFault as exc:
+        except (SourceFault, Interrupted) as exc:
             error = exc
             _salvage(writer)
             kept = writer.mark_incomplete()
@@ -175,14 +191,17 @@ def _write(
             except SinkFault:
                 notes.append("the output could not be marked INCOMPLETE after the write error")
         finally:
+            _close(counted)
+            _close(stream)  # stops a worker pool now, not when the generator is collected
             progress.close()
         late = _shortfall(plan, excluded)
         if error is None and late is not None:
             kept = writer.mark_incomplete()
             error = late
+        settled = True
     finally:
         try:
-            sink.close()
+            sink.close(publish=settled)
         except SinkFault as exc:
             error = error or exc
     return Result(
@@ -228,16 +247,22 @@ def _salvage(writer: KdumpWriter | elfout.ElfWriter) -> None:
         pass
 
 
+def _close(stream: Iterator[Window]) -> None:
+    close = getattr(stream, "close", None)
+    if close is not None:
+        close()
+
+
 def _counted(stream: Iterator[Window], progress: Progress, ps: int) -> Iterator[Window]:
     for w in stream:
         progress.advance(w.npages * ps)
         yield w
 
 
-def _open_sink(path: str, fmt: str, budget: int | None) -> Sink:
-    if fmt == "flat" or path == "-":
-        return FlatSink.open(path, budget)
-    return FileSink(path, budget)
+def _open_sink(out: targets.Target, fmt: str, budget: int | None) -> Sink:
+    if fmt == "flat" or out.stream:
+        return FlatSink.open(out, budget)
+    return FileSink(out, budget)
 
 
 def _exclusions(
@@ -252,7 +277,7 @@ def _exclusions(
         by_reason.setdefault(r.reason, []).append(r.pfns(ps))
     iomem = opts.iomem if opts.iomem is not None else (PROC_IOMEM if opts.source == PROC_VMCORE else None)
     if iomem:
-        own = _system_ram(iomem, ps, notes)
+        own = _system_ram(iomem, ps, notes, explicit=opts.iomem is not None)
         if own:
             by_reason.setdefault("capture_kernel_ram", []).extend(own)
     keep = present
@@ -264,25 +289,45 @@ def _exclusions(
     return tuple(counts), keep
 
 
-def _system_ram(path: str, ps: int, notes: list[str]) -> list[Extent]:
-    """Top-level "System RAM" ranges of an iomem file, as pfn extents (dump-formats.md §6.2)."""
+def _system_ram(path: str, ps: int, notes: list[str], explicit: bool) -> list[Extent]:
+    """Top-level "System RAM" ranges of an iomem file, as pfn extents (dump-formats.md §6.2).
+
+    A bad ``--iomem`` file is an input error; a bad default ``/proc/iomem`` only a note: the dump
+    of ``/proc/vmcore`` must not be lost over it.
+    """
     try:
-        with open(path, encoding="ascii", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError as exc:
-        notes.append(f"{path}: {exc.strerror}; the capture kernel's own RAM is not excluded")
+        text = inputs.read_capped(path, "iomem file", inputs.IOMEM_MAX_BYTES, "give a copy of /proc/iomem").decode(
+            "ascii", "replace"
+        )
+        out = _parse_iomem(path, text, ps)
+    except InputError as exc:
+        if explicit:
+            raise
+        notes.append(f"{exc}; the capture kernel's own RAM is not excluded")
         return []
-    out = []
-    for line in lines:
-        if line.startswith(" ") or not line.rstrip().endswith(": System RAM"):
-            continue
-        lo, _, hi = line.split(":", 1)[0].strip().partition("-")
-        start, end = int(lo, 16), int(hi, 16) + 1
-        if end > start:
-            out.append((start // ps, -(-end // ps)))
     if out and all(e == (0, 1) for e in out):
         notes.append(f"{path}: addresses are hidden (not root?); the capture kernel's RAM is not excluded")
         return []
+    return out
+
+
+def _parse_iomem(path: str, text: str, ps: int) -> list[Extent]:
+    out = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.startswith(" ") or not line.rstrip().endswith(": System RAM"):
+            continue
+        span = line.split(":", 1)[0].strip()
+        lo, _, hi = span.partition("-")
+        if not (_HEX.fullmatch(lo) and _HEX.fullmatch(hi)):
+            raise InputError(
+                f"{path}:{lineno}",
+                f"{span!r} is not an address range: an iomem line reads 'START-END : NAME' with START "
+                "and END hexadecimal, at most 16 digits",
+                "give a copy of /proc/iomem",
+            )
+        start, end = int(lo, 16), int(hi, 16) + 1
+        if end > start:
+            out.append((start // ps, -(-end // ps)))
     return out
 
 
@@ -348,6 +393,7 @@ def _run_elf(
     keep: list[Extent],
     excluded: tuple[tuple[str, int], ...],
     notes: list[str],
+    out: targets.Target,
 ) -> Result:
     from . import elfout
 
@@ -363,11 +409,12 @@ def _run_elf(
     plan = budgets.solve(keep, spec.budget, fixed, spec.drop_order, ps, _ElfCosts(zero_runs, ps), droppable)
     notes += plan.notes
     segs = elfout.segments(plan.keep, zero_runs, fixed, ps)
-    sink = _open_sink(opts.output, spec.format, spec.budget)
-    writer = elfout.ElfWriter(sink, vmcore, fixed, segs, ps)
-    progress = Progress(extents.count(writer.file_pages) * ps, opts.progress)
-    stream = windows(pmap, reader, writer.file_pages, Encoder("none", False, ps), 1)
-    return _write(writer, sink, stream, progress, plan, pmap.present, excluded, notes)
+    with interrupt.deferred():  # from the output's creation on, a signal ends in a settled file
+        sink = _open_sink(out, spec.format, spec.budget)
+        writer = elfout.ElfWriter(sink, vmcore, fixed, segs, ps)
+        progress = Progress(extents.count(writer.file_pages) * ps, opts.progress)
+        stream = windows(pmap, reader, writer.file_pages, Encoder("none", False, ps), 1)
+        return _write(writer, sink, stream, progress, plan, pmap.present, excluded, notes)
 
 
 def zero_scan(pmap: physmap.PhysMap, reader: Reader, keep: list[Extent], stream: TextIO | None) -> list[Extent]:

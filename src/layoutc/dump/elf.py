@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from .errors import FormatError
 from .source import Reader
+from .vmcoreinfo import MAX_BYTES as MAX_VMCOREINFO_BYTES
+from .vmcoreinfo import problems as vmcoreinfo_problems
 
 # dump-formats.md §1.3 (x86_64, little-endian)
 EHDR = struct.Struct("<16sHHIQQQIHHHHHH")  # Elf64_Ehdr, 64 bytes
@@ -29,8 +31,14 @@ PT_NOTE = 4
 PN_XNUM = 0xFFFF
 NT_PRSTATUS = 1
 
-MAX_NOTES_BYTES = 64 << 20
-"""Notes larger than this are hostile: real vmcores carry a few KiB per CPU."""
+MAX_NOTES_BYTES = 16 << 20
+"""All PT_NOTEs together: real vmcores carry about 400 bytes per CPU (NT_PRSTATUS) plus one page
+of VMCOREINFO, 3.3 MiB for x86's largest NR_CPUS (8192, arch/x86/Kconfig NR_CPUS_RANGE_END)."""
+MAX_NOTES = 1 << 16
+"""Notes in all: one NT_PRSTATUS per possible CPU, VMCOREINFO, a few more on some architectures."""
+MAX_PHNUM = 1 << 20
+"""Program headers: one PT_LOAD per System RAM range; arch/x86/Kconfig CRASH_MAX_MEMORY_RANGES
+allows up to 1048576 with memory hotplug (kernel/crash_core.c sizes the ELF header from it)."""
 
 MACHINES = {EM_X86_64: "x86_64"}
 
@@ -57,6 +65,7 @@ class Note:
     n_type: int
     desc: bytes
     desc_offset: int
+    file_offset: int = -1  # of desc in the source file
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +119,7 @@ def parse(reader: Reader, src: str) -> Vmcore:
     loads = []
     blobs = []
     warnings: list[str] = []
+    note_bytes = 0
     for i, ph in enumerate(phdrs):
         where = e_phoff + i * PHDR.size
         if ph.p_type == PT_LOAD:
@@ -120,10 +130,22 @@ def parse(reader: Reader, src: str) -> Vmcore:
         elif ph.p_type == PT_NOTE:
             if ph.p_filesz > MAX_NOTES_BYTES:
                 raise FormatError(src, where + 32, "p_filesz", f"PT_NOTE of {ph.p_filesz} bytes is implausible")
+            note_bytes += ph.p_filesz
+            if note_bytes > MAX_NOTES_BYTES:
+                raise FormatError(
+                    src,
+                    where + 32,
+                    "p_filesz",
+                    f"the PT_NOTEs up to phdr[{i}] hold {note_bytes} bytes, more than the {MAX_NOTES_BYTES} "
+                    "any kernel writes",
+                )
             blobs.append((ph.p_offset, _read(reader, src, ph.p_offset, ph.p_filesz, f"phdr[{i}].p_offset")))
     notes_blob, notes = _merge_notes(src, blobs)
     info_note = next((n for n in notes if n.name == "VMCOREINFO"), None)
     raw = info_note.desc.rstrip(b"\0") if info_note else b""
+    info = parse_vmcoreinfo(raw)
+    if info_note is not None:
+        _check_vmcoreinfo(src, info_note, raw, info)
     return Vmcore(
         src,
         reader.size,
@@ -131,7 +153,7 @@ def parse(reader: Reader, src: str) -> Vmcore:
         tuple(loads),
         notes_blob,
         tuple(notes),
-        parse_vmcoreinfo(raw),
+        info,
         raw,
         tuple(warnings),
     )
@@ -163,6 +185,10 @@ def _program_headers(reader: Reader, src: str) -> tuple[int, list[Phdr], int]:
         phnum = shdr0[7]
     if phnum * PHDR.size > reader.size - min(e_phoff, reader.size):
         raise FormatError(src, e_phoff, "e_phnum", f"{phnum} program headers do not fit in the file")
+    if phnum > MAX_PHNUM:
+        raise FormatError(
+            src, e_shoff + 44, "sh_info", f"{phnum} program headers, more than the {MAX_PHNUM} a kernel writes"
+        )
     table = _read(reader, src, e_phoff, phnum * PHDR.size, "e_phoff")
     return e_machine, [Phdr(*PHDR.unpack_from(table, i * PHDR.size)) for i in range(phnum)], e_phoff
 
@@ -201,12 +227,32 @@ def _merge_notes(src: str, blobs: list[tuple[int, bytes]]) -> tuple[bytes, list[
             end = name_end + _pad4(descsz)
             if end > len(blob):
                 raise FormatError(src, file_off + pos, "n_descsz", f"note of {end - pos} bytes overruns its PT_NOTE")
+            if len(notes) >= MAX_NOTES:
+                raise FormatError(
+                    src, file_off + pos, "n_namesz", f"more than {MAX_NOTES} notes; a kernel writes one per CPU"
+                )
             name = blob[pos + NHDR.size : pos + NHDR.size + namesz].rstrip(b"\0").decode("ascii", "replace")
             desc_off = len(merged) + (name_end - pos)
-            notes.append(Note(name, ntype, bytes(blob[name_end : name_end + descsz]), desc_off))
+            desc = bytes(blob[name_end : name_end + descsz])
+            notes.append(Note(name, ntype, desc, desc_off, file_off + name_end))
             merged += blob[pos:end]
             pos = end
     return bytes(merged), notes
+
+
+def _check_vmcoreinfo(src: str, note: Note, raw: bytes, info: dict[str, str]) -> None:
+    """Refuse VMCOREINFO that no kernel writes (:func:`.vmcoreinfo.problems`), naming the line."""
+    fix = "the VMCOREINFO note is damaged: dump an undamaged copy of the vmcore"
+    if len(note.desc) > MAX_VMCOREINFO_BYTES:
+        raise FormatError(
+            src,
+            note.file_offset,
+            "VMCOREINFO",
+            f"{len(note.desc)} bytes, more than the {MAX_VMCOREINFO_BYTES} of the kernel's buffer; {fix}",
+        )
+    for key, problem in vmcoreinfo_problems(info):
+        at = raw.rfind(b"\n" + key.encode() + b"=") + 1  # the line that counts: later keys win
+        raise FormatError(src, note.file_offset + at, f"VMCOREINFO {key}", f"{problem}; {fix}")
 
 
 def _pad4(n: int) -> int:

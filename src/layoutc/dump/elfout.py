@@ -16,6 +16,7 @@ from .elf import EHDR, ELFMAG, EM_X86_64, ET_CORE, NHDR, PHDR, PN_XNUM, PT_LOAD,
 from .encode import Window
 from .errors import SinkFault
 from .extents import Extent
+from .interrupt import critical
 from .sink import Sink
 
 ZERO_RUN_MIN = 256  # makedumpfile PFN_EXCLUDED
@@ -142,11 +143,12 @@ class ElfWriter:
     def add(self, windows: Iterable[Window]) -> None:
         """Append the raw bytes of each window (windows cover ``file_pages`` in order)."""
         for w in windows:
-            self._buf += w.payload
-            self._batch.append((w.pfn, w.npages))
-            self.pending_pfn = w.pfn + w.npages
-            if len(self._buf) >= FLUSH_BYTES:
-                self.flush()
+            with critical():  # a signal waits until the window is booked (and flushed)
+                self._buf += w.payload
+                self._batch.append((w.pfn, w.npages))
+                self.pending_pfn = w.pfn + w.npages
+                if len(self._buf) >= FLUSH_BYTES:
+                    self.flush()
 
     def flush(self) -> None:
         """Write buffered data."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import codec as codecs
+from . import interrupt
 from .extents import Extent
 from .physmap import PhysMap
 from .source import FileReader, Reader
@@ -136,6 +137,7 @@ _STATE: dict[str, object] = {}
 
 def _init_worker(path: str, physmap: PhysMap, encoder: Encoder) -> None:
     # Per-process state of a pool worker: its own file and codec context (never shared).
+    interrupt.for_worker()
     _STATE.update(
         reader=FileReader(path),
         physmap=physmap,

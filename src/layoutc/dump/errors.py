@@ -86,3 +86,35 @@ class IncompleteDump(DumpError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class InputError(DumpError):
+    """An input or output path the dumper must not use as given: names the path, the rule and the fix."""
+
+    exit_code = ExitCode.INVALID_INPUT
+
+    def __init__(self, path: str, problem: str, fix: str) -> None:
+        super().__init__(f"{path}: {problem}; {fix}")
+        self.path = path
+        self.problem = problem
+        self.fix = fix
+
+
+class OutputRefused(InputError):
+    """OUTPUT would destroy the source or cannot take this format: a usage error, nothing is opened."""
+
+    exit_code = ExitCode.USAGE
+
+
+class Interrupted(DumpError):
+    """SIGTERM, SIGINT or SIGHUP arrived: the dump stops, what is written stays readable."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        self.name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {self.name}")
+
+    def __reduce__(self) -> tuple[type[Interrupted], tuple[int]]:
+        return (Interrupted, (self.signum,))

@@ -25,6 +25,7 @@ from .elf import Vmcore
 from .encode import PACKED, ZERO, Window
 from .errors import SinkFault
 from .extents import Extent
+from .interrupt import critical
 from .sink import Sink
 
 DISK_DUMP_HEADER = struct.Struct("<8si65s65s65s65s65s65s6xqqIiiIIIIIIi")  # 464 bytes
@@ -212,16 +213,20 @@ class KdumpWriter:
         """Append the pages of each window; windows come in pfn order and cover exactly ``keep``."""
         flag_of_kind = bytes(self.codec_flag if k == PACKED else 0 for k in range(256))
         for w in windows:
-            pos = self._data_pos + self._data_len
-            self._descs += self._window_descs(w, pos, flag_of_kind)
-            if w.payload:
-                self._data.append(w.payload)
-                self._data_len += len(w.payload)
-            self._rank += w.npages
-            self._batch.append((w.pfn, w.npages))
-            self.pending_pfn = w.pfn + w.npages
-            if self._data_len >= FLUSH_BYTES:
-                self.flush()
+            with critical():  # a signal waits until the window is booked (and flushed)
+                self._append(w, flag_of_kind)
+
+    def _append(self, w: Window, flag_of_kind: bytes) -> None:
+        pos = self._data_pos + self._data_len
+        self._descs += self._window_descs(w, pos, flag_of_kind)
+        if w.payload:
+            self._data.append(w.payload)
+            self._data_len += len(w.payload)
+        self._rank += w.npages
+        self._batch.append((w.pfn, w.npages))
+        self.pending_pfn = w.pfn + w.npages
+        if self._data_len >= FLUSH_BYTES:
+            self.flush()
 
     def _window_descs(self, w: Window, pos: int, flag_of_kind: bytes) -> bytearray:
         """The page_descs of a window whose data starts at ``pos``: built column by column."""

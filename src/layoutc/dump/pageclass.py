@@ -1,4 +1,4 @@
-"""Page classes from the crashed kernel's struct pages (issue 7; dump-formats.md §2.1-§2.3).
+"""Page classes from the crashed kernel's struct pages (dump-formats.md §2.1-§2.3).
 
 The struct page of each present pfn is found through SPARSEMEM (``mem_section``, extreme) or
 ``SYMBOL(vmemmap)``, read through the kernel's own page tables, and classified as makedumpfile's
@@ -347,7 +347,8 @@ class Chain:
         )
         if self.free and mapcount == self.buddy and not slab:
             private = U64.unpack_from(raw, off + lay.private)[0] if lay.private is not None else 0
-            if lay.free_area_len is None or private < lay.free_area_len:
+            # An order from memory: without LENGTH(zone.free_area), 64 still bounds 1 << private.
+            if private < (lay.free_area_len if lay.free_area_len is not None else 64):
                 return "free", pfn + (1 << private)
             return None  # an invalid order: makedumpfile keeps the page
         if self.free and self.unaccepted is not None and mapcount == self.unaccepted:

@@ -71,7 +71,7 @@ def classify(
     buddy = eq(val["BUDDY"]) & ~slab & left if level & DL_EXCLUDE_FREE else np.zeros(n, dtype=bool)
     left &= ~buddy
     free_len = lay.free_area_len
-    ok = buddy & ((private < np.uint64(free_len)) if free_len is not None else True)
+    ok = buddy & (private < np.uint64(free_len if free_len is not None else 64))  # as Chain.decide
     unaccepted = eq(val["UNACCEPTED"]) & left if level & DL_EXCLUDE_FREE else np.zeros(n, dtype=bool)
     left &= ~unaccepted
     span = np.int64(1) << np.int64((free_len or 11) - 1)

@@ -2,8 +2,11 @@
 
 Every write names its absolute file offset.  A regular file takes it as a pwrite; the flattened
 stream (dump-formats.md §3.3) turns it into a record ``{offset, size}`` (big-endian int64) plus
-the bytes, so records can come in any order and later ones win.  Both enforce the byte budget as a
-last guard: the planner already guarantees it, so hitting the guard is a bug, reported as such.
+the bytes, so records can come in any order and later ones win; the end record (offset -1) is
+written only once the dump is finished or marked INCOMPLETE, so a stream cut short (the dumper
+killed, the pipe broken) has none and ``makedumpfile -R`` refuses it.  Both enforce the byte budget
+as a last guard: the planner already guarantees it, so hitting the guard is a bug, reported as such.
+Where the bytes go (a temporary file renamed at the end, stdout, a pipe) is :mod:`.target`'s.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import struct
 from typing import Protocol
 
 from .errors import SinkFault
+from .target import Target
 
 # makedumpfile.h: struct makedumpfile_header / makedumpfile_data_header
 FLAT_SIGNATURE = b"makedumpfile\0\0\0\0"
@@ -38,8 +42,9 @@ class Sink(Protocol):
         """Read back bytes already written (regular files only)."""
         ...
 
-    def close(self) -> None:
-        """Finish the output (the flattened end marker) and close it."""
+    def close(self, publish: bool = True) -> None:
+        """Close the output; ``publish``: the dump is settled (finished or marked INCOMPLETE), so
+        write the flattened end marker and give the file its name."""
         ...
 
 
@@ -60,13 +65,10 @@ class FileSink:
 
     seekable = True
 
-    def __init__(self, path: str, budget: int | None = None) -> None:
-        self.path = path
+    def __init__(self, target: Target, budget: int | None = None) -> None:
+        self.target = target
         self._budget = _Budget(budget)
-        try:
-            self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise SinkFault(0, f"cannot create {path}: {os.strerror(exc.errno or errno.EIO)}") from exc
+        self._fd = target.open()
 
     def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         self._budget.check(offset, len(data))
@@ -84,10 +86,12 @@ class FileSink:
     def read_at(self, offset: int, size: int) -> bytes:
         return os.pread(self._fd, size, offset)
 
-    def close(self) -> None:
+    def close(self, publish: bool = True) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
+            if publish:
+                self.target.publish()
 
 
 class FlatSink:
@@ -95,24 +99,24 @@ class FlatSink:
 
     seekable = False
 
-    def __init__(self, fd: int, budget: int | None = None, *, close_fd: bool = False) -> None:
+    def __init__(self, fd: int, budget: int | None = None, *, target: Target | None = None) -> None:
         self._fd = fd
-        self._close_fd = close_fd
+        self._target = target if target is not None and target.final != "-" else None
         self._budget = _Budget(budget)
         self._pos = 0
         head = FLAT_HEADER.pack(FLAT_SIGNATURE, TYPE_FLAT_HEADER, VERSION_FLAT_HEADER)
         self._emit(head + bytes(FLAT_HEADER_BLOCK - len(head)))
 
     @classmethod
-    def open(cls, path: str, budget: int | None = None) -> FlatSink:
-        """Flattened output to a path, or to stdout for ``-``."""
-        if path == "-":
-            return cls(1, budget)
+    def open(cls, target: Target, budget: int | None = None) -> FlatSink:
+        """Flattened output to the target (stdout for ``-``)."""
+        fd = target.open()
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        except OSError as exc:
-            raise SinkFault(0, f"cannot create {path}: {os.strerror(exc.errno or errno.EIO)}") from exc
-        return cls(fd, budget, close_fd=True)
+            return cls(fd, budget, target=target)
+        except SinkFault:
+            if fd != 1:
+                os.close(fd)
+            raise
 
     def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
         # The budget applies to the reassembled file, not to the stream with its record headers.
@@ -133,12 +137,15 @@ class FlatSink:
             view = view[n:]
             self._pos += n
 
-    def close(self) -> None:
+    def close(self, publish: bool = True) -> None:
         if self._fd < 0:
             return
         try:
-            self._emit(FLAT_DATA_HEADER.pack(-1, -1))  # END_FLAG_FLAT_HEADER
+            if publish:
+                self._emit(FLAT_DATA_HEADER.pack(-1, -1))  # END_FLAG_FLAT_HEADER
         finally:
-            if self._close_fd:
+            if self._target is not None:
                 os.close(self._fd)
             self._fd = -1
+        if publish and self._target is not None:
+            self._target.publish()

@@ -9,10 +9,10 @@ from __future__ import annotations
 import errno
 import mmap
 import os
-import stat
 from typing import Protocol
 
 from .errors import SourceFault
+from .inputs import open_regular
 
 WINDOW_BYTES = 4 << 20
 """Default window: makedumpfile maps 4 MiB (MAP_REGION); it keeps RSS flat."""
@@ -38,22 +38,23 @@ class Reader(Protocol):
 class FileReader:
     """A source file read with pread, or through mmap windows when ``use_mmap``.
 
-    ``use_mmap=None`` chooses: mmap for ``/proc/vmcore`` and other non-regular files, where read()
-    remaps every page (dump-formats.md §4); pread for regular files, where it costs fewer page
-    faults (measured in bench/dump/RESULTS.md).
+    ``use_mmap=None`` chooses: mmap for ``/proc/vmcore``, where read() remaps every page
+    (dump-formats.md §4); pread for other files, where it costs fewer page faults (measured in
+    bench/dump/RESULTS.md).  The source must be a regular file (:func:`.inputs.open_regular`).
     """
 
     def __init__(self, path: str, *, use_mmap: bool | None = None, window: int = WINDOW_BYTES) -> None:
         self.path = path
-        self._fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        self._fd = open_regular(path, "dump source", "give an ELF vmcore file, such as /proc/vmcore")
         st = os.fstat(self._fd)
         self._size = st.st_size
+        self.identity = (st.st_dev, st.st_ino)
         self._window = max(mmap.ALLOCATIONGRANULARITY, window - window % mmap.ALLOCATIONGRANULARITY)
         self._map: mmap.mmap | None = None
         self._map_start = 0
         self._map_end = 0
         if use_mmap is None:
-            use_mmap = not stat.S_ISREG(st.st_mode) or os.path.realpath(path) == "/proc/vmcore"
+            use_mmap = os.path.realpath(path) == "/proc/vmcore"
         self._use_mmap = use_mmap and self._size > 0
         self._buf = bytearray()
 

@@ -56,6 +56,10 @@ def loads(text: str, source: str = "<spec>") -> FilterSpec:
         data = json.loads(text, object_pairs_hook=_no_duplicates)
     except (json.JSONDecodeError, ValueError) as exc:
         raise SpecError(source, [f"not valid JSON: {exc}"]) from exc
+    except RecursionError:
+        raise SpecError(source, ["nested deeper than the JSON parser allows; a filter spec nests 3 levels"]) from None
+    if _depth(data) > MAX_DEPTH:
+        raise SpecError(source, [f"nested more than {MAX_DEPTH} levels deep; a filter spec nests 3 levels"])
     from .schema import load_schema, validate  # only with a spec: the validator is not needed otherwise
 
     problems = validate(data, load_schema())
@@ -87,13 +91,57 @@ def loads(text: str, source: str = "<spec>") -> FilterSpec:
 
 
 def load(path: str) -> FilterSpec:
-    """Read, parse and validate a filter spec file."""
+    """Read, parse and validate a filter spec file (a regular file of at most 1 MiB, UTF-8)."""
+    from .errors import InputError
+    from .inputs import SPEC_MAX_BYTES, read_capped
+
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise SpecError(path, [f"cannot read: {exc.strerror}"]) from exc
-    return loads(text, path)
+        raw = read_capped(path, "filter spec", SPEC_MAX_BYTES, "give the filter.json that layoutc generated")
+    except InputError as exc:
+        raise SpecError(path, [f"{exc.problem}; {exc.fix}"]) from exc
+    return loads(decode(raw, path), path)
+
+
+BOMS = (
+    (b"\xef\xbb\xbf", "UTF-8 with a byte order mark"),
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
+
+
+def decode(raw: bytes, source: str) -> str:
+    """The spec's text: UTF-8 without a byte order mark (RFC 8259 §8.1), or a :class:`SpecError`."""
+    fix = "save it as UTF-8 without a byte order mark"
+    for bom, name in BOMS:
+        if raw.startswith(bom):
+            raise SpecError(source, [f"byte 0: the file is {name}; {fix}"])
+    if b"\0" in raw:  # valid UTF-8, but never in JSON text: UTF-16 or UTF-32 without a mark
+        at = raw.index(b"\0")
+        raise SpecError(source, [f"byte {at}: 0x00 cannot appear in JSON text (the file looks UTF-16); {fix}"])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad = raw[exc.start : exc.start + 1].hex()
+        raise SpecError(source, [f"byte {exc.start}: 0x{bad} is not UTF-8; {fix}"]) from None
+
+
+MAX_DEPTH = 8
+"""A spec nests three levels (object, array, range object); anything deeper is not a spec."""
+
+
+def _depth(data: Any) -> int:
+    """Nesting depth of parsed JSON, without recursion."""
+    deepest = 0
+    todo = [(data, 1)]
+    while todo:
+        node, level = todo.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                todo.extend((child, level + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
 def _range(obj: dict[str, Any]) -> Range:
