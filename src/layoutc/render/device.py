@@ -34,11 +34,15 @@ def shwords(values: Iterable[object]) -> str:
 
 
 def shdump(parts: Iterable[str]) -> str:
-    """One argument whose ``{dump}`` placeholders (the split points of ``parts``) become ``"$dump"``."""
+    """One argument whose ``{dump}`` placeholders (the split points of ``parts``) become ``"$1"``.
+
+    ``$1`` is the dump directory ``upload()`` is called with; no variable is set for it, so an upload
+    command without ``{dump}`` leaves no unused assignment behind (shellcheck SC2034).
+    """
     words: list[str] = []
     for index, part in enumerate(parts):
         if index:
-            words.append('"$dump"')
+            words.append('"$1"')
         if part:
             words.append(shquote(part))
     return "".join(words) or "''"

@@ -168,8 +168,8 @@ wait_pmem() {
 
 # the upload command, bounded by timeout(1): SIGTERM after UPLOAD_TIMEOUT s, SIGKILL 30 s later
 upload() {
-    dump=$1
-    timeout -k 30 "$UPLOAD_TIMEOUT" '/usr/bin/crash_sender' '--kernel_crash' "$dump"
+    # shellcheck disable=SC2016,SC1003 # single quotes: the profile's words are literal, only "$1" expands
+    timeout -k 30 "$UPLOAD_TIMEOUT" '/usr/bin/crash_sender' '--kernel_crash' "$1"
 }
 
 # why an upload failed, from its exit status (timeout(1) exits 124 when it stopped the command with

@@ -41,6 +41,7 @@ CRASH_SIZE=234881024
 CMA_SIZE=0
 KERNEL='/boot/crash/vmlinuz'
 INITRD='/boot/crash/initrd.img'
+# shellcheck disable=SC2016,SC1003 # single quotes: the cmdline is literal text, nothing in it expands
 APPEND='console= memmap=272M!0x277000000 irqpoll nr_cpus=1 reset_devices'
 WINDOW_START=10586423296
 WINDOW_END=10871635968

@@ -42,6 +42,7 @@ CMA_PREDICTED='0x100000000-0x110000000'
 CMA_PREDICTED_TEXT='[0x100000000, 0x110000000)'
 KERNEL='/boot/crash/vmlinuz'
 INITRD='/boot/crash/initrd.img'
+# shellcheck disable=SC2016,SC1003 # single quotes: the cmdline is literal text, nothing in it expands
 APPEND='console=ttyS0 irqpoll nr_cpus=1 reset_devices'
 MEM="$R/sys/devices/system/memory"
 

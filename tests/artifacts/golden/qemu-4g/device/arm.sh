@@ -41,6 +41,7 @@ CRASH_SIZE=268435456
 CMA_SIZE=0
 KERNEL='/boot/crash/vmlinuz'
 INITRD='/boot/crash/initrd.img'
+# shellcheck disable=SC2016,SC1003 # single quotes: the cmdline is literal text, nothing in it expands
 APPEND='console=ttyS0 memmap=272M!0x127000000 irqpoll nr_cpus=1 reset_devices'
 WINDOW_START=4949278720
 WINDOW_END=5234491392

@@ -75,8 +75,8 @@ disk_device() {
 
 # the upload command, bounded by timeout(1): SIGTERM after UPLOAD_TIMEOUT s, SIGKILL 30 s later
 upload() {
-    dump=$1
-    timeout -k 30 "$UPLOAD_TIMEOUT" '/usr/local/bin/upload-vmcore' '--host' 'crash-collector' "$dump"
+    # shellcheck disable=SC2016,SC1003 # single quotes: the profile's words are literal, only "$1" expands
+    timeout -k 30 "$UPLOAD_TIMEOUT" '/usr/local/bin/upload-vmcore' '--host' 'crash-collector' "$1"
 }
 
 # why an upload failed, from its exit status (timeout(1) exits 124 when it stopped the command with
