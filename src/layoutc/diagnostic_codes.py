@@ -59,5 +59,6 @@ FRONTEND_CODES: dict[str, str] = {
     "LC226": "extends: the base is not a profile (named, never quoted)",
     "LC240": "address past the architecture's physical address space (MAX_PHYSMEM_BITS)",
     "LC232": "board named like a fleet file (manifest.json, summary.md, summary.txt)",
+    "LC241": "window.devdax_align not an alignment the kernel offers (4K, 2M, 1G)",
     "LC008": "invisible or layout character (bidi control, zero-width, U+2028/U+2029, non-ASCII space)",
 }

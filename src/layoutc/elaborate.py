@@ -278,9 +278,29 @@ def _window(r: _Reader, crash: CrashSpec, memory: MemoryMap) -> WindowSpec | Non
     return WindowSpec(
         mode=mode, size=r.size(("window", "size")),
         devdax_map=DevdaxMap(r.get(("window", "devdax_map"), "mem")),
-        devdax_align=r.size(("window", "devdax_align"), 2 * MiB) or 2 * MiB,
+        devdax_align=_devdax_align(r),
         release=release,
     )
+
+
+# drivers/nvdimm/pfn_devs.c nd_pfn_supported_alignments() (v6.1, v7.2): PAGE_SIZE, HPAGE_PMD_SIZE and
+# HPAGE_PUD_SIZE, i.e. 4K, 2M and 1G with 4 KiB pages on x86_64 and arm64; ndctl --align takes one of them
+DEVDAX_ALIGNMENTS = (4 * 1024, 2 * MiB, 1024 * MiB)
+
+
+def _devdax_align(r: _Reader) -> int:
+    """window.devdax_align: one of the alignments a pfn/devdax namespace supports (default 2M); 0 is an error."""
+    align = r.size(("window", "devdax_align"), 2 * MiB)
+    if align is None:
+        return 2 * MiB
+    if align not in DEVDAX_ALIGNMENTS:
+        r.error("LC241", ("window", "devdax_align"), f"devdax alignment {format_size(align)} is not one the "
+                "kernel offers (4K, 2M or 1G)",
+                rule="a devdax namespace is aligned to one of supported_alignments (drivers/nvdimm/pfn_devs.c "
+                "nd_pfn_supported_alignments)", hint="leave devdax_align out for 2M, or write 4K or 1G",
+                value=r.get(("window", "devdax_align")))
+        return 2 * MiB
+    return align
 
 
 def _disk(r: _Reader, crash: CrashSpec) -> DiskSpec | None:
