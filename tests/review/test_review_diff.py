@@ -122,6 +122,22 @@ def test_two_revisions_of_one_profile(profile_repo: Path, capsys: pytest.Capture
     assert main_review("diff", ["--rev", "nosuchrev..HEAD", "chromebook/board-4g.yaml"]) == 1
 
 
+def test_revision_whose_base_lives_in_another_directory(profile_repo: Path, capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """extends: ../family/... resolves inside the revision's copy (its own profile tree)."""
+    (profile_repo / "family").mkdir()
+    _git(profile_repo, "mv", "chromebook/family.yaml", "family/chromebook.yaml")
+    board = profile_repo / "chromebook" / "board-4g.yaml"
+    board.write_text(board.read_text().replace("extends: family.yaml", "extends: ../family/chromebook.yaml"))
+    _git(profile_repo, "commit", "-q", "-am", "bases in their own folder")
+    monkeypatch.chdir(profile_repo)
+    assert main_review("diff", ["--rev", "HEAD..", "chromebook/board-4g.yaml"]) == 0, capsys.readouterr()
+    capsys.readouterr()
+    assert main_review("diff", ["--rev", "HEAD~1..HEAD", "chromebook/board-4g.yaml"]) == 3
+    assert "~ extends chain: chromebook/board-4g.yaml <- chromebook/family.yaml -> chromebook/board-4g.yaml <- " \
+        "family/chromebook.yaml" in capsys.readouterr().out
+
+
 def _mutated(doc: object, target: str, pointer: str = "") -> object:
     if isinstance(doc, dict):
         return {k: _mutated(v, target, f"{pointer}/{escape(k)}") for k, v in doc.items()}

@@ -126,8 +126,9 @@ def cmd_diff(ns: argparse.Namespace) -> int:
             except RevisionError as exc:
                 print(f"layoutc diff: {exc}", file=sys.stderr)
                 return EXIT_INVALID
-            old = compile_document(old_path, profile, diags)
-            new = compile_document(new_path, profile, diags)
+            # a revision's copy is its own profile tree: extends resolve inside it as in the repository
+            old = compile_document(old_path, profile, diags, tree=Path(tmp) / "a")
+            new = compile_document(new_path, profile, diags, tree=Path(tmp) / "b" if rev_b else None)
         labels = (f"{profile}@{rev_a or 'HEAD'}", f"{profile}@{rev_b or 'worktree'}")
     else:
         if len(ns.paths) != 2:

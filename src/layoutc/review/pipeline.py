@@ -31,9 +31,12 @@ class Compiled:
     doc: Mapping[str, Any]
 
 
-def compile_document(path: Path, display: str, diags: Diagnostics) -> Compiled | None:
-    """Load and solve one profile; None (with diagnostics) when it is invalid or infeasible."""
-    profile = load_profile(path, display, diags)
+def compile_document(path: Path, display: str, diags: Diagnostics, *, tree: Path | None = None) -> Compiled | None:
+    """Load and solve one profile; None (with diagnostics) when it is invalid or infeasible.
+
+    ``tree`` bounds where ``extends`` may lead (a revision's copy; default: the profile's git tree).
+    """
+    profile = load_profile(path, display, diags, tree=tree)
     if profile is None or diags.has_errors:
         return None
     if profile.abstract:
