@@ -155,12 +155,58 @@ wait_pmem() {
     done
 }
 
-run_dumper() {
+exec_dumper() {
     if command -v layoutc >/dev/null 2>&1; then
-        layoutc dump --spec "$FILTER" "$R/proc/vmcore" "$1"
+        exec layoutc dump --spec "$FILTER" "$R/proc/vmcore" "$1"
     else
-        python3 "$R"'/usr/lib/layoutc/dump.pyz' --spec "$FILTER" "$R/proc/vmcore" "$1"
+        exec python3 "$R"'/usr/lib/layoutc/dump.pyz' --spec "$FILTER" "$R/proc/vmcore" "$1"
     fi
+}
+
+# Stopping the dump: SIGTERM, never SIGKILL first. layoutc dump then stops at the next 1 MiB
+# window, marks the file INCOMPLETE (kdump header DUMP_DH_COMPRESSED_INCOMPLETE, ELF segments cut
+# to the file) and exits 4 (docs/dumper.md). A SIGTERM or SIGINT to this script (the unit's start
+# timeout with KillMode=mixed reaches only this process) is passed on to the dumper, and the
+# script goes on to checksum and mark what was written. LAYOUTC_DUMP_TIMEOUT seconds (0: none)
+# bound the dump the same way; a dumper still running LAYOUTC_DUMP_GRACE seconds after the
+# SIGTERM is killed.
+DUMP_TIMEOUT=${LAYOUTC_DUMP_TIMEOUT:-0}
+DUMP_GRACE=${LAYOUTC_DUMP_GRACE:-60}
+
+watchdog() {
+    t=0
+    while kill -0 "$1" 2>/dev/null; do
+        if [ "$t" -eq "$DUMP_TIMEOUT" ]; then
+            log "the dump did not finish in ${DUMP_TIMEOUT}s: stopping the dumper (SIGTERM)" err
+            kill -TERM "$1" 2>/dev/null
+        elif [ "$t" -ge $((DUMP_TIMEOUT + DUMP_GRACE)) ]; then
+            log "the dumper ignored SIGTERM for ${DUMP_GRACE}s: killing it" err
+            kill -KILL "$1" 2>/dev/null
+            return
+        fi
+        sleep 1
+        t=$((t + 1))
+    done
+}
+
+run_dumper() {
+    exec_dumper "$1" &
+    dumper=$!
+    trap 'log "stop requested: stopping the dumper (SIGTERM)" err; kill -TERM "$dumper" 2>/dev/null' TERM INT
+    dog=
+    if [ "$DUMP_TIMEOUT" -gt 0 ]; then
+        watchdog "$dumper" </dev/null &
+        dog=$!
+    fi
+    wait "$dumper"
+    rc=$?
+    while kill -0 "$dumper" 2>/dev/null; do # wait returns early when a trapped signal arrives
+        wait "$dumper"
+        rc=$?
+    done
+    trap - TERM INT
+    [ -z "$dog" ] || kill "$dog" 2>/dev/null
+    return "$rc"
 }
 
 write_dmesg() {
