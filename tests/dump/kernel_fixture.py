@@ -1,4 +1,4 @@
-"""A synthetic x86_64 kernel image for page-class filtering (issue 7; dump-formats.md §6.4.3).
+"""A synthetic x86_64 kernel image for page-class filtering (dump-formats.md §6.4.3).
 
 64 MiB of RAM with real 4-level page tables at SYMBOL(init_top_pgt) (2 MiB PSE mappings for the
 direct map, __START_KERNEL_map and vmemmap), init_uts_ns, SPARSEMEM_EXTREME roots and 64-byte

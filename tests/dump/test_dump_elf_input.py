@@ -1,4 +1,4 @@
-"""The ELF vmcore reader on good and hostile input (issue 6, items 1 and 6)."""
+"""The ELF vmcore reader on good and hostile input."""
 
 from __future__ import annotations
 

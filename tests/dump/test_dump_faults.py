@@ -1,4 +1,4 @@
-"""Faults: truncated source, EIO, ENOSPC, budgets (issue 6, item 4).
+"""Faults: truncated source, EIO, ENOSPC, budgets.
 
 After every fault the output must stay readable: each page that bitmap 2 still claims reads back
 exactly (drgn), the header says INCOMPLETE and the exit code is 4.

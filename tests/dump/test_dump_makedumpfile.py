@@ -1,4 +1,4 @@
-"""makedumpfile as an oracle: flattened reassembly and the ``-d 1`` structure (issue 6, item 6)."""
+"""makedumpfile as an oracle: flattened reassembly and the ``-d 1`` structure."""
 
 from __future__ import annotations
 

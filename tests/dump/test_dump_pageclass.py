@@ -1,4 +1,4 @@
-"""Page classes by dump level on a synthetic 6.1 kernel image (issue 7), against makedumpfile."""
+"""Page classes by dump level on a synthetic 6.1 kernel image, against makedumpfile."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Every format and codec, read back page by page by independent readers (issue 6, item 6)."""
+"""Every format and codec, read back page by page by independent readers."""
 
 from __future__ import annotations
 

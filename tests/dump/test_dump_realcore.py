@@ -1,4 +1,4 @@
-"""Page classes on real vmcores kept by the lab (marker ``lab``; issue 7, item 5).
+"""Page classes on real vmcores kept by the lab (marker ``lab``).
 
 The vmcores are Debian 6.1 and 7.x guests' ``/proc/vmcore`` saved by ``layoutc lab ... --stage full
 --keep-vmcore`` under ``.cache/lab/vmcores/`` (never committed); a missing one is built through

@@ -128,7 +128,7 @@ def test_unsupported_keywords_are_reported() -> None:
 
 
 def test_generated_filter_specs_load() -> None:
-    # The compiler writes filter specs (issue 5); the dumper must accept every one it generates.
+    # The compiler writes filter specs; the dumper must accept every one it generates.
     root = Path(__file__).resolve().parents[1]
     files = sorted(root.glob("**/filter.json"))
     if not files:

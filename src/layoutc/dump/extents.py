@@ -1,7 +1,7 @@
 """Run-length page sets: sorted, disjoint, half-open ``(start, end)`` pfn ranges.
 
 The dumper keeps extents instead of full bitmaps so that memory stays flat as the source grows
-(issue 6, footprint); bitmaps are generated block by block when a format needs them.
+(footprint); bitmaps are generated block by block when a format needs them.
 """
 
 from __future__ import annotations
