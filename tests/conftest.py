@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.cli import main
+from layoutc.cli.main import main
 
 REPO = Path(__file__).resolve().parents[1]
 UPDATE_GOLDEN = os.environ.get("LAYOUTC_UPDATE_GOLDEN") == "1"

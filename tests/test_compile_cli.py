@@ -134,7 +134,7 @@ def test_two_writers_into_one_directory_never_mix(tmp_path: Path, monkeypatch) -
     import threading
     import time
 
-    from layoutc import output
+    from layoutc.writer import tree as output
 
     out = tmp_path / "out"
     runs = {name: [output.OutputFile(f"board/f{i}", name.encode() * (i + 1)) for i in range(6)] for name in "AB"}

@@ -27,4 +27,4 @@ def test_wheel_carries_schemas_and_templates(tmp_path: Path) -> None:
             assert f"layoutc/templates/{template.relative_to(REPO / 'templates')}" in names
     assert any(n.endswith("entry_points.txt") for n in names)
     entry = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "layoutc = layoutc.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+    assert "layoutc = layoutc.cli.main:main" in zipfile.ZipFile(wheel).read(entry).decode()

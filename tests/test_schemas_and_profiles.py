@@ -9,7 +9,7 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from layoutc.schema_docs import profile_reference
+from layoutc.frontend.schema_docs import profile_reference
 
 from .conftest import REPO
 
@@ -72,8 +72,8 @@ def test_profile_reference_is_current() -> None:
 
 
 def test_bundled_profiles_cover_every_strategy() -> None:
-    from layoutc.diagnostics import Diagnostics
-    from layoutc.frontend import load_profile
+    from layoutc.diagnostics.diagnostic import Diagnostics
+    from layoutc.frontend.load import load_profile
 
     strategies = set()
     for path in PROFILES:
@@ -85,7 +85,7 @@ def test_bundled_profiles_cover_every_strategy() -> None:
 
 
 def test_diagnostics_reference_is_current() -> None:
-    from layoutc.diagnostics_doc import diagnostics_reference
+    from layoutc.diagnostics.catalogue import diagnostics_reference
 
     committed = (REPO / "docs" / "diagnostics.md").read_text()
     assert committed == diagnostics_reference(), "stale: run `layoutc codes > docs/diagnostics.md`"

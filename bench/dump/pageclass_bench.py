@@ -28,9 +28,12 @@ from run import timed  # noqa: E402
 
 
 def scan_rate(path: str, vectorize: bool) -> float:
-    from layoutc.dump import elf, pageclass, physmap, source
-    from layoutc.dump.pagetable import PageTable
-    from layoutc.dump.vmcoreinfo import VmcoreInfo
+    from layoutc.dump.classify import pageclass
+    from layoutc.dump.read import elf_input as elf
+    from layoutc.dump.read import physmap
+    from layoutc.dump.read import vmcore_source as source
+    from layoutc.dump.read.pagetable import PageTable
+    from layoutc.dump.read.vmcoreinfo import VmcoreInfo
 
     reader = source.FileReader(path)
     core = elf.parse(reader, path)

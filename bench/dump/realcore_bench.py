@@ -29,9 +29,12 @@ sys.path[:0] = [str(ROOT / "src"), str(HERE)]
 
 from run import Run, median, timed  # noqa: E402
 
-from layoutc.dump import elf, pageclass, physmap, source  # noqa: E402
-from layoutc.dump.pagetable import PageTable  # noqa: E402
-from layoutc.dump.vmcoreinfo import VmcoreInfo  # noqa: E402
+from layoutc.dump.classify import pageclass  # noqa: E402
+from layoutc.dump.read import elf_input as elf  # noqa: E402
+from layoutc.dump.read import physmap  # noqa: E402
+from layoutc.dump.read import vmcore_source as source  # noqa: E402
+from layoutc.dump.read.pagetable import PageTable  # noqa: E402
+from layoutc.dump.read.vmcoreinfo import VmcoreInfo  # noqa: E402
 
 
 def scan_rate(path: str, vectorize: bool | None) -> tuple[float, int]:

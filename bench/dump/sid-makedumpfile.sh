@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run Debian sid's makedumpfile (1.7.8: zstd with -z) on bookworm, with sid's own libc beside it.
 # The packages are downloaded once into $SID_DIR with a private apt sources file; nothing is installed.
-# The Debian mirror is the host's own (its apt sources, read by the lab's src/layoutc/lab/aptsources.py);
+# The Debian mirror is the host's own (its apt sources, read by the lab's src/layoutc/lab/image/aptsources.py);
 # $LAYOUTC_DEBIAN_MIRROR overrides it.
 #   sh bench/dump/sid-makedumpfile.sh -v
 set -eu
@@ -10,7 +10,7 @@ repo=$(cd "$(dirname "$0")/../.." && pwd)
 if [ ! -x "$SID_DIR/mdf/usr/bin/makedumpfile" ]; then
     mkdir -p "$SID_DIR/lists/partial" "$SID_DIR/cache/archives/partial" "$SID_DIR/pkgs"
     # one line: deb [signed-by=...] MIRROR sid main (exits non-zero, saying why, when the host has no Debian mirror)
-    line=$(python3 "$repo/src/layoutc/lab/aptsources.py" --line sid --key-dir "$SID_DIR")
+    line=$(python3 "$repo/src/layoutc/lab/image/aptsources.py" --line sid --key-dir "$SID_DIR")
     echo "$line" > "$SID_DIR/sources.list"
     apt_opts="-o Dir::Etc::SourceList=$SID_DIR/sources.list -o Dir::Etc::SourceParts=/dev/null"
     apt_opts="$apt_opts -o Dir::State::Lists=$SID_DIR/lists -o Dir::Cache=$SID_DIR/cache"

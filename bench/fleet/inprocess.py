@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from layoutc.diagnostics import Diagnostics
-from layoutc.frontend import load_profile
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.frontend.load import load_profile
 from layoutc.render import render_all
 from layoutc.solve import solve
 

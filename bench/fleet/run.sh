@@ -9,7 +9,7 @@ trap 'rm -rf "$WORK"' EXIT
 "$PY" bench/fleet/generate.py "$WORK/profiles" 200
 export PYTHONPATH=src${PYTHONPATH:+:$PYTHONPATH}
 LAYOUTC=${LAYOUTC:-$(dirname "$PY")/layoutc}
-[ -x "$LAYOUTC" ] || LAYOUTC="$PY -m layoutc.cli"
+[ -x "$LAYOUTC" ] || LAYOUTC="$PY -m layoutc.cli.main"
 start=$(date +%s.%N)
 $LAYOUTC compile "$WORK/profiles" -o "$WORK/out"
 end=$(date +%s.%N)

@@ -32,7 +32,7 @@ PYTHONPATH="$here/src${PYTHONPATH:+:$PYTHONPATH}" "$python" - <<'PY'
 import sys
 
 from layoutc.lab.errors import LabError
-from layoutc.lab.kernels import cache_dir, ensure_kernel
+from layoutc.lab.image.kernels import cache_dir, ensure_kernel
 
 for label in ("6.1", "7"):
     try:

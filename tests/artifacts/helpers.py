@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from layoutc.diagnostics import Diagnostics
-from layoutc.frontend import load_profile
-from layoutc.model import Profile
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.frontend.load import load_profile
+from layoutc.model.profile import Profile
 from layoutc.render.device import device_artifacts
 from layoutc.render.document import document
 from layoutc.solve import solve

@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from layoutc.model import BootSelection, Dumper, Profile
+from layoutc.model.profile import BootSelection, Dumper, Profile
 
 from .helpers import Run, layout, profile, put, run_script, stub, tool, with_recovery, write_artifacts
 

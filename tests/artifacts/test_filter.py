@@ -11,8 +11,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from layoutc.dump import spec as dumpspec
-from layoutc.model import Compression, DumpFormat, ExcludeRange
+from layoutc.dump import filter_spec as dumpspec
+from layoutc.model.profile import Compression, DumpFormat, ExcludeRange
 from layoutc.render import device_filter as df
 
 from ..conftest import REPO

@@ -61,7 +61,7 @@ def test_every_bundled_profile_is_covered() -> None:
 
 def test_no_path_clash_with_render_all() -> None:
     """device/* never collides with the compiler's other outputs (the lead wires both into one compile)."""
-    from layoutc.diagnostics import Diagnostics
+    from layoutc.diagnostics.diagnostic import Diagnostics
     from layoutc.render import render_all
     from layoutc.solve import solve
 

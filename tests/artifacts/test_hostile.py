@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.diagnostics import Diagnostics, render_text
-from layoutc.frontend import load_profile
-from layoutc.model import Profile
+from layoutc.diagnostics.diagnostic import Diagnostics, render_text
+from layoutc.frontend.load import load_profile
+from layoutc.model.profile import Profile
 
 from ..conftest import REPO
 from .helpers import layout

@@ -20,8 +20,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from layoutc.diagnostics import Diagnostics
-from layoutc.frontend import load_profile
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.frontend.load import load_profile
 from layoutc.kernel import cmdline as kcmd
 from layoutc.kernel.params import parse_args
 from layoutc.render import render_all

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from layoutc.model import Profile, Release
+from layoutc.model.profile import Profile, Release
 
 from .helpers import Run, artifacts, layout, profile, put, run_script, stub, tool, with_recovery, write_artifacts
 

@@ -10,8 +10,10 @@ import pytest
 import vmcore_fixtures as fixtures
 
 from conftest import need_module, run_dump
-from layoutc.dump import elf, physmap, source
 from layoutc.dump.errors import FormatError
+from layoutc.dump.read import elf_input as elf
+from layoutc.dump.read import physmap
+from layoutc.dump.read import vmcore_source as source
 
 PS = fixtures.PS
 

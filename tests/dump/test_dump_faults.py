@@ -17,8 +17,11 @@ import pytest
 import vmcore_fixtures as fixtures
 
 from conftest import need_module, run_dump
-from layoutc.dump import dumper, elf, source, spec
+from layoutc.dump import dumper
+from layoutc.dump import filter_spec as spec
 from layoutc.dump.errors import SourceFault
+from layoutc.dump.read import elf_input as elf
+from layoutc.dump.read import vmcore_source as source
 
 PS = fixtures.PS
 INCOMPLETE = 0x8

@@ -15,8 +15,12 @@ import vmcore_fixtures as fixtures
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from layoutc.dump import dumper, elf, pageclass, physmap, spec, vmcoreinfo
+from layoutc.dump import dumper
+from layoutc.dump import filter_spec as spec
+from layoutc.dump.classify import pageclass
 from layoutc.dump.errors import DumpError
+from layoutc.dump.read import elf_input as elf
+from layoutc.dump.read import physmap, vmcoreinfo
 
 PS = fixtures.PS
 INFO = fixtures.VMCOREINFO + (

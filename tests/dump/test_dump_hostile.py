@@ -17,7 +17,7 @@ import pytest
 import vmcore_fixtures as fixtures
 
 from conftest import SRC
-from layoutc.dump import pageclass
+from layoutc.dump.classify import pageclass
 
 PS = fixtures.PS
 

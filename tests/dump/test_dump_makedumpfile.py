@@ -12,7 +12,7 @@ import pytest
 import vmcore_fixtures as fixtures
 
 from conftest import SRC, need_tool, run_dump
-from layoutc.dump import codec
+from layoutc.dump.write import compression as codec
 
 SID_MDF = Path(os.environ.get("SID_DIR", "/var/tmp/layoutc-sid")) / "mdf" / "usr" / "bin" / "makedumpfile"
 SID_SH = Path(__file__).resolve().parents[2] / "bench" / "dump" / "sid-makedumpfile.sh"

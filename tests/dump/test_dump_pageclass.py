@@ -14,10 +14,14 @@ import pytest
 import vmcore_fixtures as fixtures
 
 from conftest import need_module, need_tool, run_dump
-from layoutc.dump import elf, extents, pageclass, pagewalk, physmap, source
-from layoutc.dump.elf import parse_vmcoreinfo
-from layoutc.dump.pagetable import PageTable
-from layoutc.dump.vmcoreinfo import VmcoreInfo
+from layoutc.dump import extents
+from layoutc.dump.classify import pageclass, pagewalk
+from layoutc.dump.read import elf_input as elf
+from layoutc.dump.read import physmap
+from layoutc.dump.read import vmcore_source as source
+from layoutc.dump.read.elf_input import parse_vmcoreinfo
+from layoutc.dump.read.pagetable import PageTable
+from layoutc.dump.read.vmcoreinfo import VmcoreInfo
 
 PS = fixtures.PS
 LEVELS = [1, 2, 4, 8, 16, 11, 17, 31]
@@ -247,7 +251,7 @@ def test_numpy_and_stdlib_paths_agree_on_random_struct_pages(generation: str, le
     np: Any = need_module("numpy")
     import random
 
-    from layoutc.dump import pagescan
+    from layoutc.dump.classify import pagescan
 
     lay = layout_of(generation)
     rng = random.Random(level * 7 + len(generation))
@@ -300,7 +304,7 @@ def test_pages_inside_an_excluded_range_are_not_looked_at(vectorize: bool) -> No
     raw = b"".join(pages)
     found: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
     if vectorize:
-        from layoutc.dump import pagescan
+        from layoutc.dump.classify import pagescan
 
         pagescan.classify(need_module("numpy"), lay, 31, first, n, raw, found)
     else:

@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from layoutc.dump.pagetable import PageTable
+from layoutc.dump.read.pagetable import PageTable
 
 P, PSE = 0x3, 0x80
 

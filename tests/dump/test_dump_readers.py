@@ -10,7 +10,7 @@ import pytest
 import vmcore_fixtures as fixtures
 
 from conftest import need, need_module, need_tool, run_dump
-from layoutc.dump import codec
+from layoutc.dump.write import compression as codec
 
 PS = fixtures.PS
 # Pages excluded by range in every run: a 64 KiB "ramoops" and a page-unaligned "crashkernel".
@@ -34,7 +34,8 @@ def excluded_pfns() -> set[int]:
 
 
 def segment_starts(path: str) -> set[int]:
-    from layoutc.dump import elf, source
+    from layoutc.dump.read import elf_input as elf
+    from layoutc.dump.read import vmcore_source as source
 
     reader = source.FileReader(path)
     try:

@@ -24,9 +24,12 @@ import kdump_layout
 import pytest
 
 from conftest import SRC, need, need_module, run_dump
-from layoutc.dump import elf, pageclass, physmap, source
-from layoutc.dump.pagetable import PageTable
-from layoutc.dump.vmcoreinfo import VmcoreInfo
+from layoutc.dump.classify import pageclass
+from layoutc.dump.read import elf_input as elf
+from layoutc.dump.read import physmap
+from layoutc.dump.read import vmcore_source as source
+from layoutc.dump.read.pagetable import PageTable
+from layoutc.dump.read.vmcoreinfo import VmcoreInfo
 
 pytestmark = pytest.mark.lab
 
@@ -61,7 +64,7 @@ def kept_vmcore(series: str, tmp: Path) -> Path:
         return hits[-1] if hits else None
 
     if found() is None:
-        argv = [sys.executable, "-m", "layoutc.cli", "lab", str(ROOT / "profiles" / "qemu" / "qemu-4g.yaml")]
+        argv = [sys.executable, "-m", "layoutc.cli.main", "lab", str(ROOT / "profiles" / "qemu" / "qemu-4g.yaml")]
         argv += ["--stage", "full", "--debian", series, "--keep-vmcore", "-o", str(tmp / "lab")]
         subprocess.run(argv, capture_output=True, timeout=1800, env=dict(os.environ, PYTHONPATH=str(SRC)))
     path = found()

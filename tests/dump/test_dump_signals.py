@@ -21,13 +21,16 @@ import vmcore_fixtures as fixtures
 from test_dump_faults import INCOMPLETE, assert_readable, check_incomplete_elf
 
 from conftest import SRC, need_module, need_tool
-from layoutc.dump import elf, source
+from layoutc.dump.read import elf_input as elf
+from layoutc.dump.read import vmcore_source as source
 
 # Runs the dumper with every window's encoding slowed down; touches READY once a few windows
 # are through, or (STALL_PARSE) stalls while parsing, before any output exists.
 SLOW = """
 import os, pathlib, sys, time
-from layoutc.dump import __main__ as cli, elf, encode
+from layoutc.dump import __main__ as cli
+from layoutc.dump.read import elf_input as elf
+from layoutc.dump.write import encode
 
 ready = pathlib.Path(os.environ["READY"])
 encode_window = encode.Encoder.encode

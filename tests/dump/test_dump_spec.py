@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from layoutc.dump import schema, spec
+from layoutc.dump import filter_spec as spec
+from layoutc.dump import spec_schema as schema
 from layoutc.dump.errors import SpecError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "filter-spec" / "v1" / "filter-spec.schema.json"
@@ -131,8 +132,7 @@ def test_generated_filter_specs_load() -> None:
     # The compiler writes filter specs; the dumper must accept every one it generates.
     root = Path(__file__).resolve().parents[1]
     files = sorted(root.glob("**/filter.json"))
-    if not files:
-        pytest.skip("no generated filter.json in the test tree yet")
+    assert len(files) >= 10, "the artifact goldens hold one filter.json per bundled board"
     for path in files:
         loaded = spec.load(str(path))
         assert loaded.schema_version == 1, path

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from layoutc.dump.elf import parse_vmcoreinfo
-from layoutc.dump.vmcoreinfo import VmcoreInfo
+from layoutc.dump.read.elf_input import parse_vmcoreinfo
+from layoutc.dump.read.vmcoreinfo import VmcoreInfo
 
 RAW = b"""OSRELEASE=6.12.0-1-amd64
 PAGESIZE=4096

@@ -1,4 +1,4 @@
-"""The dump window census (layoutc.dump.windowloss): what the capture overwrote, by struct page.
+"""The dump window census (layoutc.dump.classify.windowloss): what the capture overwrote, by struct page.
 
 A synthetic kernel of each generation with a "window" holding free pages the way a hot-added ZONE_MOVABLE
 window does at a crash (refcount 0, no mapping, no page type: per-CPU free lists, kept by dump level 16),
@@ -14,7 +14,9 @@ import kernel_fixture
 import pytest
 
 from conftest import run_dump
-from layoutc.dump import dumper, spec, windowloss
+from layoutc.dump import dumper
+from layoutc.dump import filter_spec as spec
+from layoutc.dump.classify import windowloss
 
 PS = 4096
 PCP_FREE = range(0x2000, 0x201C)  # refcount 0, mapping 0, _mapcount -1
@@ -99,7 +101,7 @@ def test_host_census_with_drgn_agrees(tmp_path: Path) -> None:
     """The lab's independent census (drgn reads the struct pages from a reference dump that keeps the window)
     counts what the dumper's census counts, and the lab parses the dumper's note back."""
     pytest.importorskip("drgn")
-    from layoutc.lab import dumpcheck, windowcensus
+    from layoutc.lab.facts import dumpcheck, windowcensus
 
     path = _kernel("7.1").fixture().write(str(tmp_path / "vmcore"))
     ref, cap = tmp_path / "ref", tmp_path / "cap"

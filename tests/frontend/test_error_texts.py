@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.diagnostic_codes import FRONTEND_CODES
+from layoutc.diagnostics.frontend_codes import FRONTEND_CODES
 
 from ..conftest import assert_golden
 

@@ -17,7 +17,7 @@ import pytest
 from .test_hostile_input import GOOD
 
 SECRET = "s3cret-marker-7f1c"
-CLI = "import sys; from layoutc.cli import main; sys.exit(main(sys.argv[1:]))"
+CLI = "import sys; from layoutc.cli.main import main; sys.exit(main(sys.argv[1:]))"
 
 
 def _run(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -47,8 +47,8 @@ def test_a_directory_named_like_a_profile(run_cli, tmp_path: Path) -> None:  # t
     (tmp_path / "dir.yaml").mkdir()
     result = run_cli("check", str(tmp_path / "dir.yaml" / "x" / ".."))
     assert result.code == 1
-    from layoutc.diagnostics import Diagnostics
-    from layoutc.source import load
+    from layoutc.diagnostics.diagnostic import Diagnostics
+    from layoutc.frontend.yaml_source import load
 
     diags = Diagnostics()
     assert load(tmp_path / "dir.yaml", "dir.yaml", diags) is None

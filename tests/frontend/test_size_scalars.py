@@ -9,8 +9,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from layoutc.diagnostics import Diagnostics
-from layoutc.frontend import load_profile
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.frontend.load import load_profile
 
 from ..conftest import REPO
 

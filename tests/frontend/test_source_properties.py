@@ -10,8 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from layoutc.diagnostics import Diagnostics
-from layoutc.source import loads
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.frontend.yaml_source import loads
 
 keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
 scalars = st.one_of(

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from layoutc.units import (
+from layoutc.model.units import (
     Percent,
     UnitError,
     align_down,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from layoutc.diagnostics import Diagnostics
-from layoutc.frontend import load_profile
-from layoutc.model import Profile, Strategy
-from layoutc.sysinfo import import_profile, read_sysinfo
-from layoutc.sysinfo.types import SysInfo
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.frontend.load import load_profile
+from layoutc.importer import import_profile, read_sysinfo
+from layoutc.importer.sysinfo_types import SysInfo
+from layoutc.model.profile import Profile, Strategy
 
 HERE = Path(__file__).resolve().parent
 CAPTURES = HERE.parent / "captures"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.model import MemRange, Profile
-from layoutc.sysinfo.iomem import top_level
-from layoutc.sysinfo.zoneinfo import present_pages
+from layoutc.importer.iomem import top_level
+from layoutc.importer.zoneinfo import present_pages
+from layoutc.model.profile import MemRange, Profile
 
 from .helpers import CAPTURES, TRIMS, capture_dirs, import_text, load_text, ram_pages, read
 
@@ -131,10 +131,8 @@ def test_host_without_dmesg_uses_iomem(tmp_path: Path) -> None:
 )
 def test_import_matches_the_bundled_profile_map(name: str, bundled: str, tmp_path: Path) -> None:
     path = Path(__file__).resolve().parents[2] / "profiles" / "qemu" / bundled
-    if not path.exists():
-        pytest.skip(f"{bundled} is not bundled")
-    from layoutc.diagnostics import Diagnostics
-    from layoutc.frontend import load_profile
+    from layoutc.diagnostics.diagnostic import Diagnostics
+    from layoutc.frontend.load import load_profile
 
     reference = load_profile(path, bundled, Diagnostics())
     assert reference is not None
@@ -163,8 +161,8 @@ def _bytes(ranges: tuple[MemRange, ...], trims: tuple[tuple[int, int], ...]) -> 
 
 @pytest.mark.parametrize("name", [n for n in ALL if (CAPTURES / n / "lsmem.json").exists()])
 def test_lsmem_text_and_json_agree(name: str) -> None:
-    from layoutc.diagnostics import Diagnostics
-    from layoutc.sysinfo.lsmem import parse_lsmem_json, parse_lsmem_text
+    from layoutc.diagnostics.diagnostic import Diagnostics
+    from layoutc.importer.lsmem import parse_lsmem_json, parse_lsmem_text
 
     diags = Diagnostics()
     as_json = parse_lsmem_json((CAPTURES / name / "lsmem.json").read_text(), "lsmem.json", diags)
@@ -175,8 +173,8 @@ def test_lsmem_text_and_json_agree(name: str) -> None:
 
 
 def test_lsmem_json_without_bytes_and_with_old_spellings() -> None:
-    from layoutc.diagnostics import Diagnostics
-    from layoutc.sysinfo.lsmem import parse_lsmem_json
+    from layoutc.diagnostics.diagnostic import Diagnostics
+    from layoutc.importer.lsmem import parse_lsmem_json
 
     text = (
         '{"memory": [{"range": "0x0000000000000000-0x00000000bfffffff", "size": "3G", "state": "online",'

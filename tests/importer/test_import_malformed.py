@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from layoutc.diagnostics import Diagnostics, render_text
-from layoutc.model import Strategy
-from layoutc.sysinfo import import_profile, read_sysinfo
-from layoutc.sysinfo.capture import parse_capture
-from layoutc.sysinfo.cmdline import memparse, parse_cmdline
-from layoutc.sysinfo.codec import decode_sysinfo
-from layoutc.sysinfo.dmesg import parse_dmesg
-from layoutc.sysinfo.iomem import parse_iomem
-from layoutc.sysinfo.lsmem import parse_lsmem_json, parse_lsmem_text
-from layoutc.sysinfo.zoneinfo import parse_zoneinfo
+from layoutc.diagnostics.diagnostic import Diagnostics, render_text
+from layoutc.importer import import_profile, read_sysinfo
+from layoutc.importer.capture import parse_capture
+from layoutc.importer.captured_cmdline import memparse, parse_cmdline
+from layoutc.importer.dmesg import parse_dmesg
+from layoutc.importer.iomem import parse_iomem
+from layoutc.importer.lsmem import parse_lsmem_json, parse_lsmem_text
+from layoutc.importer.sysinfo_document import decode_sysinfo
+from layoutc.importer.zoneinfo import parse_zoneinfo
+from layoutc.model.profile import Strategy
 
 CASES: list[tuple[str, Callable[[str, str, Diagnostics], Any], str, str, str]] = [
     (

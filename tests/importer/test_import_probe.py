@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.diagnostics import Diagnostics, Severity, render_text
-from layoutc.model import Strategy
-from layoutc.sysinfo import import_profile, probe, raw_files, read_sysinfo, sysinfo_json
-from layoutc.sysinfo.types import SysInfo
+from layoutc.diagnostics.diagnostic import Diagnostics, Severity, render_text
+from layoutc.importer import import_profile, probe, raw_files, read_sysinfo, sysinfo_json
+from layoutc.importer.sysinfo_types import SysInfo
+from layoutc.model.profile import Strategy
 
 from .helpers import CAPTURES, load_text, read
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from layoutc.diagnostics import Diagnostics
-from layoutc.sysinfo.cmdline import memparse, parse_cmdline, parse_memmap
-from layoutc.sysinfo.dmesg import parse_dmesg, render_dmesg
-from layoutc.sysinfo.iomem import parse_iomem, render_iomem
-from layoutc.sysinfo.lsmem import parse_lsmem_json, parse_lsmem_text, render_lsmem_json, render_lsmem_text
-from layoutc.sysinfo.types import DmesgFacts, E820Entry, IomemEntry, Lsmem, LsmemRow, SratRange, Zone
-from layoutc.sysinfo.zoneinfo import parse_zoneinfo, render_zoneinfo
-from layoutc.units import format_size
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.importer.captured_cmdline import memparse, parse_cmdline, parse_memmap
+from layoutc.importer.dmesg import parse_dmesg, render_dmesg
+from layoutc.importer.iomem import parse_iomem, render_iomem
+from layoutc.importer.lsmem import parse_lsmem_json, parse_lsmem_text, render_lsmem_json, render_lsmem_text
+from layoutc.importer.sysinfo_types import DmesgFacts, E820Entry, IomemEntry, Lsmem, LsmemRow, SratRange, Zone
+from layoutc.importer.zoneinfo import parse_zoneinfo, render_zoneinfo
+from layoutc.model.units import format_size
 
 NAMES = [
     "System RAM",
@@ -247,7 +247,7 @@ def test_parsers_never_raise(parts: list[str]) -> None:
 def test_sysinfo_json_decoder_never_raises(doc: object) -> None:
     import json
 
-    from layoutc.sysinfo.codec import decode_sysinfo
+    from layoutc.importer.sysinfo_document import decode_sysinfo
 
     if isinstance(doc, dict):
         doc = {**doc, "format": "layoutc-sysinfo/1"}

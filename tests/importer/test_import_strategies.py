@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.diagnostics import Diagnostics, render_text
-from layoutc.model import Strategy
-from layoutc.sysinfo import import_profile, read_sysinfo
+from layoutc.diagnostics.diagnostic import Diagnostics, render_text
+from layoutc.importer import import_profile, read_sysinfo
+from layoutc.model.profile import Strategy
 
 from .helpers import CAPTURES, import_text, load_text
 

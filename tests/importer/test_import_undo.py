@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from layoutc.diagnostics import Diagnostics, render_text
-from layoutc.model import Strategy
-from layoutc.sysinfo import import_profile, read_sysinfo
+from layoutc.diagnostics.diagnostic import Diagnostics, render_text
+from layoutc.importer import import_profile, read_sysinfo
+from layoutc.model.profile import Strategy
 
 from .helpers import CAPTURES, load_text
 
@@ -216,7 +216,7 @@ def test_ram_outside_the_srat(tmp_path: Path) -> None:
 
 
 def test_every_code_has_a_test() -> None:
-    from layoutc.sysinfo.codes import IMPORT_CODES, RULES
+    from layoutc.importer.import_codes import IMPORT_CODES, RULES
 
     assert set(IMPORT_CODES) == set(RULES)
     tests = "".join(p.read_text() for p in Path(__file__).parent.glob("test_*.py"))

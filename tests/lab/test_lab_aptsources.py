@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.lab import aptsources, kernels
-from layoutc.lab.aptsources import AptSourcesError, debian_mirror, parse_deb822, parse_one_line
-from layoutc.lab.cli import main_lab
 from layoutc.lab.errors import LabError
+from layoutc.lab.image import aptsources, kernels
+from layoutc.lab.image.aptsources import AptSourcesError, debian_mirror, parse_deb822, parse_one_line
+from layoutc.lab.verb import main_lab
 
 MAIN = "http://mirror.example/debian"
 SEC = "http://mirror.example/debian-security"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.lab.kernels import ensure_kernel
+from layoutc.lab.image.kernels import ensure_kernel
 from layoutc.lab.report import Report
 from layoutc.lab.run import LabOptions, run_lab
 
@@ -46,7 +46,7 @@ def compiled_matrix() -> list[tuple[str, str]]:
 
 
 def _compile(profile: str, dest: Path) -> Path:
-    argv = [sys.executable, "-m", "layoutc.cli", "compile", str(PROFILES / f"{profile}.yaml"), "-o", str(dest)]
+    argv = [sys.executable, "-m", "layoutc.cli.main", "compile", str(PROFILES / f"{profile}.yaml"), "-o", str(dest)]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, f"layoutc compile {profile} failed:\n{proc.stderr}"
     return dest
@@ -84,7 +84,7 @@ def _explain(report: Report) -> str:
 
 def _assert_passes(report: Report) -> None:
     """Verdict pass. (The guest probe once failed on hotplug layouts' unpopulated ZONE_DEVICE, which the kernel
-    prints without start_pfn; sysinfo/zoneinfo.py now wants start_pfn only for populated zones.)"""
+    prints without start_pfn; importer/zoneinfo.py now wants start_pfn only for populated zones.)"""
     assert report.verdict == "pass", _explain(report)
 
 

@@ -1,4 +1,4 @@
-"""The crash initramfs's interpreter ships the codec the filter spec names (lab/crashrd.py, lab/pyrt.py)."""
+"""The crash initramfs's interpreter ships the codec the filter spec names (lab/image/crashrd.py, lab/image/pyrt.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.lab import crashrd, dumpcheck, pyrt
 from layoutc.lab.errors import LabError
+from layoutc.lab.facts import dumpcheck
+from layoutc.lab.image import crashrd, pyrt
 
 needs_zstd = pytest.mark.skipif(
     not pyrt.PYTHON.is_file() or not (Path(pyrt.DIST) / "zstandard").is_dir(),
@@ -56,7 +57,7 @@ def test_shipped_interpreter_compresses_with_zstd(tmp_path: Path) -> None:
         (root / rel).write_bytes(data)
     (root / "usr/bin/python3").chmod(0o755)
     code = (
-        "import zstandard; from layoutc.dump import codec; c = codec.lookup('zstd'); "
+        "import zstandard; from layoutc.dump.write import compression; c = compression.lookup('zstd'); "
         "print(zstandard.__file__, c.name, len(c.compress(bytes(4096))) < 64)"
     )
     proc = subprocess.run(

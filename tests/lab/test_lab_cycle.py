@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.lab.kernels import ensure_kernel
+from layoutc.lab.image.kernels import ensure_kernel
 from layoutc.lab.report import Report
 from layoutc.lab.run import LabOptions, run_lab
 
@@ -53,7 +53,7 @@ def cycles(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Re
             "qemu-4g-top": FIXTURES / "qemu-4g-top.yaml",
             "chromebook-4g": FIXTURES / "chromebook-4g-debian.yaml",  # Debian kernel sizes (see the file)
         }.get(name, BUNDLED / f"{name}.yaml")
-        argv = [sys.executable, "-m", "layoutc.cli", "compile", str(profile), "-o", str(dest / "c")]
+        argv = [sys.executable, "-m", "layoutc.cli.main", "compile", str(profile), "-o", str(dest / "c")]
         subprocess.run(argv, check=True, capture_output=True, timeout=120)
         opts = LabOptions(timeout=500, profile=profile)
         return run_lab(dest / "c", kernel=kernel, stage="full", out_dir=dest, options=opts)

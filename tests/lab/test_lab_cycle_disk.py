@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.lab import cycle_disk, cycle_guest
-from layoutc.lab.cycle_facts import CycleResult
+from layoutc.lab import cycle_disk
+from layoutc.lab.boot.serial import parse_serial
 from layoutc.lab.errors import LabError
-from layoutc.lab.serial import parse_serial
+from layoutc.lab.facts.cycle_facts import CycleResult
+from layoutc.lab.guest import cycle_stages as cycle_guest
 
 GiB = 1 << 30
 

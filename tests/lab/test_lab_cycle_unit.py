@@ -6,7 +6,12 @@ import struct
 import zlib
 from pathlib import Path
 
-from layoutc.lab import board, cycle, cycle_guest, dumpcheck, initramfs, qemu
+from layoutc.lab import cycle
+from layoutc.lab.boot import machine as board
+from layoutc.lab.boot import qemu
+from layoutc.lab.facts import dumpcheck
+from layoutc.lab.guest import cycle_stages as cycle_guest
+from layoutc.lab.image import initramfs
 
 
 def test_grubenv_block_round_trip() -> None:

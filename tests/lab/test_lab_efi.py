@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.lab import board, efiboot, qemu
+from layoutc.lab.boot import efiboot, qemu
+from layoutc.lab.boot import machine as board
 from layoutc.lab.run import LabOptions, run_lab
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,7 +150,7 @@ def test_full_cycle_through_systemd_boot(tmp_path: Path) -> None:
     → reboot → systemd-boot → the generated BLS entry."""
     out = tmp_path / "run"
     compiled = out / "compiled"
-    argv = [sys.executable, "-m", "layoutc.cli", "compile", str(PROFILE), "-o", str(compiled)]
+    argv = [sys.executable, "-m", "layoutc.cli.main", "compile", str(PROFILE), "-o", str(compiled)]
     subprocess.run(argv, check=True, capture_output=True, timeout=120)
     report = run_lab(compiled, kernel="7", stage="full", out_dir=out,
                      options=LabOptions(timeout=500, profile=PROFILE, efi=True))  # fmt: skip

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.lab import board, cycle, grubboot, qemu
+from layoutc.lab import cycle
+from layoutc.lab.boot import grubboot, qemu
+from layoutc.lab.boot import machine as board
 from layoutc.lab.run import LabOptions, run_lab
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,7 +25,7 @@ needs_grub = pytest.mark.skipif(not grubboot.HEADER.is_file(), reason="grub-comm
 @pytest.fixture(scope="module")
 def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dest = tmp_path_factory.mktemp("grub") / "c"
-    argv = [sys.executable, "-m", "layoutc.cli", "compile", str(PROFILE), "-o", str(dest)]
+    argv = [sys.executable, "-m", "layoutc.cli.main", "compile", str(PROFILE), "-o", str(dest)]
     subprocess.run(argv, check=True, capture_output=True, timeout=120)
     return dest
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.lab import guest
-from layoutc.lab.compare import production_facts
-from layoutc.lab.initramfs import Entry, lab_entries, module_order, newc
+from layoutc.lab.boot.serial import parse_serial
+from layoutc.lab.facts.boot_facts import production_facts
+from layoutc.lab.guest import stages as guest
+from layoutc.lab.image.initramfs import Entry, lab_entries, module_order, newc
 from layoutc.lab.layoutview import load_layout
 from layoutc.lab.report import Report
-from layoutc.lab.serial import parse_serial
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MiB = 1 << 20
@@ -160,7 +160,7 @@ CAPTURE_4G = Path(__file__).resolve().parents[1] / "captures" / "qemu-k7-pc-4G"
 
 
 def test_probe_round_trip_imports_the_capture_and_compares_the_board(tmp_path: Path) -> None:
-    from layoutc.lab.roundtrip import import_roundtrip
+    from layoutc.lab.facts.roundtrip import import_roundtrip
 
     same = import_roundtrip(load_layout(FIXTURES / "qemu-4g"), CAPTURE_4G, tmp_path)
     assert [(f.name, f.status) for f in same] == [

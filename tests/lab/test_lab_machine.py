@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from layoutc.lab import board, qemu
-from layoutc.lab.compare import memparse, pmem_words
+from layoutc.lab.boot import machine as board
+from layoutc.lab.boot import qemu
 from layoutc.lab.errors import LabError
-from layoutc.lab.kernels import SERIES, bzimage_release, choose_release
+from layoutc.lab.facts.boot_facts import memparse, pmem_words
+from layoutc.lab.image.kernels import SERIES, bzimage_release, choose_release
 from layoutc.lab.layoutview import load_layout, parse_layout
 from layoutc.lab.run import LabOptions, plan_for, run_lab
 

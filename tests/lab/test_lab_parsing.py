@@ -5,7 +5,8 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
-from layoutc.lab.procfs import (
+from layoutc.lab.boot.serial import parse_serial
+from layoutc.lab.facts.procfs import (
     movable_starts,
     parse_blocks,
     parse_cma_ranges,
@@ -15,7 +16,6 @@ from layoutc.lab.procfs import (
     parse_zoneinfo,
     resources_named,
 )
-from layoutc.lab.serial import parse_serial
 
 CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 

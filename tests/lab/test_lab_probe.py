@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.lab import probezip, pyrt
+from layoutc.lab.boot.serial import parse_serial
+from layoutc.lab.image import probezip, pyrt
 from layoutc.lab.layoutview import load_layout
 from layoutc.lab.run import probe_fact, write_probe_files
-from layoutc.lab.serial import parse_serial
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 CAPTURE_4G = Path(__file__).resolve().parents[1] / "captures" / "qemu-k7-pc-4G"
@@ -98,7 +98,7 @@ def test_probe_fact_names_the_exit_code_and_what_was_written(tmp_path: Path) -> 
 
 
 def test_probe_round_trip_imports_compiles_and_compares(tmp_path: Path) -> None:
-    from layoutc.lab.roundtrip import probe_roundtrip
+    from layoutc.lab.facts.roundtrip import probe_roundtrip
 
     same = probe_roundtrip(load_layout(FIXTURES / "qemu-4g"), CAPTURE_4G, tmp_path / "a")
     assert [(f.name, f.status) for f in same] == [

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from jsonschema import Draft202012Validator
 
-from layoutc.diagnostics import Diagnostics
-from layoutc.frontend import load_profile
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.frontend.load import load_profile
 from layoutc.kernel import cmdline as kcmd
-from layoutc.layout import Layout
+from layoutc.model.layout import Layout
 from layoutc.render import OUTPUTS, render_all
 from layoutc.resources import schema_path
 from layoutc.solve import solve

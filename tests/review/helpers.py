@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from layoutc.diagnostics import Diagnostics, render_text
+from layoutc.diagnostics.diagnostic import Diagnostics, render_text
 from layoutc.review.pipeline import Compiled, compile_document
 
 from ..conftest import REPO

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.review.cli import main_review
 from layoutc.review.diff import diff, param_key, render_markdown, render_text
 from layoutc.review.doc import escape, leaves
+from layoutc.review.verbs import main_review
 
 from ..conftest import REPO, assert_golden
 from .helpers import GOLDEN, compiled, fixture

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.diagnostics import Diagnostics
-from layoutc.frontend import load_profile
-from layoutc.model import Profile
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.frontend.load import load_profile
+from layoutc.kernel.sizing import ImageSizes, crash_reserve_auto, kernel_footprint
+from layoutc.model.profile import Profile
+from layoutc.model.units import GiB, MiB
 from layoutc.review.baselines import kdump_utils_default, kdumpctl_estimate, range_size, ubuntu_default
-from layoutc.review.cli import main_review
 from layoutc.review.estimate import estimate, render_json, render_text
-from layoutc.sizing import ImageSizes, crash_reserve_auto, kernel_footprint
-from layoutc.units import GiB, MiB
+from layoutc.review.verbs import main_review
 
 from ..conftest import REPO, assert_golden
 from .helpers import GOLDEN, board_of, bundled_profiles

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from layoutc.model.units import GiB, MiB
 from layoutc.review.fleet import fleet_summary
 from layoutc.review.overhead import armed_overhead, armed_overhead_of, render_lines
-from layoutc.units import GiB, MiB
 
 from ..conftest import assert_golden
 from .helpers import GOLDEN, bundled_profiles, compiled, fixture

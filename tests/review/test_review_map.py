@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.review.cli import main_review
 from layoutc.review.mapsvg import map_svg, side_by_side_svg
 from layoutc.review.maptext import map_text
+from layoutc.review.verbs import main_review
 
 from ..conftest import assert_golden
 from .helpers import GOLDEN, board_of, bundled_profiles, compiled, fixture

@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from layoutc.model import MemoryMap, MemRange, RangeType
+from layoutc.model.profile import MemoryMap, MemRange, RangeType
 
 ROOT = Path(__file__).resolve().parents[1] / "captures"
 E820_RE = re.compile(r"BIOS-e820: \[mem 0x([0-9a-f]+)-0x([0-9a-f]+)\]\s+(.*)$", re.M)

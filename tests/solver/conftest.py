@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.diagnostics import Diagnostics
-from layoutc.frontend import load_profile
-from layoutc.model import Profile
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.frontend.load import load_profile
+from layoutc.model.profile import Profile
 
 REPO = Path(__file__).resolve().parents[2]
 CAPTURES = REPO / "tests" / "captures"

@@ -6,8 +6,8 @@ import pytest
 
 from layoutc.kernel import crashkernel, memblock, zones
 from layoutc.kernel.pmem import devdax
-from layoutc.model import Arch, DevdaxMap
-from layoutc.units import GiB, MiB, Percent
+from layoutc.model.profile import Arch, DevdaxMap
+from layoutc.model.units import GiB, MiB, Percent
 
 from .captures import iomem_memory, load, zoneinfo_present
 from .conftest import CAPTURES

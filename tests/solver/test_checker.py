@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.diagnostics import Diagnostics
-from layoutc.frontend import load_profile
-from layoutc.layout import Cmdlines, Layout, MovableZone
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.frontend.load import load_profile
+from layoutc.model.layout import Cmdlines, Layout, MovableZone
 from layoutc.solve import check, solve
 
 REPO = Path(__file__).resolve().parents[2]

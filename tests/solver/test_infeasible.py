@@ -7,9 +7,10 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from layoutc.diagnostics import Diagnostics, render_text
-from layoutc.frontend import load_profile
-from layoutc.solve import codes, graph, solve
+from layoutc.diagnostics.diagnostic import Diagnostics, render_text
+from layoutc.frontend.load import load_profile
+from layoutc.solve import graph, solve
+from layoutc.solve import solver_codes as codes
 
 BASE = (Path(__file__).parent / "fixtures" / "pc-4g.yaml").read_text()
 R302 = codes.CODE2RULE["LC302"]

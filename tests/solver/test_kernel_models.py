@@ -7,8 +7,8 @@ import pytest
 from layoutc.kernel import cmdline as kcmd
 from layoutc.kernel import crashkernel, memblock, zones
 from layoutc.kernel.pmem import devdax, window_for_blocks
-from layoutc.model import Arch, DevdaxMap, MemoryMap, MemRange, RangeType
-from layoutc.units import GiB, MiB, Percent
+from layoutc.model.profile import Arch, DevdaxMap, MemoryMap, MemRange, RangeType
+from layoutc.model.units import GiB, MiB, Percent
 
 RAM = 4 * GiB
 LOW = [(1 * MiB, 0xBFFE0000), (4 * GiB, 5 * GiB)]

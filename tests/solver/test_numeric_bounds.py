@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.diagnostics import Diagnostics
-from layoutc.frontend import load_profile
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.frontend.load import load_profile
 from layoutc.kernel.memblock import Present, memmap_bytes, present_sections
-from layoutc.units import GiB, MiB, TiB
+from layoutc.model.units import GiB, MiB, TiB
 
 from ..conftest import REPO
 
@@ -32,7 +32,7 @@ def _limit() -> None:
 
 
 def _layoutc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    code = "import sys; from layoutc.cli import main; sys.exit(main(sys.argv[1:]))"
+    code = "import sys; from layoutc.cli.main import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
                           timeout=TIMEOUT, preexec_fn=_limit, check=False)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from layoutc.diagnostics import Diagnostics
-from layoutc.frontend import load_profile
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.frontend.load import load_profile
 from layoutc.solve import check, solve
 
 MiB = 1 << 20

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.diagnostics import Diagnostics, Severity
-from layoutc.frontend import load_profile
-from layoutc.model import Profile
+from layoutc.diagnostics.diagnostic import Diagnostics, Severity
+from layoutc.frontend.load import load_profile
+from layoutc.model.profile import Profile
+from layoutc.model.units import MiB
 from layoutc.solve import check, solve
-from layoutc.units import MiB
 
 from .conftest import REPO
 

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from .errors import DumpError, ExitCode, Interrupted
+from layoutc.dump.errors import DumpError, ExitCode, Interrupted
 
 USAGE_EPILOG = """\
 exit codes: 0 ok; 1 invalid input (bad spec, bad ELF); 2 usage (OUTPUT is the source...);
@@ -78,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) and ExitCode.USAGE
     if args.build_zipapp:
-        from .zipapp import build
+        from layoutc.dump.zipapp import build
 
         size = build(args.build_zipapp)
         print(f"{args.build_zipapp}: {size} bytes", file=sys.stderr)
@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dump(args: argparse.Namespace) -> int:
-    from . import interrupt
+    from layoutc.dump import interrupt
 
     restore = interrupt.install()
     try:
@@ -113,8 +113,9 @@ def _dump(args: argparse.Namespace) -> int:
 
 
 def _dump_and_report(args: argparse.Namespace) -> int:
-    from . import dumper, interrupt, spec
-    from .tuning import tune_malloc
+    from layoutc.dump import dumper, interrupt
+    from layoutc.dump import filter_spec as spec
+    from layoutc.dump.tuning import tune_malloc
 
     tune_malloc()
     base = spec.load(args.spec) if args.spec else spec.FilterSpec()

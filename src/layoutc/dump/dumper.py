@@ -12,23 +12,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
-from . import budget as budgets
-from . import codec as codecs
-from . import elf, extents, inputs, interrupt, pageclass, physmap
-from . import target as targets
-from .encode import WINDOW_PAGES, Encoder, Window, windows
-from .errors import DumpError, IncompleteDump, InputError, Interrupted, SinkFault, SourceFault
-from .extents import Extent
-from .kdump import PAGE_DESC, KdumpLayout, KdumpWriter
-from .pagetable import ReadPhys
-from .progress import Progress
-from .sink import FileSink, FlatSink, Sink
-from .source import FileReader, Reader
-from .spec import FilterSpec
-from .uts import read_utsname
+from layoutc.dump import extents, interrupt
+from layoutc.dump.classify import budget as budgets
+from layoutc.dump.classify import pageclass
+from layoutc.dump.errors import DumpError, IncompleteDump, InputError, Interrupted, SinkFault, SourceFault
+from layoutc.dump.extents import Extent
+from layoutc.dump.filter_spec import FilterSpec
+from layoutc.dump.read import elf_input as elf
+from layoutc.dump.read import inputs, physmap
+from layoutc.dump.read.pagetable import ReadPhys
+from layoutc.dump.read.uts import read_utsname
+from layoutc.dump.read.vmcore_source import FileReader, Reader
+from layoutc.dump.write import compression as codecs
+from layoutc.dump.write import target as targets
+from layoutc.dump.write.encode import WINDOW_PAGES, Encoder, Window, windows
+from layoutc.dump.write.kdump import PAGE_DESC, KdumpLayout, KdumpWriter
+from layoutc.dump.write.progress import Progress
+from layoutc.dump.write.sink import FileSink, FlatSink, Sink
 
 if TYPE_CHECKING:  # imported where used: ELF output and the dump-window census are not every dump's
-    from . import elfout, windowloss
+    from layoutc.dump.classify import windowloss
+    from layoutc.dump.write import elf_output as elfout
 
 PROC_VMCORE = "/proc/vmcore"
 PROC_IOMEM = "/proc/iomem"
@@ -144,7 +148,7 @@ def _window_loss(
     """Census of the crashed kernel's pages the dump window overwrites (None: the spec has no window)."""
     if not opts.spec.exclude:
         return None
-    from . import windowloss
+    from layoutc.dump.classify import windowloss
 
     window = [r.pfns(ps) for r in opts.spec.exclude if r.reason == windowloss.WINDOW_REASON]
     if not window:
@@ -395,7 +399,7 @@ def _run_elf(
     notes: list[str],
     out: targets.Target,
 ) -> Result:
-    from . import elfout
+    from layoutc.dump.write import elf_output as elfout
 
     ps = vmcore.page_size
     zero_runs = zero_scan(pmap, reader, keep, opts.progress) if spec.dump_level & 1 else []
@@ -419,7 +423,7 @@ def _run_elf(
 
 def zero_scan(pmap: physmap.PhysMap, reader: Reader, keep: list[Extent], stream: TextIO | None) -> list[Extent]:
     """Runs of at least ``ZERO_RUN_MIN`` zero pages among ``keep`` (ELF output reads pages twice)."""
-    from . import elfout
+    from layoutc.dump.write import elf_output as elfout
 
     ps = pmap.page_size
     zero = bytes(ps)

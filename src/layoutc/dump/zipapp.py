@@ -13,7 +13,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from .schema import load_schema
+from layoutc.dump.spec_schema import load_schema
 
 MAIN = "import sys\nfrom layoutc.dump.__main__ import main\nsys.exit(main(sys.argv[1:]))\n"
 INIT = '"""layoutc (dumper-only zipapp)."""\n'
@@ -41,9 +41,10 @@ def build(out: str) -> int:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
             z.writestr("__main__.py", MAIN)
             z.writestr("layoutc/__init__.py", INIT)
-            for path in sorted(here.glob("*.py")):
-                z.write(path, f"layoutc/dump/{path.name}")
-                z.writestr(f"layoutc/dump/{path.stem}.pyc", _pyc(path, f"layoutc/dump/{path.name}"))
+            for path in sorted(here.rglob("*.py")):
+                rel = path.relative_to(here).as_posix()
+                z.write(path, f"layoutc/dump/{rel}")
+                z.writestr(f"layoutc/dump/{rel[:-3]}.pyc", _pyc(path, f"layoutc/dump/{rel}"))
             z.writestr("layoutc/dump/filter-spec.schema.json", json.dumps(load_schema(), indent=1))
     os.chmod(tmp, 0o755)
     os.replace(tmp, out)

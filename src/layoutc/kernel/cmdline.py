@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from ..units import format_addr, format_size
-from .params import Param, canonical_name, parse_args
+from layoutc.kernel.params import Param, canonical_name, parse_args
+from layoutc.model.units import format_addr, format_size
 
 # LNX:arch/x86/include/uapi/asm/setup.h COMMAND_LINE_SIZE 2048 on x86.
 COMMAND_LINE_SIZE = 2048

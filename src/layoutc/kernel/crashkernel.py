@@ -12,7 +12,7 @@ import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..units import GiB, MiB, TiB, UnitError, align_down, align_up, parse_size
+from layoutc.model.units import GiB, MiB, TiB, UnitError, align_down, align_up, parse_size
 
 CRASH_ALIGN = 16 * MiB  # x86 CRASH_ALIGN
 CRASH_ALIGN_GENERIC = 2 * MiB  # include/linux/crash_reserve.h default (arm64, riscv, loongarch)

@@ -9,7 +9,7 @@ Movable zone and block 39 EBUSY on it). With ``nokaslr`` the image runs at LOAD_
 
 from __future__ import annotations
 
-from ..units import MiB, align_up
+from layoutc.model.units import MiB, align_up
 
 # LNX:arch/x86/Kconfig PHYSICAL_START default 0x1000000; PHYSICAL_ALIGN 0x200000.
 LOAD_PHYSICAL_ADDR = 16 * MiB

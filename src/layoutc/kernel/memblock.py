@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..model import Arch, MemoryMap
-from ..units import MiB, align_down, align_up
+from layoutc.model.profile import Arch, MemoryMap
+from layoutc.model.units import MiB, align_down, align_up
 
 PAGE_SIZE = 4096
 # LNX:arch/x86/include/asm/sparsemem.h SECTION_SIZE_BITS 27 (x86_64); arm64 4K pages: 27 too.

@@ -22,7 +22,7 @@ master, 7.x). SECTION_SIZE_BITS is 27 on x86_64 and on arm64 with 4K pages (sinc
 
 from __future__ import annotations
 
-from ..model import Arch
+from layoutc.model.profile import Arch
 
 # Widest MAX_PHYSMEM_BITS of each architecture (see the module docstring).
 MAX_PHYSMEM_BITS = {Arch.X86_64: 52, Arch.ARM64: 52}

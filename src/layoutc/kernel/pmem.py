@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..model import DevdaxMap
-from ..units import KiB, MiB, align_down, align_up
+from layoutc.model.profile import DevdaxMap
+from layoutc.model.units import KiB, MiB, align_down, align_up
 
 PAGE_SIZE = 4096
 INFO_BLOCK = 8 * KiB  # nd_pfn_init: "start + SZ_8K" (the pfn info block sits at +4K)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from ..units import GiB, MiB, Percent, align_up
-from .memblock import PAGE_SIZE, Present, node_end, nodes_of, total_pages
+from layoutc.kernel.memblock import PAGE_SIZE, Present, node_end, nodes_of, total_pages
+from layoutc.model.units import GiB, MiB, Percent, align_up
 
 # LNX:arch/x86/include/asm/dma.h MAX_DMA_PFN (16 MiB) and MAX_DMA32_PFN (4 GiB): zone limits.
 ZONE_DMA_END = 16 * MiB

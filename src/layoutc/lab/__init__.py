@@ -1,6 +1,6 @@
 """The lab: boot compiled layouts in real kernels under QEMU and report predicted vs observed.
 
-Public entry points: ``run_lab`` (library) and ``layoutc.lab.cli.main_lab`` (the ``layoutc lab`` verb).
+Public entry points: ``run_lab`` (library) and ``layoutc.lab.verb.main_lab`` (the ``layoutc lab`` verb).
 """
 
 from layoutc.lab.errors import LabError

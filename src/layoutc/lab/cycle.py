@@ -41,8 +41,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from layoutc.lab import board, crashrd, cycle_disk, cycle_guest, efiboot, grubboot, guest, initramfs, kernels, qemu
-from layoutc.lab.cycle_facts import (
+from layoutc.lab import cycle_disk
+from layoutc.lab.boot import efiboot, grubboot, qemu
+from layoutc.lab.boot import machine as board
+from layoutc.lab.boot.serial import GuestOutput, parse_serial
+from layoutc.lab.errors import LabError
+from layoutc.lab.facts.cycle_facts import (
     CycleOptions,
     CycleResult,
     arm_facts,
@@ -53,11 +57,12 @@ from layoutc.lab.cycle_facts import (
     recovery_facts,
     reservation_fact,
 )
-from layoutc.lab.errors import LabError
+from layoutc.lab.guest import cycle_stages as cycle_guest
+from layoutc.lab.guest import stages as guest
+from layoutc.lab.image import crashrd, initramfs, kernels
 from layoutc.lab.layoutview import LayoutView
 from layoutc.lab.report import BootRecord
-from layoutc.lab.serial import GuestOutput, parse_serial
-from layoutc.model import Profile
+from layoutc.model.profile import Profile
 
 UPLOAD_ARGV = ("/lab/upload", "{dump}")
 LAB_MODULES = (*initramfs.DEFAULT_MODULES, "virtio_pci", "virtio_blk")
@@ -87,8 +92,8 @@ class Rendered:
 
 def render_device(layout_dir: Path, out: Path, profile: Path | None = None) -> Rendered:
     """The generated device artifacts of ``layout_dir`` (upload replaced by the lab's hook)."""
-    from layoutc.diagnostics import Diagnostics
-    from layoutc.frontend import load_profile
+    from layoutc.diagnostics.diagnostic import Diagnostics
+    from layoutc.frontend.load import load_profile
     from layoutc.render.device import device_artifacts
 
     doc: dict[str, Any] = json.loads((layout_dir / "layout.json").read_text())

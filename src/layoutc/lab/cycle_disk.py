@@ -21,12 +21,12 @@ import uuid
 import zlib
 from pathlib import Path
 
-from layoutc.lab import procfs
-from layoutc.lab.compare import Fact, hexr
-from layoutc.lab.cycle_facts import CycleResult, ok_fact
+from layoutc.lab.boot.serial import GuestOutput
 from layoutc.lab.errors import LabError
+from layoutc.lab.facts import procfs
+from layoutc.lab.facts.boot_facts import Fact, hexr
+from layoutc.lab.facts.cycle_facts import CycleResult, ok_fact
 from layoutc.lab.layoutview import LayoutView
-from layoutc.lab.serial import GuestOutput
 
 MiB = 1 << 20
 SECTOR = 512

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from layoutc.lab.compare import Fact
+from layoutc.lab.facts.boot_facts import Fact
 
 # verdict → exit code of ``layoutc lab`` (the CLI owns printing; this is the shared table)
 # docs/cli.md: every failed lab step is exit 4; the verdict (fail, error, cannot-emulate) says which.

@@ -17,12 +17,16 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from layoutc.lab import board, compare, guest, initramfs, kernels, probezip, qemu
+from layoutc.lab.boot import machine as board
+from layoutc.lab.boot import qemu
+from layoutc.lab.boot.serial import GuestOutput, parse_serial
 from layoutc.lab.errors import LabError
+from layoutc.lab.facts import boot_facts as compare
+from layoutc.lab.facts.roundtrip import import_roundtrip, probe_roundtrip
+from layoutc.lab.guest import stages as guest
+from layoutc.lab.image import initramfs, kernels, probezip
 from layoutc.lab.layoutview import LayoutView, load_layout
 from layoutc.lab.report import BootRecord, Report
-from layoutc.lab.roundtrip import import_roundtrip, probe_roundtrip
-from layoutc.lab.serial import GuestOutput, parse_serial
 
 STAGES = ("boot", "arm", "full")  # part 2: cycle.py
 _BASELINE_LOCK = threading.Lock()
@@ -269,7 +273,7 @@ def _assess(
 def _run_cycle(layout_dir: Path, layout: LayoutView, k: kernels.Kernel, machine: board.Machine, out_dir: Path,
                opts: LabOptions, stage: str, head: Report) -> Report:  # fmt: skip
     from layoutc.lab.cycle import run_cycle
-    from layoutc.lab.cycle_facts import CycleOptions
+    from layoutc.lab.facts.cycle_facts import CycleOptions
 
     negative = opts.negative or bool(layout.unsafe)
     copts = CycleOptions(keep_vmcore=opts.keep_vmcore, profile=opts.profile, negative=negative,

@@ -13,13 +13,13 @@ from functools import lru_cache
 
 import jinja2
 
-from ..kernel import cmdline as kcmd
-from ..layout import Layout
-from ..resources import data_dir
-from ..units import format_addr, format_human, format_size
-from .comment import comment
-from .document import document
-from .views import View, view
+from layoutc.kernel import cmdline as kcmd
+from layoutc.model.layout import Layout
+from layoutc.model.units import format_addr, format_human, format_size
+from layoutc.render.comment import comment
+from layoutc.render.document import document
+from layoutc.render.views import View, view
+from layoutc.resources import data_dir
 
 __all__ = ["Artifact", "OUTPUTS", "render_all", "environment"]
 

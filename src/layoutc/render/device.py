@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import jinja2
 
-from ..kernel import cmdline as kcmd
-from ..model import Profile
-from ..resources import data_dir
-from .comment import comment
-from .device_filter import filter_spec, serialize
-from .device_view import View, build_view
+from layoutc.kernel import cmdline as kcmd
+from layoutc.model.profile import Profile
+from layoutc.render.comment import comment
+from layoutc.render.device_filter import filter_spec, serialize
+from layoutc.render.device_view import View, build_view
+from layoutc.resources import data_dir
 
 if TYPE_CHECKING:  # imported at call time too, so render/__init__ may import this module anywhere
-    from . import Artifact
+    from layoutc.render import Artifact
 
 shquote = kcmd.shquote  # the project's one shell-quoting function (kernel/cmdline.py)
 
@@ -111,7 +111,7 @@ def device_artifacts(profile: Profile, layout_doc: Mapping[str, Any]) -> tuple[A
     ``profile`` is the typed profile the layout was solved from; ``layout_doc`` is its
     ``layout.json`` document (addresses and sizes as ints, ends exclusive).
     """
-    from . import Artifact
+    from layoutc.render import Artifact
 
     view = build_view(profile, layout_doc)
     env = environment()

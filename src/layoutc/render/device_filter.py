@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import DumpFormat, Profile
+from layoutc.model.profile import DumpFormat, Profile
 
 FS_BLOCK = 4096
 BLOCKS_PER_GROUP = 8 * FS_BLOCK  # one block bitmap block covers 32768 blocks

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import BootSelection, DevdaxMap, Dumper, Profile
-from ..units import align_down, align_up, format_addr, format_size
-from .device_filter import MKFS_ARGS, filter_spec
+from layoutc.model.profile import BootSelection, DevdaxMap, Dumper, Profile
+from layoutc.model.units import align_down, align_up, format_addr, format_size
+from layoutc.render.device_filter import MKFS_ARGS, filter_spec
 
 # systemd-boot's vendor GUID for Loader* variables (systemd: src/boot/efi/boot.c LOADER_GUID)
 LOADER_GUID = "4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"

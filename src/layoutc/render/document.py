@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..layout import DumpWindow, Layout
-from ..model import CrashMemory
-from ..units import Percent, format_size
+from layoutc.model.layout import DumpWindow, Layout
+from layoutc.model.profile import CrashMemory
+from layoutc.model.units import Percent, format_size
 
 SCHEMA_VERSION = 1
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..kernel import cmdline as kcmd
-from ..layout import Layout
+from layoutc.kernel import cmdline as kcmd
+from layoutc.model.layout import Layout
 
 
 @dataclass(frozen=True, slots=True)

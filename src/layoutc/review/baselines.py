@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..units import MiB, align_up, parse_size
+from layoutc.model.units import MiB, align_up, parse_size
 
 ROUND = 128 * MiB
 KDUMP_UTILS_RANGES = {

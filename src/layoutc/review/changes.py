@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import notation
-from .doc import LayoutDoc, Region, Rule, escape
-from .overhead import ArmedOverhead
+from layoutc.review import notation
+from layoutc.review.doc import LayoutDoc, Region, Rule, escape
+from layoutc.review.overhead import ArmedOverhead
 
 STAGES = ("production", "crash", "recovery")
 _REGION_POINTER = re.compile(r"^/regions/(\d+)(.*)$")
@@ -124,7 +124,7 @@ def _order(key: str, old: str, new: str) -> tuple[int, str]:
 
 def _param_detail(old: str, new: str) -> str:
     """For a size-valued parameter, the size change (crashkernel=256M -> 160M: -96 MiB)."""
-    from ..units import UnitError, parse_size
+    from layoutc.model.units import UnitError, parse_size
 
     a, b = old.partition("=")[2], new.partition("=")[2]
     for suffix in (",high", ",low", ",cma"):

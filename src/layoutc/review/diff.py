@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import notation
-from .changes import (
+from layoutc.review import notation
+from layoutc.review.changes import (
     ADDED,
     CHANGED,
     REMOVED,
@@ -31,8 +31,8 @@ from .changes import (
     window_changes,
     zone_changes,
 )
-from .doc import view
-from .overhead import ArmedOverhead, armed_overhead
+from layoutc.review.doc import view
+from layoutc.review.overhead import ArmedOverhead, armed_overhead
 
 __all__ = ["Change", "LayoutDiff", "diff", "param_key", "render_markdown", "render_text"]
 

@@ -10,10 +10,10 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import Profile
-from ..sizing import ImageSizes, SizingResult, crash_reserve_auto
-from . import notation
-from .baselines import Baseline, kdump_utils_default, kdumpctl_estimate, ubuntu_default
+from layoutc.kernel.sizing import ImageSizes, SizingResult, crash_reserve_auto
+from layoutc.model.profile import Profile
+from layoutc.review import notation
+from layoutc.review.baselines import Baseline, kdump_utils_default, kdumpctl_estimate, ubuntu_default
 
 SUSE_NOTE = ("SUSE kdumptool calibrate: not computed; its constants are measured per distro, arch and "
              "flavour by a QEMU boot (calibrate.conf); shape: (kernel + initramfs + 2 x fb + slab + "

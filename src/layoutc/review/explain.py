@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import Profile
-from . import notation
-from .doc import Input, LayoutDoc, Rule, escape, leaves, view
+from layoutc.model.profile import Profile
+from layoutc.review import notation
+from layoutc.review.doc import Input, LayoutDoc, Rule, escape, leaves, view
 
 RULE = "rule"
 ENCODES = "encodes"
@@ -243,7 +243,7 @@ def _sizing(layout: LayoutDoc, profile: Profile | None) -> list[Link]:
     When the emitted size is not the model's, say so instead of claiming the model produced it."""
     if profile is None or profile.crash.reserve is not None:
         return []
-    from ..sizing import crash_reserve_auto
+    from layoutc.kernel.sizing import crash_reserve_auto
 
     result = crash_reserve_auto(profile)
     terms = " + ".join(f"{t.key} {notation.human(t.size)}" for t in result.terms)

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from . import notation
-from .doc import view
-from .overhead import armed_overhead
+from layoutc.review import notation
+from layoutc.review.doc import view
+from layoutc.review.overhead import armed_overhead
 
 HEADER = ("board", "arch", "RAM", "strategy", "crashkernel", "window", "guard", "armed", "kdump-utils",
           "vs default", "warnings")

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..units import GiB, MiB
-from .doc import LayoutDoc
+from layoutc.model.units import GiB, MiB
+from layoutc.review.doc import LayoutDoc
 
 HOLE = "hole"
 LINEAR_PX = 560.0  # pixels for all memory that is drawn to scale

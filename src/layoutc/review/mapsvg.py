@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
-from . import notation
-from .doc import LayoutDoc, view
-from .geometry import HOLE, Scale, Segment, segments
+from layoutc.review import notation
+from layoutc.review.doc import LayoutDoc, view
+from layoutc.review.geometry import HOLE, Scale, Segment, segments
 
 FONT = 10.0
 LINE = 12.0

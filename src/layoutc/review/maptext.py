@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from . import notation
-from .doc import view
-from .geometry import HOLE, LINEAR_PX, segments
-from .overhead import armed_overhead, render_lines
+from layoutc.review import notation
+from layoutc.review.doc import view
+from layoutc.review.geometry import HOLE, LINEAR_PX, segments
+from layoutc.review.overhead import armed_overhead, render_lines
 
 BAR_COLUMNS = 40
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..units import format_addr, format_human, format_size
+from layoutc.model.units import format_addr, format_human, format_size
 
 __all__ = ["addr", "human", "delta", "span", "cmdline_size"]
 

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from . import notation
-from .baselines import Baseline, kdump_utils_default
-from .doc import LayoutDoc, view
+from layoutc.review import notation
+from layoutc.review.baselines import Baseline, kdump_utils_default
+from layoutc.review.doc import LayoutDoc, view
 
 
 @dataclass(frozen=True, slots=True)

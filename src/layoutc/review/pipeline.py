@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..diagnostics import Diagnostics
-from ..frontend import load_profile
-from ..layout import Layout
-from ..model import Profile
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.frontend.load import load_profile
+from layoutc.model.layout import Layout
+from layoutc.model.profile import Profile
 
 
 class RevisionError(Exception):
@@ -45,7 +45,7 @@ def compile_document(path: Path, display: str, diags: Diagnostics, *, tree: Path
                     rule="abstract profiles are bases for boards that extend them",
                     hint="pass a board that extends it")
         return None
-    from ..solve import solve
+    from layoutc.solve import solve
 
     layout = solve(profile, diags)
     if layout is None or diags.has_errors:
@@ -56,7 +56,7 @@ def compile_document(path: Path, display: str, diags: Diagnostics, *, tree: Path
 def document(layout: Layout) -> Mapping[str, Any]:
     """layout.json of ``layout`` as a parsed JSON document (render's serializer, round-tripped
     through JSON so the review tools see exactly what layout.json holds)."""
-    from ..render.document import document as serialize
+    from layoutc.render.document import document as serialize
 
     loaded: Mapping[str, Any] = json.loads(json.dumps(serialize(layout), sort_keys=True))
     return loaded

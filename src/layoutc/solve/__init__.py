@@ -8,14 +8,14 @@ never a silently wrong layout.
 
 from __future__ import annotations
 
-from ..diagnostics import Diagnostics
-from ..layout import Layout, Unsafe
-from ..model import Profile
-from ..units import format_addr, format_size
-from . import assemble, check
-from .codes import CODE2RULE
-from .graph import evaluate
-from .plan import steps
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.model.layout import Layout, Unsafe
+from layoutc.model.profile import Profile
+from layoutc.model.units import format_addr, format_size
+from layoutc.solve import assemble, check
+from layoutc.solve.graph import evaluate
+from layoutc.solve.plan import steps
+from layoutc.solve.solver_codes import CODE2RULE
 
 __all__ = ["solve"]
 

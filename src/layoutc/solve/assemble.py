@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..kernel import memblock
-from ..layout import (
+from layoutc.kernel import memblock
+from layoutc.model.layout import (
     Crashkernel,
     DumpWindow,
     Guard,
@@ -18,11 +18,11 @@ from ..layout import (
     StrategyChoice,
     Unsafe,
 )
-from ..model import Profile, Release, WindowMode
-from ..units import format_size
-from .crash_steps import CrashPlacement, KaslrChoice
-from .graph import Step
-from .memory_steps import crash_need
+from layoutc.model.profile import Profile, Release, WindowMode
+from layoutc.model.units import format_size
+from layoutc.solve.crash_steps import CrashPlacement, KaslrChoice
+from layoutc.solve.graph import Step
+from layoutc.solve.memory_steps import crash_need
 
 
 def regions(profile: Profile, v: Mapping[str, Any]) -> tuple[Region, ...]:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..kernel import cmdline as kcmd
-from ..kernel import crashkernel, memblock, zones
-from ..kernel.kaslr import MAX_MEMMAP_REGIONS, fixed_image
-from ..kernel.pmem import REGION_ALIGN, devdax
-from ..layout import Layout
-from ..model import Arch, DevdaxMap, MemRange
-from ..units import MiB, Percent, format_addr, parse_size, parse_size_or_percent
+from layoutc.kernel import cmdline as kcmd
+from layoutc.kernel import crashkernel, memblock, zones
+from layoutc.kernel.kaslr import MAX_MEMMAP_REGIONS, fixed_image
+from layoutc.kernel.pmem import REGION_ALIGN, devdax
+from layoutc.model.layout import Layout
+from layoutc.model.profile import Arch, DevdaxMap, MemRange
+from layoutc.model.units import MiB, Percent, format_addr, parse_size, parse_size_or_percent
 
 
 @dataclass(frozen=True, slots=True)

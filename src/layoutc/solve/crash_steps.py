@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..kernel import crashkernel, memblock, zones
-from ..kernel.kaslr import fixed_image
-from ..layout import DumpWindow, Unsafe
-from ..model import Arch, CrashMemory, Kaslr, Profile, WindowMode
-from ..units import format_addr, format_size
-from .graph import Infeasible
-from .memory_steps import low_first_mib, node_data
+from layoutc.kernel import crashkernel, memblock, zones
+from layoutc.kernel.kaslr import fixed_image
+from layoutc.model.layout import DumpWindow, Unsafe
+from layoutc.model.profile import Arch, CrashMemory, Kaslr, Profile, WindowMode
+from layoutc.model.units import format_addr, format_size
+from layoutc.solve.graph import Infeasible
+from layoutc.solve.memory_steps import low_first_mib, node_data
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,9 +14,9 @@ from typing import Any
 
 import networkx as nx
 
-from ..diagnostics import Diagnostics, Related
-from ..model import Profile
-from .codes import CODE2RULE
+from layoutc.diagnostics.diagnostic import Diagnostics, Related
+from layoutc.model.profile import Profile
+from layoutc.solve.solver_codes import CODE2RULE
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..kernel import memblock
-from ..kernel.pmem import REGION_ALIGN, window_for_blocks
-from ..layout import Guard
-from ..model import Compression, CrashMemory, Profile
-from ..sizing import RESERVATION, crash_reserve_auto
-from ..units import GiB, MiB, align_down, align_up, format_size
-from .graph import Infeasible
+from layoutc.kernel import memblock
+from layoutc.kernel.pmem import REGION_ALIGN, window_for_blocks
+from layoutc.kernel.sizing import RESERVATION, crash_reserve_auto
+from layoutc.model.layout import Guard
+from layoutc.model.profile import Compression, CrashMemory, Profile
+from layoutc.model.units import GiB, MiB, align_down, align_up, format_size
+from layoutc.solve.graph import Infeasible
 
 # The floor below which a pinned crash.reserve cannot even hold what kexec loads: the image
 # decompresses to about 4x its bzImage, the initramfs unpacks to about 3x (measured: 64M too small,
-# 96M enough for Debian's kernel + an 8 MB initrd). crash.reserve: auto uses layoutc.sizing.
+# 96M enough for Debian's kernel + an 8 MB initrd). crash.reserve: auto uses layoutc.kernel.sizing.
 IMAGE_EXPANSION = 4
 INITRD_EXPANSION = 3
 
@@ -49,7 +49,7 @@ def crash_need(profile: Profile) -> int:
 
 
 def crash_size(profile: Profile, v: Mapping[str, Any]) -> int:
-    """crashkernel=SIZE: the profile's value, or the sizing model's (layoutc.sizing; docs/review.md)."""
+    """crashkernel=SIZE: the profile's value, or the sizing model's (layoutc.kernel.sizing; docs/review.md)."""
     reserve = profile.crash.reserve
     if reserve is None:
         reserve = crash_reserve_auto(profile).reserve

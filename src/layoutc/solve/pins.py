@@ -11,13 +11,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..kernel import memblock, zones
-from ..kernel.pmem import REGION_ALIGN
-from ..layout import DumpWindow, Guard, MovableZone, Unsafe
-from ..model import Pin, Profile
-from ..units import MiB, Percent, format_addr, format_size
-from .crash_steps import CrashPlacement, violate
-from .graph import Infeasible
+from layoutc.kernel import memblock, zones
+from layoutc.kernel.pmem import REGION_ALIGN
+from layoutc.model.layout import DumpWindow, Guard, MovableZone, Unsafe
+from layoutc.model.profile import Pin, Profile
+from layoutc.model.units import MiB, Percent, format_addr, format_size
+from layoutc.solve.crash_steps import CrashPlacement, violate
+from layoutc.solve.graph import Infeasible
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,10 +8,10 @@ window at all.
 
 from __future__ import annotations
 
-from ..layout import Unsafe
-from ..model import Profile, WindowMode
-from . import crash_steps, memory_steps, stage_steps, window_steps
-from .graph import Step
+from layoutc.model.layout import Unsafe
+from layoutc.model.profile import Profile, WindowMode
+from layoutc.solve import crash_steps, memory_steps, stage_steps, window_steps
+from layoutc.solve.graph import Step
 
 WINDOW_INPUTS = ("window.size", "window.devdax_map", "pins.window_base", "memory.block_size", "memory.map")
 

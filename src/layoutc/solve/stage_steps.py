@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..kernel import cmdline as kcmd
-from ..kernel.kaslr import MAX_MEMMAP_REGIONS
-from ..layout import Cmdlines, DumpWindow
-from ..model import Profile, Release, WindowMode
-from ..units import Percent, format_size
-from .crash_steps import CrashPlacement, KaslrChoice
-from .graph import Infeasible
+from layoutc.kernel import cmdline as kcmd
+from layoutc.kernel.kaslr import MAX_MEMMAP_REGIONS
+from layoutc.model.layout import Cmdlines, DumpWindow
+from layoutc.model.profile import Profile, Release, WindowMode
+from layoutc.model.units import Percent, format_size
+from layoutc.solve.crash_steps import CrashPlacement, KaslrChoice
+from layoutc.solve.graph import Infeasible
 
 MEMMAP_ON_MEMORY_OFF = "memory_hotplug.memmap_on_memory=0"
 # daxctl reconfigure-device aborts on 7.x while auto_online_blocks is "online" (lab measurement):

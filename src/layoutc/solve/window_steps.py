@@ -5,15 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..kernel import crashkernel, memblock, zones
-from ..kernel.pmem import REGION_ALIGN, devdax
-from ..layout import DumpWindow, MovableZone, Unsafe
-from ..model import Profile, WindowMode
-from ..units import MiB, align_down, align_up, format_addr, format_size
-from . import pins
-from .crash_steps import CrashPlacement, violate
-from .graph import Infeasible
-from .pins import ZoneChoice, spell
+from layoutc.kernel import crashkernel, memblock, zones
+from layoutc.kernel.pmem import REGION_ALIGN, devdax
+from layoutc.model.layout import DumpWindow, MovableZone, Unsafe
+from layoutc.model.profile import Profile, WindowMode
+from layoutc.model.units import MiB, align_down, align_up, format_addr, format_size
+from layoutc.solve import pins
+from layoutc.solve.crash_steps import CrashPlacement, violate
+from layoutc.solve.graph import Infeasible
+from layoutc.solve.pins import ZoneChoice, spell
 
 
 def _obstacles(v: Mapping[str, Any]) -> list[tuple[int, int]]:

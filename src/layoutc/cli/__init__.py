@@ -1,0 +1,1 @@
+"""The ``layoutc`` command: the verb registry, the compile driver and printing."""

@@ -1,0 +1,1 @@
+"""Diagnostics as data: the type, the code catalogues and their document."""

@@ -1,0 +1,1 @@
+"""Classifying pages: struct page scans, the dump level's classes, the byte budget."""

@@ -1,0 +1,1 @@
+"""Reading the dump source: ELF /proc/vmcore, VMCOREINFO, physical map, page tables."""

@@ -1,0 +1,134 @@
+"""Byte access to the dump source: mmap in large windows, pread as the fallback.
+
+``/proc/vmcore`` supports mmap since Linux 3.11 and is much faster that way (dump-formats.md §4);
+a regular file works either way.  Short reads are reported as truncation, never padded silently.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+from typing import Protocol
+
+from layoutc.dump.errors import SourceFault
+from layoutc.dump.read.inputs import open_regular
+
+WINDOW_BYTES = 4 << 20
+"""Default window: makedumpfile maps 4 MiB (MAP_REGION); it keeps RSS flat."""
+
+
+class Reader(Protocol):
+    """Random access to the source file; tests inject failing implementations."""
+
+    @property
+    def size(self) -> int:
+        """File size in bytes."""
+        ...
+
+    def read(self, offset: int, size: int) -> bytes | bytearray | memoryview:
+        """Exactly ``size`` bytes at ``offset`` (valid until the next read), or :class:`SourceFault`."""
+        ...
+
+    def close(self) -> None:
+        """Release the file and any mapping."""
+        ...
+
+
+class FileReader:
+    """A source file read with pread, or through mmap windows when ``use_mmap``.
+
+    ``use_mmap=None`` chooses: mmap for ``/proc/vmcore``, where read() remaps every page
+    (dump-formats.md §4); pread for other files, where it costs fewer page faults (measured in
+    bench/dump/RESULTS.md).  The source must be a regular file (:func:`.inputs.open_regular`).
+    """
+
+    def __init__(self, path: str, *, use_mmap: bool | None = None, window: int = WINDOW_BYTES) -> None:
+        self.path = path
+        self._fd = open_regular(path, "dump source", "give an ELF vmcore file, such as /proc/vmcore")
+        st = os.fstat(self._fd)
+        self._size = st.st_size
+        self.identity = (st.st_dev, st.st_ino)
+        self._window = max(mmap.ALLOCATIONGRANULARITY, window - window % mmap.ALLOCATIONGRANULARITY)
+        self._map: mmap.mmap | None = None
+        self._map_start = 0
+        self._map_end = 0
+        if use_mmap is None:
+            use_mmap = os.path.realpath(path) == "/proc/vmcore"
+        self._use_mmap = use_mmap and self._size > 0
+        self._buf = bytearray()
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def read(self, offset: int, size: int) -> bytes | bytearray | memoryview:
+        """The bytes at ``offset``, in a buffer that is reused: valid until the next call."""
+        if offset < 0 or size < 0 or offset + size > self._size:
+            raise SourceFault(offset, size, f"beyond the end of the source ({self._size} bytes): truncated")
+        buf = self._buffer(size)
+        if self._use_mmap and size <= self._window:
+            try:
+                self._mapped(offset, buf)
+                return buf
+            except OSError:
+                # /proc/vmcore on kernels before 3.11, or a filesystem without mmap.
+                self._unmap()
+                self._use_mmap = False
+        self._pread(offset, buf)
+        return buf
+
+    def read_copy(self, offset: int, size: int) -> bytes:
+        """Like :meth:`read`, in a new bytes object: one copy, where ``bytes(read())`` makes two."""
+        if self._use_mmap or offset < 0 or size <= 0 or offset + size > self._size:
+            return bytes(self.read(offset, size))
+        try:
+            data = os.pread(self._fd, size, offset)
+        except OSError:
+            data = b""
+        return data if len(data) == size else bytes(self.read(offset, size))  # short: read() reports it
+
+    def _buffer(self, size: int) -> bytearray:
+        # One buffer per size (windows are all the same size but the last): copying into it
+        # avoids a fresh allocation, and its page faults, for every window.
+        if len(self._buf) != size:
+            self._buf = bytearray(size)
+        return self._buf
+
+    def _mapped(self, offset: int, buf: bytearray) -> None:
+        size = len(buf)
+        if not (self._map_start <= offset and offset + size <= self._map_end):
+            self._unmap()
+            start = offset - offset % mmap.ALLOCATIONGRANULARITY
+            end = min(self._size, max(start + self._window, offset + size))
+            self._map = mmap.mmap(self._fd, end - start, mmap.MAP_SHARED, mmap.PROT_READ, offset=start)
+            self._map_start, self._map_end = start, end
+        assert self._map is not None
+        rel = offset - self._map_start
+        with memoryview(self._map) as view:  # released before the window can be unmapped
+            buf[:] = view[rel : rel + size]
+
+    def _pread(self, offset: int, buf: bytearray) -> None:
+        size = len(buf)
+        view = memoryview(buf)
+        done = 0
+        while done < size:
+            try:
+                n = os.preadv(self._fd, [view[done:]], offset + done)
+            except OSError as exc:
+                raise SourceFault(offset + done, size - done, os.strerror(exc.errno or errno.EIO)) from exc
+            if n == 0:
+                raise SourceFault(offset + done, size - done, "unexpected end of file: truncated")
+            done += n
+
+    def _unmap(self) -> None:
+        if self._map is not None:
+            self._map.close()
+            self._map = None
+            self._map_start = self._map_end = 0
+
+    def close(self) -> None:
+        self._unmap()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

@@ -1,0 +1,1 @@
+"""Writing the dump: kdump-compressed and ELF outputs, sinks, codecs, progress."""

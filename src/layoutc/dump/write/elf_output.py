@@ -1,0 +1,208 @@
+"""ELF64 core output (dump-formats.md §3.1, §6.1.2).
+
+Layout: Ehdr | phdr[0] = PT_NOTE | PT_LOADs | (section header 0 when PN_XNUM) | notes | page-aligned
+segment data.  Zero runs of at least ``ZERO_RUN_MIN`` pages become ``p_memsz > p_filesz`` tails
+(they read back as zeros); pages excluded for any other reason are left out of every segment
+(they read back as holes).  Shorter zero runs are written with their contents, as makedumpfile does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from layoutc.dump import extents
+from layoutc.dump.errors import SinkFault
+from layoutc.dump.extents import Extent
+from layoutc.dump.interrupt import critical
+from layoutc.dump.read.elf_input import (
+    EHDR,
+    ELFMAG,
+    EM_X86_64,
+    ET_CORE,
+    NHDR,
+    PHDR,
+    PN_XNUM,
+    PT_LOAD,
+    PT_NOTE,
+    SHDR,
+    Vmcore,
+)
+from layoutc.dump.write.encode import Window
+from layoutc.dump.write.sink import Sink
+
+ZERO_RUN_MIN = 256  # makedumpfile PFN_EXCLUDED
+KERNEL_MAP = 0xFFFFFFFF80000000  # __START_KERNEL_map
+FLUSH_BYTES = 4 << 20
+# ELF has no status field: an incomplete dump gets this extra note (room for it is always reserved).
+# Readers skip notes they do not know; `readelf -n` shows it.
+INCOMPLETE_NOTE = NHDR.pack(8, 12, 0) + b"LAYOUTC\0" + b"INCOMPLETE\0\0"
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """One output PT_LOAD: file pages ``[pfn_start, pfn_file_end)``, memory to ``pfn_mem_end``."""
+
+    pfn_start: int
+    pfn_file_end: int
+    pfn_mem_end: int
+    file_offset: int
+
+
+def segments(keep: list[Extent], zero_runs: list[Extent], header_bytes: int, ps: int) -> list[Segment]:
+    """Segments for the kept pages, with long zero runs as memsz-only tails."""
+    out: list[Segment] = []
+    pos = header_bytes
+    zeros = extents.intersect(zero_runs, keep)
+    zi = 0
+    for start, end in keep:
+        cur = start
+        while zi < len(zeros) and zeros[zi][1] <= end:
+            zs, ze = zeros[zi]
+            out.append(Segment(cur, zs, ze, pos if zs > cur else 0))
+            pos += (zs - cur) * ps
+            cur = ze
+            zi += 1
+        if cur < end:
+            out.append(Segment(cur, end, end, pos))
+            pos += (end - cur) * ps
+    return out
+
+
+def header_size(nsegs: int, notes: int, ps: int) -> int:
+    """Bytes before the first segment, rounded up to a page so readers can mmap the data."""
+    phnum = 1 + nsegs
+    raw = EHDR.size + PHDR.size * phnum + (SHDR.size if phnum >= PN_XNUM else 0) + notes + len(INCOMPLETE_NOTE)
+    return -(-raw // ps) * ps
+
+
+def elf_header(vmcore: Vmcore, segs: list[Segment], hdr: int, ps: int, incomplete: bool = False) -> bytes:
+    """Ehdr, phdrs, optional section header 0, and the notes (plus the INCOMPLETE note)."""
+    phnum = 1 + len(segs)
+    phoff = EHDR.size
+    shoff = phoff + PHDR.size * phnum if phnum >= PN_XNUM else 0
+    notes_off = phoff + PHDR.size * phnum + (SHDR.size if shoff else 0)
+    ident = ELFMAG + bytes([2, 1, 1, 0]) + bytes(8)
+    out = bytearray(
+        EHDR.pack(
+            ident,
+            ET_CORE,
+            EM_X86_64,
+            1,
+            0,
+            phoff,
+            shoff,
+            0,
+            EHDR.size,
+            PHDR.size,
+            min(phnum, PN_XNUM),
+            SHDR.size if shoff else 0,
+            1 if shoff else 0,
+            0,
+        )
+    )
+    notes = vmcore.notes_blob + (INCOMPLETE_NOTE if incomplete else b"")
+    out += PHDR.pack(PT_NOTE, 0, notes_off, 0, 0, len(notes), len(notes), 0)
+    page_offset = _page_offset(vmcore)
+    for s in segs:
+        paddr = s.pfn_start * ps
+        out += PHDR.pack(
+            PT_LOAD,
+            7,
+            s.file_offset,
+            page_offset + paddr,
+            paddr,
+            (s.pfn_file_end - s.pfn_start) * ps,
+            (s.pfn_mem_end - s.pfn_start) * ps,
+            0,
+        )
+    if shoff:
+        out += SHDR.pack(0, 0, 0, 0, 0, 0, 0, phnum, 0, 0)  # sh_info = real e_phnum
+    out += notes
+    return bytes(out) + bytes(hdr - len(out))
+
+
+def _page_offset(vmcore: Vmcore) -> int:
+    """PAGE_OFFSET from a RAM PT_LOAD (makedumpfile get_page_offset_x86_64), 0 when unknown."""
+    for ph in vmcore.loads:
+        if ph.p_vaddr and ph.p_vaddr < KERNEL_MAP:
+            return (ph.p_vaddr - ph.p_paddr) & 0xFFFFFFFFFFFFFFFF
+    return 0
+
+
+class ElfWriter:
+    """Streams segment data for a fixed segment list."""
+
+    def __init__(self, sink: Sink, vmcore: Vmcore, hdr: int, segs: list[Segment], ps: int) -> None:
+        self.sink = sink
+        self.vmcore = vmcore
+        self.hdr = hdr
+        self.segs = segs
+        self.ps = ps
+        self.file_pages = extents.normalize((s.pfn_start, s.pfn_file_end) for s in segs)
+        self._buf = bytearray()
+        self._pos = hdr
+        self._batch: list[tuple[int, int]] = []
+        self.pending_pfn = 0
+        self.committed_pfn = 0
+        self.written = 0
+
+    def write_metadata(self) -> None:
+        """The headers and notes."""
+        self.sink.write_at(0, elf_header(self.vmcore, self.segs, self.hdr, self.ps))
+        self.written = self.hdr
+
+    def add(self, windows: Iterable[Window]) -> None:
+        """Append the raw bytes of each window (windows cover ``file_pages`` in order)."""
+        for w in windows:
+            with critical():  # a signal waits until the window is booked (and flushed)
+                self._buf += w.payload
+                self._batch.append((w.pfn, w.npages))
+                self.pending_pfn = w.pfn + w.npages
+                if len(self._buf) >= FLUSH_BYTES:
+                    self.flush()
+
+    def flush(self) -> None:
+        """Write buffered data."""
+        if self._buf:
+            try:
+                self.sink.write_at(self._pos, self._buf)
+            except SinkFault as exc:
+                # Pages wholly written before the short write stay in the dump.
+                done = (exc.offset - self._pos) // self.ps if self.sink.seekable else 0
+                for pfn, n in self._batch:
+                    if done < n:
+                        self.committed_pfn = pfn + max(done, 0)
+                        break
+                    done -= n
+                raise
+            self._pos += len(self._buf)
+            self._buf = bytearray()
+        self._batch = []
+        self.committed_pfn = self.pending_pfn
+        self.written = self._pos
+
+    def finish(self) -> None:
+        """Flush the rest."""
+        self.flush()
+
+    def mark_incomplete(self) -> list[Extent]:
+        """After a fault: rewrite the headers so that segments end at the last written page.
+
+        ELF has no INCOMPLETE flag; segments past the fault get ``p_filesz = 0`` (makedumpfile
+        leaves such files truncated; ours stay consistent).  Returns the pages still dumped.
+        """
+        cut = self.committed_pfn
+        segs = []
+        for s in self.segs:
+            file_end = max(s.pfn_start, min(s.pfn_file_end, cut))
+            segs.append(
+                Segment(
+                    s.pfn_start,
+                    file_end,
+                    s.pfn_mem_end if file_end == s.pfn_file_end else file_end,
+                    s.file_offset if file_end > s.pfn_start else 0,
+                )
+            )
+        self.sink.write_at(0, elf_header(self.vmcore, segs, self.hdr, self.ps, incomplete=True))
+        return extents.normalize((s.pfn_start, s.pfn_file_end) for s in segs)

@@ -1,0 +1,1 @@
+"""The front end: YAML source with positions, ``extends:`` layers, schema, meaning checks."""

@@ -1,0 +1,1 @@
+"""Booting: QEMU machines that match a board, GRUB and EFI boots, the serial protocol."""

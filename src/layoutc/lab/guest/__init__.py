@@ -1,0 +1,1 @@
+"""What runs inside the guest: the observation stages and the crash cycle's stages."""

@@ -1,0 +1,1 @@
+"""What the lab boots: Debian kernels, initramfs images, the interpreters they ship."""

@@ -1,0 +1,128 @@
+"""A minimal Python runtime for a guest initramfs: Debian's python3.11 plus exactly the stdlib it needs.
+
+Shared by the crash initramfs (``crashrd``: the dumper's zipapp) and the production guest (``probezip``:
+``layoutc probe``'s zipapp). Which stdlib modules are needed is found by running the host interpreter with
+``-X importtime`` on the caller's commands (plus the modules a caller imports only on some paths); they are
+byte-compiled *sourceless* (``X.pyc`` beside where ``X.py`` would be: no source, no stale-timestamp
+recompilation under TCG) and shipped with their ``lib-dynload`` extensions and every library ``ldd`` lists.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from layoutc.lab.errors import LabError
+from layoutc.lab.image import initramfs
+
+PYTHON = Path("/usr/bin/python3.11")  # Debian's python3.11-minimal; the guest calls it as python3
+PY_LIB = "/usr/lib/python3.11"
+DIST = "/usr/lib/python3/dist-packages"  # Debian's site directory for packaged modules (python3-zstandard, ...)
+
+_RESOLVE = r"""
+import importlib.util, json, os, sys
+out = {}
+for name in sys.stdin.read().split():
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        continue
+    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
+        continue
+    out[name] = [spec.origin, bool(spec.submodule_search_locations)]
+print(json.dumps(out))
+"""
+
+_COMPILE = r"""
+import json, py_compile, sys
+for src, dst, shown in json.load(sys.stdin):
+    py_compile.compile(src, cfile=dst, dfile=shown, doraise=True,
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+"""
+
+
+def interpreter() -> Path:
+    if not PYTHON.is_file():
+        raise LabError("tool-missing", f"{PYTHON} not found (Debian package python3.11-minimal)")
+    return PYTHON
+
+
+def imported_modules(commands: Sequence[Sequence[str]], extra: Iterable[str] = ()) -> list[str]:
+    """Every non-layoutc module the interpreter loads for ``commands`` (arguments after ``python3.11``)."""
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C"}
+    names: set[str] = set()
+    for args in commands:
+        argv = [str(interpreter()), "-X", "importtime", *args]
+        proc = subprocess.run(argv, capture_output=True, text=True, env=env, cwd="/", timeout=60, check=False)
+        for line in proc.stderr.splitlines():
+            if line.startswith("import time:") and "|" in line:
+                name = line.rsplit("|", 1)[-1].strip()
+                if name and not name.startswith(("layoutc", "__main__")):
+                    names.add(name)
+    return sorted(names | set(extra))
+
+
+def python_files(names: Iterable[str], packages: Iterable[str] = ()) -> dict[str, bytes]:
+    """Archive path → bytes for the interpreter, the sourceless stdlib ``names``, extensions, libraries; and
+    the modules of ``packages`` (top-level names importable from Debian's ``DIST``, e.g. python3-zstandard's
+    ``zstandard``) that ``names`` lists (what importing them loaded), sourceless, with their extensions'
+    libraries. A package that is not installed raises ``LabError("tool-missing", ...)`` naming it."""
+    py = interpreter()
+    wanted = frozenset(packages)
+    proc = subprocess.run(
+        [str(py), "-S", "-c", _RESOLVE],
+        input=" ".join(names),
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **({"PYTHONPATH": DIST} if wanted else {})},  # -S: no site, so no DIST
+        cwd="/",
+        timeout=60,
+        check=True,
+    )
+    origins: dict[str, list[object]] = json.loads(proc.stdout)
+    files: dict[str, bytes] = {"usr/bin/python3": py.read_bytes()}
+    natives = [py]
+    to_compile: list[tuple[str, str, str]] = []
+    with tempfile.TemporaryDirectory(prefix="layoutc-pyc-") as tmp:
+        # getpath's landmark is lib/python3.11/os.py or os.pyc (os itself is frozen, so never "imported" from it)
+        landmark = [f"{PY_LIB}/os.py", False]
+        missing = sorted(n for n in wanted if not str(origins.get(n, [""])[0]).startswith(DIST + "/"))
+        if missing:
+            debs = ", ".join(f"python3-{n}" for n in missing)
+            raise LabError("tool-missing", f"python module(s) {', '.join(missing)} not in {DIST} (Debian: {debs})")
+        chosen = []
+        for name, (origin, _pkg) in sorted([*origins.items(), ("os", landmark)]):
+            if str(origin).startswith(PY_LIB + "/"):
+                chosen.append((str(origin), PY_LIB))
+            elif str(origin).startswith(DIST + "/") and name.split(".")[0] in wanted:
+                chosen.append((str(origin), DIST))  # other site-packages stay out
+        for shown, root in chosen:
+            real = os.path.realpath(shown)
+            rel = shown[len(root) + 1 :]
+            if rel.endswith(".py"):
+                dst = Path(tmp) / root.strip("/") / (rel[:-3] + ".pyc")
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                to_compile.append((real, str(dst), shown))
+            elif rel.endswith(".so"):
+                files[f"{root[1:]}/{rel}"] = Path(real).read_bytes()
+                natives.append(Path(real))
+        subprocess.run(
+            [str(py), "-S", "-c", _COMPILE],
+            input=json.dumps(to_compile),
+            text=True,
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+        for _src, compiled, shown in to_compile:
+            files[shown[1:-3] + ".pyc"] = Path(compiled).read_bytes()
+    for native in natives:
+        for lib in initramfs.shared_libraries(native):
+            files[str(lib).lstrip("/")] = lib.resolve().read_bytes()
+    files[f"{PY_LIB[1:]}/lib-dynload/.keep"] = b""
+    return files
+

@@ -1,0 +1,1 @@
+"""The typed contracts between stages: the profile, the layout and their units."""

@@ -1,0 +1,1 @@
+"""The writer: the only stage besides the loader that touches files."""
