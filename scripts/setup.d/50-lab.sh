@@ -9,7 +9,7 @@ set -eu
 here=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$here"
 
-# part 2 adds: python3.11-minimal + libpython3.11-stdlib (the interpreter the crash initramfs ships), dash and
+# the crash cycle adds: python3.11-minimal + libpython3.11-stdlib (the interpreter the crash initramfs ships), dash and
 # coreutils (the production OS shell and sha256sum recover.sh runs with), e2fsprogs debugfs (reading the disks);
 # --grub: grub-pc-bin, grub-common, xorriso (grub-mkrescue's i386-pc ISO, grub-mkconfig's 00_header);
 # --efi: ovmf (UEFI firmware, pflash), systemd-boot-efi (systemd-bootx64.efi), mtools (the FAT ESP, no root)

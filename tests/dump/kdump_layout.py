@@ -1,4 +1,4 @@
-"""An independent parser of kdump-compressed files for the tests (dump-formats.md §3.2).
+"""An independent parser of kdump-compressed files for the tests (docs/reference/dump-formats.md §3.2).
 
 Written from the format description, not from the writer, so that the tests do not check the
 writer against itself.

@@ -1,4 +1,4 @@
-"""A synthetic x86_64 kernel image for page-class filtering (dump-formats.md §6.4.3).
+"""A synthetic x86_64 kernel image for page-class filtering (docs/reference/dump-formats.md §6.4.3).
 
 64 MiB of RAM with real 4-level page tables at SYMBOL(init_top_pgt) (2 MiB PSE mappings for the
 direct map, __START_KERNEL_map and vmemmap), init_uts_ns, SPARSEMEM_EXTREME roots and 64-byte
@@ -22,7 +22,7 @@ PSE, PRESENT_RW = 0x80, 0x3
 
 # physical placement
 PGD, PUD_DM, PMD_DM, PUD_K, PMD_K, PUD_VM, PMD_VM, P4D_DM, P4D_K, P4D_VM = (0x1000000 + i * PS for i in range(10))
-# 5-level paging (LA57) moves the direct map and vmemmap (dump-formats.md §2.2 defaults)
+# 5-level paging (LA57) moves the direct map and vmemmap (docs/reference/dump-formats.md §2.2 defaults)
 PAGE_OFFSET_L5 = 0xFF11000000000000
 VMEMMAP_L5 = 0xFFD4000000000000
 # KASLR randomizes page_offset_base and vmemmap_base (1 GiB aligned): nothing may assume defaults
@@ -155,7 +155,7 @@ class PageSpec:
     dtor_order: tuple[int, int] | None = None  # for the first tail of a compound page
 
 
-# Ground-truth classes by pfn range, as makedumpfile decides them (dump-formats.md §2.3).
+# Ground-truth classes by pfn range, as makedumpfile decides them (docs/reference/dump-formats.md §2.3).
 CLASSES: list[tuple[str, int, int]] = [
     ("free", 0x400, 0x800),  # order-10 buddy block
     ("free", 0x808, 0x810),  # order-3 buddy block

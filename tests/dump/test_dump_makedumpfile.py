@@ -20,7 +20,7 @@ SID_SH = Path(__file__).resolve().parents[2] / "bench" / "dump" / "sid-makedumpf
 
 def no_vmcoreinfo(tmp_path: Path, aligned: bool = True) -> str:
     # With VMCOREINFO makedumpfile needs a real kernel image (page tables, init_uts_ns) even at
-    # -d 1; without it, it falls back to get_mem_map_without_mm (dump-formats.md §5).
+    # -d 1; without it, it falls back to get_mem_map_without_mm (docs/reference/dump-formats.md §5).
     # aligned: no segment ends inside a page. makedumpfile 1.7.2 drops such a partial last page,
     # 1.7.7+ (f2c5f76 "Fix incorrect page exclusion in exclude_nodata_pages()") and we keep it.
     fx = fixtures.standard()

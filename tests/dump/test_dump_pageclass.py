@@ -83,7 +83,7 @@ def oracle(
     """The makedumpfile command that is the oracle for ``kern`` and the file to give it; None when
     it is not fetched.
 
-    Debian 12's 1.7.2 predates folios: it keeps THP and hugetlb tails on 6.12 (dump-formats.md §4),
+    Debian 12's 1.7.2 predates folios: it keeps THP and hugetlb tails on 6.12 (docs/reference/dump-formats.md §4),
     so sid's 1.7.8 is the oracle there. 1.7.8 predates f50c015 ("Fix wrong exclusion of compound
     tail pages on Linux 7.1 and later"), which only makes it read OFFSET(page.compound_info) as
     OFFSET(page.compound_head); on 7.1 it gets exactly that from a copy of the fixture whose

@@ -98,13 +98,13 @@ def test_drgn_reads_every_kept_page(dumps: Any, fmt: str, comp: str) -> None:
 @pytest.mark.tools
 @pytest.mark.parametrize(("fmt", "comp"), [c for c in CASES if c[0] != "flat"])
 def test_libkdumpfile_reads_every_kept_page(dumps: Any, fmt: str, comp: str) -> None:
-    # Debian's libkdumpfile 0.5.1 cannot open flattened files (dump-formats.md §3.3).
+    # Debian's libkdumpfile 0.5.1 cannot open flattened files (docs/reference/dump-formats.md §3.3).
     kdumpfile: Any = need_module("kdumpfile")
     fx, path = case(dumps, fmt, comp)
     k = kdumpfile.kdumpfile(path)
     gone = excluded_pfns()
     # In ELF output the long zero run is a p_memsz > p_filesz tail, which libkdumpfile reports as
-    # missing unless file.zero_excluded is set (dump-formats.md §3.1).
+    # missing unless file.zero_excluded is set (docs/reference/dump-formats.md §3.1).
     zero_tail = set(range(*fx.zero_run)) if fmt == "elf" else set()
     starts = segment_starts(path) if fmt == "elf" else set()
     for pfn in fx.pfns():

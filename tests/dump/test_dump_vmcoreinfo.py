@@ -1,4 +1,4 @@
-"""VMCOREINFO value parsing, as makedumpfile parses it (dump-formats.md §1.5)."""
+"""VMCOREINFO value parsing, as makedumpfile parses it (docs/reference/dump-formats.md §1.5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Synthetic ELF vmcores built with struct, shaped like /proc/vmcore (dump-formats.md §1, §6.4)."""
+"""Synthetic ELF vmcores built with struct, shaped like /proc/vmcore (docs/reference/dump-formats.md §1, §6.4)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ PS = 4096
 PAGE_OFFSET = 0xFFFF888000000000
 KERNEL_MAP = 0xFFFFFFFF80000000
 
-# What drgn and libkdumpfile need to open a file (dump-formats.md §5).
+# What drgn and libkdumpfile need to open a file (docs/reference/dump-formats.md §5).
 VMCOREINFO = (
     "OSRELEASE=6.1.0-synthetic\n"
     "PAGESIZE=4096\n"

@@ -239,7 +239,7 @@ CASES: list[tuple[str, Callable[[str, str, Diagnostics], Any], str, str, str]] =
         (
             "dev/cmdline:1:15: error[LC408]: malformed memmap= entry: 'memmap=256M!x130000000'\n"
             "  = rule: the kernel splits its cmdline at spaces outside double quotes (lib/cmdline.c next_arg), sizes are memparse() numbers, and 'uname -r' prints one release string starting MAJOR.MINOR\n"
-            "  = hint: memmap=SIZE[@#$!]START, memmap=SIZE, memmap=exactmap (kernel.md §3.1)\n"
+            "  = hint: memmap=SIZE[@#$!]START, memmap=SIZE, memmap=exactmap (docs/reference/kernel-rules.md §3.1)\n"
         ),
     ),
 ]
@@ -263,13 +263,13 @@ IOMEM = "00001000-0009fbff : System RAM\n"
         (
             {"iomem": IOMEM, "block_size_bytes": "0x8000000\n"},
             "dev/block_size_bytes:1:1: error[LC404]: '0x8000000' is not a power-of-two hex number\n"
-            "  = rule: block_size_bytes is hex without 0x, a power of two (drivers/base/memory.c, kernel.md §4.1)\n"
+            "  = rule: block_size_bytes is hex without 0x, a power of two (drivers/base/memory.c, docs/reference/kernel-rules.md §4.1)\n"
             "  = hint: block_size_bytes holds hex without 0x, e.g. 8000000 for 128 MiB\n",
         ),
         (
             {"iomem": IOMEM, "block_size_bytes": "6000000\n"},
             "dev/block_size_bytes:1:1: error[LC404]: '6000000' is not a power-of-two hex number\n"
-            "  = rule: block_size_bytes is hex without 0x, a power of two (drivers/base/memory.c, kernel.md §4.1)\n"
+            "  = rule: block_size_bytes is hex without 0x, a power of two (drivers/base/memory.c, docs/reference/kernel-rules.md §4.1)\n"
             "  = hint: block_size_bytes holds hex without 0x, e.g. 8000000 for 128 MiB\n",
         ),
         (

@@ -29,7 +29,8 @@ def test_cma_needs_kernel_6_17() -> None:
     assert render_text(diags) == (
         "captures/qemu-k6.1-q35-8G/uname-r:1:1: error[LC412]: --strategy cma needs crashkernel=,cma "
         "(Linux 6.17 or newer); the captured kernel is 6.1.0\n"
-        "  = rule: crashkernel=,cma landed in Linux 6.17 (commits 35c18f2933c5, ab475510e042; kernel.md "
+        "  = rule: crashkernel=,cma landed in Linux 6.17 (commits 35c18f2933c5, ab475510e042; "
+        "docs/reference/kernel-rules.md "
         "§1.5)\n"
         "  = hint: import with --strategy pmem-movable (or pmem-hotplug), or capture the device again after "
         "moving it to a 6.17+ kernel\n"
@@ -50,7 +51,7 @@ def test_hotplug_needs_an_srat() -> None:
     assert render_text(diags) == (
         "error[LC413]: --strategy pmem-hotplug needs an SRAT, and the capture shows none (unknown without "
         "dmesg; set true if the firmware has an ACPI SRAT)\n"
-        "  = rule: dax/kmem needs a NUMA node to hand the window back (kernel.md §3.5)\n"
+        "  = rule: dax/kmem needs a NUMA node to hand the window back (docs/reference/kernel-rules.md §3.5)\n"
         "  = hint: import with --strategy pmem-movable; if the firmware has an SRAT, capture dmesg too\n"
     )
 
@@ -75,7 +76,8 @@ def test_arm64_has_no_pmem_window(tmp_path: Path) -> None:
     assert import_profile(info, "arm", Strategy.PMEM_MOVABLE, diags) is None
     assert render_text(diags) == (
         "error[LC419]: --strategy pmem-movable is not possible on arm64\n"
-        "  = rule: memmap=nn!ss is x86-only (kernel.md §3.3); crashkernel=,cma is x86 since 6.17 (§1.5)\n"
+        "  = rule: memmap=nn!ss is x86-only (docs/reference/kernel-rules.md §3.3); crashkernel=,cma is x86 since "
+        "6.17 (§1.5)\n"
         "  = hint: arm64 has no memmap=! and no crashkernel=,cma: use --strategy classic-disk\n"
     )
     diags = Diagnostics()

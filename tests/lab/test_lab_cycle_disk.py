@@ -1,4 +1,4 @@
-"""Lab part 2 for disk targets without booting: the GPT crash disk, debugfs read-back, /proc/vmcore's
+"""The crash cycle for disk targets without booting: the GPT crash disk, debugfs read-back, /proc/vmcore's
 PT_LOAD ranges against the crash CMA ranges (``layoutc.lab.cycle_disk``)."""
 
 from __future__ import annotations

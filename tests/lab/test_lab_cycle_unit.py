@@ -1,4 +1,4 @@
-"""Lab part 2 without booting: grubenv, kdump reading and comparison, plans, initramfs ordering, QEMU argv."""
+"""The crash cycle without booting: grubenv, kdump reading and comparison, plans, initramfs ordering, QEMU argv."""
 
 from __future__ import annotations
 

@@ -46,7 +46,7 @@ def test_chain_cites_rule_kernel_source_and_input_positions() -> None:
     rules = {link.pointer for link in first.chain}
     assert {"/crashkernel", "/crashkernel/size", "/cmdline/production"} <= rules
     placed = next(link for link in first.chain if link.pointer == "/crashkernel")
-    assert placed.rule and ("kernel.md" in placed.source or "LNX:" in placed.source)
+    assert placed.rule and ("docs/reference/kernel-rules.md" in placed.source or "LNX:" in placed.source)
     reserve = next(i for i in placed.inputs if i.path == "crash.reserve")
     assert reserve.file == "profiles/qemu/qemu-4g.yaml" and reserve.line > 0 and reserve.col > 0
 

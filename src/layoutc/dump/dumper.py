@@ -294,7 +294,7 @@ def _exclusions(
 
 
 def _system_ram(path: str, ps: int, notes: list[str], explicit: bool) -> list[Extent]:
-    """Top-level "System RAM" ranges of an iomem file, as pfn extents (dump-formats.md §6.2).
+    """Top-level "System RAM" ranges of an iomem file, as pfn extents (docs/reference/dump-formats.md §6.2).
 
     A bad ``--iomem`` file is an input error; a bad default ``/proc/iomem`` only a note: the dump
     of ``/proc/vmcore`` must not be lost over it.

@@ -79,7 +79,7 @@ def _owned(param: Param, where: str, error: Report) -> None:
     owned = _OWNED_KEYS[param.key]
     alias = "" if param.name == owned else f" (the kernel reads it as '{owned}')"
     error("LC210", f"'{param.name}'{alias} is a layout parameter that layoutc owns",
-          "layout parameters come from the solver, per boot stage (kernel.md §7 items 22-24)",
+          "layout parameters come from the solver, per boot stage (docs/reference/kernel-rules.md §7 items 22-24)",
           f"remove '{param.name}' here; pin it under pins: if you must fix its value", param.raw)
 
 

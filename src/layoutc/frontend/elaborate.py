@@ -41,8 +41,9 @@ from layoutc.model.profile import (
 )
 from layoutc.model.units import GiB, MiB, UnitError, format_addr, format_size, parse_size, parse_size_or_percent
 
-CMA_MIN_VERSION = (6, 17)  # crashkernel=,cma: commits 35c18f2933c5/ab475510e042, Linux 6.17 (kernel.md §1)
-DEFAULT_BLOCK_SIZE = 128 * MiB  # x86 probe_memory_block_size below 64 GiB (kernel.md §4.1)
+# crashkernel=,cma: commits 35c18f2933c5/ab475510e042, Linux 6.17 (docs/reference/kernel-rules.md §1)
+CMA_MIN_VERSION = (6, 17)
+DEFAULT_BLOCK_SIZE = 128 * MiB  # x86 probe_memory_block_size below 64 GiB (docs/reference/kernel-rules.md §4.1)
 DUMP_LEVEL_USER = 8
 # Kernel code to bss of Debian's 6.1 and 7.2 kernels spans about 52 MiB in /proc/iomem (captures).
 DEFAULT_IMAGE_SIZE = 64 * MiB
@@ -207,7 +208,7 @@ def _block_size(r: _Reader, arch: Arch, ram_end: int) -> int:
     raw, smallest = r.get(("memory", "block_size")), min_block_size(arch)
     if block_size & (block_size - 1):
         r.error("LC204", ("memory", "block_size"), f"block size {format_size(block_size)} is not a power of two",
-                rule="memory block size is a power of two >= the section size (kernel.md §4.1)",
+                rule="memory block size is a power of two >= the section size (docs/reference/kernel-rules.md §4.1)",
                 hint="read /sys/devices/system/memory/block_size_bytes (hex) on the board", value=raw)
     elif block_size < smallest:
         r.error("LC204", ("memory", "block_size"), f"block size {format_size(block_size)} is smaller than one "
@@ -237,7 +238,8 @@ def _crash(r: _Reader) -> CrashSpec:
     cma_size = r.size(("crash", "cma_size"))
     if memory is CrashMemory.CMA and cma_size is None:
         r.error("LC209", ("crash",), "crash.memory is cma but crash.cma_size is missing",
-                rule="crashkernel=X,cma needs its size X (kernel.md §1.5)", hint="add crash.cma_size, e.g. 256M")
+                rule="crashkernel=X,cma needs its size X (docs/reference/kernel-rules.md §1.5)",
+                hint="add crash.cma_size, e.g. 256M")
     if memory is CrashMemory.CLASSIC and cma_size is not None:
         r.error("LC209", ("crash", "cma_size"), "crash.cma_size is set but crash.memory is classic",
                 rule="only crash.memory: cma uses crashkernel=,cma", hint="remove cma_size or set memory: cma",
@@ -268,12 +270,14 @@ def _window(r: _Reader, crash: CrashSpec, memory: MemoryMap) -> WindowSpec | Non
         release = Release(release_text)
     if mode is WindowMode.HOTPLUG and not memory.srat:
         r.error("LC206", ("window", "mode"), "window mode hotplug needs an SRAT (memory.srat: true)",
-                rule="dax/kmem refuses a region with no NUMA node ('invalid node: -1'; kernel.md §3.5)",
+                rule="dax/kmem refuses a region with no NUMA node ('invalid node: -1'; "
+                    "docs/reference/kernel-rules.md §3.5)",
                 hint="use window mode movable (released by a reboot), or declare the SRAT if the firmware has one",
                 value=mode)
     elif release is Release.KMEM and not memory.srat:
         r.error("LC206", ("window", "release"), "release kmem needs an SRAT (memory.srat: true)",
-                rule="dax/kmem refuses a region with no NUMA node ('invalid node: -1'; kernel.md §3.5)",
+                rule="dax/kmem refuses a region with no NUMA node ('invalid node: -1'; "
+                    "docs/reference/kernel-rules.md §3.5)",
                 hint="use release: reboot, or declare the SRAT if the firmware has one", value=release_text)
     return WindowSpec(
         mode=mode, size=r.size(("window", "size")),
@@ -322,7 +326,8 @@ def _check_versions(r: _Reader, arch: Arch, version: KernelVersion, crash: Crash
     if crash.memory is CrashMemory.CMA:
         if arch is not Arch.X86_64:
             r.error("LC205", ("crash", "memory"), f"crashkernel=,cma is not supported on {arch}",
-                    rule="crashkernel=,cma is x86 since 6.17; the arm64 series was not merged (kernel.md §1.5)",
+                    rule="crashkernel=,cma is x86 since 6.17; the arm64 series was not merged "
+                        "(docs/reference/kernel-rules.md §1.5)",
                     hint="use crash.memory: classic", value="cma")
         elif (version.major, version.minor) < CMA_MIN_VERSION:
             r.error("LC205", ("crash", "memory"), f"crashkernel=,cma needs Linux 6.17 or newer; "
@@ -333,7 +338,8 @@ def _check_versions(r: _Reader, arch: Arch, version: KernelVersion, crash: Crash
     if window is not None and arch is Arch.ARM64:
         where: Key = ("crash", "target") if r.has(("crash", "target")) else ("arch",)
         r.error("LC207", where, "arm64 has no memmap=! (pmem-window target)",
-                rule="memmap=nn!ss is x86-only; DT platforms need a pmem-region node (kernel.md §3.3)",
+                rule="memmap=nn!ss is x86-only; DT platforms need a pmem-region node "
+                    "(docs/reference/kernel-rules.md §3.3)",
                 hint="use crash.target: disk on arm64", value="pmem-window")
 
 
@@ -354,7 +360,8 @@ def _dump(r: _Reader, crash: CrashSpec, arch: Arch) -> DumpSpec:
     if crash.memory is CrashMemory.CMA and not level & DUMP_LEVEL_USER:
         r.diags.warning("LC216", f"dump level {level} keeps user pages, but pages in the CMA area are not in "
                         "the vmcore", span=r.span(("dump", "level")), path="dump.level", value=str(level),
-                        rule="crashkernel=,cma: user and movable pages there are missing (kernel.md §1.5)",
+                        rule="crashkernel=,cma: user and movable pages there are missing "
+                            "(docs/reference/kernel-rules.md §1.5)",
                         hint="use a level with bit 8 (e.g. 31) so the dump says what it really holds")
     exclude: list[ExcludeRange] = []
     for index, item in enumerate(r.get(("dump", "exclude"), []) or []):

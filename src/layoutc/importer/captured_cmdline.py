@@ -135,7 +135,8 @@ def parse_cmdline(text: str, display: str, diags: Diagnostics) -> Cmdline | None
                         line=1,
                         col=text.find(token) + 1,
                         value=token,
-                        hint="memmap=SIZE[@#$!]START, memmap=SIZE, memmap=exactmap (kernel.md §3.1)",
+                        hint="memmap=SIZE[@#$!]START, memmap=SIZE, memmap=exactmap "
+                            "(docs/reference/kernel-rules.md §3.1)",
                     )
                     ok = False
                 else:

@@ -20,7 +20,7 @@ from layoutc.model.units import format_human, format_size
 
 BOARD_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")  # profile schema: board
 CMDLINE_RE = re.compile(r"^[^\x00-\x1f\x7f]{0,1024}$")  # profile schema: kernel.cmdline
-CMA_MIN = (6, 17)  # crashkernel=,cma (kernel.md §1.5)
+CMA_MIN = (6, 17)  # crashkernel=,cma (docs/reference/kernel-rules.md §1.5)
 DEFAULT_CMA_SIZE = "256M"
 DEFAULT_DISK = "/dev/disk/by-partlabel/crash"
 

@@ -38,7 +38,8 @@ RULES: dict[str, str] = {
     "nesting level (kernel/resource.c r_show)",
     "LC403": "lsmem rows are RANGE 0xSTART-0xEND (inclusive, block-granular) with SIZE, STATE, REMOVABLE, "
     "BLOCK, NODE, ZONES columns (util-linux sys-utils/lsmem.c)",
-    "LC404": "block_size_bytes is hex without 0x, a power of two (drivers/base/memory.c, kernel.md §4.1)",
+    "LC404": "block_size_bytes is hex without 0x, a power of two (drivers/base/memory.c, "
+    "docs/reference/kernel-rules.md §4.1)",
     "LC405": "/proc/zoneinfo has 'Node N, zone NAME' headers with spanned/present/managed/start_pfn "
     "counters (mm/vmstat.c zoneinfo_show_print)",
     "LC406": "dmesg lines are matched by their prefix (BIOS-e820:, ACPI: SRAT:, Movable zone start, "
@@ -49,14 +50,16 @@ RULES: dict[str, str] = {
     "LC409": "/proc/iomem shows zero addresses to readers without CAP_SYS_ADMIN (kernel/resource.c)",
     "LC410": "profiles need kernel.version; it comes from uname-r or dmesg 'Linux version'",
     "LC411": "a board has System RAM",
-    "LC412": "crashkernel=,cma landed in Linux 6.17 (commits 35c18f2933c5, ab475510e042; kernel.md §1.5)",
-    "LC413": "dax/kmem needs a NUMA node to hand the window back (kernel.md §3.5)",
-    "LC414": "the imported map is the board's, before layout parameters (issue 2 item 4)",
+    "LC412": "crashkernel=,cma landed in Linux 6.17 (commits 35c18f2933c5, ab475510e042; "
+    "docs/reference/kernel-rules.md §1.5)",
+    "LC413": "dax/kmem needs a NUMA node to hand the window back (docs/reference/kernel-rules.md §3.5)",
+    "LC414": "the imported map is the board's, before layout parameters (docs/import.md)",
     "LC415": "e820, /proc/iomem and lsmem describe the same RAM once layout parameters are undone",
     "LC416": "the kernel assigns memory to nodes from the SRAT's memory affinity ranges (numa_meminfo)",
     "LC417": "board names are lower-case letters, digits, '.', '_' and '-' (profile schema)",
     "LC418": "probe reads what the device offers; missing optional sources lower the import's fidelity",
-    "LC419": "memmap=nn!ss is x86-only (kernel.md §3.3); crashkernel=,cma is x86 since 6.17 (§1.5)",
+    "LC419": "memmap=nn!ss is x86-only (docs/reference/kernel-rules.md §3.3); crashkernel=,cma is x86 since 6.17 "
+    "(§1.5)",
     "LC420": "SysInfo JSON carries 'format': 'layoutc-sysinfo/1'",
     "LC421": "e820 and the iomem top level are sanitized maps: no entry overlaps another "
     "(e820__update_table)",

@@ -29,7 +29,7 @@ NAME2KIND: dict[str, str] = {
     "Persistent Memory": "pmem",
     "Soft Reserved": "reserved",
 }
-KMEM = "System RAM (kmem)"  # dax/kmem hot-added RAM: not boot RAM (kernel.md §3.5)
+KMEM = "System RAM (kmem)"  # dax/kmem hot-added RAM: not boot RAM (docs/reference/kernel-rules.md §3.5)
 
 
 def parse_iomem(text: str, display: str, diags: Diagnostics) -> tuple[IomemEntry, ...] | None:

@@ -1,4 +1,4 @@
-"""Command-line assembly, limits and escaping (kernel.md §3.2, §5.2, §7 items 1, 7, 22-24).
+"""Command-line assembly, limits and escaping (docs/reference/kernel-rules.md §3.2, §5.2, §7 items 1, 7, 22-24).
 
 Per-stage rules:
 

@@ -1,4 +1,4 @@
-"""``crashkernel=``: grammar, and where memblock puts the reservation (kernel.md §1).
+"""``crashkernel=``: grammar, and where memblock puts the reservation (docs/reference/kernel-rules.md §1).
 
 Parser: LNX:kernel/crash_reserve.c parse_crashkernel() / __parse_crashkernel() /
 get_last_crashkernel(). Placement: LNX:kernel/crash_reserve.c reserve_crashkernel_generic()
@@ -165,7 +165,7 @@ class Reservation:
 def place(args: CrashkernelArgs, free: Sequence[tuple[int, int]], align: int = CRASH_ALIGN) -> Reservation:
     """reserve_crashkernel_generic(), given memblock's free ranges at that time.
 
-    ``align`` is CRASH_ALIGN: 16 MiB on x86, 2 MiB on arm64/riscv/loongarch (kernel.md §1.2).
+    ``align`` is CRASH_ALIGN: 16 MiB on x86, 2 MiB on arm64/riscv/loongarch (docs/reference/kernel-rules.md §1.2).
     """
     size = args.size
     if args.error or not size:

@@ -1,4 +1,4 @@
-"""Where the production kernel image lies (kernel.md §3.6).
+"""Where the production kernel image lies (docs/reference/kernel-rules.md §3.6).
 
 Physical KASLR (LNX:arch/x86/boot/compressed/kaslr.c choose_random_location) picks any free
 slot of RAM that avoids at most MAX_MEMMAP_REGIONS memmap= ranges; it knows nothing of

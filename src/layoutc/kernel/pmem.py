@@ -1,4 +1,4 @@
-"""The dump window: legacy pmem from ``memmap=nn!ss``, devdax and dax/kmem (kernel.md §3.3-3.5).
+"""The dump window: legacy pmem from ``memmap=nn!ss``, devdax and dax/kmem (docs/reference/kernel-rules.md §3.3-3.5).
 
 * memmap=nn!ss adds an E820_TYPE_PRAM (12) entry that outranks RAM (LNX:arch/x86/kernel/e820.c
   parse_memmap_one, __e820__update_table "larger value takes precedence"); the range leaves
@@ -92,7 +92,7 @@ def dataoff_for(size: int, dmap: DevdaxMap, align: int) -> int:
 def window_for_blocks(blocks: int, block_size: int, dmap: DevdaxMap, align: int) -> tuple[int, int]:
     """(size, lead) of a window that returns exactly ``blocks`` whole blocks.
 
-    kernel.md §3.5: base = k*BS - lead and size = blocks*BS + lead, where the lead is the devdax
+    docs/reference/kernel-rules.md §3.5: base = k*BS - lead and size = blocks*BS + lead, where the lead is the devdax
     data offset rounded up to the region alignment (16 MiB, see REGION_ALIGN). With --map=dev the
     offset grows with the size, so iterate to the fixed point (it converges in a few steps).
     """

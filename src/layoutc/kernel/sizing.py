@@ -1,13 +1,13 @@
 """How much memory the crash kernel needs: layoutc's sizing model for ``crash.reserve: auto``.
 
 A pure, additive model in the spirit of kdumpctl estimate and SUSE's kdumptool calibrate
-(anchors.md §1.1, §1.3, §2), with every term carrying its formula and its source so that
+(docs/reference/sources.md §1.1, §1.3, §2), with every term carrying its formula and its source so that
 ``layoutc estimate`` can show them. Sizes are bytes.
 
 classic: the crash kernel's whole RAM is the ``crashkernel=`` reservation, so every term goes
 into it. cma: the reservation only has to hold what kexec loads into it (the kernel segment, the
 initrd segment, purgatory and elfcorehdr); the crash kernel's runtime lives in the ``,cma`` ranges,
-which it receives as RAM (kernel.md §1.5). ``SizingResult.cma_minimum`` is that runtime part.
+which it receives as RAM (docs/reference/kernel-rules.md §1.5). ``SizingResult.cma_minimum`` is that runtime part.
 """
 
 from __future__ import annotations
@@ -132,28 +132,29 @@ def crash_reserve_auto(profile: Profile, sizes: ImageSizes | None = None) -> Siz
                           f"{factor:g} x kernel file {_mib(kernel_file)} (estimate; --kernel FILE "
                           "reads the real in-RAM size from its header)",
                           "kexec segment memsz = decompressed image incl. bss; kdumpctl estimate counts "
-                          "the vmlinux size, not the file (anchors.md §1.1)", RESERVATION,
+                          "the vmlinux size, not the file (docs/reference/sources.md §1.1)", RESERVATION,
                           ("crash.kernel_size",)))
     initrd = sizes.initrd_file if sizes.initrd_file is not None else crash.initrd_size
     terms.append(Term("initrd_segment", "initrd (loaded segment)", align_up(initrd, 4096),
-                      f"initrd file {_mib(initrd)}", "kexec initrd segment (kernel.md §5)", RESERVATION,
+                      f"initrd file {_mib(initrd)}", "kexec initrd segment (docs/reference/kernel-rules.md §5)",
+                      RESERVATION,
                       ("crash.initrd_size",)))
     unpack = align_up(initrd, 4096) * (INITRD_FACTOR - 1)
     terms.append(Term("initrd_unpack", "initrd unpacking (2 more copies)", unpack,
                       f"({INITRD_FACTOR} - 1) x initrd {_mib(initrd)}: unpacked rootfs copy + "
                       "decompression peak",
-                      "kdumpctl estimate counts 3 x initrd (anchors.md §1.1, §3.3; "
+                      "kdumpctl estimate counts 3 x initrd (docs/reference/sources.md §1.1, §3.3; "
                       "kdump-utils #32, #78, #99)",
                       RUNTIME, ("crash.initrd_size",)))
     terms.append(Term("loader", "purgatory, elfcorehdr, boot params", LOADER_OVERHEAD, "constant",
                       "kexec segments other than kernel and initrd (LNX:kernel/kexec_file.c)", RESERVATION))
     terms.append(Term("runtime", "kernel runtime (slab, page tables, early allocations)", KERNEL_RUNTIME,
-                      "constant", "kdumpctl estimate's 16M runtime term (anchors.md §1.1)", RUNTIME))
+                      "constant", "kdumpctl estimate's 16M runtime term (docs/reference/sources.md §1.1)", RUNTIME))
     terms.append(_dumper_term(profile))
     terms.append(Term("per_cpu", "per-CPU areas and dumper threads", PER_CPU * crash.cpus,
                       f"{crash.cpus} CPU(s) (nr_cpus=) x {_mib(PER_CPU)}",
                       "about 1 MiB per CPU/thread (kdump-utils PR #14; SUSE calibrate per-CPU term, "
-                      "anchors.md §1.3)",
+                      "docs/reference/sources.md §1.3)",
                       RUNTIME, ("crash.cpus",)))
     ram = profile.memory.total_ram
     bitmaps = min(BITMAP_CAP, align_up(ram, GiB) // GiB * BITMAP_PER_GIB)
@@ -161,7 +162,7 @@ def crash_reserve_auto(profile: Profile, sizes: ImageSizes | None = None) -> Siz
                       f"{_gib(ram)} System RAM x {BITMAP_PER_GIB // KiB} KiB/GiB (2 bits per 4 KiB page), "
                       f"capped at {_mib(BITMAP_CAP)}",
                       "kdump format's two page bitmaps; SUSE calibrate scales bitmaps by RAM pages, "
-                      "capped at 32 MiB (anchors.md §1.3)", RUNTIME, ("memory.map",)))
+                      "capped at 32 MiB (docs/reference/sources.md §1.3)", RUNTIME, ("memory.map",)))
     terms.append(_target_term(profile))
     if SWIOTLB[arch]:
         terms.append(Term("swiotlb", "software IO TLB (bounce buffers)", SWIOTLB[arch],
@@ -175,12 +176,12 @@ def crash_reserve_auto(profile: Profile, sizes: ImageSizes | None = None) -> Siz
     terms.append(Term("memmap", "struct pages of the crash kernel's own RAM", memmap,
                       f"1/{STRUCT_PAGE_DIVISOR} of the crash kernel's RAM (64 B per 4 KiB page)",
                       "sizeof(struct page) = 64 on x86_64/arm64; SUSE calibrate's memmap term "
-                      "(anchors.md §1.3)",
+                      "(docs/reference/sources.md §1.3)",
                       RUNTIME))
     slack = align_up(total_ram * SLACK_PERCENT // 100, MiB)
     terms.append(Term("slack", "slack", slack, f"{SLACK_PERCENT}% of {_mib(total_ram)}",
                       "layoutc margin for unmodelled modules and fragmentation (SUSE: x1.3 + 64M, "
-                      "kdumpctl: max with the arch default; anchors.md §2)", RUNTIME))
+                      "kdumpctl: max with the arch default; docs/reference/sources.md §2)", RUNTIME))
     needed = sum(t.size for t in terms)
     align = CRASH_ALIGN[arch]
     if crash.memory is CrashMemory.CMA:
@@ -198,7 +199,7 @@ def _dumper_term(profile: Profile) -> Term:
         return Term("dumper", "dumper working set (makedumpfile)", DUMPER_MAKEDUMPFILE,
                     f"makedumpfile binary, libraries and cyclic buffer {_mib(DUMPER_MAKEDUMPFILE)} "
                     "(bitmaps in the per-GiB term)",
-                    "makedumpfile cyclic mode; SUSE calibrate userspace base (anchors.md §1.3)",
+                    "makedumpfile cyclic mode; SUSE calibrate userspace base (docs/reference/sources.md §1.3)",
                     RUNTIME, ("dump.dumper",))
     total = DUMPER_LAYOUTC_INTERPRETER + DUMPER_LAYOUTC_ZIPAPP + DUMPER_LAYOUTC_BUFFERS
     return Term("dumper", "dumper working set (layoutc dumper, Python)", total,
@@ -214,11 +215,13 @@ def _target_term(profile: Profile) -> Term:
     if profile.crash.target is Target.PMEM_WINDOW:
         return Term("target", "pmem driver (raw mode)", PMEM_DRIVERS,
                     f"libnvdimm + nd_e820 + nd_pmem {_mib(PMEM_DRIVERS)}; raw pmem needs no struct pages",
-                    "kernel.md §7 rule 29 (fsdax/devdax would need 64 B per 4 KiB of the window)", RUNTIME,
+                    "docs/reference/kernel-rules.md §7 rule 29 (fsdax/devdax would need 64 B per 4 KiB of the "
+                    "window)", RUNTIME,
                     ("crash.target",))
     return Term("target", "disk I/O stack", DISK_STACK,
                 f"block driver + filesystem + writeback {_mib(DISK_STACK)} (estimate)",
-                "SUSE calibrate models dirty page cache and in-flight I/O instead (anchors.md §1.3)", RUNTIME,
+                "SUSE calibrate models dirty page cache and in-flight I/O instead (docs/reference/sources.md §1.3)",
+                RUNTIME,
                 ("crash.target", "disk.device"))
 
 

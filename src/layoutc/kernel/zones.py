@@ -1,8 +1,8 @@
-"""ZONE_MOVABLE placement from ``movablecore=`` / ``kernelcore=`` (kernel.md §2).
+"""ZONE_MOVABLE placement from ``movablecore=`` / ``kernelcore=`` (docs/reference/kernel-rules.md §2).
 
 A re-derivation (not a copy) of LNX:mm/mm_init.c find_zone_movable_pfns_for_nodes() for the
 size and percent forms. ``kernelcore=mirror`` and ``movable_node`` are not emitted by layoutc
-and are not modelled (they ignore movablecore; kernel.md §2.2 items 1-2).
+and are not modelled (they ignore movablecore; docs/reference/kernel-rules.md §2.2 items 1-2).
 
 Verified against the captures (tests/solver/test_captures.py): movablecore=512M on the 4 GiB
 pc guest -> Node 0: 0x120000000; on the 8 GiB two-node guest -> 0x130400000 and 0x230000000;

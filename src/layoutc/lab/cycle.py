@@ -1,4 +1,4 @@
-"""Lab part 2: ``--stage arm`` and ``--stage full`` (arm → panic → crash kernel → capture → recovery boot).
+"""The crash cycle: ``--stage arm`` and ``--stage full`` (arm → panic → crash kernel → capture → recovery boot).
 
 The device artifacts are rendered by ``layoutc.render.device.device_artifacts`` from the layout's own
 profile (``layout.json`` ``profile``) with one substitution: ``recovery.upload`` becomes the lab's

@@ -1,4 +1,4 @@
-"""Lab part 2 for disk targets (``cma-disk``, ``classic-disk``): the crash disk and what the host reads back.
+"""The crash cycle for disk targets (``cma-disk``, ``classic-disk``): the crash disk and what the host reads back.
 
 The crash disk is what a board would have: a GPT-partitioned disk whose partition is named as the
 profile's ``disk.device`` (``/dev/disk/by-partlabel/NAME``) and holds a filesystem of ``disk.fstype``. The

@@ -28,11 +28,11 @@ from layoutc.lab.image import initramfs, kernels, probezip
 from layoutc.lab.layoutview import LayoutView, load_layout
 from layoutc.lab.report import BootRecord, Report
 
-STAGES = ("boot", "arm", "full")  # part 2: cycle.py
+STAGES = ("boot", "arm", "full")  # arm and full: cycle.py
 _BASELINE_LOCK = threading.Lock()
 _BASELINE_KEYS: dict[str, threading.Lock] = {}  # one lock per baseline: concurrent runs boot it once
 
-# Issue 4 item 4 (probe → import → compile → lab): receives the layout, the SYSINFO directory the production
+# The import round trip (probe → import → compile → lab): receives the layout, the SYSINFO directory the production
 # guest's ``layoutc probe --raw`` wrote (probezip) and the output directory, and returns extra facts. The
 # default imports it, compiles the imported profile and compares the board. Without a guest probe
 # (LabOptions.guest_probe False) the baseline boot's shell capture goes through IMPORT_ROUNDTRIP instead.
@@ -192,7 +192,7 @@ def run_lab(
 
     :param layout_dir: a ``layoutc compile`` output directory.
     :param kernel: ``"6.1"`` or ``"7"`` (Debian kernels from the cache), a bzImage path, or a ``Kernel``.
-    :param stage: ``"boot"`` (part 2 adds ``"arm"``, ``"full"``).
+    :param stage: ``"boot"`` (``"arm"`` and ``"full"`` run the crash cycle).
     :param out_dir: receives serial logs, ``report.txt`` and ``report.json``.
     :param options: accelerator, per-boot timeout, concurrency.
     Raises ``LabError`` for unusable input or a missing environment; mismatches are data in the report.

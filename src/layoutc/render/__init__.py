@@ -1,7 +1,7 @@
 """Rendering: a Layout becomes the compile outputs (text through jinja2, JSON serialized).
 
 ``OUTPUTS`` is the declarative table of what a compile writes: relpath, role, template (or the
-JSON serializer), mode, and when it applies. Issue 5 adds the arm script and recovery units here.
+JSON serializer), mode, and when it applies; the device files have their table in ``render.device``.
 """
 
 from __future__ import annotations

@@ -144,7 +144,7 @@ def exclude_ranges(profile: Profile, layout_doc: Mapping[str, Any]) -> list[dict
       excluding the predicted range dropped kernel page tables from the dump (drgn could not read
       init_uts_ns).
     - Not the crash CMA ranges (``crashkernel=SIZE,cma``, regions of kind ``crash_cma``): the kernel
-      places them itself (cma_declare_contiguous, bottom-up from 4 GiB; kernel.md §1.5), and
+      places them itself (cma_declare_contiguous, bottom-up from 4 GiB; docs/reference/kernel-rules.md §1.5), and
       kexec_file_load, which arm.sh always uses for cma, already leaves them out of the elfcorehdr:
       LNX:arch/x86/kernel/crash.c prepare_elf_headers() -> elf_header_exclude_ranges() calls
       crash_exclude_mem_range() on each crashk_cma_ranges[i], i < crashk_cma_cnt (read at torvalds/linux

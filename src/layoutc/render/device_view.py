@@ -27,7 +27,7 @@ GRUBENV = "/boot/grub/grubenv"
 INSTALL_DIR = "/usr/lib/layoutc"
 CONFIG_DIR = "/etc/layoutc"
 DUMP_PYZ = "/usr/lib/layoutc/dump.pyz"
-# iomem resources the window must never overlap (kernel.md §7 items 17, 18, 31)
+# iomem resources the window must never overlap (docs/reference/kernel-rules.md §7 items 17, 18, 31)
 IOMEM_CONFLICTS = ("Crash kernel", "Kernel code", "Kernel rodata", "Kernel data", "Kernel bss")
 INFO_BLOCK = 8 * 1024  # nd_pfn_init: "start + SZ_8K"
 # recover.sh bounds each upload with timeout(1) (no profile key sets it): SIGTERM after this many seconds,
@@ -134,7 +134,7 @@ def _window(profile: Profile, doc: Mapping[str, Any], block: int) -> Window | No
     if "kmem_start" in devdax and "kmem_end" in devdax:
         kmem_start, kmem_end = int(devdax["kmem_start"]), int(devdax["kmem_end"])
     else:
-        # fallback (kernel.md §3.4/3.5): nd_pfn_init dataoff, then dax_kmem_range whole blocks
+        # fallback (docs/reference/kernel-rules.md §3.4/3.5): nd_pfn_init dataoff, then dax_kmem_range whole blocks
         eff_align = max(align, 2 * 1024 * 1024)
         dataoff = (align_up(start + INFO_BLOCK + 64 * ((size - INFO_BLOCK) // 4096), eff_align)
                    if DevdaxMap(dmap) is DevdaxMap.DEV else align_up(start + INFO_BLOCK, eff_align)) - start

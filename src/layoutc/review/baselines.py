@@ -1,9 +1,9 @@
-"""What the distribution tools would reserve on the same board (anchors.md §1.1, §1.2, §2).
+"""What the distribution tools would reserve on the same board (docs/reference/sources.md §1.1, §1.2, §2).
 
 kdump-utils (Fedora/RHEL) ``kdump_get_arch_recommend_crashkernel`` range tables, ``kdumpctl
 estimate``'s formula, and Ubuntu's packaged range. RAM is the sum of System RAM rounded up to
 128 MiB, as kdump-utils' ``get_recommend_size`` and the kernel's range form do
-(LNX:kernel/crash_reserve.c; kernel.md §1.1). Pure functions of (arch, RAM, sizes).
+(LNX:kernel/crash_reserve.c; docs/reference/kernel-rules.md §1.1). Pure functions of (arch, RAM, sizes).
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ KDUMP_UTILS_RANGES = {
     "arm64": "2G-4G:256M,4G-64G:320M,64G-:576M",
 }
 KDUMP_UTILS_SOURCE = ("kdump-utils kdump-lib.sh kdump_get_arch_recommend_crashkernel (2025-03, fe18f93); "
-                      "no SME/SEV, 4K pages, no SMMU/mlx5 deltas (anchors.md §1.1)")
+                      "no SME/SEV, 4K pages, no SMMU/mlx5 deltas (docs/reference/sources.md §1.1)")
 UBUNTU_RANGES = "2G-4G:320M,4G-32G:512M,32G-64G:1024M,64G-128G:2048M,128G-:4096M"
-UBUNTU_SOURCE = "Ubuntu 24.10+ kdump-tools packaged default (anchors.md §1.2)"
+UBUNTU_SOURCE = "Ubuntu 24.10+ kdump-tools packaged default (docs/reference/sources.md §1.2)"
 KDUMPCTL_RUNTIME = 16 * MiB
 KDUMPCTL_SOURCE = ("kdumpctl estimate: kernel image + modules in the kdump initrd + 3 x initrd + 16M "
                    "runtime + LUKS2 Argon2 + crypt overhead; recommended = max(arch default, estimate) "
-                   "(anchors.md §1.1)")
+                   "(docs/reference/sources.md §1.1)")
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from layoutc.review.baselines import Baseline, kdump_utils_default, kdumpctl_est
 
 SUSE_NOTE = ("SUSE kdumptool calibrate: not computed; its constants are measured per distro, arch and "
              "flavour by a QEMU boot (calibrate.conf); shape: (kernel + initramfs + 2 x fb + slab + "
-             "per-CPU + bitmaps + dirty/IO + hashes + memmap) x 1.3 + 64M (anchors.md §1.3)")
+             "per-CPU + bitmaps + dirty/IO + hashes + memmap) x 1.3 + 64M (docs/reference/sources.md §1.3)")
 
 
 @dataclass(frozen=True, slots=True)

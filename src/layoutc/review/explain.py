@@ -83,14 +83,16 @@ DERIVED: Mapping[str, str] = {
 BUILTIN: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
     "/crash_kexec/file_load": (
         "kexec -s (kexec_file_load) whenever crashkernel=,cma is used: only it passes the CMA ranges to the "
-        "crash kernel and leaves them out of the vmcore", "kernel.md §1.5, §7.3", ("crash.memory",)),
+        "crash kernel and leaves them out of the vmcore", "docs/reference/kernel-rules.md §1.5, §7.3",
+        ("crash.memory",)),
     "/memmap_on_memory_off": (
         "memory_hotplug.memmap_on_memory=0 when the window goes back to System RAM through dax/kmem, so its "
-        "struct pages do not land inside the window", "kernel.md §7.25", ("window.release",)),
+        "struct pages do not land inside the window", "docs/reference/kernel-rules.md §7.25", ("window.release",)),
     "/movablecore": (
-        "movablecore= is emitted only for a movable window (null: none)", "kernel.md §2.2, §7.22",
+        "movablecore= is emitted only for a movable window (null: none)", "docs/reference/kernel-rules.md §2.2, §7.22",
         ("window.mode",)),
-    "/kaslr_guard": ("how the kernel image is kept out of the window", "kernel.md §7.19", ("kaslr",)),
+    "/kaslr_guard": ("how the kernel image is kept out of the window", "docs/reference/kernel-rules.md §7.19",
+                     ("kaslr",)),
     "/notes": ("notes the solver recorded while solving", "", ()),
 }
 SIZED = ("/crashkernel/size", "/crashkernel/needed")
@@ -257,7 +259,7 @@ def _sizing(layout: LayoutDoc, profile: Profile | None) -> list[Link]:
     else:
         rule = (f"crash.reserve: auto -> sized by the solver to crashkernel={notation.cmdline_size(emitted)}, "
                 f"not by the {model} (see layoutc estimate)")
-    return [Link(RULE, "/crashkernel/size", rule, "docs/review.md#sizing; anchors.md §2",
+    return [Link(RULE, "/crashkernel/size", rule, "docs/review.md#sizing; docs/reference/sources.md §2",
                  tuple(_input(k, profile) for k in keys))]
 
 
@@ -299,7 +301,7 @@ def _unsafe_link(layout: LayoutDoc, pointer: str) -> Link:
     index = int(pointer.split("/")[2])
     entry = layout.unsafe[index] if index < len(layout.unsafe) else {}
     return Link(RULE, "/unsafe", f"pin {entry.get('pin', '?')} accepted with unsafe: true although it breaks "
-                f"rule {entry.get('rule', '?')}: {entry.get('message', '')}", "kernel.md §7", ())
+                f"rule {entry.get('rule', '?')}: {entry.get('message', '')}", "docs/reference/kernel-rules.md §7", ())
 
 
 def _copied(pointer: str, profile: Profile | None) -> Link | None:

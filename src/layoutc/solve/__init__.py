@@ -19,7 +19,7 @@ from layoutc.solve.solver_codes import CODE2RULE
 
 __all__ = ["solve"]
 
-MOVABLE_RATIO_MAX = 3  # kernel.md §7.27 (memory-hotplug.rst: MOVABLE:KERNEL up to about 3:1)
+MOVABLE_RATIO_MAX = 3  # docs/reference/kernel-rules.md §7.27 (memory-hotplug.rst: MOVABLE:KERNEL up to about 3:1)
 
 
 def solve(profile: Profile, diags: Diagnostics) -> Layout | None:

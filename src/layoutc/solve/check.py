@@ -1,11 +1,12 @@
-"""Independent checker: every applicable kernel.md §7 rule, re-derived from a ``Layout``'s command lines.
+"""Independent checker: every applicable rule of docs/reference/kernel-rules.md §7, re-derived from a
+``Layout``'s command lines.
 
 It does not trust the solver's choices: it parses the emitted production/crash/recovery
 parameters, re-runs the kernel models (memblock, zones, crashkernel placement, devdax/kmem) on
 the profile's memory map and checks the resulting physical layout. Tests run it on every layout
 the solver emits (hypothesis over random maps), and ``solve`` runs it before returning.
 
-Rules checked (kernel.md §7): 1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+Rules checked (docs/reference/kernel-rules.md §7): 1, 2, 3, 4, 7, 8, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22,
 23, 24, 27. Not applicable to emitted layouts: 5, 6 (layoutc never emits kernelcore=, mirror or
 movable_node); 13 is a warning (LC314); 25, 26, 30-33 are runtime checks of the arm script and
 recovery units; 28 is 11 with kmem; 29 is enforced while solving (LC310).
@@ -27,7 +28,7 @@ from layoutc.model.units import MiB, Percent, format_addr, parse_size, parse_siz
 
 @dataclass(frozen=True, slots=True)
 class Violation:
-    rule: int  # kernel.md §7 item
+    rule: int  # docs/reference/kernel-rules.md §7 item
     message: str
 
 

@@ -30,7 +30,7 @@ class CrashPlacement:
 
 
 def kaslr(profile: Profile) -> KaslrChoice:
-    """kernel.md §3.6/§7.19: nokaslr for movable windows unless the profile opts out."""
+    """docs/reference/kernel-rules.md §3.6/§7.19: nokaslr for movable windows unless the profile opts out."""
     movable = profile.window is not None and profile.window.mode is WindowMode.MOVABLE
     hotplug = profile.window is not None and profile.window.mode is WindowMode.HOTPLUG
     if profile.kaslr is Kaslr.OFF:
@@ -87,7 +87,7 @@ def _low_offset(
     """@OFFSET for boards whose ZONE_MOVABLE comes out of DMA32 (no RAM above 4 GiB).
 
     There, plain crashkernel=X lands at the top of RAM below 4G -- exactly where ZONE_MOVABLE and
-    the window go (kernel.md §7.20) -- so the reservation is pinned to the lowest free 16M-aligned
+    the window go (docs/reference/kernel-rules.md §7.20) -- so the reservation is pinned to the lowest free 16M-aligned
     slot instead ("Reject ,high with movablecore, or pin CK with @offset outside MOV").
     """
     movable = profile.window is not None and profile.window.mode is WindowMode.MOVABLE

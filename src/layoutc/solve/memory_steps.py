@@ -25,7 +25,8 @@ def present(profile: Profile) -> tuple[memblock.Present, ...]:
 
 
 def guards(profile: Profile, v: Mapping[str, Any]) -> tuple[Guard, ...]:
-    """Per node: the block-aligned top that holds the early memblock allocations (kernel.md §2.3)."""
+    """Per node: the block-aligned top that holds the early memblock allocations (docs/reference/kernel-rules.md "
+    "§2.3)."""
     pres: tuple[memblock.Present, ...] = v["present"]
     bs = profile.memory.block_size
     out = []
@@ -40,7 +41,7 @@ def crash_need(profile: Profile) -> int:
     """Bytes the crash kernel needs inside the crashkernel= reservation (the sizing model's terms).
 
     classic: every term (the crash kernel runs in the reservation); cma: what kexec loads into it
-    (kernel, initrd, loader segments); the runtime lives in the ,cma ranges (kernel.md §1.5).
+    (kernel, initrd, loader segments); the runtime lives in the ,cma ranges (docs/reference/kernel-rules.md §1.5).
     """
     result = crash_reserve_auto(profile)
     if profile.crash.memory is CrashMemory.CLASSIC:

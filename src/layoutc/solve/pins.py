@@ -2,7 +2,7 @@
 
 For pins (pins.window_base, pins.movablecore) each rule a pin breaks is an error, or an ``Unsafe``
 record when the pin says ``unsafe: true``; for the solver's own choices it is always an error
-(kernel.md §7.10-7.21, §7.27).
+(docs/reference/kernel-rules.md §7.10-7.21, §7.27).
 """
 
 from __future__ import annotations
@@ -166,7 +166,8 @@ def check_zone_conflicts(crash: CrashPlacement, choice: ZoneChoice, pin: Pin | N
     for area in [crash.crash, *([crash.low] if crash.low else [])]:
         inside = [s for s in spans if area[0] < s.end and s.start < area[1]]
         if inside:
-            # kernel.md §7.20: memblock-reserved crash pages inside ZONE_MOVABLE are unmovable there.
+            # docs/reference/kernel-rules.md §7.20: memblock-reserved crash pages inside ZONE_MOVABLE are unmovable
+            # there.
             exc = Infeasible(
                 "LC304",
                 f"crashkernel [{format_addr(area[0])}, {format_addr(area[1])}) lands inside ZONE_MOVABLE "

@@ -24,7 +24,8 @@ def steps(profile: Profile, unsafe: list[Unsafe]) -> tuple[Step, ...]:
     needs = ("crash", "kaslr", *(s.name for s in window if s.name in ("window", "blocks", "zone")))
     stages = Step("cmdlines", needs, lambda v: stage_steps.cmdlines(profile, v),
                   ("kernel.cmdline", "crash.cmdline", "crash.cpus", "kaslr", "window.release"),
-                  "per boot stage: production, crash (kexec -p append), recovery", "kernel.md §7.22-24")
+                  "per boot stage: production, crash (kexec -p append), recovery",
+                  "docs/reference/kernel-rules.md §7.22-24")
     return (*_common(profile, unsafe), *window, stages)
 
 
@@ -37,16 +38,17 @@ def _common(p: Profile, unsafe: list[Unsafe]) -> tuple[Step, ...]:
              ("memory.map", "memory.early_reserved", "memory.block_size"),
              "early memblock allocations (struct pages, NODE_DATA, percpu, hashes) fill the top of every "
              "node top-down; the guard is their span rounded out to whole blocks",
-             "LNX:mm/sparse.c sparse_init_nid; mm/memblock.c memblock_alloc_range_nid; kernel.md §2.3"),
+             "LNX:mm/sparse.c sparse_init_nid; mm/memblock.c memblock_alloc_range_nid; "
+             "docs/reference/kernel-rules.md §2.3"),
         Step("kaslr", (), lambda v: crash_steps.kaslr(p), ("kaslr", "window.mode"),
              "physical KASLR ignores movablecore=; nokaslr for movable windows unless the profile opts out",
-             "LNX:arch/x86/boot/compressed/kaslr.c choose_random_location; kernel.md §3.6, §7.19"),
+             "LNX:arch/x86/boot/compressed/kaslr.c choose_random_location; docs/reference/kernel-rules.md §3.6, §7.19"),
         Step("kernel_image", ("kaslr",), lambda v: crash_steps.kernel_image(p, v), ("kaslr", "kernel.image_size"),
              "with nokaslr the image runs at LOAD_PHYSICAL_ADDR (16 MiB)", "LNX:arch/x86/Kconfig PHYSICAL_START"),
         Step("crash_size", ("present",), lambda v: memory_steps.crash_size(p, v),
              ("crash.reserve", "crash.kernel_size", "crash.initrd_size", "crash.cpus", "crash.memory"),
              "the reservation holds the crash kernel, its initrd and (classic) the dumper's runtime",
-             "kernel.md §7.9, §7.29"),
+             "docs/reference/kernel-rules.md §7.9, §7.29"),
         Step("crash", ("production_present", "crash_size", "kernel_image"),
              lambda v: crash_steps.place_crash(p, v, unsafe),
              ("crash.reserve", "crash.cma_size", "pins.crashkernel_offset", "memory.map"),
@@ -75,11 +77,11 @@ def _movable(p: Profile, unsafe: list[Unsafe]) -> tuple[Step, ...]:
         Step("window", ("window_size", "guards", "crash", "kernel_image", "present"),
              lambda v: window_steps.place_movable(p, v, unsafe), WINDOW_INPUTS,
              "the highest node's top movable RAM below the guard, base = k*BS - dataoff, off the crash areas",
-             "kernel.md §3.5, §7.11, §7.16; LNX:drivers/dax/kmem.c dax_kmem_range"),
+             "docs/reference/kernel-rules.md §3.5, §7.11, §7.16; LNX:drivers/dax/kmem.c dax_kmem_range"),
         Step("zone", ("window", "crash", "present"), lambda v: window_steps.choose_zone(p, v, unsafe),
              ("pins.movablecore", "window.size", "memory.map"),
              "movablecore= so the window's node's ZONE_MOVABLE starts on the block below the window",
-             "LNX:mm/mm_init.c find_zone_movable_pfns_for_nodes; kernel.md §2.2, §7.13"),
+             "LNX:mm/mm_init.c find_zone_movable_pfns_for_nodes; docs/reference/kernel-rules.md §2.2, §7.13"),
     )
 
 
@@ -88,7 +90,7 @@ def _hotplug(p: Profile, unsafe: list[Unsafe]) -> tuple[Step, ...]:
         *_window_common(p, unsafe),
         Step("window", ("window_size", "present", "kernel_image"), lambda v: window_steps.place_hotplug(p, v, unsafe),
              WINDOW_INPUTS, "memmap=! on every boot: the top of the highest RAM range, ending on a block boundary",
-             "LNX:arch/x86/kernel/e820.c parse_memmap_one; kernel.md §3.3-3.5"),
+             "LNX:arch/x86/kernel/e820.c parse_memmap_one; docs/reference/kernel-rules.md §3.3-3.5"),
         Step("production_present", ("window",), lambda v: crash_steps.production_present(p, v), ("memory.map",),
              "the window is memmap=! on every boot, so not memblock memory", "LNX:arch/x86/kernel/e820.c"),
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 class Code:
     code: str
     title: str
-    rule: str  # the rule text, citing kernel.md §7 and the kernel source
+    rule: str  # the rule text, citing docs/reference/kernel-rules.md §7 and the kernel source
 
 
 CODES: tuple[Code, ...] = (
@@ -20,89 +20,102 @@ CODES: tuple[Code, ...] = (
     Code(
         "LC302",
         "window does not fit",
-        "kernel.md §7.16: the window lies in ZONE_MOVABLE of its node, below the guard over the early "
+        "docs/reference/kernel-rules.md §7.16: the window lies in ZONE_MOVABLE of its node, below the guard over "
+        "the early "
         "top-of-node memblock allocations (LNX:mm/mm_init.c find_zone_movable_pfns_for_nodes)",
     ),
     Code(
         "LC303",
         "window returns no whole block",
-        "kernel.md §7.11/§7.28: dax/kmem hot-adds whole memory blocks only (LNX:drivers/dax/kmem.c dax_kmem_range)",
+        "docs/reference/kernel-rules.md §7.11/§7.28: dax/kmem hot-adds whole memory blocks only "
+        "(LNX:drivers/dax/kmem.c dax_kmem_range)",
     ),
     Code(
         "LC304",
         "crashkernel cannot be placed safely",
-        "kernel.md §7.20: crashkernel= must land outside ZONE_MOVABLE and the window "
+        "docs/reference/kernel-rules.md §7.20: crashkernel= must land outside ZONE_MOVABLE and the window "
         "(LNX:kernel/crash_reserve.c reserve_crashkernel_generic)",
     ),
     Code(
         "LC305",
         "crashkernel offset misaligned or not free",
-        "kernel.md §7.9: crashkernel=SIZE@OFFSET needs OFFSET % 16 MiB == 0 and free RAM there (x86 CRASH_ALIGN)",
+        "docs/reference/kernel-rules.md §7.9: crashkernel=SIZE@OFFSET needs OFFSET % 16 MiB == 0 and free RAM "
+        "there (x86 CRASH_ALIGN)",
     ),
     Code(
         "LC306",
         "crash CMA area breaks a zone or the window",
-        "kernel.md §7.14/§7.21: each CMA area lies in one zone (LNX:mm/cma.c cma_activate_area) and "
+        "docs/reference/kernel-rules.md §7.14/§7.21: each CMA area lies in one zone (LNX:mm/cma.c "
+        "cma_activate_area) and "
         "outside the window (§7.17)",
     ),
     Code(
         "LC307",
         "window base misaligned",
-        "kernel.md §7.10: the window base is a multiple of memremap_compat_align() (2 MiB on x86; "
+        "docs/reference/kernel-rules.md §7.10: the window base is a multiple of memremap_compat_align() (2 MiB on x86; "
         "LNX:drivers/nvdimm/pfn_devs.c nd_pfn_init) and of the pmem region alignment (16 MiB; "
         "LNX:drivers/nvdimm/region_devs.c default_align, enforced by ndctl)",
     ),
     Code(
         "LC308",
         "window outside ZONE_MOVABLE or inside the guard",
-        "kernel.md §7.16 and §2.3: the window lies inside ZONE_MOVABLE and clear of the early allocations",
+        "docs/reference/kernel-rules.md §7.16 and §2.3: the window lies inside ZONE_MOVABLE and clear of the "
+        "early allocations",
     ),
     Code(
         "LC309",
         "window over non-RAM or a reserved range",
-        "kernel.md §7.15/§7.18: memmap=! outranks every e820 type, so the window stays inside one RAM range "
+        "docs/reference/kernel-rules.md §7.15/§7.18: memmap=! outranks every e820 type, so the window stays "
+        "inside one RAM range "
         "and off the low 1 MiB and the kernel image",
     ),
     Code(
         "LC310",
         "crash reservation too small",
-        "kernel.md §7.9/§7.29: the reservation holds the crash kernel, its initrd and their runtime",
+        "docs/reference/kernel-rules.md §7.9/§7.29: the reservation holds the crash kernel, its initrd and their "
+        "runtime",
     ),
     Code(
         "LC311",
         "command line too long",
-        "kernel.md §7.7: x86 COMMAND_LINE_SIZE is 2048 bytes, minus the kexec_file elfcorehdr= prefix",
+        "docs/reference/kernel-rules.md §7.7: x86 COMMAND_LINE_SIZE is 2048 bytes, minus the kexec_file "
+        "elfcorehdr= prefix",
     ),
     Code(
         "LC312",
         "size not below RAM",
-        "kernel.md §7.27: crashkernel and movablecore must be smaller than System RAM",
+        "docs/reference/kernel-rules.md §7.27: crashkernel and movablecore must be smaller than System RAM",
     ),
     Code(
         "LC313",
         "movable zone much larger than kernel memory",
-        "kernel.md §7.27: MOVABLE:KERNEL beyond about 3:1 starves kernel allocations (memory-hotplug.rst)",
+        "docs/reference/kernel-rules.md §7.27: MOVABLE:KERNEL beyond about 3:1 starves kernel allocations "
+        "(memory-hotplug.rst)",
     ),
     Code(
         "LC314",
         "ZONE_MOVABLE start not block-aligned",
-        "kernel.md §7.13: the zone start is rounded to 4 MiB, not to a block; the straddling block cannot be offlined",
+        "docs/reference/kernel-rules.md §7.13: the zone start is rounded to 4 MiB, not to a block; the straddling "
+        "block cannot be offlined",
     ),
     Code(
         "LC315",
         "solved layout breaks a rule",
-        "every applicable kernel.md §7 rule holds on the result (layoutc.solve.check); this is a solver bug",
+        "every applicable docs/reference/kernel-rules.md §7 rule holds on the result (layoutc.solve.check); this "
+        "is a solver bug",
     ),
     Code(
         "LC316",
         "KASLR kept with a movable window",
-        "kernel.md §7.19: KASLR may put the kernel image inside ZONE_MOVABLE; the arm script's runtime "
+        "docs/reference/kernel-rules.md §7.19: KASLR may put the kernel image inside ZONE_MOVABLE; the arm "
+        "script's runtime "
         "check of /proc/iomem is then the only guard",
     ),
     Code(
         "LC317",
         "window too large for memory",
-        "the window (and, for movable, its zone) must leave the kernel its memory: kernel.md §7.27",
+        "the window (and, for movable, its zone) must leave the kernel its memory: docs/reference/kernel-rules.md "
+        "§7.27",
     ),
     Code(
         "LC318",

@@ -1,4 +1,4 @@
-"""Per-boot-stage command lines (kernel.md §7 items 7, 8, 22-24)."""
+"""Per-boot-stage command lines (docs/reference/kernel-rules.md §7 items 7, 8, 22-24)."""
 
 from __future__ import annotations
 

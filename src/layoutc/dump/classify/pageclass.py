@@ -1,4 +1,4 @@
-"""Page classes from the crashed kernel's struct pages (dump-formats.md §2.1-§2.3).
+"""Page classes from the crashed kernel's struct pages (docs/reference/dump-formats.md §2.1-§2.3).
 
 The struct page of each present pfn is found through SPARSEMEM (``mem_section``, extreme) or
 ``SYMBOL(vmemmap)``, read through the kernel's own page tables, and classified as makedumpfile's

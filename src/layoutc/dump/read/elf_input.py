@@ -1,4 +1,4 @@
-"""ELF64 vmcore parsing: the header, program headers and notes (dump-formats.md §1).
+"""ELF64 vmcore parsing: the header, program headers and notes (docs/reference/dump-formats.md §1).
 
 Every read is bounds-checked against the file size; malformed input raises
 :class:`~layoutc.dump.errors.FormatError` naming the offset and the field.
@@ -14,7 +14,7 @@ from layoutc.dump.read.vmcore_source import Reader
 from layoutc.dump.read.vmcoreinfo import MAX_BYTES as MAX_VMCOREINFO_BYTES
 from layoutc.dump.read.vmcoreinfo import problems as vmcoreinfo_problems
 
-# dump-formats.md §1.3 (x86_64, little-endian)
+# docs/reference/dump-formats.md §1.3 (x86_64, little-endian)
 EHDR = struct.Struct("<16sHHIQQQIHHHHHH")  # Elf64_Ehdr, 64 bytes
 PHDR = struct.Struct("<IIQQQQQQ")  # Elf64_Phdr, 56 bytes
 SHDR = struct.Struct("<IIQQQQIIQQ")  # Elf64_Shdr, 64 bytes
@@ -260,7 +260,7 @@ def _pad4(n: int) -> int:
 
 
 def parse_vmcoreinfo(raw: bytes) -> dict[str, str]:
-    """``KEY=VALUE`` lines of the VMCOREINFO note (dump-formats.md §1.5); later keys win."""
+    """``KEY=VALUE`` lines of the VMCOREINFO note (docs/reference/dump-formats.md §1.5); later keys win."""
     info: dict[str, str] = {}
     for line in raw.decode("ascii", "replace").splitlines():
         key, sep, value = line.partition("=")

@@ -1,4 +1,4 @@
-"""Kernel virtual → physical address translation on x86_64 (dump-formats.md §2.2).
+"""Kernel virtual → physical address translation on x86_64 (docs/reference/dump-formats.md §2.2).
 
 A 4- or 5-level page-table walk from VMCOREINFO, as makedumpfile's ``vtop4_x86_64`` does, with no
 linear shortcuts (vmemmap_base and page_offset_base are randomized by KASLR).  Translations are

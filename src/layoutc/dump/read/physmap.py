@@ -1,4 +1,4 @@
-"""Physical page frame → source bytes, from the PT_LOADs (dump-formats.md §1.2).
+"""Physical page frame → source bytes, from the PT_LOADs (docs/reference/dump-formats.md §1.2).
 
 The first matching PT_LOAD wins, as in makedumpfile's ``paddr_to_offset()``; a PT_LOAD contained
 in another one (the kernel-text duplicate) is consulted last, so RAM segments stay contiguous.

@@ -1,6 +1,6 @@
 """Byte access to the dump source: mmap in large windows, pread as the fallback.
 
-``/proc/vmcore`` supports mmap since Linux 3.11 and is much faster that way (dump-formats.md §4);
+``/proc/vmcore`` supports mmap since Linux 3.11 and is much faster that way (docs/reference/dump-formats.md §4);
 a regular file works either way.  Short reads are reported as truncation, never padded silently.
 """
 
@@ -39,7 +39,7 @@ class FileReader:
     """A source file read with pread, or through mmap windows when ``use_mmap``.
 
     ``use_mmap=None`` chooses: mmap for ``/proc/vmcore``, where read() remaps every page
-    (dump-formats.md §4); pread for other files, where it costs fewer page faults (measured in
+    (docs/reference/dump-formats.md §4); pread for other files, where it costs fewer page faults (measured in
     bench/dump/RESULTS.md).  The source must be a regular file (:func:`.inputs.open_regular`).
     """
 

@@ -1,4 +1,4 @@
-"""Typed access to VMCOREINFO (dump-formats.md §1.5), the input of page-class filtering.
+"""Typed access to VMCOREINFO (docs/reference/dump-formats.md §1.5), the input of page-class filtering.
 
 Values are parsed the way makedumpfile does: ``SYMBOL(x)`` and ``KERNELOFFSET`` are hex without
 ``0x``; ``SIZE``/``OFFSET``/``LENGTH``/``NUMBER`` are decimal first, hex when trailing characters

@@ -1,4 +1,4 @@
-"""Page codecs of the kdump-compressed format (dump-formats.md §3.2, §6.3).
+"""Page codecs of the kdump-compressed format (docs/reference/dump-formats.md §3.2, §6.3).
 
 zlib is the standard library; the others are used only when a package provides them.  Each
 ``compress`` must produce what makedumpfile writes for one page: a zlib-wrapped level-1 stream, a

@@ -1,4 +1,4 @@
-"""ELF64 core output (dump-formats.md §3.1, §6.1.2).
+"""ELF64 core output (docs/reference/dump-formats.md §3.1, §6.1.2).
 
 Layout: Ehdr | phdr[0] = PT_NOTE | PT_LOADs | (section header 0 when PN_XNUM) | notes | page-aligned
 segment data.  Zero runs of at least ``ZERO_RUN_MIN`` pages become ``p_memsz > p_filesz`` tails

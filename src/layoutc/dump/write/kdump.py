@@ -1,4 +1,4 @@
-"""kdump-compressed output, header version 6, with makedumpfile's conventions (dump-formats.md §3.2).
+"""kdump-compressed output, header version 6, with makedumpfile's conventions (docs/reference/dump-formats.md §3.2).
 
 One pass: the header, sub-header with the notes, both bitmaps and a zeroed page_desc table are
 written first; page data is streamed after the table and each batch's descriptors are written

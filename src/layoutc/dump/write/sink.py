@@ -1,7 +1,7 @@
 """Output sinks: a regular file written by offset, or makedumpfile's flattened stream.
 
 Every write names its absolute file offset.  A regular file takes it as a pwrite; the flattened
-stream (dump-formats.md §3.3) turns it into a record ``{offset, size}`` (big-endian int64) plus
+stream (docs/reference/dump-formats.md §3.3) turns it into a record ``{offset, size}`` (big-endian int64) plus
 the bytes, so records can come in any order and later ones win; the end record (offset -1) is
 written only once the dump is finished or marked INCOMPLETE, so a stream cut short (the dumper
 killed, the pipe broken) has none and ``makedumpfile -R`` refuses it.  Both enforce the byte budget

@@ -33,7 +33,7 @@ class Boot:
     accel: str = "tcg"
     timeout: float = 240.0
     qemu: str = QEMU  # the emulator binary (tests substitute a stand-in)
-    # part 2: guest RAM in shared files (one per node, ``<ram_path>.<i>``) so a second QEMU boots on the
+    # the crash cycle: guest RAM in shared files (one per node, ``<ram_path>.<i>``) so a second QEMU boots on the
     # RAM the first one left (a warm reboot with a different -append), and raw virtio disks (serial, path)
     ram_path: Path | None = None
     drives: tuple[tuple[str, Path], ...] = ()

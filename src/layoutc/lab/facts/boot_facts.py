@@ -147,7 +147,7 @@ def crash_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
     moved_by_kaslr = layout.kaslr and any(_overlaps(i, p) for i in image for p in predicted)
     if moved_by_kaslr:
         # KASLR put the image where the top-down search would have reserved, so memblock took the next free
-        # 16M-aligned slot below it (kernel.md §1.3): the address is not predictable, its kind is.
+        # 16M-aligned slot below it (docs/reference/kernel-rules.md §1.3): the address is not predictable, its kind is.
         facts = [_kaslr_moved_crash(predicted, seen, image)]
     else:
         facts = [_check("crash kernel reservation", _ranges(predicted), _ranges(seen), why)]
@@ -183,7 +183,7 @@ def _kaslr_moved_crash(
     return Fact("crash kernel reservation", "pass" if ok else "fail", _ranges(predicted), _ranges(seen), detail)
 
 
-CRASH_ALIGN = 16 << 20  # x86 CRASH_ALIGN (kernel.md §1.2)
+CRASH_ALIGN = 16 << 20  # x86 CRASH_ALIGN (docs/reference/kernel-rules.md §1.2)
 FOUR_GIB = 4 << 30
 
 
@@ -207,7 +207,8 @@ def _cma_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
                           "this kernel has no /sys/kernel/kexec_crash_cma_ranges"))  # fmt: skip
     elif layout.kaslr:
         # KASLR may put the kernel image above 4 GiB, and CMA is allocated bottom-up from 4 GiB around it, so
-        # the addresses are not predictable: require each range inside one zone instead (kernel.md §1.5).
+        # the addresses are not predictable: require each range inside one zone instead
+        # (docs/reference/kernel-rules.md §1.5).
         seen = parse_cma_ranges(ranges_text)
         zones = parse_zoneinfo(out.text("zoneinfo") or "")
         split = [r for r in seen if not _in_one_zone(r, zones)]

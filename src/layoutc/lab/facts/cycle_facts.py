@@ -1,4 +1,4 @@
-"""Lab part 2: the predicted-vs-observed facts of the arm, crash and recovery boots (see ``cycle``).
+"""The crash cycle: the predicted-vs-observed facts of the arm, crash and recovery boots (see ``cycle``).
 
 Pure readers of what the guests reported (``GuestOutput``) and of the images the host pulled out of
 them; ``cycle`` drives the boots and calls these.

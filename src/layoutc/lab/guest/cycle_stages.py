@@ -1,4 +1,4 @@
-"""Guest side of lab part 2: the stages around the generated artifacts, and the crash kernel's ``/init``.
+"""Guest side of the crash cycle: the stages around the generated artifacts, and the crash kernel's ``/init``.
 
 Nothing here re-implements an artifact: the production boot runs the generated ``arm.sh production``; the
 crash kernel's ``/init`` only reports what the host cannot see (``/proc/vmcore``, its iomem), optionally

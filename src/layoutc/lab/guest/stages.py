@@ -155,7 +155,7 @@ class GuestPlan:
 
 
 def stages(plan: GuestPlan, *, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The stage scripts for ``plan``; ``extra`` (part 2) adds or replaces stages by name."""
+    """The stage scripts for ``plan``; ``extra`` (the crash cycle) adds or replaces stages by name."""
     table = {
         "00-common": COMMON,
         "10-facts": FACTS,

@@ -1,4 +1,4 @@
-"""The crash initramfs of lab part 2, built from the compiled device artifacts.
+"""The crash initramfs of the lab's crash cycle, built from the compiled device artifacts.
 
 What a device's crash initramfs holds (docs/artifacts.md "The crash initramfs also needs"), nothing
 lab-only except the serial glue and the virtio disks the host reads back:

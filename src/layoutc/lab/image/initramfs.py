@@ -70,7 +70,7 @@ class InitramfsSpec:
     tools: tuple[str, ...] = DEFAULT_TOOLS
     stages: Mapping[str, str] = field(default_factory=dict)
     extra: Mapping[str, bytes] = field(default_factory=dict)
-    # files that replace busybox applet links (part 2: dash as /bin/sh and coreutils where a script needs GNU
+    # files that replace busybox applet links (the crash cycle: dash as /bin/sh and coreutils where a script needs GNU
     # options, as on the production OS the recovery unit runs in)
     overrides: Mapping[str, bytes] = field(default_factory=dict)
 

@@ -114,7 +114,7 @@ check_block_size() {
     [ "$bs" -eq "$BLOCK_SIZE" ] || fail 11 "memory block size is $(hex "$bs"), layout assumed $(hex "$BLOCK_SIZE")"
 }
 
-# every block in [$1, $2] online and in ZONE_MOVABLE (kernel.md §7 item 30)
+# every block in [$1, $2] online and in ZONE_MOVABLE (docs/reference/kernel-rules.md §7 item 30)
 check_blocks() {
     i=$1
     while [ "$i" -le "$2" ]; do
@@ -129,7 +129,7 @@ check_blocks() {
     done
 }
 
-# the node's Movable zone spans [$1, $2) (kernel.md §7 items 13, 30)
+# the node's Movable zone spans [$1, $2) (docs/reference/kernel-rules.md §7 items 13, 30)
 check_zoneinfo() {
     span=$(awk -v node="$WINDOW_NODE," '
         /^Node/ { inzone = ($2 == node && $4 == "Movable"); next }
@@ -222,7 +222,7 @@ check_cma() {
         fi
     done <"$f"
     [ "$total" -ge "$CMA_SIZE" ] || fail 16 "crash CMA is $total bytes, layout expects $CMA_SIZE"
-    # mm/cma.c: a CMA area that straddles zones is not activated (kernel.md §7 items 21, 33); a kernel
+    # mm/cma.c: a CMA area that straddles zones is not activated (docs/reference/kernel-rules.md §7 items 21, 33); a kernel
     # log that cannot be read (dmesg_restrict) cannot show it was, so that refuses too
     if command -v dmesg >/dev/null 2>&1; then
         klog=$(dmesg 2>/dev/null) ||
