@@ -74,3 +74,28 @@ def test_shipped_interpreter_compresses_with_zstd(tmp_path: Path) -> None:
                                              (0x0, "none"), (0x8 | 0x20, "zstd")])  # fmt: skip
 def test_kdump_status_names_the_codec(status: int, name: str) -> None:
     assert dumpcheck.compression(status) == name
+
+
+def test_the_crash_interpreter_ships_every_module_the_dumper_imports() -> None:
+    """An ast scan, not a hand list: a module the dumper starts importing (signal, for the stop
+    handler) reaches the crash initramfs without anyone updating a table."""
+    imports = crashrd.dumper_imports()
+    assert {"signal", "mmap", "zlib", "struct", "json"} <= set(imports)
+    assert not [name for name in imports if name.startswith(("layoutc", "numpy", "multiprocessing"))]
+
+
+@pytest.mark.skipif(not pyrt.PYTHON.is_file(), reason="needs /usr/bin/python3.11")
+def test_the_dumper_runs_on_the_shipped_modules_alone(tmp_path: Path) -> None:
+    """The zipapp's --help under the interpreter with only the shipped stdlib (as in the crash kernel)."""
+    pyz = crashrd.build_zipapp(tmp_path / "dump.pyz")
+    files = pyrt.python_files(crashrd.imported_modules(pyz))
+    root = tmp_path / "root"
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    (root / "usr/bin/python3").chmod(0o755)
+    code = "import runpy, sys; sys.argv = ['dump.pyz', '--help']; import layoutc.dump.interrupt"
+    argv = [str(root / "usr/bin/python3"), "-c", f"import sys; sys.path.insert(0, {str(pyz)!r}); {code}"]
+    proc = subprocess.run(argv, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, cwd="/", timeout=60,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr

@@ -29,36 +29,31 @@ from layoutc.dump.write.compression import DEBIAN_MODULES
 from layoutc.lab.errors import LabError
 from layoutc.lab.image import initramfs, pyrt
 
-# stdlib modules the dumper imports lazily or only on some paths (ast scan of src/layoutc/dump), minus
-# multiprocessing (only with --workers) and zipfile (only the builder)
-DUMPER_IMPORTS = (
-    "argparse",
-    "array",
-    "bisect",
-    "collections.abc",
-    "ctypes",
-    "dataclasses",
-    "difflib",
-    "enum",
-    "errno",
-    "importlib",
-    "json",
-    "mmap",
-    "os",
-    "pathlib",
-    "re",
-    "stat",
-    "struct",
-    "sys",
-    "time",
-    "typing",
-    "zlib",
-    "runpy",
-    "zipimport",
-    "site",
-    "encodings.idna",
-    "shutil",
-)
+# what running a zipapp loads beyond the dumper's own imports
+ZIPAPP_RUNTIME = ("runpy", "zipimport", "site", "encodings.idna")
+# imported only on paths the crash kernel never takes: --workers (multiprocessing) and the zipapp builder
+NOT_SHIPPED = frozenset({"multiprocessing", "zipfile", "importlib._bootstrap_external", "py_compile"})
+
+
+def dumper_imports() -> tuple[str, ...]:
+    """Every standard-library module the dumper's sources import, eagerly or lazily (an ast scan of
+    ``layoutc.dump``), minus NOT_SHIPPED, plus what running a zipapp needs."""
+    import ast
+
+    import layoutc.dump
+
+    names: set[str] = set()
+    for path in Path(layoutc.dump.__file__).resolve().parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module)
+    own = {n for n in names if n.split(".")[0] in ("layoutc", "__future__")}
+    third_party = {n for n in names if n.split(".")[0] in ("numpy", "zstandard", "cramjam")}
+    return tuple(sorted(names - own - third_party - NOT_SHIPPED)) + ZIPAPP_RUNTIME
+
+
 # blkid: capture.sh resolves a /dev/disk/by-partlabel/NAME disk target with it (no udev in the crash kernel)
 CAPTURE_TOOLS = ("/usr/sbin/mkfs.ext4", "/usr/sbin/vmcore-dmesg", "/usr/sbin/blkid")
 CAPTURE_MODULES = ("libnvdimm", "nd_e820", "nd_pmem", "crc32c_generic", "ext4", "virtio_pci", "virtio_blk")
@@ -85,9 +80,10 @@ def build_zipapp(dest: Path) -> Path:
 def imported_modules(pyz: Path, packages: tuple[str, ...] = ()) -> list[str]:
     """Every module the interpreter loads to run the zipapp, the dumper's imports and ``packages``
     (``-X importtime``)."""
-    commands = [[str(pyz), "--help"], ["-c", "import " + ", ".join(DUMPER_IMPORTS)]]
+    imports = dumper_imports()
+    commands = [[str(pyz), "--help"], ["-c", "import " + ", ".join(imports)]]
     commands += [["-c", f"import {name}"] for name in packages]  # a missing one is reported by python_files
-    return pyrt.imported_modules(commands, (*DUMPER_IMPORTS, *packages))
+    return pyrt.imported_modules(commands, (*imports, *packages))
 
 
 def codec_packages(device: Path) -> tuple[str, ...]:
