@@ -114,84 +114,103 @@ def crash_reserve_auto(profile: Profile, sizes: ImageSizes | None = None) -> Siz
     ``,cma`` of at least ``cma_minimum`` when ``cma_size`` is not given).
     """
     sizes = sizes or ImageSizes()
-    crash = profile.crash
-    arch = profile.arch
-    terms: list[Term] = []
-
-    kernel_file = sizes.kernel_file if sizes.kernel_file is not None else crash.kernel_size
-    if sizes.kernel_footprint is not None:
-        how = "bzImage init_size" if arch is Arch.X86_64 else "Image image_size"
-        terms.append(Term("kernel", "crash kernel image (in RAM)", align_up(sizes.kernel_footprint, 4096),
-                          f"{how} read from the kernel file = {_mib(sizes.kernel_footprint)}",
-                          "kexec_file_load kernel segment memsz (LNX:arch/x86/kernel/kexec-bzimage64.c; "
-                          "Documentation/arch/arm64/booting.rst)", RESERVATION, ("crash.kernel_size",)))
-    else:
-        factor = KERNEL_FACTOR[arch]
-        footprint = align_up(int(kernel_file * factor), MiB)
-        terms.append(Term("kernel", "crash kernel image (in RAM)", footprint,
-                          f"{factor:g} x kernel file {_mib(kernel_file)} (estimate; --kernel FILE "
-                          "reads the real in-RAM size from its header)",
-                          "kexec segment memsz = decompressed image incl. bss; kdumpctl estimate counts "
-                          "the vmlinux size, not the file (docs/reference/sources.md §1.1)", RESERVATION,
-                          ("crash.kernel_size",)))
-    initrd = sizes.initrd_file if sizes.initrd_file is not None else crash.initrd_size
-    terms.append(Term("initrd_segment", "initrd (loaded segment)", align_up(initrd, 4096),
-                      f"initrd file {_mib(initrd)}", "kexec initrd segment (docs/reference/kernel-rules.md §5)",
-                      RESERVATION,
-                      ("crash.initrd_size",)))
-    unpack = align_up(initrd, 4096) * (INITRD_FACTOR - 1)
-    terms.append(Term("initrd_unpack", "initrd unpacking (2 more copies)", unpack,
-                      f"({INITRD_FACTOR} - 1) x initrd {_mib(initrd)}: unpacked rootfs copy + "
-                      "decompression peak",
-                      "kdumpctl estimate counts 3 x initrd (docs/reference/sources.md §1.1, §3.3; "
-                      "kdump-utils #32, #78, #99)",
-                      RUNTIME, ("crash.initrd_size",)))
-    terms.append(Term("loader", "purgatory, elfcorehdr, boot params", LOADER_OVERHEAD, "constant",
-                      "kexec segments other than kernel and initrd (LNX:kernel/kexec_file.c)", RESERVATION))
-    terms.append(Term("runtime", "kernel runtime (slab, page tables, early allocations)", KERNEL_RUNTIME,
-                      "constant", "kdumpctl estimate's 16M runtime term (docs/reference/sources.md §1.1)", RUNTIME))
-    terms.append(_dumper_term(profile))
-    terms.append(Term("per_cpu", "per-CPU areas and dumper threads", PER_CPU * crash.cpus,
-                      f"{crash.cpus} CPU(s) (nr_cpus=) x {_mib(PER_CPU)}",
-                      "about 1 MiB per CPU/thread (kdump-utils PR #14; SUSE calibrate per-CPU term, "
-                      "docs/reference/sources.md §1.3)",
-                      RUNTIME, ("crash.cpus",)))
-    ram = profile.memory.total_ram
-    bitmaps = min(BITMAP_CAP, align_up(ram, GiB) // GiB * BITMAP_PER_GIB)
-    terms.append(Term("per_gib", "page bitmaps over the first kernel's RAM", bitmaps,
-                      f"{_gib(ram)} System RAM x {BITMAP_PER_GIB // KiB} KiB/GiB (2 bits per 4 KiB page), "
-                      f"capped at {_mib(BITMAP_CAP)}",
-                      "kdump format's two page bitmaps; SUSE calibrate scales bitmaps by RAM pages, "
-                      "capped at 32 MiB (docs/reference/sources.md §1.3)", RUNTIME, ("memory.map",)))
-    terms.append(_target_term(profile))
-    if SWIOTLB[arch]:
-        terms.append(Term("swiotlb", "software IO TLB (bounce buffers)", SWIOTLB[arch],
-                          f"default swiotlb size {_mib(SWIOTLB[arch])}",
-                          "LNX:kernel/dma/swiotlb.c IO_TLB_DEFAULT_SIZE; the lab's crash kernels map 64 MiB "
-                          "(OVMF) or fall back to 32 MiB when 64 do not fit (docs/lab.md)", RUNTIME))
-    subtotal = sum(t.size for t in terms)
-    # The crash kernel's own struct pages cover all of its RAM, including themselves: x = s + x/64.
-    total_ram = -(-subtotal * STRUCT_PAGE_DIVISOR // (STRUCT_PAGE_DIVISOR - 1))
-    memmap = total_ram - subtotal
-    terms.append(Term("memmap", "struct pages of the crash kernel's own RAM", memmap,
-                      f"1/{STRUCT_PAGE_DIVISOR} of the crash kernel's RAM (64 B per 4 KiB page)",
-                      "sizeof(struct page) = 64 on x86_64/arm64; SUSE calibrate's memmap term "
-                      "(docs/reference/sources.md §1.3)",
-                      RUNTIME))
-    slack = align_up(total_ram * SLACK_PERCENT // 100, MiB)
-    terms.append(Term("slack", "slack", slack, f"{SLACK_PERCENT}% of {_mib(total_ram)}",
-                      "layoutc margin for unmodelled modules and fragmentation (SUSE: x1.3 + 64M, "
-                      "kdumpctl: max with the arch default; docs/reference/sources.md §2)", RUNTIME))
+    terms = [_kernel_term(profile, sizes), *_initrd_terms(profile, sizes), *_runtime_terms(profile)]
+    terms += _memmap_and_slack_terms(sum(t.size for t in terms))
     needed = sum(t.size for t in terms)
-    align = CRASH_ALIGN[arch]
-    if crash.memory is CrashMemory.CMA:
+    align = CRASH_ALIGN[profile.arch]
+    if profile.crash.memory is CrashMemory.CMA:
         base = sum(t.size for t in terms if t.part == RESERVATION)
         reserve = align_up(base + base * SLACK_PERCENT // 100, align)
         cma_minimum = align_up(needed - base, 2 * MiB)
     else:
         reserve = align_up(needed, align)
         cma_minimum = 0
-    return SizingResult(tuple(terms), needed, reserve, cma_minimum, align, str(crash.memory))
+    return SizingResult(tuple(terms), needed, reserve, cma_minimum, align, str(profile.crash.memory))
+
+
+def _kernel_term(profile: Profile, sizes: ImageSizes) -> Term:
+    """The crash kernel image in RAM: read from the file's header when given, else scaled from its size."""
+    arch = profile.arch
+    kernel_file = sizes.kernel_file if sizes.kernel_file is not None else profile.crash.kernel_size
+    if sizes.kernel_footprint is not None:
+        how = "bzImage init_size" if arch is Arch.X86_64 else "Image image_size"
+        return Term("kernel", "crash kernel image (in RAM)", align_up(sizes.kernel_footprint, 4096),
+                    f"{how} read from the kernel file = {_mib(sizes.kernel_footprint)}",
+                    "kexec_file_load kernel segment memsz (LNX:arch/x86/kernel/kexec-bzimage64.c; "
+                    "Documentation/arch/arm64/booting.rst)", RESERVATION, ("crash.kernel_size",))
+    factor = KERNEL_FACTOR[arch]
+    footprint = align_up(int(kernel_file * factor), MiB)
+    return Term("kernel", "crash kernel image (in RAM)", footprint,
+                f"{factor:g} x kernel file {_mib(kernel_file)} (estimate; --kernel FILE "
+                "reads the real in-RAM size from its header)",
+                "kexec segment memsz = decompressed image incl. bss; kdumpctl estimate counts "
+                "the vmlinux size, not the file (docs/reference/sources.md §1.1)", RESERVATION,
+                ("crash.kernel_size",))
+
+
+def _initrd_terms(profile: Profile, sizes: ImageSizes) -> tuple[Term, Term]:
+    """The initrd as kexec loads it (reservation) and its unpacking (runtime)."""
+    initrd = sizes.initrd_file if sizes.initrd_file is not None else profile.crash.initrd_size
+    segment = Term("initrd_segment", "initrd (loaded segment)", align_up(initrd, 4096),
+                   f"initrd file {_mib(initrd)}", "kexec initrd segment (docs/reference/kernel-rules.md §5)",
+                   RESERVATION,
+                   ("crash.initrd_size",))
+    unpack = Term("initrd_unpack", "initrd unpacking (2 more copies)", align_up(initrd, 4096) * (INITRD_FACTOR - 1),
+                  f"({INITRD_FACTOR} - 1) x initrd {_mib(initrd)}: unpacked rootfs copy + "
+                  "decompression peak",
+                  "kdumpctl estimate counts 3 x initrd (docs/reference/sources.md §1.1, §3.3; "
+                  "kdump-utils #32, #78, #99)",
+                  RUNTIME, ("crash.initrd_size",))
+    return segment, unpack
+
+
+def _runtime_terms(profile: Profile) -> list[Term]:
+    """The loader's other segments and what the running crash kernel and its dumper use."""
+    crash, arch = profile.crash, profile.arch
+    terms = [
+        Term("loader", "purgatory, elfcorehdr, boot params", LOADER_OVERHEAD, "constant",
+             "kexec segments other than kernel and initrd (LNX:kernel/kexec_file.c)", RESERVATION),
+        Term("runtime", "kernel runtime (slab, page tables, early allocations)", KERNEL_RUNTIME,
+             "constant", "kdumpctl estimate's 16M runtime term (docs/reference/sources.md §1.1)", RUNTIME),
+        _dumper_term(profile),
+        Term("per_cpu", "per-CPU areas and dumper threads", PER_CPU * crash.cpus,
+             f"{crash.cpus} CPU(s) (nr_cpus=) x {_mib(PER_CPU)}",
+             "about 1 MiB per CPU/thread (kdump-utils PR #14; SUSE calibrate per-CPU term, "
+             "docs/reference/sources.md §1.3)",
+             RUNTIME, ("crash.cpus",)),
+        _bitmap_term(profile.memory.total_ram),
+        _target_term(profile),
+    ]
+    if SWIOTLB[arch]:
+        terms.append(Term("swiotlb", "software IO TLB (bounce buffers)", SWIOTLB[arch],
+                          f"default swiotlb size {_mib(SWIOTLB[arch])}",
+                          "LNX:kernel/dma/swiotlb.c IO_TLB_DEFAULT_SIZE; the lab's crash kernels map 64 MiB "
+                          "(OVMF) or fall back to 32 MiB when 64 do not fit (docs/lab.md)", RUNTIME))
+    return terms
+
+
+def _bitmap_term(ram: int) -> Term:
+    bitmaps = min(BITMAP_CAP, align_up(ram, GiB) // GiB * BITMAP_PER_GIB)
+    return Term("per_gib", "page bitmaps over the first kernel's RAM", bitmaps,
+                f"{_gib(ram)} System RAM x {BITMAP_PER_GIB // KiB} KiB/GiB (2 bits per 4 KiB page), "
+                f"capped at {_mib(BITMAP_CAP)}",
+                "kdump format's two page bitmaps; SUSE calibrate scales bitmaps by RAM pages, "
+                "capped at 32 MiB (docs/reference/sources.md §1.3)", RUNTIME, ("memory.map",))
+
+
+def _memmap_and_slack_terms(subtotal: int) -> tuple[Term, Term]:
+    # The crash kernel's own struct pages cover all of its RAM, including themselves: x = s + x/64.
+    total_ram = -(-subtotal * STRUCT_PAGE_DIVISOR // (STRUCT_PAGE_DIVISOR - 1))
+    memmap = Term("memmap", "struct pages of the crash kernel's own RAM", total_ram - subtotal,
+                  f"1/{STRUCT_PAGE_DIVISOR} of the crash kernel's RAM (64 B per 4 KiB page)",
+                  "sizeof(struct page) = 64 on x86_64/arm64; SUSE calibrate's memmap term "
+                  "(docs/reference/sources.md §1.3)",
+                  RUNTIME)
+    slack_size = align_up(total_ram * SLACK_PERCENT // 100, MiB)
+    slack = Term("slack", "slack", slack_size, f"{SLACK_PERCENT}% of {_mib(total_ram)}",
+                 "layoutc margin for unmodelled modules and fragmentation (SUSE: x1.3 + 64M, "
+                 "kdumpctl: max with the arch default; docs/reference/sources.md §2)", RUNTIME)
+    return memmap, slack
 
 
 def _dumper_term(profile: Profile) -> Term:
