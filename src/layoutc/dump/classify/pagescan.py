@@ -21,6 +21,18 @@ def classify(
     np: Any, lay: Layout, level: int, first: int, n: int, raw: bytes, found: dict[str, list[tuple[int, int]]]
 ) -> None:
     """Append the excluded ranges of pages ``[first, first + n)`` to ``found``."""
+    arr, known = _struct_pages(np, lay, n, raw)
+    pfns = np.arange(first, first + n, dtype=np.int64)
+    hits = _decisions(np, lay, level, first, n, raw, arr, known, pfns)
+    skipped = _skipped(np, n, first, hits)
+    for name, hit, stop in hits:
+        if skipped is not None:
+            hit = hit & ~skipped
+        _ranges(found[name], pfns[hit], stop[hit])
+
+
+def _struct_pages(np: Any, lay: Layout, n: int, raw: bytes) -> tuple[Any, dict[str, tuple[int | None, str]]]:
+    """The batch as a numpy record array of the struct page fields this kernel has (little-endian)."""
     fields = {
         "flags": (lay.flags, "<u8"),
         "mapping": (lay.mapping, "<u8"),
@@ -37,13 +49,18 @@ def classify(
             "itemsize": lay.size,
         }
     )
-    arr = np.frombuffer(raw, dtype=dt, count=n)
+    return np.frombuffer(raw, dtype=dt, count=n), known
+
+
+def _decisions(
+    np: Any, lay: Layout, level: int, first: int, n: int, raw: bytes, arr: Any, known: Any, pfns: Any
+) -> list[tuple[str, Any, Any]]:
+    """Each class's hit mask and range end, in the decision chain's order (a page hits one class at most)."""
     zero_u = np.zeros(n, dtype=np.uint64)
     flags = arr["flags"]
     mapping = arr["mapping"] if "mapping" in known else zero_u
     private = arr["private"] if "private" in known else zero_u
     mapcount = arr["mapcount"] if "mapcount" in known else None
-    pfns = np.arange(first, first + n, dtype=np.int64)
     pg, val = lay.pg, lay.values
 
     def bit(nr: int | None) -> Any:
@@ -91,11 +108,7 @@ def classify(
         hit = mask & left
         left &= ~hit
         hits.append((name, hit, stop))
-    skipped = _skipped(np, n, first, hits)
-    for name, hit, stop in hits:
-        if skipped is not None:
-            hit = hit & ~skipped
-        _ranges(found[name], pfns[hit], stop[hit])
+    return hits
 
 
 def _skipped(np: Any, n: int, first: int, hits: list[tuple[str, Any, Any]]) -> Any:
