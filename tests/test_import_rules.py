@@ -21,17 +21,18 @@ SRC = REPO / "src" / "layoutc"
 ALLOWED: dict[str, frozenset[str]] = {
     "dump": frozenset(),
     "diagnostics": frozenset({"importer", "solve"}),  # the catalogue document gathers every room's codes
-    "model": frozenset({"diagnostics", "kernel"}),
+    "model": frozenset({"diagnostics", "kernel", "resources"}),  # resources: the layout schema
     "kernel": frozenset({"model"}),
     "frontend": frozenset({"diagnostics", "kernel", "model", "resources"}),  # kernel: the cmdline tokenizer
     "importer": frozenset({"diagnostics", "frontend", "kernel", "model", "writer"}),
     "solve": frozenset({"diagnostics", "kernel", "model"}),
     "render": frozenset({"kernel", "model", "resources"}),
     "writer": frozenset(),
-    "review": frozenset({"diagnostics", "frontend", "kernel", "model", "render", "solve", "writer"}),
+    # dump: the one exit-code table (layoutc.dump.exit_codes), standard library only
+    "review": frozenset({"diagnostics", "dump", "frontend", "kernel", "model", "render", "solve", "writer"}),
     "lab": frozenset({"diagnostics", "dump", "frontend", "importer", "kernel", "model", "render", "layoutc"}),
     "cli": frozenset(
-        {"diagnostics", "frontend", "importer", "model", "render", "review", "solve", "writer", "layoutc"}
+        {"diagnostics", "dump", "frontend", "importer", "model", "render", "review", "solve", "writer", "layoutc"}
     ),
     "resources": frozenset(),
 }

@@ -1,4 +1,6 @@
-"""Verb handlers of the ``layoutc`` command: parse arguments, call the pipeline, print, exit code.
+"""Verb handlers of the ``layoutc`` command: call the pipeline, print, return the exit code.
+
+The verbs and their arguments are registered in ``cli/registry.py`` and ``cli/arguments.py``.
 
 Each handler returns an exit code; diagnostics go to stderr (text) or stdout (``--format json``).
 """
@@ -9,85 +11,11 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from layoutc.diagnostics.diagnostic import Diagnostics, render_json, render_text
+from layoutc.dump.exit_codes import ExitCode
 from layoutc.model.profile import Profile
 from layoutc.writer.tree import OutputFile
-
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_CHANGED, EXIT_FAILED = 0, 1, 2, 3, 4
-
-
-def register(sub: Any) -> None:
-    """Add every verb to the argparse sub-parser collection ``sub``."""
-    check = sub.add_parser("check", help="validate profiles (files or directories) and report every problem",
-                           description="Load, layer, schema-check and meaning-check profiles. Abstract "
-                           "family bases are checked too. Exit 0 when valid, 1 when not.")
-    check.add_argument("paths", nargs="+", metavar="PATH", help="profile file or directory (recursive)")
-    _format_flag(check)
-    check.add_argument("--solve", action="store_true", help="also solve each concrete profile (catches "
-                       "infeasible layouts without writing anything)")
-    check.set_defaults(handler=cmd_check)
-
-    comp = sub.add_parser("compile", help="solve profiles and write their artifacts",
-                          description="Compile PATH (a profile, or a directory of profiles: OUT/<board>/...) "
-                          "into OUT, plus OUT/manifest.json. Writes atomically and only changed files; "
-                          "writes nothing when any profile is invalid.")
-    comp.add_argument("path", metavar="PATH", help="profile file or directory (recursive; abstract files skipped)")
-    comp.add_argument("-o", "--output", required=True, metavar="OUT", help="output directory")
-    comp.add_argument("--check", action="store_true", help="write nothing; exit 3 when OUT is stale")
-    comp.add_argument("--summary", action="store_true", help="also write OUT/summary.txt and OUT/summary.md: "
-                      "one table of every board (RAM, strategy, window, guard, armed overhead, warnings)")
-    _format_flag(comp)
-    comp.set_defaults(handler=cmd_compile)
-
-    schema = sub.add_parser("schema", help="print a bundled schema (profile, layout, filter-spec)",
-                            description="Print a bundled JSON Schema as JSON, or the profile reference as "
-                            "Markdown (--format markdown; this is docs/profile-reference.md).")
-    schema.add_argument("family", nargs="?", default="profile", choices=("profile", "layout", "filter-spec"))
-    schema.add_argument("--format", choices=("json", "markdown"), default="json")
-    schema.set_defaults(handler=cmd_schema)
-
-    imp = sub.add_parser("import", help="turn a device's memory map (probe JSON or raw captures) into a profile",
-                         description="Read SYSINFO (probe's JSON, or a directory with iomem, lsmem.json|lsmem.txt, "
-                         "block_size_bytes, cmdline, uname-r, zoneinfo, dmesg) and write a v1 profile. Layout "
-                         "parameters on the captured cmdline are undone.")
-    imp.add_argument("sysinfo", metavar="SYSINFO")
-    imp.add_argument("--board", required=True, help="board name for the profile")
-    imp.add_argument("--strategy", default="pmem-movable",
-                     choices=("pmem-movable", "pmem-hotplug", "cma", "cma-disk", "classic-disk", "cma-hotplug"),
-                     help="crash design (default: pmem-movable)")
-    imp.add_argument("-o", "--output", metavar="FILE", help="write the profile here (default: stdout)")
-    _format_flag(imp)
-    imp.set_defaults(handler=cmd_import)
-
-    probe = sub.add_parser("probe", help="read this machine's memory map (run on the device)",
-                           description="Read /proc/iomem, lsmem, block_size_bytes, /proc/cmdline, uname -r, "
-                           "/proc/zoneinfo and dmesg. Print SysInfo JSON, or write raw captures with --raw DIR.")
-    probe.add_argument("--raw", metavar="DIR", help="write the raw captures (the layout import reads)")
-    probe.add_argument("--root", default="/", help=argparse.SUPPRESS)
-    _format_flag(probe)
-    probe.set_defaults(handler=cmd_probe)
-
-    codes = sub.add_parser("codes", help="list every diagnostic code with its rule",
-                           description="Print the table of diagnostic codes (docs/diagnostics.md).")
-    codes.add_argument("--format", choices=("markdown",), default="markdown")
-    codes.set_defaults(handler=cmd_codes)
-
-    from layoutc.review.verbs import DESCRIPTIONS
-
-    for verb in ("explain", "diff", "map", "estimate"):
-        sub.add_parser(verb, help=DESCRIPTIONS[verb], add_help=False)
-
-    sub.add_parser("dump", help="write a filtered crash dump from /proc/vmcore or an ELF vmcore "
-                   "(see 'layoutc dump --help')", add_help=False)
-    sub.add_parser("lab", help="boot the compiled layout in real kernels under QEMU and compare "
-                   "(see 'layoutc lab --help')", add_help=False)
-
-
-def _format_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("text", "json"), default="text",
-                        help="diagnostics as text on stderr (default) or JSON on stdout")
 
 
 def _emit(diags: Diagnostics, fmt: str) -> None:
@@ -110,10 +38,10 @@ def cmd_check(ns: argparse.Namespace) -> int:
         compile_profiles(profiles, fleet=True, diags=diags)
     _emit(diags, ns.format)
     if diags.has_errors:
-        return EXIT_INVALID
+        return ExitCode.INVALID_INPUT
     if ns.format == "text":
         print(f"ok: {len(files)} profile(s) checked")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_compile(ns: argparse.Namespace) -> int:
@@ -123,7 +51,7 @@ def cmd_compile(ns: argparse.Namespace) -> int:
     if not ns.output:
         print("layoutc compile: error: -o/--output must name a directory (an empty path would mean the "
               "working directory)", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     diags = Diagnostics()
     source = Path(ns.path)
     files = discover(source, ns.path)
@@ -136,7 +64,7 @@ def cmd_compile(ns: argparse.Namespace) -> int:
                                                             anchor=anchor)
     if result is None:
         _emit(diags, ns.format)
-        return EXIT_INVALID
+        return ExitCode.INVALID_INPUT
     out = Path(ns.output)
     outputs = result.files + (_summary_files(result.files, profiles, diags) if ns.summary else ())
     if ns.check:
@@ -144,17 +72,17 @@ def cmd_compile(ns: argparse.Namespace) -> int:
         _emit(diags, ns.format)
         for item in drift:
             print(f"stale: {out / item.relpath} ({item.reason})")
-        return EXIT_CHANGED if drift else EXIT_OK
+        return ExitCode.CHANGED if drift else ExitCode.OK
     try:
         report = write_tree(out, outputs)
     except OutputError as exc:
         print(f"layoutc: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return ExitCode.FAILED
     _emit(diags, ns.format)
     if ns.format == "text":
         print(f"compiled {len(result.boards)} board(s) into {out}: "
               f"{len(report.written)} written, {len(report.unchanged)} unchanged")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def _summary_files(files: tuple[OutputFile, ...], profiles: tuple[Profile, ...],
@@ -179,18 +107,18 @@ def cmd_schema(ns: argparse.Namespace) -> int:
     if ns.format == "markdown":
         if ns.family != "profile":
             print("layoutc: --format markdown is available for the profile schema", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
         sys.stdout.write(profile_reference())
-        return EXIT_OK
+        return ExitCode.OK
     sys.stdout.write(json.dumps(load_schema(ns.family, 1), indent=2, sort_keys=True) + "\n")
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_codes(ns: argparse.Namespace) -> int:
     from layoutc.diagnostics.catalogue import diagnostics_reference
 
     sys.stdout.write(diagnostics_reference())
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_import(ns: argparse.Namespace) -> int:
@@ -203,16 +131,16 @@ def cmd_import(ns: argparse.Namespace) -> int:
     text = None if info is None else import_profile(info, ns.board, Strategy(ns.strategy), diags)
     _emit(diags, ns.format)
     if text is None or diags.has_errors:
-        return EXIT_INVALID
+        return ExitCode.INVALID_INPUT
     if ns.output:
         try:
             write_atomic(Path(ns.output), text.encode())
         except OutputError as exc:
             print(f"layoutc: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+            return ExitCode.FAILED
     else:
         sys.stdout.write(text)
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_probe(ns: argparse.Namespace) -> int:
@@ -223,15 +151,15 @@ def cmd_probe(ns: argparse.Namespace) -> int:
     info = probe(Path(ns.root), diags)
     if info is None:
         _emit(diags, ns.format)
-        return EXIT_INVALID
+        return ExitCode.INVALID_INPUT
     if ns.raw:
         try:
             write_tree(Path(ns.raw), [OutputFile(name, data) for name, data in sorted(raw_files(info).items())])
         except OutputError as exc:
             print(f"layoutc: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+            return ExitCode.FAILED
     else:
         sys.stdout.write(sysinfo_json(info))
     if ns.format == "text" and len(diags):
         sys.stderr.write(render_text(diags))
-    return EXIT_OK
+    return ExitCode.OK

@@ -6,16 +6,10 @@ only ``__main__`` turns them into messages and exit codes.
 
 from __future__ import annotations
 
-import enum
+from layoutc.dump.exit_codes import ExitCode
 
-
-class ExitCode(enum.IntEnum):
-    """Process exit codes of ``layoutc dump`` (shared with the compiler's CLI conventions)."""
-
-    OK = 0
-    INVALID_INPUT = 1
-    USAGE = 2
-    DUMP_FAILED = 4
+__all__ = ["BudgetError", "DumpError", "ExitCode", "FormatError", "IncompleteDump", "InputError",
+           "Interrupted", "OutputRefused", "SinkFault", "SourceFault", "SpecError"]
 
 
 class DumpError(Exception):

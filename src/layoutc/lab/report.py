@@ -6,11 +6,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from layoutc.dump.exit_codes import ExitCode
 from layoutc.lab.facts.boot_facts import Fact
 
 # verdict → exit code of ``layoutc lab`` (the CLI owns printing; this is the shared table)
 # docs/cli.md: every failed lab step is exit 4; the verdict (fail, error, cannot-emulate) says which.
-EXIT_CODES = {"pass": 0, "fail": 4, "error": 4, "cannot-emulate": 4}
+EXIT_CODES = {"pass": ExitCode.OK, "fail": ExitCode.FAILED, "error": ExitCode.FAILED,
+              "cannot-emulate": ExitCode.FAILED}
 
 
 @dataclass(frozen=True, slots=True)

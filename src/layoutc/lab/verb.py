@@ -19,13 +19,14 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from layoutc.dump.exit_codes import ExitCode
 from layoutc.lab.errors import LabError
 from layoutc.lab.facts.roundtrip import child_env
 from layoutc.lab.image import aptsources
 from layoutc.lab.image.kernels import SERIES
 from layoutc.lab.run import STAGES, LabOptions, run_lab
 
-_ERROR_EXIT = {"usage": 2, "invalid-layout": 1}
+_ERROR_EXIT = {"usage": ExitCode.USAGE, "invalid-layout": ExitCode.INVALID_INPUT}
 
 
 def build_parser(prog: str = "layoutc lab") -> argparse.ArgumentParser:
@@ -85,13 +86,13 @@ def main_lab(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     if (args.profile is None) == (args.layout_dir is None):
         print("layoutc lab: error: give a PROFILE or --layout-dir DIR (exactly one)", file=sys.stderr)
-        return 2
+        return ExitCode.USAGE
     if args.mirror is not None:
         try:
             os.environ[aptsources.MIRROR_ENV] = aptsources.check_uri(args.mirror, "--mirror")
         except aptsources.AptSourcesError as exc:
             print(f"layoutc lab: error: {exc}", file=sys.stderr)
-            return 2
+            return ExitCode.USAGE
     kernel: str | Path = args.kernel if args.kernel is not None else (args.debian or "7")
     out_dir: Path = args.output or Path(tempfile.mkdtemp(prefix="layoutc-lab-"))
     options = LabOptions(accel=args.accel, timeout=args.timeout, keep_vmcore=args.keep_vmcore, profile=args.profile,
@@ -105,7 +106,7 @@ def main_lab(argv: Sequence[str] | None = None) -> int:
         report = run_lab(layout_dir, kernel=kernel, stage=args.stage, out_dir=out_dir, options=options)
     except LabError as exc:
         print(f"layoutc lab: error: {exc.code}: {exc.message}", file=sys.stderr)
-        return _ERROR_EXIT.get(exc.code, 4)
+        return _ERROR_EXIT.get(exc.code, ExitCode.FAILED)
     sys.stdout.write(report.to_json() if args.json else report.to_text())
     if not args.json:
         print(f"report: {out_dir / 'report.txt'}")

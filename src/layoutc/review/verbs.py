@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from layoutc.diagnostics.diagnostic import Diagnostics, render_text
+from layoutc.dump.exit_codes import ExitCode
 from layoutc.review.pipeline import Compiled, RevisionError, checkout_revision, compile_document, temp_dir
 
-EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_CHANGED, EXIT_FAILED = 0, 1, 2, 3, 4
 VERBS = ("explain", "diff", "map", "estimate")
 
 
@@ -64,7 +64,7 @@ def main_review(verb: str, argv: Sequence[str]) -> int:
     """Run one review verb; returns the exit code."""
     if verb not in VERBS:
         print(f"layoutc: unknown review verb '{verb}'", file=sys.stderr)
-        return EXIT_USAGE
+        return ExitCode.USAGE
     try:
         ns = parser(verb).parse_args(list(argv))
     except SystemExit as exc:
@@ -79,7 +79,7 @@ def _compile(path: str, diags: Diagnostics, display: str | None = None) -> Compi
 
 def _fail(diags: Diagnostics) -> int:
     sys.stderr.write(render_text(diags))
-    return EXIT_INVALID
+    return ExitCode.INVALID_INPUT
 
 
 def _write(path: str, text: str) -> bool:
@@ -103,7 +103,7 @@ def cmd_explain(ns: argparse.Namespace) -> int:
         return _fail(diags)
     result = explain(compiled.doc, ns.key, profile=compiled.profile)
     sys.stdout.write(render_json(result) if ns.format == "json" else explain_text(result))
-    return EXIT_INVALID if result.error else EXIT_OK
+    return ExitCode.INVALID_INPUT if result.error else ExitCode.OK
 
 
 def cmd_diff(ns: argparse.Namespace) -> int:
@@ -115,7 +115,7 @@ def cmd_diff(ns: argparse.Namespace) -> int:
     if ns.rev:
         if len(ns.paths) != 1 or ".." not in ns.rev:
             print("layoutc diff: --rev A..B takes exactly one PROFILE", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
         rev_a, rev_b = ns.rev.split("..", 1)
         profile = ns.paths[0]
         with temp_dir() as tmp:
@@ -125,7 +125,7 @@ def cmd_diff(ns: argparse.Namespace) -> int:
                             else Path(profile))
             except RevisionError as exc:
                 print(f"layoutc diff: {exc}", file=sys.stderr)
-                return EXIT_INVALID
+                return ExitCode.INVALID_INPUT
             # a revision's copy is its own profile tree: extends resolve inside it as in the repository
             old = compile_document(old_path, profile, diags, tree=Path(tmp) / "a")
             new = compile_document(new_path, profile, diags, tree=Path(tmp) / "b" if rev_b else None)
@@ -133,7 +133,7 @@ def cmd_diff(ns: argparse.Namespace) -> int:
     else:
         if len(ns.paths) != 2:
             print("layoutc diff: give OLD and NEW profiles (or one profile with --rev A..B)", file=sys.stderr)
-            return EXIT_USAGE
+            return ExitCode.USAGE
         old = _compile(ns.paths[0], diags)
         new = _compile(ns.paths[1], diags)
         labels = (ns.paths[0], ns.paths[1])
@@ -143,8 +143,8 @@ def cmd_diff(ns: argparse.Namespace) -> int:
     sys.stdout.write(render_markdown(result) if ns.format == "markdown" else diff_text(result))
     if ns.svg and not _write(ns.svg, side_by_side_svg(old.doc, new.doc, old_label=labels[0],
                                                        new_label=labels[1])):
-        return EXIT_FAILED
-    return EXIT_CHANGED if result.changed else EXIT_OK
+        return ExitCode.FAILED
+    return ExitCode.CHANGED if result.changed else ExitCode.OK
 
 
 def cmd_map(ns: argparse.Namespace) -> int:
@@ -157,9 +157,9 @@ def cmd_map(ns: argparse.Namespace) -> int:
         return _fail(diags)
     svg = map_svg(compiled.doc)
     if ns.svg and not _write(ns.svg, svg):
-        return EXIT_FAILED
+        return ExitCode.FAILED
     sys.stdout.write(svg if ns.format == "svg" else map_text(compiled.doc))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 def cmd_estimate(ns: argparse.Namespace) -> int:
@@ -181,10 +181,10 @@ def cmd_estimate(ns: argparse.Namespace) -> int:
             initrd_size = Path(ns.initrd).stat().st_size
     except OSError as exc:
         print(f"layoutc estimate: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
-        return EXIT_INVALID
+        return ExitCode.INVALID_INPUT
     result = estimate(profile, kernel_size, initrd_size, footprint)
     sys.stdout.write(render_json(result) if ns.format == "json" else estimate_text(result))
-    return EXIT_OK
+    return ExitCode.OK
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -1,0 +1,58 @@
+"""The arguments of the verbs the ``layoutc`` parser parses itself (standard library only).
+
+One function per verb, named after it; ``cli/registry.py`` names them in its table. Verbs that parse
+their own arguments (``dump``, ``lab`` and the review verbs) have none here.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+STRATEGIES = ("pmem-movable", "pmem-hotplug", "cma", "cma-disk", "classic-disk", "cma-hotplug")
+
+
+def format_flag(parser: argparse.ArgumentParser) -> None:
+    """``--format text|json``: where diagnostics go."""
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="diagnostics as text on stderr (default) or JSON on stdout")
+
+
+def check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="profile file or directory (recursive)")
+    format_flag(parser)
+    parser.add_argument("--solve", action="store_true", help="also solve each concrete profile (catches "
+                        "infeasible layouts without writing anything)")
+
+
+def compile_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", metavar="PATH",
+                        help="profile file or directory (recursive; abstract files skipped)")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="output directory")
+    parser.add_argument("--check", action="store_true", help="write nothing; exit 3 when OUT is stale")
+    parser.add_argument("--summary", action="store_true", help="also write OUT/summary.txt and OUT/summary.md: "
+                        "one table of every board (RAM, strategy, window, guard, armed overhead, warnings)")
+    format_flag(parser)
+
+
+def schema_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("family", nargs="?", default="profile", choices=("profile", "layout", "filter-spec"))
+    parser.add_argument("--format", choices=("json", "markdown"), default="json")
+
+
+def import_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sysinfo", metavar="SYSINFO")
+    parser.add_argument("--board", required=True, help="board name for the profile")
+    parser.add_argument("--strategy", default="pmem-movable", choices=STRATEGIES,
+                        help="crash design (default: pmem-movable)")
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the profile here (default: stdout)")
+    format_flag(parser)
+
+
+def probe_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--raw", metavar="DIR", help="write the raw captures (the layout import reads)")
+    parser.add_argument("--root", default="/", help=argparse.SUPPRESS)
+    format_flag(parser)
+
+
+def codes_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("markdown",), default="markdown")

@@ -1,0 +1,23 @@
+"""The exit codes of every ``layoutc`` verb (docs/cli.md, "Exit codes"): the one table.
+
+It lives in the dumper's package because the dumper ships alone in a standard-library zipapp and may
+import nothing outside ``layoutc.dump``; the compiler's CLI, the review verbs and the lab import it
+from here. Standard library only.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Process exit codes; the values are a public contract (docs/cli.md)."""
+
+    OK = 0  # success; for --check and diff: nothing changed
+    INVALID_INPUT = 1  # a profile, SysInfo, filter spec, layout or vmcore that cannot be used
+    USAGE = 2  # unknown verb or flag, missing argument, an option the input cannot use
+    CHANGED = 3  # compile --check found stale outputs; diff found a layout change
+    FAILED = 4  # a runtime step failed: writing, a dump step, a lab boot or a prediction mismatch
+    INTERNAL = 70  # a bug in layoutc (EX_SOFTWARE of sysexits.h); bad input never causes this
+    INTERRUPTED = 130  # SIGINT (128 + 2, the shell's convention for a death by signal)
+    DUMP_FAILED = 4  # alias of FAILED: the dumper's name for it
