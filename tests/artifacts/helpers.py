@@ -15,9 +15,9 @@ import pytest
 
 from layoutc.diagnostics.diagnostic import Diagnostics
 from layoutc.frontend.load import load_profile
+from layoutc.model import layout_json
 from layoutc.model.profile import Profile
 from layoutc.render.device import device_artifacts
-from layoutc.render.document import document
 from layoutc.solve import solve
 
 from ..conftest import REPO
@@ -63,16 +63,17 @@ def layout(name: str, prof: Profile | None = None) -> dict[str, Any]:
     diags = Diagnostics()
     solved = solve(prof or profile(name), diags)
     assert solved is not None, diags
-    data: dict[str, Any] = json.loads(json.dumps(document(solved)))
+    data: dict[str, Any] = json.loads(layout_json.write(solved))
     return data
 
 
 def artifacts(prof: Profile, doc: dict[str, Any]) -> dict[str, bytes]:
-    return {a.relpath: a.content for a in device_artifacts(prof, doc)}
+    """The device files of a layout.json document (read back into the typed Layout first)."""
+    return {a.relpath: a.content for a in device_artifacts(prof, layout_json.read(doc))}
 
 
 def write_artifacts(prof: Profile, doc: dict[str, Any], out: Path) -> Path:
-    for a in device_artifacts(prof, doc):
+    for a in device_artifacts(prof, layout_json.read(doc)):
         path = out / a.relpath
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(a.content)

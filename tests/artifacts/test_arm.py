@@ -343,7 +343,7 @@ def test_unsafe_pin_forces_the_movability_proof(tmp_path: Path) -> None:
     prof = profile("qemu-4g")
     assert not prof.prove_movability
     doc = layout("qemu-4g")
-    doc["unsafe"] = [{"pin": "window_base", "value": doc["dump_window"]["start"], "rule": "early-allocations",
+    doc["unsafe"] = [{"pin": "window_base", "value": hex(doc["dump_window"]["start"]), "rule": 17,
                       "message": "the window is over the early memblock allocations"}]
     b = Board(tmp_path, "qemu-4g", prof, doc)
     assert "prove_movability 36 38" in (b.device / "arm.sh").read_text()

@@ -12,6 +12,7 @@ import jsonschema
 import pytest
 
 from layoutc.dump import filter_spec as dumpspec
+from layoutc.model import layout_json
 from layoutc.model.profile import Compression, DumpFormat, ExcludeRange
 from layoutc.render import device_filter as df
 
@@ -33,7 +34,7 @@ def test_filter_spec_is_valid(name: str) -> None:
 
 def test_window_spec_excludes_the_window_not_crash_memory() -> None:
     doc = layout("qemu-4g-cma")
-    spec = df.filter_spec(profile("qemu-4g-cma"), doc)
+    spec = df.filter_spec(profile("qemu-4g-cma"), layout_json.read(doc))
     reasons = {r["reason"] for r in spec["exclude"]}
     assert reasons == {"dump_window"}
     # neither the crash reservation nor the crash CMA ranges: /proc/vmcore never holds them (the kernel
@@ -49,7 +50,7 @@ def test_window_spec_excludes_the_window_not_crash_memory() -> None:
 def test_disk_cma_spec_excludes_nothing() -> None:
     doc = layout("server-64g-2node")
     assert any(r["kind"] == "crash_cma" for r in doc["regions"])
-    spec = df.filter_spec(profile("server-64g-2node"), doc)
+    spec = df.filter_spec(profile("server-64g-2node"), layout_json.read(doc))
     assert spec["exclude"] == []
     assert "(none)" in spec["makedumpfile"]["note"]
     jsonschema.Draft202012Validator(SCHEMA).validate(spec)
@@ -62,7 +63,7 @@ def test_profile_may_still_exclude_a_crash_cma_range() -> None:
     (cma,) = [r for r in layout("qemu-4g-cma")["regions"] if r["kind"] == "crash_cma"]
     prof = dataclasses.replace(base, dump=dataclasses.replace(
         base.dump, exclude=(ExcludeRange(cma["start"], cma["end"], "crash-cma"),)))
-    spec = df.filter_spec(prof, layout("qemu-4g-cma"))
+    spec = df.filter_spec(prof, layout_json.read(layout("qemu-4g-cma")))
     assert spec["exclude"][0] == {"start": cma["start"], "end": cma["end"], "reason": "crash_cma"}
     assert [r["reason"] for r in spec["exclude"]] == ["crash_cma", "dump_window"]
     jsonschema.Draft202012Validator(SCHEMA).validate(spec)
@@ -70,7 +71,7 @@ def test_profile_may_still_exclude_a_crash_cma_range() -> None:
 
 
 def test_disk_spec_has_no_budget() -> None:
-    spec = df.filter_spec(profile("server-64g-2node"), layout("server-64g-2node"))
+    spec = df.filter_spec(profile("server-64g-2node"), layout_json.read(layout("server-64g-2node")))
     assert spec["budget"] is None
     assert spec["makedumpfile"]["args"] == ["-d", "31", "-z"]
 
@@ -80,7 +81,7 @@ def test_profile_excludes_and_drop_order() -> None:
     prof = dataclasses.replace(base, dump=dataclasses.replace(
         base.dump, level=1, compression=Compression.NONE, format=DumpFormat.ELF,
         exclude=(ExcludeRange(0x7000000, 0x7100000, "ramoops-area"),)))
-    spec = df.filter_spec(prof, layout("qemu-4g"))
+    spec = df.filter_spec(prof, layout_json.read(layout("qemu-4g")))
     assert {"start": 0x7000000, "end": 0x7100000, "reason": "ramoops_area"} in spec["exclude"]
     assert spec["drop_order"][:4] == ["free", "cache", "cache_private", "user"]
     assert all(isinstance(d, str) or d["reason"] == "movable" for d in spec["drop_order"])

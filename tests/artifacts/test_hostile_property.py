@@ -26,7 +26,6 @@ from layoutc.kernel import cmdline as kcmd
 from layoutc.kernel.params import parse_args
 from layoutc.render import render_all
 from layoutc.render.device import device_artifacts
-from layoutc.render.document import document
 from layoutc.solve import solve
 
 from ..conftest import REPO
@@ -77,7 +76,7 @@ def _outputs(path: Path) -> dict[str, bytes] | None:
         assert diags.has_errors
         return None
     files = {a.relpath: a.content for a in render_all(layout)}
-    files |= {a.relpath: a.content for a in device_artifacts(prof, document(layout))}
+    files |= {a.relpath: a.content for a in device_artifacts(prof, layout)}
     return files
 
 

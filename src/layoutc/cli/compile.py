@@ -102,7 +102,6 @@ def compile_profiles(profiles: tuple[Profile, ...], *, fleet: bool, diags: Diagn
         concrete = tuple(portable(p, anchor) for p in concrete)
     from layoutc.render import render_all  # imported here: `layoutc check` never needs jinja2
     from layoutc.render.device import device_artifacts
-    from layoutc.render.document import document
     from layoutc.solve import solve
 
     files: list[OutputFile] = []
@@ -112,7 +111,7 @@ def compile_profiles(profiles: tuple[Profile, ...], *, fleet: bool, diags: Diagn
         if layout is None:
             continue
         prefix = f"{profile.board}/" if fleet else ""
-        for artifact in (*render_all(layout), *device_artifacts(profile, document(layout))):
+        for artifact in (*render_all(layout), *device_artifacts(profile, layout)):
             relpath = prefix + artifact.relpath
             files.append(OutputFile(relpath, artifact.content, artifact.mode))
             entries.append({"path": relpath, "role": artifact.role, "board": profile.board,

@@ -60,6 +60,7 @@ from layoutc.lab.facts.cycle_facts import (
 from layoutc.lab.guest import cycle_stages as cycle_guest
 from layoutc.lab.guest import stages as guest
 from layoutc.lab.image import crashrd, initramfs, kernels
+from layoutc.lab.layout_dir import load_layout
 from layoutc.lab.layoutview import LayoutView
 from layoutc.lab.report import BootRecord
 from layoutc.model.profile import Profile
@@ -96,8 +97,8 @@ def render_device(layout_dir: Path, out: Path, profile: Path | None = None) -> R
     from layoutc.frontend.load import load_profile
     from layoutc.render.device import device_artifacts
 
-    doc: dict[str, Any] = json.loads((layout_dir / "layout.json").read_text())
-    name = str(doc.get("profile", ""))
+    layout = load_layout(layout_dir)
+    name = layout.profile
     candidates = [*([profile] if profile else []), Path(name), Path.cwd() / name, kernels.cache_dir().parents[1] / name]
     path = next((p for p in candidates if p.is_file()), None)
     if path is None:
@@ -107,7 +108,7 @@ def render_device(layout_dir: Path, out: Path, profile: Path | None = None) -> R
     if prof is None:
         raise LabError("invalid-layout", f"profile {path} does not load: {diags}")
     prof = dataclasses.replace(prof, recovery=dataclasses.replace(prof.recovery, upload=UPLOAD_ARGV))
-    for artifact in device_artifacts(prof, doc):
+    for artifact in device_artifacts(prof, layout):
         dest = out / artifact.relpath
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(artifact.content)

@@ -1,18 +1,40 @@
 """The solved layout: what every boot stage's kernel will do, and why (frozen data, no logic).
 
-``solve`` builds it; ``render`` serializes it (layout.json is its JSON form, schema in
-``schemas/layout/v1``); the lab and review tools read that JSON. Addresses and sizes are
-bytes, ends are exclusive.
+``solve`` builds it; ``model.layout_json`` writes it as layout.json (schema in
+``schemas/layout/v1``) and reads layout.json back into this same value, which is what render,
+the lab and the review tools use. Addresses and sizes are bytes, ends are exclusive. Every closed
+vocabulary is a str-valued enum whose values are the strings layout.json holds.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from layoutc.kernel.memblock import EarlyTop
 from layoutc.kernel.pmem import Devdax
-from layoutc.model.profile import MemoryMap, Strategy
+from layoutc.model.profile import Arch, CrashMemory, MemoryMap, Release, Strategy, Target, WindowMode
 from layoutc.model.units import Percent
+
+
+class RegionKind(enum.StrEnum):
+    """What a placed region is (layout.json ``regions[].kind``)."""
+
+    CRASHKERNEL = "crashkernel"
+    CRASHKERNEL_LOW = "crashkernel_low"
+    CRASH_CMA = "crash_cma"
+    DUMP_WINDOW = "dump_window"
+    GUARD = "guard"
+    KERNEL_IMAGE = "kernel_image"
+
+
+class KaslrGuard(enum.StrEnum):
+    """What keeps the kernel image out of the dump window (layout.json ``kaslr_guard``)."""
+
+    NOKASLR = "nokaslr"
+    RUNTIME_CHECK = "runtime-check"
+    MEMMAP_AVOIDED = "memmap-avoided"
+    NOT_NEEDED = "not-needed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,9 +48,9 @@ class Cmdlines:
 
 @dataclass(frozen=True, slots=True)
 class StrategyChoice:
-    crash_memory: str  # classic | cma
-    target: str  # pmem-window | disk
-    window_mode: str | None  # movable | hotplug | None (disk)
+    crash_memory: CrashMemory
+    target: Target
+    window_mode: WindowMode | None  # None: a disk target
     name: Strategy
 
 
@@ -45,9 +67,13 @@ class Region:
 
     start: int
     end: int
-    kind: str  # crashkernel | crashkernel_low | crash_cma | dump_window | guard | kernel_image
+    kind: RegionKind
     name: str
     node: int | None
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +92,8 @@ class DumpWindow:
     start: int
     size: int
     node: int
-    mode: str  # movable | hotplug
-    release: str  # kmem | reboot
+    mode: WindowMode
+    release: Release
     devdax: Devdax
 
     @property
@@ -130,7 +156,7 @@ class Layout:
     description: str
     profile: str
     layers: tuple[str, ...]
-    arch: str
+    arch: Arch
     kernel_version: str
     memory: MemoryMap
     board_cmdline: str
@@ -146,7 +172,7 @@ class Layout:
     guards: tuple[Guard, ...]
     dump_window: DumpWindow | None
     kaslr: bool
-    kaslr_guard: str  # nokaslr | runtime-check | memmap-avoided | not-needed
+    kaslr_guard: KaslrGuard
     memmap_on_memory_off: bool
     armed_overhead: int
     recovery_boot: RecoveryBoot | None
@@ -154,5 +180,8 @@ class Layout:
     provenance: tuple[Provenance, ...]
     notes: tuple[str, ...]
 
-    def regions_of(self, kind: str) -> tuple[Region, ...]:
-        return tuple(r for r in self.regions if r.kind == kind)
+    def regions_of(self, *kinds: RegionKind) -> tuple[Region, ...]:
+        return tuple(r for r in self.regions if r.kind in kinds)
+
+    def bytes_of(self, *kinds: RegionKind) -> int:
+        return sum(r.size for r in self.regions_of(*kinds))

@@ -6,7 +6,6 @@ JSON serializer), mode, and when it applies; the device files have their table i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -17,7 +16,7 @@ from layoutc.kernel import cmdline as kcmd
 from layoutc.model.layout import Layout
 from layoutc.model.units import format_addr, format_human, format_size
 from layoutc.render.comment import comment
-from layoutc.render.document import document
+from layoutc.render.document import layout_json
 from layoutc.render.views import View, view
 from layoutc.resources import data_dir
 
@@ -115,7 +114,7 @@ def environment() -> jinja2.Environment:
 
 def _render(out: Output, v: View) -> bytes:
     if out.template is None:
-        return (json.dumps(document(v.layout), sort_keys=True, indent=2) + "\n").encode()
+        return layout_json(v.layout)
     text = environment().get_template(out.template).render(v=v, l=v.layout, stage=out.stage)
     return text.encode()
 

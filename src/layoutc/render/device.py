@@ -1,7 +1,7 @@
 """The device artifacts: arm script, capture and recovery scripts and units, filter spec.
 
-Entry point: ``device_artifacts(profile, layout_doc)``. ``layout_doc`` is the ``layout.json``
-document (the contract with the solver); the view-model (``device_view``) precomputes every
+Entry point: ``device_artifacts(profile, layout)``. ``layout`` is the typed ``Layout`` (the
+contract with the solver, the value layout.json holds); the view-model (``device_view``) precomputes every
 value, the templates in ``templates/device/`` only loop and branch over it, and every shell
 value goes through ``shquote``. ``filter.json`` is serialized, never templated.
 """
@@ -11,11 +11,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import jinja2
 
 from layoutc.kernel import cmdline as kcmd
+from layoutc.model.layout import Layout
 from layoutc.model.profile import Profile
 from layoutc.render.comment import comment
 from layoutc.render.device_filter import filter_spec, serialize
@@ -105,18 +106,17 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def device_artifacts(profile: Profile, layout_doc: Mapping[str, Any]) -> tuple[Artifact, ...]:
+def device_artifacts(profile: Profile, layout: Layout) -> tuple[Artifact, ...]:
     """Every file a device image needs to run this board's strategy, sorted by path.
 
-    ``profile`` is the typed profile the layout was solved from; ``layout_doc`` is its
-    ``layout.json`` document (addresses and sizes as ints, ends exclusive).
+    ``profile`` is the typed profile the layout was solved from; ``layout`` is its solved ``Layout``.
     """
     from layoutc.render import Artifact
 
-    view = build_view(profile, layout_doc)
+    view = build_view(profile, layout)
     env = environment()
     out = [Artifact(o.relpath, env.get_template(o.template).render(v=view).encode(), o.role, o.mode)
            for o in OUTPUTS if o.applies(view)]
-    spec = serialize(filter_spec(profile, layout_doc))
+    spec = serialize(filter_spec(profile, layout))
     out.append(Artifact("device/filter.json", spec, "filter-spec", 0o644))
     return tuple(sorted(out, key=lambda a: a.relpath))

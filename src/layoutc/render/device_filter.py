@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from layoutc.model.layout import Layout, MovableZone, RegionKind
 from layoutc.model.profile import DumpFormat, Profile
 
 FS_BLOCK = 4096
@@ -132,7 +133,7 @@ def _reason(text: str) -> str:
     return text.replace("-", "_")
 
 
-def exclude_ranges(profile: Profile, layout_doc: Mapping[str, Any]) -> list[dict[str, Any]]:
+def exclude_ranges(profile: Profile, layout: Layout) -> list[dict[str, Any]]:
     """The layout's dump window, plus the profile's dump.exclude.
 
     Nothing the kernel places by itself, because the layout's ranges for those are predictions and
@@ -153,25 +154,21 @@ def exclude_ranges(profile: Profile, layout_doc: Mapping[str, Any]) -> list[dict
       of the crashed kernel when it is wrong; arm.sh warns when the kernel's ranges differ from the
       layout's.
     """
-    out = [
-        {"start": int(r["start"]), "end": int(r["end"]), "reason": "dump_window"}
-        for r in layout_doc.get("regions", ())
-        if str(r["kind"]) == "dump_window"
-    ]
+    out = [{"start": r.start, "end": r.end, "reason": "dump_window"} for r in layout.regions_of(RegionKind.DUMP_WINDOW)]
     out += [{"start": e.start, "end": e.end, "reason": _reason(e.reason)} for e in profile.dump.exclude]
     unique = {(r["start"], r["end"], r["reason"]): r for r in out}
     return sorted(unique.values(), key=lambda r: (r["start"], r["end"], r["reason"]))
 
 
-def drop_order(level: int, movable: Sequence[Mapping[str, Any]], window: tuple[int, int] | None) -> list[Any]:
+def drop_order(level: int, movable: Sequence[MovableZone], window: tuple[int, int] | None) -> list[Any]:
     """Page classes the dump level keeps, cheapest loss first; then ZONE_MOVABLE (mostly user pages).
 
     No ``tail``: when the listed drops are not enough the dumper truncates and marks the dump
     INCOMPLETE, which is what recovery should report.
     """
     order: list[Any] = [name for name, bit in _DROP_CLASSES if not level & bit]
-    for zone in sorted(movable, key=lambda z: (int(z["start"]), int(z["end"]))):
-        start, end = int(zone["start"]), int(zone["end"])
+    for zone in sorted(movable, key=lambda z: (z.start, z.end)):
+        start, end = zone.start, zone.end
         pieces = [(start, end)]
         if window is not None:
             ws, we = window
@@ -194,14 +191,14 @@ def makedumpfile_args(level: int, compression: str, fmt: str, budget: int | None
     return args
 
 
-def filter_spec(profile: Profile, layout_doc: Mapping[str, Any]) -> dict[str, Any]:
+def filter_spec(profile: Profile, layout: Layout) -> dict[str, Any]:
     """The filter spec document for this board (validated against the schema in tests)."""
-    window = layout_doc.get("dump_window")
-    span = (int(window["start"]), int(window["start"]) + int(window["size"])) if window else None
+    window = layout.dump_window
+    span = (window.start, window.end) if window else None
     budget = window_budget(span[1] - span[0]) if span else None
     fmt = "elf" if profile.dump.format is DumpFormat.ELF else "kdump"
     compression = str(profile.dump.compression)
-    excludes = exclude_ranges(profile, layout_doc)
+    excludes = exclude_ranges(profile, layout)
     note = (
         "makedumpfile cannot exclude physical ranges: it reads the excluded ranges "
         f"({', '.join(sorted({r['reason'] for r in excludes})) or 'none'}) like any other memory, "
@@ -215,7 +212,7 @@ def filter_spec(profile: Profile, layout_doc: Mapping[str, Any]) -> dict[str, An
         "format": fmt,
         "exclude": excludes,
         "budget": budget,
-        "drop_order": drop_order(profile.dump.level, layout_doc.get("movable_zone", ()), span),
+        "drop_order": drop_order(profile.dump.level, layout.movable_zone, span),
         "makedumpfile": {
             "args": makedumpfile_args(profile.dump.level, compression, fmt, budget),
             "note": note,

@@ -1,21 +1,19 @@
 """The view-model of the device artifacts: every number and string the templates print.
 
-Built from the typed ``Profile`` and the ``layout.json`` document (the solver's output). The
-templates only loop and branch over this; shell values are quoted there by the one
-``shquote`` filter, never here, so the view holds plain values. Where layout.json does not
-carry a value yet (docs/artifacts.md "Inputs"), it is read from the profile or derived with
-the kernel's own arithmetic, and the fallback is named in a comment.
+Built from the typed ``Profile`` and its solved ``Layout`` (the devdax offsets and kmem range are
+the Layout's ``Devdax``, never re-derived here). The templates only loop and branch over this;
+shell values are quoted there by the one ``shquote`` filter, never here, so the view holds plain
+values.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from layoutc.model.profile import BootSelection, DevdaxMap, Dumper, Profile
-from layoutc.model.units import align_down, align_up, format_addr, format_size
+from layoutc.model.layout import Layout, RegionKind
+from layoutc.model.profile import BootSelection, CrashMemory, DevdaxMap, Dumper, Profile, Release, Target
+from layoutc.model.units import format_addr, format_size
 from layoutc.render.device_filter import MKFS_ARGS, filter_spec
 
 # systemd-boot's vendor GUID for Loader* variables (systemd: src/boot/efi/boot.c LOADER_GUID)
@@ -29,7 +27,6 @@ CONFIG_DIR = "/etc/layoutc"
 DUMP_PYZ = "/usr/lib/layoutc/dump.pyz"
 # iomem resources the window must never overlap (docs/reference/kernel-rules.md §7 items 17, 18, 31)
 IOMEM_CONFLICTS = ("Crash kernel", "Kernel code", "Kernel rodata", "Kernel data", "Kernel bss")
-INFO_BLOCK = 8 * 1024  # nd_pfn_init: "start + SZ_8K"
 # recover.sh bounds each upload with timeout(1) (no profile key sets it): SIGTERM after this many seconds,
 # SIGKILL UPLOAD_KILL_SECONDS later; a timed-out upload keeps the dump stored and the window held
 UPLOAD_TIMEOUT_SECONDS = 1800
@@ -50,9 +47,9 @@ class Window:
     cover_last: int
     kmem_first: int  # memory blocks dax/kmem hands back (recovery); last < first: none
     kmem_last: int
-    devdax_map: str
-    devdax_align: str
-    release: str  # kmem | reboot
+    devdax_map: DevdaxMap
+    devdax_align: str  # ndctl --align, as spelled (2M)
+    release: Release
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +71,8 @@ class View:
     profile: str
     description: str
     strategy: str
-    crash_memory: str
-    target: str
+    crash_memory: CrashMemory
+    target: Target
     window_mode: str  # movable | hotplug | none
     block_size: int
     window: Window | None
@@ -114,38 +111,24 @@ def _tokens(text: str) -> tuple[str, ...]:
     return tuple(t for t in text.split() if t)
 
 
-def _memmap(doc: Mapping[str, Any], start: int, size: int) -> str:
-    for stage in ("crash", "recovery", "production"):
-        for token in _tokens(str(doc.get("cmdline", {}).get(stage, ""))):
+def _memmap(layout: Layout, start: int, size: int) -> str:
+    for stage in (layout.cmdline.crash, layout.cmdline.recovery, layout.cmdline.production):
+        for token in _tokens(stage):
             if token.startswith("memmap=") and "!" in token:
                 return token
     return f"memmap={format_size(size)}!{format_addr(start)}"  # fallback: kernel spelling of the window
 
 
-def _window(profile: Profile, doc: Mapping[str, Any], block: int) -> Window | None:
-    raw = doc.get("dump_window")
-    if not raw or profile.window is None:
+def _window(profile: Profile, layout: Layout, block: int) -> Window | None:
+    window = layout.dump_window
+    if window is None or profile.window is None:
         return None
-    start, size = int(raw["start"]), int(raw["size"])
-    end = start + size
-    devdax = raw.get("devdax") or {}
-    dmap = str(devdax.get("map", profile.window.devdax_map))
-    align = int(devdax.get("align", profile.window.devdax_align))
-    if "kmem_start" in devdax and "kmem_end" in devdax:
-        kmem_start, kmem_end = int(devdax["kmem_start"]), int(devdax["kmem_end"])
-    else:
-        # fallback (docs/reference/kernel-rules.md §3.4/3.5): nd_pfn_init dataoff, then dax_kmem_range whole blocks
-        eff_align = max(align, 2 * 1024 * 1024)
-        dataoff = (align_up(start + INFO_BLOCK + 64 * ((size - INFO_BLOCK) // 4096), eff_align)
-                   if DevdaxMap(dmap) is DevdaxMap.DEV else align_up(start + INFO_BLOCK, eff_align)) - start
-        kmem_start, kmem_end = align_up(start + dataoff, block), align_down(align_down(end, eff_align), block)
-    node = int(raw.get("node", next((r["node"] for r in doc.get("regions", ()) if r["kind"] == "dump_window"
-                                    and r.get("node") is not None), 0)))
-    return Window(start=start, end=end, size=size, node=node, memmap=_memmap(doc, start, size),
-                  cover_first=start // block, cover_last=(end - 1) // block,
-                  kmem_first=kmem_start // block, kmem_last=kmem_end // block - 1,
-                  devdax_map=dmap, devdax_align=format_size(align),
-                  release=str(raw.get("release", profile.window.release)))
+    dax = window.devdax  # the solver's nd_pfn_init and dax_kmem_range arithmetic (kernel/pmem.py)
+    return Window(start=window.start, end=window.end, size=window.size, node=window.node,
+                  memmap=_memmap(layout, window.start, window.size),
+                  cover_first=window.start // block, cover_last=(window.end - 1) // block,
+                  kmem_first=dax.kmem_start // block, kmem_last=dax.kmem_end // block - 1,
+                  devdax_map=dax.map, devdax_align=format_size(dax.align), release=window.release)
 
 
 def _efi_printf(entry: str) -> tuple[str, int]:
@@ -153,11 +136,11 @@ def _efi_printf(entry: str) -> tuple[str, int]:
     return "".join(f"\\{b:03o}" for b in data), len(data)
 
 
-def _boot(profile: Profile, doc: Mapping[str, Any], window_mode: str) -> Boot:
-    rb = doc.get("recovery_boot") or {}
+def _boot(profile: Profile, layout: Layout, window_mode: str) -> Boot:
+    rb = layout.recovery_boot
     sel = profile.recovery.boot_selection
     kind = str(sel) if window_mode == "movable" else "none"
-    entry = str(rb.get("grub_id" if sel is BootSelection.GRUBENV else "bls_id", DEFAULT_RECOVERY_ID))
+    entry = DEFAULT_RECOVERY_ID if rb is None else rb.grub_id if sel is BootSelection.GRUBENV else rb.bls_id
     if sel is BootSelection.EFI and not entry.endswith(".conf"):
         entry += ".conf"  # systemd-boot entry ids are the BLS file names
     printf, length = _efi_printf(entry)
@@ -165,55 +148,45 @@ def _boot(profile: Profile, doc: Mapping[str, Any], window_mode: str) -> Boot:
                 efi_len=length, grubenv=GRUBENV, hook=profile.recovery.hook)
 
 
-def _modes(target: str, window_mode: str, release: str | None) -> tuple[str, ...]:
-    if target == "disk":
+def _modes(target: Target, window_mode: str, release: Release | None) -> tuple[str, ...]:
+    if target is Target.DISK:
         return ("production", "rearm")
     if window_mode == "hotplug":
         return ("recovery", "rearm")
-    return ("production", "recovery", "rearm") if release == "kmem" else ("production", "rearm")
+    return ("production", "recovery", "rearm") if release is Release.KMEM else ("production", "rearm")
 
 
-def build_view(profile: Profile, doc: Mapping[str, Any]) -> View:
-    """Everything the device templates need, precomputed."""
-    memory = doc.get("memory", {})
-    block = int(memory.get("block_size", profile.memory.block_size))
-    strategy = doc.get("strategy", {})
-    target = str(strategy.get("target", profile.crash.target))
-    crash_memory = str(strategy.get("crash_memory", profile.crash.memory))
-    window_mode = str(strategy.get("window_mode") or "none")
-    window = _window(profile, doc, block)
-    regions = doc.get("regions", ())
-    ck = doc.get("crashkernel") or {}
-    crash_size = int(ck.get("size") or sum(int(r["end"]) - int(r["start"]) for r in regions
-                                          if r["kind"] in ("crashkernel", "crashkernel_low")))
-    cma_size = int(ck.get("cma_size") or sum(int(r["end"]) - int(r["start"]) for r in regions
-                                             if r["kind"] == "crash_cma"))
-    cma = sorted((int(r["start"]), int(r["end"])) for r in regions if r["kind"] == "crash_cma")
-    kexec = doc.get("crash_kexec") or {}
-    cmdline = doc.get("cmdline", {})
-    crash_board = str(doc.get("crash_board_cmdline", profile.crash.cmdline))
-    spec = filter_spec(profile, doc)
-    production = _tokens(str(cmdline.get("production", "")))
-    recovery = _tokens(str(cmdline.get("recovery", ""))) or production
+def build_view(profile: Profile, layout: Layout) -> View:
+    """Everything the device templates need, precomputed from the profile and its solved layout."""
+    block = layout.memory.block_size
+    strategy = layout.strategy
+    window_mode = str(strategy.window_mode or "none")
+    window = _window(profile, layout, block)
+    crash_size = layout.crashkernel.size or layout.bytes_of(RegionKind.CRASHKERNEL, RegionKind.CRASHKERNEL_LOW)
+    cma_size = layout.crashkernel.cma_size or layout.bytes_of(RegionKind.CRASH_CMA)
+    cma = sorted((r.start, r.end) for r in layout.regions_of(RegionKind.CRASH_CMA))
+    spec = filter_spec(profile, layout)
+    production = _tokens(layout.cmdline.production)
+    recovery = _tokens(layout.cmdline.recovery) or production
     return View(
         board=profile.board, profile=profile.file, description=profile.description,
-        strategy=str(profile.strategy), crash_memory=crash_memory, target=target, window_mode=window_mode,
-        block_size=block, window=window, production_params=production, recovery_params=recovery,
-        crash_append=" ".join(_tokens(crash_board) + _tokens(str(cmdline.get("crash", "")))),
-        kernel_path=str(kexec.get("kernel", profile.crash.kernel_path)),
-        initrd_path=str(kexec.get("initrd", profile.crash.initrd_path)),
-        kexec_file=bool(kexec.get("file_load", crash_memory == "cma")),
+        strategy=str(profile.strategy), crash_memory=strategy.crash_memory, target=strategy.target,
+        window_mode=window_mode, block_size=block, window=window, production_params=production,
+        recovery_params=recovery,
+        crash_append=" ".join(_tokens(layout.crash_board_cmdline) + _tokens(layout.cmdline.crash)),
+        kernel_path=layout.crash_kernel_path, initrd_path=layout.crash_initrd_path,
+        kexec_file=strategy.crash_memory is CrashMemory.CMA,
         crash_size=crash_size, cma_size=cma_size, cma_ranges=tuple(f"{s:#x}-{e:#x}" for s, e in cma),
         cma_ranges_text=" ".join(f"[{s:#x}, {e:#x})" for s, e in cma),
-        prove_movability=profile.prove_movability or bool(doc.get("unsafe")), iomem_conflicts=IOMEM_CONFLICTS,
+        prove_movability=profile.prove_movability or bool(layout.unsafe), iomem_conflicts=IOMEM_CONFLICTS,
         dumper=str(profile.dump.dumper if profile.dump.dumper is Dumper.MAKEDUMPFILE else "layoutc"),
         dump_pyz=DUMP_PYZ, filter_path=f"{CONFIG_DIR}/filter.json",
         makedumpfile_args=tuple(spec["makedumpfile"]["args"]), mkfs_args=MKFS_ARGS,
         disk_device=profile.disk.device if profile.disk else "",
         disk_fstype=profile.disk.fstype if profile.disk else "",
-        boot=_boot(profile, doc, window_mode), store=profile.recovery.store,
+        boot=_boot(profile, layout, window_mode), store=profile.recovery.store,
         store_unit=profile.recovery.store if UNIT_PATH.fullmatch(profile.recovery.store) else None,
         upload=tuple(tuple(arg.split("{dump}")) for arg in profile.recovery.upload),
         upload_timeout=UPLOAD_TIMEOUT_SECONDS, upload_kill=UPLOAD_KILL_SECONDS,
-        install_dir=INSTALL_DIR, modes=_modes(target, window_mode, window.release if window else None),
+        install_dir=INSTALL_DIR, modes=_modes(strategy.target, window_mode, window.release if window else None),
     )

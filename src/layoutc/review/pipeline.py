@@ -1,7 +1,7 @@
 """Compile a profile in-process into its layout.json document (for explain, diff, map, estimate).
 
-Uses the front end (``load_profile``), the solver (``solve``) and render's layout.json serializer
-(``layoutc.render.document.document``); ``--rev`` reads old revisions with ``git show``.
+Uses the front end (``load_profile``), the solver (``solve``) and the layout.json writer
+(``layoutc.model.layout_json``); ``--rev`` reads old revisions with ``git show``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import Any
 
 from layoutc.diagnostics.diagnostic import Diagnostics
 from layoutc.frontend.load import load_profile
+from layoutc.model import layout_json
 from layoutc.model.layout import Layout
 from layoutc.model.profile import Profile
 
@@ -56,9 +57,7 @@ def compile_document(path: Path, display: str, diags: Diagnostics, *, tree: Path
 def document(layout: Layout) -> Mapping[str, Any]:
     """layout.json of ``layout`` as a parsed JSON document (render's serializer, round-tripped
     through JSON so the review tools see exactly what layout.json holds)."""
-    from layoutc.render.document import document as serialize
-
-    loaded: Mapping[str, Any] = json.loads(json.dumps(serialize(layout), sort_keys=True))
+    loaded: Mapping[str, Any] = json.loads(layout_json.write(layout))
     return loaded
 
 

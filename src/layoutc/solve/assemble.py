@@ -11,10 +11,12 @@ from layoutc.model.layout import (
     DumpWindow,
     Guard,
     Input,
+    KaslrGuard,
     Layout,
     Provenance,
     RecoveryBoot,
     Region,
+    RegionKind,
     StrategyChoice,
     Unsafe,
 )
@@ -31,18 +33,19 @@ def regions(profile: Profile, v: Mapping[str, Any]) -> tuple[Region, ...]:
     def node(address: int) -> int | None:
         return next((r.node or 0 for r in profile.memory.ram if r.start <= address < r.end), None)
 
-    out = [Region(crash.crash[0], crash.crash[1], "crashkernel", "crashkernel", node(crash.crash[0]))]
+    out = [Region(crash.crash[0], crash.crash[1], RegionKind.CRASHKERNEL, "crashkernel", node(crash.crash[0]))]
     if crash.low:
-        out.append(Region(crash.low[0], crash.low[1], "crashkernel_low", "crashkernel_low", node(crash.low[0])))
-    out.extend(Region(s, e, "crash_cma", f"crash_cma{i}", node(s)) for i, (s, e) in enumerate(crash.cma))
+        out.append(Region(crash.low[0], crash.low[1], RegionKind.CRASHKERNEL_LOW, "crashkernel_low",
+                          node(crash.low[0])))
+    out.extend(Region(s, e, RegionKind.CRASH_CMA, f"crash_cma{i}", node(s)) for i, (s, e) in enumerate(crash.cma))
     window: DumpWindow | None = v.get("window")
     if window is not None:
-        out.append(Region(window.start, window.end, "dump_window", "dump_window", window.node))
+        out.append(Region(window.start, window.end, RegionKind.DUMP_WINDOW, "dump_window", window.node))
     if profile.window is not None and profile.window.mode is WindowMode.MOVABLE:
-        out.extend(Region(g.start, g.end, "guard", f"guard_node{g.node}", g.node) for g in v["guards"])
+        out.extend(Region(g.start, g.end, RegionKind.GUARD, f"guard_node{g.node}", g.node) for g in v["guards"])
     image = v.get("kernel_image")
     if image:
-        out.append(Region(image[0], image[1], "kernel_image", "kernel_image", node(image[0])))
+        out.append(Region(image[0], image[1], RegionKind.KERNEL_IMAGE, "kernel_image", node(image[0])))
     return tuple(sorted(out))
 
 
@@ -113,7 +116,7 @@ def provenance(
             if span is not None and path in profile.spans:
                 inputs.append(Input(path, span.file, span.line, span.col))
         out.append(Provenance(pointer, step.rule, step.source, tuple(inputs)))
-    return tuple(out)
+    return tuple(sorted(out, key=lambda p: p.pointer))  # layout.json's key order, so a read-back compares equal
 
 
 def layout(profile: Profile, v: Mapping[str, Any], steps: Mapping[str, Step], unsafe: list[Unsafe]) -> Layout:
@@ -128,7 +131,7 @@ def layout(profile: Profile, v: Mapping[str, Any], steps: Mapping[str, Step], un
         description=profile.description,
         profile=profile.file,
         layers=profile.layers,
-        arch=str(profile.arch),
+        arch=profile.arch,
         kernel_version=str(profile.kernel_version),
         memory=profile.memory,
         board_cmdline=profile.board_cmdline,
@@ -137,9 +140,9 @@ def layout(profile: Profile, v: Mapping[str, Any], steps: Mapping[str, Step], un
         crash_initrd_path=profile.crash.initrd_path,
         cmdline=v["cmdlines"],
         strategy=StrategyChoice(
-            str(profile.crash.memory),
-            str(profile.crash.target),
-            str(spec.mode) if spec else None,
+            profile.crash.memory,
+            profile.crash.target,
+            spec.mode if spec else None,
             profile.strategy,
         ),
         crashkernel=Crashkernel(v["crash_size"], _offset(profile), profile.crash.cma_size, crash_need(profile)),
@@ -149,7 +152,7 @@ def layout(profile: Profile, v: Mapping[str, Any], steps: Mapping[str, Step], un
         guards=guards,
         dump_window=window,
         kaslr=choice.on,
-        kaslr_guard=choice.guard,
+        kaslr_guard=KaslrGuard(choice.guard),
         memmap_on_memory_off=window is not None and window.release == "kmem",
         armed_overhead=armed_overhead(profile, v),
         recovery_boot=recovery_boot(profile),

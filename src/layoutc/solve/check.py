@@ -21,7 +21,7 @@ from layoutc.kernel import cmdline as kcmd
 from layoutc.kernel import crashkernel, memblock, zones
 from layoutc.kernel.kaslr import MAX_MEMMAP_REGIONS, fixed_image
 from layoutc.kernel.pmem import REGION_ALIGN, devdax
-from layoutc.model.layout import Layout
+from layoutc.model.layout import Layout, RegionKind
 from layoutc.model.profile import Arch, DevdaxMap, MemRange
 from layoutc.model.units import MiB, Percent, format_addr, parse_size, parse_size_or_percent
 
@@ -151,7 +151,7 @@ def _syntax(cmdline: str) -> list[Violation]:
 
 
 def _image_size(layout: Layout) -> int:
-    images = layout.regions_of("kernel_image")
+    images = layout.regions_of(RegionKind.KERNEL_IMAGE)
     return images[0].end - images[0].start if images else 0
 
 

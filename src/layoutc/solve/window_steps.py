@@ -45,7 +45,7 @@ def _window(profile: Profile, base: int, size: int, node: int) -> DumpWindow:
     spec = profile.window
     assert spec is not None
     dax = devdax(base, size, spec.devdax_map, spec.devdax_align, profile.memory.block_size)
-    return DumpWindow(base, size, node, str(spec.mode), str(spec.release), dax)
+    return DumpWindow(base, size, node, spec.mode, spec.release, dax)
 
 
 def movable_free(profile: Profile, v: Mapping[str, Any]) -> dict[int, tuple[tuple[int, int], ...]]:
