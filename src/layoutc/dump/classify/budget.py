@@ -82,8 +82,28 @@ def solve(
         raise BudgetError(budget, fixed)
     if costs.worst(keep) <= avail:
         return BudgetPlan(keep, (), (), True, False)
+    tiers, rest, notes = _tiers(keep, drop_order, page_size, classes)
+    kept_tiers, drops, remaining = _drop_tiers(tiers, rest, avail, costs)
+    current = extents.normalize([e for p in kept_tiers for e in p] + rest)
+    complete = True
+    if remaining > avail:
+        tail = TAIL in drop_order
+        cut = costs.prefix(current, avail)
+        current, high = _split(current, cut)
+        drops.append(Drop("tail" if tail else "tail (not in drop_order)", extents.count(high)))
+        complete = tail
+    return BudgetPlan(current, tuple(drops), tuple(notes), complete, True)
+
+
+Tier = tuple[DropItem, list[Extent]]
+
+
+def _tiers(
+    keep: list[Extent], drop_order: tuple[DropItem, ...], page_size: int, classes: dict[str, list[Extent]] | None
+) -> tuple[list[Tier], list[Extent], list[str]]:
+    """The kept pages of each drop item before ``tail`` (each page in its first item), what is left, notes."""
     notes: list[str] = []
-    tiers: list[tuple[DropItem, list[Extent]]] = []
+    tiers: list[Tier] = []
     rest = keep
     for item in drop_order:
         if item == TAIL:
@@ -101,7 +121,14 @@ def solve(
             pages = extents.intersect(rest, [item.pfns(page_size)])
         tiers.append((item, pages))
         rest = extents.subtract(rest, pages)
-    tail = TAIL in drop_order
+    return tiers, rest, notes
+
+
+def _drop_tiers(
+    tiers: list[Tier], rest: list[Extent], avail: int, costs: Costs
+) -> tuple[list[list[Extent]], list[Drop], int]:
+    """Drop whole tiers in order until the rest fits; the last one loses its highest pages only.
+    Returns each tier's kept pages, the drops and the cost of what is kept."""
     spent = {id(p): costs.cost(p) for _, p in tiers}
     remaining = costs.cost(rest) + sum(spent.values())
     drops: list[Drop] = []
@@ -120,14 +147,7 @@ def solve(
         kept_tiers[i] = []
         drops.append(Drop(label(item), extents.count(pages)))
         remaining = without
-    current = extents.normalize([e for p in kept_tiers for e in p] + rest)
-    complete = True
-    if remaining > avail:
-        cut = costs.prefix(current, avail)
-        current, high = _split(current, cut)
-        drops.append(Drop("tail" if tail else "tail (not in drop_order)", extents.count(high)))
-        complete = tail
-    return BudgetPlan(current, tuple(drops), tuple(notes), complete, True)
+    return kept_tiers, drops, remaining
 
 
 def _split(pages: list[Extent], pfn: int) -> tuple[list[Extent], list[Extent]]:
