@@ -15,6 +15,7 @@ recovery units; 28 is 11 with kmem; 29 is enforced while solving (LC310).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from layoutc.kernel import cmdline as kcmd
@@ -60,14 +61,7 @@ def check(layout: Layout) -> list[Violation]:
     windows = _memmaps(prod) if layout.strategy.window_mode == "hotplug" else _memmaps(crash_line)
     present = memblock.present_ranges(layout.memory, arch, _memmaps(prod))
     ram = memblock.total_pages(present) * memblock.PAGE_SIZE
-    # §7.2/§7.3: one crashkernel= per class, no unsuffixed + ,high/,low mix; ,cma needs X or X,high.
-    classes = [
-        w.split("=", 1)[1].rsplit(",", 1)[-1] if "," in w else "" for w in prod.split() if w.startswith("crashkernel=")
-    ]
-    if len(classes) != len(set(classes)) or ("" in classes and ({"high", "low"} & set(classes))):
-        out.append(Violation(2, f"crashkernel= classes repeat or mix: {classes}"))
-    if "cma" in classes and not ({"", "high"} & set(classes)):
-        out.append(Violation(3, ",cma without crashkernel=X"))
+    out.extend(_crashkernel_class_rules(prod))
     args = crashkernel.parse(prod, ram)
     if args.error:
         out.append(Violation(4, f"crashkernel= reserves nothing: {args.error}"))
@@ -75,11 +69,7 @@ def check(layout: Layout) -> list[Violation]:
     if args.offset is not None and args.offset % crashkernel.CRASH_ALIGN:
         out.append(Violation(9, f"crashkernel offset {format_addr(args.offset)} not 16M-aligned"))
     image = None if layout.kaslr else fixed_image(_image_size(layout))
-    taken = [
-        (0, 1 * MiB),
-        *[(memblock.node_end(present, n) - 0x2C000, memblock.node_end(present, n)) for n in memblock.nodes_of(present)],
-    ]
-    free = crashkernel.subtract(((p.start, p.end) for p in present), taken + ([image] if image else []))
+    free = _free_for_crash(present, image)
     align = crashkernel.CRASH_ALIGN if arch is Arch.X86_64 else crashkernel.CRASH_ALIGN_GENERIC
     placed = crashkernel.place(args, free, align)
     if placed.crash is None:
@@ -91,12 +81,63 @@ def check(layout: Layout) -> list[Violation]:
         if args.cma_size
         else ()
     )
+    out.extend(_placement_rules(layout, crash_areas, cma))
+    spans, zone_violations = _zone_rules(layout, present, ram, crash_areas, cma)
+    out.extend(zone_violations)
+    out.extend(_stage_rules(layout, windows))
+    for window in windows:
+        out.extend(_window_rules(layout, window, spans, crash_areas, list(cma), image))
+    out.extend(_cmdline_length_rules(layout))
+    return out
+
+
+def _crashkernel_class_rules(prod: str) -> list[Violation]:
+    """§7.2/§7.3: one crashkernel= per class, no unsuffixed + ,high/,low mix; ,cma needs X or X,high."""
+    out = []
+    classes = [
+        w.split("=", 1)[1].rsplit(",", 1)[-1] if "," in w else "" for w in prod.split() if w.startswith("crashkernel=")
+    ]
+    if len(classes) != len(set(classes)) or ("" in classes and ({"high", "low"} & set(classes))):
+        out.append(Violation(2, f"crashkernel= classes repeat or mix: {classes}"))
+    if "cma" in classes and not ({"", "high"} & set(classes)):
+        out.append(Violation(3, ",cma without crashkernel=X"))
+    return out
+
+
+def _free_for_crash(
+    present: tuple[memblock.Present, ...], image: tuple[int, int] | None
+) -> tuple[tuple[int, int], ...]:
+    """RAM the crash reservation may take: not the first MiB, each node's top allocations or the fixed image."""
+    taken = [
+        (0, 1 * MiB),
+        *[(memblock.node_end(present, n) - 0x2C000, memblock.node_end(present, n)) for n in memblock.nodes_of(present)],
+    ]
+    return crashkernel.subtract(((p.start, p.end) for p in present), taken + ([image] if image else []))
+
+
+def _placement_rules(
+    layout: Layout, crash_areas: list[tuple[int, int]], cma: Sequence[tuple[int, int]]
+) -> list[Violation]:
+    """The layout's crash regions are where the kernel places them."""
+    out = []
     expect = sorted((r.start, r.end) for r in layout.regions if r.kind in ("crashkernel", "crashkernel_low"))
     if expect != sorted(crash_areas):
         out.append(Violation(20, f"layout says crash areas {expect}, the kernel places {sorted(crash_areas)}"))
     if sorted((r.start, r.end) for r in layout.regions if r.kind == "crash_cma") != sorted(cma):
         out.append(Violation(14, f"layout CMA areas differ from the kernel's {list(map(_rng, cma))}"))
-    mc = kcmd.value_of(prod, "movablecore")
+    return out
+
+
+def _zone_rules(
+    layout: Layout,
+    present: tuple[memblock.Present, ...],
+    ram: int,
+    crash_areas: list[tuple[int, int]],
+    cma: Sequence[tuple[int, int]],
+) -> tuple[tuple[zones.ZoneSpan, ...], list[Violation]]:
+    """ZONE_MOVABLE as the kernel makes it from movablecore=, and the crash memory against it."""
+    out = []
+    mc = kcmd.value_of(layout.cmdline.production, "movablecore")
     movable_value: int | Percent | None = parse_size_or_percent(mc) if mc else None
     spans = zones.movable_spans(present, movablecore=movable_value)
     got = sorted((z.node, z.start, z.end) for z in layout.movable_zone)
@@ -115,9 +156,13 @@ def check(layout: Layout) -> list[Violation]:
             out.append(Violation(14, f"CMA area {_rng(area)} not 2M-aligned"))
     if len(cma) > crashkernel.CMA_RANGES_MAX:
         out.append(Violation(14, "more than 4 CMA areas"))
-    out.extend(_stage_rules(layout, windows))
-    for window in windows:
-        out.extend(_window_rules(layout, window, spans, crash_areas, list(cma), image))
+    return spans, out
+
+
+def _cmdline_length_rules(layout: Layout) -> list[Violation]:
+    """§7.7: each stage's full command line fits the kernel's (the crash one leaves kexec's prefix room)."""
+    out = []
+    prod, crash_line, recovery = layout.cmdline.production, layout.cmdline.crash, layout.cmdline.recovery
     if len(kcmd.join([layout.board_cmdline, prod])) >= kcmd.COMMAND_LINE_SIZE:
         out.append(Violation(7, "production cmdline too long"))
     if len(kcmd.join([layout.crash_board_cmdline, crash_line])) >= kcmd.COMMAND_LINE_SIZE - kcmd.KEXEC_PREFIX_RESERVE:
