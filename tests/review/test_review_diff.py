@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from layoutc.model import layout_json
 from layoutc.review.diff import diff, param_key, render_markdown, render_text
 from layoutc.review.doc import escape, leaves
 from layoutc.review.verbs import main_review
@@ -156,12 +157,21 @@ def _mutated(doc: object, target: str, pointer: str = "") -> object:
 
 @pytest.mark.parametrize("name", ["qemu-4g.json", "server-64g-2node.json"])
 def test_every_value_change_is_reported(name: str) -> None:
-    """No value of layout.json can change silently: mutate each one, the diff must say changed.
-    Input positions (file, line, col of provenance inputs) are the only exception."""
+    """No value of layout.json can change silently: mutate each one, the diff must say changed, or the
+    layout.json reader must refuse the mutated document (a value outside its vocabulary, or a repeated
+    value that no longer matches). Input positions (file, line, col of provenance inputs) are the only
+    exception."""
     doc = fixture(name)
     for pointer, _value in leaves(doc):
+        mutated = _mutated(doc, pointer)
         if re.match(r"^/provenance/.*/inputs/\d+/(file|line|col)$", pointer):
-            assert not diff(doc, _mutated(doc, pointer)).changed  # type: ignore[arg-type]
+            assert not diff(doc, mutated).changed  # type: ignore[arg-type]
             continue
-        result = diff(doc, _mutated(doc, pointer))  # type: ignore[arg-type]
+        try:
+            layout_json.read(mutated)
+        except layout_json.LayoutJsonError:
+            with pytest.raises(layout_json.LayoutJsonError):
+                diff(doc, mutated)  # type: ignore[arg-type]
+            continue
+        result = diff(doc, mutated)  # type: ignore[arg-type]
         assert result.changed, f"a change of {pointer} is not reported"

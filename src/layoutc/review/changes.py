@@ -1,6 +1,6 @@
 """The sections of ``layoutc diff``: each compares one aspect of two layout.json documents.
 
-Every function takes the two typed views (``doc.LayoutDoc``) and returns ``Change`` records;
+Every function takes the two typed views (``doc.LayoutFile``) and returns ``Change`` records;
 ``diff.diff`` runs them in reading order. ``other_changes`` reports whatever no section covers,
 so no value of layout.json can change silently.
 """
@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from layoutc.model.layout import Provenance, Region, Unsafe
 from layoutc.review import notation
-from layoutc.review.doc import LayoutDoc, Region, Rule, escape
+from layoutc.review.doc import LayoutFile, escape
 from layoutc.review.overhead import ArmedOverhead
 
 STAGES = ("production", "crash", "recovery")
@@ -39,10 +40,11 @@ class Change:
     detail: str = ""
 
 
-def board_changes(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
+def board_changes(old: LayoutFile, new: LayoutFile) -> list[Change]:
     out = []
-    for name, a, b in (("board", old.board, new.board), ("arch", old.arch, new.arch),
-                       ("kernel_version", old.kernel_version, new.kernel_version),
+    for name, a, b in (("board", old.layout.board, new.layout.board),
+                       ("arch", str(old.layout.arch), str(new.layout.arch)),
+                       ("kernel_version", old.layout.kernel_version, new.layout.kernel_version),
                        ("description", _raw(old, "description"), _raw(new, "description")),
                        ("profile", _raw(old, "profile"), _raw(new, "profile")),
                        ("extends chain", _layers(old), _layers(new)),
@@ -50,14 +52,15 @@ def board_changes(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
                        ("NUMA nodes", scalar_text(_memory(old).get("nodes")), scalar_text(_memory(new).get("nodes")))):
         if a != b:
             out.append(Change("board", CHANGED, name, a, b))
-    if old.total_ram != new.total_ram:
-        out.append(Change("board", CHANGED, "System RAM", notation.human(old.total_ram),
-                          notation.human(new.total_ram), notation.delta(new.total_ram - old.total_ram)))
-    if old.block_size != new.block_size:
-        out.append(Change("board", CHANGED, "memory block size", notation.human(old.block_size),
-                          notation.human(new.block_size)))
-    old_map = {(e.start, e.end, e.type, e.node) for e in old.memory_map}
-    new_map = {(e.start, e.end, e.type, e.node) for e in new.memory_map}
+    ram_a, ram_b = old.layout.memory.total_ram, new.layout.memory.total_ram
+    if ram_a != ram_b:
+        out.append(Change("board", CHANGED, "System RAM", notation.human(ram_a), notation.human(ram_b),
+                          notation.delta(ram_b - ram_a)))
+    if old.layout.memory.block_size != new.layout.memory.block_size:
+        out.append(Change("board", CHANGED, "memory block size", notation.human(old.layout.memory.block_size),
+                          notation.human(new.layout.memory.block_size)))
+    old_map = {(e.start, e.end, e.type, e.node) for e in old.layout.memory.ranges}
+    new_map = {(e.start, e.end, e.type, e.node) for e in new.layout.memory.ranges}
     for start, end, kind, _node in sorted(old_map - new_map):
         out.append(Change("board", REMOVED, f"memory map {kind}", notation.span(start, end), ""))
     for start, end, kind, _node in sorted(new_map - old_map):
@@ -65,18 +68,19 @@ def board_changes(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
     return out
 
 
-def strategy_changes(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
+def strategy_changes(old: LayoutFile, new: LayoutFile) -> list[Change]:
     out = []
-    for name, a, b in (("crash memory", old.crash_memory, new.crash_memory),
-                       ("target", old.target, new.target),
-                       ("window mode", old.window_mode or "none", new.window_mode or "none")):
+    sa, sb = old.layout.strategy, new.layout.strategy
+    for name, a, b in (("crash memory", str(sa.crash_memory), str(sb.crash_memory)),
+                       ("target", str(sa.target), str(sb.target)),
+                       ("window mode", str(sa.window_mode or "none"), str(sb.window_mode or "none"))):
         if a != b:
             out.append(Change("strategy", CHANGED, name, a, b))
     name_a, name_b = scalar_text(_strategy_raw(old).get("name")), scalar_text(_strategy_raw(new).get("name"))
     if name_a != name_b:
         out.append(Change("strategy", CHANGED, "strategy", name_a, name_b))
-    if old.kaslr != new.kaslr:
-        out.append(Change("strategy", CHANGED, "KASLR", _onoff(old.kaslr), _onoff(new.kaslr)))
+    if old.layout.kaslr != new.layout.kaslr:
+        out.append(Change("strategy", CHANGED, "KASLR", _onoff(old.layout.kaslr), _onoff(new.layout.kaslr)))
     return out
 
 
@@ -147,9 +151,9 @@ def _param_detail(old: str, new: str) -> str:
         return ""
 
 
-def region_changes(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
-    before = {r.name: r for r in old.regions}
-    after = {r.name: r for r in new.regions}
+def region_changes(old: LayoutFile, new: LayoutFile) -> list[Change]:
+    before = {r.name: r for r in old.layout.regions}
+    after = {r.name: r for r in new.layout.regions}
     out: list[Change] = []
     for name in sorted(set(before) | set(after), key=lambda n: _region_order(before, after, n)):
         a, b = before.get(name), after.get(name)
@@ -183,9 +187,9 @@ def _move_detail(a: Region, b: Region) -> str:
     return "; ".join(parts)
 
 
-def crash_changes(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
+def crash_changes(old: LayoutFile, new: LayoutFile) -> list[Change]:
     """The crash reservation as the solver chose it (layout.json /crashkernel)."""
-    raw_a, raw_b = old.raw.get("crashkernel"), new.raw.get("crashkernel")
+    raw_a, raw_b = old.document.get("crashkernel"), new.document.get("crashkernel")
     a: Mapping[str, Any] = raw_a if isinstance(raw_a, Mapping) else {}
     b: Mapping[str, Any] = raw_b if isinstance(raw_b, Mapping) else {}
     out = []
@@ -207,11 +211,11 @@ def _size_text(value: Any) -> str:
     return notation.human(value) if isinstance(value, int) and not isinstance(value, bool) else scalar_text(value)
 
 
-def zone_changes(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
-    before = {z.node: z for z in old.movable_zone}
-    after = {z.node: z for z in new.movable_zone}
+def zone_changes(old: LayoutFile, new: LayoutFile) -> list[Change]:
+    before = {z.node: z for z in old.layout.movable_zone}
+    after = {z.node: z for z in new.layout.movable_zone}
     out = []
-    mc_a, mc_b = scalar_text(old.raw.get("movablecore")), scalar_text(new.raw.get("movablecore"))
+    mc_a, mc_b = scalar_text(old.document.get("movablecore")), scalar_text(new.document.get("movablecore"))
     if mc_a != mc_b:
         out.append(Change("movable_zone", CHANGED, "movablecore", mc_a, mc_b))
     for node in sorted(set(before) | set(after)):
@@ -229,8 +233,8 @@ def zone_changes(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
     return out
 
 
-def window_changes(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
-    a, b = old.dump_window, new.dump_window
+def window_changes(old: LayoutFile, new: LayoutFile) -> list[Change]:
+    a, b = old.layout.dump_window, new.layout.dump_window
     if a is None and b is None:
         return []
     if a is None and b is not None:
@@ -245,19 +249,19 @@ def window_changes(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
         parts += [f"size {notation.delta(b.size - a.size)}"] if a.size != b.size else []
         out.append(Change("dump_window", CHANGED, "dump window", notation.span(a.start, a.end),
                           notation.span(b.start, b.end), ", ".join(parts)))
-    if a.blocks_returned != b.blocks_returned:
-        out.append(Change("dump_window", CHANGED, "blocks returned after recovery", str(a.blocks_returned),
-                          str(b.blocks_returned)))
+    if a.devdax.blocks_returned != b.devdax.blocks_returned:
+        out.append(Change("dump_window", CHANGED, "blocks returned after recovery", str(a.devdax.blocks_returned),
+                          str(b.devdax.blocks_returned)))
     return out
 
 
-def _window_end(layout: LayoutDoc) -> Any:
-    window = layout.raw.get("dump_window")
+def _window_end(layout: LayoutFile) -> Any:
+    window = layout.document.get("dump_window")
     return window.get("end") if isinstance(window, Mapping) else None
 
 
-def _strategy_raw(layout: LayoutDoc) -> Mapping[str, Any]:
-    strategy = layout.raw.get("strategy")
+def _strategy_raw(layout: LayoutFile) -> Mapping[str, Any]:
+    strategy = layout.document.get("strategy")
     return strategy if isinstance(strategy, Mapping) else {}
 
 
@@ -280,12 +284,12 @@ def armed_changes(a: ArmedOverhead, b: ArmedOverhead) -> list[Change]:
     return out
 
 
-def _by_name(layout: LayoutDoc) -> dict[str, Rule]:
+def _by_name(layout: LayoutFile) -> dict[str, Provenance]:
     """Provenance keyed so that region entries follow the region, not its index in the list."""
-    regions = layout.raw.get("regions")
+    regions = layout.document.get("regions")
     names = [str(r.get("name", i)) if isinstance(r, Mapping) else str(i)
              for i, r in enumerate(regions if isinstance(regions, list) else [])]
-    out: dict[str, Rule] = {}
+    out: dict[str, Provenance] = {}
     for pointer, rule in layout.provenance.items():
         match = _REGION_POINTER.match(pointer)
         if match and int(match.group(1)) < len(names):
@@ -294,7 +298,7 @@ def _by_name(layout: LayoutDoc) -> dict[str, Rule]:
     return out
 
 
-def rule_changes(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
+def rule_changes(old: LayoutFile, new: LayoutFile) -> list[Change]:
     out = []
     before, after = _by_name(old), _by_name(new)
     for pointer in sorted(set(before) | set(after)):
@@ -311,13 +315,13 @@ def rule_changes(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
             if inputs_a != inputs_b:
                 out.append(Change("rules", CHANGED, f"{pointer} inputs", ", ".join(sorted(inputs_a)),
                                   ", ".join(sorted(inputs_b))))
-    unsafe_a = {_unsafe_text(u) for u in old.unsafe}
-    unsafe_b = {_unsafe_text(u) for u in new.unsafe}
+    unsafe_a = {_unsafe_text(u) for u in old.layout.unsafe}
+    unsafe_b = {_unsafe_text(u) for u in new.layout.unsafe}
     for text in sorted(unsafe_a - unsafe_b):
         out.append(Change("rules", REMOVED, "unsafe pin", text, ""))
     for text in sorted(unsafe_b - unsafe_a):
         out.append(Change("rules", ADDED, "unsafe pin", "", text))
-    for label, was, now in (("warning", old.warnings, new.warnings), ("note", old.notes, new.notes)):
+    for label, was, now in (("note", old.layout.notes, new.layout.notes),):
         for text in sorted(set(was) - set(now)):
             out.append(Change("rules", REMOVED, label, text, ""))
         for text in sorted(set(now) - set(was)):
@@ -325,14 +329,13 @@ def rule_changes(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
     return out
 
 
-def _unsafe_text(entry: Mapping[str, Any]) -> str:
-    return (f"{entry.get('pin', '?')}={entry.get('value', '?')} (rule {entry.get('rule', '?')}: "
-            f"{entry.get('message', '')})")
+def _unsafe_text(entry: Unsafe) -> str:
+    return f"{entry.pin}={entry.value} (rule {entry.rule}: {entry.message})"
 
 
-def other_changes(old: LayoutDoc, new: LayoutDoc) -> list[Change]:
+def other_changes(old: LayoutFile, new: LayoutFile) -> list[Change]:
     out: list[Change] = []
-    _walk("", old.raw, new.raw, out)
+    _walk("", old.document, new.document, out)
     return out
 
 
@@ -363,17 +366,17 @@ def _walk(pointer: str, a: Any, b: Any, out: list[Change]) -> None:
         out.append(Change("other", CHANGED, pointer, _summary(a), _summary(b)))
 
 
-def _raw(layout: LayoutDoc, key: str) -> str:
-    return scalar_text(layout.raw.get(key))
+def _raw(layout: LayoutFile, key: str) -> str:
+    return scalar_text(layout.document.get(key))
 
 
-def _layers(layout: LayoutDoc) -> str:
-    layers = layout.raw.get("layers")
+def _layers(layout: LayoutFile) -> str:
+    layers = layout.document.get("layers")
     return " <- ".join(str(x) for x in layers) if isinstance(layers, list) else scalar_text(layers)
 
 
-def _memory(layout: LayoutDoc) -> Mapping[str, Any]:
-    memory = layout.raw.get("memory")
+def _memory(layout: LayoutFile) -> Mapping[str, Any]:
+    memory = layout.document.get("memory")
     return memory if isinstance(memory, Mapping) else {}
 
 

@@ -26,12 +26,11 @@ from layoutc.review.changes import (
     param_key,
     region_changes,
     rule_changes,
-    scalar_text,
     strategy_changes,
     window_changes,
     zone_changes,
 )
-from layoutc.review.doc import view
+from layoutc.review.doc import read
 from layoutc.review.overhead import ArmedOverhead, armed_overhead
 
 __all__ = ["Change", "LayoutDiff", "diff", "param_key", "render_markdown", "render_text"]
@@ -57,15 +56,15 @@ class LayoutDiff:
 def diff(old_doc: Mapping[str, Any], new_doc: Mapping[str, Any], *, old_label: str = "old",
          new_label: str = "new") -> LayoutDiff:
     """Compare two layout.json documents."""
-    old, new = view(old_doc), view(new_doc)
+    old, new = read(old_doc), read(new_doc)
     changes: list[Change] = []
     changes += board_changes(old, new)
     changes += strategy_changes(old, new)
     for stage in STAGES:
-        changes += cmdline_changes(f"cmdline:{stage}", old.cmdline.get(stage, ""), new.cmdline.get(stage, ""))
-    changes += cmdline_changes("cmdline:board", old.board_cmdline, new.board_cmdline)
-    changes += cmdline_changes("cmdline:crash-board", scalar_text(old.raw.get("crash_board_cmdline", "")),
-                        scalar_text(new.raw.get("crash_board_cmdline", "")))
+        changes += cmdline_changes(f"cmdline:{stage}", getattr(old.layout.cmdline, stage),
+                                   getattr(new.layout.cmdline, stage))
+    changes += cmdline_changes("cmdline:board", old.layout.board_cmdline, new.layout.board_cmdline)
+    changes += cmdline_changes("cmdline:crash-board", old.layout.crash_board_cmdline, new.layout.crash_board_cmdline)
     changes += crash_changes(old, new)
     changes += region_changes(old, new)
     changes += zone_changes(old, new)
@@ -74,7 +73,7 @@ def diff(old_doc: Mapping[str, Any], new_doc: Mapping[str, Any], *, old_label: s
     changes += armed_changes(old_armed, new_armed)
     changes += rule_changes(old, new)
     changes += other_changes(old, new)
-    return LayoutDiff(old.board, new.board, old_label, new_label, tuple(changes), old_armed, new_armed)
+    return LayoutDiff(old.layout.board, new.layout.board, old_label, new_label, tuple(changes), old_armed, new_armed)
 
 
 SECTION_TITLES = (

@@ -18,9 +18,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from layoutc.model.layout import Input, Provenance
 from layoutc.model.profile import Profile
 from layoutc.review import notation
-from layoutc.review.doc import Input, LayoutDoc, Rule, escape, leaves, view
+from layoutc.review.doc import LayoutFile, escape, leaves, position, read
 
 RULE = "rule"
 ENCODES = "encodes"
@@ -137,19 +138,20 @@ class Explanation:
 def explain(doc: Mapping[str, Any], key: str | None = None, *, profile: Profile | None = None) -> Explanation:
     """Explain every value of ``doc`` (or those ``key`` selects: a JSON Pointer, a dotted path,
     a region name, or a cmdline parameter name). ``profile`` adds positions to copied inputs."""
-    layout = view(doc)
+    layout = read(doc)
+    board = layout.layout.board
     items = tuple(_items(layout, profile))
     if key is None:
-        return Explanation(layout.board, None, items)
+        return Explanation(board, None, items)
     selected = select(items, layout, key)
     if not selected:
-        return Explanation(layout.board, key, (), f"no value of layout.json matches '{key}'; try a JSON "
+        return Explanation(board, key, (), f"no value of layout.json matches '{key}'; try a JSON "
                            "Pointer (/dump_window/start), a dotted path (dump_window.start), a region name "
-                           f"({', '.join(r.name for r in layout.regions) or 'none'}) or a cmdline parameter")
-    return Explanation(layout.board, key, selected)
+                           f"({', '.join(r.name for r in layout.layout.regions) or 'none'}) or a cmdline parameter")
+    return Explanation(board, key, selected)
 
 
-def select(items: tuple[Item, ...], layout: LayoutDoc, key: str) -> tuple[Item, ...]:
+def select(items: tuple[Item, ...], layout: LayoutFile, key: str) -> tuple[Item, ...]:
     """The items ``key`` names."""
     parts = re.split(r"[.\[\]]+", key)
     pointer = key if key.startswith("/") else "/" + "/".join(escape(p) for p in parts if p)
@@ -165,14 +167,14 @@ def select(items: tuple[Item, ...], layout: LayoutDoc, key: str) -> tuple[Item, 
     return hits
 
 
-def _raw_regions(layout: LayoutDoc) -> list[Mapping[str, Any]]:
-    regions = layout.raw.get("regions")
+def _raw_regions(layout: LayoutFile) -> list[Mapping[str, Any]]:
+    regions = layout.document.get("regions")
     return [r for r in regions if isinstance(r, Mapping)] if isinstance(regions, list) else []
 
 
-def _items(layout: LayoutDoc, profile: Profile | None) -> list[Item]:
+def _items(layout: LayoutFile, profile: Profile | None) -> list[Item]:
     out: list[Item] = []
-    for pointer, value in leaves(layout.raw):
+    for pointer, value in leaves(layout.document):
         if pointer == "/provenance" or pointer.startswith("/provenance/"):
             continue
         out.append(Item(pointer, None, _show(pointer, value), _chain(layout, pointer, profile)))
@@ -182,7 +184,7 @@ def _items(layout: LayoutDoc, profile: Profile | None) -> list[Item]:
     return out
 
 
-def _chain(layout: LayoutDoc, pointer: str, profile: Profile | None) -> tuple[Link, ...]:
+def _chain(layout: LayoutFile, pointer: str, profile: Profile | None) -> tuple[Link, ...]:
     links: list[Link] = []
     own = _closest(layout.provenance, pointer)
     if own is not None:
@@ -225,8 +227,8 @@ def _builtin(pointer: str, profile: Profile | None) -> list[Link]:
     return []
 
 
-def _emitted_crash_size(layout: LayoutDoc) -> int | None:
-    crash = layout.raw.get("crashkernel")
+def _emitted_crash_size(layout: LayoutFile) -> int | None:
+    crash = layout.document.get("crashkernel")
     size = crash.get("size") if isinstance(crash, Mapping) else None
     return size if isinstance(size, int) and not isinstance(size, bool) else None
 
@@ -239,7 +241,7 @@ def _input(path: str, profile: Profile | None) -> Input:
     return Input(label, span.file, span.line, span.col)
 
 
-def _sizing(layout: LayoutDoc, profile: Profile | None) -> list[Link]:
+def _sizing(layout: LayoutFile, profile: Profile | None) -> list[Link]:
     """crash.reserve: auto -> the sizing model's terms (only with the profile at hand).
 
     When the emitted size is not the model's, say so instead of claiming the model produced it."""
@@ -263,7 +265,7 @@ def _sizing(layout: LayoutDoc, profile: Profile | None) -> list[Link]:
                  tuple(_input(k, profile) for k in keys))]
 
 
-def _param_chain(layout: LayoutDoc, pointer: str, param: str, profile: Profile | None) -> tuple[Link, ...]:
+def _param_chain(layout: LayoutFile, pointer: str, param: str, profile: Profile | None) -> tuple[Link, ...]:
     links: list[Link] = []
     stage = _closest(layout.provenance, pointer)
     encoded = _encoded(layout, PARAM_RULES.get(_param_name(param), ()), exclude=stage)
@@ -275,7 +277,7 @@ def _param_chain(layout: LayoutDoc, pointer: str, param: str, profile: Profile |
     return _unique(links)
 
 
-def _closest(table: Mapping[str, Rule], pointer: str) -> Rule | None:
+def _closest(table: Mapping[str, Provenance], pointer: str) -> Provenance | None:
     probe = pointer
     while probe:
         if probe in table:
@@ -284,7 +286,7 @@ def _closest(table: Mapping[str, Rule], pointer: str) -> Rule | None:
     return None
 
 
-def _encoded(layout: LayoutDoc, pointers: tuple[str, ...], exclude: Rule | None) -> list[Link]:
+def _encoded(layout: LayoutFile, pointers: tuple[str, ...], exclude: Provenance | None) -> list[Link]:
     out: list[Link] = []
     for target in pointers:
         rule = _closest(layout.provenance, target)
@@ -293,15 +295,15 @@ def _encoded(layout: LayoutDoc, pointers: tuple[str, ...], exclude: Rule | None)
     return out
 
 
-def _link(relation: str, rule: Rule) -> Link:
+def _link(relation: str, rule: Provenance) -> Link:
     return Link(relation, rule.pointer, rule.rule, rule.source, rule.inputs)
 
 
-def _unsafe_link(layout: LayoutDoc, pointer: str) -> Link:
+def _unsafe_link(layout: LayoutFile, pointer: str) -> Link:
     index = int(pointer.split("/")[2])
-    entry = layout.unsafe[index] if index < len(layout.unsafe) else {}
-    return Link(RULE, "/unsafe", f"pin {entry.get('pin', '?')} accepted with unsafe: true although it breaks "
-                f"rule {entry.get('rule', '?')}: {entry.get('message', '')}", "docs/reference/kernel-rules.md §7", ())
+    entry = layout.layout.unsafe[index]
+    return Link(RULE, "/unsafe", f"pin {entry.pin} accepted with unsafe: true although it breaks "
+                f"rule {entry.rule}: {entry.message}", "docs/reference/kernel-rules.md §7", ())
 
 
 def _copied(pointer: str, profile: Profile | None) -> Link | None:
@@ -322,7 +324,7 @@ def _copied(pointer: str, profile: Profile | None) -> Link | None:
     return None
 
 
-def _region_kind(layout: LayoutDoc, pointer: str) -> str:
+def _region_kind(layout: LayoutFile, pointer: str) -> str:
     index = int(pointer.split("/")[2])
     regions = _raw_regions(layout)
     return str(regions[index].get("kind", "")) if index < len(regions) else ""
@@ -371,7 +373,7 @@ def render_text(explanation: Explanation) -> str:
             if link.source:
                 lines.append(f"        source: {link.source}")
             for inp in link.inputs:
-                lines.append(f"        input {inp.path} at {inp.position()}")
+                lines.append(f"        input {inp.path} at {position(inp)}")
     return "\n".join(lines) + "\n"
 
 

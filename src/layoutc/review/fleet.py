@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from layoutc.review import notation
-from layoutc.review.doc import view
+from layoutc.review.doc import read
 from layoutc.review.overhead import armed_overhead
 
 HEADER = ("board", "arch", "RAM", "strategy", "crashkernel", "window", "guard", "armed", "kdump-utils",
@@ -28,19 +28,20 @@ def fleet_rows(docs: Iterable[Mapping[str, Any]],
     """One row per board; ``warnings`` adds compile diagnostics per board (e.g. "LC313 ...")."""
     rows = []
     for doc in docs:
-        layout = view(doc)
+        file = read(doc)
+        layout = file.layout
         report = armed_overhead(layout)
-        production = layout.cmdline.get("production", "").split()
+        production = layout.cmdline.production.split()
         crash = " ".join(t for t in production if t.startswith("crashkernel="))
         window = layout.dump_window
         window_text = ("-" if window is None
                        else f"{notation.human(window.size)} @ {notation.addr(window.start)}")
-        if window is not None and window.blocks_returned is not None:
-            window_text += f" ({window.blocks_returned} blk back)"
+        if window is not None:
+            window_text += f" ({window.devdax.blocks_returned} blk back)"
         extra = (warnings or {}).get(layout.board, ())
-        notes = [*extra, *layout.warnings, *(f"unsafe {u.get('pin', '?')}" for u in layout.unsafe)]
+        notes = [*extra, *(f"unsafe {u.pin}" for u in layout.unsafe)]
         rows.append(Row((
-            layout.board, layout.arch, notation.human(layout.total_ram), layout.strategy_name,
+            layout.board, str(layout.arch), notation.human(layout.memory.total_ram), file.strategy_name,
             crash.replace("crashkernel=", "") or "-", window_text,
             notation.human(report.guard) if report.guard else "-", notation.human(report.total),
             notation.human(report.kdump_default.size), notation.delta(report.versus_default),

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from layoutc.model.layout import Layout
 from layoutc.model.units import GiB, MiB
-from layoutc.review.doc import LayoutDoc
 
 HOLE = "hole"
 LINEAR_PX = 560.0  # pixels for all memory that is drawn to scale
@@ -51,10 +51,10 @@ def zone_of(arch: str, addr: int, movable: list[tuple[int, int]]) -> str:
     return "DMA" if addr < 4 * GiB else "Normal"
 
 
-def segments(layout: LayoutDoc) -> tuple[Segment, ...]:
+def segments(layout: Layout) -> tuple[Segment, ...]:
     """The elementary segments from the lowest to the highest address."""
     cuts: set[int] = set()
-    for e in layout.memory_map:
+    for e in layout.memory.ranges:
         cuts.update((e.start, e.end))
     for r in layout.regions:
         cuts.update((r.start, r.end))
@@ -66,10 +66,10 @@ def segments(layout: LayoutDoc) -> tuple[Segment, ...]:
     points = sorted(cuts)
     if not points:
         return ()
-    ram_total = max(1, sum(e.end - e.start for e in layout.memory_map if e.type == "ram"))
+    ram_total = max(1, sum(e.end - e.start for e in layout.memory.ranges if e.type == "ram"))
     out: list[Segment] = []
     for start, end in zip(points, points[1:], strict=False):
-        entry = next((e for e in layout.memory_map if e.start <= start and end <= e.end), None)
+        entry = next((e for e in layout.memory.ranges if e.start <= start and end <= e.end), None)
         kind = entry.type if entry else HOLE
         node = entry.node if entry else None
         covering = tuple(r.name for r in layout.regions if r.start <= start and end <= r.end)
@@ -94,8 +94,8 @@ def _merge(items: list[Segment]) -> list[Segment]:
     return out
 
 
-def _inside_ram(layout: LayoutDoc, addr: int) -> bool:
-    return any(e.type == "ram" and e.start < addr < e.end for e in layout.memory_map)
+def _inside_ram(layout: Layout, addr: int) -> bool:
+    return any(e.type == "ram" and e.start < addr < e.end for e in layout.memory.ranges)
 
 
 def _break_height(size: int) -> float:

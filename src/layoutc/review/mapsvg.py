@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
+from layoutc.model.layout import Layout
 from layoutc.review import notation
-from layoutc.review.doc import LayoutDoc, view
+from layoutc.review.doc import LayoutFile, read
 from layoutc.review.geometry import HOLE, Scale, Segment, segments
 
 FONT = 10.0
@@ -50,16 +51,16 @@ class _Label:
 
 def map_svg(doc: Mapping[str, Any]) -> str:
     """One layout as a standalone SVG document."""
-    body, width, height = _picture(view(doc))
+    body, width, height = _picture(read(doc))
     return _document(body, width, height)
 
 
 def side_by_side_svg(old: Mapping[str, Any], new: Mapping[str, Any], *, old_label: str = "old",
                      new_label: str = "new") -> str:
     """OLD and NEW next to each other (each to its own scale), for ``layoutc diff --svg``."""
-    a, b = view(old), view(new)
-    before = {r.name: (r.start, r.end) for r in a.regions}
-    after = {r.name: (r.start, r.end) for r in b.regions}
+    a, b = read(old), read(new)
+    before = {r.name: (r.start, r.end) for r in a.layout.regions}
+    after = {r.name: (r.start, r.end) for r in b.layout.regions}
     changed = frozenset(n for n in set(before) | set(after) if before.get(n) != after.get(n))
     left, lw, lh = _picture(a, caption=old_label, changed=changed)
     right, rw, rh = _picture(b, caption=new_label, changed=changed)
@@ -79,15 +80,16 @@ def _document(body: str, width: float, height: float) -> str:
             f'fill="#ffffff"/>\n{body}</svg>\n')
 
 
-def _picture(layout: LayoutDoc, caption: str = "",
+def _picture(file: LayoutFile, caption: str = "",
              changed: frozenset[str] = frozenset()) -> tuple[str, float, float]:
+    layout = file.layout
     segs = segments(layout)
     scale = Scale(segs, TOP)
     out: list[str] = []
-    title = f"{layout.board}: {layout.arch}, {notation.human(layout.total_ram)} RAM, {layout.strategy_name}"
+    title = f"{layout.board}: {layout.arch}, {notation.human(layout.memory.total_ram)} RAM, {file.strategy_name}"
     if caption:
         title = f"{caption}: {title}"
-    production = layout.cmdline.get("production", "")
+    production = layout.cmdline.production
     subtitle = f"production: {production}" if production else "production: (no layout parameters)"
     texts = [title, subtitle]
     out.append(_text(8, 18, (title,), "title", weight="bold"))
@@ -148,7 +150,7 @@ def _zone_shapes(segs: tuple[Segment, ...], scale: Scale) -> list[str]:
     return out
 
 
-def _region_shapes(layout: LayoutDoc, scale: Scale, changed: frozenset[str]) -> list[str]:
+def _region_shapes(layout: Layout, scale: Scale, changed: frozenset[str]) -> list[str]:
     """One rectangle per region; in a side-by-side diff, changed regions get a thick dashed outline."""
     out = []
     for region in layout.regions:
@@ -163,7 +165,7 @@ def _region_shapes(layout: LayoutDoc, scale: Scale, changed: frozenset[str]) -> 
     return out
 
 
-def _right_labels(layout: LayoutDoc, segs: tuple[Segment, ...], scale: Scale,
+def _right_labels(layout: Layout, segs: tuple[Segment, ...], scale: Scale,
                   changed: frozenset[str] = frozenset()) -> list[_Label]:
     labels: list[_Label] = []
     for region in layout.regions:
@@ -180,7 +182,7 @@ def _right_labels(layout: LayoutDoc, segs: tuple[Segment, ...], scale: Scale,
             what = "hole" if seg.type == HOLE else seg.type
             labels.append(_Label((f"{what} {notation.human(seg.size)} (not to scale)",),
                                  scale.y(seg.end), scale.y(seg.start), "break"))
-    for entry in layout.memory_map:
+    for entry in layout.memory.ranges:
         if entry.type == "ram" and entry.end - entry.start >= 64 * 1024 * 1024:
             node = "" if entry.node is None else f" node {entry.node}"
             labels.append(_Label((f"RAM{node} {notation.human(entry.end - entry.start)}",),

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from layoutc.review import notation
-from layoutc.review.doc import view
+from layoutc.review.doc import read
 from layoutc.review.geometry import HOLE, LINEAR_PX, segments
 from layoutc.review.overhead import armed_overhead, render_lines
 
@@ -19,13 +19,14 @@ BAR_COLUMNS = 40
 
 
 def map_text(doc: Mapping[str, Any]) -> str:
-    layout = view(doc)
+    file = read(doc)
+    layout = file.layout
     segs = segments(layout)
-    lines = [f"{layout.board}: {layout.arch}, {notation.human(layout.total_ram)} RAM, "
-             f"{layout.strategy_name}, "
-             f"block {notation.human(layout.block_size)}"]
+    lines = [f"{layout.board}: {layout.arch}, {notation.human(layout.memory.total_ram)} RAM, "
+             f"{file.strategy_name}, "
+             f"block {notation.human(layout.memory.block_size)}"]
     for stage in ("production", "crash", "recovery"):
-        text = layout.cmdline.get(stage, "")
+        text = str(getattr(layout.cmdline, stage))
         if text:
             lines.append(f"  {stage}: {text}")
     rows = []
@@ -49,8 +50,8 @@ def map_text(doc: Mapping[str, Any]) -> str:
     for region in sorted(layout.regions, key=lambda r: -r.start):
         node = "" if region.node is None else f" node {region.node}"
         lines.append(f"  {region.name:<16} {notation.span(region.start, region.end)}{node}")
-    if layout.dump_window is not None and layout.dump_window.blocks_returned is not None:
-        lines.append(f"  dump window returns {layout.dump_window.blocks_returned} block(s) after recovery")
+    if layout.dump_window is not None:
+        lines.append(f"  dump window returns {layout.dump_window.devdax.blocks_returned} block(s) after recovery")
     lines.append("")
     lines.extend(render_lines(armed_overhead(layout)))
     return "\n".join(lines) + "\n"

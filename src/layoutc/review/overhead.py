@@ -13,9 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from layoutc.model.layout import Layout, RegionKind
 from layoutc.review import notation
 from layoutc.review.baselines import Baseline, kdump_utils_default
-from layoutc.review.doc import LayoutDoc, view
+from layoutc.review.doc import LayoutFile, read
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +37,13 @@ class ArmedOverhead:
         return self.total - self.kdump_default.size
 
 
-def armed_overhead(doc: Mapping[str, Any] | LayoutDoc) -> ArmedOverhead:
-    layout = doc if isinstance(doc, LayoutDoc) else view(doc)
+def armed_overhead(doc: Mapping[str, Any] | LayoutFile | Layout) -> ArmedOverhead:
+    layout = doc if isinstance(doc, Layout) else doc.layout if isinstance(doc, LayoutFile) else read(doc).layout
     return armed_overhead_of(
-        board=layout.board, arch=layout.arch, ram=layout.total_ram,
-        crash=layout.bytes_of("crashkernel"), low=layout.bytes_of("crashkernel_low"),
-        cma=layout.bytes_of("crash_cma"), guard=layout.bytes_of("guard"), total=layout.armed_overhead)
+        board=layout.board, arch=layout.arch, ram=layout.memory.total_ram,
+        crash=layout.bytes_of(RegionKind.CRASHKERNEL), low=layout.bytes_of(RegionKind.CRASHKERNEL_LOW),
+        cma=layout.bytes_of(RegionKind.CRASH_CMA), guard=layout.bytes_of(RegionKind.GUARD),
+        total=layout.armed_overhead)
 
 
 def armed_overhead_of(*, board: str, arch: str, ram: int, crash: int, low: int, cma: int, guard: int,
