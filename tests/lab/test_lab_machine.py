@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+from layoutc.kernel.params import memparse_whole
 from layoutc.lab.boot import machine as board
 from layoutc.lab.boot import qemu
 from layoutc.lab.errors import LabError
-from layoutc.lab.facts.boot_facts import memparse, pmem_words
+from layoutc.lab.facts.boot_facts import pmem_words
 from layoutc.lab.image.kernels import SERIES, bzimage_release, choose_release
 from layoutc.lab.layoutview import load_layout, parse_layout
 from layoutc.lab.run import LabOptions, plan_for, run_lab
@@ -109,7 +110,7 @@ def test_run_lab_reports_cannot_emulate_without_booting(tmp_path: Path) -> None:
 
 
 def test_cmdline_words() -> None:
-    assert memparse("272M") == 272 * MiB and memparse("0x12f000000") == 0x12F000000
+    assert memparse_whole("272M") == 272 * MiB and memparse_whole("0x12f000000") == 0x12F000000
     assert pmem_words("console=ttyS0 memmap=272M!0x12f000000 crashkernel=256M") == [(0x12F000000, 0x140000000)]
     assert board.check_cmdline_length("x" * 2047) is None
     assert board.check_cmdline_length("x" * 2048) is not None

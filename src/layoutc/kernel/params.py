@@ -23,6 +23,7 @@ from dataclasses import dataclass
 KERNEL_SPACES = " \t\n\v\f\r"  # lib/ctype.c _S in the ASCII range
 _MEMPARSE_RE = re.compile(r"^(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)([KMGTPEkmgtpe]?)")
 _SHIFTS = {"": 0, "k": 10, "m": 20, "g": 30, "t": 40, "p": 50, "e": 60}
+_ULLONG_MAX = (1 << 64) - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +116,22 @@ def parse_args(text: str) -> ParsedCmdline:
     return ParsedCmdline(tuple(params), None, len(text), unclosed)
 
 
-def memparse(text: str) -> tuple[int, str] | None:
-    """lib/cmdline.c memparse(): a C number with an optional K..E suffix; returns (value, rest)."""
+def memparse(text: str, *, wrap: bool = True) -> tuple[int, str] | None:
+    """LNX:lib/cmdline.c memparse (read at v6.1 and v7.2): a C number and an optional size suffix.
+
+    The number is ``simple_strtoull(ptr, &end, 0)`` (LNX:lib/vsprintf.c simple_strntoull over
+    LNX:lib/kstrtox.c _parse_integer_fixup_radix): ``0x`` followed by a hex digit is hex, any other
+    leading ``0`` is octal (``010`` is 8, ``09`` is 0 followed by ``9``), otherwise decimal; no sign,
+    no spaces, no ``_``. It stops at the first character that is not a digit of its base. One suffix
+    ``K M G T P E`` in either case (``k`` as well as ``K``) multiplies by 2**10 .. 2**60. The value is an
+    ``unsigned long long``: an overflowing number or shift wraps modulo 2**64, as in C (``wrap=False``
+    keeps the exact value, for a caller that reports an out-of-range size instead of using it).
+
+    Returns ``(value, rest)`` with ``rest`` the text after what was read, or None when ``text`` does not
+    start with a digit (the kernel returns 0 with ``*retptr == ptr``, which its callers treat as "no
+    number"). This is the one reader of kernel sizes: ``model.units.parse_size`` (the profile's
+    stricter spelling), the importer and the lab use it.
+    """
     match = _MEMPARSE_RE.match(text)
     if match is None:
         return None
@@ -127,4 +142,17 @@ def memparse(text: str) -> tuple[int, str] | None:
         value = int(number, 8)
     else:
         value = int(number)
-    return value << _SHIFTS[suffix.lower()], text[match.end() :]
+    value <<= _SHIFTS[suffix.lower()]
+    return (value & _ULLONG_MAX if wrap else value), text[match.end() :]
+
+
+def memparse_whole(text: str, *, wrap: bool = True) -> int | None:
+    """``memparse`` of a whole word: the value when nothing follows the number and its suffix, else None.
+
+    What a kernel parser that rejects trailing characters sees (e.g. LNX:kernel/crash_reserve.c
+    parse_crashkernel_simple refuses any character but ``@``, space or the end after the size).
+    """
+    parsed = memparse(text, wrap=wrap)
+    if parsed is None or parsed[1]:
+        return None
+    return parsed[0]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from layoutc.kernel.params import memparse_whole
+
 KiB = 1 << 10
 MiB = 1 << 20
 GiB = 1 << 30
@@ -57,9 +59,12 @@ def parse_size(text: str | int) -> int:
             f"'{text}' is not a kernel size: write an integer (decimal or 0x hex) with an optional "
             "K/M/G/T/P/E suffix, e.g. 256M or 0x10000000"
         )
-    number, suffix = match.groups()
-    value = int(number, 16) if number.lower().startswith("0x") else int(number)
-    return value << _SUFFIX2SHIFT[suffix] if suffix else value
+    # The profile grammar is a subset of the kernel's, so memparse reads all of it. Not wrapped at 2**64:
+    # an out-of-range size must reach its range diagnostic, not become a small number.
+    value = memparse_whole(stripped, wrap=False)
+    if value is None:  # pragma: no cover - the grammar above admits only what memparse reads whole
+        raise UnitError(f"'{text}' is not a kernel size")
+    return value
 
 
 def parse_size_or_percent(text: str | int) -> int | Percent:

@@ -6,11 +6,12 @@ Every fact carries both values as text so a failure names them. ``status`` is ``
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from layoutc.importer.captured_cmdline import parse_memmap
 from layoutc.importer.sysinfo_types import Zone
+from layoutc.kernel.params import parse_args
 from layoutc.lab.boot.serial import GuestOutput
 from layoutc.lab.facts.procfs import (
     movable_starts,
@@ -59,19 +60,16 @@ def _overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
 
 
 def pmem_words(cmdline: str) -> list[tuple[int, int]]:
-    """``memmap=SIZE!START`` ranges in a command line (sizes and starts as the compiler emits them)."""
-    out = []
-    for m in re.finditer(r"(?:^|\s)memmap=([0-9a-fA-FxX]+[KMGkmg]?)!([0-9a-fA-FxX]+[KMGkmg]?)", cmdline):
-        size, start = memparse(m.group(1)), memparse(m.group(2))
-        out.append((start, start + size))
-    return out
+    """``memmap=SIZE!START`` ranges of a command line, read the kernel's way.
 
-
-def memparse(text: str) -> int:
-    """The kernel's memparse(): an integer (0x hex allowed) with an optional K/M/G/T suffix."""
-    suffix = text[-1].upper()
-    shift = {"K": 10, "M": 20, "G": 30, "T": 40}.get(suffix)
-    return int(text[:-1], 0) << shift if shift else int(text, 0)
+    Words split as LNX:kernel/params.c parse_args does (``kernel.params``), each ``memmap=`` value split
+    at commas and read by LNX:arch/x86/kernel/e820.c parse_memmap_one (``importer.captured_cmdline``),
+    every number by LNX:lib/cmdline.c memparse; a malformed entry is skipped (parse_memmap_opt ignores
+    what parse_memmap_one returns).
+    """
+    values = [p.value for p in parse_args(cmdline).params if p.key == "memmap" and p.value]
+    edits = [e for value in values for entry in value.split(",") for e in parse_memmap(entry) or ()]
+    return [(e.start, e.start + e.size) for e in edits if e.op == "!" and e.start is not None and e.size is not None]
 
 
 def _subtract(spans: list[tuple[int, int]], holes: list[tuple[int, int]]) -> list[tuple[int, int]]:

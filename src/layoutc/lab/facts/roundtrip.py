@@ -20,7 +20,8 @@ from typing import Any
 
 import yaml
 
-from layoutc.lab.facts.boot_facts import Fact, memparse
+from layoutc.kernel.params import memparse_whole
+from layoutc.lab.facts.boot_facts import Fact
 from layoutc.lab.layoutview import LayoutView, load_layout
 
 MiB = 1 << 20
@@ -37,7 +38,12 @@ def child_env() -> dict[str, str]:
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) else memparse(str(value))
+    if isinstance(value, int):
+        return value
+    parsed = memparse_whole(str(value))
+    if parsed is None:
+        raise ValueError(f"{value!r} is not a kernel size")
+    return parsed
 
 
 def _ram(entries: list[tuple[int, int, int | None]]) -> str:
