@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
 import re
 from pathlib import Path
 
@@ -17,8 +19,23 @@ from .helpers import CAPTURES, load_text, read
 STAMP = re.compile(r"^\[\s*(\d+)\.(\d+)\] ?")
 
 
-def _fake_root(tmp_path: Path, name: str, *, kmsg: bool = True) -> Path:
-    """A device tree rebuilt from a capture: /proc files, per-block sysfs, /dev/kmsg records."""
+KCONFIG = CAPTURES / "kconfig"
+
+
+def _kernel_files(root: Path, release: str, config: str | None) -> None:
+    """/boot/config-RELEASE and /lib/modules/RELEASE from tests/captures/kconfig (Debian's cloud flavour of
+    the capture's kernel version: the map captures come from the generic flavour, whose config is not kept)."""
+    debian = "debian-6.1.0-56-cloud-amd64" if release.startswith("6.1.") else "debian-7.2.13-cloud-amd64"
+    (root / "boot").mkdir(parents=True, exist_ok=True)
+    (root / f"boot/config-{release}").write_bytes((KCONFIG / (config or f"{debian}.config")).read_bytes())
+    modules = root / "lib/modules" / release
+    modules.mkdir(parents=True)
+    for name in ("modules.builtin", "modules.order"):
+        (modules / name).write_bytes((KCONFIG / f"{debian}.{name}").read_bytes())
+
+
+def _fake_root(tmp_path: Path, name: str, *, kmsg: bool = True, config: str | None = None) -> Path:
+    """A device tree rebuilt from a capture: /proc files, per-block sysfs, /dev/kmsg records, config, modules."""
     capture = CAPTURES / name
     root = tmp_path / "root"
     for rel, file in (
@@ -50,6 +67,7 @@ def _fake_root(tmp_path: Path, name: str, *, kmsg: bool = True) -> Path:
             records.append(f"6,{seq},{usec},-;{line[stamp.end() if stamp else 0 :]}\n SUBSYSTEM=memory\n")
         (root / "dev").mkdir()
         (root / "dev/kmsg").write_text("".join(records))
+    _kernel_files(root, (capture / "uname-r").read_text().strip(), config)
     return root
 
 
@@ -74,7 +92,8 @@ def test_probe_of_a_fake_tree_imports_like_the_capture(name: str, tmp_path: Path
     assert info is not None and len(diags) == 0, render_text(diags)
     assert info.source == "probe" and info.dmesg is not None and info.dmesg.e820
     captured, _ = read(name)
-    assert captured is not None
+    assert captured is not None and captured.kconfig is None and info.kconfig is not None
+    captured = dataclasses.replace(captured, kconfig=info.kconfig, modules=info.modules)
     assert _body(_import(info)) == _body(_import(captured))
     assert info.zones == captured.zones and info.iomem == captured.iomem
 
@@ -125,6 +144,8 @@ def test_probe_raw_round_trip(tmp_path: Path) -> None:
         "uname-r",
         "zoneinfo",
         "dmesg",
+        "config",
+        "modules",
     }
 
 

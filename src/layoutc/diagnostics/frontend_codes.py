@@ -61,4 +61,8 @@ FRONTEND_CODES: dict[str, str] = {
     "LC232": "board named like a fleet file (manifest.json, summary.md, summary.txt)",
     "LC241": "window.devdax_align not an alignment the kernel offers (4K, 2M, 1G)",
     "LC008": "invisible or layout character (bidi control, zero-width, U+2028/U+2029, non-ASCII space)",
+    "LC242": "the kernel does not build an option the design needs (kernel.config)",
+    "LC243": "an option the design needs is built as a module (=m) but MODULES is not y",
+    "LC244": "warning: no kernel.config: a Debian-like kernel configuration is assumed",
+    "LC245": "warning: the kernel cannot hand the window back in place: it returns at the next normal boot",
 }

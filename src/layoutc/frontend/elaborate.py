@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from layoutc.diagnostics.diagnostic import Diagnostics, Related, Span
+from layoutc.diagnostics.diagnostic import Diagnostics, Related, Severity, Span
+from layoutc.frontend.capability_rules import check_capabilities
 from layoutc.frontend.cmdline_rules import check_cmdline
 from layoutc.frontend.yaml_source import Document, Key, dotted
 from layoutc.kernel.physaddr import MAX_PHYSMEM_BITS, NARROW_PHYSMEM_BITS, address_limit, min_block_size
@@ -113,6 +114,8 @@ def elaborate(doc: Document, layers: tuple[str, ...], diags: Diagnostics) -> Pro
     dump = _dump(r, crash, arch)
     recovery = _recovery(r, window)
     pins = _pins(r, arch)
+    errors = any(d.severity is Severity.ERROR for d in diags.items[before:])
+    config, window = check_capabilities(doc, diags, arch, version, crash, window, disk, quiet=abstract or errors)
     if len(diags) > before and diags.has_errors:
         return None
     spans = {dotted(path): span for path, span in doc.value_spans.items()}
@@ -123,7 +126,7 @@ def elaborate(doc: Document, layers: tuple[str, ...], diags: Diagnostics) -> Pro
         kernel_image_size=r.size(("kernel", "image_size"), DEFAULT_IMAGE_SIZE) or 0,
         memory=memory, crash=crash, window=window, disk=disk, dump=dump, recovery=recovery,
         kaslr=Kaslr(r.get(("kaslr",), "auto")), prove_movability=bool(r.get(("arm", "prove_movability"), False)),
-        pins=pins, spans=spans, layers=layers,
+        pins=pins, spans=spans, layers=layers, kernel_config=config,
     )
 
 

@@ -3,7 +3,8 @@
 Layout (the one ``layoutc probe --raw`` writes; the repository's captures in tests/captures use it
 too): ``iomem`` (required, unless an lsmem file is the only source - then the map is block-granular),
 ``lsmem.json`` or ``lsmem.txt``, ``block_size_bytes`` (hex, no 0x), ``cmdline``, ``uname-r``,
-``zoneinfo``, ``dmesg``. Other files (``offline-test.json``, ...) are ignored.
+``zoneinfo``, ``dmesg``, ``config`` (the kernel's .config text) and ``modules`` (its module directory,
+``importer/kconfig.py``). Other files (``offline-test.json``, ...) are ignored.
 """
 
 from __future__ import annotations
@@ -15,11 +16,15 @@ from layoutc.diagnostics.diagnostic import Diagnostics
 from layoutc.importer import parse_report as report
 from layoutc.importer.dmesg import parse_dmesg, render_dmesg
 from layoutc.importer.iomem import parse_iomem, render_iomem
+from layoutc.importer.kconfig import kept_options, parse_kconfig, parse_modules
 from layoutc.importer.lsmem import parse_lsmem_json, parse_lsmem_text, render_lsmem_json
 from layoutc.importer.sysinfo_types import RawFile, SysInfo
 from layoutc.importer.zoneinfo import parse_zoneinfo, render_zoneinfo
 
-FILES = ("iomem", "lsmem.json", "lsmem.txt", "block_size_bytes", "cmdline", "uname-r", "zoneinfo", "dmesg")
+FILES = (
+    "iomem", "lsmem.json", "lsmem.txt", "block_size_bytes", "cmdline", "uname-r", "zoneinfo", "dmesg",
+    "config", "modules",
+)
 MAX_CAPTURE_BYTES = 16 << 20  # a dmesg is well below this; anything bigger is the wrong file
 
 
@@ -109,6 +114,8 @@ def parse_capture(texts: Mapping[str, str], display: str, diags: Diagnostics) ->
     zones = parse_zoneinfo(texts["zoneinfo"], where("zoneinfo"), diags) if "zoneinfo" in texts else None
     dmesg = parse_dmesg(texts["dmesg"], where("dmesg"), diags) if "dmesg" in texts else None
     release = texts["uname-r"].strip() if "uname-r" in texts else None
+    kconfig = parse_kconfig(texts["config"], where("config"), diags) if "config" in texts else None
+    modules = parse_modules(texts["modules"], where("modules"), diags) if "modules" in texts else None
     if release is not None and (not release or any(c.isspace() for c in release)):
         report.error(
             diags,
@@ -136,6 +143,8 @@ def parse_capture(texts: Mapping[str, str], display: str, diags: Diagnostics) ->
         dmesg=dmesg,
         notes=notes,
         raw=raw,
+        kconfig=None if kconfig is None else kept_options(kconfig),
+        modules=modules,
     )
 
 
@@ -181,4 +190,11 @@ def raw_files(info: SysInfo) -> dict[str, bytes]:
         files["zoneinfo"] = render_zoneinfo(info.zones)
     if info.dmesg is not None:
         files["dmesg"] = render_dmesg(info.dmesg)
+    if info.kconfig is not None:  # JSON keeps the documented options only: a partial .config
+        files["config"] = "".join(
+            f"CONFIG_{o.name}={o.value}\n" if o.value != "n" else f"# CONFIG_{o.name} is not set\n"
+            for o in info.kconfig
+        )
+    if info.modules is not None:
+        files["modules"] = "".join(f"{'builtin' if m.builtin else 'module'} {m.name}\n" for m in info.modules)
     return {name: text.encode() for name, text in files.items()}

@@ -15,6 +15,7 @@ from layoutc.diagnostics.diagnostic import Diagnostics
 from layoutc.importer import parse_report as report
 from layoutc.importer.board_map import Board, derive_board
 from layoutc.importer.sysinfo_types import SysInfo
+from layoutc.kernel.capabilities import BY_SYMBOL
 from layoutc.model.profile import KernelVersion, Strategy
 from layoutc.model.units import format_human, format_size
 
@@ -74,7 +75,26 @@ def import_profile(info: SysInfo, board: str, strategy: Strategy, diags: Diagnos
             hint="edit the captured cmdline file, then import again",
         )
         return None
+    _check_modules(info, diags)
     return "".join(line + "\n" for line in _lines(info, derived, board, strategy))
+
+
+def _check_modules(info: SysInfo, diags: Diagnostics) -> None:
+    """Warn about options built =m whose module file is not installed (the capture has both lists)."""
+    if info.kconfig is None or info.modules is None:
+        return
+    present = {m.name for m in info.modules}
+    for option in info.kconfig:
+        module = BY_SYMBOL[option.name].module
+        if option.value == "m" and module is not None and module not in present:
+            report.warning(
+                diags,
+                "LC424",
+                f"CONFIG_{option.name}=m but {module}.ko is not in the kernel's module directory",
+                file=f"{info.source}/modules",
+                value=module,
+                hint="install the kernel's modules package on the device, then capture again",
+            )
 
 
 def _strategy_ok(b: Board, strategy: Strategy, info: SysInfo, diags: Diagnostics) -> bool:
@@ -151,6 +171,7 @@ def _lines(info: SysInfo, b: Board, board: str, strategy: Strategy) -> list[str]
         out.append(f"  cmdline: {json.dumps(b.cmdline.board_text)}  # the captured cmdline{_comment(why)}")
     else:
         out.append(f"  # no cmdline: the capture has none, or only layout parameters{_comment(why)}")
+    out += _config(info)
     out.append("memory:")
     if b.block_size is not None:
         out.append(f"  block_size: {format_size(b.block_size)}  # {_comment(b.block_source)}")
@@ -165,6 +186,13 @@ def _lines(info: SysInfo, b: Board, board: str, strategy: Strategy) -> list[str]
         )
     out += _design(STRATEGY2DESIGN[strategy], info)
     return out
+
+
+def _config(info: SysInfo) -> list[str]:
+    if info.kconfig is None:
+        return ["  # no config: the capture has no kernel configuration; 'layoutc check' assumes a Debian-like one"]
+    out = ["  config:  # the captured kernel config: the options layoutc checks (docs/import.md)"]
+    return out + [f"    {o.name}: {o.value}" for o in info.kconfig]
 
 
 def _design(design: Design, info: SysInfo) -> list[str]:

@@ -29,6 +29,8 @@ IMPORT_CODES: dict[str, str] = {
     "LC420": "SysInfo JSON of an unknown format version",
     "LC421": "the captured map has overlapping entries",
     "LC422": "the captured map has more entries than a profile holds (256)",
+    "LC423": "malformed kernel configuration or modules capture",
+    "LC424": "warning: an option built as a module whose module file the kernel's module directory lacks",
 }
 
 RULES: dict[str, str] = {
@@ -64,4 +66,8 @@ RULES: dict[str, str] = {
     "LC421": "e820 and the iomem top level are sanitized maps: no entry overlaps another "
     "(e820__update_table)",
     "LC422": "memory.map holds at most 256 ranges (profile schema)",
+    "LC423": "a kernel .config has 'CONFIG_X=y|m|\"text\"|number' and '# CONFIG_X is not set' lines "
+    "(scripts/kconfig/confdata.c conf_write_symbol); the modules file has 'builtin NAME' or 'module NAME' lines",
+    "LC424": "an option built =m works only when its module is installed for the running kernel "
+    "(modprobe reads /lib/modules/RELEASE/modules.dep; kmod libkmod-module.c)",
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import gzip
 import json
 import os
 import re
@@ -20,6 +21,7 @@ from pathlib import Path
 from layoutc.diagnostics.diagnostic import Diagnostics
 from layoutc.importer import parse_report as report
 from layoutc.importer.capture import parse_capture
+from layoutc.importer.kconfig import modules_text
 from layoutc.importer.sysinfo_types import SysInfo
 
 LSMEM_ARGS = ("-J", "-b", "-o", "RANGE,SIZE,STATE,REMOVABLE,BLOCK,NODE,ZONES", "--split", "NODE,ZONES")
@@ -72,12 +74,50 @@ def _optional_sources(root: Path, notes: list[str]) -> dict[str, str]:
         notes.append("lsmem: neither the lsmem command nor /sys/devices/system/memory is available")
     else:
         texts["lsmem.json"] = lsmem
+    release = texts.get("uname-r", "").strip()
+    for name, text, missing in (
+        ("config", _kernel_config(root, release), f"neither /proc/config.gz nor /boot/config-{release} is readable"),
+        ("modules", _modules(root, release), f"no module directory /lib/modules/{release}"),
+    ):
+        if text is None:
+            notes.append(f"{name}: {missing}")
+        else:
+            texts[name] = text
     dmesg = (_dmesg_command() if live else None) or _kmsg(root / "dev/kmsg")
     if dmesg is None:
         notes.append("dmesg: unavailable (dmesg_restrict? run as root); SRAT and e820 lines are missing")
     else:
         texts["dmesg"] = dmesg
     return texts
+
+
+MAX_CONFIG_BYTES = 4 << 20  # a .config is about 150 KB; gunzip no further than this
+
+
+def _kernel_config(root: Path, release: str) -> str | None:
+    """/proc/config.gz (CONFIG_IKCONFIG_PROC, gzip), else /boot/config-RELEASE as distributions install it."""
+    try:
+        with gzip.open(root / "proc/config.gz", "rb") as handle:
+            return handle.read(MAX_CONFIG_BYTES).decode("utf-8", errors="replace")
+    except (OSError, EOFError, gzip.BadGzipFile):
+        pass
+    return _read(root / f"boot/config-{release}") if release and "/" not in release else None
+
+
+def _modules(root: Path, release: str) -> str | None:
+    """The module directory as a ``modules`` file: modules.builtin plus modules.dep, modules.order or .ko files."""
+    if not release or "/" in release:
+        return None
+    for base in (root / "lib/modules" / release, root / "usr/lib/modules" / release):
+        if not base.is_dir():
+            continue
+        listed = _read(base / "modules.dep") or _read(base / "modules.order")  # depmod's, or the build's
+        if listed is not None:
+            loadable = [line.partition(":")[0] for line in listed.splitlines()]
+        else:
+            loadable = [str(p.relative_to(base)) for p in sorted(base.rglob("*.ko*"))]
+        return modules_text(_read(base / "modules.builtin"), loadable)
+    return None
 
 
 def _read(path: Path) -> str | None:

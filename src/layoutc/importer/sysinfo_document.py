@@ -20,6 +20,8 @@ from layoutc.importer.sysinfo_types import (
     DmesgFacts,
     E820Entry,
     IomemEntry,
+    KconfigOption,
+    KernelModule,
     Lsmem,
     LsmemRow,
     MovableStart,
@@ -257,6 +259,12 @@ def _decode(root: _Obj, display: str) -> SysInfo:
         zones=zones,
         dmesg=dmesg,
         notes=tuple(_strings(root, "notes")),
+        kconfig=None
+        if root.seq("kconfig", True) is None
+        else tuple(KconfigOption(o.req_str("name"), o.choice("value", ("y", "m", "n"))) for o in root.items("kconfig")),
+        modules=None
+        if root.seq("modules", True) is None
+        else tuple(KernelModule(o.req_str("name"), bool(o.flag("builtin"))) for o in root.items("modules")),
     )
 
 

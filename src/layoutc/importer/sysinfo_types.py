@@ -122,6 +122,22 @@ class DmesgFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class KconfigOption:
+    """One kernel configuration option of the documented list (``value`` y, m or n)."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class KernelModule:
+    """A module file of the running kernel's module directory; ``builtin`` from modules.builtin."""
+
+    name: str
+    builtin: bool
+
+
+@dataclass(frozen=True, slots=True)
 class RawFile:
     """A capture file as read (probe or raw directory), kept so probe --raw can write it back."""
 
@@ -143,3 +159,5 @@ class SysInfo:
     dmesg: DmesgFacts | None
     notes: tuple[str, ...] = ()
     raw: tuple[RawFile, ...] = ()
+    kconfig: tuple[KconfigOption, ...] | None = None  # the documented options; None: no config captured
+    modules: tuple[KernelModule, ...] | None = None  # None: no module directory captured

@@ -220,6 +220,21 @@ class Pins:
 
 
 @dataclass(frozen=True, slots=True)
+class KernelConfig:
+    """``kernel.config``: the kernel's build options layoutc checks, each y, m or n.
+
+    ``stated`` is False when the profile gives none and Debian-like defaults were assumed
+    (``layoutc.kernel.capabilities.assumed_config``).
+    """
+
+    options: Mapping[str, str]
+    stated: bool
+
+    def state(self, symbol: str) -> str:
+        return self.options.get(symbol, "n")
+
+
+@dataclass(frozen=True, slots=True)
 class Profile:
     """One board, fully typed. ``file`` is the profile's display path (relative, as given)."""
 
@@ -242,6 +257,7 @@ class Profile:
     pins: Pins
     spans: Mapping[str, Span]
     layers: tuple[str, ...] = ()
+    kernel_config: KernelConfig | None = None  # None only for profiles built without elaborate
 
     def span(self, path: str) -> Span | None:
         """Source position of the input at dotted ``path`` (or its closest parent)."""

@@ -35,6 +35,7 @@ MODULES = (
     "importer/import_codes.py",
     "importer/dmesg.py",
     "importer/iomem.py",
+    "importer/kconfig.py",
     "importer/lsmem.py",
     "importer/probe.py",
     "importer/probe_main.py",
