@@ -14,9 +14,10 @@ import pytest
 
 from layoutc.lab.boot.serial import parse_serial
 from layoutc.lab.facts.boot_facts import production_facts
+from layoutc.lab.guest import cycle_stages as cycle_guest
 from layoutc.lab.guest import stages as guest
 from layoutc.lab.image.initramfs import Entry, lab_entries, module_order, newc
-from layoutc.lab.layoutview import load_layout
+from layoutc.lab.layout_dir import load_layout
 from layoutc.lab.report import Report
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -67,6 +68,30 @@ def test_stage_table_lets_part_2_add_stages() -> None:
 def test_guest_scripts_parse_with_sh() -> None:
     for text in (guest.INIT, *guest.stages(guest.GuestPlan((1,), 0x1000)).values()):
         subprocess.run(["sh", "-n"], input=text.encode(), check=True)
+
+
+GUEST_SH = Path(guest.__file__).parent / guest.SCRIPTS
+
+
+def test_guest_shell_passes_shellcheck() -> None:
+    """The guest's shell files (``/init``, the stages, the crash glue): most are stages that /init sources,
+    so they are checked as sh without a shebang."""
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.fail("shellcheck is not installed; run sh scripts/bootstrap.sh --all")
+    files = sorted(GUEST_SH.glob("*.sh"))
+    result = subprocess.run([shellcheck, "--shell=sh", "--severity=style", *map(str, files)],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_guest_shell_file_is_loaded() -> None:
+    loaded = {guest.INIT, guest.COMMON, guest.FACTS, guest.OFFLINE, guest.HOTPLUG, guest.FINAL, cycle_guest.DISKS,
+              cycle_guest.ARM, cycle_guest.PANIC, cycle_guest.RECOVER, cycle_guest.CRASH_INIT, cycle_guest.UPLOAD}
+    on_disk = {p.name: p.read_text() for p in GUEST_SH.glob("*.sh")}
+    assert sorted(on_disk) == sorted(p.name for p in GUEST_SH.iterdir()), "only .sh files in sh/"
+    assert {name for name, text in on_disk.items() if text not in loaded} == set()
+    assert len(on_disk) == len(loaded)
 
 
 def test_module_order_follows_modules_dep(tmp_path: Path) -> None:

@@ -1,0 +1,15 @@
+# 20-offline: each window block (OFFLINE_BLOCKS) offline, then online_movable
+for b in $OFFLINE_BLOCKS; do
+    d=/sys/devices/system/memory/memory$b
+    if [ ! -e "$d/state" ]; then
+        obs offline "\"block\":$b,\"offline\":\"absent\",\"online_movable\":\"skipped\",\"valid_zones\":\"\""
+        continue
+    fi
+    vz=$(tr ' ' '/' < "$d/valid_zones")
+    if echo offline > "$d/state" 2>/tmp/err; then off=ok; else off=$(errcode /tmp/err); fi
+    on=skipped
+    if [ "$off" = ok ]; then
+        if echo online_movable > "$d/state" 2>/tmp/err; then on=ok; else on=$(errcode /tmp/err); fi
+    fi
+    obs offline "\"block\":$b,\"offline\":\"$off\",\"online_movable\":\"$on\",\"valid_zones\":\"$vz\""
+done
