@@ -14,7 +14,7 @@ from layoutc.lab.boot import qemu
 from layoutc.lab.errors import LabError
 from layoutc.lab.facts.boot_facts import pmem_words
 from layoutc.lab.image.kernels import SERIES, bzimage_release, choose_release
-from layoutc.lab.layoutview import load_layout, parse_layout
+from layoutc.lab.layout_dir import load_layout, parse_layout
 from layoutc.lab.run import LabOptions, plan_for, run_lab
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -128,7 +128,7 @@ def test_guest_plan_per_window_mode() -> None:
 def test_layout_errors_name_the_json_path(tmp_path: Path) -> None:
     data = fixture("qemu-4g")
     data["memory"]["map"][3]["end"] = "0xbffe0000"
-    with pytest.raises(LabError, match=r"\$\.memory\.map\[3\]\.end: expected an integer"):
+    with pytest.raises(LabError, match=r"/memory/map/3/end: \"0xbffe0000\": '0xbffe0000' is not of type 'integer'"):
         parse_layout(data)
     with pytest.raises(LabError, match="schema_version"):
         parse_layout({**data, "schema_version": 2})

@@ -14,7 +14,7 @@ import pytest
 
 from layoutc.lab.boot.serial import parse_serial
 from layoutc.lab.image import probezip, pyrt
-from layoutc.lab.layoutview import load_layout
+from layoutc.lab.layout_dir import load_layout
 from layoutc.lab.run import probe_fact, write_probe_files
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -61,8 +61,8 @@ from layoutc.lab.guest import cycle_stages as cycle_guest
 from layoutc.lab.guest import stages as guest
 from layoutc.lab.image import crashrd, initramfs, kernels
 from layoutc.lab.layout_dir import load_layout
-from layoutc.lab.layoutview import LayoutView
 from layoutc.lab.report import BootRecord
+from layoutc.model.layout import Layout
 from layoutc.model.profile import Profile
 
 UPLOAD_ARGV = ("/lab/upload", "{dump}")
@@ -176,7 +176,7 @@ def _plan_file(plan: cycle_guest.CyclePlan) -> dict[str, bytes]:
 
 def device_image(
     k: kernels.Kernel,
-    layout: LayoutView,
+    layout: Layout,
     device: Path,
     crash_image: Path,
     stages: Mapping[str, str],
@@ -231,8 +231,8 @@ def _boot(
 
 
 
-def _cmdline(layout: LayoutView, stage: str, machine: board.Machine) -> str:
-    words = [layout.board_cmdline, *machine.memmap, layout.cmdline.get(stage, ""), "panic=-1"]
+def _cmdline(layout: Layout, stage: str, machine: board.Machine) -> str:
+    words = [layout.board_cmdline, *machine.memmap, getattr(layout.cmdline, stage), "panic=-1"]
     line = " ".join(" ".join(words).split())
     if "console=ttyS0" not in line.split():
         line += " console=ttyS0"  # the lab reads the serial port (a board's own console= may be empty)
@@ -247,7 +247,7 @@ def crash_append(doc: Mapping[str, Any]) -> str:
 
 def run_cycle(
     layout_dir: Path,
-    layout: LayoutView,
+    layout: Layout,
     k: kernels.Kernel,
     machine: board.Machine,
     out_dir: Path,
@@ -380,12 +380,12 @@ def run_cycle(
         env = parse_grubenv(_debugfs_cat(work / "boot.img", "/grub/grubenv"))
         if efi is not None:
             kexec = "kexec -s -p" if (doc.get("crash_kexec") or {}).get("file_load") else "kexec -p"
-            res.facts += efi.facts(f"{layout.board_cmdline} {layout.cmdline.get('recovery', '')}", kexec)
+            res.facts += efi.facts(f"{layout.board_cmdline} {layout.cmdline.recovery}", kexec)
             recovery_facts(res, layout, efi.run.recovery, doc, k, work, store, crash_console=prod.console)
             return res
         if grun is not None and gcfg is not None:
             rb = doc.get("recovery_boot") or {}
-            wanted = f"{layout.board_cmdline} {layout.cmdline.get('recovery', '')}"
+            wanted = f"{layout.board_cmdline} {layout.cmdline.recovery}"
             res.facts += grubboot.grub_facts(gcfg, grun.seen, str(rb.get("title", "")), wanted,
                                              prod.text("cmdline"), grun.recovery.text("cmdline"), env)  # fmt: skip
             recovery_facts(res, layout, grun.recovery, doc, k, work, store, crash_console=prod.console)

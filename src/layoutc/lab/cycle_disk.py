@@ -26,7 +26,7 @@ from layoutc.lab.errors import LabError
 from layoutc.lab.facts import procfs
 from layoutc.lab.facts.boot_facts import Fact, hexr
 from layoutc.lab.facts.cycle_facts import CycleResult, ok_fact
-from layoutc.lab.layoutview import LayoutView
+from layoutc.model.layout import Layout
 
 MiB = 1 << 20
 SECTOR = 512
@@ -201,7 +201,7 @@ def disk_readback_facts(res: CycleResult, image: Path, offset: int, exported: Pa
     dest.unlink(missing_ok=True)
 
 
-def disk_note(layout: LayoutView) -> str:
+def disk_note(layout: Layout) -> str:
     return (
         f"{layout.strategy.crash_memory}-disk target: no pmem window, no blocks returned, no recovery-boot "
         "selection (grubenv next_entry), no re-arm by recover.sh: those facts do not apply and are not reported"

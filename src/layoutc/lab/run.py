@@ -25,8 +25,9 @@ from layoutc.lab.facts import boot_facts as compare
 from layoutc.lab.facts.roundtrip import import_roundtrip, probe_roundtrip
 from layoutc.lab.guest import stages as guest
 from layoutc.lab.image import initramfs, kernels, probezip
-from layoutc.lab.layoutview import LayoutView, load_layout
+from layoutc.lab.layout_dir import load_layout
 from layoutc.lab.report import BootRecord, Report
+from layoutc.model.layout import Layout
 
 STAGES = ("boot", "arm", "full")  # arm and full: cycle.py
 _BASELINE_LOCK = threading.Lock()
@@ -36,7 +37,7 @@ _BASELINE_KEYS: dict[str, threading.Lock] = {}  # one lock per baseline: concurr
 # guest's ``layoutc probe --raw`` wrote (probezip) and the output directory, and returns extra facts. The
 # default imports it, compiles the imported profile and compares the board. Without a guest probe
 # (LabOptions.guest_probe False) the baseline boot's shell capture goes through IMPORT_ROUNDTRIP instead.
-ProbeRoundTrip = Callable[[LayoutView, Path, Path], list[compare.Fact]]
+ProbeRoundTrip = Callable[[Layout, Path, Path], list[compare.Fact]]
 PROBE_ROUNDTRIP: ProbeRoundTrip = probe_roundtrip
 IMPORT_ROUNDTRIP: ProbeRoundTrip = import_roundtrip
 
@@ -72,13 +73,14 @@ def _guest_image(k: kernels.Kernel, plan: guest.GuestPlan, out: Path, *, probe: 
     return initramfs.build_initramfs(spec, out)
 
 
-def plan_for(layout: LayoutView) -> guest.GuestPlan:
+def plan_for(layout: Layout) -> guest.GuestPlan:
     w = layout.dump_window
     if w is None:
         return guest.GuestPlan()
     if layout.strategy.window_mode == "hotplug":
-        align = f"{w.devdax_align >> 20}M" if w.devdax_align >= 1 << 20 else f"{w.devdax_align >> 10}K"
-        return guest.GuestPlan(hotplug_start=w.start, hotplug_map=w.devdax_map, hotplug_align=align)
+        dax = w.devdax
+        align = f"{dax.align >> 20}M" if dax.align >= 1 << 20 else f"{dax.align >> 10}K"
+        return guest.GuestPlan(hotplug_start=w.start, hotplug_map=dax.map, hotplug_align=align)
     return guest.GuestPlan(offline_blocks=guest.blocks_in(w.start, w.end, layout.memory.block_size))
 
 
@@ -213,7 +215,7 @@ def run_lab(
         return report
     k = resolve_kernel(kernel)
     base_cmdline = " ".join([layout.board_cmdline, *machine.memmap, "panic=-1"]).split()
-    prod_words = [layout.board_cmdline, *machine.memmap, layout.cmdline.get("production", ""), "panic=-1"]
+    prod_words = [layout.board_cmdline, *machine.memmap, layout.cmdline.production, "panic=-1"]
     cmdline = " ".join(" ".join(prod_words).split())
     head = Report(layout.board, k.release, k.pinned, "none", stage, "cannot-emulate", notes=machine.notes)
     problems: list[str] = []
@@ -241,7 +243,7 @@ def run_lab(
 
 def _assess(
     head: Report,
-    layout: LayoutView,
+    layout: Layout,
     cmdline: str,
     production: tuple[BootRecord, GuestOutput],
     baseline: tuple[BootRecord | None, GuestOutput],
@@ -270,7 +272,7 @@ def _assess(
     return replace(head, verdict=verdict, facts=tuple(facts), boots=boots, notes=tuple(notes), problems=tuple(errors))
 
 
-def _run_cycle(layout_dir: Path, layout: LayoutView, k: kernels.Kernel, machine: board.Machine, out_dir: Path,
+def _run_cycle(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: board.Machine, out_dir: Path,
                opts: LabOptions, stage: str, head: Report) -> Report:  # fmt: skip
     from layoutc.lab.cycle import run_cycle
     from layoutc.lab.facts.cycle_facts import CycleOptions

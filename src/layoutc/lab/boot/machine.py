@@ -23,7 +23,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from layoutc.lab.layoutview import LayoutView, MapEntry
+from layoutc.model.layout import Layout
+from layoutc.model.profile import MemRange
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -96,7 +97,7 @@ def _round_up(value: int, align: int) -> int:
     return -(-value // align) * align
 
 
-def carve_words(entries: Sequence[MapEntry], qemu: Sequence[tuple[int, int]]) -> tuple[str, ...]:
+def carve_words(entries: Sequence[MemRange], qemu: Sequence[tuple[int, int]]) -> tuple[str, ...]:
     """``memmap=SIZE$START`` (``#`` for ACPI) for every part of QEMU's RAM that is not RAM in the profile.
 
     kernel-parameters: memmap=nn[KMG]$ss[KMG] marks reserved, #ss ACPI data; the higher e820 type wins over RAM.
@@ -144,12 +145,12 @@ def host_ram_budget() -> int:
     return 8 * GiB
 
 
-def _node_sizes(layout: LayoutView, ram: int, mtype: str) -> tuple[tuple[int, ...], list[str]]:
+def _node_sizes(layout: Layout, ram: int, mtype: str) -> tuple[tuple[int, ...], list[str]]:
     problems: list[str] = []
     nodes = sorted(set(layout.memory.nodes))
     ends: list[int] = []
     for n in nodes:
-        spans = [e.end for e in layout.memory.map if e.node == n and e.type != "pmem"]
+        spans = [e.end for e in layout.memory.ranges if e.node == n and e.type != "pmem"]
         if not spans:
             problems.append(f"node {n} has no memory in memory.map")
             return (), problems
@@ -183,7 +184,7 @@ def _choose_type(wanted: list[tuple[int, int]], top: int) -> tuple[str, int, lis
     return "pc", ram, _above_1m(qemu_ram_ranges(ram))
 
 
-def machine_for(layout: LayoutView, *, budget: int | None = None) -> Machine:
+def machine_for(layout: Layout, *, budget: int | None = None) -> Machine:
     """The QEMU machine that reproduces ``layout``'s first-kernel memory map."""
     unfaithful: list[str] = []
     notes: list[str] = []
@@ -205,7 +206,7 @@ def machine_for(layout: LayoutView, *, budget: int | None = None) -> Machine:
         if outside:
             spans = ", ".join(f"[{s:#x}, {e:#x})" for s, e in outside)
             unfaithful.append(f"RAM {spans} is not RAM in QEMU's {mtype} map, so it cannot be imposed")
-        memmap = carve_words(layout.memory.map, qemu)
+        memmap = carve_words(layout.memory.ranges, qemu)
         notes.append(f"QEMU's own {mtype} map differs; carved with {' '.join(memmap)}")
         if len(memmap) > KASLR_MEMMAP_MAX and layout.kaslr:
             unfaithful.append(f"{len(memmap)} memmap= ranges: physical KASLR avoids only {KASLR_MEMMAP_MAX}")

@@ -24,7 +24,7 @@ from layoutc.lab.facts.procfs import (
     resources_named,
 )
 from layoutc.lab.guest.stages import blocks_in
-from layoutc.lab.layoutview import LayoutView
+from layoutc.model.layout import Layout, RegionKind
 
 MiB = 1 << 20
 KERNEL_IMAGE = ("Kernel code", "Kernel rodata", "Kernel data", "Kernel bss")
@@ -87,7 +87,7 @@ def _subtract(spans: list[tuple[int, int]], holes: list[tuple[int, int]]) -> lis
     return spans
 
 
-def board_facts(layout: LayoutView, out: GuestOutput, passed_cmdline: str) -> list[Fact]:
+def board_facts(layout: Layout, out: GuestOutput, passed_cmdline: str) -> list[Fact]:
     facts: list[Fact] = []
     seen = (out.text("cmdline") or "").strip()
     facts.append(_check("kernel command line", passed_cmdline.strip(), seen, "what /proc/cmdline shows"))
@@ -118,7 +118,7 @@ def _merge(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def movable_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
+def movable_facts(layout: Layout, out: GuestOutput) -> list[Fact]:
     seen = movable_starts(parse_zoneinfo(out.text("zoneinfo") or ""))
     dmesg = parse_dmesg(out.text("dmesg") or "")
     predicted = {m.node: (m.start, m.end) for m in layout.movable_zone}
@@ -135,7 +135,7 @@ def movable_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
     return facts
 
 
-def crash_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
+def crash_facts(layout: Layout, out: GuestOutput) -> list[Fact]:
     iomem = parse_iomem(out.text("iomem") or "")
     dmesg = parse_dmesg(out.text("dmesg") or "")
     seen = sorted((r.start, r.end) for r in resources_named(iomem, "Crash kernel"))
@@ -149,7 +149,7 @@ def crash_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
         facts = [_kaslr_moved_crash(predicted, seen, image)]
     else:
         facts = [_check("crash kernel reservation", _ranges(predicted), _ranges(seen), why)]
-    main = [(r.start, r.end) for r in layout.regions_of("crashkernel")]
+    main = [(r.start, r.end) for r in layout.regions_of(RegionKind.CRASHKERNEL)]
     size_text = (out.text("kexec_crash_size") or "").strip()
     if main and size_text:
         facts.append(
@@ -185,9 +185,9 @@ CRASH_ALIGN = 16 << 20  # x86 CRASH_ALIGN (docs/reference/kernel-rules.md §1.2)
 FOUR_GIB = 4 << 30
 
 
-def _cma_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
+def _cma_facts(layout: Layout, out: GuestOutput) -> list[Fact]:
     dmesg = parse_dmesg(out.text("dmesg") or "")
-    predicted = sorted((r.start, r.end) for r in layout.regions_of("crash_cma"))
+    predicted = sorted((r.start, r.end) for r in layout.regions_of(RegionKind.CRASH_CMA))
     wants_cma = layout.strategy.crash_memory == "cma" or bool(predicted)
     bad = [m for m in dmesg.cma_messages if "could not be activated" in m or "failed" in m]
     facts: list[Fact] = []
@@ -227,7 +227,7 @@ def _in_one_zone(span: tuple[int, int], zones: Sequence[Zone]) -> bool:
     )
 
 
-def window_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
+def window_facts(layout: Layout, out: GuestOutput) -> list[Fact]:
     w = layout.dump_window
     if w is None:
         return [Fact("dump window", "skip", "none", "n/a", f"target {layout.strategy.target}: no pmem window")]
@@ -253,7 +253,7 @@ def _disjoint(name: str, win: tuple[int, int], spans: Sequence[tuple[int, int]],
     return Fact(name, "fail" if hit else "pass", f"outside {hexr(*win)}", _ranges(spans), detail)
 
 
-def _offline_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
+def _offline_facts(layout: Layout, out: GuestOutput) -> list[Fact]:
     w = layout.dump_window
     assert w is not None
     seen = movable_starts(parse_zoneinfo(out.text("zoneinfo") or ""))
@@ -271,7 +271,7 @@ def _offline_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
     return facts
 
 
-def _hotplug_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
+def _hotplug_facts(layout: Layout, out: GuestOutput) -> list[Fact]:
     w = layout.dump_window
     assert w is not None
     iomem = parse_iomem(out.text("iomem") or "")
@@ -286,7 +286,7 @@ def _hotplug_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
     before = {b.index for b in parse_blocks(out.text("blocks-boot") or "") if b.state == "online"}
     after = parse_blocks(out.text("blocks-hotplug") or "")
     new = [b for b in after if b.index not in before and b.state == "online"]
-    expected = w.blocks_returned if w.blocks_returned is not None else "unknown"
+    expected = w.devdax.blocks_returned
     facts.append(_check("blocks returned as RAM", str(expected), str(len(new)),
                         "blocks " + ",".join(str(b.index) for b in new)))  # fmt: skip
     not_movable = [b.index for b in new if b.zones != "Movable"]
@@ -295,9 +295,7 @@ def _hotplug_facts(layout: LayoutView, out: GuestOutput) -> list[Fact]:
     return facts
 
 
-def overhead_fact(layout: LayoutView, production: GuestOutput, baseline: GuestOutput | None) -> Fact:
-    if layout.armed_overhead is None:
-        return Fact("armed overhead", "skip", "n/a", "n/a", "layout.json has no armed_overhead")
+def overhead_fact(layout: Layout, production: GuestOutput, baseline: GuestOutput | None) -> Fact:
     if baseline is None:
         return Fact("armed overhead", "skip", str(layout.armed_overhead), "n/a", "no baseline boot")
     base = parse_meminfo(baseline.text("meminfo") or "").get("MemTotal")
@@ -315,7 +313,7 @@ def overhead_fact(layout: LayoutView, production: GuestOutput, baseline: GuestOu
 
 
 def production_facts(
-    layout: LayoutView, production: GuestOutput, baseline: GuestOutput | None, passed_cmdline: str
+    layout: Layout, production: GuestOutput, baseline: GuestOutput | None, passed_cmdline: str
 ) -> list[Fact]:
     """All facts for ``--stage boot``."""
     if not production.done:

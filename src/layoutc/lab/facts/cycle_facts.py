@@ -22,8 +22,8 @@ from layoutc.lab.facts import dumpcheck, procfs, windowcensus
 from layoutc.lab.facts.boot_facts import Fact, hexr
 from layoutc.lab.image import kernels
 from layoutc.lab.image.crashrd import CrashImage
-from layoutc.lab.layoutview import LayoutView
 from layoutc.lab.report import BootRecord
+from layoutc.model.layout import Layout
 from layoutc.model.profile import Profile
 
 MiB = 1 << 20
@@ -66,7 +66,7 @@ def ok_fact(name: str, cond: bool, predicted: str, observed: str, detail: str = 
     return Fact(name, "pass" if cond else "fail", predicted, observed, detail)
 
 
-def arm_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, *, negative: bool) -> None:
+def arm_facts(res: CycleResult, layout: Layout, out: GuestOutput, *, negative: bool) -> None:
     arm = observation(out, "arm")
     text = (out.text("arm-output") or "").strip().replace("\n", " | ")
     if not arm:
@@ -135,7 +135,7 @@ def reservation_fact(
     )
 
 
-def crash_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, opts: CycleOptions) -> None:
+def crash_facts(res: CycleResult, layout: Layout, out: GuestOutput, opts: CycleOptions) -> None:
     ck = observation(out, "crash-kernel")
     if not ck:
         res.problems.append("the crash kernel never reached its /init (see serial-production.log)")
@@ -183,7 +183,7 @@ def crash_facts(res: CycleResult, layout: LayoutView, out: GuestOutput, opts: Cy
         res.facts.append(ok_fact("capture.sh (via capture-init.sh) exit", rc == "0", "0", str(rc)))
 
 
-def keep_vmcore(res: CycleResult, out: GuestOutput, work: Path, k: kernels.Kernel, layout: LayoutView) -> None:
+def keep_vmcore(res: CycleResult, out: GuestOutput, work: Path, k: kernels.Kernel, layout: Layout) -> None:
     kept = observation(out, "keep-vmcore")
     img = work / "vmcore.img"
     if not kept or kept.get("rc") != 0 or not img.is_file():
@@ -260,7 +260,7 @@ def window_loss(
     )
 
 
-def negative_facts(res: CycleResult, work: Path, layout: LayoutView, out: GuestOutput) -> None:
+def negative_facts(res: CycleResult, work: Path, layout: Layout, out: GuestOutput) -> None:
     ref = reference_dump(work)
     after = work / "after.vmcore"
     if ref is None or not debugfs_dump(work / "scratch.img", "/after.vmcore", after):
@@ -278,7 +278,7 @@ def negative_facts(res: CycleResult, work: Path, layout: LayoutView, out: GuestO
 
 def recovery_facts(
     res: CycleResult,
-    layout: LayoutView,
+    layout: Layout,
     out: GuestOutput,
     doc: Mapping[str, Any],
     k: kernels.Kernel,
@@ -336,8 +336,8 @@ def recovery_facts(
         res.facts.append(
             ok_fact(
                 "blocks returned to RAM",
-                len(new) == w.blocks_returned,
-                str(w.blocks_returned),
+                len(new) == w.devdax.blocks_returned,
+                str(w.devdax.blocks_returned),
                 f"{len(new)} ({', '.join(map(str, new))}; zones {', '.join(sorted(zones)) or '-'})",
             )
         )
@@ -356,7 +356,7 @@ def recovery_facts(
 
 def dump_facts(
     res: CycleResult,
-    layout: LayoutView,
+    layout: Layout,
     out: GuestOutput,
     doc: Mapping[str, Any],
     k: kernels.Kernel,

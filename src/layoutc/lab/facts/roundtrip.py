@@ -22,7 +22,8 @@ import yaml
 
 from layoutc.kernel.params import memparse_whole
 from layoutc.lab.facts.boot_facts import Fact
-from layoutc.lab.layoutview import LayoutView, load_layout
+from layoutc.lab.layout_dir import load_layout
+from layoutc.model.layout import Layout
 
 MiB = 1 << 20
 
@@ -51,7 +52,7 @@ def _ram(entries: list[tuple[int, int, int | None]]) -> str:
     return ", ".join(f"[{s:#x}, {e:#x}) node {n}" for s, e, n in spans) or "none"
 
 
-def import_roundtrip(layout: LayoutView, sysinfo: Path, out_dir: Path) -> list[Fact]:
+def import_roundtrip(layout: Layout, sysinfo: Path, out_dir: Path) -> list[Fact]:
     """Run ``layoutc import`` on the guest's capture and compare the imported board with ``layout``."""
     if _carved(sysinfo):
         why = "map carved with memmap= on the board's cmdline: the firmware map the importer reads is QEMU's"
@@ -91,7 +92,7 @@ def import_roundtrip(layout: LayoutView, sysinfo: Path, out_dir: Path) -> list[F
     return facts
 
 
-def probe_roundtrip(layout: LayoutView, sysinfo: Path, out_dir: Path) -> list[Fact]:
+def probe_roundtrip(layout: Layout, sysinfo: Path, out_dir: Path) -> list[Fact]:
     """Import the guest probe's raw files in-process, compile the profile, compare with ``layout``."""
     from layoutc.diagnostics.diagnostic import Diagnostics, render_text
     from layoutc.importer import import_profile, read_sysinfo
@@ -129,7 +130,7 @@ def probe_roundtrip(layout: LayoutView, sysinfo: Path, out_dir: Path) -> list[Fa
     ]
 
 
-def strategy_of(layout: LayoutView) -> str:
+def strategy_of(layout: Layout) -> str:
     """The ``layoutc import --strategy`` name of the layout's design."""
     s = layout.strategy
     if s.crash_memory == "cma":
@@ -146,7 +147,7 @@ def _same(name: str, predicted: str, observed: str, detail: str = "") -> Fact:
     return Fact(name, "pass" if predicted == observed else "fail", predicted, observed, detail)
 
 
-def _carved(sysinfo: Path, layout: LayoutView | None = None) -> bool:
+def _carved(sysinfo: Path, layout: Layout | None = None) -> bool:
     """True when the lab carved QEMU's map with memmap= (the importer then reads QEMU's firmware map)."""
     if layout is not None:  # a production capture: the layout's own memmap= words are undone by the importer
         from layoutc.lab.boot.machine import machine_for
