@@ -62,7 +62,12 @@ def test_schema_ids_are_unique() -> None:
 def test_bundled_profile_passes_check(path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("check", str(path))
     assert result.code == 0, result.err
-    assert result.err == ""
+    if path.relative_to(REPO).parts[1] == "qemu":  # the lab's Debian kernels: kernel.config stated
+        assert result.err == ""
+    else:  # kernels without a documented config: only the warning that says what was assumed
+        assert [line for line in result.err.splitlines() if not line.startswith("  = ")] == [
+            line for line in result.err.splitlines() if "warning[LC244]" in line
+        ], result.err
 
 
 def test_profile_reference_is_current() -> None:

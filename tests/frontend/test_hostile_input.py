@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-GOOD = """schema_version: 1
-board: t
-kernel: {version: "7.2"}
-memory:
+# kernel.config on the kernel line (one line, so the line numbers below stay): the options this design uses
+CONFIG = ("{KEXEC: y, CRASH_DUMP: y, PROC_VMCORE: y, X86_PMEM_LEGACY: y, LIBNVDIMM: y, BLK_DEV_PMEM: y, "
+          "EXT4_FS: y, ZONE_DEVICE: y, ND_PFN: y, DEV_DAX: y, DEV_DAX_PMEM: y, DEV_DAX_KMEM: y, MEMORY_HOTPLUG: y}")
+GOOD = "schema_version: 1\nboard: t\n" + 'kernel: {version: "7.2", config: ' + CONFIG + "}\n" + """memory:
   srat: true
   map:
     - {start: 0x100000, end: 0xbffe0000, type: ram}
