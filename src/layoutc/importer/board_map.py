@@ -28,6 +28,7 @@ from layoutc.importer.captured_cmdline import Cmdline, MemmapEdit, kernel_versio
 from layoutc.importer.iomem import KMEM, NAME2KIND, top_level
 from layoutc.importer.sysinfo_types import SysInfo
 from layoutc.importer.zoneinfo import node_spans
+from layoutc.model import intervals
 
 MEMMAP_OP2KIND = {"!": "pmem", "$": "reserved", "#": "acpi"}
 MAX_MAP_ENTRIES = 256  # profile schema: memory.map maxItems
@@ -241,16 +242,8 @@ def _undo_edits(
 
 
 def _gaps(ranges: list[Range], lo: int, hi: int) -> list[Range]:
-    gaps, at = [], lo
-    for r in sorted(ranges, key=lambda r: r.start):
-        if r.end <= at or r.start >= hi:
-            continue
-        if r.start > at:
-            gaps.append(Range(at, r.start, "ram"))
-        at = max(at, r.end)
-    if at < hi:
-        gaps.append(Range(at, hi, "ram"))
-    return gaps
+    """The parts of ``[lo, hi)`` no range covers, as RAM."""
+    return [Range(s, e, "ram") for s, e in intervals.subtract([(lo, hi)], [(r.start, r.end) for r in ranges])]
 
 
 def _merge(ranges: list[Range]) -> list[Range]:
@@ -381,10 +374,10 @@ def _cross_check(info: SysInfo, ranges: list[Range], cmdline: Cmdline, diags: Di
     iomem_ram = _ram_set(_undo_edits(seen, edits, []))
     e820_ram = _ram_set(ranges)
     for lo, hi in TRIMS:
-        e820_ram = _cut(e820_ram, lo, hi)
+        e820_ram = list(intervals.subtract(e820_ram, [(lo, hi)]))
     for extra, where, missing in (
-        (_subtract(e820_ram, iomem_ram), "BIOS-e820", "/proc/iomem"),
-        (_subtract(iomem_ram, e820_ram), "/proc/iomem", "BIOS-e820"),
+        (intervals.merge(intervals.subtract(e820_ram, iomem_ram)), "BIOS-e820", "/proc/iomem"),
+        (intervals.merge(intervals.subtract(iomem_ram, e820_ram)), "/proc/iomem", "BIOS-e820"),
     ):
         if extra:
             lo, hi = extra[0]
@@ -399,36 +392,5 @@ def _cross_check(info: SysInfo, ranges: list[Range], cmdline: Cmdline, diags: Di
             return
 
 
-def _subtract(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The parts of ``a`` that no interval of ``b`` covers."""
-    out = []
-    for lo, hi in _merged(a):
-        pieces = [(lo, hi)]
-        for blo, bhi in _merged(b):
-            pieces = _cut(pieces, blo, bhi)
-        out.extend(pieces)
-    return out
-
-
 def _ram_set(ranges: list[Range]) -> list[tuple[int, int]]:
     return [(r.start, r.end) for r in ranges if r.kind == "ram"]
-
-
-def _cut(pairs: list[tuple[int, int]], lo: int, hi: int) -> list[tuple[int, int]]:
-    out = []
-    for a, b in pairs:
-        if a < lo:
-            out.append((a, min(b, lo)))
-        if b > hi:
-            out.append((max(a, hi), b))
-    return [(a, b) for a, b in out if b > a]
-
-
-def _merged(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for a, b in sorted(pairs):
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out

@@ -15,6 +15,7 @@ import re
 from layoutc.diagnostics.diagnostic import Diagnostics
 from layoutc.importer import parse_report as report
 from layoutc.importer.sysinfo_types import Zone
+from layoutc.model.intervals import merge
 
 _HEADER_RE = re.compile(r"^Node\s+(\S+),\s+zone\s+(\S+)\s*$")
 _COUNTER_RE = re.compile(r"^\s+(spanned|present|managed|start_pfn:)\s+(\S+)\s*$")
@@ -139,16 +140,10 @@ def render_zoneinfo(zones: tuple[Zone, ...]) -> str:
 def node_spans(zones: tuple[Zone, ...]) -> dict[int, list[tuple[int, int]]]:
     """Byte ranges each node's populated zones span (ZONE_MOVABLE overlaps Normal's span, so merge)."""
     spans: dict[int, list[tuple[int, int]]] = {}
-    for z in sorted(zones, key=lambda z: (z.node, z.start_pfn or 0)):
-        if not z.spanned or z.start_pfn is None:
-            continue
-        start, end = z.start_pfn * PAGE_SIZE, (z.start_pfn + z.spanned) * PAGE_SIZE
-        merged = spans.setdefault(z.node, [])
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return spans
+    for z in zones:
+        if z.spanned and z.start_pfn is not None:
+            spans.setdefault(z.node, []).append((z.start_pfn * PAGE_SIZE, (z.start_pfn + z.spanned) * PAGE_SIZE))
+    return {node: list(merge(spans[node])) for node in sorted(spans)}
 
 
 def present_pages(zones: tuple[Zone, ...]) -> dict[int, int]:

@@ -9,9 +9,10 @@ cma_declare_contiguous_nid(). x86_64 constants: LNX:arch/x86/include/asm/crash_r
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from layoutc.model.intervals import subtract
 from layoutc.model.units import GiB, MiB, TiB, UnitError, align_down, align_up, parse_size
 
 CRASH_ALIGN = 16 * MiB  # x86 CRASH_ALIGN
@@ -132,25 +133,6 @@ def find_bottom_up(free: Sequence[tuple[int, int]], size: int, align: int, low: 
         if candidate + size <= e:
             return candidate
     return None
-
-
-def subtract(
-    free: Iterable[tuple[int, int]], taken: Iterable[tuple[int, int]]
-) -> tuple[tuple[int, int], ...]:
-    """Free ranges minus reserved ones (memblock.memory minus memblock.reserved)."""
-    out = sorted(free)
-    for t_start, t_end in taken:
-        nxt: list[tuple[int, int]] = []
-        for s, e in out:
-            if t_end <= s or t_start >= e:
-                nxt.append((s, e))
-                continue
-            if s < t_start:
-                nxt.append((s, t_start))
-            if t_end < e:
-                nxt.append((t_end, e))
-        out = nxt
-    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

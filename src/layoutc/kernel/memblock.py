@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from layoutc.model.intervals import subtract
 from layoutc.model.profile import Arch, MemoryMap
 from layoutc.model.units import MiB, align_down, align_up
 
@@ -68,20 +69,11 @@ def present_ranges(
         cuts.extend(X86_TRIMMED)
     out: list[Present] = []
     for r in memory.ram:
-        pieces = [(r.start, r.end)]
-        for cut_start, cut_end in cuts:
-            pieces = [p for s, e in pieces for p in _subtract(s, e, cut_start, cut_end)]
-        for s, e in pieces:
+        for s, e in subtract([(r.start, r.end)], cuts):
             s, e = align_up(s, PAGE_SIZE), align_down(e, PAGE_SIZE)
             if e > s:
                 out.append(Present(s, e, r.node or 0))
     return tuple(sorted(out))
-
-
-def _subtract(start: int, end: int, cut_start: int, cut_end: int) -> list[tuple[int, int]]:
-    if cut_end <= start or cut_start >= end:
-        return [(start, end)]
-    return [(s, e) for s, e in ((start, cut_start), (cut_end, end)) if e > s]
 
 
 def total_pages(present: Iterable[Present]) -> int:

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from layoutc.model import intervals
 from layoutc.model.layout import Layout, MovableZone, RegionKind
 from layoutc.model.profile import DumpFormat, Profile
 
@@ -168,11 +169,7 @@ def drop_order(level: int, movable: Sequence[MovableZone], window: tuple[int, in
     """
     order: list[Any] = [name for name, bit in _DROP_CLASSES if not level & bit]
     for zone in sorted(movable, key=lambda z: (z.start, z.end)):
-        start, end = zone.start, zone.end
-        pieces = [(start, end)]
-        if window is not None:
-            ws, we = window
-            pieces = [(s, e) for s, e in ((start, min(end, ws)), (max(start, we), end)) if s < e]
+        pieces = intervals.subtract([(zone.start, zone.end)], [window] if window is not None else [])
         order += [{"start": s, "end": e, "reason": "movable"} for s, e in pieces]
     return order
 

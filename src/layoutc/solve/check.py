@@ -22,6 +22,7 @@ from layoutc.kernel import cmdline as kcmd
 from layoutc.kernel import crashkernel, memblock, zones
 from layoutc.kernel.kaslr import MAX_MEMMAP_REGIONS, fixed_image
 from layoutc.kernel.pmem import REGION_ALIGN, devdax
+from layoutc.model import intervals
 from layoutc.model.layout import Layout, RegionKind
 from layoutc.model.profile import Arch, DevdaxMap, MemRange
 from layoutc.model.units import MiB, Percent, format_addr, parse_size, parse_size_or_percent
@@ -77,7 +78,7 @@ def check(layout: Layout) -> list[Violation]:
         return out
     crash_areas = [placed.crash] + ([placed.low] if placed.low else [])
     cma = (
-        crashkernel.place_cma(args.cma_size, crashkernel.subtract(free, crash_areas), max(p.end for p in present))
+        crashkernel.place_cma(args.cma_size, intervals.subtract(free, crash_areas), max(p.end for p in present))
         if args.cma_size
         else ()
     )
@@ -112,7 +113,7 @@ def _free_for_crash(
         (0, 1 * MiB),
         *[(memblock.node_end(present, n) - 0x2C000, memblock.node_end(present, n)) for n in memblock.nodes_of(present)],
     ]
-    return crashkernel.subtract(((p.start, p.end) for p in present), taken + ([image] if image else []))
+    return intervals.subtract(((p.start, p.end) for p in present), taken + ([image] if image else []))
 
 
 def _placement_rules(

@@ -8,6 +8,7 @@ from typing import Any
 
 from layoutc.kernel import crashkernel, memblock, zones
 from layoutc.kernel.kaslr import fixed_image
+from layoutc.model import intervals
 from layoutc.model.layout import DumpWindow, Unsafe
 from layoutc.model.profile import Arch, CrashMemory, Kaslr, Profile, WindowMode
 from layoutc.model.units import format_addr, format_size
@@ -78,7 +79,7 @@ def free_at_crash_time(
     taken = [low_first_mib(), *node_data(pres)]
     if image is not None:
         taken.append(image)
-    return crashkernel.subtract(((p.start, p.end) for p in pres), taken)
+    return intervals.subtract(((p.start, p.end) for p in pres), taken)
 
 
 def _low_offset(
@@ -141,7 +142,7 @@ def place_crash(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) ->
     cma: tuple[tuple[int, int], ...] = ()
     if profile.crash.memory is CrashMemory.CMA and parsed.cma_size:
         taken = [placed.crash] + ([placed.low] if placed.low else [])
-        cma = crashkernel.place_cma(parsed.cma_size, crashkernel.subtract(free, taken), max(p.end for p in pres))
+        cma = crashkernel.place_cma(parsed.cma_size, intervals.subtract(free, taken), max(p.end for p in pres))
         got = sum(e - s for s, e in cma)
         if got < parsed.cma_size:
             raise Infeasible(

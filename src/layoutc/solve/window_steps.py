@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from layoutc.kernel import crashkernel, memblock, zones
+from layoutc.kernel import memblock, zones
 from layoutc.kernel.pmem import REGION_ALIGN, devdax
+from layoutc.model import intervals
 from layoutc.model.layout import DumpWindow, MovableZone, Unsafe
 from layoutc.model.profile import Profile, WindowMode
 from layoutc.model.units import MiB, align_down, align_up, format_addr, format_size
@@ -60,7 +61,7 @@ def movable_free(profile: Profile, v: Mapping[str, Any]) -> dict[int, tuple[tupl
     for guard in v["guards"]:
         floor = pinned.get(guard.node, guard.end) if bounded else lowest
         ranges = [(max(p.start, floor), min(p.end, guard.start)) for p in pres if p.node == guard.node]
-        out[guard.node] = crashkernel.subtract([r for r in ranges if r[1] > r[0]], _obstacles(v))
+        out[guard.node] = intervals.subtract([r for r in ranges if r[1] > r[0]], _obstacles(v))
     return out
 
 
@@ -149,7 +150,7 @@ def place_hotplug(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) 
     assert profile.window is not None and profile.window.mode is WindowMode.HOTPLUG
     size: int = v["window_size"]
     pres: tuple[memblock.Present, ...] = v["present"]
-    free = crashkernel.subtract(((p.start, p.end) for p in pres), _obstacles(v))
+    free = intervals.subtract(((p.start, p.end) for p in pres), _obstacles(v))
     pin = profile.pins.window_base
     if pin is not None:
         assert isinstance(pin.value, int)

@@ -23,6 +23,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from layoutc.model.intervals import merge, subtract
 from layoutc.model.layout import Layout
 from layoutc.model.profile import MemRange
 
@@ -75,14 +76,7 @@ def ram_offset(phys: int, ram: int, mtype: str = "pc") -> int:
 
 
 def _above_1m(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    clipped = [(max(s, LOW_1M), e) for s, e in ranges if e > LOW_1M]
-    merged: list[tuple[int, int]] = []
-    for s, e in sorted(clipped):
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
-        else:
-            merged.append((s, e))
-    return merged
+    return list(merge((max(s, LOW_1M), e) for s, e in ranges if e > LOW_1M))
 
 
 def ram_for(top: int, mtype: str = "pc") -> int:
@@ -107,27 +101,12 @@ def carve_words(entries: Sequence[MemRange], qemu: Sequence[tuple[int, int]]) ->
     for qs, qe in qemu:
         if qe <= LOW_1M:
             continue
-        holes = _subtract([(max(qs, LOW_1M), qe)], ram)
+        holes = subtract([(max(qs, LOW_1M), qe)], ram)
         for hs, he in holes:
             typed = next((e for e in entries if e.type != "ram" and e.start <= hs < e.end), None)
             op = _CARVE_OP.get(typed.type, "$") if typed is not None else "$"
             words.append(f"memmap={he - hs:#x}{op}{hs:#x}")
     return tuple(words)
-
-
-def _subtract(spans: list[tuple[int, int]], cuts: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    for cs, ce in cuts:
-        nxt: list[tuple[int, int]] = []
-        for s, e in spans:
-            if ce <= s or e <= cs:
-                nxt.append((s, e))
-                continue
-            if s < cs:
-                nxt.append((s, cs))
-            if ce < e:
-                nxt.append((ce, e))
-        spans = nxt
-    return spans
 
 
 def host_ram_budget() -> int:

@@ -24,6 +24,7 @@ from layoutc.lab.facts.procfs import (
     resources_named,
 )
 from layoutc.lab.guest.stages import blocks_in
+from layoutc.model.intervals import merge, subtract
 from layoutc.model.layout import Layout, RegionKind
 
 MiB = 1 << 20
@@ -72,30 +73,15 @@ def pmem_words(cmdline: str) -> list[tuple[int, int]]:
     return [(e.start, e.start + e.size) for e in edits if e.op == "!" and e.start is not None and e.size is not None]
 
 
-def _subtract(spans: list[tuple[int, int]], holes: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    for hs, he in holes:
-        nxt: list[tuple[int, int]] = []
-        for s, e in spans:
-            if he <= s or e <= hs:
-                nxt.append((s, e))
-                continue
-            if s < hs:
-                nxt.append((s, hs))
-            if he < e:
-                nxt.append((he, e))
-        spans = nxt
-    return spans
-
-
 def board_facts(layout: Layout, out: GuestOutput, passed_cmdline: str) -> list[Fact]:
     facts: list[Fact] = []
     seen = (out.text("cmdline") or "").strip()
     facts.append(_check("kernel command line", passed_cmdline.strip(), seen, "what /proc/cmdline shows"))
     iomem = parse_iomem(out.text("iomem") or "")
     ram_seen = [(max(r.start, MiB), r.end) for r in iomem if r.depth == 0 and r.name == "System RAM" and r.end > MiB]
-    expected = [(max(e.start, MiB), e.end) for e in layout.memory.ram if e.end > MiB]
-    expected = _subtract(sorted(expected), pmem_words(passed_cmdline))
-    facts.append(_check("System RAM above 1 MiB", _ranges(_merge(expected)), _ranges(_merge(ram_seen)),
+    ram = [(max(e.start, MiB), e.end) for e in layout.memory.ram if e.end > MiB]
+    expected = subtract(ram, pmem_words(passed_cmdline))
+    facts.append(_check("System RAM above 1 MiB", _ranges(merge(expected)), _ranges(merge(ram_seen)),
                         "profile map (minus memmap=! windows) vs /proc/iomem"))  # fmt: skip
     bsb = (out.text("block_size_bytes") or "").strip()
     facts.append(
@@ -106,16 +92,6 @@ def board_facts(layout: Layout, out: GuestOutput, passed_cmdline: str) -> list[F
     if layout.memory.srat:
         facts.append(_check("NUMA nodes", str(sorted(set(layout.memory.nodes))), str(nodes_seen)))
     return facts
-
-
-def _merge(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    merged: list[tuple[int, int]] = []
-    for s, e in sorted(spans):
-        if merged and s <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(e, merged[-1][1]))
-        else:
-            merged.append((s, e))
-    return merged
 
 
 def movable_facts(layout: Layout, out: GuestOutput) -> list[Fact]:
@@ -175,7 +151,7 @@ def _kaslr_moved_crash(
     clear = not any(_overlaps(i, r) for i in image for r in seen)
     ok = bool(seen) and sizes_match and aligned_low and clear
     detail = (
-        f"kaslr on and the kernel image {_ranges(_merge(image))} sits in the predicted range: checked the "
+        f"kaslr on and the kernel image {_ranges(merge(image))} sits in the predicted range: checked the "
         "size, 16M alignment below 4 GiB and no overlap with the image instead of the address"
     )
     return Fact("crash kernel reservation", "pass" if ok else "fail", _ranges(predicted), _ranges(seen), detail)
@@ -233,7 +209,7 @@ def window_facts(layout: Layout, out: GuestOutput) -> list[Fact]:
         return [Fact("dump window", "skip", "none", "n/a", f"target {layout.strategy.target}: no pmem window")]
     win = (w.start, w.end)
     iomem = parse_iomem(out.text("iomem") or "")
-    image = _merge([(r.start, r.end) for r in resources_named(iomem, *KERNEL_IMAGE)])
+    image = merge([(r.start, r.end) for r in resources_named(iomem, *KERNEL_IMAGE)])
     crash = [(r.start, r.end) for r in resources_named(iomem, "Crash kernel")]
     crash += list(parse_cma_ranges(out.text("kexec_crash_cma_ranges") or ""))
     facts = [

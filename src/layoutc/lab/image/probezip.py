@@ -42,6 +42,7 @@ MODULES = (
     "importer/parse_report.py",
     "importer/sysinfo_types.py",
     "importer/zoneinfo.py",
+    "model/intervals.py",
 )
 MAIN = "import sys\nfrom layoutc.importer.probe_main import main\nsys.exit(main(sys.argv[1:]))\n"
 STUBS = {
@@ -49,6 +50,7 @@ STUBS = {
     "layoutc/importer/__init__.py": '"""layoutc.importer (probe-only: no importer, no PyYAML)."""\n',
     "layoutc/diagnostics/__init__.py": '"""layoutc.diagnostics (probe-only)."""\n',
     "layoutc/writer/__init__.py": '"""layoutc.writer (probe-only)."""\n',
+    "layoutc/model/__init__.py": '"""layoutc.model (probe-only: the interval helpers)."""\n',
 }
 # stdlib modules probe imports only on some paths (lsmem/dmesg commands, errors)
 PROBE_IMPORTS = ("subprocess", "shutil", "errno", "json", "argparse", "zipimport", "encodings.idna")
