@@ -52,7 +52,8 @@ def test_a_bidi_override_in_a_comment(run_cli, tmp_path: Path) -> None:  # type:
 
 def test_a_no_break_space_in_the_kernel_cmdline(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "p.yaml"
-    path.write_text(GOOD.replace('kernel: {version: "7.2", ', 'kernel: {version: "7.2", cmdline: "quiet\u00a0splash", '))
+    cmdline = 'kernel: {version: "7.2", cmdline: "quiet\u00a0splash", '
+    path.write_text(GOOD.replace('kernel: {version: "7.2", ', cmdline))
     result = run_cli("check", str(path))
     assert result.code == 1 and "error[LC008]: invisible or layout character U+00A0 (NO-BREAK SPACE)" in result.err
 
