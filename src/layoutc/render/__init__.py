@@ -1,26 +1,26 @@
 """Rendering: a Layout becomes the compile outputs (text through jinja2, JSON serialized).
 
-``OUTPUTS`` is the declarative table of what a compile writes: relpath, role, template (or the
-JSON serializer), mode, and when it applies; the device files have their table in ``render.device``.
+``OUTPUTS`` is the one declarative table of what a compile writes, board files and device files alike:
+relpath, role, template (or a serializer), mode, the part it belongs to and when it applies. Every
+template renders in the one environment of ``render.environment``. ``render_all(layout)`` renders the
+board part; ``render.device.device_artifacts(profile, layout)`` the device part.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
 
-import jinja2
-
-from layoutc.kernel import cmdline as kcmd
 from layoutc.model.layout import Layout
-from layoutc.model.units import format_addr, format_human, format_size
-from layoutc.render.comment import comment
+from layoutc.model.profile import Profile
+from layoutc.render.device_filter import filter_spec, serialize
+from layoutc.render.device_view import View as DeviceView
 from layoutc.render.document import layout_json
+from layoutc.render.environment import environment
 from layoutc.render.views import View, view
-from layoutc.resources import data_dir
 
-__all__ = ["Artifact", "OUTPUTS", "render_all", "environment"]
+__all__ = ["Artifact", "OUTPUTS", "Output", "Part", "RenderInput", "environment", "render_all", "render_part"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,102 +31,111 @@ class Artifact:
     mode: int = 0o644
 
 
-def _always(layout: Layout) -> bool:
+class Part(enum.Enum):
+    """Which files a row belongs to: the board's boot files, or what runs on the device."""
+
+    BOARD = "board"
+    DEVICE = "device"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderInput:
+    """What the rows of one part read: the layout, that part's view and, for the device, the profile."""
+
+    layout: Layout
+    view: View | DeviceView
+    profile: Profile | None = None
+
+
+def _always(_: RenderInput) -> bool:
     return True
 
 
-def _has_recovery_boot(layout: Layout) -> bool:
-    return layout.recovery_boot is not None
+def _has_recovery_boot(given: RenderInput) -> bool:
+    return given.layout.recovery_boot is not None
 
 
-def _has_recovery_cmdline(layout: Layout) -> bool:
-    return bool(layout.cmdline.recovery)
+def _has_recovery_cmdline(given: RenderInput) -> bool:
+    return bool(given.layout.cmdline.recovery)
+
+
+def _production_arm(given: RenderInput) -> bool:
+    return isinstance(given.view, DeviceView) and "production" in given.view.modes
+
+
+def _layout_document(given: RenderInput) -> bytes:
+    return layout_json(given.layout)
+
+
+def _filter_document(given: RenderInput) -> bytes:
+    assert given.profile is not None, "device rows are rendered with their profile"
+    return serialize(filter_spec(given.profile, given.layout))
 
 
 @dataclass(frozen=True, slots=True)
 class Output:
-    """One row of the outputs table. ``template`` None means the JSON document."""
+    """One row of the outputs table. ``template`` None means ``serializer`` writes the bytes."""
 
     relpath: str
     role: str
     template: str | None
     mode: int = 0o644
-    when: Callable[[Layout], bool] = _always
+    when: Callable[[RenderInput], bool] = _always
     stage: str = ""
+    part: Part = Part.BOARD
+    serializer: Callable[[RenderInput], bytes] | None = None
+
+
+def _device(template: str, relpath: str, role: str, mode: int = 0o644,
+            when: Callable[[RenderInput], bool] = _always) -> Output:
+    return Output(relpath, role, f"device/{template}", mode, when, part=Part.DEVICE)
 
 
 OUTPUTS: tuple[Output, ...] = (
-    Output("layout.json", "layout", None),
+    Output("layout.json", "layout", None, serializer=_layout_document),
     Output("layout.txt", "layout-text", "layout.txt.j2"),
     Output("cmdline/production.txt", "cmdline-production", "cmdline.txt.j2", stage="production"),
     Output("cmdline/crash.txt", "cmdline-crash", "cmdline.txt.j2", stage="crash"),
-    Output(
-        "cmdline/recovery.txt",
-        "cmdline-recovery",
-        "cmdline.txt.j2",
-        stage="recovery",
-        when=_has_recovery_cmdline,
-    ),
+    Output("cmdline/recovery.txt", "cmdline-recovery", "cmdline.txt.j2", stage="recovery",
+           when=_has_recovery_cmdline),
     Output("grub/default.d/layoutc.cfg", "grub-snippet", "grub-default.cfg.j2"),
     Output("kernel-install/cmdline", "kernel-install-cmdline", "kernel-install-cmdline.j2"),
     Output("mkosi/layoutc.conf", "mkosi-conf", "mkosi.conf.j2"),
-    Output(
-        "grub/grub.d/45_layoutc_recovery",
-        "grub-recovery-entry",
-        "grub-recovery.j2",
-        mode=0o755,
-        when=_has_recovery_boot,
-    ),
+    Output("grub/grub.d/45_layoutc_recovery", "grub-recovery-entry", "grub-recovery.j2", mode=0o755,
+           when=_has_recovery_boot),
     Output("bls/recovery.conf", "bls-recovery-entry", "bls-recovery.conf.j2", when=_has_recovery_boot),
+    _device("arm.sh.j2", "device/arm.sh", "arm-script", 0o755),
+    _device("layoutc-arm.service.j2", "device/systemd/layoutc-arm.service", "arm-unit", when=_production_arm),
+    _device("layoutc-rearm.service.j2", "device/systemd/layoutc-rearm.service", "rearm-unit"),
+    _device("90-layoutc-rearm.rules.j2", "device/udev/90-layoutc-rearm.rules", "rearm-udev-rule"),
+    _device("capture.sh.j2", "device/capture.sh", "capture-script", 0o755),
+    _device("layoutc-capture.service.j2", "device/systemd/layoutc-capture.service", "capture-unit"),
+    _device("capture-init.sh.j2", "device/capture-init.sh", "capture-init", 0o755),
+    _device("recover.sh.j2", "device/recover.sh", "recovery-script", 0o755),
+    _device("layoutc-recover.service.j2", "device/systemd/layoutc-recover.service", "recovery-unit"),
+    Output("device/filter.json", "filter-spec", None, part=Part.DEVICE, serializer=_filter_document),
 )
 
 
-def _mkosi_escape(text: str) -> str:
-    """mkosi expands %-specifiers in settings; a literal % (movablecore=25%) is written %%."""
-    return text.replace("%", "%%")
-
-
-@lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters.update(
-        {
-            "shquote": kcmd.shquote,
-            "grub_default": kcmd.grub_default_value,
-            "grub_script": kcmd.grub_script_args,
-            "comment": comment,
-            "grub_word": kcmd.grub_quote,
-            "mkosi": _mkosi_escape,
-            "hex": format_addr,
-            "size": format_size,
-            "human": format_human,
-        }
-    )
-    return env
-
-
-def _render(out: Output, v: View) -> bytes:
+def _render(out: Output, given: RenderInput) -> bytes:
     if out.template is None:
-        return layout_json(v.layout)
-    text = environment().get_template(out.template).render(v=v, l=v.layout, stage=out.stage)
-    return text.encode()
+        assert out.serializer is not None, f"{out.relpath}: a row without a template has a serializer"
+        return out.serializer(given)
+    template = environment().get_template(out.template)
+    return template.render(v=given.view, l=given.layout, stage=out.stage).encode()
+
+
+def render_part(part: Part, given: RenderInput) -> tuple[Artifact, ...]:
+    """The rows of ``part`` that apply, rendered, in table order."""
+    return tuple(Artifact(o.relpath, _render(o, given), o.role, o.mode)
+                 for o in OUTPUTS if o.part is part and o.when(given))
 
 
 def render_all(layout: Layout) -> tuple[Artifact, ...]:
-    """Every output of one layout, in table order (the paths are relative to the board's directory)."""
-    v = view(layout)
-    relpaths = (
-        {"bls/recovery.conf": f"bls/{layout.recovery_boot.bls_id}.conf"} if layout.recovery_boot else {}
-    )
-    return tuple(
-        Artifact(relpaths.get(o.relpath, o.relpath), _render(o, v), o.role, o.mode)
-        for o in OUTPUTS
-        if o.when(layout)
-    )
+    """Every board output of one layout, in table order (the paths are relative to the board's directory)."""
+    artifacts = render_part(Part.BOARD, RenderInput(layout, view(layout)))
+    if layout.recovery_boot is None:
+        return artifacts
+    bls = f"bls/{layout.recovery_boot.bls_id}.conf"
+    return tuple(Artifact(bls, a.content, a.role, a.mode) if a.relpath == "bls/recovery.conf" else a
+                 for a in artifacts)
