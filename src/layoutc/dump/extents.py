@@ -2,6 +2,9 @@
 
 The dumper keeps extents instead of full bitmaps so that memory stays flat as the source grows
 (footprint); bitmaps are generated block by block when a format needs them.
+
+The compiler's interval helpers are ``layoutc.model.intervals``; this is a separate copy only because
+the dumper ships alone in a standard-library zipapp and may import nothing outside ``layoutc.dump``.
 """
 
 from __future__ import annotations
