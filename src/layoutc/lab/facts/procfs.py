@@ -1,6 +1,9 @@
 """Parsers for what the guest's kernel exposes: /proc/zoneinfo, iomem, meminfo, dmesg, block lists.
 
-Each parser is pure (text in, frozen data out) and tolerant of lines it does not know.
+/proc/iomem and /proc/zoneinfo are read by the importer's parsers (the same files a device capture
+holds); the rest are the lab's own: meminfo, the guest's block listing, the crash CMA ranges and the
+dmesg lines the lab checks (crash reservations and CMA messages, which the importer does not read).
+Each parser is pure (text in, frozen data out).
 """
 
 from __future__ import annotations
@@ -8,33 +11,17 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from layoutc.importer.sysinfo_types import Zone
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.importer import iomem as importer_iomem
+from layoutc.importer import zoneinfo as importer_zoneinfo
+from layoutc.importer.sysinfo_types import IomemEntry, Zone
 
 PAGE = 4096
 
 
 def parse_zoneinfo(text: str) -> tuple[Zone, ...]:
-    """Zones in file order (``Node N, zone NAME`` blocks; start_pfn appears in the per-cpu section)."""
-    zones: list[Zone] = []
-    cur: dict[str, int] = {}
-    head: tuple[int, str] | None = None
-
-    def flush() -> None:
-        if head is not None:
-            zones.append(Zone(head[0], head[1], cur.get("start_pfn"), cur.get("spanned", 0),
-                              cur.get("present", 0), cur.get("managed", 0)))  # fmt: skip
-
-    for line in text.splitlines():
-        m = re.match(r"^Node\s+(\d+),\s+zone\s+(\S+)", line)
-        if m:
-            flush()
-            head, cur = (int(m.group(1)), m.group(2)), {}
-            continue
-        m = re.match(r"^\s+(start_pfn:|spanned|present|managed)\s+(\d+)\s*$", line)
-        if m and head is not None:
-            cur[m.group(1).rstrip(":")] = int(m.group(2))
-    flush()
-    return tuple(zones)
+    """/proc/zoneinfo, read by the importer's parser (``importer.zoneinfo``); nothing when it refuses the text."""
+    return importer_zoneinfo.parse_zoneinfo(text, "zoneinfo", Diagnostics()) or ()
 
 
 def movable_starts(zones: tuple[Zone, ...]) -> dict[int, tuple[int, int]]:
@@ -46,25 +33,13 @@ def movable_starts(zones: tuple[Zone, ...]) -> dict[int, tuple[int, int]]:
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class Resource:
-    start: int
-    end: int  # exclusive
-    name: str
-    depth: int
+def parse_iomem(text: str) -> tuple[IomemEntry, ...]:
+    """/proc/iomem, read by the importer's parser (``importer.iomem``; exclusive ends, ``depth`` 0 at the
+    top); nothing when it refuses the text."""
+    return importer_iomem.parse_iomem(text, "iomem", Diagnostics()) or ()
 
 
-def parse_iomem(text: str) -> tuple[Resource, ...]:
-    """``/proc/iomem`` lines ``start-end : name`` (inclusive end in the file; exclusive here)."""
-    out: list[Resource] = []
-    for line in text.splitlines():
-        m = re.match(r"^(\s*)([0-9a-fA-F]+)-([0-9a-fA-F]+) : (.*)$", line)
-        if m:
-            out.append(Resource(int(m.group(2), 16), int(m.group(3), 16) + 1, m.group(4).strip(), len(m.group(1)) // 2))
-    return tuple(out)
-
-
-def resources_named(resources: tuple[Resource, ...], *names: str) -> tuple[Resource, ...]:
+def resources_named(resources: tuple[IomemEntry, ...], *names: str) -> tuple[IomemEntry, ...]:
     return tuple(r for r in resources if r.name in names)
 
 
