@@ -6,7 +6,7 @@ import struct
 import zlib
 from pathlib import Path
 
-from layoutc.lab import cycle
+from layoutc.lab import cycle_images
 from layoutc.lab.boot import machine as board
 from layoutc.lab.boot import qemu
 from layoutc.lab.facts import dumpcheck
@@ -15,10 +15,10 @@ from layoutc.lab.image import initramfs
 
 
 def test_grubenv_block_round_trip() -> None:
-    block = cycle.grubenv_block({"next_entry": "layoutc-recovery-qemu-4g"})
+    block = cycle_images.grubenv_block({"next_entry": "layoutc-recovery-qemu-4g"})
     assert len(block) == 1024 and block.startswith(b"# GRUB Environment Block\n")
-    assert cycle.parse_grubenv(block) == {"next_entry": "layoutc-recovery-qemu-4g"}
-    assert cycle.parse_grubenv(cycle.grubenv_block()) == {}
+    assert cycle_images.parse_grubenv(block) == {"next_entry": "layoutc-recovery-qemu-4g"}
+    assert cycle_images.parse_grubenv(cycle_images.grubenv_block()) == {}
 
 
 def test_base_member_lists_parents_before_children() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from layoutc.lab import cycle
+from layoutc.lab import cycle_images
 from layoutc.lab.boot import grubboot, qemu
 from layoutc.lab.boot import machine as board
 from layoutc.lab.run import LabOptions, run_lab
@@ -120,16 +120,16 @@ def test_grub_consumes_next_entry_on_ext4(compiled: Path, tmp_path: Path) -> Non
         pytest.fail("qemu-system-x86_64 or grub-mkrescue missing: run sh scripts/bootstrap.sh --all")
     cfg = grubboot.make_grub_cfg(compiled, "console=ttyS0", RECOVERY_ID, tmp_path)
     text = cfg.text.replace("\tlinux ", "\techo LAB-ENTRY\n\thalt\n\tlinux ")
-    env = cycle.grubenv_block({"next_entry": RECOVERY_ID})
+    env = cycle_images.grubenv_block({"next_entry": RECOVERY_ID})
     files = {"grub/grub.cfg": text.encode(), "grub/grubenv": env, **grubboot.grub_modules()}
-    disk = cycle._ext4_image(tmp_path / "boot.img", 16 << 20, files)
+    disk = cycle_images.ext4_image(tmp_path / "boot.img", 16 << 20, files)
     machine = board.Machine(256 << 20, (), (), (), ())
     boot = qemu.Boot(Path("k"), Path("i"), "", machine, tmp_path / "s.log", timeout=60,
                      drives=(("boot", disk),), cdrom=grubboot.build_iso(tmp_path))  # fmt: skip
     result = qemu.run_boot(boot)
     serial = boot.serial_log.read_bytes()
     assert result.returncode == 0 and grubboot.booted_titles(serial) == [RECOVERY_TITLE], serial[-2000:]
-    assert cycle.parse_grubenv(cycle._debugfs_cat(disk, "/grub/grubenv")) == {"next_entry": ""}
+    assert cycle_images.parse_grubenv(cycle_images.debugfs_cat(disk, "/grub/grubenv")) == {"next_entry": ""}
 
 
 @pytest.mark.lab

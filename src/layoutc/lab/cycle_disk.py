@@ -19,6 +19,7 @@ import struct
 import subprocess
 import uuid
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 from layoutc.lab.boot.serial import GuestOutput
@@ -48,6 +49,25 @@ for i in range(phnum):
     if p_type == 1:
         print('%x %x' % (paddr, memsz))
 """
+
+
+@dataclass(frozen=True, slots=True)
+class CrashDisk:
+    """A disk target's crash disk in the cycle: made (``attach``) before the production boot that captures onto
+    it, read back (``readback_facts``) after the recovery boot."""
+
+    device: str  # the profile's disk.device (/dev/disk/by-partlabel/NAME)
+    fstype: str  # the profile's disk.fstype
+    image: Path
+    size: int = 1 << 30
+
+    def attach(self) -> tuple[str, Path]:
+        """Make the image; the lab drive (virtio serial ``crash``) that holds it."""
+        crash_disk(self.image, self.size, self.device, self.fstype)
+        return ("crash", self.image)
+
+    def readback_facts(self, res: CycleResult, exported: Path | None, work: Path) -> None:
+        disk_readback_facts(res, self.image, PART_START * SECTOR, exported, work)
 
 
 def partlabel(device: str) -> str:
