@@ -302,7 +302,17 @@ def recovery_facts(
                 ", ".join(f"{p[0]} {hexr(s, e)}" for p, (s, e) in zip(pm, seen, strict=False)) or "none",
             )
         )
-    r1, r2, r3 = runs.get(1, {}), runs.get(2, {}), runs.get(3, {})
+    _recover_run_facts(res, layout, out, runs, store)
+    _block_facts(res, layout, out, runs)
+    dump_facts(res, layout, out, doc, k, work, crash_console)
+
+
+def _recover_run_facts(
+    res: CycleResult, layout: Layout, out: GuestOutput, runs: Mapping[int, Mapping[str, Any]], store: str
+) -> None:
+    """recover.sh's first run (the upload fails: the dump is kept) and its second (the upload works)."""
+    w = layout.dump_window
+    r1, r2 = runs.get(1, {}), runs.get(2, {})
     prefix = f"{store.rstrip('/')}/"
     kept_store = any(prefix in line and line.endswith("/vmcore") for line in (out.text("state-1") or "").splitlines())
     kept = ("window", r1.get("magic") == "53ef", "ext4 in window", f"window magic {r1.get('magic')}")
@@ -328,6 +338,12 @@ def recovery_facts(
             (out.text("recover-2") or "").strip().replace("\n", " | ")[-400:],
         )
     )
+
+
+def _block_facts(res: CycleResult, layout: Layout, out: GuestOutput, runs: Mapping[int, Mapping[str, Any]]) -> None:
+    """The window's blocks back in RAM after the runs, and the third run changes nothing."""
+    w = layout.dump_window
+    r2, r3 = runs.get(2, {}), runs.get(3, {})
     b1 = {b.index for b in procfs.parse_blocks(out.text("blocks-recovery-1") or "") if b.state == "online"}
     b2 = procfs.parse_blocks(out.text("blocks-recovery-2") or "")
     new = sorted(b.index for b in b2 if b.state == "online" and b.index not in b1)
@@ -351,7 +367,6 @@ def recovery_facts(
             f"exit {r3.get('rc')}, state {'unchanged' if same else 'CHANGED'}, uploads {r3.get('uploads')}",
         )
     )
-    dump_facts(res, layout, out, doc, k, work, crash_console)
 
 
 def dump_facts(
@@ -398,6 +413,18 @@ def dump_facts(
     except ValueError as exc:
         res.facts.append(Fact("dump format", "fail", "kdump", str(exc)))
         return
+    _kdump_facts(res, info, dump, work, k)
+    ref = reference_dump(work)
+    if ref is not None:
+        w = layout.dump_window
+        window_loss(res, ref, dump, (w.start, w.end) if w else None, negative=False, dumper_text=crash_console)
+    keep = kernels.cache_dir() / "dumps"
+    keep.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(dump, keep / f"{k.release}-{layout.board}.kdump")
+
+
+def _kdump_facts(res: CycleResult, info: dumpcheck.KdumpInfo, dump: Path, work: Path, k: kernels.Kernel) -> None:
+    """The exported dump's kdump header against the generated filter spec, and drgn opening it."""
     spec = json.loads((work.parent / "artifacts" / "device" / "filter.json").read_text())
     res.facts.append(
         ok_fact(
@@ -425,10 +452,3 @@ def dump_facts(
             "dump opens in drgn (init_uts_ns; excluded ranges absent)", ok, "readable", "ok" if ok else "failed", detail
         )
     )
-    ref = reference_dump(work)
-    if ref is not None:
-        w = layout.dump_window
-        window_loss(res, ref, dump, (w.start, w.end) if w else None, negative=False, dumper_text=crash_console)
-    keep = kernels.cache_dir() / "dumps"
-    keep.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(dump, keep / f"{k.release}-{layout.board}.kdump")
