@@ -76,8 +76,8 @@ def test_exabyte_reserved_range_is_an_error_at_plain_check(tmp_path: Path) -> No
     (tmp_path / "p.yaml").write_text(text)
     result = _layoutc("check", "p.yaml", cwd=tmp_path)
     assert result.returncode == 1
-    assert result.stderr.startswith("p.yaml:21:34: error[LC240]: memory.map[7].end: 0x1000000000000000 is past "
-                                    "the end of the 52-bit physical address space of x86_64"), result.stderr
+    assert ("p.yaml:26:34: error[LC240]: memory.map[7].end: 0x1000000000000000 is past "
+            "the end of the 52-bit physical address space of x86_64") in result.stderr, result.stderr
 
 
 SPARSE = {
