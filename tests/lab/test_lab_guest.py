@@ -59,7 +59,7 @@ def test_lab_member_is_deterministic_and_separately_compressible() -> None:
     assert b"lab/stages/30-hotplug" not in member
 
 
-def test_stage_table_lets_part_2_add_stages() -> None:
+def test_stage_table_takes_the_cycle_stages() -> None:
     names = sorted(guest.stages(guest.GuestPlan(), extra={"40-arm": "echo arm\n"}))
     assert names == ["00-common", "10-facts", "40-arm", "90-final"]
 
