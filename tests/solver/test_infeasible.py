@@ -13,6 +13,8 @@ from layoutc.solve import graph, solve
 from layoutc.solve import solver_codes as codes
 
 BASE = (Path(__file__).parent / "fixtures" / "pc-4g.yaml").read_text()
+# the fixture accepts its small crash.reserve with crash.unsafe; swapped for a line of the same count
+UNSAFE_LINE = next(line for line in BASE.splitlines(keepends=True) if line.startswith("  unsafe:"))
 R302 = codes.CODE2RULE["LC302"]
 
 CASES = {
@@ -61,6 +63,33 @@ CASES = {
         f"  = rule: {codes.CODE2RULE['LC303']}\n"
         "  = hint: use base = k*block - dataoff and size = n*block + dataoff (window.size: auto does)\n",
     ),
+    "reserve-below-sizing-model": (
+        BASE.replace(UNSAFE_LINE, "  memory: classic\n"),
+        "p.yaml:20:12: error[LC319]: crash.reserve: reserve 96M is 135.3 MiB short of what the crash kernel "
+        "needs there (231.3 MiB: crash kernel image (in RAM) 48.0 MiB, initrd (loaded segment) 8.0 MiB, "
+        "initrd unpacking (2 more copies) 16.0 MiB, purgatory, elfcorehdr, boot params 1.0 MiB, kernel "
+        "runtime (slab, page tables, early allocations) 16.0 MiB, dumper working set (layoutc dumper, "
+        "Python) 34.0 MiB, per-CPU areas and dumper threads 1.0 MiB, page bitmaps over the first kernel's "
+        "RAM 0.2 MiB, pmem driver (raw mode) 1.0 MiB, software IO TLB (bounce buffers) 64.0 MiB, struct "
+        "pages of the crash kernel's own RAM 3.0 MiB, slack 39.0 MiB)\n"
+        "  = note: crash.memory takes part (p.yaml:19:11)\n"
+        f"  = rule: {codes.CODE2RULE['LC319']}\n"
+        "  = hint: use crash.reserve: auto, or say why this board needs less in crash.unsafe (layoutc "
+        "estimate shows every term)\n",
+    ),
+    "cma-size-below-sizing-model": (
+        BASE.replace(UNSAFE_LINE, "  memory: cma\n  cma_size: 64M\n"),
+        "p.yaml:20:13: error[LC319]: crash.cma_size: cma_size 64M is 110.3 MiB short of what the crash "
+        "kernel needs there (174.3 MiB: initrd unpacking (2 more copies) 16.0 MiB, kernel runtime (slab, "
+        "page tables, early allocations) 16.0 MiB, dumper working set (layoutc dumper, Python) 34.0 MiB, "
+        "per-CPU areas and dumper threads 1.0 MiB, page bitmaps over the first kernel's RAM 0.2 MiB, pmem "
+        "driver (raw mode) 1.0 MiB, software IO TLB (bounce buffers) 64.0 MiB, struct pages of the crash "
+        "kernel's own RAM 3.0 MiB, slack 39.0 MiB)\n"
+        "  = note: crash.memory takes part (p.yaml:19:11)\n"
+        f"  = rule: {codes.CODE2RULE['LC319']}\n"
+        "  = hint: use crash.cma_size: 176M, or say why this board needs less in crash.unsafe (layoutc "
+        "estimate shows every term)\n",
+    ),
 }
 
 
@@ -84,13 +113,22 @@ def test_exact_diagnostic(tmp_path: Path, case: str) -> None:
 def test_unsafe_pin_is_recorded_not_refused(tmp_path: Path) -> None:
     layout, rendered = _diagnose(tmp_path, BASE + "pins:\n  movablecore: {value: 256M, unsafe: true}\n")
     assert layout is not None, rendered
-    (unsafe,) = layout.unsafe  # type: ignore[attr-defined]
+    (unsafe,) = [u for u in layout.unsafe if u.pin.startswith("pins.")]  # type: ignore[attr-defined]
     assert (unsafe.pin, unsafe.value, unsafe.rule) == ("pins.movablecore", "256M", 16)
     assert "movablecore=256M" in layout.cmdline.production  # type: ignore[attr-defined]
 
 
+def test_unsafe_undersized_reservation_is_recorded_with_its_reason(tmp_path: Path) -> None:
+    layout, rendered = _diagnose(tmp_path, BASE)
+    assert layout is not None, rendered
+    (unsafe,) = layout.unsafe  # type: ignore[attr-defined]
+    assert (unsafe.pin, unsafe.value, unsafe.rule) == ("crash.reserve", "96M", 29)
+    assert unsafe.message.endswith("accepted: a small fixed reservation keeps the fixture's arithmetic readable; "
+                                   "never booted")
+
+
 def test_cma_before_617_is_a_clear_diagnostic(tmp_path: Path) -> None:
-    text = BASE.replace('"7.2"', '"6.1"').replace("memory: classic", "memory: cma\n  cma_size: 256M")
+    text = BASE.replace('"7.2"', '"6.1"').replace(UNSAFE_LINE, "  memory: cma\n  cma_size: 256M\n")
     layout, rendered = _diagnose(tmp_path, text)
     assert layout is None
     expected = "error[LC205]: crash.memory: crashkernel=,cma needs Linux 6.17 or newer; kernel.version is 6.1"

@@ -256,6 +256,7 @@ def _crash(r: _Reader) -> CrashSpec:
         kernel_path=str(r.get(("crash", "kernel_path"), "/boot/crash/vmlinuz")),
         initrd_path=str(r.get(("crash", "initrd_path"), "/boot/crash/initrd.img")),
         cmdline=str(r.get(("crash", "cmdline"), "")),
+        unsafe=r.get(("crash", "unsafe")),
     )
 
 

@@ -165,6 +165,7 @@ class CrashSpec:
     kernel_path: str
     initrd_path: str
     cmdline: str
+    unsafe: str | None = None  # why an explicit reserve/cma_size below the sizing model is accepted
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Any
 from layoutc.kernel import memblock
 from layoutc.kernel.pmem import REGION_ALIGN, window_for_blocks
 from layoutc.kernel.sizing import RESERVATION, crash_reserve_auto
-from layoutc.model.layout import Guard
+from layoutc.model.layout import Guard, Unsafe
 from layoutc.model.profile import Compression, CrashMemory, Profile
 from layoutc.model.units import GiB, MiB, align_down, align_up, format_size
 from layoutc.solve.graph import Infeasible
@@ -25,8 +25,8 @@ def present(profile: Profile) -> tuple[memblock.Present, ...]:
 
 
 def guards(profile: Profile, v: Mapping[str, Any]) -> tuple[Guard, ...]:
-    """Per node: the block-aligned top that holds the early memblock allocations (docs/reference/kernel-rules.md "
-    "§2.3)."""
+    """Per node: the block-aligned top that holds the early memblock allocations
+    (docs/reference/kernel-rules.md §2.3)."""
     pres: tuple[memblock.Present, ...] = v["present"]
     bs = profile.memory.block_size
     out = []
@@ -49,7 +49,7 @@ def crash_need(profile: Profile) -> int:
     return sum(t.size for t in result.terms if t.part == RESERVATION)
 
 
-def crash_size(profile: Profile, v: Mapping[str, Any]) -> int:
+def crash_size(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) -> int:
     """crashkernel=SIZE: the profile's value, or the sizing model's (layoutc.kernel.sizing; docs/review.md)."""
     reserve = profile.crash.reserve
     if reserve is None:
@@ -74,7 +74,44 @@ def crash_size(profile: Profile, v: Mapping[str, Any]) -> int:
             hint="the kernel rejects it (-EINVAL); reserve less",
             value=format_size(reserve),
         )
+    if profile.crash.reserve is not None:
+        _explicit_sizes_hold(profile, reserve, unsafe)
     return reserve
+
+
+def _explicit_sizes_hold(profile: Profile, reserve: int, unsafe: list[Unsafe]) -> None:
+    """An explicit crash.reserve (and cma_size) must hold what the sizing model says the crash kernel
+    needs, each judged by its own part: classic, everything in the reservation; cma, what kexec loads
+    in the reservation and the running kernel in the ,cma ranges (docs/reference/kernel-rules.md §7.29,
+    §1.5). Below it the crash kernel runs out of memory and the dump is lost: an error, unless the
+    profile says why it accepts it (crash.unsafe), which records the shortfall as unsafe."""
+    model = crash_reserve_auto(profile)
+    cma = profile.crash.memory is CrashMemory.CMA
+    part = [t for t in model.terms if t.part == RESERVATION] if cma else list(model.terms)
+    shortfalls = []
+    need = sum(t.size for t in part)
+    if reserve < need:
+        shortfalls.append(("crash.reserve", reserve, need, part))
+    cma_size, runtime = profile.crash.cma_size, [t for t in model.terms if t.part != RESERVATION]
+    if cma and cma_size is not None and cma_size < sum(t.size for t in runtime):
+        shortfalls.append(("crash.cma_size", cma_size, sum(t.size for t in runtime), runtime))
+    for key, have, want, terms in shortfalls:
+        exc = Infeasible(
+            "LC319",
+            f"{key.split('.')[1]} {format_size(have)} is {_mib(want - have)} short of what the crash kernel "
+            f"needs there ({_mib(want)}: " + ", ".join(f"{t.label} {_mib(t.size)}" for t in terms) + ")",
+            paths=(key, "crash.kernel_size", "crash.initrd_size", "crash.memory"),
+            hint=f"use {key}: {'auto' if key == 'crash.reserve' else format_size(align_up(want, 2 * MiB))}, or "
+            "say why this board needs less in crash.unsafe (layoutc estimate shows every term)",
+            value=format_size(have),
+        )
+        if profile.crash.unsafe is None:
+            raise exc
+        unsafe.append(Unsafe(key, format_size(have), 29, f"{exc.message}; accepted: {profile.crash.unsafe}"))
+
+
+def _mib(size: int) -> str:
+    return f"{size / MiB:.1f} MiB"
 
 
 def expected_dump(profile: Profile, ram: int) -> int:

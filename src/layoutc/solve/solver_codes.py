@@ -123,6 +123,12 @@ CODES: tuple[Code, ...] = (
         "LNX:drivers/nvdimm/region_devs.c default_align(): 16 MiB for regions of 16 MiB or more; ndctl "
         "refuses to reconfigure a namespace of another size (measured in the lab)",
     ),
+    Code(
+        "LC319",
+        "explicit crash reservation or CMA size below the sizing model's need",
+        "docs/reference/kernel-rules.md §7.29, §1.5: the reservation holds what kexec loads and (classic) the "
+        "crash kernel's runtime; with ,cma the runtime lives in the CMA part (layoutc.kernel.sizing)",
+    ),
 )
 
 CODE2RULE = {c.code: c.rule for c in CODES}

@@ -1,5 +1,5 @@
-"""Steps that place the dump window and choose movablecore= (docs/reference/kernel-rules.md §2.2, §3.4-3.5, "
-"§7.10-7.16)."""
+"""Steps that place the dump window and choose movablecore= (docs/reference/kernel-rules.md §2.2,
+§3.4-3.5, §7.10-7.16)."""
 
 from __future__ import annotations
 
