@@ -163,3 +163,20 @@ def test_docs_list_every_code() -> None:
     docs = (Path(__file__).resolve().parents[2] / "docs" / "how-layouts-are-solved.md").read_text()
     for code in codes.CODES:
         assert f"| {code.code} |" in docs, code.code
+
+
+def test_advice_to_return_one_more_block_is_a_size_the_checker_accepts(tmp_path: Path) -> None:
+    """The note 'N would return k+1' names a window size that compiles and returns k+1 blocks."""
+    import re
+
+    text = BASE.replace("size: auto", "size: 512M\n  release: kmem")
+    layout, rendered = _diagnose(tmp_path, text)
+    assert layout is not None, rendered
+    (advice,) = [n for n in layout.notes if "would return" in n]  # type: ignore[attr-defined]
+    match = re.search(r"; (\d+M) \((\d+) blocks", advice)
+    assert match, advice
+    size, blocks = match.group(1), int(match.group(2))
+    again, rendered = _diagnose(tmp_path, BASE.replace("size: auto", f"size: {size}\n  release: kmem"))
+    assert again is not None, rendered
+    assert "error" not in rendered
+    assert again.dump_window.devdax.blocks_returned == blocks  # type: ignore[attr-defined]

@@ -20,8 +20,9 @@ def format_flag(parser: argparse.ArgumentParser) -> None:
 def check_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="profile file or directory (recursive)")
     format_flag(parser)
-    parser.add_argument("--solve", action="store_true", help="also solve each concrete profile (catches "
-                        "infeasible layouts without writing anything)")
+    parser.add_argument("--no-solve", action="store_true", help="check shape and meaning only; by default "
+                        "every concrete profile is also solved, which catches every error compile would")
+    parser.add_argument("--solve", action="store_true", help=argparse.SUPPRESS)  # the default; scripts pass it
 
 
 def compile_arguments(parser: argparse.ArgumentParser) -> None:

@@ -34,7 +34,7 @@ def cmd_check(ns: argparse.Namespace) -> int:
         diags.error("LC006", "no profiles found (*.yaml, *.yml)", value=" ".join(ns.paths),
                     hint="pass a profile file or a directory that holds profiles")
     profiles = load_all(files, diags)
-    if ns.solve and not diags.has_errors:
+    if not ns.no_solve:  # every profile that loaded is solved, whatever the others' errors
         compile_profiles(profiles, fleet=True, diags=diags)
     _emit(diags, ns.format)
     if diags.has_errors:

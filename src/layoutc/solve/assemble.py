@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from layoutc.kernel import memblock
+from layoutc.kernel.pmem import window_for_blocks
 from layoutc.model.layout import (
     Crashkernel,
     DumpWindow,
@@ -176,10 +177,14 @@ def notes(profile: Profile, v: Mapping[str, Any], guards: tuple[Guard, ...]) -> 
     if window is not None and window.release == "kmem" and window.devdax.wasted >= bs:
         dax = window.devdax
         more = dax.blocks_returned + 1
+        # the advice is a size the checker accepts: the kernel model's window for that many blocks, its
+        # lead (devdax offset) rounded up to the 16M region alignment (LC318)
+        size, lead = window_for_blocks(more, bs, profile.window.devdax_map, profile.window.devdax_align) \
+            if profile.window else (more * bs + dax.dataoff, dax.dataoff)
         out.append(
             f"the window returns {dax.blocks_returned} block(s); {format_size(dax.wasted)} of it never comes back "
-            f"as RAM; {format_size(more * bs + dax.dataoff)} ({more} blocks + the {format_size(dax.dataoff)} "
-            f"devdax offset) would return {more}"
+            f"as RAM; {format_size(size)} ({more} blocks + a {format_size(lead)} lead for the devdax offset, "
+            f"16M-aligned) would return {more}"
         )
     for span in zone.spans if zone else ():
         if span.start % bs and (window is None or span.node != window.node):
