@@ -42,7 +42,7 @@ class Truth:
 
     info: VmcoreInfo
     memmap: pageclass.MemMap
-    layout: pageclass.Layout
+    layout: pageclass.StructPageLayout
 
     @classmethod
     def open(cls, path: str) -> tuple[Truth, source.FileReader, list[tuple[int, int]]]:
@@ -55,7 +55,8 @@ class Truth:
         size, flags = info.size("page"), info.offset("page.flags")
         assert size is not None and flags is not None
         return (
-            cls(info, pageclass.MemMap(info, table, 4096, size), pageclass.Layout.from_info(info, size, flags)),
+            cls(info, pageclass.MemMap(info, table, 4096, size),
+                pageclass.StructPageLayout.from_info(info, size, flags)),
             reader,
             pmap.present,
         )

@@ -153,7 +153,7 @@ def test_vmcoreinfo_values(pairs: list[tuple[str, str]]) -> None:
     pageclass.capabilities(info, 31)
     if not found:
         ps = int(raw.get("PAGESIZE", "4096"))
-        pageclass.Layout.from_info(info, info.size("page") or 64, info.offset("page.flags") or 0)
+        pageclass.StructPageLayout.from_info(info, info.size("page") or 64, info.offset("page.flags") or 0)
         assert 4096 <= ps <= 65536
 
 

@@ -309,7 +309,7 @@ def test_free_block_order_from_memory_is_bounded() -> None:
     )
     values: dict[str, int | None] = {"BUDDY": buddy, "OFFLINE": None, "SLAB": None, "HUGETLB": None}
     values.update(UNACCEPTED=None, HUGETLB_PAGE_DTOR=None)
-    lay = pageclass.Layout(64, 0, 24, 48, 40, 8, None, None, pg, values, None)
+    lay = pageclass.StructPageLayout(64, 0, 24, 48, 40, 8, None, None, pg, values, None)
     raw = bytearray(64)
     struct.pack_into("<i", raw, 48, buddy)
     struct.pack_into("<Q", raw, 40, 1 << 40)

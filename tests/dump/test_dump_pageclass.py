@@ -233,7 +233,7 @@ def test_budget_drops_page_classes_first(kernel: Any, tmp_path: Path) -> None:
     assert kept_free and kept_free == sorted(free)[: len(kept_free)], "the highest free pages go first"
 
 
-def layout_of(generation: str) -> pageclass.Layout:
+def layout_of(generation: str) -> pageclass.StructPageLayout:
     # 6.6-6.8: folio order in _flags_1, hugetlb as a flag of the second page (NUMBER(PG_hugetlb))
     v66 = "\n".join(ln for ln in kernel_fixture.VMCOREINFO_612.splitlines() if not ln.startswith("NUMBER(PAGE_HUGETLB"))
     text = {
@@ -242,7 +242,7 @@ def layout_of(generation: str) -> pageclass.Layout:
         "7.1": kernel_fixture.VMCOREINFO_71,
     }.get(generation, kernel_fixture.VMCOREINFO)
     info = VmcoreInfo(parse_vmcoreinfo(text.encode()))
-    return pageclass.Layout.from_info(info, 64, 0)
+    return pageclass.StructPageLayout.from_info(info, 64, 0)
 
 
 @pytest.mark.parametrize("generation", [*GENERATIONS, "6.6"])

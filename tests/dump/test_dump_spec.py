@@ -118,7 +118,7 @@ def test_semantic_rules_and_defaults() -> None:
     s = spec.loads('{"schema_version": 1}')
     assert (s.dump_level, s.compression, s.format, s.budget) == (1, "zlib", "kdump", None)
     assert s.with_overrides(dump_level=None, format="elf").format == "elf"
-    r = spec.Range(0x1800, 0x3001, "ramoops")
+    r = spec.SpecRange(0x1800, 0x3001, "ramoops")
     assert r.pfns(4096) == (1, 4)
 
 

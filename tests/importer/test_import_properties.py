@@ -10,7 +10,7 @@ from layoutc.importer.captured_cmdline import memparse, parse_cmdline, parse_mem
 from layoutc.importer.dmesg import parse_dmesg, render_dmesg
 from layoutc.importer.iomem import parse_iomem, render_iomem
 from layoutc.importer.lsmem import parse_lsmem_json, parse_lsmem_text, render_lsmem_json, render_lsmem_text
-from layoutc.importer.sysinfo_types import DmesgFacts, E820Entry, IomemEntry, Lsmem, LsmemRow, SratRange, Zone
+from layoutc.importer.sysinfo_types import DmesgFacts, E820Entry, IomemEntry, Lsmem, LsmemRow, SratRange, ZoneStats
 from layoutc.importer.zoneinfo import parse_zoneinfo, render_zoneinfo
 from layoutc.model.units import format_size
 
@@ -128,7 +128,7 @@ def test_lsmem_text_round_trip(case: tuple[Lsmem, int]) -> None:
 def test_zoneinfo_round_trip(raw: list[tuple[int, str, int, int, int]]) -> None:
     # the kernel prints start_pfn only for a populated zone (present > 0)
     zones = tuple(
-        Zone(node, name, start if (pres := min(present, spanned)) else None, spanned, pres, pres)
+        ZoneStats(node, name, start if (pres := min(present, spanned)) else None, spanned, pres, pres)
         for node, name, start, spanned, present in raw
     )
     diags = Diagnostics()

@@ -46,7 +46,7 @@ def test_plan_renders_shell_assignments() -> None:
 
 def test_qemu_argv_shared_ram_and_disks(tmp_path: Path) -> None:
     machine = board.Machine(4 << 30, (4 << 30,), (), (), ())
-    boot = qemu.Boot(
+    boot = qemu.QemuBoot(
         Path("k"),
         Path("i"),
         "console=ttyS0",
@@ -60,7 +60,7 @@ def test_qemu_argv_shared_ram_and_disks(tmp_path: Path) -> None:
     assert f"memory-backend-file,id=ram0,size={4 << 30},mem-path={tmp_path}/ram.0,share=on" in joined
     assert "virtio-blk-pci,drive=disk0,serial=boot" in joined
     no_numa = qemu.qemu_argv(
-        qemu.Boot(
+        qemu.QemuBoot(
             Path("k"),
             Path("i"),
             "",

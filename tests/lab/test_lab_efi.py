@@ -123,7 +123,7 @@ def test_unsupported_cases() -> None:
 def test_qemu_argv_efi_boots_the_esp_from_pflash(tmp_path: Path) -> None:
     machine = board.Machine(4 << 30, (4 << 30,), (), (), ())
     drives = (("esp", tmp_path / "esp.img"), ("boot", tmp_path / "boot.img"))
-    boot = qemu.Boot(Path("k"), Path("i"), "", machine, tmp_path / "s.log", drives=drives,
+    boot = qemu.QemuBoot(Path("k"), Path("i"), "", machine, tmp_path / "s.log", drives=drives,
                      pflash=(Path("/c.fd"), tmp_path / "v.fd"))  # fmt: skip
     argv = qemu.qemu_argv(boot)
     assert "-no-reboot" not in argv and "-kernel" not in argv and "-append" not in argv

@@ -103,12 +103,12 @@ def test_unsupported_cases() -> None:
 
 def test_qemu_argv_grub_boots_the_iso_and_may_reboot(tmp_path: Path) -> None:
     machine = board.Machine(4 << 30, (4 << 30,), (), (), ())
-    boot = qemu.Boot(Path("k"), Path("i"), "", machine, tmp_path / "s.log", cdrom=tmp_path / "grub.iso")
+    boot = qemu.QemuBoot(Path("k"), Path("i"), "", machine, tmp_path / "s.log", cdrom=tmp_path / "grub.iso")
     argv = qemu.qemu_argv(boot)
     assert "-no-reboot" not in argv and "-kernel" not in argv and "-append" not in argv
     assert f"file={tmp_path}/grub.iso,format=raw,if=ide,media=cdrom,readonly=on" in argv
     assert argv[-2:] == ["-boot", "order=d"]
-    plain = qemu.qemu_argv(qemu.Boot(Path("k"), Path("i"), "c", machine, tmp_path / "s.log"))
+    plain = qemu.qemu_argv(qemu.QemuBoot(Path("k"), Path("i"), "c", machine, tmp_path / "s.log"))
     assert "-no-reboot" in plain and plain[-2:] == ["-append", "c"]
 
 
@@ -124,7 +124,7 @@ def test_grub_consumes_next_entry_on_ext4(compiled: Path, tmp_path: Path) -> Non
     files = {"grub/grub.cfg": text.encode(), "grub/grubenv": env, **grubboot.grub_modules()}
     disk = cycle_images.ext4_image(tmp_path / "boot.img", 16 << 20, files)
     machine = board.Machine(256 << 20, (), (), (), ())
-    boot = qemu.Boot(Path("k"), Path("i"), "", machine, tmp_path / "s.log", timeout=60,
+    boot = qemu.QemuBoot(Path("k"), Path("i"), "", machine, tmp_path / "s.log", timeout=60,
                      drives=(("boot", disk),), cdrom=grubboot.build_iso(tmp_path))  # fmt: skip
     result = qemu.run_boot(boot)
     serial = boot.serial_log.read_bytes()

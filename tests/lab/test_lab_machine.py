@@ -44,7 +44,7 @@ def test_single_node_board_needs_no_memmap() -> None:
 def test_two_nodes_split_guest_ram_in_address_order() -> None:
     m = board.machine_for(load_layout(FIXTURES / "qemu-8g-numa2"), budget=12 * GiB)
     assert m.node_sizes == (4 * GiB, 4 * GiB)
-    argv = qemu.qemu_argv(qemu.Boot(Path("vmlinuz"), Path("initrd"), "console=ttyS0", m, Path("serial.log")))
+    argv = qemu.qemu_argv(qemu.QemuBoot(Path("vmlinuz"), Path("initrd"), "console=ttyS0", m, Path("serial.log")))
     assert argv[argv.index("-m") + 1] == "8192M"
     assert f"memory-backend-ram,id=ram1,size={4 * GiB}" in argv
     assert "node,nodeid=1,memdev=ram1" in argv
@@ -69,7 +69,7 @@ def test_q35_board_is_emulated_by_q35() -> None:
     ]
     m = board.machine_for(parse_layout(data), budget=12 * GiB)
     assert (m.type, m.ram, m.memmap, m.node_sizes) == ("q35", 8 * GiB, (), (8 * GiB,))
-    argv = qemu.qemu_argv(qemu.Boot(Path("k"), Path("i"), "c", m, Path("s")))
+    argv = qemu.qemu_argv(qemu.QemuBoot(Path("k"), Path("i"), "c", m, Path("s")))
     assert argv[1:3] == ["-machine", "q35"]
 
 
@@ -178,7 +178,7 @@ def _stand_in(tmp_path: Path, body: str) -> str:
 def test_runner_kills_a_hung_emulator_and_its_children(tmp_path: Path) -> None:
     m = board.machine_for(load_layout(FIXTURES / "qemu-4g"), budget=12 * GiB)
     fake = _stand_in(tmp_path, "echo starting >&2\nsleep 60 &\nsleep 60")
-    boot = qemu.Boot(Path("k"), Path("i"), "console=ttyS0", m, tmp_path / "serial.log", timeout=1.0, qemu=fake)
+    boot = qemu.QemuBoot(Path("k"), Path("i"), "console=ttyS0", m, tmp_path / "serial.log", timeout=1.0, qemu=fake)
     result = qemu.run_boot(boot)
     assert result.timed_out and result.seconds < 15
     assert "starting" in result.stderr
@@ -187,7 +187,7 @@ def test_runner_kills_a_hung_emulator_and_its_children(tmp_path: Path) -> None:
 def test_runner_reports_exit_code_and_missing_emulator(tmp_path: Path) -> None:
     m = board.machine_for(load_layout(FIXTURES / "qemu-4g"), budget=12 * GiB)
     fake = _stand_in(tmp_path, 'echo LAYOUTC-DONE > "${SERIAL:-/dev/null}"; exit 3')
-    boot = qemu.Boot(Path("k"), Path("i"), "c", m, tmp_path / "serial.log", timeout=10.0, qemu=fake)
+    boot = qemu.QemuBoot(Path("k"), Path("i"), "c", m, tmp_path / "serial.log", timeout=10.0, qemu=fake)
     assert qemu.run_boot(boot).returncode == 3
     with pytest.raises(LabError, match="tool-missing"):
-        qemu.run_boot(qemu.Boot(Path("k"), Path("i"), "c", m, tmp_path / "s.log", qemu=str(tmp_path / "nope")))
+        qemu.run_boot(qemu.QemuBoot(Path("k"), Path("i"), "c", m, tmp_path / "s.log", qemu=str(tmp_path / "nope")))

@@ -25,7 +25,7 @@ from layoutc.dump.read.uts import read_utsname
 from layoutc.dump.read.vmcore_source import FileReader, Reader
 from layoutc.dump.write import compression as codecs
 from layoutc.dump.write import target as targets
-from layoutc.dump.write.encode import WINDOW_PAGES, Encoder, Window, windows
+from layoutc.dump.write.encode import WINDOW_PAGES, Encoder, PageWindow, windows
 from layoutc.dump.write.kdump import PAGE_DESC, KdumpLayout, KdumpWriter
 from layoutc.dump.write.progress import Progress
 from layoutc.dump.write.sink import FileSink, FlatSink, Sink
@@ -80,7 +80,7 @@ def run(opts: Options, reader: Reader | None = None) -> Result:
             src.close()
 
 
-def _run(opts: Options, reader: Reader, out: targets.Target) -> Result:
+def _run(opts: Options, reader: Reader, out: targets.OutputTarget) -> Result:
     vmcore = elf.parse(reader, opts.source)
     ps = vmcore.page_size
     pmap = physmap.build(vmcore.loads, ps)
@@ -161,7 +161,7 @@ def _window_loss(
 def _write(
     writer: KdumpWriter | elfout.ElfWriter,
     sink: Sink,
-    stream: Iterator[Window],
+    stream: Iterator[PageWindow],
     progress: Progress,
     plan: budgets.BudgetPlan,
     present: list[Extent],
@@ -251,19 +251,19 @@ def _salvage(writer: KdumpWriter | elfout.ElfWriter) -> None:
         pass
 
 
-def _close(stream: Iterator[Window]) -> None:
+def _close(stream: Iterator[PageWindow]) -> None:
     close = getattr(stream, "close", None)
     if close is not None:
         close()
 
 
-def _counted(stream: Iterator[Window], progress: Progress, ps: int) -> Iterator[Window]:
+def _counted(stream: Iterator[PageWindow], progress: Progress, ps: int) -> Iterator[PageWindow]:
     for w in stream:
         progress.advance(w.npages * ps)
         yield w
 
 
-def _open_sink(out: targets.Target, fmt: str, budget: int | None) -> Sink:
+def _open_sink(out: targets.OutputTarget, fmt: str, budget: int | None) -> Sink:
     if fmt == "flat" or out.stream:
         return FlatSink.open(out, budget)
     return FileSink(out, budget)
@@ -397,7 +397,7 @@ def _run_elf(
     keep: list[Extent],
     excluded: tuple[tuple[str, int], ...],
     notes: list[str],
-    out: targets.Target,
+    out: targets.OutputTarget,
 ) -> Result:
     from layoutc.dump.write import elf_output as elfout
 

@@ -16,7 +16,7 @@ TAIL = "tail"
 
 
 @dataclass(frozen=True, slots=True)
-class Range:
+class SpecRange:
     """A physical byte range ``[start, end)`` with its reason."""
 
     start: int
@@ -28,7 +28,7 @@ class Range:
         return self.start // page_size, -(-self.end // page_size)
 
 
-DropItem = Range | str
+DropItem = SpecRange | str
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +39,7 @@ class FilterSpec:
     dump_level: int = 1
     compression: str = "zlib"
     format: str = "kdump"
-    exclude: tuple[Range, ...] = ()
+    exclude: tuple[SpecRange, ...] = ()
     budget: int | None = None
     drop_order: tuple[DropItem, ...] = field(default=())
 
@@ -78,7 +78,7 @@ def loads(text: str, source: str = "<spec>") -> FilterSpec:
     semantic += [
         f"$.drop_order[{i}]: end 0x{r.end:x} must be greater than start 0x{r.start:x}"
         for i, r in enumerate(drops)
-        if isinstance(r, Range) and r.end <= r.start
+        if isinstance(r, SpecRange) and r.end <= r.start
     ]
     if semantic:
         raise SpecError(source, semantic)
@@ -147,8 +147,8 @@ def _depth(data: Any) -> int:
     return deepest
 
 
-def _range(obj: dict[str, Any]) -> Range:
-    return Range(int(obj["start"]), int(obj["end"]), str(obj["reason"]))
+def _range(obj: dict[str, Any]) -> SpecRange:
+    return SpecRange(int(obj["start"]), int(obj["end"]), str(obj["reason"]))
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

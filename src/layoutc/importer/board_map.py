@@ -36,7 +36,7 @@ TRIMS = ((0x0, 0x1000), (0xA0000, 0x100000))  # setup.c trim_bios_range (x86)
 
 
 @dataclass(frozen=True, slots=True)
-class Range:
+class BoardRange:
     """One map entry of the board; node is set for RAM only."""
 
     start: int
@@ -49,7 +49,7 @@ class Range:
 class Board:
     """The board as imported, with a note on where each value came from."""
 
-    ranges: tuple[Range, ...]
+    ranges: tuple[BoardRange, ...]
     map_source: str
     node_source: str
     srat: bool
@@ -123,7 +123,7 @@ def derive_board(info: SysInfo, diags: Diagnostics) -> Board | None:
     )
 
 
-def _disjoint(info: SysInfo, ranges: list[Range], map_source: str, diags: Diagnostics) -> bool:
+def _disjoint(info: SysInfo, ranges: list[BoardRange], map_source: str, diags: Diagnostics) -> bool:
     """Sorted ``ranges`` must not overlap (LC421): the kernel's maps are sanitized."""
     for a, b in zip(ranges, ranges[1:], strict=False):
         if b.start < a.end:
@@ -171,7 +171,7 @@ def _version(info: SysInfo, diags: Diagnostics) -> tuple[str, str] | None:
 
 def _map(
     info: SysInfo, cmdline: Cmdline, undone: list[str], diags: Diagnostics
-) -> tuple[list[Range], str] | None:
+) -> tuple[list[BoardRange], str] | None:
     edits = [e for e in cmdline.memmap if e.op in MEMMAP_OP2KIND]
     if info.dmesg is not None and info.dmesg.e820:
         if cmdline.memmap:
@@ -180,7 +180,7 @@ def _map(
                 "BIOS-e820 table; the firmware's entries are used as they are"
             )
         return [
-            Range(e.start, e.end, e.kind) for e in info.dmesg.e820
+            BoardRange(e.start, e.end, e.kind) for e in info.dmesg.e820
         ], "dmesg BIOS-e820 (the firmware's map)"
     for edit in cmdline.memmap:
         if edit.op not in MEMMAP_OP2KIND:
@@ -195,13 +195,13 @@ def _map(
             )
     if info.iomem is not None:
         ranges = [
-            Range(e.start, e.end, NAME2KIND[e.name]) for e in top_level(info.iomem) if e.name in NAME2KIND
+            BoardRange(e.start, e.end, NAME2KIND[e.name]) for e in top_level(info.iomem) if e.name in NAME2KIND
         ]
         if any(e.name == KMEM for e in top_level(info.iomem)):
             undone.append("'System RAM (kmem)' is hot-added RAM (dax/kmem), not boot RAM: left out")
         return _undo_edits(ranges, edits, undone), "/proc/iomem top-level resources"
     assert info.lsmem is not None
-    ranges = [Range(r.start, r.end, "ram") for r in info.lsmem.rows]
+    ranges = [BoardRange(r.start, r.end, "ram") for r in info.lsmem.rows]
     ranges = _undo_edits(ranges, edits, undone, fill=True)
     return (
         ranges,
@@ -210,14 +210,14 @@ def _map(
 
 
 def _undo_edits(
-    ranges: list[Range], edits: list[MemmapEdit], undone: list[str], fill: bool = False
-) -> list[Range]:
+    ranges: list[BoardRange], edits: list[MemmapEdit], undone: list[str], fill: bool = False
+) -> list[BoardRange]:
     """Turn the parts of ``ranges`` that memmap=!/$/# typed back into RAM (``fill``: add missing parts)."""
     out = list(ranges)
     for edit in edits:
         assert edit.start is not None and edit.size is not None
         lo, hi, kind = edit.start, edit.start + edit.size, MEMMAP_OP2KIND[edit.op]
-        pieces: list[Range] = []
+        pieces: list[BoardRange] = []
         for r in out:
             if r.end <= lo or r.start >= hi or r.kind != kind:
                 pieces.append(r)
@@ -225,9 +225,9 @@ def _undo_edits(
             pieces.extend(
                 p
                 for p in (
-                    Range(r.start, lo, r.kind),
-                    Range(max(r.start, lo), min(r.end, hi), "ram"),
-                    Range(hi, r.end, r.kind),
+                    BoardRange(r.start, lo, r.kind),
+                    BoardRange(max(r.start, lo), min(r.end, hi), "ram"),
+                    BoardRange(hi, r.end, r.kind),
                 )
                 if p.end > p.start
             )
@@ -241,16 +241,16 @@ def _undo_edits(
     return _merge(out)
 
 
-def _gaps(ranges: list[Range], lo: int, hi: int) -> list[Range]:
+def _gaps(ranges: list[BoardRange], lo: int, hi: int) -> list[BoardRange]:
     """The parts of ``[lo, hi)`` no range covers, as RAM."""
-    return [Range(s, e, "ram") for s, e in intervals.subtract([(lo, hi)], [(r.start, r.end) for r in ranges])]
+    return [BoardRange(s, e, "ram") for s, e in intervals.subtract([(lo, hi)], [(r.start, r.end) for r in ranges])]
 
 
-def _merge(ranges: list[Range]) -> list[Range]:
-    out: list[Range] = []
+def _merge(ranges: list[BoardRange]) -> list[BoardRange]:
+    out: list[BoardRange] = []
     for r in sorted(ranges, key=lambda r: r.start):
         if out and out[-1].end == r.start and out[-1].kind == r.kind and out[-1].node == r.node:
-            out[-1] = Range(out[-1].start, r.end, r.kind, r.node)
+            out[-1] = BoardRange(out[-1].start, r.end, r.kind, r.node)
         else:
             out.append(r)
     return out
@@ -269,11 +269,11 @@ def _node_ranges(info: SysInfo) -> tuple[list[tuple[int, int, int]], str]:
 
 
 def _assign_nodes(
-    info: SysInfo, ranges: list[Range], map_source: str, diags: Diagnostics
-) -> tuple[list[Range], str]:
+    info: SysInfo, ranges: list[BoardRange], map_source: str, diags: Diagnostics
+) -> tuple[list[BoardRange], str]:
     triples, source = _node_ranges(info)
     triples.sort()
-    out: list[Range] = []
+    out: list[BoardRange] = []
     for r in ranges:
         if r.kind != "ram":
             out.append(r)
@@ -283,11 +283,11 @@ def _assign_nodes(
             if hi <= at or lo >= r.end:
                 continue
             if lo > at:
-                out.append(Range(at, lo, "ram", None))
-            out.append(Range(max(at, lo), min(hi, r.end), "ram", node))
+                out.append(BoardRange(at, lo, "ram", None))
+            out.append(BoardRange(max(at, lo), min(hi, r.end), "ram", node))
             at = min(hi, r.end)
         if at < r.end:
-            out.append(Range(at, r.end, "ram", None))
+            out.append(BoardRange(at, r.end, "ram", None))
     strict = source.startswith("dmesg")
     for i, r in enumerate(out):
         if r.kind == "ram" and r.node is None:
@@ -300,11 +300,11 @@ def _assign_nodes(
                     file=f"{info.source}/dmesg",
                     hint="check the firmware's SRAT; the kernel may turn NUMA off",
                 )
-            out[i] = Range(r.start, r.end, "ram", near)
+            out[i] = BoardRange(r.start, r.end, "ram", near)
     return _merge(out), source
 
 
-def _nearest_node(ranges: list[Range], index: int) -> int:
+def _nearest_node(ranges: list[BoardRange], index: int) -> int:
     for step in range(1, len(ranges)):
         for j in (index - step, index + step):
             if 0 <= j < len(ranges) and ranges[j].kind == "ram" and ranges[j].node is not None:
@@ -364,13 +364,13 @@ def _param_notes(cmdline: Cmdline) -> list[str]:
     return notes
 
 
-def _cross_check(info: SysInfo, ranges: list[Range], cmdline: Cmdline, diags: Diagnostics) -> None:
+def _cross_check(info: SysInfo, ranges: list[BoardRange], cmdline: Cmdline, diags: Diagnostics) -> None:
     """e820 RAM with the kernel's trims must be iomem's System RAM once memmap= edits are undone."""
     assert info.iomem is not None
     edits = [e for e in cmdline.memmap if e.op in MEMMAP_OP2KIND]
     if any(e.op not in MEMMAP_OP2KIND for e in cmdline.memmap) or cmdline.mem_limit is not None:
         return
-    seen = [Range(e.start, e.end, NAME2KIND[e.name]) for e in top_level(info.iomem) if e.name in NAME2KIND]
+    seen = [BoardRange(e.start, e.end, NAME2KIND[e.name]) for e in top_level(info.iomem) if e.name in NAME2KIND]
     iomem_ram = _ram_set(_undo_edits(seen, edits, []))
     e820_ram = _ram_set(ranges)
     for lo, hi in TRIMS:
@@ -392,5 +392,5 @@ def _cross_check(info: SysInfo, ranges: list[Range], cmdline: Cmdline, diags: Di
             return
 
 
-def _ram_set(ranges: list[Range]) -> list[tuple[int, int]]:
+def _ram_set(ranges: list[BoardRange]) -> list[tuple[int, int]]:
     return [(r.start, r.end) for r in ranges if r.kind == "ram"]

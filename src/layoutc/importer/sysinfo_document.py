@@ -27,7 +27,7 @@ from layoutc.importer.sysinfo_types import (
     MovableStart,
     SratRange,
     SysInfo,
-    Zone,
+    ZoneStats,
 )
 
 _HEX_RE = re.compile(r"^0x[0-9a-f]+$")
@@ -237,7 +237,7 @@ def _decode(root: _Obj, display: str) -> SysInfo:
         None
         if root.seq("zones", True) is None
         else tuple(
-            Zone(
+            ZoneStats(
                 o.req_int("node"),
                 o.req_str("name"),
                 o.num("start_pfn", True),

@@ -47,7 +47,7 @@ class Lsmem:
 
 
 @dataclass(frozen=True, slots=True)
-class Zone:
+class ZoneStats:
     """One /proc/zoneinfo zone; ``start_pfn`` is None for an empty zone."""
 
     node: int
@@ -155,7 +155,7 @@ class SysInfo:
     block_size: int | None
     cmdline: str | None
     kernel_release: str | None
-    zones: tuple[Zone, ...] | None
+    zones: tuple[ZoneStats, ...] | None
     dmesg: DmesgFacts | None
     notes: tuple[str, ...] = ()
     raw: tuple[RawFile, ...] = ()

@@ -14,7 +14,7 @@ import re
 
 from layoutc.diagnostics.diagnostic import Diagnostics
 from layoutc.importer import parse_report as report
-from layoutc.importer.sysinfo_types import Zone
+from layoutc.importer.sysinfo_types import ZoneStats
 from layoutc.model.intervals import merge
 
 _HEADER_RE = re.compile(r"^Node\s+(\S+),\s+zone\s+(\S+)\s*$")
@@ -23,9 +23,9 @@ _COUNTERS = ("spanned", "present", "managed", "start_pfn")
 PAGE_SIZE = 4096
 
 
-def parse_zoneinfo(text: str, display: str, diags: Diagnostics) -> tuple[Zone, ...] | None:
+def parse_zoneinfo(text: str, display: str, diags: Diagnostics) -> tuple[ZoneStats, ...] | None:
     """Parse /proc/zoneinfo. Returns None (with diagnostics) when a header or counter is malformed."""
-    zones: list[Zone] = []
+    zones: list[ZoneStats] = []
     current: dict[str, int] | None = None
     header: tuple[int, str, int] | None = None
     ok = True
@@ -92,7 +92,7 @@ def _close(
     counters: dict[str, int],
     display: str,
     diags: Diagnostics,
-    zones: list[Zone],
+    zones: list[ZoneStats],
 ) -> bool:
     node, name, lineno = header
     if "_bad" in counters:
@@ -112,7 +112,7 @@ def _close(
         )
         return False
     zones.append(
-        Zone(
+        ZoneStats(
             node,
             name,
             counters.get("start_pfn") if counters["present"] else None,
@@ -124,7 +124,7 @@ def _close(
     return True
 
 
-def render_zoneinfo(zones: tuple[Zone, ...]) -> str:
+def render_zoneinfo(zones: tuple[ZoneStats, ...]) -> str:
     """Print the four counters per zone in the kernel's layout (statistics lines omitted)."""
     out = []
     for z in zones:
@@ -137,7 +137,7 @@ def render_zoneinfo(zones: tuple[Zone, ...]) -> str:
     return "".join(out)
 
 
-def node_spans(zones: tuple[Zone, ...]) -> dict[int, list[tuple[int, int]]]:
+def node_spans(zones: tuple[ZoneStats, ...]) -> dict[int, list[tuple[int, int]]]:
     """Byte ranges each node's populated zones span (ZONE_MOVABLE overlaps Normal's span, so merge)."""
     spans: dict[int, list[tuple[int, int]]] = {}
     for z in zones:
@@ -146,7 +146,7 @@ def node_spans(zones: tuple[Zone, ...]) -> dict[int, list[tuple[int, int]]]:
     return {node: list(merge(spans[node])) for node in sorted(spans)}
 
 
-def present_pages(zones: tuple[Zone, ...]) -> dict[int, int]:
+def present_pages(zones: tuple[ZoneStats, ...]) -> dict[int, int]:
     """Present pages per node (RAM the node holds, in 4 KiB pages)."""
     totals: dict[int, int] = {}
     for z in zones:

@@ -268,7 +268,7 @@ class CrashCycle:
         iso = grubboot.build_iso(ctx.work)
         res.notes.append(f"--grub: boot disk with {sum(map(len, boot_files.values())) / MiB:.0f} MiB of "
                          f"files; GRUB ISO made in {time.monotonic() - t1:.1f} s")  # fmt: skip
-        gboot = qemu.Boot(ctx.kernel.vmlinuz, production, "", ctx.machine, ctx.out_dir / "serial-grub.log",
+        gboot = qemu.QemuBoot(ctx.kernel.vmlinuz, production, "", ctx.machine, ctx.out_dir / "serial-grub.log",
                           ctx.opts.accel, ctx.opts.timeout * 1.5, ram_path=ram, drives=disks, cdrom=iso)  # fmt: skip
         grun = grubboot.run(gboot, str(ctx.recovery_boot.get("title", "")))
         res.boots += grun.records
@@ -280,7 +280,7 @@ class CrashCycle:
     def _boot_efi(self, production: Path, crash: CrashImage, ram: Path,
                   disks: tuple[tuple[str, Path], ...]) -> ProductionRun:  # fmt: skip
         ctx, res = self.ctx, self.res
-        eboot = qemu.Boot(ctx.kernel.vmlinuz, production, "", ctx.machine, ctx.out_dir / "serial-efi.log",
+        eboot = qemu.QemuBoot(ctx.kernel.vmlinuz, production, "", ctx.machine, ctx.out_dir / "serial-efi.log",
                           ctx.opts.accel, ctx.opts.timeout * 1.5, ram_path=ram, drives=disks)  # fmt: skip
         efi = efiboot.start(ctx.layout_dir, ctx.doc, ctx.kernel.vmlinuz, production,
                             self.build_device_image(crash, recovery=True), eboot, ctx.work)  # fmt: skip
@@ -363,7 +363,7 @@ def _boot_selection_problem(layout: Layout, machine: board.Machine, opts: CycleO
 def _boot(name: str, ctx: CycleContext, image: Path, cmdline: str, ram: Path,
           disks: tuple[tuple[str, Path], ...]) -> tuple[BootRecord, GuestOutput]:  # fmt: skip
     log = ctx.out_dir / f"serial-{name}.log"
-    boot = qemu.Boot(ctx.kernel.vmlinuz, image, cmdline, ctx.machine, log, ctx.opts.accel, ctx.opts.timeout,
+    boot = qemu.QemuBoot(ctx.kernel.vmlinuz, image, cmdline, ctx.machine, log, ctx.opts.accel, ctx.opts.timeout,
                      ram_path=ram, drives=disks)  # fmt: skip
     result = qemu.run_boot(boot)
     record = BootRecord(name, round(result.seconds, 2), result.returncode, str(log), result.argv)

@@ -89,7 +89,7 @@ def _boot(name: str, k: kernels.Kernel, plan: guest.GuestPlan, cmdline: str, mac
           probe: bool = False) -> tuple[BootRecord, GuestOutput]:  # fmt: skip
     image = _guest_image(k, plan, out_dir / f"initramfs-{name}.img", probe=probe)
     log = out_dir / f"serial-{name}.log"
-    result = qemu.run_boot(qemu.Boot(k.vmlinuz, image, cmdline, machine, log, accel, opts.timeout))
+    result = qemu.run_boot(qemu.QemuBoot(k.vmlinuz, image, cmdline, machine, log, accel, opts.timeout))
     image.unlink(missing_ok=True)  # rebuilt in half a second; not worth keeping per run
     record = BootRecord(name, round(result.seconds, 2), result.returncode, str(log), result.argv)
     return record, parse_serial(log.read_bytes())
@@ -134,7 +134,7 @@ def _accel(requested: str, k: kernels.Kernel, out_dir: Path) -> str:
         return verdict_file.read_text().strip()
     image = _guest_image(k, guest.GuestPlan(), out_dir / "initramfs-smoke.img")
     tiny = board.Machine(512 << 20, (), (), (), ())
-    smoke = qemu.Boot(k.vmlinuz, image, "console=ttyS0 panic=-1", tiny, out_dir / "serial-kvm-smoke.log")
+    smoke = qemu.QemuBoot(k.vmlinuz, image, "console=ttyS0 panic=-1", tiny, out_dir / "serial-kvm-smoke.log")
     accel = "kvm" if qemu.kvm_usable(smoke) else "tcg"
     image.unlink(missing_ok=True)
     verdict_file.parent.mkdir(parents=True, exist_ok=True)

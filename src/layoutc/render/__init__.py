@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from layoutc.model.layout import Layout
 from layoutc.model.profile import Profile
 from layoutc.render.device_filter import filter_spec, serialize
-from layoutc.render.device_view import View as DeviceView
+from layoutc.render.device_view import DeviceView
 from layoutc.render.document import layout_json
 from layoutc.render.environment import environment
-from layoutc.render.views import View, view
+from layoutc.render.views import BoardView, view
 
 __all__ = ["Artifact", "OUTPUTS", "Output", "Part", "RenderInput", "environment", "render_all", "render_part"]
 
@@ -43,7 +43,7 @@ class RenderInput:
     """What the rows of one part read: the layout, that part's view and, for the device, the profile."""
 
     layout: Layout
-    view: View | DeviceView
+    view: BoardView | DeviceView
     profile: Profile | None = None
 
 

@@ -37,7 +37,7 @@ UNIT_PATH = re.compile(r"/[A-Za-z0-9._/+@:=-]*")
 
 
 @dataclass(frozen=True, slots=True)
-class Window:
+class WindowView:
     start: int
     end: int
     size: int
@@ -53,7 +53,7 @@ class Window:
 
 
 @dataclass(frozen=True, slots=True)
-class Boot:
+class BootView:
     """One-shot selection of the recovery boot from the crash kernel (movable windows)."""
 
     kind: str  # efi | grubenv | hook | none
@@ -66,7 +66,7 @@ class Boot:
 
 
 @dataclass(frozen=True, slots=True)
-class View:
+class DeviceView:
     board: str
     profile: str
     description: str
@@ -75,7 +75,7 @@ class View:
     target: Target
     window_mode: str  # movable | hotplug | none
     block_size: int
-    window: Window | None
+    window: WindowView | None
     production_params: tuple[str, ...]
     recovery_params: tuple[str, ...]
     crash_append: str
@@ -97,7 +97,7 @@ class View:
     mkfs_args: tuple[str, ...]
     disk_device: str
     disk_fstype: str
-    boot: Boot
+    boot: BootView
     store: str
     store_unit: str | None  # the store for RequiresMountsFor=, None when it is not a plain path
     upload: tuple[tuple[str, ...], ...]  # each argument split at "{dump}"
@@ -119,12 +119,12 @@ def _memmap(layout: Layout, start: int, size: int) -> str:
     return f"memmap={format_size(size)}!{format_addr(start)}"  # fallback: kernel spelling of the window
 
 
-def _window(profile: Profile, layout: Layout, block: int) -> Window | None:
+def _window(profile: Profile, layout: Layout, block: int) -> WindowView | None:
     window = layout.dump_window
     if window is None or profile.window is None:
         return None
     dax = window.devdax  # the solver's nd_pfn_init and dax_kmem_range arithmetic (kernel/pmem.py)
-    return Window(start=window.start, end=window.end, size=window.size, node=window.node,
+    return WindowView(start=window.start, end=window.end, size=window.size, node=window.node,
                   memmap=_memmap(layout, window.start, window.size),
                   cover_first=window.start // block, cover_last=(window.end - 1) // block,
                   kmem_first=dax.kmem_start // block, kmem_last=dax.kmem_end // block - 1,
@@ -136,7 +136,7 @@ def _efi_printf(entry: str) -> tuple[str, int]:
     return "".join(f"\\{b:03o}" for b in data), len(data)
 
 
-def _boot(profile: Profile, layout: Layout, window_mode: str) -> Boot:
+def _boot(profile: Profile, layout: Layout, window_mode: str) -> BootView:
     rb = layout.recovery_boot
     sel = profile.recovery.boot_selection
     kind = str(sel) if window_mode == "movable" else "none"
@@ -144,7 +144,7 @@ def _boot(profile: Profile, layout: Layout, window_mode: str) -> Boot:
     if sel is BootSelection.EFI and not entry.endswith(".conf"):
         entry += ".conf"  # systemd-boot entry ids are the BLS file names
     printf, length = _efi_printf(entry)
-    return Boot(kind=kind, entry=entry, efi_var=f"LoaderEntryOneShot-{LOADER_GUID}", efi_printf=printf,
+    return BootView(kind=kind, entry=entry, efi_var=f"LoaderEntryOneShot-{LOADER_GUID}", efi_printf=printf,
                 efi_len=length, grubenv=GRUBENV, hook=profile.recovery.hook)
 
 
@@ -156,7 +156,7 @@ def _modes(target: Target, window_mode: str, release: Release | None) -> tuple[s
     return ("production", "recovery", "rearm") if release is Release.KMEM else ("production", "rearm")
 
 
-def build_view(profile: Profile, layout: Layout) -> View:
+def build_view(profile: Profile, layout: Layout) -> DeviceView:
     """Everything the device templates need, precomputed from the profile and its solved layout."""
     block = layout.memory.block_size
     strategy = layout.strategy
@@ -168,7 +168,7 @@ def build_view(profile: Profile, layout: Layout) -> View:
     spec = filter_spec(profile, layout)
     production = _tokens(layout.cmdline.production)
     recovery = _tokens(layout.cmdline.recovery) or production
-    return View(
+    return DeviceView(
         board=profile.board, profile=profile.file, description=profile.description,
         strategy=str(profile.strategy), crash_memory=strategy.crash_memory, target=strategy.target,
         window_mode=window_mode, block_size=block, window=window, production_params=production,

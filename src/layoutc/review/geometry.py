@@ -24,7 +24,7 @@ BREAK_MAX_PX = 36.0
 
 
 @dataclass(frozen=True, slots=True)
-class Segment:
+class MapSegment:
     start: int
     end: int
     type: str  # a memory map type, or "hole" (no map entry)
@@ -51,7 +51,7 @@ def zone_of(arch: str, addr: int, movable: list[tuple[int, int]]) -> str:
     return "DMA" if addr < 4 * GiB else "Normal"
 
 
-def segments(layout: Layout) -> tuple[Segment, ...]:
+def segments(layout: Layout) -> tuple[MapSegment, ...]:
     """The elementary segments from the lowest to the highest address."""
     cuts: set[int] = set()
     for e in layout.memory.ranges:
@@ -67,7 +67,7 @@ def segments(layout: Layout) -> tuple[Segment, ...]:
     if not points:
         return ()
     ram_total = max(1, sum(e.end - e.start for e in layout.memory.ranges if e.type == "ram"))
-    out: list[Segment] = []
+    out: list[MapSegment] = []
     for start, end in zip(points, points[1:], strict=False):
         entry = next((e for e in layout.memory.ranges if e.start <= start and end <= e.end), None)
         kind = entry.type if entry else HOLE
@@ -76,19 +76,19 @@ def segments(layout: Layout) -> tuple[Segment, ...]:
         zone = zone_of(layout.arch, start, movable) if kind == "ram" else ""
         broken = kind != "ram" and not covering and end - start >= BREAK_MIN
         height = _break_height(end - start) if broken else max(MIN_PX, (end - start) / ram_total * LINEAR_PX)
-        out.append(Segment(start, end, kind, node, zone, covering, broken, round(height, 1)))
+        out.append(MapSegment(start, end, kind, node, zone, covering, broken, round(height, 1)))
     return tuple(_merge(out))
 
 
-def _merge(items: list[Segment]) -> list[Segment]:
+def _merge(items: list[MapSegment]) -> list[MapSegment]:
     """Join neighbours that look the same, so the picture has no needless cuts."""
-    out: list[Segment] = []
+    out: list[MapSegment] = []
     for seg in items:
         prev = out[-1] if out else None
         if prev and prev.end == seg.start and prev.broken and seg.broken:
             size = seg.end - prev.start
             kind = HOLE if HOLE in (prev.type, seg.type) else prev.type
-            out[-1] = Segment(prev.start, seg.end, kind, None, "", (), True, round(_break_height(size), 1))
+            out[-1] = MapSegment(prev.start, seg.end, kind, None, "", (), True, round(_break_height(size), 1))
             continue
         out.append(seg)
     return out
@@ -107,7 +107,7 @@ def _break_height(size: int) -> float:
 class Scale:
     """Address -> y (pixels from the top of the bar; the highest address is at the top)."""
 
-    segments: tuple[Segment, ...]
+    segments: tuple[MapSegment, ...]
     top: float
 
     @property

@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape as xml_escape
 from layoutc.model.layout import Layout
 from layoutc.review import notation
 from layoutc.review.doc import LayoutFile, read
-from layoutc.review.geometry import HOLE, Scale, Segment, segments
+from layoutc.review.geometry import HOLE, MapSegment, Scale, segments
 
 FONT = 10.0
 LINE = 12.0
@@ -123,7 +123,7 @@ def _picture(file: LayoutFile, caption: str = "",
     return "\n".join(out) + "\n", width, low + 14 + legend_h + 8
 
 
-def _segment_shapes(seg: Segment, scale: Scale) -> str:
+def _segment_shapes(seg: MapSegment, scale: Scale) -> str:
     y_top, y_bottom = scale.y(seg.end), scale.y(seg.start)
     h = max(0.1, y_bottom - y_top)
     fill = MAP_FILL.get(seg.type, "#cccccc")
@@ -138,7 +138,7 @@ def _segment_shapes(seg: Segment, scale: Scale) -> str:
     return shape
 
 
-def _zone_shapes(segs: tuple[Segment, ...], scale: Scale) -> list[str]:
+def _zone_shapes(segs: tuple[MapSegment, ...], scale: Scale) -> list[str]:
     out = []
     for seg in segs:
         if not seg.zone:
@@ -165,7 +165,7 @@ def _region_shapes(layout: Layout, scale: Scale, changed: frozenset[str]) -> lis
     return out
 
 
-def _right_labels(layout: Layout, segs: tuple[Segment, ...], scale: Scale,
+def _right_labels(layout: Layout, segs: tuple[MapSegment, ...], scale: Scale,
                   changed: frozenset[str] = frozenset()) -> list[_Label]:
     labels: list[_Label] = []
     for region in layout.regions:
@@ -191,7 +191,7 @@ def _right_labels(layout: Layout, segs: tuple[Segment, ...], scale: Scale,
     return labels
 
 
-def _axis_labels(segs: tuple[Segment, ...], scale: Scale) -> list[_Label]:
+def _axis_labels(segs: tuple[MapSegment, ...], scale: Scale) -> list[_Label]:
     points = sorted({seg.start for seg in segs} | {seg.end for seg in segs}, reverse=True)
     return [_Label((notation.addr(p),), scale.y(p), scale.y(p), "axis") for p in points]
 

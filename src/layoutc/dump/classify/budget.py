@@ -16,7 +16,7 @@ from typing import Protocol
 from layoutc.dump import extents
 from layoutc.dump.errors import BudgetError
 from layoutc.dump.extents import Extent
-from layoutc.dump.filter_spec import PAGE_CLASSES, TAIL, DropItem, Range
+from layoutc.dump.filter_spec import PAGE_CLASSES, TAIL, DropItem, SpecRange
 
 
 class Costs(Protocol):
@@ -56,7 +56,7 @@ class BudgetPlan:
 
 def label(item: DropItem) -> str:
     """How a drop item is named in reports."""
-    if isinstance(item, Range):
+    if isinstance(item, SpecRange):
         return f"{item.reason} [0x{item.start:x}, 0x{item.end:x})"
     return item
 
@@ -117,7 +117,7 @@ def _tiers(
                 continue
             pages = extents.intersect(rest, classes[item])
         else:
-            assert isinstance(item, Range)
+            assert isinstance(item, SpecRange)
             pages = extents.intersect(rest, [item.pfns(page_size)])
         tiers.append((item, pages))
         rest = extents.subtract(rest, pages)

@@ -37,7 +37,7 @@ U64 = struct.Struct("<Q")
 
 
 @dataclass(frozen=True, slots=True)
-class Layout:
+class StructPageLayout:
     """struct page field offsets and flag numbers from VMCOREINFO (None: unknown)."""
 
     size: int
@@ -53,7 +53,7 @@ class Layout:
     free_area_len: int | None
 
     @classmethod
-    def from_info(cls, info: VmcoreInfo, size: int, flags: int) -> Layout:
+    def from_info(cls, info: VmcoreInfo, size: int, flags: int) -> StructPageLayout:
         pg = {
             k: info.number(f"PG_{k}")
             for k in ("lru", "private", "swapcache", "swapbacked", "slab", "hwpoison", "hugetlb", "head_mask")
@@ -256,7 +256,7 @@ def classify(
         return Classes({}, level & DL_EXCLUDE_ZERO, tuple(notes))
     size, flags_off = info.size("page"), info.offset("page.flags")
     assert size is not None and flags_off is not None
-    lay = Layout.from_info(info, size, flags_off)
+    lay = StructPageLayout.from_info(info, size, flags_off)
     memmap = MemMap(info, table, page_size, size)
     found: dict[str, list[Extent]] = {c: [] for c in CLASSES}
     unread = 0
@@ -282,7 +282,7 @@ def classify(
 
 
 def _classify_batch(
-    lay: Layout,
+    lay: StructPageLayout,
     level: int,
     first: int,
     n: int,
@@ -316,7 +316,7 @@ def _mask(nr: int | None) -> int:
 class Chain:
     """makedumpfile's decision chain for one struct page, with the layout's masks precomputed."""
 
-    def __init__(self, lay: Layout, level: int) -> None:
+    def __init__(self, lay: StructPageLayout, level: int) -> None:
         pg, val = lay.pg, lay.values
         self.lay = lay
         self.head = pg["head_mask"] or 0
@@ -371,7 +371,9 @@ def _bit(flags: int, nr: int | None) -> bool:
     return nr is not None and bool(flags >> (nr & 0x3F) & 1)
 
 
-def compound_order(lay: Layout, raw: bytes, i: int, n: int, mapcount: int | None, pfn: int) -> tuple[int, bool]:
+def compound_order(
+    lay: StructPageLayout, raw: bytes, i: int, n: int, mapcount: int | None, pfn: int
+) -> tuple[int, bool]:
     """Order and hugetlb-ness of the compound head at index ``i`` of ``raw``.
 
     makedumpfile reads struct pages in pfn-aligned batches of 512 and does not look at page + 1

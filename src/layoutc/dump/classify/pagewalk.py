@@ -19,7 +19,7 @@ import struct
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from layoutc.dump.classify.pageclass import Layout
+    from layoutc.dump.classify.pageclass import StructPageLayout
 
 S32 = struct.Struct("<i")
 _TABLES: dict[int, bytes] = {}
@@ -33,7 +33,7 @@ def _table(mask: int) -> bytes:
     return table
 
 
-def flag_mask(lay: Layout) -> int:
+def flag_mask(lay: StructPageLayout) -> int:
     """The flag bits that make a page a candidate."""
     mask = lay.pg["head_mask"] or 0
     for name in ("lru", "swapcache", "hwpoison"):
@@ -43,7 +43,7 @@ def flag_mask(lay: Layout) -> int:
     return mask
 
 
-def candidates(lay: Layout, n: int, raw: bytes) -> list[int]:
+def candidates(lay: StructPageLayout, n: int, raw: bytes) -> list[int]:
     """Indices (ascending) of the pages of the batch that the decision chain may exclude."""
     size = lay.size
     stop = n * size

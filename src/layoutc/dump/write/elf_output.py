@@ -28,7 +28,7 @@ from layoutc.dump.read.elf_input import (
     SHDR,
     Vmcore,
 )
-from layoutc.dump.write.encode import Window
+from layoutc.dump.write.encode import PageWindow
 from layoutc.dump.write.sink import Sink
 
 ZERO_RUN_MIN = 256  # makedumpfile PFN_EXCLUDED
@@ -40,7 +40,7 @@ INCOMPLETE_NOTE = NHDR.pack(8, 12, 0) + b"LAYOUTC\0" + b"INCOMPLETE\0\0"
 
 
 @dataclass(frozen=True, slots=True)
-class Segment:
+class LoadSegment:
     """One output PT_LOAD: file pages ``[pfn_start, pfn_file_end)``, memory to ``pfn_mem_end``."""
 
     pfn_start: int
@@ -49,9 +49,9 @@ class Segment:
     file_offset: int
 
 
-def segments(keep: list[Extent], zero_runs: list[Extent], header_bytes: int, ps: int) -> list[Segment]:
+def segments(keep: list[Extent], zero_runs: list[Extent], header_bytes: int, ps: int) -> list[LoadSegment]:
     """Segments for the kept pages, with long zero runs as memsz-only tails."""
-    out: list[Segment] = []
+    out: list[LoadSegment] = []
     pos = header_bytes
     zeros = extents.intersect(zero_runs, keep)
     zi = 0
@@ -59,12 +59,12 @@ def segments(keep: list[Extent], zero_runs: list[Extent], header_bytes: int, ps:
         cur = start
         while zi < len(zeros) and zeros[zi][1] <= end:
             zs, ze = zeros[zi]
-            out.append(Segment(cur, zs, ze, pos if zs > cur else 0))
+            out.append(LoadSegment(cur, zs, ze, pos if zs > cur else 0))
             pos += (zs - cur) * ps
             cur = ze
             zi += 1
         if cur < end:
-            out.append(Segment(cur, end, end, pos))
+            out.append(LoadSegment(cur, end, end, pos))
             pos += (end - cur) * ps
     return out
 
@@ -76,7 +76,7 @@ def header_size(nsegs: int, notes: int, ps: int) -> int:
     return -(-raw // ps) * ps
 
 
-def elf_header(vmcore: Vmcore, segs: list[Segment], hdr: int, ps: int, incomplete: bool = False) -> bytes:
+def elf_header(vmcore: Vmcore, segs: list[LoadSegment], hdr: int, ps: int, incomplete: bool = False) -> bytes:
     """Ehdr, phdrs, optional section header 0, and the notes (plus the INCOMPLETE note)."""
     phnum = 1 + len(segs)
     phoff = EHDR.size
@@ -133,7 +133,7 @@ def _page_offset(vmcore: Vmcore) -> int:
 class ElfWriter:
     """Streams segment data for a fixed segment list."""
 
-    def __init__(self, sink: Sink, vmcore: Vmcore, hdr: int, segs: list[Segment], ps: int) -> None:
+    def __init__(self, sink: Sink, vmcore: Vmcore, hdr: int, segs: list[LoadSegment], ps: int) -> None:
         self.sink = sink
         self.vmcore = vmcore
         self.hdr = hdr
@@ -152,7 +152,7 @@ class ElfWriter:
         self.sink.write_at(0, elf_header(self.vmcore, self.segs, self.hdr, self.ps))
         self.written = self.hdr
 
-    def add(self, windows: Iterable[Window]) -> None:
+    def add(self, windows: Iterable[PageWindow]) -> None:
         """Append the raw bytes of each window (windows cover ``file_pages`` in order)."""
         for w in windows:
             with critical():  # a signal waits until the window is booked (and flushed)
@@ -197,7 +197,7 @@ class ElfWriter:
         for s in self.segs:
             file_end = max(s.pfn_start, min(s.pfn_file_end, cut))
             segs.append(
-                Segment(
+                LoadSegment(
                     s.pfn_start,
                     file_end,
                     s.pfn_mem_end if file_end == s.pfn_file_end else file_end,

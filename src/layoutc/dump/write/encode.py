@@ -30,7 +30,7 @@ PACKED = 2
 
 
 @dataclass(frozen=True, slots=True)
-class Window:
+class PageWindow:
     """Encoded pages ``[pfn, pfn + npages)``: per page a kind and a payload size."""
 
     pfn: int
@@ -50,7 +50,7 @@ class Encoder:
 
     def encode(
         self, buf: bytes | bytearray | memoryview, pfn: int, npages: int, compress: codecs.Compress | None
-    ) -> Window:
+    ) -> PageWindow:
         """Encode ``npages`` pages held in ``buf``."""
         ps = self.page_size
         # bytes and bytearray: startswith compares in place; a memoryview (from another Reader) is
@@ -90,7 +90,7 @@ class Encoder:
             kinds[i] = RAW
             sizes[i] = ps
             out.append(page)
-        return Window(pfn, npages, bytes(kinds), sizes, b"".join(out))
+        return PageWindow(pfn, npages, bytes(kinds), sizes, b"".join(out))
 
 
 _FILLS: dict[int, list[bytes | None]] = {}  # page size -> a page of each byte value, made when first seen
@@ -121,7 +121,7 @@ def _fill_page(page: bytes, compress: codecs.Compress | None) -> tuple[int, byte
 
 def windows(
     physmap: PhysMap, reader: Reader, wanted: list[Extent], encoder: Encoder, workers: int = 1
-) -> Iterator[Window]:
+) -> Iterator[PageWindow]:
     """Encoded windows covering ``wanted`` in pfn order."""
     compress = codecs.lookup(encoder.codec_name).compress
     runs = ((piece, pfn, n) for piece, pfn, n in physmap.runs(wanted, WINDOW_PAGES))
@@ -146,7 +146,7 @@ def _init_worker(path: str, physmap: PhysMap, encoder: Encoder) -> None:
     )
 
 
-def _work(job: tuple[int, int, int]) -> Window:
+def _work(job: tuple[int, int, int]) -> PageWindow:
     index, pfn, n = job
     physmap = _STATE["physmap"]
     encoder = _STATE["encoder"]
@@ -159,7 +159,7 @@ def _work(job: tuple[int, int, int]) -> Window:
 
 def _parallel(
     physmap: PhysMap, path: str, runs: Iterable[tuple[object, int, int]], encoder: Encoder, workers: int
-) -> Iterator[Window]:
+) -> Iterator[PageWindow]:
     import multiprocessing  # only when asked for: it costs start-up time and memory
 
     index = {id(p): i for i, p in enumerate(physmap.pieces)}

@@ -25,7 +25,7 @@ from layoutc.dump.extents import Extent
 from layoutc.dump.interrupt import critical
 from layoutc.dump.read.elf_input import Vmcore
 from layoutc.dump.write.compression import DUMP_DH_COMPRESSED_INCOMPLETE
-from layoutc.dump.write.encode import PACKED, ZERO, Window
+from layoutc.dump.write.encode import PACKED, ZERO, PageWindow
 from layoutc.dump.write.sink import Sink
 
 DISK_DUMP_HEADER = struct.Struct("<8si65s65s65s65s65s65s6xqqIiiIIIIIIi")  # 464 bytes
@@ -209,14 +209,14 @@ class KdumpWriter:
             lo = bisect.bisect_right([e for _, e in pages], first * 8)
             self.sink.write_at(offset + first, extents.bitmap_bytes(pages[lo:], first, n))
 
-    def add(self, windows: Iterable[Window]) -> None:
+    def add(self, windows: Iterable[PageWindow]) -> None:
         """Append the pages of each window; windows come in pfn order and cover exactly ``keep``."""
         flag_of_kind = bytes(self.codec_flag if k == PACKED else 0 for k in range(256))
         for w in windows:
             with critical():  # a signal waits until the window is booked (and flushed)
                 self._append(w, flag_of_kind)
 
-    def _append(self, w: Window, flag_of_kind: bytes) -> None:
+    def _append(self, w: PageWindow, flag_of_kind: bytes) -> None:
         pos = self._data_pos + self._data_len
         self._descs += self._window_descs(w, pos, flag_of_kind)
         if w.payload:
@@ -228,7 +228,7 @@ class KdumpWriter:
         if self._data_len >= FLUSH_BYTES:
             self.flush()
 
-    def _window_descs(self, w: Window, pos: int, flag_of_kind: bytes) -> bytearray:
+    def _window_descs(self, w: PageWindow, pos: int, flag_of_kind: bytes) -> bytearray:
         """The page_descs of a window whose data starts at ``pos``: built column by column."""
         n = w.npages
         descs = bytearray(PAGE_DESC.size * n)

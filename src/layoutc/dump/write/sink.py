@@ -17,7 +17,7 @@ import struct
 from typing import Protocol
 
 from layoutc.dump.errors import SinkFault
-from layoutc.dump.write.target import Target
+from layoutc.dump.write.target import OutputTarget
 
 # makedumpfile.h: struct makedumpfile_header / makedumpfile_data_header
 FLAT_SIGNATURE = b"makedumpfile\0\0\0\0"
@@ -65,7 +65,7 @@ class FileSink:
 
     seekable = True
 
-    def __init__(self, target: Target, budget: int | None = None) -> None:
+    def __init__(self, target: OutputTarget, budget: int | None = None) -> None:
         self.target = target
         self._budget = _Budget(budget)
         self._fd = target.open()
@@ -99,7 +99,7 @@ class FlatSink:
 
     seekable = False
 
-    def __init__(self, fd: int, budget: int | None = None, *, target: Target | None = None) -> None:
+    def __init__(self, fd: int, budget: int | None = None, *, target: OutputTarget | None = None) -> None:
         self._fd = fd
         self._target = target if target is not None and target.final != "-" else None
         self._budget = _Budget(budget)
@@ -108,7 +108,7 @@ class FlatSink:
         self._emit(head + bytes(FLAT_HEADER_BLOCK - len(head)))
 
     @classmethod
-    def open(cls, target: Target, budget: int | None = None) -> FlatSink:
+    def open(cls, target: OutputTarget, budget: int | None = None) -> FlatSink:
         """Flattened output to the target (stdout for ``-``)."""
         fd = target.open()
         try:

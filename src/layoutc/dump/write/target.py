@@ -24,7 +24,7 @@ PSEUDO_FS = ("/proc", "/sys")
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class OutputTarget:
     """The output: ``final`` is what the user named (symlinks resolved), ``staged`` the temporary
     file written first (None: written in place)."""
 
@@ -60,12 +60,12 @@ class Target:
             raise SinkFault(0, f"cannot rename {self.staged} to {self.final}: {reason}") from exc
 
 
-def plan(output: str, source: str, source_id: tuple[int, int] | None, fmt: str) -> Target:
+def plan(output: str, source: str, source_id: tuple[int, int] | None, fmt: str) -> OutputTarget:
     """Check OUTPUT against the source and the format before anything is opened for writing."""
     if output == "-":
         st = os.fstat(1)
         _not_source(output, source, source_id, st)
-        return Target("-", None, True)
+        return OutputTarget("-", None, True)
     real = os.path.realpath(output)
     inside = [d for d in PSEUDO_FS if real == d or real.startswith(d + "/")]
     if inside:
@@ -78,17 +78,17 @@ def plan(output: str, source: str, source_id: tuple[int, int] | None, fmt: str) 
     try:
         st = os.stat(real)
     except FileNotFoundError:
-        return Target(real, _staged_name(real), False)
+        return OutputTarget(real, _staged_name(real), False)
     except OSError as exc:
         code = exc.errno or errno.EIO
         raise InputError(output, f"cannot check the output: {os.strerror(code)}", "name another file") from exc
     _not_source(output, source, source_id, st)
     if stat.S_ISREG(st.st_mode):
-        return Target(real, _staged_name(real), False)
+        return OutputTarget(real, _staged_name(real), False)
     if stat.S_ISBLK(st.st_mode):
-        return Target(real, None, False)
+        return OutputTarget(real, None, False)
     if (stat.S_ISFIFO(st.st_mode) or stat.S_ISCHR(st.st_mode)) and fmt == "flat":
-        return Target(real, None, True)
+        return OutputTarget(real, None, True)
     if stat.S_ISDIR(st.st_mode):
         fix = f"name a file in it, e.g. {os.path.join(output, 'vmcore')}"
     elif stat.S_ISSOCK(st.st_mode):

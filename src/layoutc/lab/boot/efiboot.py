@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layoutc.lab.boot import grubboot
-from layoutc.lab.boot.qemu import Boot, run_boot
+from layoutc.lab.boot.qemu import QemuBoot, run_boot
 from layoutc.lab.errors import LabError
 from layoutc.lab.facts.boot_facts import Fact
 
@@ -211,7 +211,7 @@ class EntryWatch:
         return False
 
 
-def run(boot: Boot, entries: Mapping[str, str], recovery_title: str) -> grubboot.GrubRun:
+def run(boot: QemuBoot, entries: Mapping[str, str], recovery_title: str) -> grubboot.GrubRun:
     """One QEMU from OVMF to the recovery boot's poweroff; the serial log (``serial-efi.log``) is cut at the
     recovery kernel into ``serial-production.log`` and ``serial-recovery.log``."""
     watch = EntryWatch(entries)
@@ -317,7 +317,7 @@ class EfiCycle:
 
 
 def start(layout_dir: Path, doc: Mapping[str, object], vmlinuz: Path, production_initrd: Path,
-          recovery_initrd: Path, boot: Boot, work: Path) -> EfiCycle:  # fmt: skip
+          recovery_initrd: Path, boot: QemuBoot, work: Path) -> EfiCycle:  # fmt: skip
     """Build the ESP and the firmware's variable store, then run ``boot`` (its serial log, machine, RAM and
     other disks; the ESP is added first) through OVMF and systemd-boot."""
     rb = doc.get("recovery_boot")

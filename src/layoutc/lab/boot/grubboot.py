@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from layoutc.lab.boot.qemu import Boot, BootResult, run_boot
+from layoutc.lab.boot.qemu import BootResult, QemuBoot, run_boot
 from layoutc.lab.boot.serial import GuestOutput, parse_serial
 from layoutc.lab.errors import LabError
 from layoutc.lab.facts.boot_facts import Fact
@@ -328,7 +328,7 @@ class GrubRun:
     stopped: str  # why the lab stopped QEMU ("" when the guest powered off by itself)
 
 
-def run(boot: Boot, recovery_title: str) -> GrubRun:
+def run(boot: QemuBoot, recovery_title: str) -> GrubRun:
     """One QEMU from the GRUB ISO to the recovery boot's poweroff; the serial log is cut per GRUB boot into
     ``serial-production.log`` and ``serial-recovery.log`` (the whole stream stays in ``serial-grub.log``)."""
     watch = GrubWatch()
@@ -340,7 +340,7 @@ def run(boot: Boot, recovery_title: str) -> GrubRun:
     return one_qemu_run(boot, result, cuts, seen, recovery_title, watch.stopped, via)
 
 
-def one_qemu_run(boot: Boot, result: BootResult, cuts: Sequence[tuple[int, str]], seen: list[tuple[str, float]],
+def one_qemu_run(boot: QemuBoot, result: BootResult, cuts: Sequence[tuple[int, str]], seen: list[tuple[str, float]],
                  recovery_title: str, stopped: str, via: tuple[str, str]) -> GrubRun:  # fmt: skip
     """A boot loader's whole cycle in one QEMU (``--grub``, ``--efi``): the serial log cut at ``cuts`` (offset,
     entry title) into ``serial-production.log`` (everything before the recovery entry) and ``serial-recovery.log``;

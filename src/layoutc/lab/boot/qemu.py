@@ -22,7 +22,7 @@ QEMU = "qemu-system-x86_64"
 
 
 @dataclass(frozen=True, slots=True)
-class Boot:
+class QemuBoot:
     """One guest boot: what to run and where its serial console goes."""
 
     kernel: Path
@@ -58,7 +58,7 @@ class BootResult:
         return self.returncode is None
 
 
-def qemu_argv(boot: Boot) -> list[str]:
+def qemu_argv(boot: QemuBoot) -> list[str]:
     """The full QEMU command line for ``boot``."""
     m = boot.machine
     accel = ["-accel", "kvm", "-cpu", "host"] if boot.accel == "kvm" else ["-accel", "tcg", "-cpu", "max"]
@@ -89,7 +89,7 @@ def qemu_argv(boot: Boot) -> list[str]:
     return argv
 
 
-def run_boot(boot: Boot, watch: Callable[[float, bytes], bool] | None = None) -> BootResult:
+def run_boot(boot: QemuBoot, watch: Callable[[float, bytes], bool] | None = None) -> BootResult:
     """Run QEMU to completion or until ``boot.timeout``; never hangs (the process group is killed).
 
     ``watch(seconds, serial_log_bytes)`` is polled twice a second when given; True stops QEMU (its process
@@ -119,7 +119,7 @@ def run_boot(boot: Boot, watch: Callable[[float, bytes], bool] | None = None) ->
     )
 
 
-def _watch(proc: subprocess.Popen[bytes], boot: Boot, watch: Callable[[float, bytes], bool], start: float) -> None:
+def _watch(proc: subprocess.Popen[bytes], boot: QemuBoot, watch: Callable[[float, bytes], bool], start: float) -> None:
     while time.monotonic() - start < boot.timeout:
         try:
             proc.wait(timeout=0.5)
@@ -145,10 +145,10 @@ def _kill_group(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def kvm_usable(smoke: Boot) -> bool:
+def kvm_usable(smoke: QemuBoot) -> bool:
     """True when a smoke boot under KVM reaches ``LAYOUTC-DONE`` within its timeout."""
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False
-    result = run_boot(Boot(smoke.kernel, smoke.initrd, smoke.cmdline, smoke.machine, smoke.serial_log, "kvm",
+    result = run_boot(QemuBoot(smoke.kernel, smoke.initrd, smoke.cmdline, smoke.machine, smoke.serial_log, "kvm",
                            min(smoke.timeout, 30.0)))  # fmt: skip
     return result.returncode == 0 and b"LAYOUTC-DONE" in result.serial_log.read_bytes()

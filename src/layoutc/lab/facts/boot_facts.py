@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from layoutc.importer.captured_cmdline import parse_memmap
-from layoutc.importer.sysinfo_types import Zone
+from layoutc.importer.sysinfo_types import ZoneStats
 from layoutc.kernel.params import parse_args
 from layoutc.lab.boot.serial import GuestOutput
 from layoutc.lab.facts.procfs import (
@@ -196,7 +196,7 @@ def _cma_facts(layout: Layout, out: GuestOutput) -> list[Fact]:
     return facts
 
 
-def _in_one_zone(span: tuple[int, int], zones: Sequence[Zone]) -> bool:
+def _in_one_zone(span: tuple[int, int], zones: Sequence[ZoneStats]) -> bool:
     return any(
         z.start is not None and z.end is not None and z.spanned and z.start <= span[0] and span[1] <= z.end
         for z in zones

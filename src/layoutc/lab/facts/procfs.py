@@ -14,17 +14,17 @@ from dataclasses import dataclass
 from layoutc.diagnostics.diagnostic import Diagnostics
 from layoutc.importer import iomem as importer_iomem
 from layoutc.importer import zoneinfo as importer_zoneinfo
-from layoutc.importer.sysinfo_types import IomemEntry, Zone
+from layoutc.importer.sysinfo_types import IomemEntry, ZoneStats
 
 PAGE = 4096
 
 
-def parse_zoneinfo(text: str) -> tuple[Zone, ...]:
+def parse_zoneinfo(text: str) -> tuple[ZoneStats, ...]:
     """/proc/zoneinfo, read by the importer's parser (``importer.zoneinfo``); nothing when it refuses the text."""
     return importer_zoneinfo.parse_zoneinfo(text, "zoneinfo", Diagnostics()) or ()
 
 
-def movable_starts(zones: tuple[Zone, ...]) -> dict[int, tuple[int, int]]:
+def movable_starts(zones: tuple[ZoneStats, ...]) -> dict[int, tuple[int, int]]:
     """``node → (start, end)`` of every non-empty ZONE_MOVABLE."""
     out: dict[int, tuple[int, int]] = {}
     for z in zones:
@@ -72,7 +72,7 @@ def parse_blocks(text: str) -> tuple[Block, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class DmesgFacts:
+class GuestDmesgFacts:
     movable_starts: dict[int, int]  # "Movable zone start for each node"
     crash_reserved: tuple[tuple[int, int], ...]  # "crashkernel reserved: 0x… - 0x…" (exclusive end)
     crash_low_reserved: tuple[tuple[int, int], ...]
@@ -86,7 +86,7 @@ class DmesgFacts:
 _TS = r"^(?:<\d+>)?(?:\[\s*[\d.]+\] ?)?"
 
 
-def parse_dmesg(text: str) -> DmesgFacts:
+def parse_dmesg(text: str) -> GuestDmesgFacts:
     movable: dict[int, int] = {}
     crash: list[tuple[int, int]] = []
     low: list[tuple[int, int]] = []
@@ -122,7 +122,7 @@ def parse_dmesg(text: str) -> DmesgFacts:
             failures.append(line.strip())
         if ("CMA" in line and "crashkernel" in line) or "could not be activated" in line:
             cma_messages.append(line.strip())
-    return DmesgFacts(
+    return GuestDmesgFacts(
         movable_starts=movable,
         crash_reserved=tuple(crash),
         crash_low_reserved=tuple(low),
