@@ -180,3 +180,15 @@ def test_advice_to_return_one_more_block_is_a_size_the_checker_accepts(tmp_path:
     assert again is not None, rendered
     assert "error" not in rendered
     assert again.dump_window.devdax.blocks_returned == blocks  # type: ignore[attr-defined]
+
+
+def test_no_parameter_the_kernel_does_not_have(tmp_path: Path) -> None:
+    """Without CONFIG_MHP_MEMMAP_ON_MEMORY the kernel has no memory_hotplug.memmap_on_memory: not emitted."""
+    kmem = BASE.replace("size: auto", "size: auto\n  release: kmem")
+    with_it, rendered = _diagnose(tmp_path, kmem)
+    assert with_it is not None, rendered
+    assert "memory_hotplug.memmap_on_memory=0" in with_it.cmdline.recovery  # type: ignore[attr-defined]
+    without, rendered = _diagnose(tmp_path, kmem.replace("MHP_MEMMAP_ON_MEMORY: y", "MHP_MEMMAP_ON_MEMORY: n"))
+    assert without is not None, rendered
+    assert "memmap_on_memory" not in without.cmdline.recovery  # type: ignore[attr-defined]
+    assert without.memmap_on_memory_off is False  # type: ignore[attr-defined]

@@ -26,6 +26,7 @@ from layoutc.model.units import format_size
 from layoutc.solve.crash_steps import CrashPlacement, KaslrChoice
 from layoutc.solve.graph import Step
 from layoutc.solve.memory_steps import crash_need
+from layoutc.solve.stage_steps import memmap_on_memory_exists
 
 
 def regions(profile: Profile, v: Mapping[str, Any]) -> tuple[Region, ...]:
@@ -154,7 +155,7 @@ def layout(profile: Profile, v: Mapping[str, Any], steps: Mapping[str, Step], un
         dump_window=window,
         kaslr=choice.on,
         kaslr_guard=KaslrGuard(choice.guard),
-        memmap_on_memory_off=window is not None and window.release == "kmem",
+        memmap_on_memory_off=window is not None and window.release == "kmem" and memmap_on_memory_exists(profile),
         armed_overhead=armed_overhead(profile, v),
         recovery_boot=recovery_boot(profile),
         unsafe=tuple(unsafe),

@@ -19,6 +19,14 @@ MEMMAP_ON_MEMORY_OFF = "memory_hotplug.memmap_on_memory=0"
 MEMHP_OFFLINE = "memhp_default_state=offline"
 
 
+def memmap_on_memory_exists(profile: Profile) -> bool:
+    """memory_hotplug.memmap_on_memory exists only with CONFIG_MHP_MEMMAP_ON_MEMORY (LNX:mm/memory_hotplug.c
+    module_param_cb under that option, 6.1/7.2); a kernel without it drops the dotted parameter silently
+    (init/main.c unknown_bootoption), so layoutc does not emit it there."""
+    config = profile.kernel_config
+    return config is None or config.state("MHP_MEMMAP_ON_MEMORY") in ("y", "m")
+
+
 def movablecore_param(value: int | Percent | None) -> str:
     if value is None:
         return ""
@@ -32,7 +40,8 @@ def cmdlines(profile: Profile, v: Mapping[str, Any]) -> Cmdlines:
     memmap = kcmd.memmap_pmem(window.start, window.size) if window is not None else ""
     nokaslr = "" if choice.on else "nokaslr"
     kmem = window is not None and profile.window is not None and profile.window.release is Release.KMEM
-    kmem_params = (MEMMAP_ON_MEMORY_OFF, MEMHP_OFFLINE) if kmem else ()
+    memmap_off = (MEMMAP_ON_MEMORY_OFF,) if memmap_on_memory_exists(profile) else ()
+    kmem_params = (*memmap_off, MEMHP_OFFLINE) if kmem else ()
     crash_stage = kcmd.join([memmap, "irqpoll", f"nr_cpus={profile.crash.cpus}", "reset_devices"])
     if profile.window is None:
         production = kcmd.join([crash.args, nokaslr])
