@@ -186,3 +186,76 @@ def test_a_symlinked_file_in_the_output_is_refused(run_cli, tmp_path: Path) -> N
     assert result.code == 4 and f"{out}/manifest.json is a symbolic link" in result.err
     assert victim.read_text() == "keep me\n"
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]
+
+
+def _fleet_copy(tmp_path: Path) -> Path:
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    shutil.copy(PROFILES / "qemu" / "qemu-4g.yaml", fleet / "qemu-4g.yaml")
+    shutil.copy(PROFILES / "origin-thread-4g.yaml", fleet / "origin.yaml")
+    return fleet
+
+
+def test_check_reports_orphans_of_a_renamed_board(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fleet, out = _fleet_copy(tmp_path), tmp_path / "out"
+    assert run_cli("compile", str(fleet), "-o", str(out)).code == 0
+    (out / "mine").mkdir()
+    (out / "mine" / "notes.txt").write_text("kept\n")
+    profile = fleet / "qemu-4g.yaml"
+    profile.write_text(profile.read_text().replace("board: qemu-4g", "board: qemu-4g-renamed"))
+    assert run_cli("compile", str(fleet), "-o", str(out), "--check").code == 3
+    (out / "stray.txt").write_text("x\n")
+    first = run_cli("compile", str(fleet), "-o", str(out))
+    assert first.code == 0 and first.out.endswith(" removed\n"), first.out
+    assert not (out / "qemu-4g").exists(), "a folder the old manifest filled is removed once empty"
+    assert (out / "mine" / "notes.txt").is_file() and (out / "stray.txt").is_file(), "never others"
+    check = run_cli("compile", str(fleet), "-o", str(out), "--check")
+    assert check.code == 3 and check.out == f"orphaned: {out}/stray.txt\n"
+    (out / "stray.txt").unlink()
+    assert run_cli("compile", str(fleet), "-o", str(out), "--check").code == 0
+
+
+def test_check_lists_each_orphan(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "out"
+    profile = str(PROFILES / "qemu" / "qemu-4g.yaml")
+    assert run_cli("compile", profile, "-o", str(out)).code == 0
+    (out / "device" / "old.sh").write_text("x\n")
+    check = run_cli("compile", profile, "-o", str(out), "--check")
+    assert check.code == 3 and check.out == f"orphaned: {out}/device/old.sh\n"
+
+
+def test_summaries_are_listed_and_removed_when_no_longer_asked(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    fleet, out = _fleet_copy(tmp_path), tmp_path / "out"
+    assert run_cli("compile", str(fleet), "-o", str(out), "--summary").code == 0
+    roles = {a["path"]: a["role"] for a in json.loads((out / "manifest.json").read_text())["artifacts"]}
+    assert roles["summary.txt"] == roles["summary.md"] == "summary"
+    check = run_cli("compile", str(fleet), "-o", str(out), "--check")
+    assert check.code == 3 and check.out == (f"stale: {out}/manifest.json (changed)\n"
+                                             f"orphaned: {out}/summary.md\norphaned: {out}/summary.txt\n")
+    assert run_cli("compile", str(fleet), "-o", str(out)).code == 0
+    assert not (out / "summary.txt").exists()
+
+
+def test_outputs_and_check_do_not_depend_on_the_working_directory(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    tree = tmp_path / "repo"
+    shutil.copytree(PROFILES, tree / "profiles")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    def run(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "layoutc.cli.main", *argv], cwd=cwd, text=True,
+                              capture_output=True, check=False, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+
+    assert run(tree, "compile", "profiles", "-o", "out").returncode == 0
+    assert run(tree, "compile", "profiles/qemu/qemu-4g.yaml", "-o", "one").returncode == 0
+    for cwd, source, out in ((elsewhere, "../repo/profiles", "../repo/out"),
+                             (elsewhere, str(tree / "profiles"), str(tree / "out")),
+                             (tree / "profiles", ".", "../out"),
+                             (elsewhere, str(tree / "profiles" / "qemu" / "qemu-4g.yaml"), str(tree / "one")),
+                             (tree / "profiles" / "qemu", "qemu-4g.yaml", "../../one")):
+        check = run(cwd, "compile", source, "-o", out, "--check")
+        assert check.returncode == 0, (cwd, source, check.stdout)

@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from layoutc.diagnostics.diagnostic import Diagnostics, Related
+from layoutc.diagnostics.diagnostic import Diagnostics, Related, Span
 from layoutc.frontend.load import load_profile
 from layoutc.model.profile import Profile
-from layoutc.writer.tree import OutputFile
+from layoutc.writer.tree import OutputFile, safe_relpath
 
 PROFILE_SUFFIXES = (".yaml", ".yml")
 
@@ -29,12 +29,14 @@ class ProfileFile:
 
 @dataclass(frozen=True, slots=True)
 class CompileResult:
-    files: tuple[OutputFile, ...]
+    files: tuple[OutputFile, ...]  # every artifact; not the manifest (``manifest_file``)
     boards: tuple[str, ...]
+    entries: tuple[dict[str, object], ...]  # the manifest's entries of ``files``
 
 
 # Names a fleet compile writes at the top of OUT: a board of that name would collide with them.
-FLEET_FILES = ("manifest.json", "summary.md", "summary.txt")
+MANIFEST = "manifest.json"
+FLEET_FILES = (MANIFEST, "summary.md", "summary.txt")
 
 
 def discover(path: Path, display: str) -> tuple[ProfileFile, ...]:
@@ -64,27 +66,49 @@ def load_all(files: tuple[ProfileFile, ...], diags: Diagnostics) -> tuple[Profil
     return tuple(profiles)
 
 
-def portable(profile: Profile, anchor: Path) -> Profile:
-    """The profile with every source path made relative, so outputs carry no absolute path.
+def source_anchor(source: Path) -> Path:
+    """The directory every output names source files from: the same wherever layoutc runs.
 
-    A path typed relative stays as typed. An absolute one becomes relative to the working
-    directory when it lies below it, else relative to ``anchor`` (the compiled directory's parent,
-    or the compiled file's directory), which keeps outputs identical wherever the tree lives.
+    The top of the git work tree that holds ``source``; outside a work tree, the parent of the
+    compiled directory, or the compiled file's directory.
     """
+    real = Path(os.path.realpath(source))
+    start = real if real.is_dir() else real.parent
+    for folder in (start, *start.parents):
+        if os.path.lexists(folder / ".git"):
+            return folder
+    return real.parent if real.is_dir() else start
+
+
+def portable(profile: Profile, anchor: Path) -> Profile:
+    """The profile with every source path named relative to ``anchor``, so outputs carry no absolute
+    path and do not depend on the working directory (``source_anchor``)."""
 
     def rel(name: str) -> str:
-        if not os.path.isabs(name):
-            return name
-        here = os.path.relpath(name)
-        return here if not here.startswith("..") else os.path.relpath(name, anchor)
+        return os.path.relpath(os.path.realpath(name), anchor)
 
     spans = {key: replace(span, file=rel(span.file)) for key, span in profile.spans.items()}
     return replace(profile, file=rel(profile.file), spans=spans, layers=tuple(rel(f) for f in profile.layers))
 
 
+def _shown_as_typed(diags: Diagnostics, found: Diagnostics, names: dict[str, str]) -> None:
+    """Add ``found`` to ``diags`` with every span naming the file as the user typed it."""
+
+    def back(span: Span | None) -> Span | None:
+        return None if span is None else replace(span, file=names.get(span.file, span.file))
+
+    for item in found:
+        related = tuple(replace(r, span=back(r.span)) for r in item.related)
+        diags.add(replace(item, span=back(item.span), related=related))
+
+
 def compile_profiles(profiles: tuple[Profile, ...], *, fleet: bool, diags: Diagnostics,
                      anchor: Path | None = None) -> CompileResult | None:
-    """Solve and render every concrete profile. ``fleet`` puts each board in its own directory."""
+    """Solve and render every concrete profile. ``fleet`` puts each board in its own directory.
+
+    With ``anchor``, outputs name source files relative to it (``portable``); diagnostics still name
+    them as typed. The manifest is not among the files: ``manifest_file`` makes it.
+    """
     concrete = tuple(p for p in profiles if not p.abstract)
     if not fleet and len(profiles) == 1 and profiles[0].abstract:
         only = profiles[0]
@@ -98,8 +122,22 @@ def compile_profiles(profiles: tuple[Profile, ...], *, fleet: bool, diags: Diagn
         _check_board_names(concrete, diags)
     if diags.has_errors:
         return None
+    found = Diagnostics()
+    names: dict[str, str] = {}
     if anchor is not None:
-        concrete = tuple(portable(p, anchor) for p in concrete)
+        moved = tuple(portable(p, anchor) for p in concrete)
+        for before, after in zip(concrete, moved, strict=True):
+            names.update(zip((after.file, *after.layers), (before.file, *before.layers), strict=True))
+        concrete = moved
+    files, entries = _render_boards(concrete, fleet, found)
+    _shown_as_typed(diags, found, names)
+    if diags.has_errors:
+        return None
+    return CompileResult(files, tuple(p.board for p in concrete), entries)
+
+
+def _render_boards(concrete: tuple[Profile, ...], fleet: bool,
+                   diags: Diagnostics) -> tuple[tuple[OutputFile, ...], tuple[dict[str, object], ...]]:
     from layoutc.render import render_all  # imported here: `layoutc check` never needs jinja2
     from layoutc.render.device import device_artifacts
     from layoutc.solve import solve
@@ -114,15 +152,48 @@ def compile_profiles(profiles: tuple[Profile, ...], *, fleet: bool, diags: Diagn
         for artifact in (*render_all(layout), *device_artifacts(profile, layout)):
             relpath = prefix + artifact.relpath
             files.append(OutputFile(relpath, artifact.content, artifact.mode))
-            entries.append({"path": relpath, "role": artifact.role, "board": profile.board,
-                            "profile": profile.file, "mode": f"{artifact.mode:04o}",
-                            "sha256": hashlib.sha256(artifact.content).hexdigest()})
-    if diags.has_errors:
-        return None
+            entries.append(_entry(relpath, artifact.role, profile.board, profile.file, artifact.content,
+                                  artifact.mode))
+    return tuple(files), tuple(entries)
+
+
+def _entry(relpath: str, role: str, board: str, profile: str, content: bytes, mode: int) -> dict[str, object]:
+    return {"path": relpath, "role": role, "board": board, "profile": profile, "mode": f"{mode:04o}",
+            "sha256": hashlib.sha256(content).hexdigest()}
+
+
+def summary_entries(files: tuple[OutputFile, ...]) -> tuple[dict[str, object], ...]:
+    """Manifest entries of the fleet summaries (role ``summary``; no board, no profile)."""
+    return tuple(_entry(f.relpath, "summary", "", "", f.content, f.mode) for f in files)
+
+
+def manifest_file(entries: tuple[dict[str, object], ...]) -> OutputFile:
+    """``manifest.json``: every file the compile writes but itself, sorted by path."""
     manifest = {"schema_version": 1, "generator": "layoutc",
                 "artifacts": sorted(entries, key=lambda e: str(e["path"]))}
-    files.append(OutputFile("manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()))
-    return CompileResult(tuple(files), tuple(p.board for p in concrete))
+    return OutputFile("manifest.json", (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode())
+
+
+def previous_paths(out: Path) -> tuple[str, ...]:
+    """The paths ``OUT/manifest.json`` lists (what an earlier compile wrote); none when it is unreadable.
+
+    Only safe relative paths are returned; a link is never followed."""
+    try:
+        fd = os.open(out / MANIFEST, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            data = json.loads(handle.read(1 << 24))
+        listed = [entry["path"] for entry in data["artifacts"]]
+    except (OSError, ValueError, TypeError, KeyError):
+        return ()
+    return tuple(p for p in listed if isinstance(p, str) and _safe(p))
+
+
+def _safe(relpath: str) -> bool:
+    try:
+        safe_relpath(relpath)
+    except ValueError:
+        return False
+    return relpath != MANIFEST
 
 
 def _check_unique_boards(profiles: tuple[Profile, ...], diags: Diagnostics) -> None:

@@ -11,10 +11,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from layoutc.diagnostics.diagnostic import Diagnostics, render_json, render_text
 from layoutc.dump.exit_codes import ExitCode
 from layoutc.model.profile import Profile
+
+if TYPE_CHECKING:
+    from layoutc.cli.compile import CompileResult
 from layoutc.writer.tree import OutputFile
 
 
@@ -45,8 +49,7 @@ def cmd_check(ns: argparse.Namespace) -> int:
 
 
 def cmd_compile(ns: argparse.Namespace) -> int:
-    from layoutc.cli.compile import compile_profiles, discover, load_all
-    from layoutc.writer.tree import OutputError, check_tree, write_tree
+    from layoutc.cli.compile import compile_profiles, discover, load_all, source_anchor
 
     if not ns.output:
         print("layoutc compile: error: -o/--output must name a directory (an empty path would mean the "
@@ -59,29 +62,62 @@ def cmd_compile(ns: argparse.Namespace) -> int:
         diags.error("LC006", f"no profiles found in {ns.path}", value=ns.path,
                     hint="profiles are *.yaml files; abstract bases alone compile to nothing")
     profiles = load_all(files, diags)
-    anchor = source.resolve().parent
     result = None if diags.has_errors else compile_profiles(profiles, fleet=source.is_dir(), diags=diags,
-                                                            anchor=anchor)
+                                                            anchor=source_anchor(source))
     if result is None:
         _emit(diags, ns.format)
         return ExitCode.INVALID_INPUT
-    out = Path(ns.output)
-    outputs = result.files + (_summary_files(result.files, profiles, diags) if ns.summary else ())
+    outputs = _with_manifest(result, _summary_files(result.files, profiles, diags) if ns.summary else ())
     if ns.check:
-        drift = check_tree(out, outputs)
-        _emit(diags, ns.format)
-        for item in drift:
-            print(f"stale: {out / item.relpath} ({item.reason})")
-        return ExitCode.CHANGED if drift else ExitCode.OK
+        return _check_out(Path(ns.output), outputs, result.boards if source.is_dir() else None, diags, ns.format)
+    return _write_out(Path(ns.output), outputs, len(result.boards), diags, ns.format)
+
+
+def _with_manifest(result: CompileResult, summaries: tuple[OutputFile, ...]) -> tuple[OutputFile, ...]:
+    from layoutc.cli.compile import manifest_file, summary_entries
+
+    return (*result.files, *summaries, manifest_file(result.entries + summary_entries(summaries)))
+
+
+def _check_out(out: Path, outputs: tuple[OutputFile, ...], boards: tuple[str, ...] | None,
+               diags: Diagnostics, fmt: str) -> int:
+    """``--check``: stale outputs, and orphans: files in OUT this compile would not write.
+
+    A single profile owns all of OUT. A fleet owns OUT's top-level files and the folders of its
+    boards and of the boards the previous ``OUT/manifest.json`` lists; other folders are left alone.
+    """
+    from layoutc.cli.compile import previous_paths
+    from layoutc.writer.tree import check_tree, stray_files
+
+    drift = check_tree(out, outputs)
+    if boards is None:
+        orphans = stray_files(out, (f.relpath for f in outputs))
+    else:
+        folders = {*boards, *(p.split("/", 1)[0] for p in previous_paths(out) if "/" in p)}
+        orphans = stray_files(out, (f.relpath for f in outputs), folders=sorted(folders), top=True)
+    _emit(diags, fmt)
+    for item in drift:
+        print(f"stale: {out / item.relpath} ({item.reason})")
+    for relpath in orphans:
+        print(f"orphaned: {out / relpath}")
+    return ExitCode.CHANGED if drift or orphans else ExitCode.OK
+
+
+def _write_out(out: Path, outputs: tuple[OutputFile, ...], boards: int, diags: Diagnostics, fmt: str) -> int:
+    """Write OUT, and remove what the previous compile wrote (its manifest) that this one does not."""
+    from layoutc.cli.compile import previous_paths
+    from layoutc.writer.tree import OutputError, write_tree
+
     try:
-        report = write_tree(out, outputs)
+        report = write_tree(out, outputs, remove=previous_paths(out))
     except OutputError as exc:
         print(f"layoutc: {exc}", file=sys.stderr)
         return ExitCode.FAILED
-    _emit(diags, ns.format)
-    if ns.format == "text":
-        print(f"compiled {len(result.boards)} board(s) into {out}: "
-              f"{len(report.written)} written, {len(report.unchanged)} unchanged")
+    _emit(diags, fmt)
+    if fmt == "text":
+        removed = f", {len(report.removed)} removed" if report.removed else ""
+        print(f"compiled {boards} board(s) into {out}: "
+              f"{len(report.written)} written, {len(report.unchanged)} unchanged{removed}")
     return ExitCode.OK
 
 

@@ -36,6 +36,7 @@ class OutputFile:
 class WriteReport:
     written: tuple[str, ...]
     unchanged: tuple[str, ...]
+    removed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +68,19 @@ def safe_relpath(relpath: str) -> PurePosixPath:
     return pure
 
 
-def write_tree(root: Path, files: Iterable[OutputFile]) -> WriteReport:
+def write_tree(root: Path, files: Iterable[OutputFile], remove: Iterable[str] = ()) -> WriteReport:
     """Write every file under ``root`` atomically; unchanged files are left alone.
 
     All changed files are first written to temporary names, then flushed to disk with one sync
     (one fsync per file made a 200-board fleet spend seconds in fsync), then renamed into place.
     An error before the renames leaves every old file as it was. The whole run holds an
-    exclusive lock on ``root``.
+    exclusive lock on ``root``. Then each path of ``remove`` that is not among ``files`` is deleted
+    (a file or a link, never a directory nor anything through a link), and so is every directory
+    that deletion leaves empty.
     """
     items = sorted(files, key=lambda f: f.relpath)
+    keep = {item.relpath for item in items}
+    doomed = sorted({p for p in remove if p not in keep})
     parts = [safe_relpath(item.relpath).parts for item in items]
     try:
         os.makedirs(root, exist_ok=True)
@@ -86,9 +91,66 @@ def write_tree(root: Path, files: Iterable[OutputFile]) -> WriteReport:
         fcntl.flock(root_fd, fcntl.LOCK_EX)
         for item, path in zip(items, parts, strict=True):
             _refuse_links(root, root_fd, item.relpath, path)
-        return _write_locked(root, root_fd, items, parts)
+        report = _write_locked(root, root_fd, items, parts)
+        return WriteReport(report.written, report.unchanged, _remove(root_fd, doomed))
     finally:
         os.close(root_fd)  # releases the lock
+
+
+def _remove(root_fd: int, doomed: list[str]) -> tuple[str, ...]:
+    """Delete the files of ``doomed`` (relative paths) that exist; then their emptied directories."""
+    removed: list[str] = []
+    emptied: set[tuple[str, ...]] = set()
+    folders = _Folders(root_fd)
+    try:
+        for relpath in doomed:
+            parts = safe_relpath(relpath).parts
+            try:
+                dir_fd = folders.open(parts[:-1], create=False)
+                if stat.S_ISDIR(os.lstat(parts[-1], dir_fd=dir_fd).st_mode):
+                    continue
+                os.unlink(parts[-1], dir_fd=dir_fd)
+            except OSError:
+                continue
+            removed.append(relpath)
+            emptied.update(parts[:depth] for depth in range(1, len(parts)))
+        folders.close()
+        for folder in sorted(emptied, key=len, reverse=True):
+            try:
+                os.rmdir(folder[-1], dir_fd=folders.open(folder[:-1], create=False))
+            except OSError:
+                pass  # not empty: the user's files stay
+    finally:
+        folders.close()
+    return tuple(removed)
+
+
+def stray_files(root: Path, keep: Iterable[str], *, folders: Iterable[str] = ("",),
+                top: bool = False) -> tuple[str, ...]:
+    """Files below ``root`` that are not in ``keep``: in each of ``folders`` (recursively; ``""`` is
+    the whole tree) and, with ``top``, directly in ``root``. Links are listed, never followed."""
+    kept = set(keep)
+    found: set[str] = set()
+    if top:
+        found.update(_entries(root, "", recursive=False))
+    for folder in folders:
+        found.update(_entries(root, folder, recursive=True))
+    return tuple(sorted(found - kept))
+
+
+def _entries(root: Path, folder: str, *, recursive: bool) -> list[str]:
+    base = root / folder if folder else root
+    if folder and (not os.path.lexists(base) or os.path.islink(base) or not base.is_dir()):
+        return [folder] if os.path.lexists(base) else []
+    listed: list[str] = []
+    for here, subdirs, names in os.walk(base, followlinks=False):
+        rel = os.path.relpath(here, root)
+        prefix = "" if rel == "." else rel + "/"
+        links = [d for d in subdirs if os.path.islink(os.path.join(here, d))]
+        listed.extend(prefix + name for name in (*names, *links))
+        if not recursive:
+            break
+    return listed
 
 
 def _write_locked(root: Path, root_fd: int, items: list[OutputFile],
