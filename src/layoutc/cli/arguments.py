@@ -56,4 +56,5 @@ def probe_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def codes_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--format", choices=("markdown",), default="markdown")
+    parser.add_argument("--format", choices=("markdown", "json"), default="markdown",
+                        help="the Markdown table (docs/diagnostics.md; default) or JSON")

@@ -68,7 +68,10 @@ def build_parser(prog: str = "layoutc lab") -> argparse.ArgumentParser:
         "OVMF and systemd-boot (an ESP with the generated BLS entry) in one QEMU; the crash kernel's "
         "LoaderEntryOneShot picks the recovery entry",
     )
-    parser.add_argument("--json", action="store_true", help="print the JSON report instead of the text one")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="the report as text (default) or JSON on stdout")
+    parser.add_argument("--json", dest="format", action="store_const", const="json",
+                        help="the same as --format json")
     parser.add_argument(
         "--mirror",
         metavar="URL",
@@ -107,8 +110,8 @@ def main_lab(argv: Sequence[str] | None = None) -> int:
     except LabError as exc:
         print(f"layoutc lab: error: {exc.code}: {exc.message}", file=sys.stderr)
         return _ERROR_EXIT.get(exc.code, ExitCode.FAILED)
-    sys.stdout.write(report.to_json() if args.json else report.to_text())
-    if not args.json:
+    sys.stdout.write(report.to_json() if args.format == "json" else report.to_text())
+    if args.format == "text":
         print(f"report: {out_dir / 'report.txt'}")
     return report.exit_code
 

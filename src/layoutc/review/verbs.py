@@ -8,13 +8,19 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from layoutc.diagnostics.diagnostic import Diagnostics, render_text
 from layoutc.dump.exit_codes import ExitCode
 from layoutc.review.pipeline import Compiled, RevisionError, checkout_revision, compile_document, temp_dir
+
+if TYPE_CHECKING:
+    from layoutc.review.diff import LayoutDiff
+    from layoutc.review.overhead import ArmedOverhead
 
 VERBS = ("explain", "diff", "map", "estimate")
 
@@ -33,12 +39,12 @@ def parser(verb: str) -> argparse.ArgumentParser:
                        help="two profiles; with --rev, one profile in a git repository")
         p.add_argument("--rev", metavar="A..B", help="compare PROFILE at git revision A with revision B "
                        "(B empty: the working tree)")
-        p.add_argument("--format", choices=("text", "markdown"), default="text")
+        p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
         p.add_argument("--svg", metavar="FILE", help="also write OLD and NEW memory maps side by side")
     elif verb == "map":
         p.add_argument("profile", metavar="PROFILE")
         p.add_argument("--svg", metavar="FILE", help="write the SVG picture to FILE (text still on stdout)")
-        p.add_argument("--format", choices=("text", "svg"), default="text", help="what to print on stdout")
+        p.add_argument("--format", choices=("text", "svg", "json"), default="text", help="what to print on stdout")
     elif verb == "estimate":
         p.add_argument("profile", metavar="PROFILE")
         p.add_argument("--kernel", metavar="FILE",
@@ -140,7 +146,8 @@ def cmd_diff(ns: argparse.Namespace) -> int:
     if old is None or new is None:
         return _fail(diags)
     result = diff(old.doc, new.doc, old_label=labels[0], new_label=labels[1])
-    sys.stdout.write(render_markdown(result) if ns.format == "markdown" else diff_text(result))
+    renderers = {"markdown": render_markdown, "json": _diff_json, "text": diff_text}
+    sys.stdout.write(renderers[ns.format](result))
     if ns.svg and not _write(ns.svg, side_by_side_svg(old.doc, new.doc, old_label=labels[0],
                                                        new_label=labels[1])):
         return ExitCode.FAILED
@@ -158,7 +165,8 @@ def cmd_map(ns: argparse.Namespace) -> int:
     svg = map_svg(compiled.doc)
     if ns.svg and not _write(ns.svg, svg):
         return ExitCode.FAILED
-    sys.stdout.write(svg if ns.format == "svg" else map_text(compiled.doc))
+    shown = {"svg": lambda: svg, "json": lambda: _map_json(compiled.doc), "text": lambda: map_text(compiled.doc)}
+    sys.stdout.write(shown[ns.format]())
     return ExitCode.OK
 
 
@@ -185,6 +193,40 @@ def cmd_estimate(ns: argparse.Namespace) -> int:
     result = estimate(profile, kernel_size, initrd_size, footprint)
     sys.stdout.write(render_json(result) if ns.format == "json" else estimate_text(result))
     return ExitCode.OK
+
+
+def _diff_json(result: LayoutDiff) -> str:
+    """``diff --format json``: every change and both armed overheads (schemas/cli/v1/diff.schema.json)."""
+    data = {"old": {"label": result.old_label, "board": result.old_board, "armed": _armed(result.old_armed)},
+            "new": {"label": result.new_label, "board": result.new_board, "armed": _armed(result.new_armed)},
+            "changed": result.changed,
+            "changes": [{"section": c.section, "kind": c.kind, "subject": c.subject, "old": c.old, "new": c.new,
+                         "detail": c.detail} for c in result.changes]}
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+
+def _armed(armed: ArmedOverhead) -> dict[str, object]:
+    return {"ram": armed.ram, "crash": armed.crash, "low": armed.low, "cma_lent": armed.cma_lent,
+            "guard": armed.guard, "window_lost": armed.window_lost, "total": armed.total,
+            "kdump_default": armed.kdump_default.size, "versus_default": armed.versus_default}
+
+
+def _map_json(doc: Mapping[str, Any]) -> str:
+    """``map --format json``: the segments of the map, the regions and the armed overhead."""
+    from layoutc.review.doc import read
+    from layoutc.review.geometry import segments
+    from layoutc.review.overhead import armed_overhead
+
+    layout = read(doc).layout
+    data = {"board": layout.board, "arch": str(layout.arch), "ram": layout.memory.total_ram,
+            "block_size": layout.memory.block_size,
+            "cmdline": {stage: str(getattr(layout.cmdline, stage)) for stage in ("production", "crash", "recovery")},
+            "segments": [{"start": s.start, "end": s.end, "size": s.size, "type": s.type, "node": s.node,
+                          "zone": s.zone or None, "regions": list(s.regions)} for s in segments(layout)],
+            "regions": [{"name": r.name, "start": r.start, "end": r.end, "node": r.node}
+                        for r in sorted(layout.regions, key=lambda r: r.start)],
+            "armed": _armed(armed_overhead(layout))}
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
