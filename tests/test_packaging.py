@@ -25,6 +25,9 @@ def test_wheel_carries_schemas_and_templates(tmp_path: Path) -> None:
     for template in (REPO / "templates").rglob("*"):
         if template.is_file():
             assert f"layoutc/templates/{template.relative_to(REPO / 'templates')}" in names
+    for installed in ("share/bash-completion/completions/layoutc", "share/zsh/site-functions/_layoutc",
+                      "share/fish/vendor_completions.d/layoutc.fish", "share/man/man1/layoutc.1"):
+        assert any(n.endswith(f".data/data/{installed}") for n in names), installed
     assert any(n.endswith("entry_points.txt") for n in names)
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "layoutc = layoutc.cli.main:main" in zipfile.ZipFile(wheel).read(entry).decode()

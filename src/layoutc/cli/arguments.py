@@ -58,3 +58,11 @@ def probe_arguments(parser: argparse.ArgumentParser) -> None:
 def codes_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("markdown", "json"), default="markdown",
                         help="the Markdown table (docs/diagnostics.md; default) or JSON")
+
+
+def completion_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("shell", choices=("bash", "zsh", "fish"), metavar="SHELL", help="bash, zsh or fish")
+
+
+def man_arguments(parser: argparse.ArgumentParser) -> None:
+    del parser  # no arguments: the page is the same everywhere

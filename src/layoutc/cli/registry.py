@@ -37,6 +37,16 @@ class Verb:
     calling: Calling = Calling.NAMESPACE
     description: str | None = None
     add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
+    own_parser: str | None = None  # "module:function" of the parser of a verb that parses its own arguments
+
+    def full_parser(self) -> argparse.ArgumentParser | None:
+        """The parser of a verb that parses its own arguments (for completions and the man page)."""
+        if self.own_parser is None:
+            return None
+        module_name, function = self.own_parser.split(":")
+        make = getattr(importlib.import_module(module_name), function)
+        found: argparse.ArgumentParser = make(self.name) if self.calling is Calling.VERB_ARGV else make()
+        return found
 
     def help_text(self) -> str:
         return self.help if isinstance(self.help, str) else self.help(self.name)
@@ -54,7 +64,8 @@ def _review_help(verb: str) -> str:
 
 
 def _review(name: str) -> Verb:
-    return Verb(name, _review_help, "layoutc.review.verbs:main_review", Calling.VERB_ARGV)
+    return Verb(name, _review_help, "layoutc.review.verbs:main_review", Calling.VERB_ARGV,
+                own_parser="layoutc.review.verbs:parser")
 
 
 VERBS: tuple[Verb, ...] = (
@@ -79,14 +90,20 @@ VERBS: tuple[Verb, ...] = (
     Verb("codes", "list every diagnostic code with its rule", "layoutc.cli.verbs:cmd_codes",
          description="Print the table of diagnostic codes (docs/diagnostics.md).",
          add_arguments=arguments.codes_arguments),
+    Verb("completion", "print the shell completion script (bash, zsh, fish)", "layoutc.cli.shell:cmd_completion",
+         description="Print the completion script of SHELL on stdout; the wheel also installs them.",
+         add_arguments=arguments.completion_arguments),
+    Verb("man", "print the manual page (roff)", "layoutc.cli.shell:cmd_man",
+         description="Print layoutc(1) as roff on stdout ('layoutc man | man -l -'); the wheel also installs it.",
+         add_arguments=arguments.man_arguments),
     _review("explain"),
     _review("diff"),
     _review("map"),
     _review("estimate"),
     Verb("dump", "write a filtered crash dump from /proc/vmcore or an ELF vmcore (see 'layoutc dump --help')",
-         "layoutc.dump.__main__:main", Calling.STANDALONE),
+         "layoutc.dump.__main__:main", Calling.STANDALONE, own_parser="layoutc.dump.__main__:parser"),
     Verb("lab", "boot the compiled layout in real kernels under QEMU and compare (see 'layoutc lab --help')",
-         "layoutc.lab.verb:main", Calling.STANDALONE),
+         "layoutc.lab.verb:main", Calling.STANDALONE, own_parser="layoutc.lab.verb:build_parser"),
 )
 
 
