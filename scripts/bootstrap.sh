@@ -39,3 +39,6 @@ if [ "$all" = 1 ]; then
 else
     .venv/bin/python -m pip install -q --disable-pip-version-check .
 fi
+
+echo "layoutc is installed in .venv/bin; to call it as 'layoutc', run:"
+echo "  export PATH=\"$PWD/.venv/bin:\$PATH\""
