@@ -71,7 +71,7 @@ complete -c layoutc -n '__fish_seen_subcommand_from dump' -l workers -r -F -d 'c
 complete -c layoutc -n '__fish_seen_subcommand_from dump' -l mmap -d 'read the source through mmap windows'
 complete -c layoutc -n '__fish_seen_subcommand_from dump' -l no-mmap -d 'read the source with pread only'
 complete -c layoutc -n '__fish_seen_subcommand_from dump' -l iomem -r -F -d 'exclude this kernels System RAM (default /proc/iomem when SOURCE is /proc/vmcore'
-complete -c layoutc -n '__fish_seen_subcommand_from dump' -l progress -d 'show progress even when stderr is not a TTY'
+complete -c layoutc -n '__fish_seen_subcommand_from dump' -l progress -d 'show progress even when stderr is not a TTY (then one line every few seconds)'
 complete -c layoutc -n '__fish_seen_subcommand_from dump' -l quiet -d 'no progress and no summary'
 complete -c layoutc -n '__fish_seen_subcommand_from dump' -l build-zipapp -r -F -d 'write a self-contained zipapp of the dumper and exit'
 complete -c layoutc -n '__fish_seen_subcommand_from dump' -F

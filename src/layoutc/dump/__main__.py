@@ -50,7 +50,8 @@ def parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="exclude this kernel's System RAM (default /proc/iomem when SOURCE is /proc/vmcore)",
     )
-    p.add_argument("--progress", action="store_true", help="show progress even when stderr is not a TTY")
+    p.add_argument("--progress", action="store_true", help="show progress even when stderr is not a TTY "
+                   "(then one line every few seconds)")
     p.add_argument("--quiet", action="store_true", help="no progress and no summary")
     p.add_argument("--build-zipapp", metavar="OUT.pyz", help="write a self-contained zipapp of the dumper and exit")
     p.add_argument("source", nargs="?", metavar="SOURCE", help="ELF vmcore, e.g. /proc/vmcore")

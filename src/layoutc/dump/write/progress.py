@@ -1,9 +1,23 @@
-"""Progress on stderr: percent, MB/s and ETA, at most a few times a second."""
+"""Progress on stderr: percent, MB/s and ETA.
+
+On a terminal one line is redrawn (``\\r``) at most a few times a second. Anywhere else (a pipe, a
+log file) each update is a line of its own, at most one every ``LOG_INTERVAL`` seconds, so a log
+stays readable line by line.
+"""
 
 from __future__ import annotations
 
 import time
 from typing import TextIO
+
+LOG_INTERVAL = 5.0  # seconds between progress lines when the stream is not a terminal
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
 
 
 class Progress:
@@ -13,7 +27,8 @@ class Progress:
         self.total = max(total, 1)
         self.stream = stream
         self.label = label
-        self.interval = interval
+        self.terminal = stream is not None and _is_terminal(stream)
+        self.interval = interval if self.terminal else max(interval, LOG_INTERVAL)
         self.done = 0
         self._start = time.monotonic()
         self._last = 0.0
@@ -26,7 +41,7 @@ class Progress:
         now = time.monotonic()
         if now - self._last >= self.interval:
             self._last = now
-            self.stream.write("\r" + self.line(now))
+            self.stream.write("\r" + self.line(now) if self.terminal else self.line(now) + "\n")
             self.stream.flush()
 
     def line(self, now: float | None = None) -> str:
@@ -41,5 +56,5 @@ class Progress:
     def close(self) -> None:
         """End the progress line."""
         if self.stream is not None:
-            self.stream.write("\r" + self.line() + "\n")
+            self.stream.write(("\r" if self.terminal else "") + self.line() + "\n")
             self.stream.flush()
