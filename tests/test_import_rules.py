@@ -20,6 +20,7 @@ SRC = REPO / "src" / "layoutc"
 # room -> the rooms it may import ("layoutc" is the package root, "resources" the data-file finder)
 ALLOWED: dict[str, frozenset[str]] = {
     "dump": frozenset(),
+    "devicetree": frozenset(),  # ships to devices like the dumper: standard library only
     "diagnostics": frozenset({"importer", "solve"}),  # the catalogue document gathers every room's codes
     "model": frozenset({"diagnostics", "kernel", "resources"}),  # resources: the layout schema
     "kernel": frozenset({"model"}),
