@@ -76,7 +76,7 @@ def test_exabyte_reserved_range_is_an_error_at_plain_check(tmp_path: Path) -> No
     (tmp_path / "p.yaml").write_text(text)
     result = _layoutc("check", "p.yaml", cwd=tmp_path)
     assert result.returncode == 1
-    assert ("p.yaml:26:34: error[LC240]: memory.map[7].end: 0x1000000000000000 is past "
+    assert ("p.yaml:31:34: error[LC240]: memory.map[7].end: 0x1000000000000000 is past "
             "the end of the 52-bit physical address space of x86_64") in result.stderr, result.stderr
 
 

@@ -16,7 +16,9 @@ from layoutc.frontend.yaml_source import Document, Key, dotted
 from layoutc.kernel.physaddr import MAX_PHYSMEM_BITS, NARROW_PHYSMEM_BITS, address_limit, min_block_size
 from layoutc.model.profile import (
     Arch,
+    BootLoader,
     BootSelection,
+    BootSpec,
     Compression,
     CrashMemory,
     CrashSpec,
@@ -126,8 +128,15 @@ def elaborate(doc: Document, layers: tuple[str, ...], diags: Diagnostics) -> Pro
         kernel_image_size=r.size(("kernel", "image_size"), DEFAULT_IMAGE_SIZE) or 0,
         memory=memory, crash=crash, window=window, disk=disk, dump=dump, recovery=recovery,
         kaslr=Kaslr(r.get(("kaslr",), "auto")), prove_movability=bool(r.get(("arm", "prove_movability"), False)),
-        pins=pins, spans=spans, layers=layers, kernel_config=config,
+        pins=pins, spans=spans, layers=layers, kernel_config=config, boot=_boot(r),
     )
+
+
+def _boot(r: _Reader) -> BootSpec | None:
+    """``boot``: absent means the initrd's place is not modelled (layoutc.kernel.bootloader)."""
+    if not r.has(("boot",)):
+        return None
+    return BootSpec(BootLoader(r.get(("boot", "loader"))), r.size(("boot", "initrd_size")) or 0)
 
 
 def _memory(r: _Reader) -> MemoryMap:

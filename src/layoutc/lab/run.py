@@ -86,13 +86,24 @@ def plan_for(layout: Layout) -> guest.GuestPlan:
 
 def _boot(name: str, k: kernels.Kernel, plan: guest.GuestPlan, cmdline: str, machine: board.Machine,
           out_dir: Path, opts: LabOptions, accel: str,
-          probe: bool = False) -> tuple[BootRecord, GuestOutput]:  # fmt: skip
+          probe: bool = False, pad_to: int = 0) -> tuple[BootRecord, GuestOutput, int]:  # fmt: skip
+    """One QEMU direct boot; the image is padded with zeros to ``pad_to`` bytes (the production initrd's size
+    the layout assumes: the kernel's unpacker skips zero bytes between archives), and its size returned."""
     image = _guest_image(k, plan, out_dir / f"initramfs-{name}.img", probe=probe)
+    if image.stat().st_size < pad_to:
+        with image.open("ab") as f:
+            f.truncate(pad_to)
+    size = image.stat().st_size
     log = out_dir / f"serial-{name}.log"
     result = qemu.run_boot(qemu.QemuBoot(k.vmlinuz, image, cmdline, machine, log, accel, opts.timeout))
     image.unlink(missing_ok=True)  # rebuilt in half a second; not worth keeping per run
     record = BootRecord(name, round(result.seconds, 2), result.returncode, str(log), result.argv)
-    return record, parse_serial(log.read_bytes())
+    return record, parse_serial(log.read_bytes()), size
+
+
+def initrd_region_size(layout: Layout) -> int:
+    """Bytes of the production initrd the layout assumes (its exact ``initrd`` region), 0 when none."""
+    return sum(r.size for r in layout.regions if r.kind == "initrd")
 
 
 def _baseline_key(k: kernels.Kernel, machine: board.Machine, cmdline: str) -> str:
@@ -114,7 +125,7 @@ def _baseline(k: kernels.Kernel, machine: board.Machine, cmdline: str, out_dir: 
             if out.done:
                 (out_dir / "serial-baseline.log").write_bytes(cached.read_bytes())
                 return None, out
-        record, out = _boot("baseline", k, guest.GuestPlan(), cmdline, machine, out_dir, opts, accel)
+        record, out, _ = _boot("baseline", k, guest.GuestPlan(), cmdline, machine, out_dir, opts, accel)
         if out.done and opts.baseline_cache:
             cached.parent.mkdir(parents=True, exist_ok=True)
             cached.write_bytes(Path(record.serial_log).read_bytes())
@@ -232,13 +243,24 @@ def run_lab(
         return _run_cycle(layout_dir, layout, k, machine, out_dir, opts, stage, replace(head, accel=accel))
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
         probe = opts.roundtrip and opts.guest_probe
-        prod_f = pool.submit(_boot, "production", k, plan_for(layout), cmdline, machine, out_dir, opts, accel, probe)
+        prod_f = pool.submit(_boot, "production", k, plan_for(layout), cmdline, machine, out_dir, opts, accel, probe,
+                             initrd_region_size(layout))
         base_f = pool.submit(_baseline, k, machine, " ".join(base_cmdline), out_dir, opts, accel)
-        prod_rec, prod = prod_f.result()
+        prod_rec, prod, initrd_size = prod_f.result()
         base_rec, base = base_f.result()
     report = _assess(replace(head, accel=accel), layout, cmdline, (prod_rec, prod), (base_rec, base), opts, out_dir)
+    report = _with_initrd_fact(report, layout, prod, initrd_size)
     report.write(out_dir)
     return report
+
+
+def _with_initrd_fact(report: Report, layout: Layout, prod: GuestOutput, initrd_size: int) -> Report:
+    """The direct boot's initrd placement fact (QEMU -initrd; layoutc.kernel.bootloader)."""
+    if not prod.done:
+        return report
+    fact = compare.initrd_fact(layout, prod, "direct", initrd_size)
+    verdict = "fail" if report.verdict == "pass" and fact.status == "fail" else report.verdict
+    return replace(report, facts=(*report.facts, fact), verdict=verdict)
 
 
 def _assess(

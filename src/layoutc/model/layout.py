@@ -26,6 +26,8 @@ class RegionKind(enum.StrEnum):
     DUMP_WINDOW = "dump_window"
     GUARD = "guard"
     KERNEL_IMAGE = "kernel_image"
+    INITRD = "initrd"  # the production initrd where the boot loader puts it (exact)
+    INITRD_BOUND = "initrd_bound"  # every byte the initrd may occupy when the firmware chooses
 
 
 class KaslrGuard(enum.StrEnum):

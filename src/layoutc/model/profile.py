@@ -83,6 +83,15 @@ class BootSelection(enum.StrEnum):
     HOOK = "hook"
 
 
+class BootLoader(enum.StrEnum):
+    """What loads the production kernel and initrd (``boot.loader``; layoutc.kernel.bootloader)."""
+
+    DIRECT = "direct"  # QEMU -kernel/-initrd (x86_load_linux)
+    GRUB_BIOS = "grub-bios"
+    GRUB_EFI = "grub-efi"
+    SYSTEMD_BOOT = "systemd-boot"
+
+
 class Strategy(enum.StrEnum):
     """The named combinations of ``layoutc import --strategy``."""
 
@@ -208,6 +217,14 @@ class RecoverySpec:
 
 
 @dataclass(frozen=True, slots=True)
+class BootSpec:
+    """``boot``: the production boot loader and the size of the initrd it loads (bytes)."""
+
+    loader: BootLoader
+    initrd_size: int
+
+
+@dataclass(frozen=True, slots=True)
 class Pin:
     value: int | Percent
     unsafe: bool
@@ -259,6 +276,7 @@ class Profile:
     spans: Mapping[str, Span]
     layers: tuple[str, ...] = ()
     kernel_config: KernelConfig | None = None  # None only for profiles built without elaborate
+    boot: BootSpec | None = None  # None: the initrd's place is not modelled (no boot: section)
 
     def span(self, path: str) -> Span | None:
         """Source position of the input at dotted ``path`` (or its closest parent)."""

@@ -48,6 +48,10 @@ def regions(profile: Profile, v: Mapping[str, Any]) -> tuple[Region, ...]:
     image = v.get("kernel_image")
     if image:
         out.append(Region(image[0], image[1], RegionKind.KERNEL_IMAGE, "kernel_image", node(image[0])))
+    if crash.initrd is not None:
+        s, e = crash.initrd.span
+        kind = RegionKind.INITRD if crash.initrd.exact else RegionKind.INITRD_BOUND
+        out.append(Region(s, e, kind, str(kind), node(s)))
     return tuple(sorted(out))
 
 
@@ -98,6 +102,8 @@ REGION2STEP = {
     "dump_window": "window",
     "guard": "guards",
     "kernel_image": "kernel_image",
+    "initrd": "crash",
+    "initrd_bound": "crash",
 }
 
 

@@ -70,7 +70,8 @@ def check(layout: Layout) -> list[Violation]:
     if args.offset is not None and args.offset % crashkernel.CRASH_ALIGN:
         out.append(Violation(9, f"crashkernel offset {format_addr(args.offset)} not 16M-aligned"))
     image = None if layout.kaslr else fixed_image(_image_size(layout))
-    free = _free_for_crash(present, image)
+    initrd = [(r.start, r.end) for r in layout.regions if r.kind == "initrd"]
+    free = intervals.subtract(_free_for_crash(present, image), initrd)
     align = crashkernel.CRASH_ALIGN if arch is Arch.X86_64 else crashkernel.CRASH_ALIGN_GENERIC
     placed = crashkernel.place(args, free, align)
     if placed.crash is None:
@@ -83,6 +84,7 @@ def check(layout: Layout) -> list[Violation]:
         else ()
     )
     out.extend(_placement_rules(layout, crash_areas, cma))
+    out.extend(_initrd_bound_rules(layout, [*crash_areas, *cma]))
     spans, zone_violations = _zone_rules(layout, present, ram, crash_areas, cma)
     out.extend(zone_violations)
     out.extend(_stage_rules(layout, windows))
@@ -90,6 +92,18 @@ def check(layout: Layout) -> list[Violation]:
         out.extend(_window_rules(layout, window, spans, crash_areas, list(cma), image))
     out.extend(_cmdline_length_rules(layout))
     return out
+
+
+def _initrd_bound_rules(layout: Layout, areas: list[tuple[int, int]]) -> list[Violation]:
+    """An initrd whose pages the firmware chooses must miss every crash area wherever it lands
+    (memblock's searches are first-fit: only an overlap moves an area; layoutc.kernel.bootloader)."""
+    return [
+        Violation(20, f"initrd may lie in {_rng((r.start, r.end))}, over crash area {_rng(a)}")
+        for r in layout.regions
+        if r.kind == "initrd_bound"
+        for a in areas
+        if _overlap((r.start, r.end), a)
+    ]
 
 
 def _crashkernel_class_rules(prod: str) -> list[Violation]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from layoutc.kernel import crashkernel, memblock, zones
+from layoutc.kernel import bootloader, crashkernel, memblock, zones
 from layoutc.kernel.kaslr import fixed_image
 from layoutc.model import intervals
 from layoutc.model.layout import DumpWindow, Unsafe
@@ -28,6 +28,7 @@ class CrashPlacement:
     crash: tuple[int, int]
     low: tuple[int, int] | None
     cma: tuple[tuple[int, int], ...]
+    initrd: bootloader.InitrdPlacement | None = None
 
 
 def kaslr(profile: Profile) -> KaslrChoice:
@@ -73,17 +74,28 @@ def crash_args(profile: Profile, size: int, offset: int | None = None) -> str:
 
 
 def free_at_crash_time(
-    pres: tuple[memblock.Present, ...], image: tuple[int, int] | None
+    pres: tuple[memblock.Present, ...],
+    image: tuple[int, int] | None,
+    initrd: bootloader.InitrdPlacement | None = None,
 ) -> tuple[tuple[int, int], ...]:
-    """memblock.memory minus what is reserved when arch_reserve_crashkernel() runs (after initmem_init)."""
+    """memblock.memory minus what is reserved when arch_reserve_crashkernel() runs (after initmem_init).
+
+    An initrd placed exactly by its loader is reserved then (early_reserve_initrd, layoutc.kernel.bootloader).
+    """
     taken = [low_first_mib(), *node_data(pres)]
     if image is not None:
         taken.append(image)
+    if initrd is not None and initrd.exact:
+        taken.append(initrd.span)
     return intervals.subtract(((p.start, p.end) for p in pres), taken)
 
 
 def _low_offset(
-    profile: Profile, pres: tuple[memblock.Present, ...], size: int, image: tuple[int, int] | None
+    profile: Profile,
+    pres: tuple[memblock.Present, ...],
+    size: int,
+    image: tuple[int, int] | None,
+    initrd: bootloader.InitrdPlacement | None,
 ) -> int | None:
     """@OFFSET for boards whose ZONE_MOVABLE comes out of DMA32 (no RAM above 4 GiB).
 
@@ -96,7 +108,7 @@ def _low_offset(
         return None
     if zones.movable_zone(pres) is zones.Zone.NORMAL:
         return None
-    free = free_at_crash_time(pres, image)
+    free = free_at_crash_time(pres, image, initrd)
     return crashkernel.find_bottom_up(free, size, crashkernel.CRASH_ALIGN, 0, crashkernel.CRASH_ADDR_LOW_MAX)
 
 
@@ -105,7 +117,8 @@ def place_crash(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) ->
     pres: tuple[memblock.Present, ...] = v["production_present"]
     size: int = v["crash_size"]
     ram = memblock.total_pages(pres) * memblock.PAGE_SIZE
-    args = crash_args(profile, size, _low_offset(profile, pres, size, v["kernel_image"]))
+    initrd = production_initrd(profile)
+    args = crash_args(profile, size, _low_offset(profile, pres, size, v["kernel_image"], initrd))
     parsed = crashkernel.parse(args, ram)
     pin = profile.pins.crashkernel_offset
     if pin is not None and parsed.offset is not None and parsed.offset % crashkernel.CRASH_ALIGN:
@@ -125,7 +138,7 @@ def place_crash(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) ->
                 value=format_addr(parsed.offset),
             ),
         )
-    free = free_at_crash_time(pres, v["kernel_image"])
+    free = free_at_crash_time(pres, v["kernel_image"], initrd)
     align = crashkernel.CRASH_ALIGN if profile.arch is Arch.X86_64 else crashkernel.CRASH_ALIGN_GENERIC
     placed = crashkernel.place(parsed, free, align)
     if placed.crash is None:
@@ -152,7 +165,49 @@ def place_crash(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) ->
                 hint="ask for less CMA",
                 value=format_size(parsed.cma_size),
             )
-    return CrashPlacement(args, placed.crash, placed.low, cma)
+    _initrd_bound_holds(initrd, [placed.crash, *([placed.low] if placed.low else []), *cma])
+    return CrashPlacement(args, placed.crash, placed.low, cma, initrd)
+
+
+def production_initrd(profile: Profile) -> bootloader.InitrdPlacement | None:
+    """The production initrd as ``boot.loader`` places it (None without a boot: section)."""
+    if profile.boot is None:
+        return None
+    ram = [(r.start, r.end) for r in profile.memory.ram]
+    try:
+        return bootloader.place_initrd(profile.boot.loader, ram, profile.boot.initrd_size)
+    except bootloader.InitrdError as exc:
+        raise Infeasible(
+            "LC320",
+            f"{profile.boot.loader} cannot load an initrd of {format_size(profile.boot.initrd_size)}: {exc}",
+            paths=("boot.initrd_size", "boot.loader", "memory.map"),
+            hint="give the real initrd size (boot.initrd_size)",
+            value=format_size(profile.boot.initrd_size),
+        ) from None
+
+
+def _initrd_bound_holds(initrd: bootloader.InitrdPlacement | None, areas: list[tuple[int, int]]) -> None:
+    """Where the firmware chooses the initrd's pages, the crash areas must not depend on the choice.
+
+    memblock's searches are first-fit (top-down, CMA bottom-up from 4G): an initrd that misses every
+    area placed without it leaves each search's answer unchanged, one that overlaps moves it. So the
+    layout holds for every position in the bound iff the bound's span misses every crash area.
+    """
+    if initrd is None or initrd.exact:
+        return
+    lo, hi = initrd.span
+    hit = [a for a in areas if a[0] < hi and lo < a[1]]
+    if hit:
+        raise Infeasible(
+            "LC320",
+            f"{initrd.loader} lets the firmware put the initrd anywhere in "
+            f"[{format_addr(lo)}, {format_addr(hi)}), over the crash area "
+            f"[{format_addr(hit[0][0])}, {format_addr(hit[0][1])}): the kernel would then place it elsewhere",
+            paths=("boot.loader", "crash.reserve", "memory.map"),
+            hint="boot through a loader whose initrd placement is known (direct, grub-bios), "
+            "or measure the firmware (dmesg RAMDISK:) and use that loader's model",
+            value=str(initrd.loader),
+        )
 
 
 def violate(allowed: bool, unsafe: list[Unsafe], pin: str, value: str, rule: int, exc: Infeasible) -> None:

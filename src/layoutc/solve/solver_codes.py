@@ -129,6 +129,14 @@ CODES: tuple[Code, ...] = (
         "docs/reference/kernel-rules.md §7.29, §1.5: the reservation holds what kexec loads and (classic) the "
         "crash kernel's runtime; with ,cma the runtime lives in the CMA part (layoutc.kernel.sizing)",
     ),
+    Code(
+        "LC320",
+        "the boot loader's initrd makes the crash placement uncertain, or cannot be loaded",
+        "the initrd stays memblock-reserved while crashkernel= and ,cma are placed (LNX:arch/x86/kernel/setup.c "
+        "early_reserve_initrd before arch_reserve_crashkernel); where the EFI stub lets the firmware choose its "
+        "pages (LNX:drivers/firmware/efi/libstub/mem.c efi_allocate_pages) no position may move a crash area "
+        "(layoutc.kernel.bootloader)",
+    ),
 )
 
 CODE2RULE = {c.code: c.rule for c in CODES}

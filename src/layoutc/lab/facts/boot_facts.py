@@ -6,11 +6,13 @@ Every fact carries both values as text so a failure names them. ``status`` is ``
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from layoutc.importer.captured_cmdline import parse_memmap
 from layoutc.importer.sysinfo_types import ZoneStats
+from layoutc.kernel import bootloader
 from layoutc.kernel.params import parse_args
 from layoutc.lab.boot.serial import GuestOutput
 from layoutc.lab.facts.procfs import (
@@ -286,6 +288,31 @@ def overhead_fact(layout: Layout, production: GuestOutput, baseline: GuestOutput
     tol = OVERHEAD_TOLERANCE // MiB
     detail = f"MemTotal {base} without layoutc's parameters, {prod} with; tolerance {tol} MiB"
     return Fact("armed overhead", "pass" if ok else "fail", predicted, f"{diff} ({diff / MiB:.1f} MiB)", detail)
+
+
+RAMDISK = re.compile(r"RAMDISK: \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\]")
+
+
+def initrd_fact(layout: Layout, out: GuestOutput, loader: str, size: int) -> Fact:
+    """Where the loader put the initrd the lab passed (``size`` bytes): dmesg ``RAMDISK: [mem A-B]``
+    (LNX:arch/x86/kernel/setup.c reserve_initrd; B = PAGE_ALIGN(end) - 1) against layoutc.kernel.bootloader."""
+    name = f"initrd placement ({loader})"
+    match = RAMDISK.search(out.text("dmesg") or "")
+    seen = (int(match.group(1), 16), int(match.group(2), 16) + 1) if match else None
+    ram = [(r.start, r.end) for r in layout.memory.ram]
+    try:
+        model = bootloader.place_initrd(loader, ram, size)
+    except bootloader.InitrdError as exc:
+        return Fact(name, "fail", str(exc), hexr(*seen) if seen else "none")
+    lo, hi = model.span
+    assumed = [(r.start, r.end) for r in layout.regions if r.kind in ("initrd", "initrd_bound")]
+    detail = f"{size} bytes passed; layout.json assumes {_ranges(assumed)}"
+    if seen is None:
+        return Fact(name, "fail", hexr(lo, hi), "no RAMDISK line in dmesg", detail)
+    if model.exact:
+        return _check(name, hexr(lo, hi), hexr(*seen), detail)
+    inside = lo <= seen[0] and seen[1] <= hi
+    return Fact(name, "pass" if inside else "fail", f"inside {hexr(lo, hi)}", hexr(*seen), detail)
 
 
 def production_facts(
