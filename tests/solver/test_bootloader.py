@@ -70,12 +70,14 @@ def test_direct_initrd_moves_the_2g_cma_area_down(tmp_path: Path) -> None:
     assert [(r.start, r.end) for r in initrd] == [(0x7F879000, 0x7FFE0000)]
 
 
-def test_efi_bound_over_a_crash_area_is_lc320(tmp_path: Path) -> None:
+def test_efi_bound_over_a_crash_area_is_a_warning(tmp_path: Path) -> None:
+    """The firmware's choice cannot be known at compile time: LC321 warns, the layout compiles, and
+    arm.sh checks the real reservation on the device."""
     layout, text = _solve(tmp_path, PROFILE_2G.replace("LOADER", "systemd-boot"))
-    assert layout is None
-    first = next(line for line in text.splitlines() if "LC320" in line)
+    assert layout is not None, text
+    first = next(line for line in text.splitlines() if "LC321" in line)
     assert first == (
-        "p.yaml:4:16: error[LC320]: boot.loader: systemd-boot lets the firmware put the initrd anywhere in "
-        "[0x100000, 0x7ffe0000), over the crash area [0x10000000, 0x16000000): the kernel would then "
-        "place it elsewhere"
+        "p.yaml:4:16: warning[LC321]: boot.loader: systemd-boot lets the firmware put the initrd anywhere in "
+        "[0x100000, 0x7ffe0000), over the crash area [0x10000000, 0x16000000): where it lands there, the "
+        "kernel places the crash area elsewhere"
     )

@@ -9,7 +9,7 @@ never a silently wrong layout.
 from __future__ import annotations
 
 from layoutc.diagnostics.diagnostic import Diagnostics
-from layoutc.model.layout import Layout, Unsafe
+from layoutc.model.layout import Layout, RegionKind, Unsafe
 from layoutc.model.profile import Profile
 from layoutc.model.units import format_addr, format_size
 from layoutc.solve import assemble, check
@@ -69,6 +69,7 @@ def _warnings(profile: Profile, layout: Layout, diags: Diagnostics) -> None:
             rule=CODE2RULE["LC313"],
             hint="use a smaller window",
         )
+    _initrd_bound_warning(profile, layout, diags)
     if layout.kaslr_guard == "runtime-check":
         diags.warning(
             "LC316",
@@ -79,3 +80,29 @@ def _warnings(profile: Profile, layout: Layout, diags: Diagnostics) -> None:
             rule=CODE2RULE["LC316"],
             hint="the arm script refuses to arm when /proc/iomem shows Kernel code inside the window",
         )
+
+
+def _initrd_bound_warning(profile: Profile, layout: Layout, diags: Diagnostics) -> None:
+    """Where the firmware chooses the initrd's pages (EFI stub), a crash area it could overlap may move.
+
+    memblock's searches are first-fit (top-down; CMA bottom-up from 4G): an initrd that misses every
+    crash area leaves each placement unchanged, one that overlaps moves it. A warning, not an error:
+    the firmware's choice cannot be known here, and arm.sh checks the reservation's size and warns when
+    the kernel placed crash CMA elsewhere (layoutc.kernel.bootloader)."""
+    bounds = layout.regions_of(RegionKind.INITRD_BOUND)
+    crash = layout.regions_of(RegionKind.CRASHKERNEL, RegionKind.CRASHKERNEL_LOW, RegionKind.CRASH_CMA)
+    hit = [c for c in crash for b in bounds if c.start < b.end and b.start < c.end]
+    if not hit or profile.boot is None:
+        return
+    diags.warning(
+        "LC321",
+        f"{profile.boot.loader} lets the firmware put the initrd anywhere in [{format_addr(bounds[0].start)}, "
+        f"{format_addr(bounds[0].end)}), over the crash area [{format_addr(hit[0].start)}, "
+        f"{format_addr(hit[0].end)}): where it lands there, the kernel places the crash area elsewhere",
+        span=profile.span("boot.loader"),
+        path="boot.loader",
+        value=str(profile.boot.loader),
+        rule=CODE2RULE["LC321"],
+        hint="measure the firmware's placement on the board (dmesg RAMDISK:) and, where it is fixed, describe "
+        "it with a loader whose placement is known (direct, grub-bios); arm.sh checks the real reservation",
+    )

@@ -84,7 +84,6 @@ def check(layout: Layout) -> list[Violation]:
         else ()
     )
     out.extend(_placement_rules(layout, crash_areas, cma))
-    out.extend(_initrd_bound_rules(layout, [*crash_areas, *cma]))
     spans, zone_violations = _zone_rules(layout, present, ram, crash_areas, cma)
     out.extend(zone_violations)
     out.extend(_stage_rules(layout, windows))
@@ -92,18 +91,6 @@ def check(layout: Layout) -> list[Violation]:
         out.extend(_window_rules(layout, window, spans, crash_areas, list(cma), image))
     out.extend(_cmdline_length_rules(layout))
     return out
-
-
-def _initrd_bound_rules(layout: Layout, areas: list[tuple[int, int]]) -> list[Violation]:
-    """An initrd whose pages the firmware chooses must miss every crash area wherever it lands
-    (memblock's searches are first-fit: only an overlap moves an area; layoutc.kernel.bootloader)."""
-    return [
-        Violation(20, f"initrd may lie in {_rng((r.start, r.end))}, over crash area {_rng(a)}")
-        for r in layout.regions
-        if r.kind == "initrd_bound"
-        for a in areas
-        if _overlap((r.start, r.end), a)
-    ]
 
 
 def _crashkernel_class_rules(prod: str) -> list[Violation]:

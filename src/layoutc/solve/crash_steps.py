@@ -165,7 +165,6 @@ def place_crash(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) ->
                 hint="ask for less CMA",
                 value=format_size(parsed.cma_size),
             )
-    _initrd_bound_holds(initrd, [placed.crash, *([placed.low] if placed.low else []), *cma])
     return CrashPlacement(args, placed.crash, placed.low, cma, initrd)
 
 
@@ -184,30 +183,6 @@ def production_initrd(profile: Profile) -> bootloader.InitrdPlacement | None:
             hint="give the real initrd size (boot.initrd_size)",
             value=format_size(profile.boot.initrd_size),
         ) from None
-
-
-def _initrd_bound_holds(initrd: bootloader.InitrdPlacement | None, areas: list[tuple[int, int]]) -> None:
-    """Where the firmware chooses the initrd's pages, the crash areas must not depend on the choice.
-
-    memblock's searches are first-fit (top-down, CMA bottom-up from 4G): an initrd that misses every
-    area placed without it leaves each search's answer unchanged, one that overlaps moves it. So the
-    layout holds for every position in the bound iff the bound's span misses every crash area.
-    """
-    if initrd is None or initrd.exact:
-        return
-    lo, hi = initrd.span
-    hit = [a for a in areas if a[0] < hi and lo < a[1]]
-    if hit:
-        raise Infeasible(
-            "LC320",
-            f"{initrd.loader} lets the firmware put the initrd anywhere in "
-            f"[{format_addr(lo)}, {format_addr(hi)}), over the crash area "
-            f"[{format_addr(hit[0][0])}, {format_addr(hit[0][1])}): the kernel would then place it elsewhere",
-            paths=("boot.loader", "crash.reserve", "memory.map"),
-            hint="boot through a loader whose initrd placement is known (direct, grub-bios), "
-            "or measure the firmware (dmesg RAMDISK:) and use that loader's model",
-            value=str(initrd.loader),
-        )
 
 
 def violate(allowed: bool, unsafe: list[Unsafe], pin: str, value: str, rule: int, exc: Infeasible) -> None:

@@ -131,11 +131,16 @@ CODES: tuple[Code, ...] = (
     ),
     Code(
         "LC320",
-        "the boot loader's initrd makes the crash placement uncertain, or cannot be loaded",
+        "the boot loader cannot load an initrd of the profile's size",
+        "the loader's limits on where an initrd may go (layoutc.kernel.bootloader: QEMU x86_load_linux, GRUB "
+        "grub_cmd_initrd); the profile's boot.initrd_size must fit below them",
+    ),
+    Code(
+        "LC321",
+        "warning: the firmware may put the initrd over a crash area, which would move it",
         "the initrd stays memblock-reserved while crashkernel= and ,cma are placed (LNX:arch/x86/kernel/setup.c "
-        "early_reserve_initrd before arch_reserve_crashkernel); where the EFI stub lets the firmware choose its "
-        "pages (LNX:drivers/firmware/efi/libstub/mem.c efi_allocate_pages) no position may move a crash area "
-        "(layoutc.kernel.bootloader)",
+        "early_reserve_initrd before arch_reserve_crashkernel); under the EFI stub the firmware chooses its "
+        "pages (LNX:drivers/firmware/efi/libstub/mem.c efi_allocate_pages)",
     ),
 )
 
