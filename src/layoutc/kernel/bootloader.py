@@ -17,10 +17,14 @@ XLF_CAN_BE_LOADED_ABOVE_4G, LNX:arch/x86/boot/header.S):
   Measured (lab, QEMU 7.2, Debian 7.2): the cap is the end of e820 RAM below 4 GiB (the 128 KiB above
   it is firmware's): a 32 MiB initrd at ``RAMDISK: [mem 0xbdfe0000-0xbffdffff]`` on 4 GiB pc, the
   captures' 7.3 MiB one at 0xbf879000-0xbffdffff, and 0x7f879000-0x7ffdffff on a 2 GiB pc.
-* ``grub-bios`` -- GRUB grub-core/loader/i386/linux.c grub_cmd_initrd: ``addr_max =
+* ``grub-bios`` -- GRUB grub-core/loader/i386/linux.c grub_cmd_initrd (GRUB 2.06): ``addr_max =
   min(initrd_addr_max, GRUB_LINUX_INITRD_MAX_ADDRESS = 0x37ffffff) - 0x10000``, ``addr = (addr_max -
-  ALIGN_UP(size, 4096)) & ~0xfff``, then the relocator takes the highest free 4 KiB-aligned chunk at or
-  below ``addr`` (GRUB_RELOCATOR_PREFERENCE_HIGH): modelled as the highest position inside e820 RAM.
+  size) & ~0xfff``, then ``grub_relocator_alloc_chunk_align_safe(..., addr_min, addr, size, 0x1000,
+  GRUB_RELOCATOR_PREFERENCE_HIGH)``, which subtracts ``size`` once more (its ``max_addr`` is the highest
+  *end*, and ``addr`` already is a start): the initrd starts at the highest free 4 KiB-aligned address at
+  or below ``addr - size``, modelled as the highest such position inside e820 RAM. Measured (lab, Debian
+  GRUB 2.06-13 i386-pc on SeaBIOS, Debian 7.2, 4 GiB pc): a 32 MiB initrd at ``RAMDISK: [mem
+  0x33fef000-0x35feefff]``, one size below ``addr`` (the single-subtraction reading gave 0x35fef000).
 * ``grub-efi``, ``systemd-boot`` -- the kernel's EFI stub loads the initrd itself
   (LNX:drivers/firmware/efi/libstub/x86-stub.c efi_load_initrd with the hard limit ULONG_MAX,
   efi-stub-helper.c efi_load_initrd_dev_path / file.c handle_cmdline_files -> mem.c
@@ -84,9 +88,10 @@ def place_initrd(loader: Loader | str, ram: Sequence[tuple[int, int]], size: int
     if loader is Loader.GRUB_BIOS:
         addr_max = min(INITRD_ADDR_MAX, GRUB_LINUX_INITRD_MAX_ADDRESS) - GRUB_OLD_LINUX_SLACK
         aligned = align_up(size, PAGE)
-        addr = (addr_max - aligned) & ~(PAGE - 1)
+        # grub_cmd_initrd's addr is a start; alloc_chunk_align_safe takes it as the end (measured, above)
+        highest = ((addr_max - size) & ~(PAGE - 1)) - size
         for s, e in sorted(ram, reverse=True):
-            start = align_down(min(addr, e - aligned), PAGE)
+            start = align_down(min(highest, e - aligned), PAGE)
             if start >= max(s, FIRST_MIB):
                 return InitrdPlacement(loader, size, start, start, True)
         raise InitrdError("the initrd is too big")
