@@ -165,6 +165,7 @@ def test_full_cycle_through_systemd_boot(tmp_path: Path) -> None:
         "dump verifies after the reboot (sha256 = SHA256SUMS)",
         "blocks returned to RAM",
         "second recovery run is a no-op",
+        "initrd placement (systemd-boot)",
     ):
         assert needed in names, report.to_text()
     assert (out / "serial-recovery.log").stat().st_size > 0

@@ -17,6 +17,7 @@ from layoutc.lab.run import LabOptions, run_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 PROFILE = ROOT / "profiles" / "qemu" / "qemu-4g.yaml"
+GRUB_PROFILE = ROOT / "tests" / "lab" / "fixtures" / "profiles" / "qemu-4g-grub.yaml"
 RECOVERY_ID = "layoutc-recovery-qemu-4g"
 RECOVERY_TITLE = "Crash dump recovery (qemu-4g)"
 needs_grub = pytest.mark.skipif(not grubboot.HEADER.is_file(), reason="grub-common missing (requirements/apt-test.txt)")
@@ -134,11 +135,15 @@ def test_grub_consumes_next_entry_on_ext4(compiled: Path, tmp_path: Path) -> Non
 
 @pytest.mark.lab
 @needs_grub
-def test_full_cycle_through_grub(compiled: Path, tmp_path: Path) -> None:
-    """qemu-4g on 7.x, one QEMU: GRUB → production → panic → capture → reboot → GRUB → recovery entry."""
+def test_full_cycle_through_grub(tmp_path: Path) -> None:
+    """qemu-4g on 7.x, compiled for GRUB's initrd placement (boot.loader grub-bios), one QEMU: GRUB → production →
+    panic → capture → reboot → GRUB → recovery entry."""
     out = tmp_path / "run"
+    compiled = out / "compiled"
+    argv = [sys.executable, "-m", "layoutc.cli.main", "compile", str(GRUB_PROFILE), "-o", str(compiled)]
+    subprocess.run(argv, check=True, capture_output=True, timeout=120)
     report = run_lab(compiled, kernel="7", stage="full", out_dir=out,
-                     options=LabOptions(timeout=500, profile=PROFILE, grub=True))  # fmt: skip
+                     options=LabOptions(timeout=500, profile=GRUB_PROFILE, grub=True))  # fmt: skip
     assert not report.problems, report.to_text()
     assert not report.failures, report.to_text()
     names = {f.name for f in report.facts if f.status == "pass"}
@@ -150,6 +155,7 @@ def test_full_cycle_through_grub(compiled: Path, tmp_path: Path) -> None:
         "dump verifies after the reboot (sha256 = SHA256SUMS)",
         "blocks returned to RAM",
         "second recovery run is a no-op",
+        "initrd placement (grub-bios)",
     ):
         assert needed in names, report.to_text()
     assert (out / "serial-recovery.log").stat().st_size > 0

@@ -61,6 +61,7 @@ from layoutc.lab.cycle_images import (
     render_device,
 )
 from layoutc.lab.errors import LabError
+from layoutc.lab.facts.boot_facts import initrd_fact
 from layoutc.lab.facts.cycle_facts import (
     CycleOptions,
     CycleResult,
@@ -244,6 +245,9 @@ class CrashCycle:
         """The production boot: played by the host (QEMU's -kernel), or the first half of GRUB's or OVMF's run."""
         ctx = self.ctx
         gcfg, boot_files = None, None
+        if ctx.opts.grub or ctx.opts.efi:
+            boot = ctx.rendered.profile.boot if ctx.rendered.profile else None
+            pad(production, boot.initrd_size if boot else 0)
         if ctx.opts.grub:
             gcfg = grubboot.make_grub_cfg(ctx.layout_dir, ctx.layout.board_cmdline,
                                           str(ctx.recovery_boot.get("grub_id", "")), ctx.work)  # fmt: skip
@@ -273,6 +277,7 @@ class CrashCycle:
         grun = grubboot.run(gboot, str(ctx.recovery_boot.get("title", "")))
         res.boots += grun.records
         res.notes.append("--grub: GRUB booted " + ", ".join(f"{t!r} at {s:.0f} s" for t, s in grun.seen))
+        self.initrd_placement(grun.production, "grub-bios", production)
         if grun.stopped:
             res.problems.append(grun.stopped)
         return ProductionRun(grun.production, disks, grub=grun, grub_cfg=gcfg)
@@ -286,9 +291,16 @@ class CrashCycle:
                             self.build_device_image(crash, recovery=True), eboot, ctx.work)  # fmt: skip
         res.boots += efi.run.records
         res.notes += efi.notes
+        self.initrd_placement(efi.run.production, "systemd-boot", production)
         if efi.run.stopped:
             res.problems.append(efi.run.stopped)
         return ProductionRun(efi.run.production, disks, grub=efi.run, efi=efi)
+
+    def initrd_placement(self, out: GuestOutput, loader: str, image: Path) -> None:
+        """Where GRUB (i386-pc) or systemd-boot's EFI stub put the production initrd ``image``, against
+        layout.json's region: the layout must be compiled with ``boot.loader`` = ``loader`` (the lab's
+        qemu-4g-grub and qemu-4g-efi fixtures are)."""
+        self.res.facts.append(initrd_fact(self.ctx.layout, out, loader, image.stat().st_size))
 
     # after the panic
 
@@ -347,6 +359,14 @@ class CrashCycle:
         ctx = self.ctx
         recovery_facts(self.res, ctx.layout, recovery, ctx.doc, ctx.kernel, ctx.work, ctx.rendered.store,
                        crash_console=prod.console)  # fmt: skip
+
+
+def pad(image: Path, size: int) -> None:
+    """Pad ``image`` with zeros to ``size`` bytes (the profile's ``boot.initrd_size``: the kernel's unpacker skips
+    zero bytes between archives), so the loader places an initrd of the size the layout assumes."""
+    if image.stat().st_size < size:
+        with image.open("ab") as f:
+            f.truncate(size)
 
 
 def _boot_selection_problem(layout: Layout, machine: board.Machine, opts: CycleOptions, stage: str,

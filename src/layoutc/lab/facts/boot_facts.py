@@ -295,9 +295,14 @@ RAMDISK = re.compile(r"RAMDISK: \[mem (0x[0-9a-f]+)-(0x[0-9a-f]+)\]")
 
 def initrd_fact(layout: Layout, out: GuestOutput, loader: str, size: int) -> Fact:
     """Where the loader put the initrd the lab passed (``size`` bytes): dmesg ``RAMDISK: [mem A-B]``
-    (LNX:arch/x86/kernel/setup.c reserve_initrd; B = PAGE_ALIGN(end) - 1) against layoutc.kernel.bootloader."""
+    (LNX:arch/x86/kernel/setup.c reserve_initrd; B = PAGE_ALIGN(end) - 1) against layoutc.kernel.bootloader.
+
+    Without a ``dmesg`` file (a crash cycle's production boot panics before the guest sends it) the first
+    ``RAMDISK:`` line of the serial console is the production kernel's (the crash kernel's comes after it).
+    The layout's own ``initrd``/``initrd_bound`` region must be the model's span for this loader and size:
+    a layout compiled for another ``boot.loader`` (or initrd size) fails, naming both."""
     name = f"initrd placement ({loader})"
-    match = RAMDISK.search(out.text("dmesg") or "")
+    match = RAMDISK.search(out.text("dmesg") or out.console)
     seen = (int(match.group(1), 16), int(match.group(2), 16) + 1) if match else None
     ram = [(r.start, r.end) for r in layout.memory.ram]
     try:
@@ -307,12 +312,16 @@ def initrd_fact(layout: Layout, out: GuestOutput, loader: str, size: int) -> Fac
     lo, hi = model.span
     assumed = [(r.start, r.end) for r in layout.regions if r.kind in ("initrd", "initrd_bound")]
     detail = f"{size} bytes passed; layout.json assumes {_ranges(assumed)}"
+    predicted = hexr(lo, hi) if model.exact else f"inside {hexr(lo, hi)}"
+    if assumed and assumed != [(lo, hi)]:
+        why = f"; the {loader} model says {hexr(lo, hi)}: compile the profile with boot.loader {loader}"
+        return Fact(name, "fail", predicted, hexr(*seen) if seen else "none", detail + why)
     if seen is None:
-        return Fact(name, "fail", hexr(lo, hi), "no RAMDISK line in dmesg", detail)
+        return Fact(name, "fail", predicted, "no RAMDISK line in dmesg", detail)
     if model.exact:
-        return _check(name, hexr(lo, hi), hexr(*seen), detail)
+        return _check(name, predicted, hexr(*seen), detail)
     inside = lo <= seen[0] and seen[1] <= hi
-    return Fact(name, "pass" if inside else "fail", f"inside {hexr(lo, hi)}", hexr(*seen), detail)
+    return Fact(name, "pass" if inside else "fail", predicted, hexr(*seen), detail + f"; landed at {seen[0]:#x}")
 
 
 def production_facts(
