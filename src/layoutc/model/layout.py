@@ -28,6 +28,9 @@ class RegionKind(enum.StrEnum):
     KERNEL_IMAGE = "kernel_image"
     INITRD = "initrd"  # the production initrd where the boot loader puts it (exact)
     INITRD_BOUND = "initrd_bound"  # every byte the initrd may occupy when the firmware chooses
+    KERNEL_IMAGE_BOUND = "kernel_image_bound"  # every byte the image may occupy (arm64 EFI stub: physical KASLR)
+    SWIOTLB = "swiotlb"  # the default 64 MiB bounce buffer (arm64: top-down below the DMA zone's end)
+    CMA = "cma"  # the kernel's default CMA areas (CONFIG_CMA_SIZE_MBYTES; 7.x arm64 NUMA: one per node too)
 
 
 class KaslrGuard(enum.StrEnum):
@@ -178,6 +181,9 @@ class Layout:
     memmap_on_memory_off: bool
     armed_overhead: int
     recovery_boot: RecoveryBoot | None
+    # arm64 windows: the recovery boot's mem= (its first byte not in memblock, the window's start); every
+    # byte from here to the end of RAM is unavailable to the recovery boot only. None: no mem= cap.
+    recovery_mem_limit: int | None
     unsafe: tuple[Unsafe, ...]
     provenance: tuple[Provenance, ...]
     notes: tuple[str, ...]

@@ -170,6 +170,8 @@ def document(layout: Layout) -> Document:
     }
     if layout.dump_window is not None:
         doc["dump_window"] = _window(layout.dump_window)
+    if layout.recovery_mem_limit is not None:
+        doc["recovery_mem_limit"] = layout.recovery_mem_limit
     return doc
 
 
@@ -374,6 +376,7 @@ def _layout(doc: Mapping[str, Any], source: str) -> Layout:
         memmap_on_memory_off=doc["memmap_on_memory_off"], armed_overhead=doc["armed_overhead"],
         recovery_boot=None if rb is None else RecoveryBoot(rb["bls_id"], rb["grub_id"], rb["title"],
                                                            rb["kernel"], rb["initrd"]),
+        recovery_mem_limit=doc.get("recovery_mem_limit"),
         unsafe=tuple(Unsafe(u["pin"], u["value"], u["rule"], u["message"]) for u in doc["unsafe"]),
         provenance=_provenance_of(doc["provenance"]),
         notes=tuple(doc["notes"]),

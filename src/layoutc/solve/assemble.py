@@ -164,6 +164,7 @@ def layout(profile: Profile, v: Mapping[str, Any], steps: Mapping[str, Step], un
         memmap_on_memory_off=window is not None and window.release == "kmem" and memmap_on_memory_exists(profile),
         armed_overhead=armed_overhead(profile, v),
         recovery_boot=recovery_boot(profile),
+        recovery_mem_limit=None,
         unsafe=tuple(unsafe),
         provenance=provenance(profile, steps, set(v), placed, bool(guards)),
         notes=notes(profile, v, guards),
