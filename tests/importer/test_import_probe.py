@@ -21,12 +21,18 @@ STAMP = re.compile(r"^\[\s*(\d+)\.(\d+)\] ?")
 KCONFIG = CAPTURES / "kconfig"
 
 
+INITRD_SIZE = 0x767000  # the lab's Debian 7.2 initrd (7.4 MiB), as a sparse file
+
+
 def _kernel_files(root: Path, release: str, config: str | None) -> None:
-    """/boot/config-RELEASE and /lib/modules/RELEASE from tests/captures/kconfig (Debian's cloud flavour of
-    the capture's kernel version: the map captures come from the generic flavour, whose config is not kept)."""
+    """/boot/config-RELEASE, /boot/initrd.img-RELEASE and /lib/modules/RELEASE from tests/captures/kconfig (Debian's
+    cloud flavour of the capture's kernel version: the map captures come from the generic flavour, whose config is
+    not kept)."""
     debian = "debian-6.1.0-56-cloud-amd64" if release.startswith("6.1.") else "debian-7.2.13-cloud-amd64"
     (root / "boot").mkdir(parents=True, exist_ok=True)
     (root / f"boot/config-{release}").write_bytes((KCONFIG / (config or f"{debian}.config")).read_bytes())
+    with (root / f"boot/initrd.img-{release}").open("wb") as initrd:
+        initrd.truncate(INITRD_SIZE)
     modules = root / "lib/modules" / release
     modules.mkdir(parents=True)
     for name in ("modules.builtin", "modules.order"):
@@ -92,7 +98,9 @@ def test_probe_of_a_fake_tree_imports_like_the_capture(name: str, tmp_path: Path
     assert info.source == "probe" and info.dmesg is not None and info.dmesg.e820
     captured, _ = read(name)
     assert captured is not None and captured.kconfig is None and info.kconfig is not None
-    captured = dataclasses.replace(captured, kconfig=info.kconfig, modules=info.modules)
+    captured = dataclasses.replace(
+        captured, kconfig=info.kconfig, modules=info.modules, boot=info.boot
+    )
     assert _body(_import(info)) == _body(_import(captured))
     assert info.zones == captured.zones and info.iomem == captured.iomem
 
@@ -145,6 +153,7 @@ def test_probe_raw_round_trip(tmp_path: Path) -> None:
         "dmesg",
         "config",
         "modules",
+        "boot",
     }
 
 

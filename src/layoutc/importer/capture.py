@@ -3,8 +3,9 @@
 Layout (the one ``layoutc probe --raw`` writes; the repository's captures in tests/captures use it
 too): ``iomem`` (required, unless an lsmem file is the only source - then the map is block-granular),
 ``lsmem.json`` or ``lsmem.txt``, ``block_size_bytes`` (hex, no 0x), ``cmdline``, ``uname-r``,
-``zoneinfo``, ``dmesg``, ``config`` (the kernel's .config text) and ``modules`` (its module directory,
-``importer/kconfig.py``). Other files (``offline-test.json``, ...) are ignored.
+``zoneinfo``, ``dmesg``, ``config`` (the kernel's .config text), ``modules`` (its module directory,
+``importer/kconfig.py``) and ``boot`` (the initrd's size and whether UEFI started the kernel,
+``importer/boot_capture.py``). Other files (``offline-test.json``, ...) are ignored.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from layoutc.diagnostics.diagnostic import Diagnostics
 from layoutc.importer import parse_report as report
+from layoutc.importer.boot_capture import parse_boot, render_boot
 from layoutc.importer.dmesg import parse_dmesg, render_dmesg
 from layoutc.importer.iomem import parse_iomem, render_iomem
 from layoutc.importer.kconfig import kept_options, parse_kconfig, parse_modules
@@ -23,7 +25,7 @@ from layoutc.importer.zoneinfo import parse_zoneinfo, render_zoneinfo
 
 FILES = (
     "iomem", "lsmem.json", "lsmem.txt", "block_size_bytes", "cmdline", "uname-r", "zoneinfo", "dmesg",
-    "config", "modules",
+    "config", "modules", "boot",
 )
 MAX_CAPTURE_BYTES = 16 << 20  # a dmesg is well below this; anything bigger is the wrong file
 
@@ -116,6 +118,7 @@ def parse_capture(texts: Mapping[str, str], display: str, diags: Diagnostics) ->
     release = texts["uname-r"].strip() if "uname-r" in texts else None
     kconfig = parse_kconfig(texts["config"], where("config"), diags) if "config" in texts else None
     modules = parse_modules(texts["modules"], where("modules"), diags) if "modules" in texts else None
+    boot = parse_boot(texts["boot"], where("boot"), diags) if "boot" in texts else None
     if release is not None and (not release or any(c.isspace() for c in release)):
         report.error(
             diags,
@@ -145,6 +148,7 @@ def parse_capture(texts: Mapping[str, str], display: str, diags: Diagnostics) ->
         raw=raw,
         kconfig=None if kconfig is None else kept_options(kconfig),
         modules=modules,
+        boot=boot,
     )
 
 
@@ -197,4 +201,6 @@ def raw_files(info: SysInfo) -> dict[str, bytes]:
         )
     if info.modules is not None:
         files["modules"] = "".join(f"{'builtin' if m.builtin else 'module'} {m.name}\n" for m in info.modules)
+    if info.boot is not None:
+        files["boot"] = render_boot(info.boot)
     return {name: text.encode() for name, text in files.items()}

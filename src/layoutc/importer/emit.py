@@ -76,6 +76,15 @@ def import_profile(info: SysInfo, board: str, strategy: Strategy, diags: Diagnos
         )
         return None
     _check_modules(info, diags)
+    if info.boot is not None and info.boot.initrd is None:
+        report.note(
+            diags,
+            "LC425",
+            "no initrd of the running kernel was found: the profile gets no boot: section, and the initrd's "
+            "place is not modelled",
+            file=f"{info.source}/boot",
+            hint="run 'layoutc probe' on the device (it measures /boot), or add boot: by hand",
+        )
     return "".join(line + "\n" for line in _lines(info, derived, board, strategy))
 
 
@@ -172,6 +181,7 @@ def _lines(info: SysInfo, b: Board, board: str, strategy: Strategy) -> list[str]
     else:
         out.append(f"  # no cmdline: the capture has none, or only layout parameters{_comment(why)}")
     out += _config(info)
+    out += _boot(info, b)
     out.append("memory:")
     if b.block_size is not None:
         out.append(f"  block_size: {format_size(b.block_size)}  # {_comment(b.block_source)}")
@@ -193,6 +203,39 @@ def _config(info: SysInfo) -> list[str]:
         return ["  # no config: the capture has no kernel configuration; 'layoutc check' assumes a Debian-like one"]
     out = ["  config:  # the captured kernel config: the options layoutc checks (docs/import.md)"]
     return out + [f"    {o.name}: {o.value}" for o in info.kconfig]
+
+
+def _boot(info: SysInfo, b: Board) -> list[str]:
+    """``boot:`` with the measured initrd size and the loader the capture suggests (x86_64 only)."""
+    if info.boot is None:
+        return ["# no boot: the capture does not say how the device boots (probe measures its initrd)"]
+    initrd = info.boot.initrd
+    if initrd is None:
+        return ["# no boot: no initrd of the running kernel was found; the initrd's place is not modelled"]
+    via = f" -> {initrd.target}" if initrd.target != initrd.path else ""
+    measured = f"measured {initrd.path}{via}, {format_human(initrd.size)}"
+    if b.arch != "x86_64":
+        return [f"# no boot: the initrd's place is modelled on x86_64 only ({_comment(measured)})"]
+    loader, why = _loader(info, b)
+    return [
+        "boot:",
+        f"  loader: {loader}  # EDIT if it boots otherwise: {why}",
+        f"  initrd_size: {format_size(initrd.size)}  # {_comment(measured)}",
+    ]
+
+
+def _loader(info: SysInfo, b: Board) -> tuple[str, str]:
+    """The boot loader the capture suggests: GRUB puts BOOT_IMAGE= on the cmdline, UEFI leaves /sys/firmware/efi."""
+    grub = any(word.startswith("BOOT_IMAGE=") for word in b.cmdline.dropped)
+    said = "BOOT_IMAGE= on the captured cmdline (GRUB)" if grub else "no BOOT_IMAGE= on the captured cmdline"
+    efi = info.boot.efi if info.boot is not None else None
+    if efi is None:
+        firmware = "UEFI unknown (the capture does not say), read as BIOS"
+    else:
+        firmware = "/sys/firmware/efi (UEFI)" if efi else "no /sys/firmware/efi (BIOS)"
+    if efi:
+        return ("grub-efi" if grub else "systemd-boot"), f"{said}, {firmware}"
+    return ("grub-bios" if grub else "direct"), f"{said}, {firmware}" + ("" if grub else ": QEMU -kernel/-initrd")
 
 
 def _design(design: Design, info: SysInfo) -> list[str]:

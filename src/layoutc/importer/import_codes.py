@@ -31,6 +31,8 @@ IMPORT_CODES: dict[str, str] = {
     "LC422": "the captured map has more entries than a profile holds (256)",
     "LC423": "malformed kernel configuration or modules capture",
     "LC424": "warning: an option built as a module whose module file the kernel's module directory lacks",
+    "LC425": "note: no initrd of the running kernel found under /boot: boot.initrd_size is not imported",
+    "LC426": "malformed boot capture (initrd size and path, efi)",
 }
 
 RULES: dict[str, str] = {
@@ -70,4 +72,8 @@ RULES: dict[str, str] = {
     "(scripts/kconfig/confdata.c conf_write_symbol); the modules file has 'builtin NAME' or 'module NAME' lines",
     "LC424": "an option built =m works only when its module is installed for the running kernel "
     "(modprobe reads /lib/modules/RELEASE/modules.dep; kmod libkmod-module.c)",
+    "LC425": "the kernel keeps the production initrd reserved while it places the crash areas, where the loader put "
+    "it by its size (LNX:arch/x86/kernel/setup.c early_reserve_initrd); "
+    "probe measures /boot/initrd.img-RELEASE, /boot/initramfs-RELEASE.img, /boot/initrd.img or /initrd.img",
+    "LC426": "the boot capture has 'initrd SIZE PATH TARGET' or 'initrd none', and 'efi yes|no' lines",
 }

@@ -15,18 +15,21 @@ import json
 import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
 from layoutc.diagnostics.diagnostic import Diagnostics
 from layoutc.importer import parse_report as report
+from layoutc.importer.boot_capture import render_boot
 from layoutc.importer.capture import parse_capture
 from layoutc.importer.kconfig import modules_text
-from layoutc.importer.sysinfo_types import SysInfo
+from layoutc.importer.sysinfo_types import BootFacts, InitrdFile, SysInfo
 
 LSMEM_ARGS = ("-J", "-b", "-o", "RANGE,SIZE,STATE,REMOVABLE,BLOCK,NODE,ZONES", "--split", "NODE,ZONES")
 COMMAND_TIMEOUT = 20.0
 MAX_KMSG_BYTES = 16 << 20
+MAX_LINKS = 40  # symbolic links followed per name, as the kernel's path walk (MAXSYMLINKS)
 _MEMORY_DIR_RE = re.compile(r"^memory([0-9]+)$")
 _NODE_RE = re.compile(r"^node([0-9]+)$")
 
@@ -83,6 +86,11 @@ def _optional_sources(root: Path, notes: list[str]) -> dict[str, str]:
             notes.append(f"{name}: {missing}")
         else:
             texts[name] = text
+    initrd = _initrd(root, release)
+    if initrd is None:
+        notes.append(f"initrd: none of {', '.join(initrd_names(release))} is a file")
+    efi = (root / "sys/firmware/efi").is_dir() if (root / "sys").is_dir() else None
+    texts["boot"] = render_boot(BootFacts(initrd, efi))
     dmesg = (_dmesg_command() if live else None) or _kmsg(root / "dev/kmsg")
     if dmesg is None:
         notes.append("dmesg: unavailable (dmesg_restrict? run as root); SRAT and e820 lines are missing")
@@ -118,6 +126,60 @@ def _modules(root: Path, release: str) -> str | None:
             loadable = [str(p.relative_to(base)) for p in sorted(base.rglob("*.ko*"))]
         return modules_text(_read(base / "modules.builtin"), loadable)
     return None
+
+
+def initrd_names(release: str) -> tuple[str, ...]:
+    """Where distributions keep the running kernel's initrd, most specific first (device paths)."""
+    own = (f"/boot/initrd.img-{release}", f"/boot/initramfs-{release}.img") if release and "/" not in release else ()
+    return (*own, "/boot/initrd.img", "/initrd.img")
+
+
+def _initrd(root: Path, release: str) -> InitrdFile | None:
+    """The first of ``initrd_names`` that is a non-empty regular file, links followed inside ``root`` only."""
+    for name in initrd_names(release):
+        target = _resolve_inside(root, name)
+        if target is None or any(c.isspace() for c in name + target):
+            continue
+        try:
+            info = (root / target.lstrip("/")).lstat()
+        except OSError:
+            continue
+        if stat.S_ISREG(info.st_mode) and info.st_size > 0:
+            return InitrdFile(name, target, info.st_size)
+    return None
+
+
+def _resolve_inside(root: Path, name: str) -> str | None:
+    """``name`` (a device path) with every symbolic link followed as the device would, or None when a
+    link leads out of ``root`` (``..`` above it), loops, or a component is missing."""
+    done: list[str] = []
+    todo = [part for part in name.split("/") if part]
+    links = 0
+    while todo:
+        part = todo.pop(0)
+        if part == ".":
+            continue
+        if part == "..":
+            if not done:
+                return None
+            done.pop()
+            continue
+        here = root.joinpath(*done, part)
+        try:
+            is_link = here.is_symlink()
+            text = os.readlink(here) if is_link else ""
+        except OSError:
+            return None
+        if not is_link:
+            done.append(part)
+            continue
+        links += 1
+        if links > MAX_LINKS:
+            return None
+        if text.startswith("/"):
+            done = []
+        todo = [p for p in text.split("/") if p] + todo
+    return "/" + "/".join(done)
 
 
 def _read(path: Path) -> str | None:

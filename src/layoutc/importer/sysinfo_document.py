@@ -16,9 +16,11 @@ from layoutc.diagnostics.diagnostic import Diagnostics
 from layoutc.importer import parse_report as report
 from layoutc.importer.sysinfo_types import (
     FORMAT,
+    BootFacts,
     CrashReservation,
     DmesgFacts,
     E820Entry,
+    InitrdFile,
     IomemEntry,
     KconfigOption,
     KernelModule,
@@ -265,7 +267,19 @@ def _decode(root: _Obj, display: str) -> SysInfo:
         modules=None
         if root.seq("modules", True) is None
         else tuple(KernelModule(o.req_str("name"), bool(o.flag("builtin"))) for o in root.items("modules")),
+        boot=_boot(root),
     )
+
+
+def _boot(root: _Obj) -> BootFacts | None:
+    if root.data.get("boot") is None:
+        return None
+    boot = _Obj(root.data["boot"], "$.boot")
+    initrd = None
+    if boot.data.get("initrd") is not None:
+        o = _Obj(boot.data["initrd"], "$.boot.initrd")
+        initrd = InitrdFile(o.req_str("path"), o.req_str("target"), o.req_int("size"))
+    return BootFacts(initrd, boot.flag("efi", True))
 
 
 def _strings(obj: _Obj, key: str) -> list[str]:

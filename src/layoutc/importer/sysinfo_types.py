@@ -146,6 +146,28 @@ class RawFile:
 
 
 @dataclass(frozen=True, slots=True)
+class InitrdFile:
+    """The running kernel's initrd as probe found it: the name that matched, the file it is, its size.
+
+    ``path`` is the device path tried (``/boot/initrd.img-RELEASE``, ..., ``/initrd.img``); ``target`` the
+    regular file it led to through symbolic links (equal to ``path`` without links). Paths are the
+    device's, without probe's root prefix.
+    """
+
+    path: str
+    target: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class BootFacts:
+    """How the device boots, as probe saw it: its initrd (None: none of the names is a file) and UEFI."""
+
+    initrd: InitrdFile | None
+    efi: bool | None  # /sys/firmware/efi present (started through UEFI); None: no /sys to tell
+
+
+@dataclass(frozen=True, slots=True)
 class SysInfo:
     """Everything probe read. Optional sources are None when the device did not offer them."""
 
@@ -161,3 +183,4 @@ class SysInfo:
     raw: tuple[RawFile, ...] = ()
     kconfig: tuple[KconfigOption, ...] | None = None  # the documented options; None: no config captured
     modules: tuple[KernelModule, ...] | None = None  # None: no module directory captured
+    boot: BootFacts | None = None  # None: the capture has no boot facts (no 'boot' file)
