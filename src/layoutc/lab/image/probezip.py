@@ -31,6 +31,7 @@ _LOCK = threading.Lock()  # run_lab boots concurrently: build the files once per
 MODULES = (
     "diagnostics/diagnostic.py",
     "writer/tree.py",
+    "importer/boot_capture.py",
     "importer/capture.py",
     "importer/import_codes.py",
     "importer/dmesg.py",
