@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from layoutc.model.layout import Provenance, Region, Unsafe
 from layoutc.review import notation
@@ -54,11 +54,11 @@ def board_changes(old: LayoutFile, new: LayoutFile) -> list[Change]:
             out.append(Change("board", CHANGED, name, a, b))
     ram_a, ram_b = old.layout.memory.total_ram, new.layout.memory.total_ram
     if ram_a != ram_b:
-        out.append(Change("board", CHANGED, "System RAM", notation.human(ram_a), notation.human(ram_b),
+        out.append(Change("board", CHANGED, "System RAM", *notation.pair(ram_a, ram_b),
                           notation.delta(ram_b - ram_a)))
     if old.layout.memory.block_size != new.layout.memory.block_size:
-        out.append(Change("board", CHANGED, "memory block size", notation.human(old.layout.memory.block_size),
-                          notation.human(new.layout.memory.block_size)))
+        out.append(Change("board", CHANGED, "memory block size",
+                          *notation.pair(old.layout.memory.block_size, new.layout.memory.block_size)))
     old_map = {(e.start, e.end, e.type, e.node) for e in old.layout.memory.ranges}
     new_map = {(e.start, e.end, e.type, e.node) for e in new.layout.memory.ranges}
     for start, end, kind, _node in sorted(old_map - new_map):
@@ -178,8 +178,7 @@ def _move_detail(a: Region, b: Region) -> str:
     if a.start != b.start:
         parts.append(f"moved {notation.delta(b.start - a.start)}")
     if a.size != b.size:
-        parts.append(f"resized {notation.human(a.size)} -> {notation.human(b.size)} "
-                     f"({notation.delta(b.size - a.size)})")
+        parts.append(f"resized {notation.change(a.size, b.size)}")
     if a.node != b.node:
         parts.append(f"node {a.node} -> {b.node}")
     if a.kind != b.kind:
@@ -198,8 +197,10 @@ def crash_changes(old: LayoutFile, new: LayoutFile) -> list[Change]:
     for key, label in named:
         x, y = a.get(key), b.get(key)
         if x != y:
-            delta = notation.delta(y - x) if isinstance(x, int) and isinstance(y, int) else ""
-            out.append(Change("crash", CHANGED, label, _size_text(x), _size_text(y), delta))
+            if _is_size(x) and _is_size(y):
+                out.append(Change("crash", CHANGED, label, *notation.pair(x, y), notation.delta(y - x)))
+            else:
+                out.append(Change("crash", CHANGED, label, _size_text(x), _size_text(y)))
     for key in sorted((set(a) | set(b)) - {k for k, _ in named}):
         if a.get(key) != b.get(key):
             out.append(Change("crash", CHANGED, key, _summary(a.get(key, _MISSING)),
@@ -207,8 +208,12 @@ def crash_changes(old: LayoutFile, new: LayoutFile) -> list[Change]:
     return out
 
 
+def _is_size(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _size_text(value: Any) -> str:
-    return notation.human(value) if isinstance(value, int) and not isinstance(value, bool) else scalar_text(value)
+    return notation.human(value) if _is_size(value) else scalar_text(value)
 
 
 def zone_changes(old: LayoutFile, new: LayoutFile) -> list[Change]:
@@ -270,17 +275,15 @@ def armed_changes(a: ArmedOverhead, b: ArmedOverhead) -> list[Change]:
     if a.total != b.total:
         moved = b.total - a.total
         what = "more memory lost while armed" if moved > 0 else "memory returned while armed"
-        out.append(Change("armed", CHANGED, "unusable while armed", notation.human(a.total),
-                          notation.human(b.total), f"{notation.delta(moved)}: {what}"))
+        out.append(Change("armed", CHANGED, "unusable while armed", *notation.pair(a.total, b.total),
+                          f"{notation.delta(moved)}: {what}"))
     for subject, x, y in (("crash reservation", a.crash, b.crash), ("low reservation", a.low, b.low),
                           ("crash CMA (lent)", a.cma_lent, b.cma_lent), ("guard", a.guard, b.guard)):
         if x != y:
-            out.append(Change("armed", CHANGED, subject, notation.human(x), notation.human(y),
-                              notation.delta(y - x)))
+            out.append(Change("armed", CHANGED, subject, *notation.pair(x, y), notation.delta(y - x)))
     if a.kdump_default.size != b.kdump_default.size:
         out.append(Change("armed", CHANGED, "kdump-utils default on this RAM",
-                          notation.human(a.kdump_default.size),
-                          notation.human(b.kdump_default.size)))
+                          *notation.pair(a.kdump_default.size, b.kdump_default.size)))
     return out
 
 

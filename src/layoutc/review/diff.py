@@ -157,8 +157,7 @@ def _armed_summary(result: LayoutDiff) -> str:
     versus = b.versus_default
     relation = ("the same as layoutc" if versus == 0 else
                 f"layoutc takes {notation.human(abs(versus))} {'less' if versus < 0 else 'more'}")
-    return (f"Armed overhead {notation.human(a.total)} -> {notation.human(b.total)}"
-            f" ({notation.delta(b.total - a.total)}); kdump-utils default on the new RAM: "
+    return (f"Armed overhead {notation.change(a.total, b.total)}; kdump-utils default on the new RAM: "
             f"{notation.human(b.kdump_default.size)} ({relation}).")
 
 
