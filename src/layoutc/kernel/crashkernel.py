@@ -144,10 +144,20 @@ class Reservation:
     message: str
 
 
-def place(args: CrashkernelArgs, free: Sequence[tuple[int, int]], align: int = CRASH_ALIGN) -> Reservation:
+def place(
+    args: CrashkernelArgs,
+    free: Sequence[tuple[int, int]],
+    align: int = CRASH_ALIGN,
+    *,
+    low_max: int = CRASH_ADDR_LOW_MAX,
+    default_low: int = DEFAULT_LOW_SIZE,
+) -> Reservation:
     """reserve_crashkernel_generic(), given memblock's free ranges at that time.
 
     ``align`` is CRASH_ALIGN: 16 MiB on x86, 2 MiB on arm64/riscv/loongarch (docs/reference/kernel-rules.md §1.2).
+    ``low_max`` is CRASH_ADDR_LOW_MAX (x86_64 4 GiB; arm64 arm64_dma_phys_limit) and ``default_low`` the
+    low part of a high reservation (x86_64 256 MiB; arm64 DEFAULT_CRASH_KERNEL_LOW_SIZE 128 MiB;
+    LNX:arch/arm64/include/asm/crash_reserve.h on 7.2, LNX:arch/arm64/mm/init.c reserve_crashkernel on 6.1).
     """
     size = args.size
     if args.error or not size:
@@ -159,21 +169,21 @@ def place(args: CrashkernelArgs, free: Sequence[tuple[int, int]], align: int = C
             return Reservation(None, None, "crashkernel reservation failed - memory is in use.")
         return Reservation((base, base + size), None, "crashkernel reserved")
     if args.high:
-        base = find_top_down(free, size, align, CRASH_ADDR_LOW_MAX, CRASH_ADDR_HIGH_MAX)
+        base = find_top_down(free, size, align, low_max, CRASH_ADDR_HIGH_MAX)
         if base is None:
-            base = find_top_down(free, size, align, 0, CRASH_ADDR_LOW_MAX)
+            base = find_top_down(free, size, align, 0, low_max)
     else:
-        base = find_top_down(free, size, align, 0, CRASH_ADDR_LOW_MAX)
+        base = find_top_down(free, size, align, 0, low_max)
         if base is None:
-            base = find_top_down(free, size, align, CRASH_ADDR_LOW_MAX, CRASH_ADDR_HIGH_MAX)
+            base = find_top_down(free, size, align, low_max, CRASH_ADDR_HIGH_MAX)
     if base is None:
         return Reservation(None, None, f"cannot allocate crashkernel (size:{size:#x})")
     low: tuple[int, int] | None = None
-    if base >= CRASH_ADDR_LOW_MAX:
-        low_size = DEFAULT_LOW_SIZE if args.low_size is None else args.low_size
+    if base >= low_max:
+        low_size = default_low if args.low_size is None else args.low_size
         if low_size:
             rest = subtract(free, [(base, base + size)])
-            low_base = find_top_down(rest, low_size, align, 0, CRASH_ADDR_LOW_MAX)
+            low_base = find_top_down(rest, low_size, align, 0, low_max)
             if low_base is None:
                 # reserve_crashkernel_low() failed: the high reservation is freed too.
                 return Reservation(

@@ -39,6 +39,18 @@ PERCPU_FIRST_CHUNK = 2 * MiB
 DENTRY_HASH_SCALE = 13  # LNX:fs/dcache.c dcache_init_early: alloc_large_system_hash(..., 13, HASH_EARLY ...)
 INODE_HASH_SCALE = 14  # LNX:fs/inode.c inode_init_early: alloc_large_system_hash(..., 14, HASH_EARLY ...)
 HASH_ENTRY_SIZE = 8  # struct hlist_bl_head / hlist_head: one pointer
+PTE_SIZE = 8  # one page-table entry
+
+
+def linear_map_tables(pages: int) -> int:
+    """arm64: the linear map's last-level page tables, one 8-byte entry per 4 KiB page.
+
+    LNX:arch/arm64/mm/mmu.c map_mem (v6.1, v7.2): with rodata=full (Debian's default) the linear map
+    is built without block mappings (can_set_direct_map), from memblock (early_pgtable_alloc) before
+    NUMA is known, so at the top of the highest memory. Measured: node 1 of an 8 GiB two-node virt
+    board holds 84 MiB of early allocations = 64 MiB struct pages + 16 MiB tables + 4 MiB misc.
+    """
+    return pages * PTE_SIZE
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -161,26 +173,32 @@ class EarlyTop:
         return self.memmap + self.hashes + self.percpu + self.misc
 
 
-def early_top(present: tuple[Present, ...], measured: Mapping[int, int]) -> tuple[EarlyTop, ...]:
+def early_top(
+    present: tuple[Present, ...], measured: Mapping[int, int], arch: Arch = Arch.X86_64
+) -> tuple[EarlyTop, ...]:
     """Per node: what memblock puts at the top of the node before userspace runs.
 
     A measured value (profile ``memory.early_reserved``) replaces the model for its node.
     The percpu first chunk lands on the boot CPU's node (node 0); the hashes only exist with
     one node. Calibration: 4 GiB one-node pc guest, 73.2 MiB measured reserved in the top
-    512 MiB (zoneinfo present - managed), model 76 MiB.
+    512 MiB (zoneinfo present - managed), model 76 MiB. arm64 adds the linear map's page tables
+    to the highest node's misc part (``linear_map_tables``); measured on virt (tests/solver/test_arm64.py):
+    4 GiB one node 82 MiB (7.2) and 80 MiB (6.1), model 84; 8 GiB two nodes 66 and 84 MiB, model 70 and 84.
     """
     nodes = nodes_of(present)
     single = len(nodes) == 1
     pages = total_pages(present)
+    highest = max(nodes, key=lambda n: node_end(present, n))
     out = []
     for node in nodes:
+        tables = linear_map_tables(pages) if arch is Arch.ARM64 and node == highest else 0
         out.append(
             EarlyTop(
                 node=node,
                 memmap=memmap_bytes(present, node),
                 hashes=early_hash_bytes(pages) if single else 0,
                 percpu=PERCPU_FIRST_CHUNK if node == nodes[0] else 0,
-                misc=NODE_MISC,
+                misc=NODE_MISC + tables,
                 measured=measured.get(node),
             )
         )

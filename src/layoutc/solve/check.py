@@ -257,7 +257,7 @@ def _window_rules(
         if not any(s.start <= start and end <= s.end for s in spans):
             out.append(Violation(16, f"window {_rng(window)} not inside ZONE_MOVABLE"))
         present = memblock.present_ranges(layout.memory, Arch(layout.arch))
-        for early in memblock.early_top(present, layout.memory.early_reserved):
+        for early in memblock.early_top(present, layout.memory.early_reserved, Arch(layout.arch)):
             top = (
                 memblock.top_down_start(present, early.node, early.total),
                 memblock.node_end(present, early.node),

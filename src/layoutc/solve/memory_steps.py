@@ -30,7 +30,7 @@ def guards(profile: Profile, v: Mapping[str, Any]) -> tuple[Guard, ...]:
     pres: tuple[memblock.Present, ...] = v["present"]
     bs = profile.memory.block_size
     out = []
-    for early in memblock.early_top(pres, profile.memory.early_reserved):
+    for early in memblock.early_top(pres, profile.memory.early_reserved, profile.arch):
         early_start = memblock.top_down_start(pres, early.node, early.total)
         start = align_down(early_start, bs)
         out.append(Guard(early.node, start, memblock.node_end(pres, early.node), early, early_start))
