@@ -70,11 +70,14 @@ class Archive:
     options: Mapping[str, str]
     origin: str  # "file:line", "$LAYOUTC_DEBIAN_MIRROR", "--mirror"
 
-    def line(self, suite: str, components: str = "main") -> str:
-        """The one-line apt source for ``suite`` on this archive (an inline key must be written out first)."""
+    def line(self, suite: str, components: str = "main", arch: str | None = None) -> str:
+        """The one-line apt source for ``suite`` on this archive (an inline key must be written out first).
+
+        ``arch`` restricts the entry to one architecture (``arch=arm64``, deb822's ``Architectures: arm64``)."""
         if "\n" in self.options.get("signed-by", ""):
             raise AptSourcesError(f"{self.origin}: the inline Signed-By key must be written out (with_key_file)")
-        opts = " ".join(f"{k}={v}" for k, v in self.options.items())
+        options = {**({"arch": arch} if arch else {}), **self.options}
+        opts = " ".join(f"{k}={v}" for k, v in options.items())
         return f"deb {f'[{opts}] ' if opts else ''}{self.uri} {suite} {components}"
 
     def with_key_file(self, path: Path) -> Archive:

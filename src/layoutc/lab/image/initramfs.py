@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from layoutc.lab.errors import LabError
+from layoutc.lab.image.sysroot import Sysroot
 
 BUSYBOX = Path("/bin/busybox")
 DEFAULT_TOOLS = ("/usr/sbin/kexec", "/usr/bin/ndctl", "/usr/bin/daxctl", "/usr/bin/lsmem")
@@ -41,6 +42,8 @@ DEFAULT_MODULES = (
     "crc32c_generic",
     "ext4",
 )
+# arm64 guests: the DT pmem-region driver as well (absent modules are skipped, so x86 keeps DEFAULT_MODULES)
+ARM64_MODULES = (*DEFAULT_MODULES[:1], "of_pmem", *DEFAULT_MODULES[1:])
 # parents before children: the kernel unpacker does not create missing parents (with "usr/bin" before "usr",
 # every busybox link under /usr/bin and /usr/sbin was silently dropped)
 _DIRS = ("bin", "sbin", "dev", "proc", "sys", "tmp", "run", "mnt", "lab", "lab/stages", "usr", "usr/bin", "usr/sbin")
@@ -73,6 +76,9 @@ class InitramfsSpec:
     # files that replace busybox applet links (the crash cycle: dash as /bin/sh and coreutils where a script needs GNU
     # options, as on the production OS the recovery unit runs in)
     overrides: Mapping[str, bytes] = field(default_factory=dict)
+    # a foreign-architecture guest (arm64): busybox and ``tools`` come from this unpacked userland, their
+    # libraries from its ELF headers (``ldd`` cannot run a foreign binary)
+    sysroot: Sysroot | None = None
 
 
 def newc(entries: Iterable[Entry]) -> bytes:
@@ -115,9 +121,24 @@ def busybox_applets(busybox: Path = BUSYBOX) -> list[str]:
     return sorted(line.strip() for line in out.stdout.splitlines() if line.strip())
 
 
-def base_entries(init: str, busybox: Path = BUSYBOX, overrides: Mapping[str, bytes] | None = None) -> list[Entry]:
+def _banner(data: bytes) -> bytes:
+    match = re.search(rb"BusyBox v[^\0\n]* \(Debian [^)\0]*\)", data)
+    return match.group(0) if match else b""
+
+
+def base_entries(init: str, busybox: Path = BUSYBOX, overrides: Mapping[str, bytes] | None = None,
+                 sysroot: Sysroot | None = None) -> list[Entry]:  # fmt: skip
+    """busybox, its applet links and /init. A foreign busybox cannot be asked for its applets, so the host's
+    busybox answers for it when both are the same Debian build (the version banners are equal)."""
     entries = [Entry(d, 0o040755) for d in _DIRS]
-    entries.append(_file("bin/busybox", busybox.read_bytes(), 0o100755))
+    data = busybox.read_bytes() if sysroot is None else sysroot.read(sysroot.which("busybox"))
+    if sysroot is not None and (not busybox.is_file() or _banner(data) != _banner(busybox.read_bytes())):
+        raise LabError(
+            "tool-missing",
+            f"{sysroot.arch} busybox {_banner(data).decode(errors='replace')!r} is not "
+            f"the build of the host's {busybox} (Debian package busybox-static), which lists its applets",
+        )
+    entries.append(_file("bin/busybox", data, 0o100755))
     links = [a for a in busybox_applets(busybox) if a != "bin/busybox" and a not in (overrides or {})]
     entries += _dirs_for(links)
     entries += [Entry(a, 0o120777, link="/bin/busybox") for a in links]
@@ -139,6 +160,18 @@ def shared_libraries(binary: Path) -> list[Path]:
         elif "not found" in line:
             raise LabError("tool-missing", f"{binary}: {line.strip()}")
     return libs
+
+
+def sysroot_tool_entries(tools: Sequence[str], sysroot: Sysroot) -> list[Entry]:
+    """``tools`` (looked up by name in the sysroot) and their libraries, at their guest paths."""
+    files: dict[str, bytes] = {}
+    for tool in tools:
+        path = sysroot.which(PurePosixPath(tool).name)
+        for guest in (path, *sysroot.libraries(path)):
+            files[guest] = sysroot.read(guest)
+    entries = _dirs_for(files)
+    entries += [_file(name, data, 0o100755) for name, data in sorted(files.items())]
+    return _dedup(entries)
 
 
 def tool_entries(tools: Sequence[str]) -> list[Entry]:
@@ -227,8 +260,8 @@ def _dedup(entries: Iterable[Entry]) -> list[Entry]:
 def build_initramfs(spec: InitramfsSpec, out: Path) -> Path:
     """Write the initramfs for ``spec`` to ``out`` and return ``out``."""
     members = [
-        base_entries(spec.init, overrides=spec.overrides),
-        tool_entries(spec.tools),
+        base_entries(spec.init, overrides=spec.overrides, sysroot=spec.sysroot),
+        tool_entries(spec.tools) if spec.sysroot is None else sysroot_tool_entries(spec.tools, spec.sysroot),
         module_entries(spec.module_dir, spec.modules),
         lab_entries(spec.stages, spec.extra),
     ]

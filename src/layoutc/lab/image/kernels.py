@@ -41,6 +41,7 @@ class KernelSeries:
     release_re: str  # matches a package name, group 1 = the release
     packages: tuple[str, ...]  # package name templates, {r} = release
     has_cma: bool  # crashkernel=,cma exists (6.17+)
+    arch: str = "amd64"  # Debian architecture of the packages
 
 
 SERIES: dict[str, KernelSeries] = {
@@ -61,6 +62,41 @@ SERIES: dict[str, KernelSeries] = {
         has_cma=True,
     ),
 }
+# arm64 has no cloud flavour: the generic arm64 kernels (uncompressed Image files QEMU's -kernel loads). The same
+# selection as amd64: the pin when the archive has it, else the newest release of the series. 7.x arm64 has no
+# crashkernel=,cma (measured on 7.2.13: ignored), hence has_cma False.
+ARM64_SERIES: dict[str, KernelSeries] = {
+    "6.1": KernelSeries(
+        label="6.1",
+        suite="bookworm-security",
+        pin="6.1.0-57-arm64",
+        release_re=r"^linux-image-(6\.1\.0-\d+-arm64)$",
+        packages=("linux-image-{r}",),
+        has_cma=False,
+        arch="arm64",
+    ),
+    "7": KernelSeries(
+        label="7",
+        suite="sid",
+        pin="7.2.13+deb14-arm64",
+        release_re=r"^linux-binary-(7\.\d+\.\d+\+deb\d+-arm64)$",
+        packages=("linux-binary-{r}", "linux-modules-{r}", "linux-base-{r}"),
+        has_cma=False,
+        arch="arm64",
+    ),
+}
+ARCHES = ("amd64", "arm64")
+
+
+def series_for(label: str, arch: str = "amd64") -> KernelSeries:
+    """The kernel series ``label`` ("6.1" or "7") of Debian architecture ``arch``."""
+    table = {"amd64": SERIES, "arm64": ARM64_SERIES}.get(arch)
+    if table is None:
+        raise LabError("usage", f"unknown architecture {arch!r}; expected one of {list(ARCHES)}")
+    series = table.get(label)
+    if series is None:
+        raise LabError("usage", f"unknown Debian kernel {label!r}; expected one of {sorted(table)}")
+    return series
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +109,7 @@ class Kernel:
     modules_root: Path  # contains lib/modules/<release>/ with modules.dep
     pinned: bool
     has_cma: bool
+    arch: str = "amd64"
 
     @property
     def module_dir(self) -> Path:
@@ -104,34 +141,49 @@ def _run(argv: Sequence[str], *, timeout: float = 600.0) -> str:
     return proc.stdout
 
 
+run_tool = _run  # the lab's other fetchers (sysroot) run their tools the same way
+
+
 @dataclass(frozen=True, slots=True)
-class _Apt:
-    """A private apt configuration rooted in the cache."""
+class Apt:
+    """A private apt configuration rooted in the cache, for one Debian architecture.
+
+    A foreign architecture (arm64 on an amd64 host) needs no ``dpkg --add-architecture``: the private sources
+    carry ``arch=``, the private state says ``APT::Architecture``, and bookworm is the default release, so the
+    userland's dependencies resolve to bookworm's versions even though the sources also list sid."""
 
     root: Path
+    arch: str = "amd64"
 
     def options(self) -> list[str]:
-        return [
+        foreign = (["-o", f"APT::Architectures::={self.arch}", "-o", "APT::Default-Release=bookworm"]
+                   if self.arch != "amd64" else [])  # fmt: skip
+        return [*foreign,
             "-o", f"Dir::Etc::SourceList={self.root / 'sources.list'}",
             "-o", "Dir::Etc::SourceParts=/dev/null",
             "-o", f"Dir::State::Lists={self.root / 'lists'}",
             "-o", f"Dir::State::Status={self.root / 'status'}",
             "-o", f"Dir::Cache={self.root / 'cache'}",
             "-o", "Debug::NoLocking=1",
-            "-o", "APT::Architecture=amd64",
+            "-o", f"APT::Architecture={self.arch}",
             "-o", "APT::Sandbox::User=root",
         ]  # fmt: skip
 
     def update(self, mirror: aptsources.DebianMirror) -> None:
         for sub in ("lists/partial", "cache/archives/partial"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        (self.root / "sources.list").write_text(sources_list(mirror, self.root))
+        (self.root / "sources.list").write_text(sources_list(mirror, self.root, self.arch))
         (self.root / "status").touch()
         _run(["apt-get", *self.options(), "-qq", "update"])
 
     def package_names(self, prefix: str) -> list[str]:
         out = _run(["apt-cache", *self.options(), "pkgnames", prefix])
         return sorted(line.strip() for line in out.splitlines() if line.strip())
+
+    def depends(self, packages: Sequence[str]) -> str:
+        """``apt-cache depends`` over Depends and Pre-Depends only (what a package needs to run)."""
+        skip = ("--no-recommends", "--no-suggests", "--no-conflicts", "--no-breaks", "--no-replaces", "--no-enhances")
+        return _run(["apt-cache", *self.options(), "depends", *skip, *packages])
 
     def download(self, packages: Sequence[str], dest: Path) -> None:
         dest.mkdir(parents=True, exist_ok=True)
@@ -152,12 +204,16 @@ def debian_mirror() -> aptsources.DebianMirror:
         raise LabError("mirror-unavailable", str(exc)) from exc
 
 
-def sources_list(mirror: aptsources.DebianMirror, keydir: Path) -> str:
-    """The private sources.list: the lab's suites on the archive, bookworm-security on the security one."""
+def sources_list(mirror: aptsources.DebianMirror, keydir: Path, arch: str = "amd64") -> str:
+    """The private sources.list: the lab's suites on the archive, bookworm-security on the security one.
+
+    For a foreign ``arch`` every entry carries ``arch=`` (the host's own architecture is never fetched)."""
+    only = arch if arch != "amd64" else None
     archive = mirror.archive.with_key_file(keydir / "archive-key.asc")
-    lines = [archive.line(suite) for suite in SUITES]
+    lines = [archive.line(suite, arch=only) for suite in SUITES]
     if mirror.security is not None:
-        lines.append(mirror.security.with_key_file(keydir / "security-key.asc").line(SECURITY_SUITE))
+        security = mirror.security.with_key_file(keydir / "security-key.asc")
+        lines.append(security.line(SECURITY_SUITE, arch=only))
     return "\n".join(lines) + "\n"
 
 
@@ -210,6 +266,7 @@ def _kernel(series: KernelSeries, kdir: Path, release: str, pinned: bool) -> Ker
         modules_root=kdir / "modules",
         pinned=pinned,
         has_cma=series.has_cma,
+        arch=series.arch,
     )
 
 
@@ -243,17 +300,25 @@ def _unpack(debs: Sequence[Path], release: str, kdir: Path) -> None:
     _run(["depmod", "-b", str(kdir / "modules"), release])
 
 
+def apt_root(root: Path, arch: str) -> Path:
+    """The private apt state of ``arch`` in the cache: ``apt/`` (amd64) or ``apt-<arch>/``."""
+    return root / ("apt" if arch == "amd64" else f"apt-{arch}")
+
+
 def ensure_kernel(
-    label: str, *, root: Path | None = None, offline: bool = False, mirror: aptsources.DebianMirror | None = None
+    label: str,
+    *,
+    root: Path | None = None,
+    offline: bool = False,
+    mirror: aptsources.DebianMirror | None = None,
+    arch: str = "amd64",
 ) -> Kernel:
-    """Return the cached kernel of series ``label`` ("6.1" or "7"), downloading it first if needed.
+    """Return the cached kernel of series ``label`` ("6.1" or "7") for ``arch``, downloading it first if needed.
 
     ``offline=True`` never touches the network and raises ``LabError`` when nothing is cached. ``mirror``
     defaults to the host's (``debian_mirror()``), read only when something must be downloaded.
     """
-    series = SERIES.get(label)
-    if series is None:
-        raise LabError("usage", f"unknown Debian kernel {label!r}; expected one of {sorted(SERIES)}")
+    series = series_for(label, arch)
     root = root or cache_dir()
     cached = _cached(series, root)
     if cached is not None:
@@ -261,7 +326,7 @@ def ensure_kernel(
     if offline:
         raise LabError("kernel-unavailable", f"kernel {label} is not in the cache {root}")
     mirror = mirror or debian_mirror()
-    apt = _Apt(root / "apt")
+    apt = Apt(apt_root(root, arch), arch)
     apt.update(mirror)
     prefix = series.packages[0].split("{r}")[0]
     release, pinned = choose_release(series, apt.package_names(prefix), mirror.notes)

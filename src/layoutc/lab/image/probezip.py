@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from layoutc.lab.image import pyrt
+from layoutc.lab.image.sysroot import Sysroot
 
 PYZ = "usr/lib/layoutc/probe.pyz"
 _LOCK = threading.Lock()  # run_lab boots concurrently: build the files once per process
@@ -88,17 +89,18 @@ def build(dest: Path) -> Path:
     return dest
 
 
-@lru_cache(maxsize=1)
-def _files(work: str) -> tuple[tuple[str, bytes], ...]:
+@lru_cache(maxsize=2)
+def _files(work: str, sysroot: Sysroot | None = None) -> tuple[tuple[str, bytes], ...]:
     pyz = build(Path(work) / "probe.pyz")
     commands = [[str(pyz), "--help"], ["-c", "import " + ", ".join(PROBE_IMPORTS)]]
-    files = pyrt.python_files(pyrt.imported_modules(commands, PROBE_IMPORTS))
+    files = pyrt.python_files(pyrt.imported_modules(commands, PROBE_IMPORTS), sysroot=sysroot)
     files[PYZ] = pyz.read_bytes()
     return tuple(sorted(files.items()))
 
 
-def guest_files(work: Path) -> dict[str, bytes]:
-    """Archive path → bytes: the zipapp and the minimal interpreter (built once per process)."""
+def guest_files(work: Path, sysroot: Sysroot | None = None) -> dict[str, bytes]:
+    """Archive path → bytes: the zipapp and the minimal interpreter (built once per process); ``sysroot``: the
+    interpreter of a foreign-architecture guest (arm64)."""
     work.mkdir(parents=True, exist_ok=True)
     with _LOCK:
-        return dict(_files(str(work.resolve())))
+        return dict(_files(str(work.resolve()), sysroot))

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from layoutc.lab.errors import LabError
 from layoutc.lab.image import initramfs
+from layoutc.lab.image.sysroot import TRIPLETS, Sysroot
 
 PYTHON = Path("/usr/bin/python3.11")  # Debian's python3.11-minimal; the guest calls it as python3
 PY_LIB = "/usr/lib/python3.11"
@@ -66,13 +67,52 @@ def imported_modules(commands: Sequence[Sequence[str]], extra: Iterable[str] = (
     return sorted(names | set(extra))
 
 
-def python_files(names: Iterable[str], packages: Iterable[str] = ()) -> dict[str, bytes]:
+def _chosen(origins: dict[str, list[object]], wanted: frozenset[str]) -> list[tuple[str, str]]:
+    """(origin, root) of every module to ship: the stdlib, and the wanted packages' modules from DIST."""
+    missing = sorted(n for n in wanted if not str(origins.get(n, [""])[0]).startswith(DIST + "/"))
+    if missing:
+        debs = ", ".join(f"python3-{n}" for n in missing)
+        raise LabError("tool-missing", f"python module(s) {', '.join(missing)} not in {DIST} (Debian: {debs})")
+    # getpath's landmark is lib/python3.11/os.py or os.pyc (os itself is frozen, so never "imported" from it)
+    landmark: list[object] = [f"{PY_LIB}/os.py", False]
+    chosen = []
+    for name, (origin, _pkg) in sorted([*origins.items(), ("os", landmark)]):
+        if str(origin).startswith(PY_LIB + "/"):
+            chosen.append((str(origin), PY_LIB))
+        elif str(origin).startswith(DIST + "/") and name.split(".")[0] in wanted:
+            chosen.append((str(origin), DIST))  # other site-packages stay out
+    return chosen
+
+
+def _compiled(py: Path, sources: Sequence[tuple[str, str]]) -> dict[str, bytes]:
+    """``(source file, shown path)`` → sourceless ``.pyc`` beside the shown path."""
+    out: dict[str, bytes] = {}
+    with tempfile.TemporaryDirectory(prefix="layoutc-pyc-") as tmp:
+        jobs = [(src, str(Path(tmp) / (shown[1:-3] + ".pyc")), shown) for src, shown in sources]
+        for _src, dst, _shown in jobs:
+            Path(dst).parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([str(py), "-S", "-c", _COMPILE], input=json.dumps(jobs), text=True, capture_output=True,
+                       timeout=120, check=True)  # fmt: skip
+        for _src, compiled, shown in jobs:
+            out[shown[1:-3] + ".pyc"] = Path(compiled).read_bytes()
+    return out
+
+
+def python_files(
+    names: Iterable[str], packages: Iterable[str] = (), sysroot: Sysroot | None = None
+) -> dict[str, bytes]:
     """Archive path → bytes for the interpreter, the sourceless stdlib ``names``, extensions, libraries; and
     the modules of ``packages`` (top-level names importable from Debian's ``DIST``, e.g. python3-zstandard's
     ``zstandard``) that ``names`` lists (what importing them loaded), sourceless, with their extensions'
-    libraries. A package that is not installed raises ``LabError("tool-missing", ...)`` naming it."""
+    libraries. A package that is not installed raises ``LabError("tool-missing", ...)`` naming it.
+
+    With ``sysroot`` (an arm64 guest) the interpreter, the extensions (the host's ``x86_64-linux-gnu`` names
+    with the sysroot's triplet) and their libraries are the sysroot's, and the ``.pyc`` files are compiled from
+    the sysroot's own stdlib sources by the host's python3.11 (bytecode does not depend on the architecture)."""
     py = interpreter()
     wanted = frozenset(packages)
+    if sysroot is not None and wanted:
+        raise LabError("usage", f"python packages {sorted(wanted)} are not fetched for {sysroot.arch} guests")
     proc = subprocess.run(
         [str(py), "-S", "-c", _RESOLVE],
         input=" ".join(names),
@@ -84,45 +124,46 @@ def python_files(names: Iterable[str], packages: Iterable[str] = ()) -> dict[str
         check=True,
     )
     origins: dict[str, list[object]] = json.loads(proc.stdout)
+    if sysroot is None:
+        return _native_runtime(py, _chosen(origins, wanted))
+    return _sysroot_runtime(py, _chosen(origins, wanted), sysroot)
+
+
+def _native_runtime(py: Path, chosen: Sequence[tuple[str, str]]) -> dict[str, bytes]:
     files: dict[str, bytes] = {"usr/bin/python3": py.read_bytes()}
     natives = [py]
-    to_compile: list[tuple[str, str, str]] = []
-    with tempfile.TemporaryDirectory(prefix="layoutc-pyc-") as tmp:
-        # getpath's landmark is lib/python3.11/os.py or os.pyc (os itself is frozen, so never "imported" from it)
-        landmark = [f"{PY_LIB}/os.py", False]
-        missing = sorted(n for n in wanted if not str(origins.get(n, [""])[0]).startswith(DIST + "/"))
-        if missing:
-            debs = ", ".join(f"python3-{n}" for n in missing)
-            raise LabError("tool-missing", f"python module(s) {', '.join(missing)} not in {DIST} (Debian: {debs})")
-        chosen = []
-        for name, (origin, _pkg) in sorted([*origins.items(), ("os", landmark)]):
-            if str(origin).startswith(PY_LIB + "/"):
-                chosen.append((str(origin), PY_LIB))
-            elif str(origin).startswith(DIST + "/") and name.split(".")[0] in wanted:
-                chosen.append((str(origin), DIST))  # other site-packages stay out
-        for shown, root in chosen:
-            real = os.path.realpath(shown)
-            rel = shown[len(root) + 1 :]
-            if rel.endswith(".py"):
-                dst = Path(tmp) / root.strip("/") / (rel[:-3] + ".pyc")
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                to_compile.append((real, str(dst), shown))
-            elif rel.endswith(".so"):
-                files[f"{root[1:]}/{rel}"] = Path(real).read_bytes()
-                natives.append(Path(real))
-        subprocess.run(
-            [str(py), "-S", "-c", _COMPILE],
-            input=json.dumps(to_compile),
-            text=True,
-            capture_output=True,
-            timeout=120,
-            check=True,
-        )
-        for _src, compiled, shown in to_compile:
-            files[shown[1:-3] + ".pyc"] = Path(compiled).read_bytes()
+    sources: list[tuple[str, str]] = []
+    for shown, root in chosen:
+        rel = shown[len(root) + 1 :]
+        if rel.endswith(".py"):
+            sources.append((os.path.realpath(shown), shown))
+        elif rel.endswith(".so"):
+            files[f"{root[1:]}/{rel}"] = Path(os.path.realpath(shown)).read_bytes()
+            natives.append(Path(os.path.realpath(shown)))
+    files.update(_compiled(py, sources))
     for native in natives:
         for lib in initramfs.shared_libraries(native):
             files[str(lib).lstrip("/")] = lib.resolve().read_bytes()
     files[f"{PY_LIB[1:]}/lib-dynload/.keep"] = b""
     return files
 
+
+def _sysroot_runtime(py: Path, chosen: Sequence[tuple[str, str]], sysroot: Sysroot) -> dict[str, bytes]:
+    binary = f"/usr/bin/{PYTHON.name}"
+    files: dict[str, bytes] = {"usr/bin/python3": sysroot.read(binary)}
+    natives = [binary]
+    sources: list[tuple[str, str]] = []
+    for shown, _root in chosen:
+        if shown.endswith(".py"):
+            own = sysroot.resolve(shown)
+            sources.append((str(own if own.is_file() else os.path.realpath(shown)), shown))
+        elif shown.endswith(".so"):
+            guest = shown.replace(TRIPLETS["amd64"], sysroot.triplet)
+            files[guest[1:]] = sysroot.read(guest)
+            natives.append(guest)
+    files.update(_compiled(py, sources))
+    for native in natives:
+        for lib in sysroot.libraries(native):
+            files[lib[1:]] = sysroot.read(lib)
+    files[f"{PY_LIB[1:]}/lib-dynload/.keep"] = b""
+    return files
