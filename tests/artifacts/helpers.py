@@ -39,6 +39,9 @@ CASES = {
     "server-64g-2node": "profiles/server/server-64g-2node.yaml",
 }
 
+# boards built in the tests, for layouts no bundled profile has yet (arm64_board.py: arm64 pmem windows)
+TEST_BOARDS = ("arm64-virt-4g", "arm64-virt-4g-reboot")
+
 
 def tool(name: str) -> str:
     """Path of an external tool; missing fails under CI=true and skips otherwise."""
@@ -65,6 +68,17 @@ def layout(name: str, prof: Profile | None = None) -> dict[str, Any]:
     assert solved is not None, diags
     data: dict[str, Any] = json.loads(layout_json.write(solved))
     return data
+
+
+def board(name: str) -> tuple[Profile, dict[str, Any]]:
+    """(profile, layout.json document) of a bundled profile or of a test board (TEST_BOARDS)."""
+    if name in TEST_BOARDS:
+        from layoutc.model.layout_json import read
+
+        from .arm64_board import board as arm64_board
+
+        return arm64_board(name, profile("qemu-4g"), read(layout("qemu-4g")))
+    return profile(name), layout(name)
 
 
 def artifacts(prof: Profile, doc: dict[str, Any]) -> dict[str, bytes]:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import CASES, layout, profile, tool, write_artifacts
+from .helpers import CASES, TEST_BOARDS, board, tool, write_artifacts
 
 
-@pytest.fixture(scope="module", params=sorted(CASES))
+@pytest.fixture(scope="module", params=sorted(CASES) + list(TEST_BOARDS))
 def rendered(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     name: str = request.param
-    return write_artifacts(profile(name), layout(name), tmp_path_factory.mktemp(name))
+    return write_artifacts(*board(name), tmp_path_factory.mktemp(name))
 
 
 def _scripts(device: Path) -> list[Path]:

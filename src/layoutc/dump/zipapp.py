@@ -1,7 +1,10 @@
 """Pack ``layoutc.dump`` into a zipapp that runs with a bare interpreter (crash initramfs).
 
 The archive holds a minimal ``layoutc/__init__.py``, this package's modules and the filter-spec
-schema; ``python3 dump.pyz SOURCE OUTPUT`` runs the dumper.  Beside each module is its ``.pyc``
+schema; ``python3 dump.pyz SOURCE OUTPUT`` runs the dumper. Beside it, ``layoutc.devicetree`` (standard
+library only, like the dumper, and importing nothing of it): arm64 devices have no dtc, and arm.sh runs
+``PYTHONPATH=dump.pyz python3 -m layoutc.devicetree apply ...`` to build the crash kernel's DTB
+(docs/devicetree.md). Its sources are found by path, never imported here.  Beside each module is its ``.pyc``
 for the interpreter that built the archive (unchecked-hash, so no timestamps): zipimport cannot
 cache byte code, and compiling every module at each start cost about 30 ms.  An interpreter of
 another version sees a foreign magic number and compiles the source instead.
@@ -15,8 +18,9 @@ from pathlib import Path
 
 from layoutc.dump.spec_schema import load_schema
 
+PACKAGES = ("dump", "devicetree")  # the layoutc subpackages the archive carries
 MAIN = "import sys\nfrom layoutc.dump.__main__ import main\nsys.exit(main(sys.argv[1:]))\n"
-INIT = '"""layoutc (dumper-only zipapp)."""\n'
+INIT = '"""layoutc (device zipapp: the dumper and the device tree tool)."""\n'
 SHEBANG = b"#!/usr/bin/env python3\n"
 
 
@@ -34,17 +38,18 @@ def build(out: str) -> int:
     """Write the zipapp to ``out``; returns its size in bytes."""
     import json
 
-    here = Path(__file__).resolve().parent
+    layoutc = Path(__file__).resolve().parent.parent
     tmp = out + ".tmp"
     with open(tmp, "wb") as f:
         f.write(SHEBANG)
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
             z.writestr("__main__.py", MAIN)
             z.writestr("layoutc/__init__.py", INIT)
-            for path in sorted(here.rglob("*.py")):
-                rel = path.relative_to(here).as_posix()
-                z.write(path, f"layoutc/dump/{rel}")
-                z.writestr(f"layoutc/dump/{rel[:-3]}.pyc", _pyc(path, f"layoutc/dump/{rel}"))
+            for package in PACKAGES:
+                for path in sorted((layoutc / package).rglob("*.py")):
+                    rel = f"layoutc/{package}/{path.relative_to(layoutc / package).as_posix()}"
+                    z.write(path, rel)
+                    z.writestr(f"{rel[:-3]}.pyc", _pyc(path, rel))
             z.writestr("layoutc/dump/filter-spec.schema.json", json.dumps(load_schema(), indent=1))
     os.chmod(tmp, 0o755)
     os.replace(tmp, out)

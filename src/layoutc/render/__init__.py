@@ -9,6 +9,7 @@ board part; ``render.device.device_artifacts(profile, layout)`` the device part.
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -63,6 +64,15 @@ def _production_arm(given: RenderInput) -> bool:
     return isinstance(given.view, DeviceView) and "production" in given.view.modes
 
 
+def _device_tree_edit(given: RenderInput) -> bool:
+    return isinstance(given.view, DeviceView) and given.view.dt is not None
+
+
+def _dt_edit_document(given: RenderInput) -> bytes:
+    assert isinstance(given.view, DeviceView) and given.view.dt is not None, "arm64 window boards only"
+    return (json.dumps(given.view.dt.edit.to_json(), indent=2, sort_keys=True) + "\n").encode()
+
+
 def _layout_document(given: RenderInput) -> bytes:
     return layout_json(given.layout)
 
@@ -114,6 +124,8 @@ OUTPUTS: tuple[Output, ...] = (
     _device("recover.sh.j2", "device/recover.sh", "recovery-script", 0o755),
     _device("layoutc-recover.service.j2", "device/systemd/layoutc-recover.service", "recovery-unit"),
     Output("device/filter.json", "filter-spec", None, part=Part.DEVICE, serializer=_filter_document),
+    Output("device/crash-dt.json", "crash-dt-edit", None, part=Part.DEVICE, when=_device_tree_edit,
+           serializer=_dt_edit_document),
 )
 
 

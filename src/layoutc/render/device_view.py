@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from layoutc.devicetree.edit import Edit, PmemRegion
 from layoutc.model.layout import Layout, RegionKind
-from layoutc.model.profile import BootSelection, CrashMemory, DevdaxMap, Dumper, Profile, Release, Target
+from layoutc.model.profile import Arch, BootSelection, CrashMemory, DevdaxMap, Dumper, Profile, Release, Target
 from layoutc.model.units import format_addr, format_size
 from layoutc.render.device_filter import MKFS_ARGS, filter_spec
 
@@ -34,6 +35,15 @@ UPLOAD_KILL_SECONDS = 30
 # a path a unit file can carry as is: no specifier (%), no whitespace or control character. The profile
 # schema means the same, but its "$" also matches before a trailing newline (Python re), so check again.
 UNIT_PATH = re.compile(r"/[A-Za-z0-9._/+@:=-]*")
+# arm64 windows (docs/arm64.md): the compiled edit, the running kernel's flattened tree it is applied to
+# (LNX:drivers/of/fdt.c of_fdt_raw_init, /sys/firmware/fdt) and the edited DTB kexec -p --dtb loads
+DT_EDIT = f"{CONFIG_DIR}/crash-dt.json"
+RUNNING_FDT = "/sys/firmware/fdt"
+CRASH_DTB = "/run/layoutc/crash.dtb"
+# kexec -i (--no-checks) on arm64, a rule of no profile key: purgatory's sha256 over the loaded segments
+# runs with the MMU off (LNX:arch/arm64/kernel/relocate_kernel.S) and cost 39 s of a 48 MiB Image under
+# QEMU TCG (1.8 s with -i); a mismatch it finds only stops the crash kernel, so it buys no dump (docs/arm64.md)
+KEXEC_NO_CHECKS = frozenset({Arch.ARM64})
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +76,18 @@ class BootView:
 
 
 @dataclass(frozen=True, slots=True)
+class DeviceTreeView:
+    """arm64 windows: the crash kernel learns of the window from a pmem-region node in its DTB."""
+
+    edit: Edit  # the devicetree-edit v1 document (device/crash-dt.json)
+    edit_path: str  # where the device keeps it
+    running_fdt: str  # the running kernel's flattened tree, the edit's input
+    dtb: str  # the edited tree kexec -p --dtb loads
+    node: str  # /pmem@<base>: the node the edit adds and the recovery boot's tree must carry
+    recovery_mem: str  # the recovery boot's mem= parameter (keeps the window out of RAM); "" when none
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceView:
     board: str
     profile: str
@@ -82,6 +104,8 @@ class DeviceView:
     kernel_path: str
     initrd_path: str
     kexec_file: bool  # -s always (cma needs kexec_file_load)
+    kexec_no_checks: bool  # -i with kexec_load (KEXEC_NO_CHECKS)
+    dt: DeviceTreeView | None  # arm64 windows: the crash kernel's device tree edit; kexec_load only
     crash_size: int
     cma_size: int
     # the layout's predicted crash CMA ranges, sorted: "0xSTART-0xEND" words (exclusive ends, as arm.sh's
@@ -131,6 +155,19 @@ def _window(profile: Profile, layout: Layout, block: int) -> WindowView | None:
                   devdax_map=dax.map, devdax_align=format_size(dax.align), release=window.release)
 
 
+def _device_tree(layout: Layout) -> DeviceTreeView | None:
+    """The crash kernel's DT edit of an arm64 window: its pmem-region, volatile (the window is DRAM), with the
+    window's NUMA node when the board's tree has NUMA nodes (the kmem hand-back refuses node -1), seeds removed."""
+    window = layout.dump_window
+    if layout.arch is not Arch.ARM64 or window is None:
+        return None
+    node = window.node if layout.memory.srat else None
+    region = PmemRegion(window.start, window.size, volatile=True, numa_node_id=node)
+    mem = next((t for t in _tokens(layout.cmdline.recovery) if t.startswith("mem=")), "")
+    return DeviceTreeView(edit=Edit((region,), remove_seeds=True), edit_path=DT_EDIT, running_fdt=RUNNING_FDT,
+                          dtb=CRASH_DTB, node=region.path, recovery_mem=mem)
+
+
 def _efi_printf(entry: str) -> tuple[str, int]:
     data = EFI_ATTRS + (entry + "\0").encode("utf-16-le")
     return "".join(f"\\{b:03o}" for b in data), len(data)
@@ -168,6 +205,7 @@ def build_view(profile: Profile, layout: Layout) -> DeviceView:
     spec = filter_spec(profile, layout)
     production = _tokens(layout.cmdline.production)
     recovery = _tokens(layout.cmdline.recovery) or production
+    dt = _device_tree(layout)
     return DeviceView(
         board=profile.board, profile=profile.file, description=profile.description,
         strategy=str(profile.strategy), crash_memory=strategy.crash_memory, target=strategy.target,
@@ -175,10 +213,14 @@ def build_view(profile: Profile, layout: Layout) -> DeviceView:
         recovery_params=recovery,
         crash_append=" ".join(_tokens(layout.crash_board_cmdline) + _tokens(layout.cmdline.crash)),
         kernel_path=layout.crash_kernel_path, initrd_path=layout.crash_initrd_path,
-        kexec_file=strategy.crash_memory is CrashMemory.CMA,
+        kexec_file=strategy.crash_memory is CrashMemory.CMA, kexec_no_checks=layout.arch in KEXEC_NO_CHECKS,
+        dt=dt,
         crash_size=crash_size, cma_size=cma_size, cma_ranges=tuple(f"{s:#x}-{e:#x}" for s, e in cma),
         cma_ranges_text=" ".join(f"[{s:#x}, {e:#x})" for s, e in cma),
-        prove_movability=profile.prove_movability or bool(layout.unsafe), iomem_conflicts=IOMEM_CONFLICTS,
+        # arm64 refuses to offline boot memory, Movable or not (EPERM: LNX:arch/arm64/mm/mmu.c
+        # prevent_bootmem_remove_notifier, measured on 6.1 and 7.2): no offline proof there (docs/arm64.md)
+        prove_movability=(profile.prove_movability or bool(layout.unsafe)) and layout.arch is not Arch.ARM64,
+        iomem_conflicts=IOMEM_CONFLICTS,
         dumper=str(profile.dump.dumper if profile.dump.dumper is Dumper.MAKEDUMPFILE else "layoutc"),
         dump_pyz=DUMP_PYZ, filter_path=f"{CONFIG_DIR}/filter.json",
         makedumpfile_args=tuple(spec["makedumpfile"]["args"]), mkfs_args=MKFS_ARGS,

@@ -237,7 +237,7 @@ arm() {
     if use_file_load; then
         set -- -s -p
     else
-        set -- -p
+        set -- -p -i
     fi
     kexec "$@" "$R$KERNEL" --initrd="$R$INITRD" --append="$APPEND" || fail 19 "kexec $* failed"
     f=$(first_of "$R/sys/kernel/kexec/crash_loaded" "$R/sys/kernel/kexec_crash_loaded") ||
