@@ -104,6 +104,8 @@ VERBS: tuple[Verb, ...] = (
          "layoutc.dump.__main__:main", Calling.STANDALONE, own_parser="layoutc.dump.__main__:parser"),
     Verb("lab", "boot the compiled layout in real kernels under QEMU and compare (see 'layoutc lab --help')",
          "layoutc.lab.verb:main", Calling.STANDALONE, own_parser="layoutc.lab.verb:build_parser"),
+    Verb("status", "this device's crash-dump state against its installed layout (run on the device)",
+         "layoutc.status.__main__:main", Calling.STANDALONE, own_parser="layoutc.status.__main__:parser"),
 )
 
 

@@ -21,3 +21,9 @@ class ExitCode(enum.IntEnum):
     INTERNAL = 70  # a bug in layoutc (EX_SOFTWARE of sysexits.h); bad input never causes this
     INTERRUPTED = 130  # SIGINT (128 + 2, the shell's convention for a death by signal)
     DUMP_FAILED = 4  # alias of FAILED: the dumper's name for it
+    # layoutc status (docs/status.md): what a monitoring system acts on, the most urgent first when several hold
+    STATUS_NOT_ARMED = 10  # no crash kernel is loaded
+    STATUS_MISMATCH = 11  # the reservation, crash CMA, cmdline or window differs from the installed layout
+    STATUS_DUMP_PENDING = 12  # a dump waits in the window or in the store for its upload
+    STATUS_WINDOW_HELD = 13  # the window is not returned (pmem, devdax or offline where RAM is expected)
+    STATUS_UNREADABLE = 14  # the layout or a device fact the verdict needs cannot be read

@@ -4,7 +4,8 @@ The archive holds a minimal ``layoutc/__init__.py``, this package's modules and 
 schema; ``python3 dump.pyz SOURCE OUTPUT`` runs the dumper. Beside it, ``layoutc.devicetree`` (standard
 library only, like the dumper, and importing nothing of it): arm64 devices have no dtc, and arm.sh runs
 ``PYTHONPATH=dump.pyz python3 -m layoutc.devicetree apply ...`` to build the crash kernel's DTB
-(docs/devicetree.md). Its sources are found by path, never imported here.  Beside each module is its ``.pyc``
+(docs/devicetree.md); and ``layoutc.status`` (``PYTHONPATH=dump.pyz python3 -m layoutc.status``,
+docs/status.md). Their sources are found by path, never imported here.  Beside each module is its ``.pyc``
 for the interpreter that built the archive (unchecked-hash, so no timestamps): zipimport cannot
 cache byte code, and compiling every module at each start cost about 30 ms.  An interpreter of
 another version sees a foreign magic number and compiles the source instead.
@@ -18,9 +19,9 @@ from pathlib import Path
 
 from layoutc.dump.spec_schema import load_schema
 
-PACKAGES = ("dump", "devicetree")  # the layoutc subpackages the archive carries
+PACKAGES = ("dump", "devicetree", "status")  # the layoutc subpackages the archive carries
 MAIN = "import sys\nfrom layoutc.dump.__main__ import main\nsys.exit(main(sys.argv[1:]))\n"
-INIT = '"""layoutc (device zipapp: the dumper and the device tree tool)."""\n'
+INIT = '"""layoutc (device zipapp: the dumper, the device tree tool and the status)."""\n'
 SHEBANG = b"#!/usr/bin/env python3\n"
 
 
