@@ -37,7 +37,7 @@ FRONTEND_CODES: dict[str, str] = {
     "LC204": "memory block size not a power of two, or smaller than a memory section",
     "LC205": "crashkernel=,cma not available (kernel < 6.17 or not x86_64)",
     "LC206": "window needs an SRAT (hotplug mode or kmem release)",
-    "LC207": "pmem-window target on arm64 (no memmap=!)",
+    "LC207": "hotplug window on arm64 (no memmap=!)",
     "LC208": "disk target and disk section disagree",
     "LC209": "crash.cma_size and crash.memory disagree",
     "LC210": "board cmdline sets a parameter layoutc owns",
@@ -65,4 +65,5 @@ FRONTEND_CODES: dict[str, str] = {
     "LC243": "an option the design needs is built as a module (=m) but MODULES is not y",
     "LC244": "warning: no kernel.config: a Debian-like kernel configuration is assumed",
     "LC245": "warning: the kernel cannot hand the window back in place: it returns at the next normal boot",
+    "LC250": "arm64 kernel below 7.0: kexec -p writes a broken ELF core header (no _text in /proc/kallsyms)",
 }

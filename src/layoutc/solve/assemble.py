@@ -21,7 +21,7 @@ from layoutc.model.layout import (
     StrategyChoice,
     Unsafe,
 )
-from layoutc.model.profile import Profile, Release, WindowMode
+from layoutc.model.profile import Arch, Profile, Release, WindowMode
 from layoutc.model.units import format_size
 from layoutc.solve.crash_steps import CrashPlacement, KaslrChoice
 from layoutc.solve.graph import Step
@@ -48,11 +48,26 @@ def regions(profile: Profile, v: Mapping[str, Any]) -> tuple[Region, ...]:
     image = v.get("kernel_image")
     if image:
         out.append(Region(image[0], image[1], RegionKind.KERNEL_IMAGE, "kernel_image", node(image[0])))
+    out.extend(_arm64_regions(profile, crash, image))
     if crash.initrd is not None:
         s, e = crash.initrd.span
         kind = RegionKind.INITRD if crash.initrd.exact else RegionKind.INITRD_BOUND
         out.append(Region(s, e, kind, str(kind), node(s)))
     return tuple(sorted(out))
+
+
+def _arm64_regions(profile: Profile, crash: CrashPlacement, image: tuple[int, int] | None) -> list[Region]:
+    """arm64: the kernel's default CMA areas and swiotlb, and where the EFI stub may put the image."""
+    if profile.arch is not Arch.ARM64:
+        return []
+    out = [Region(s, e, RegionKind.CMA, f"cma{i}", n) for i, (s, e, n) in enumerate(crash.default_cma)]
+    if crash.swiotlb is not None:
+        out.append(Region(*crash.swiotlb, RegionKind.SWIOTLB, "swiotlb", None))
+    if image is None:
+        # physical KASLR in the EFI stub: anywhere in RAM (docs/reference/kernel-rules.md §8.3)
+        lo, hi = min(r.start for r in profile.memory.ram), profile.memory.end_of_ram
+        out.append(Region(lo, hi, RegionKind.KERNEL_IMAGE_BOUND, "kernel_image_bound", None))
+    return out
 
 
 def armed_overhead(profile: Profile, v: Mapping[str, Any]) -> int:
@@ -104,6 +119,9 @@ REGION2STEP = {
     "kernel_image": "kernel_image",
     "initrd": "crash",
     "initrd_bound": "crash",
+    "kernel_image_bound": "kaslr",
+    "swiotlb": "crash",
+    "cma": "crash",
 }
 
 
@@ -164,7 +182,7 @@ def layout(profile: Profile, v: Mapping[str, Any], steps: Mapping[str, Step], un
         memmap_on_memory_off=window is not None and window.release == "kmem" and memmap_on_memory_exists(profile),
         armed_overhead=armed_overhead(profile, v),
         recovery_boot=recovery_boot(profile),
-        recovery_mem_limit=None,
+        recovery_mem_limit=window.start if window is not None and profile.arch is Arch.ARM64 else None,
         unsafe=tuple(unsafe),
         provenance=provenance(profile, steps, set(v), placed, bool(guards)),
         notes=notes(profile, v, guards),
@@ -204,6 +222,13 @@ def notes(profile: Profile, v: Mapping[str, Any], guards: tuple[Guard, ...]) -> 
         out.append(
             "kernel.cmdline has no root=: kernel-install/cmdline replaces the whole command line, so add it "
             "unless the initrd finds the root itself (systemd-gpt-auto-generator)"
+        )
+    if window is not None and profile.arch is Arch.ARM64:
+        out.append(
+            f"arm64: the window reaches the crash kernel and the recovery boot as a device-tree pmem-region "
+            f"node (numa-node-id {window.node}); the recovery boot's mem= ends its memory at "
+            f"{window.start:#x}, so the window and the {format_size(profile.memory.end_of_ram - window.start)} "
+            "above its start are not RAM in the recovery boot only"
         )
     if recovery_boot(profile) is not None:
         out.append(

@@ -26,6 +26,7 @@ from layoutc.model import intervals
 from layoutc.model.layout import Layout, RegionKind
 from layoutc.model.profile import Arch, DevdaxMap, MemRange
 from layoutc.model.units import MiB, Percent, format_addr, parse_size, parse_size_or_percent
+from layoutc.solve import check_arm64
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,8 @@ def check(layout: Layout) -> list[Violation]:
     out.extend(_syntax(" ".join((prod, crash_line, recovery))))
     if out:
         return out
+    if arch is Arch.ARM64:
+        return out + _check_arm64(layout)
     windows = _memmaps(prod) if layout.strategy.window_mode == "hotplug" else _memmaps(crash_line)
     present = memblock.present_ranges(layout.memory, arch, _memmaps(prod))
     ram = memblock.total_pages(present) * memblock.PAGE_SIZE
@@ -89,6 +92,35 @@ def check(layout: Layout) -> list[Violation]:
     out.extend(_stage_rules(layout, windows))
     for window in windows:
         out.extend(_window_rules(layout, window, spans, crash_areas, list(cma), image))
+    out.extend(_cmdline_length_rules(layout))
+    return out
+
+
+def _check_arm64(layout: Layout) -> list[Violation]:
+    """arm64: the default reservations and crash memory re-placed, the window from the device-tree edit."""
+    out: list[Violation] = []
+    present = memblock.present_ranges(layout.memory, Arch.ARM64)
+    ram = memblock.total_pages(present) * memblock.PAGE_SIZE
+    out.extend(_crashkernel_class_rules(layout.cmdline.production))
+    args = crashkernel.parse(layout.cmdline.production, ram)
+    if args.error:
+        return [*out, Violation(4, f"crashkernel= reserves nothing: {args.error}")]
+    boot, wrong = check_arm64.placement(layout, present, args)
+    out.extend(Violation(rule, f"arm64 region differs from the kernel's ({have} vs {want})")
+               for rule, have, want in wrong)
+    if boot.crash.crash is None:
+        return [*out, Violation(20, f"crashkernel= cannot be placed: {boot.crash.message}")]
+    crash_areas = [boot.crash.crash] + ([boot.crash.low] if boot.crash.low else [])
+    out.extend(_placement_rules(layout, crash_areas, ()))
+    spans, zone_violations = _zone_rules(layout, present, ram, crash_areas, boot.cma)
+    out.extend(zone_violations)
+    out.extend(Violation(rule, message) for rule, message in check_arm64.stage_messages(layout, present))
+    for name in ("crashkernel", "movablecore", "kernelcore"):
+        if name in kcmd.param_names(layout.cmdline.crash):
+            out.append(Violation(23, f"{name}= in the crash cmdline"))
+    image = check_arm64.image(layout, present)
+    for window in check_arm64.windows(layout):
+        out.extend(_window_rules(layout, window, spans, crash_areas, check_arm64.obstacles(layout), image))
     out.extend(_cmdline_length_rules(layout))
     return out
 

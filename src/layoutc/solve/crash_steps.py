@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from layoutc.kernel import bootloader, crashkernel, memblock, zones
+from layoutc.kernel import arm64, bootloader, crashkernel, memblock, zones
 from layoutc.kernel.kaslr import fixed_image
 from layoutc.model import intervals
 from layoutc.model.layout import DumpWindow, Unsafe
-from layoutc.model.profile import Arch, CrashMemory, Kaslr, Profile, WindowMode
+from layoutc.model.profile import Arch, BootLoader, CrashMemory, Kaslr, Profile, WindowMode
 from layoutc.model.units import format_addr, format_size
 from layoutc.solve.graph import Infeasible
 from layoutc.solve.memory_steps import low_first_mib, node_data
@@ -29,12 +29,28 @@ class CrashPlacement:
     low: tuple[int, int] | None
     cma: tuple[tuple[int, int], ...]
     initrd: bootloader.InitrdPlacement | None = None
+    # arm64: the kernel's own default CMA areas (with their nodes) and swiotlb (docs/reference/kernel-rules.md §8)
+    default_cma: tuple[tuple[int, int, int | None], ...] = ()
+    swiotlb: tuple[int, int] | None = None
+
+
+def arm64_direct(profile: Profile) -> bool:
+    """arm64 loaded by QEMU's -kernel/-initrd: the image's physical place is fixed by the loader."""
+    return profile.arch is Arch.ARM64 and profile.boot is not None and profile.boot.loader is BootLoader.DIRECT
 
 
 def kaslr(profile: Profile) -> KaslrChoice:
     """docs/reference/kernel-rules.md §3.6/§7.19: nokaslr for movable windows unless the profile opts out."""
     movable = profile.window is not None and profile.window.mode is WindowMode.MOVABLE
     hotplug = profile.window is not None and profile.window.mode is WindowMode.HOTPLUG
+    if profile.arch is Arch.ARM64:
+        # Under direct boot KASLR is virtual only (the loader fixes the physical place, measured with and
+        # without nokaslr); the EFI stub randomizes the physical place (LNX:drivers/firmware/efi/libstub/
+        # arm64-stub.c handle_kernel_image), so a movable window needs the arm script's runtime check.
+        on = profile.kaslr is not Kaslr.OFF
+        if arm64_direct(profile) or not movable:
+            return KaslrChoice(on, "not-needed" if on else "nokaslr")
+        return KaslrChoice(on, "runtime-check")
     if profile.kaslr is Kaslr.OFF:
         return KaslrChoice(False, "nokaslr")
     if profile.kaslr is Kaslr.ON or not movable:
@@ -48,6 +64,11 @@ def kaslr(profile: Profile) -> KaslrChoice:
 
 def kernel_image(profile: Profile, v: Mapping[str, Any]) -> tuple[int, int] | None:
     choice: KaslrChoice = v["kaslr"]
+    if profile.arch is Arch.ARM64:
+        if not arm64_direct(profile):
+            return None
+        pres = memblock.present_ranges(profile.memory, profile.arch)
+        return arm64.direct_image(pres, profile.kernel_image_size, profile.kernel_version)
     return None if choice.on else fixed_image(profile.kernel_image_size)
 
 
@@ -138,6 +159,8 @@ def place_crash(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) ->
                 value=format_addr(parsed.offset),
             ),
         )
+    if profile.arch is Arch.ARM64:
+        return _place_arm64(profile, pres, args, parsed, v["kernel_image"], initrd)
     free = free_at_crash_time(pres, v["kernel_image"], initrd)
     align = crashkernel.CRASH_ALIGN if profile.arch is Arch.X86_64 else crashkernel.CRASH_ALIGN_GENERIC
     placed = crashkernel.place(parsed, free, align)
@@ -168,11 +191,32 @@ def place_crash(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) ->
     return CrashPlacement(args, placed.crash, placed.low, cma, initrd)
 
 
+def _place_arm64(profile: Profile, pres: tuple[memblock.Present, ...], args: str,
+                 parsed: crashkernel.CrashkernelArgs, image: tuple[int, int] | None,
+                 initrd: bootloader.InitrdPlacement | None) -> CrashPlacement:
+    """arm64: the default CMA (and 7.x per-node CMA), then crashkernel=, then swiotlb (layoutc.kernel.arm64)."""
+    taken = [r for r in (image, initrd.span if initrd is not None and initrd.exact else None) if r is not None]
+    boot = arm64.boot_reservations(pres, taken, parsed, profile.kernel_version)
+    if boot.crash.crash is None:
+        raise Infeasible(
+            "LC304",
+            f"crashkernel={format_size(parsed.size)} cannot be reserved: {boot.crash.message}",
+            paths=("crash.reserve", "memory.map"),
+            hint="reserve less",
+            value=args,
+        )
+    default_cma = tuple((s, e, n) for (s, e), n in zip(boot.cma, boot.cma_nodes, strict=True))
+    return CrashPlacement(args, boot.crash.crash, boot.crash.low, (), initrd, default_cma, boot.swiotlb)
+
+
 def production_initrd(profile: Profile) -> bootloader.InitrdPlacement | None:
     """The production initrd as ``boot.loader`` places it (None without a boot: section)."""
     if profile.boot is None:
         return None
     ram = [(r.start, r.end) for r in profile.memory.ram]
+    if arm64_direct(profile):
+        start = arm64.direct_initrd_start(memblock.present_ranges(profile.memory, profile.arch))
+        return bootloader.InitrdPlacement(profile.boot.loader, profile.boot.initrd_size, start, start, True)
     try:
         return bootloader.place_initrd(profile.boot.loader, ram, profile.boot.initrd_size)
     except bootloader.InitrdError as exc:

@@ -9,14 +9,14 @@ from layoutc.kernel import memblock
 from layoutc.kernel.pmem import REGION_ALIGN, window_for_blocks
 from layoutc.kernel.sizing import RESERVATION, crash_reserve_auto
 from layoutc.model.layout import Guard, Unsafe
-from layoutc.model.profile import Compression, CrashMemory, Profile
+from layoutc.model.profile import Arch, Compression, CrashMemory, Profile
 from layoutc.model.units import GiB, MiB, align_down, align_up, format_size
 from layoutc.solve.graph import Infeasible
 
 # The floor below which a pinned crash.reserve cannot even hold what kexec loads: the image
 # decompresses to about 4x its bzImage, the initramfs unpacks to about 3x (measured: 64M too small,
 # 96M enough for Debian's kernel + an 8 MB initrd). crash.reserve: auto uses layoutc.kernel.sizing.
-IMAGE_EXPANSION = 4
+IMAGE_EXPANSION = {Arch.X86_64: 4, Arch.ARM64: 1}  # an arm64 Image is not compressed (kernel.sizing)
 INITRD_EXPANSION = 3
 
 
@@ -54,12 +54,13 @@ def crash_size(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) -> 
     reserve = profile.crash.reserve
     if reserve is None:
         reserve = crash_reserve_auto(profile).reserve
-    floor = profile.crash.kernel_size * IMAGE_EXPANSION + profile.crash.initrd_size * INITRD_EXPANSION
+    expansion = IMAGE_EXPANSION[profile.arch]
+    floor = profile.crash.kernel_size * expansion + profile.crash.initrd_size * INITRD_EXPANSION
     if reserve < floor:
         raise Infeasible(
             "LC310",
             f"crashkernel={format_size(reserve)} is {format_size(floor - reserve)} short of the crash "
-            f"kernel and initrd as loaded ({format_size(floor)}: {IMAGE_EXPANSION}x kernel_size + "
+            f"kernel and initrd as loaded ({format_size(floor)}: {expansion}x kernel_size + "
             f"{INITRD_EXPANSION}x initrd_size)",
             paths=("crash.reserve", "crash.kernel_size", "crash.initrd_size"),
             hint=f"use crash.reserve: auto (gives {format_size(crash_reserve_auto(profile).reserve)})",

@@ -142,6 +142,14 @@ CODES: tuple[Code, ...] = (
         "early_reserve_initrd before arch_reserve_crashkernel); under the EFI stub the firmware chooses its "
         "pages (LNX:drivers/firmware/efi/libstub/mem.c efi_allocate_pages)",
     ),
+    Code(
+        "LC330",
+        "arm64 window not in the highest-addressed node",
+        "docs/reference/kernel-rules.md §8.6: the arm64 recovery boot keeps the window out of memblock with "
+        "mem= (LNX:arch/arm64/mm/init.c early_mem, arm64_memblock_init -> memblock_mem_limit_remove_map), "
+        "which removes every byte above the window's start; only a window in the node that holds the highest "
+        "RAM leaves the other nodes to the recovery boot",
+    ),
 )
 
 CODE2RULE = {c.code: c.rule for c in CODES}

@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from layoutc.kernel import arm64, memblock
 from layoutc.kernel import cmdline as kcmd
 from layoutc.kernel.kaslr import MAX_MEMMAP_REGIONS
 from layoutc.model.layout import Cmdlines, DumpWindow
-from layoutc.model.profile import Profile, Release, WindowMode
+from layoutc.model.profile import Arch, Profile, Release, WindowMode
 from layoutc.model.units import Percent, format_size
 from layoutc.solve.crash_steps import CrashPlacement, KaslrChoice
 from layoutc.solve.graph import Infeasible
@@ -27,6 +28,15 @@ def memmap_on_memory_exists(profile: Profile) -> bool:
     return config is None or config.state("MHP_MEMMAP_ON_MEMORY") in ("y", "m")
 
 
+ARM64_CRASH_CMA = "cma=0"
+
+
+def recovery_mem(profile: Profile, window: DumpWindow) -> str:
+    """arm64 recovery boot: mem= so memblock ends at the window's start (docs/reference/kernel-rules.md §8.6)."""
+    pres = memblock.present_ranges(profile.memory, profile.arch)
+    return arm64.mem_param(arm64.recovery_mem(pres, window.start))
+
+
 def movablecore_param(value: int | Percent | None) -> str:
     if value is None:
         return ""
@@ -37,12 +47,16 @@ def cmdlines(profile: Profile, v: Mapping[str, Any]) -> Cmdlines:
     crash: CrashPlacement = v["crash"]
     choice: KaslrChoice = v["kaslr"]
     window: DumpWindow | None = v.get("window")
-    memmap = kcmd.memmap_pmem(window.start, window.size) if window is not None else ""
+    on_arm64 = profile.arch is Arch.ARM64
+    # arm64 has no memmap=: the window reaches the crash kernel and the recovery boot in the device tree
+    memmap = kcmd.memmap_pmem(window.start, window.size) if window is not None and not on_arm64 else ""
     nokaslr = "" if choice.on else "nokaslr"
     kmem = window is not None and profile.window is not None and profile.window.release is Release.KMEM
     memmap_off = (MEMMAP_ON_MEMORY_OFF,) if memmap_on_memory_exists(profile) else ()
     kmem_params = (*memmap_off, MEMHP_OFFLINE) if kmem else ()
-    crash_stage = kcmd.join([memmap, "irqpoll", f"nr_cpus={profile.crash.cpus}", "reset_devices"])
+    # arm64: the crash kernel would take its default 64 MiB CMA inside the reservation (measured): cma=0
+    crash_cma = ARM64_CRASH_CMA if on_arm64 else ""
+    crash_stage = kcmd.join([memmap, crash_cma, "irqpoll", f"nr_cpus={profile.crash.cpus}", "reset_devices"])
     if profile.window is None:
         production = kcmd.join([crash.args, nokaslr])
         recovery = ""
@@ -56,7 +70,8 @@ def cmdlines(profile: Profile, v: Mapping[str, Any]) -> Cmdlines:
         # (with the window out of RAM the same value would carve a different range).
         production = kcmd.join([crash.args, movablecore_param(zone.movablecore), nokaslr])
         recovery_nokaslr = "nokaslr" if profile.kaslr.value == "off" else ""
-        recovery = kcmd.join([crash.args, memmap, recovery_nokaslr, *kmem_params])
+        cap = recovery_mem(profile, window) if on_arm64 and window is not None else ""
+        recovery = kcmd.join([crash.args, memmap, cap, recovery_nokaslr, *kmem_params])
     result = Cmdlines(production, crash_stage, recovery)
     _check_lengths(profile, result)
     return result

@@ -10,7 +10,7 @@ from layoutc.kernel import memblock, zones
 from layoutc.kernel.pmem import REGION_ALIGN, devdax
 from layoutc.model import intervals
 from layoutc.model.layout import DumpWindow, MovableZone, Unsafe
-from layoutc.model.profile import Profile, WindowMode
+from layoutc.model.profile import Arch, Profile, WindowMode
 from layoutc.model.units import MiB, align_down, align_up, format_addr, format_size
 from layoutc.solve import pins
 from layoutc.solve.crash_steps import CrashPlacement, violate
@@ -27,6 +27,11 @@ def _obstacles(v: Mapping[str, Any]) -> list[tuple[int, int]]:
         out.append(crash.crash)
         out.extend([crash.low] if crash.low else [])
         out.extend(crash.cma)
+        # arm64: the kernel's default CMA areas, swiotlb and QEMU's initrd (docs/reference/kernel-rules.md §8.5)
+        out.extend((s, e) for s, e, _ in crash.default_cma)
+        out.extend([crash.swiotlb] if crash.swiotlb else [])
+        if crash.default_cma and crash.initrd is not None and crash.initrd.exact:
+            out.append(crash.initrd.span)
     return out
 
 
@@ -75,7 +80,12 @@ def place_movable(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) 
         assert isinstance(pin.value, int)
         size = pins.pinned_size(profile, pin.value, size)
         node = pins.check_pinned_base(profile, v, pin.value, size, free, pin.unsafe, unsafe)
-        return _window(profile, pin.value, size, node)
+        placed = _window(profile, pin.value, size, node)
+        check_arm64_node(profile, placed)
+        return placed
+    if profile.arch is Arch.ARM64:
+        # the recovery boot's mem= ends memblock at the window: only the highest node may hold it (§8.6)
+        free = {n: r for n, r in free.items() if n == highest_node(profile)}
     for node in sorted(free, reverse=True):
         base = _fit(free[node], size, bs)
         if base is not None:
@@ -102,6 +112,27 @@ def place_movable(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) 
     )
 
 
+def highest_node(profile: Profile) -> int:
+    """The node that holds the highest RAM address."""
+    top = max(profile.memory.ram, key=lambda r: r.end)
+    return top.node or 0
+
+
+def check_arm64_node(profile: Profile, window: DumpWindow) -> None:
+    """arm64: the recovery boot keeps the window out of memblock with mem=, which cuts everything above
+    the window's start, so the window must lie in the highest-addressed node (LC330)."""
+    if profile.arch is not Arch.ARM64 or window.node == highest_node(profile):
+        return
+    raise Infeasible(
+        "LC330",
+        f"window at {format_addr(window.start)} is on node {window.node}, not on node {highest_node(profile)} "
+        "that holds the highest RAM: the recovery boot's mem= would cut off all memory above it",
+        paths=("pins.window_base",),
+        hint=f"pin the window inside node {highest_node(profile)}, or drop the pin",
+        value=format_addr(window.start),
+    )
+
+
 def choose_zone(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) -> ZoneChoice:
     """movablecore= so ZONE_MOVABLE of the window's node starts at the block below the window (§7.13)."""
     pres: tuple[memblock.Present, ...] = v["present"]
@@ -117,7 +148,7 @@ def choose_zone(profile: Profile, v: Mapping[str, Any], unsafe: list[Unsafe]) ->
     eligible = min(max(p.start, lowest) for p in pres if p.node == window.node and p.end > lowest)
     target = max(target, align_up(eligible, zones.MAX_ORDER_BYTES))
     crash: CrashPlacement = v["crash"]
-    for start, end in crash.cma:
+    for start, end in (*crash.cma, *((s, e) for s, e, _ in crash.default_cma)):
         if start < target < end:
             # A CMA area must lie in one zone (LNX:mm/cma.c cma_activate_area): keep it all Normal.
             target = align_up(end, zones.MAX_ORDER_BYTES)
