@@ -22,7 +22,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "dump": frozenset(),
     "devicetree": frozenset(),  # ships to devices like the dumper: standard library only
     "status": frozenset({"dump"}),  # ships in the device zipapp: standard library and the exit codes only
-    "diagnostics": frozenset({"importer", "solve"}),  # the catalogue document gathers every room's codes
+    "diagnostics": frozenset({"importer", "initramfs", "solve"}),  # the catalogue gathers every room's codes
     "model": frozenset({"diagnostics", "kernel", "resources"}),  # resources: the layout schema
     "kernel": frozenset({"model"}),
     "frontend": frozenset({"diagnostics", "kernel", "model", "resources"}),  # kernel: the cmdline tokenizer
@@ -30,11 +30,15 @@ ALLOWED: dict[str, frozenset[str]] = {
     "solve": frozenset({"diagnostics", "kernel", "model"}),
     "render": frozenset({"devicetree", "kernel", "model", "resources"}),  # devicetree: the crash kernel's DT edit
     "writer": frozenset(),
+    # the crash initramfs plan: the dumper (its zipapp, codecs), the capability table and the sizing model
+    "initramfs": frozenset({"diagnostics", "dump", "kernel", "model"}),
     # dump: the one exit-code table (layoutc.dump.exit_codes), standard library only
     "review": frozenset({"diagnostics", "dump", "frontend", "kernel", "model", "render", "solve", "writer"}),
-    "lab": frozenset({"diagnostics", "dump", "frontend", "importer", "kernel", "model", "render", "layoutc"}),
+    "lab": frozenset({"diagnostics", "dump", "frontend", "importer", "initramfs", "kernel", "model", "render",
+                     "writer", "layoutc"}),
     "cli": frozenset(
-        {"diagnostics", "dump", "frontend", "importer", "model", "render", "review", "solve", "writer", "layoutc"}
+        {"diagnostics", "dump", "frontend", "importer", "initramfs", "kernel", "model", "render", "review", "solve",
+         "writer", "layoutc"}
     ),
     "resources": frozenset(),
 }

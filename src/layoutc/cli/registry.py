@@ -57,6 +57,12 @@ class Verb:
         return found
 
 
+def _initramfs_arguments(parser: argparse.ArgumentParser) -> None:
+    from layoutc.cli.initramfs import initramfs_arguments
+
+    initramfs_arguments(parser)
+
+
 def _review_help(verb: str) -> str:
     from layoutc.review.verbs import DESCRIPTIONS
 
@@ -87,6 +93,13 @@ VERBS: tuple[Verb, ...] = (
     Verb("probe", "read this machine's memory map (run on the device)", "layoutc.cli.verbs:cmd_probe",
          description="Read /proc/iomem, lsmem, block_size_bytes, /proc/cmdline, uname -r, /proc/zoneinfo and "
          "dmesg. Print SysInfo JSON, or write raw captures with --raw DIR.", add_arguments=arguments.probe_arguments),
+    Verb("initramfs", "build a board's crash initramfs from a device's root, and check that it fits",
+         "layoutc.cli.initramfs:cmd_initramfs",
+         description="Build the crash initramfs of PROFILE (or a compiled OUT/BOARD) for kernel KVER from the "
+         "device's files under --root: busybox, python3 with the stdlib the dumper imports, the dumper, the "
+         "tools capture.sh runs, the needed modules of /lib/modules/KVER. Prints its sizes against the "
+         "reservation; exit 1 with LC530 (nothing written) when it does not fit. See docs/initramfs.md.",
+         add_arguments=_initramfs_arguments),
     Verb("codes", "list every diagnostic code with its rule", "layoutc.cli.verbs:cmd_codes",
          description="Print the table of diagnostic codes (docs/diagnostics.md).",
          add_arguments=arguments.codes_arguments),

@@ -88,6 +88,7 @@ class ImageSizes:
     kernel_footprint: int | None = None  # init_size (bzImage) / image_size (arm64 Image)
     kernel_file: int | None = None
     initrd_file: int | None = None
+    initrd_unpacked: int | None = None  # bytes of file data in the unpacked rootfs (``layoutc initramfs``)
 
 
 def kernel_footprint(data: bytes) -> int | None:
@@ -155,6 +156,13 @@ def _initrd_terms(profile: Profile, sizes: ImageSizes) -> tuple[Term, Term]:
                    f"initrd file {_mib(initrd)}", "kexec initrd segment (docs/reference/kernel-rules.md §5)",
                    RESERVATION,
                    ("crash.initrd_size",))
+    if sizes.initrd_unpacked is not None:
+        unpack = Term("initrd_unpack", "initrd unpacked (rootfs)", align_up(sizes.initrd_unpacked, 4096),
+                      f"unpacked rootfs {_mib(sizes.initrd_unpacked)} (measured: layoutc initramfs)",
+                      "LNX:init/initramfs.c do_populate_rootfs (v6.1/v7.2): the archive is decompressed as a "
+                      "stream into rootfs files; the loaded segment is freed only after (free_initrd_mem)",
+                      RUNTIME, ("crash.initrd_size",))
+        return segment, unpack
     unpack = Term("initrd_unpack", "initrd unpacking (2 more copies)", align_up(initrd, 4096) * (INITRD_FACTOR - 1),
                   f"({INITRD_FACTOR} - 1) x initrd {_mib(initrd)}: unpacked rootfs copy + "
                   "decompression peak",
