@@ -28,6 +28,9 @@ GOLDEN = HERE / "golden"
 # every concrete bundled profile, by board name (family bases are abstract and never compiled)
 CASES = {
     "arm64-8g": "profiles/arm64/arm64-8g.yaml",
+    "arm64-chromebook-4g": "profiles/arm64/chromebook-4g.yaml",
+    "arm64-chromebook-8g": "profiles/arm64/chromebook-8g.yaml",
+    "arm64-server-8g-2node": "profiles/arm64/server-8g-2node.yaml",
     "chromebook-4g": "profiles/chromebook/board-4g.yaml",
     "chromebook-8g": "profiles/chromebook/board-8g.yaml",
     "origin-thread-4g": "profiles/origin-thread-4g.yaml",

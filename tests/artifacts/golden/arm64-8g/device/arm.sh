@@ -41,7 +41,7 @@ CMA_SIZE=0
 KERNEL='/boot/crash/vmlinuz'
 INITRD='/boot/crash/initrd.img'
 # shellcheck disable=SC2016,SC1003 # single quotes: the cmdline is literal text, nothing in it expands
-APPEND='irqpoll nr_cpus=1 reset_devices'
+APPEND='cma=0 irqpoll nr_cpus=1 reset_devices'
 MEM="$R/sys/devices/system/memory"
 
 log() {
