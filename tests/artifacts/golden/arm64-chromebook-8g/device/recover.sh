@@ -281,6 +281,8 @@ save_dump() {
     esac
     dump_id=$id
     dump_marker=$marker
+    dump_id=$id
+    dump_marker=$marker
     if [ -e "$STATE/uploaded-$id" ]; then
         log "dump $id was already stored and uploaded" info
         return 0
@@ -305,6 +307,19 @@ save_dump() {
 # capture marker (COMPLETE or INCOMPLETE) it found; written under a temporary name, then renamed
 dump_id=
 dump_marker=
+record() {
+    printf 'rc=%s\nboot=%s\ntime=%s\ndump=%s\ncapture=%s\n' "$1" \
+        "$(cat "$R/proc/sys/kernel/random/boot_id" 2>/dev/null)" "$(date -u +%Y%m%dT%H%M%SZ 2>/dev/null)" \
+        "$dump_id" "$dump_marker" >"$STATE/last-recovery.tmp" 2>/dev/null &&
+        mv "$STATE/last-recovery.tmp" "$STATE/last-recovery" 2>/dev/null
+}
+trap 'record "$?"' EXIT
+
+# the outcome of every run, for layoutc status (docs/status.md): exit code, boot id, time, and the dump and
+# capture marker (COMPLETE or INCOMPLETE) it found; written under a temporary name, then renamed
+dump_id=
+dump_marker=
+# shellcheck disable=SC2317 # called by the EXIT traps
 record() {
     printf 'rc=%s\nboot=%s\ntime=%s\ndump=%s\ncapture=%s\n' "$1" \
         "$(cat "$R/proc/sys/kernel/random/boot_id" 2>/dev/null)" "$(date -u +%Y%m%dT%H%M%SZ 2>/dev/null)" \

@@ -279,6 +279,8 @@ save_dump() {
     case $id in
         '' | *[!0-9A-Za-z-]*) fail 32 "dump marker ${src#"$R"}/$marker has no valid id" ;;
     esac
+    dump_id=$id
+    dump_marker=$marker
     if [ -e "$STATE/uploaded-$id" ]; then
         log "dump $id was already stored and uploaded" info
         return 0
@@ -298,6 +300,19 @@ save_dump() {
         log "cannot record dump $id as uploaded in ${STATE#"$R"}; a later run uploads it again" warning
     return 0
 }
+
+# the outcome of every run, for layoutc status (docs/status.md): exit code, boot id, time, and the dump and
+# capture marker (COMPLETE or INCOMPLETE) it found; written under a temporary name, then renamed
+dump_id=
+dump_marker=
+# shellcheck disable=SC2317 # called by the EXIT traps
+record() {
+    printf 'rc=%s\nboot=%s\ntime=%s\ndump=%s\ncapture=%s\n' "$1" \
+        "$(cat "$R/proc/sys/kernel/random/boot_id" 2>/dev/null)" "$(date -u +%Y%m%dT%H%M%SZ 2>/dev/null)" \
+        "$dump_id" "$dump_marker" >"$STATE/last-recovery.tmp" 2>/dev/null &&
+        mv "$STATE/last-recovery.tmp" "$STATE/last-recovery" 2>/dev/null
+}
+trap 'record "$?"' EXIT
 
 # stored dumps whose upload failed earlier (e.g. on a recovery boot without network): retry them;
 # a failure here is logged and leaves pending=1, but never blocks handling the window
@@ -357,7 +372,7 @@ find_dax() {
 }
 
 mounted=0
-trap 'if [ "$mounted" = 1 ]; then umount "$MNT" || :; fi' EXIT
+trap 'rc=$?; if [ "$mounted" = 1 ]; then umount "$MNT" || :; fi; record "$rc"' EXIT
 if ! dev=$(pmem_by_address); then
     if find_dax; then
         if [ -e "$STATE/ndctl-$boot" ]; then
