@@ -109,3 +109,75 @@ def test_recovery_mem_counts_memory_not_addresses() -> None:
     # measured: mem=3584M on 4 GiB at 0x40000000 ends memblock at 0x120000000
     assert arm64.recovery_mem(_present(VIRT_4G), 0x120000000) == 3584 * MiB
     assert arm64.mem_param(3584 * MiB) == "mem=3584M"
+
+
+# ---------------------------------------------------------------- the solver on arm64 windows
+
+import pathlib  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from layoutc.diagnostics.diagnostic import Diagnostics  # noqa: E402
+from layoutc.frontend.load import load_profile  # noqa: E402
+from layoutc.solve import check, solve  # noqa: E402
+
+PROFILE = """schema_version: 1
+board: t
+arch: arm64
+kernel: {{version: "7.2", cmdline: "root=/dev/vda"}}
+memory:
+  srat: true
+  map:
+{ranges}
+boot: {{loader: direct, initrd_size: 8M}}
+crash: {{memory: classic, target: pmem-window, reserve: 256M}}
+window: {{mode: movable, size: {size}}}
+{pins}"""
+
+
+def _solve(tmp: pathlib.Path, nodes: int, gib: int, size: str, pins: str = ""):  # type: ignore[no-untyped-def]
+    start, lines = 0x40000000, []
+    for node in range(nodes):
+        lines.append(f"    - {{start: {start:#x}, size: {gib}G, type: ram, node: {node}}}")
+        start += gib * GiB
+    path = tmp / "t.yaml"
+    path.write_text(PROFILE.format(ranges="\n".join(lines), size=size, pins=pins))
+    diags = Diagnostics()
+    profile = load_profile(path, "t.yaml", diags)
+    assert profile is not None, [d.message for d in diags.items]
+    return solve(profile, diags), diags
+
+
+def test_measured_window_on_4g(tmp_path: pathlib.Path) -> None:
+    layout, _ = _solve(tmp_path, 1, 4, "256M")
+    assert layout is not None and layout.dump_window is not None
+    assert (layout.dump_window.start, layout.dump_window.size) == (0x128000000, 256 * MiB)
+    assert layout.cmdline.crash == "cma=0 irqpoll nr_cpus=1 reset_devices"
+    assert "mem=3712M" in layout.cmdline.recovery.split()
+    assert layout.recovery_mem_limit == 0x128000000
+
+
+def test_window_pinned_outside_the_highest_node_is_lc330(tmp_path: pathlib.Path) -> None:
+    layout, diags = _solve(tmp_path, 2, 4, "256M", "pins: {window_base: 0x128000000}\n")
+    assert layout is None
+    assert [d.code for d in diags.items if d.code.startswith("LC3")] == ["LC330"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(nodes=st.integers(1, 3), gib=st.integers(2, 8), blocks=st.integers(2, 6))
+def test_arm64_window_rules_hold(tmp_path_factory: pytest.TempPathFactory, nodes: int, gib: int, blocks: int) -> None:
+    layout, _ = _solve(tmp_path_factory.mktemp("p"), nodes, gib, f"{blocks * 128 + 16}M")
+    if layout is None:
+        return
+    window = layout.dump_window
+    assert window is not None
+    assert check.check(layout) == []
+    assert window.node == max(r.node or 0 for r in layout.memory.ram)  # the highest node
+    assert window.end % (128 * MiB) == 0
+    assert not any(r.start < window.end and window.start < r.end for r in layout.regions
+                   if r.kind not in ("dump_window", "kernel_image_bound"))
+    assert any(z.start <= window.start and window.end <= z.end for z in layout.movable_zone)
+    assert "memmap=" not in " ".join((layout.cmdline.production, layout.cmdline.crash, layout.cmdline.recovery))
+    below = sum(min(r.end, window.start) - r.start for r in layout.memory.ram if r.start < window.start)
+    assert f"mem={below // MiB}M" in layout.cmdline.recovery.split()
