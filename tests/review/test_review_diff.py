@@ -78,7 +78,7 @@ def test_cli_exit_codes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> N
     assert out.startswith("### layoutc diff: qemu-4g")
     assert svg.read_text().startswith("<svg")
     assert main_review("diff", ["profiles/qemu/qemu-4g.yaml"]) == 2
-    assert main_review("diff", ["--rev", "HEAD", "profiles/qemu/qemu-4g.yaml"]) == 2
+    assert main_review("diff", ["--rev", "HEAD", "profiles/qemu/qemu-4g.yaml", "profiles/qemu/qemu-4g.yaml"]) == 2
     assert main_review("diff", ["profiles/qemu/qemu-4g.yaml", "profiles/chromebook/family.yaml"]) == 1
 
 

@@ -160,6 +160,8 @@ def cmd_codes(ns: argparse.Namespace) -> int:
 def _codes_json() -> str:
     """``codes --format json``: every code with its group, what it means and its rule."""
     from layoutc.diagnostics.frontend_codes import FRONTEND_CODES
+    from layoutc.diagnostics.review_codes import REVIEW_CODES
+    from layoutc.diagnostics.review_codes import RULES as REVIEW_RULES
     from layoutc.importer.import_codes import IMPORT_CODES
     from layoutc.importer.import_codes import RULES as IMPORT_RULES
     from layoutc.solve.solver_codes import CODES as SOLVER_CODES
@@ -169,6 +171,8 @@ def _codes_json() -> str:
     codes += [{"code": c.code, "group": "solver", "title": c.title, "rule": c.rule} for c in SOLVER_CODES]
     codes += [{"code": code, "group": "import", "title": text, "rule": IMPORT_RULES.get(code, "")}
               for code, text in sorted(IMPORT_CODES.items())]
+    codes += [{"code": code, "group": "review", "title": text, "rule": REVIEW_RULES.get(code, "")}
+              for code, text in sorted(REVIEW_CODES.items())]
     return json.dumps({"codes": codes}, indent=2, sort_keys=True) + "\n"
 
 

@@ -60,7 +60,7 @@ def validate_profile(doc: Document, diags: Diagnostics) -> bool:
     data = doc.data
     if not isinstance(data, dict):
         diags.error("LC103", "a profile is a mapping of keys to values", span=doc.span(()),
-                    hint="start from a bundled profile, e.g. profiles/qemu-4g.yaml")
+                    hint="start from a bundled profile, e.g. profiles/qemu/qemu-4g.yaml")
         return False
     version = data.get("schema_version")
     if isinstance(version, int) and not isinstance(version, bool) and version not in SUPPORTED_VERSIONS:

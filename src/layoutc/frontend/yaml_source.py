@@ -168,7 +168,7 @@ def loads(raw: bytes, display: str, diags: Diagnostics) -> Document | None:
         return None
     if root is None:
         diags.error("LC019", "the file is empty", span=Span(display, 1, 1),
-                    hint="start from a bundled profile, e.g. profiles/qemu-4g.yaml")
+                    hint="start from a bundled profile, e.g. profiles/qemu/qemu-4g.yaml")
         return None
     builder = _Builder(display, diags)
     try:

@@ -33,7 +33,7 @@ from layoutc.review.changes import (
 from layoutc.review.doc import read
 from layoutc.review.overhead import ArmedOverhead, armed_overhead
 
-__all__ = ["Change", "LayoutDiff", "diff", "param_key", "render_markdown", "render_text"]
+__all__ = ["Change", "LayoutDiff", "armed_json", "as_json", "diff", "param_key", "render_markdown", "render_text"]
 
 @dataclass(frozen=True, slots=True)
 class LayoutDiff:
@@ -167,3 +167,18 @@ def _md(text: str) -> str:
 
 def _md_code(text: str) -> str:
     return f"`{text}`" if text else ""
+
+
+def as_json(result: LayoutDiff) -> dict[str, object]:
+    """The JSON value of one diff: every change and both armed overheads (schemas/cli/v1/diff.schema.json)."""
+    return {"old": {"label": result.old_label, "board": result.old_board, "armed": armed_json(result.old_armed)},
+            "new": {"label": result.new_label, "board": result.new_board, "armed": armed_json(result.new_armed)},
+            "changed": result.changed,
+            "changes": [{"section": c.section, "kind": c.kind, "subject": c.subject, "old": c.old, "new": c.new,
+                         "detail": c.detail} for c in result.changes]}
+
+
+def armed_json(armed: ArmedOverhead) -> dict[str, object]:
+    return {"ram": armed.ram, "crash": armed.crash, "low": armed.low, "cma_lent": armed.cma_lent,
+            "guard": armed.guard, "window_lost": armed.window_lost, "total": armed.total,
+            "kdump_default": armed.kdump_default.size, "versus_default": armed.versus_default}

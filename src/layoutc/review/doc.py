@@ -8,8 +8,10 @@ the JSON path, value and rule. The document itself is kept only for what is abou
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from layoutc.model import layout_json
@@ -71,3 +73,16 @@ def resolve(doc: Mapping[str, Any], pointer: str) -> Any:
 
 def escape(token: str) -> str:
     return token.replace("~", "~0").replace("/", "~1")
+
+
+def load(path: Path, display: str) -> LayoutFile:
+    """A compiled layout.json file, read by the one layout.json reader (``LayoutJsonError`` when refused)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise layout_json.LayoutJsonError(display, (layout_json.Problem("", "(file)", f"cannot read: {reason}"),)) \
+            from None
+    layout = layout_json.read_text(text, display)
+    loaded: Mapping[str, Any] = json.loads(text)
+    return LayoutFile(layout, loaded)

@@ -1,14 +1,12 @@
 """Compile a profile in-process into its layout.json document (for explain, diff, map, estimate).
 
 Uses the front end (``load_profile``), the solver (``solve``) and the layout.json writer
-(``layoutc.model.layout_json``); ``--rev`` reads old revisions with ``git show``.
+(``layoutc.model.layout_json``); ``--rev`` reads old revisions with ``git show`` (``revisions``).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -46,12 +44,18 @@ def compile_document(path: Path, display: str, diags: Diagnostics, *, tree: Path
                     rule="abstract profiles are bases for boards that extend them",
                     hint="pass a board that extends it")
         return None
+    doc = solve_document(profile, diags)
+    return None if doc is None else Compiled(profile, doc)
+
+
+def solve_document(profile: Profile, diags: Diagnostics) -> Mapping[str, Any] | None:
+    """The layout.json document of a loaded concrete profile; None (with diagnostics) when infeasible."""
     from layoutc.solve import solve
 
     layout = solve(profile, diags)
     if layout is None or diags.has_errors:
         return None
-    return Compiled(profile, document(layout))
+    return document(layout)
 
 
 def document(layout: Layout) -> Mapping[str, Any]:
@@ -59,58 +63,6 @@ def document(layout: Layout) -> Mapping[str, Any]:
     through JSON so the review tools see exactly what layout.json holds)."""
     loaded: Mapping[str, Any] = json.loads(layout_json.write(layout))
     return loaded
-
-
-def checkout_revision(profile: Path, rev: str, into: Path) -> Path:
-    """Write ``profile`` and its ``extends`` chain as of git revision ``rev`` below ``into``.
-
-    Returns the path of the profile copy; the relative layout of the chain is kept, so
-    relative ``extends`` paths resolve as they did in that revision.
-    """
-    repo = _git(profile.parent, "rev-parse", "--show-toplevel").strip()
-    top = Path(repo).resolve()
-    current = profile.resolve()
-    first: Path | None = None
-    seen: set[Path] = set()
-    while current not in seen:
-        seen.add(current)
-        try:
-            rel = current.relative_to(top)
-        except ValueError as exc:
-            raise RevisionError(f"{current} is outside the git repository {top}") from exc
-        text = _git(top, "show", f"{rev}:{rel.as_posix()}")
-        target = into / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        if first is None:
-            first = target
-        base = _extends(text)
-        if base is None:
-            break
-        current = Path(os.path.normpath(current.parent / base))
-    assert first is not None
-    return first
-
-
-def _extends(text: str) -> str | None:
-    import yaml
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
-    value = data.get("extends") if isinstance(data, dict) else None
-    return value if isinstance(value, str) else None
-
-
-def _git(cwd: Path, *args: str) -> str:
-    try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    except OSError as exc:
-        raise RevisionError(f"cannot run git: {exc}") from exc
-    if done.returncode != 0:
-        raise RevisionError(f"git {' '.join(args)}: {done.stderr.strip() or 'failed'}")
-    return done.stdout
 
 
 def temp_dir() -> tempfile.TemporaryDirectory[str]:

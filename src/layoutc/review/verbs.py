@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from layoutc.diagnostics.diagnostic import Diagnostics, render_text
 from layoutc.dump.exit_codes import ExitCode
-from layoutc.review.pipeline import Compiled, RevisionError, checkout_revision, compile_document, temp_dir
+from layoutc.review.pipeline import Compiled, RevisionError, compile_document, temp_dir
 
 if TYPE_CHECKING:
     from layoutc.review.diff import LayoutDiff
-    from layoutc.review.overhead import ArmedOverhead
+    from layoutc.review.sides import Side
 
 VERBS = ("explain", "diff", "map", "estimate")
 
@@ -113,43 +113,95 @@ def cmd_explain(ns: argparse.Namespace) -> int:
 
 
 def cmd_diff(ns: argparse.Namespace) -> int:
+    from layoutc.review.sides import open_side
+
+    if ns.rev:
+        if len(ns.paths) != 1:
+            print("layoutc diff: --rev A..B takes one PATH (a profile or a folder of profiles)", file=sys.stderr)
+            return ExitCode.USAGE
+        return _diff_revisions(ns, ns.paths[0])
+    if len(ns.paths) != 2:
+        print("layoutc diff: give OLD and NEW (profiles, layout.json files, output folders or folders of "
+              "profiles), or one PATH with --rev A..B", file=sys.stderr)
+        return ExitCode.USAGE
+    old_path, new_path = ns.paths
+    return _diff_sides(open_side(Path(old_path), old_path, old_path),
+                       open_side(Path(new_path), new_path, new_path), ns)
+
+
+def _diff_revisions(ns: argparse.Namespace, typed: str) -> int:
+    """``--rev A..B PATH`` (``A`` alone or ``A..``: revision A against the working tree)."""
+    from layoutc.review.sides import open_side
+
+    rev_a, _, rev_b = ns.rev.partition("..")
+    rev_a = rev_a or "HEAD"
+    with temp_dir() as tmp:
+        try:
+            old = _revision_side(Path(typed), typed, rev_a, Path(tmp) / "a")
+            new = (_revision_side(Path(typed), typed, rev_b, Path(tmp) / "b") if rev_b
+                   else open_side(Path(typed), typed, f"{typed}@worktree", base=typed))
+        except RevisionError as exc:
+            diags = Diagnostics()
+            diags.error("LC541", f"cannot read {typed} at {ns.rev}: {exc}", value=ns.rev,
+                        rule="--rev REV reads each file as 'git show REV:PATH' from the git repository that "
+                             "holds PATH",
+                        hint="check the revision ('git log --oneline') and that PATH is in it")
+            return _fail(diags)
+    return _diff_sides(old, new, ns)
+
+
+def _revision_side(path: Path, typed: str, rev: str, into: Path) -> Side:
+    """PATH as of ``rev``: one profile, or a folder of profiles, copied out of git below ``into``."""
+    from layoutc.review.revisions import copy_chain, copy_folder, object_type, repository_path
+    from layoutc.review.sides import Side, open_side, profile_outcome
+
+    top, rel = repository_path(path)
+    label = f"{typed}@{rev}"
+    if object_type(top, rev, rel) == "tree":
+        tree = copy_folder(top, rev, rel, into)
+        return open_side(tree.folder, typed, label, base=typed, tree=into)
+    copy_chain(top, rev, rel, into, set())
+    return Side(label, False, (profile_outcome(into / rel, typed, into),))
+
+
+def _diff_sides(old: Side, new: Side, ns: argparse.Namespace) -> int:
+    if old.fleet != new.fleet:
+        one, many = (old, new) if new.fleet else (new, old)
+        print(f"layoutc diff: {many.label} is a folder of boards and {one.label} one board; compare a folder "
+              "with a folder, or a board with a board", file=sys.stderr)
+        return ExitCode.USAGE
+    if old.fleet:
+        return _diff_fleets(old, new, ns, compare_paths=bool(ns.rev))
+    return _diff_boards(old, new, ns)
+
+
+def _diff_fleets(old: Side, new: Side, ns: argparse.Namespace, *, compare_paths: bool) -> int:
+    from layoutc.review.fleetdiff import fleet_diff
+    from layoutc.review.fleetreport import render_json_report, render_markdown_report, render_text_report
+
+    if ns.svg:
+        print("layoutc diff: --svg draws one board; it does not apply to folders", file=sys.stderr)
+        return ExitCode.USAGE
+    result = fleet_diff(old, new, compare_paths=compare_paths)
+    renderers = {"markdown": render_markdown_report, "json": render_json_report, "text": render_text_report}
+    sys.stdout.write(renderers[ns.format](result))
+    return ExitCode.CHANGED if result.changed else ExitCode.OK
+
+
+def _diff_boards(old: Side, new: Side, ns: argparse.Namespace) -> int:
     from layoutc.review.diff import diff, render_markdown
     from layoutc.review.diff import render_text as diff_text
     from layoutc.review.mapsvg import side_by_side_svg
 
-    diags = Diagnostics()
-    if ns.rev:
-        if len(ns.paths) != 1 or ".." not in ns.rev:
-            print("layoutc diff: --rev A..B takes exactly one PROFILE", file=sys.stderr)
-            return ExitCode.USAGE
-        rev_a, rev_b = ns.rev.split("..", 1)
-        profile = ns.paths[0]
-        with temp_dir() as tmp:
-            try:
-                old_path = checkout_revision(Path(profile), rev_a or "HEAD", Path(tmp) / "a")
-                new_path = (checkout_revision(Path(profile), rev_b, Path(tmp) / "b") if rev_b
-                            else Path(profile))
-            except RevisionError as exc:
-                print(f"layoutc diff: {exc}", file=sys.stderr)
-                return ExitCode.INVALID_INPUT
-            # a revision's copy is its own profile tree: extends resolve inside it as in the repository
-            old = compile_document(old_path, profile, diags, tree=Path(tmp) / "a")
-            new = compile_document(new_path, profile, diags, tree=Path(tmp) / "b" if rev_b else None)
-        labels = (f"{profile}@{rev_a or 'HEAD'}", f"{profile}@{rev_b or 'worktree'}")
-    else:
-        if len(ns.paths) != 2:
-            print("layoutc diff: give OLD and NEW profiles (or one profile with --rev A..B)", file=sys.stderr)
-            return ExitCode.USAGE
-        old = _compile(ns.paths[0], diags)
-        new = _compile(ns.paths[1], diags)
-        labels = (ns.paths[0], ns.paths[1])
-    if old is None or new is None:
+    a, b = old.outcomes[0], new.outcomes[0]
+    if a.doc is None or b.doc is None:
+        diags = Diagnostics()
+        diags.extend((*a.errors, *b.errors))
         return _fail(diags)
-    result = diff(old.doc, new.doc, old_label=labels[0], new_label=labels[1])
+    result = diff(a.doc, b.doc, old_label=old.label, new_label=new.label)
     renderers = {"markdown": render_markdown, "json": _diff_json, "text": diff_text}
     sys.stdout.write(renderers[ns.format](result))
-    if ns.svg and not _write(ns.svg, side_by_side_svg(old.doc, new.doc, old_label=labels[0],
-                                                       new_label=labels[1])):
+    if ns.svg and not _write(ns.svg, side_by_side_svg(a.doc, b.doc, old_label=old.label, new_label=new.label)):
         return ExitCode.FAILED
     return ExitCode.CHANGED if result.changed else ExitCode.OK
 
@@ -197,22 +249,14 @@ def cmd_estimate(ns: argparse.Namespace) -> int:
 
 def _diff_json(result: LayoutDiff) -> str:
     """``diff --format json``: every change and both armed overheads (schemas/cli/v1/diff.schema.json)."""
-    data = {"old": {"label": result.old_label, "board": result.old_board, "armed": _armed(result.old_armed)},
-            "new": {"label": result.new_label, "board": result.new_board, "armed": _armed(result.new_armed)},
-            "changed": result.changed,
-            "changes": [{"section": c.section, "kind": c.kind, "subject": c.subject, "old": c.old, "new": c.new,
-                         "detail": c.detail} for c in result.changes]}
-    return json.dumps(data, indent=2, sort_keys=True) + "\n"
+    from layoutc.review.diff import as_json
 
-
-def _armed(armed: ArmedOverhead) -> dict[str, object]:
-    return {"ram": armed.ram, "crash": armed.crash, "low": armed.low, "cma_lent": armed.cma_lent,
-            "guard": armed.guard, "window_lost": armed.window_lost, "total": armed.total,
-            "kdump_default": armed.kdump_default.size, "versus_default": armed.versus_default}
+    return json.dumps(as_json(result), indent=2, sort_keys=True) + "\n"
 
 
 def _map_json(doc: Mapping[str, Any]) -> str:
     """``map --format json``: the segments of the map, the regions and the armed overhead."""
+    from layoutc.review.diff import armed_json
     from layoutc.review.doc import read
     from layoutc.review.geometry import segments
     from layoutc.review.overhead import armed_overhead
@@ -225,7 +269,7 @@ def _map_json(doc: Mapping[str, Any]) -> str:
                           "zone": s.zone or None, "regions": list(s.regions)} for s in segments(layout)],
             "regions": [{"name": r.name, "start": r.start, "end": r.end, "node": r.node}
                         for r in sorted(layout.regions, key=lambda r: r.start)],
-            "armed": _armed(armed_overhead(layout))}
+            "armed": armed_json(armed_overhead(layout))}
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
