@@ -36,9 +36,11 @@ def parser(verb: str) -> argparse.ArgumentParser:
         p.add_argument("--format", choices=("text", "json"), default="text")
     elif verb == "diff":
         p.add_argument("paths", metavar="OLD NEW", nargs="+",
-                       help="two profiles; with --rev, one profile in a git repository")
-        p.add_argument("--rev", metavar="A..B", help="compare PROFILE at git revision A with revision B "
-                       "(B empty: the working tree)")
+                       help="two profiles, layout.json files or output folders (OUT/BOARD), or two folders of "
+                            "profiles or of compiled output (OUT); with --rev, one profile or folder in a git "
+                            "repository")
+        p.add_argument("--rev", metavar="A..B", help="compare PATH at git revision A with revision B "
+                       "(A or A..: with the working tree)")
         p.add_argument("--format", choices=("text", "markdown", "json"), default="text")
         p.add_argument("--svg", metavar="FILE", help="also write OLD and NEW memory maps side by side")
     elif verb == "map":
@@ -58,8 +60,8 @@ DESCRIPTIONS = {
     "explain": "For every value the compiler emits for PROFILE (cmdline parameters, region edges, guard, "
                "blocks returned, the crash reservation), the chain of rules and profile inputs behind it.",
     "diff": "Semantic diff of two solved layouts: cmdline parameters per boot stage, regions moved or "
-            "resized, "
-            "memory lost or returned while armed, rule outcomes. Exit 3 when the layout changed, 0 when not.",
+            "resized, memory lost or returned while armed, rule outcomes. Over two folders (or --rev of a "
+            "folder): a summary of every board, then each changed board. Exit 3 when a layout changed, 0 when not.",
     "map": "The solved memory map as terminal text, or as an SVG picture to scale (holes on a log scale).",
     "estimate": "The crash-kernel sizing model with every term, side by side with kdump-utils' default, "
                 "kdumpctl estimate's formula and Ubuntu's default for the same board.",
