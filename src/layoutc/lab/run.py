@@ -21,10 +21,11 @@ from layoutc.lab.boot import machine as board
 from layoutc.lab.boot import qemu
 from layoutc.lab.boot.serial import GuestOutput, parse_serial
 from layoutc.lab.errors import LabError
+from layoutc.lab.facts import arm64_facts
 from layoutc.lab.facts import boot_facts as compare
 from layoutc.lab.facts.roundtrip import import_roundtrip, probe_roundtrip
 from layoutc.lab.guest import stages as guest
-from layoutc.lab.image import initramfs, kernels, probezip
+from layoutc.lab.image import initramfs, kernels, probezip, sysroot
 from layoutc.lab.layout_dir import load_layout
 from layoutc.lab.report import BootRecord, Report
 from layoutc.model.layout import Layout
@@ -57,19 +58,32 @@ class LabOptions:
     efi: bool = False  # --stage full: OVMF + systemd-boot (the LoaderEntryOneShot one-shot), one QEMU (efiboot.py)
 
 
-def resolve_kernel(kernel: str | Path | kernels.Kernel) -> kernels.Kernel:
-    """``"6.1"``/``"7"`` → cached Debian kernel (downloaded if needed); a Path → that bzImage."""
+def resolve_kernel(kernel: str | Path | kernels.Kernel, arch: str = "amd64") -> kernels.Kernel:
+    """``"6.1"``/``"7"`` → cached Debian kernel of ``arch`` (downloaded if needed); a Path → that bzImage."""
     if isinstance(kernel, kernels.Kernel):
         return kernel
     if isinstance(kernel, Path):
+        if arch != "amd64":
+            raise LabError("usage", f"--kernel PATH boots x86 bzImages only; use --debian for {arch}")
         return kernels.kernel_from_path(kernel)
-    return kernels.ensure_kernel(kernel)
+    return kernels.ensure_kernel(kernel, arch=arch)
+
+
+def debian_arch(layout: Layout) -> str:
+    """The Debian architecture of the kernels and guest userland a layout boots with."""
+    return "arm64" if layout.arch == "arm64" else "amd64"
 
 
 def _guest_image(k: kernels.Kernel, plan: guest.GuestPlan, out: Path, *, probe: bool = False) -> Path:
-    stages = guest.stages(plan, extra={"15-probe": probezip.STAGE} if probe else None)
-    extra = {**guest.lab_files(plan), **(probezip.guest_files(kernels.cache_dir() / "probezip") if probe else {})}
-    spec = initramfs.InitramfsSpec(init=guest.INIT, module_dir=k.module_dir, stages=stages, extra=extra)
+    root = sysroot.ensure_userland(k.arch) if k.arch != "amd64" else None  # arm64: a foreign userland
+    extra_stages = {"15-probe": probezip.STAGE} if probe else {}
+    if root is not None:
+        extra_stages["12-devicetree"] = guest.DEVICETREE
+    stages = guest.stages(plan, extra=extra_stages)
+    extra = {**guest.lab_files(plan), **(probezip.guest_files(kernels.cache_dir() / "probezip", root) if probe else {})}
+    modules = initramfs.ARM64_MODULES if root is not None else initramfs.DEFAULT_MODULES
+    spec = initramfs.InitramfsSpec(init=guest.INIT, module_dir=k.module_dir, modules=modules, stages=stages,
+                                   extra=extra, sysroot=root)  # fmt: skip
     return initramfs.build_initramfs(spec, out)
 
 
@@ -107,7 +121,7 @@ def initrd_region_size(layout: Layout) -> int:
 
 
 def _baseline_key(k: kernels.Kernel, machine: board.Machine, cmdline: str) -> str:
-    protocol = guest.INIT + guest.COMMON + guest.FACTS + guest.FINAL  # a changed guest invalidates the cache
+    protocol = guest.INIT + guest.COMMON + guest.FACTS + guest.FINAL + guest.DEVICETREE  # a changed guest: rebooted
     blob = json.dumps([k.release, machine.ram, machine.node_sizes, cmdline, protocol], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -134,8 +148,8 @@ def _baseline(k: kernels.Kernel, machine: board.Machine, cmdline: str, out_dir: 
 
 def _accel(requested: str, k: kernels.Kernel, out_dir: Path) -> str:
     """``auto``: KVM only when a smoke boot under it finished; the verdict is cached per host boot."""
-    if requested != "auto":
-        return requested
+    if requested != "auto" or k.arch != "amd64":  # arm64 guests always run under TCG
+        return requested if k.arch == "amd64" else "tcg"
     try:
         boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
@@ -224,7 +238,7 @@ def run_lab(
                         problems=machine.unfaithful)  # fmt: skip
         report.write(out_dir)
         return report
-    k = resolve_kernel(kernel)
+    k = resolve_kernel(kernel, debian_arch(layout))
     base_cmdline = " ".join([layout.board_cmdline, *machine.memmap, "panic=-1"]).split()
     prod_words = [layout.board_cmdline, *machine.memmap, layout.cmdline.production, "panic=-1"]
     cmdline = " ".join(" ".join(prod_words).split())
@@ -239,6 +253,10 @@ def run_lab(
         report.write(out_dir)
         return report
     accel = _accel(opts.accel, k, out_dir)
+    if stage in ("arm", "full") and k.arch != "amd64":
+        report = replace(head, accel=accel, problems=(f"--stage {stage} is not implemented for {k.arch} yet",))
+        report.write(out_dir)
+        return report
     if stage in ("arm", "full"):
         return _run_cycle(layout_dir, layout, k, machine, out_dir, opts, stage, replace(head, accel=accel))
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
@@ -248,8 +266,9 @@ def run_lab(
         base_f = pool.submit(_baseline, k, machine, " ".join(base_cmdline), out_dir, opts, accel)
         prod_rec, prod, initrd_size = prod_f.result()
         base_rec, base = base_f.result()
-    report = _assess(replace(head, accel=accel), layout, cmdline, (prod_rec, prod), (base_rec, base), opts, out_dir)
-    report = _with_initrd_fact(report, layout, prod, initrd_size)
+    report = _assess(replace(head, accel=accel), layout, cmdline, (prod_rec, prod), (base_rec, base), opts, out_dir,
+                     initrd_size)  # fmt: skip
+    report = _with_initrd_fact(report, layout, prod, initrd_size) if k.arch == "amd64" else report
     report.write(out_dir)
     return report
 
@@ -271,10 +290,14 @@ def _assess(
     baseline: tuple[BootRecord | None, GuestOutput],
     opts: LabOptions,
     out_dir: Path,
+    initrd_size: int = 0,
 ) -> Report:
     (prod_rec, prod), (base_rec, base) = production, baseline
     boots = tuple(b for b in (prod_rec, base_rec) if b is not None)
-    facts = compare.production_facts(layout, prod, base if base.done else None, cmdline)
+    if layout.arch == "arm64":
+        facts = arm64_facts.production_facts(layout, prod, base if base.done else None, cmdline, initrd_size)
+    else:
+        facts = compare.production_facts(layout, prod, base if base.done else None, cmdline)
     notes = list(head.notes)
     if base_rec is None:
         notes.append("baseline boot taken from the lab cache (identical kernel, machine and cmdline)")

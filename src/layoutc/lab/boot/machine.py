@@ -165,10 +165,14 @@ def _choose_type(wanted: list[tuple[int, int]], top: int) -> tuple[str, int, lis
 
 def machine_for(layout: Layout, *, budget: int | None = None) -> Machine:
     """The QEMU machine that reproduces ``layout``'s first-kernel memory map."""
+    if layout.arch == "arm64":
+        from layoutc.lab.boot.virt import virt_machine  # virt builds on this module's Machine
+
+        return virt_machine(layout, budget=budget)
     unfaithful: list[str] = []
     notes: list[str] = []
     if layout.arch != "x86_64":
-        unfaithful.append(f"arch {layout.arch}: the lab emulates x86_64 (-machine pc/q35) only")
+        unfaithful.append(f"arch {layout.arch}: the lab emulates x86_64 (-machine pc/q35) and arm64 (virt) only")
     ram_entries = layout.memory.ram
     if not ram_entries:
         return Machine(0, (), (), ("memory.map has no ram entries",), ())

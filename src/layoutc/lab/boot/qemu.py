@@ -19,6 +19,7 @@ from layoutc.lab.boot.machine import Machine
 from layoutc.lab.errors import LabError
 
 QEMU = "qemu-system-x86_64"
+ARM64_QEMU = "qemu-system-aarch64"  # -machine virt (boot/virt.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +44,8 @@ class QemuBoot:
     # --efi: UEFI firmware (OVMF code, this run's writable copy of its variable store) as pflash; the guest boots
     # the drive named "esp" (bootindex 0) instead of -kernel/-initrd/-append, and may reboot (no -no-reboot)
     pflash: tuple[Path, Path] | None = None
+    # arm64: the device tree passed with -dtb (default: QEMU virt's own)
+    dtb: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,16 +65,21 @@ def qemu_argv(boot: QemuBoot) -> list[str]:
     """The full QEMU command line for ``boot``."""
     m = boot.machine
     accel = ["-accel", "kvm", "-cpu", "host"] if boot.accel == "kvm" else ["-accel", "tcg", "-cpu", "max"]
+    binary = boot.qemu
+    if m.type == "virt":  # arm64 (boot/virt.py): always TCG, pointer authentication the cheap way
+        accel, binary = ["-accel", "tcg", "-cpu", "max,pauth-impdef=on"], ARM64_QEMU if binary == QEMU else binary
     machine = m.type
     if boot.ram_path is not None and not m.node_sizes:
         machine += ",memory-backend=ram0"
-    argv = [boot.qemu, "-machine", machine, *accel, "-smp", "1", "-m", f"{m.ram // (1 << 20)}M"]
+    argv = [binary, "-machine", machine, *accel, "-smp", "1", "-m", f"{m.ram // (1 << 20)}M"]
     for i, size in enumerate(m.node_sizes or ((m.ram,) if boot.ram_path is not None else ())):
         backend = (f"memory-backend-file,id=ram{i},size={size},mem-path={boot.ram_path}.{i},share=on"
                    if boot.ram_path is not None else f"memory-backend-ram,id=ram{i},size={size}")  # fmt: skip
         argv += ["-object", backend]
         if m.node_sizes:
             argv += ["-numa", f"node,nodeid={i},memdev=ram{i}"]
+    if m.type == "virt" and m.node_sizes:
+        argv += ["-numa", "cpu,node-id=0,socket-id=0"]
     for i, (serial, path) in enumerate(boot.drives):
         argv += [
             "-drive", f"file={path},format=raw,if=none,id=disk{i},cache=unsafe,discard=unmap,detect-zeroes=unmap",
@@ -86,7 +94,7 @@ def qemu_argv(boot: QemuBoot) -> list[str]:
     if boot.cdrom is not None:
         return [*argv, "-drive", f"file={boot.cdrom},format=raw,if=ide,media=cdrom,readonly=on", "-boot", "order=d"]
     argv += ["-no-reboot", "-kernel", str(boot.kernel), "-initrd", str(boot.initrd), "-append", boot.cmdline]
-    return argv
+    return [*argv, "-dtb", str(boot.dtb)] if boot.dtb is not None else argv
 
 
 def run_boot(boot: QemuBoot, watch: Callable[[float, bytes], bool] | None = None) -> BootResult:
@@ -104,7 +112,8 @@ def run_boot(boot: QemuBoot, watch: Callable[[float, bytes], bool] | None = None
             start_new_session=True,
         )  # fmt: skip
     except FileNotFoundError as exc:
-        raise LabError("tool-missing", f"{boot.qemu} not found (Debian package qemu-system-x86)") from exc
+        package = "qemu-system-arm" if argv[0] == ARM64_QEMU else "qemu-system-x86"
+        raise LabError("tool-missing", f"{argv[0]} not found (Debian package {package})") from exc
     try:
         if watch is not None:
             _watch(proc, boot, watch, start)

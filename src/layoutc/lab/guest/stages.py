@@ -34,6 +34,7 @@ FACTS = script("10-facts.sh")
 OFFLINE = script("20-offline.sh")
 HOTPLUG = script("30-hotplug.sh")
 FINAL = script("90-final.sh")
+DEVICETREE = script("12-devicetree.sh")  # arm64 guests only (run.py adds it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ errcode() { # errcode FILE: the errno name a failed sysfs write left in FILE
     if grep -q 'busy' "$1"; then echo EBUSY
     elif grep -q 'Invalid argument' "$1"; then echo EINVAL
     elif grep -q 'No such' "$1"; then echo ENOENT
+    elif grep -q 'not permitted' "$1"; then echo EPERM
     else tr -d '"\\\n' < "$1" | head -c 120
     fi
 }
@@ -23,4 +24,12 @@ blocks() { # one line per memory block: index state node valid_zones
         echo "$n $(cat "$d/state") $node $(tr ' ' '/' 2>/dev/null < "$d/valid_zones")"
     done > /tmp/blocks
     emit "$1" /tmp/blocks
+}
+run_status() { # run_status AT: layoutc status from the device zipapp, as a device without layoutc runs it
+    if [ -x /usr/bin/python3 ] && [ -r /usr/lib/layoutc/dump.pyz ]; then
+        PYTHONPATH=/usr/lib/layoutc/dump.pyz python3 -m layoutc.status --format json > /tmp/status.json 2> /tmp/status.err
+        obs status "\"at\":\"$1\",\"rc\":$?"
+        emit "status-$1" /tmp/status.json
+        emit "status-err-$1" /tmp/status.err
+    fi
 }

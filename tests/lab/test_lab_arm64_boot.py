@@ -1,0 +1,163 @@
+"""arm64 boot stage: the QEMU virt machine for a board, its argv, the arm64 facts; real boots in the lab tier.
+
+CI boots one arm64 layout (``lab``: 7.x, arm64-4g); every other arm64 run is ``lab_more`` (deselected by
+default: ``pytest -m lab_more tests/lab``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from layoutc.lab.boot import machine as board
+from layoutc.lab.boot import qemu
+from layoutc.lab.boot.serial import GuestOutput
+from layoutc.lab.facts import arm64_facts
+from layoutc.lab.layout_dir import load_layout, parse_layout
+from layoutc.lab.run import LabOptions, run_lab
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+PROFILES = Path(__file__).resolve().parents[2] / "profiles" / "arm64"
+GiB = 1 << 30
+
+
+def fixture(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / name / "layout.json").read_text())
+    return data
+
+
+def test_virt_machine_for_a_4g_board() -> None:
+    m = board.machine_for(load_layout(FIXTURES / "arm64-4g"), budget=12 * GiB)
+    assert (m.type, m.ram, m.node_sizes, m.memmap, m.unfaithful) == ("virt", 4 * GiB, (), (), ())
+    boot = qemu.QemuBoot(Path("Image"), Path("initrd"), "console=ttyAMA0", m, Path("serial.log"))
+    argv = qemu.qemu_argv(boot)
+    assert argv[:10] == ["qemu-system-aarch64", "-machine", "virt", "-accel", "tcg", "-cpu", "max,pauth-impdef=on",
+                         "-smp", "1", "-m"]  # fmt: skip
+    assert argv[10] == "4096M" and "-numa" not in argv and "-dtb" not in argv
+    assert argv[-6:] == ["-kernel", "Image", "-initrd", "initrd", "-append", "console=ttyAMA0"]
+    kvm = qemu.qemu_argv(qemu.QemuBoot(Path("I"), Path("i"), "", m, Path("s"), accel="kvm", dtb=Path("x.dtb")))
+    assert "max,pauth-impdef=on" in kvm and kvm[-2:] == ["-dtb", "x.dtb"]  # arm64 guests always run under TCG
+
+
+def test_virt_machine_numa_nodes_in_address_order() -> None:
+    m = board.machine_for(load_layout(FIXTURES / "arm64-8g-numa2"), budget=12 * GiB)
+    assert (m.ram, m.node_sizes, m.unfaithful) == (8 * GiB, (4 * GiB, 4 * GiB), ())
+    argv = qemu.qemu_argv(qemu.QemuBoot(Path("I"), Path("i"), "", m, Path("s")))
+    assert argv[argv.index("-object") + 1] == f"memory-backend-ram,id=ram0,size={4 * GiB}"
+    assert "node,nodeid=1,memdev=ram1" in argv and "cpu,node-id=0,socket-id=0" in argv
+
+
+def test_arm64_boards_that_cannot_be_emulated_say_why() -> None:
+    data = fixture("arm64-4g")
+    data["memory"]["map"] = [{"start": 0x80000000, "end": 0x280000000, "type": "ram", "node": 0}]  # arm64-8g
+    assert board.machine_for(parse_layout(data), budget=12 * GiB).unfaithful == (
+        "RAM starts at 0x80000000: QEMU virt's RAM starts at 0x40000000 and arm64 has no memmap= to move it, "
+        "so this board cannot be emulated",
+    )
+    data["memory"]["map"] = [
+        {"start": 0x40000000, "end": 0x80000000, "type": "ram", "node": 0},
+        {"start": 0xC0000000, "end": 0x100000000, "type": "ram", "node": 0},
+    ]
+    assert board.machine_for(parse_layout(data), budget=12 * GiB).unfaithful == (
+        "RAM has holes ([0x80000000, 0xc0000000)): QEMU virt's RAM is one range and arm64 has no memmap= to carve it",
+    )
+    data["memory"]["map"] = [{"start": 0x40000000, "end": 0x1040000000, "type": "ram", "node": 0}]
+    assert "GiB of guest RAM" in board.machine_for(parse_layout(data), budget=12 * GiB).unfaithful[0]
+
+
+def _out(offline: dict[int, str], dmesg: str = "") -> GuestOutput:
+    zoneinfo = (FIXTURES / "arm64-zoneinfo-movable.txt").read_bytes()
+    obs = tuple({"kind": "offline", "block": b, "offline": r, "valid_zones": "Movable"} for b, r in offline.items())
+    return GuestOutput("7.2", True, {"zoneinfo": zoneinfo, "dmesg": dmesg.encode()}, frozenset(), obs, (), "")
+
+
+def test_window_blocks_must_refuse_offline_on_arm64() -> None:
+    layout = load_layout(FIXTURES / "arm64-4g")
+    facts = arm64_facts.offline_facts(layout, _out({37: "EPERM", 38: "EBUSY"}))
+    assert [(f.name, f.status, f.observed) for f in facts] == [
+        ("window inside ZONE_MOVABLE", "pass", "node 0: [0x120000000, 0x140000000)"),
+        ("window block 37 offline refused", "pass", "offline EPERM"),
+        ("window block 38 offline refused", "pass", "offline EBUSY"),
+    ]
+    facts = arm64_facts.offline_facts(layout, _out({37: "ok"}))
+    assert [(f.status, f.observed) for f in facts[1:]] == [("fail", "offline ok"), ("fail", "not tested")]
+
+
+def test_default_reservations_from_dmesg() -> None:
+    layout = load_layout(FIXTURES / "arm64-4g")
+    dmesg = (
+        "[    0.000000] cma: Reserved 64 MiB at 0x00000000fc000000 on node -1\n"
+        "[    0.000000] software IO TLB: mapped [mem 0x00000000e8000000-0x00000000ec000000] (64MB)\n"
+    )
+    facts = arm64_facts.reservation_facts(layout, _out({}, dmesg))
+    assert [(f.name, f.status, f.observed) for f in facts] == [
+        ("default swiotlb", "pass", "[0xe8000000, 0xec000000)"),
+        ("default cma", "pass", "[0xfc000000, 0x100000000)"),
+    ]
+    moved = dmesg.replace("fc000000 on", "f8000000 on")
+    assert arm64_facts.reservation_facts(layout, _out({}, moved))[1].status == "fail"
+
+
+def _run(name: str, kernel: str, tmp: Path) -> str:
+    if shutil.which("qemu-system-aarch64") is None:
+        pytest.fail("qemu-system-aarch64 missing: run sh scripts/bootstrap.sh --all (or pytest -m 'not lab')")
+    report = run_lab(FIXTURES / name, kernel=kernel, out_dir=tmp, options=LabOptions())
+    text = (tmp / "report.txt").read_text()
+    assert report.verdict == "pass", text
+    return text
+
+
+@pytest.mark.lab
+def test_arm64_boot_7(tmp_path: Path) -> None:
+    """The CI arm64 boot: Debian 7.x arm64 on QEMU virt, 4 GiB, every prediction observed."""
+    text = _run("arm64-4g", "7", tmp_path)
+    for line in ("ZONE_MOVABLE node 0              [0x120000000, 0x140000000)",
+                 "crash kernel reservation         [0xec000000, 0xfc000000)",
+                 "window block 37 offline refused  offline EPERM", "probe ran in the guest           exit 0",
+                 "round trip: RAM map              [0x40000000, 0x140000000)"):  # fmt: skip
+        assert line in text, text
+
+
+@pytest.mark.lab
+@pytest.mark.lab_more
+def test_arm64_boot_61(tmp_path: Path) -> None:
+    """Debian 6.1 arm64: the same board facts; the round trip stops at LC250 (6.1 arm64 capture refused)."""
+    text = _run("arm64-4g", "6.1", tmp_path)
+    assert "probe round trip                 predicted compile succeeds; observed LC250" in text, text
+
+
+@pytest.mark.lab
+@pytest.mark.lab_more
+def test_arm64_boot_numa2_7(tmp_path: Path) -> None:
+    """Two nodes on 7.x: Movable at the top of each node, and DMA_NUMA_CMA's per-node CMA areas (observed)."""
+    text = _run("arm64-8g-numa2", "7", tmp_path)
+    assert "ZONE_MOVABLE node 1              [0x220000000, 0x240000000)" in text, text
+    assert "[0xfc000000, 0x100000000), [0x100000000, 0x104000000), [0x140000000, 0x144000000)" in text, text
+
+
+def _bundled() -> list[str]:
+    return sorted(p.stem for p in PROFILES.glob("*.yaml") if not p.stem.endswith("-family"))  # a family: extends only
+
+
+@pytest.mark.lab
+@pytest.mark.lab_more
+@pytest.mark.parametrize("kernel", ["7", "6.1"])
+@pytest.mark.parametrize("profile", _bundled())
+def test_bundled_arm64_profiles_boot(profile: str, kernel: str, tmp_path: Path) -> None:
+    """Every bundled arm64 profile, compiled by the real compiler: booted when QEMU virt can emulate it, else
+    refused with the reason (exit 'cannot-emulate'), never a silent pass."""
+    argv = [sys.executable, "-m", "layoutc.cli.main", "compile", str(PROFILES / f"{profile}.yaml"), "-o",
+            str(tmp_path / "c")]  # fmt: skip
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    report = run_lab(tmp_path / "c", kernel=kernel, out_dir=tmp_path / "o", options=LabOptions())
+    text = (tmp_path / "o" / "report.txt").read_text()
+    if report.verdict == "cannot-emulate":
+        assert report.problems and ("QEMU virt" in text or "GiB of guest RAM" in text or "6.1" in text), text
+        return
+    assert report.verdict == "pass", text
