@@ -5,6 +5,7 @@ complete -c layoutc -n __fish_use_subcommand -a compile -d 'solve profiles and w
 complete -c layoutc -n __fish_use_subcommand -a schema -d 'print a bundled schema (profile, layout, filter-spec)'
 complete -c layoutc -n __fish_use_subcommand -a import -d 'turn a devices memory map (probe JSON or raw captures) into a profile'
 complete -c layoutc -n __fish_use_subcommand -a probe -d 'read this machines memory map (run on the device)'
+complete -c layoutc -n __fish_use_subcommand -a initramfs -d 'build a boards crash initramfs from a devices root, and check that it fits'
 complete -c layoutc -n __fish_use_subcommand -a codes -d 'list every diagnostic code with its rule'
 complete -c layoutc -n __fish_use_subcommand -a completion -d 'print the shell completion script (bash, zsh, fish)'
 complete -c layoutc -n __fish_use_subcommand -a man -d 'print the manual page (roff)'
@@ -14,6 +15,7 @@ complete -c layoutc -n __fish_use_subcommand -a map -d 'The solved memory map as
 complete -c layoutc -n __fish_use_subcommand -a estimate -d 'The crash-kernel sizing model with every term, side by side with kdump-utils def'
 complete -c layoutc -n __fish_use_subcommand -a dump -d 'write a filtered crash dump from /proc/vmcore or an ELF vmcore (see layoutc dump'
 complete -c layoutc -n __fish_use_subcommand -a lab -d 'boot the compiled layout in real kernels under QEMU and compare (see layoutc lab'
+complete -c layoutc -n __fish_use_subcommand -a status -d 'this devices crash-dump state against its installed layout (run on the device)'
 complete -c layoutc -n '__fish_seen_subcommand_from check' -s h -l help -d 'show this help message and exit'
 complete -c layoutc -n '__fish_seen_subcommand_from check' -l format -xa 'text json' -d 'diagnostics as text on stderr (default) or JSON on stdout'
 complete -c layoutc -n '__fish_seen_subcommand_from check' -l no-solve -d 'check shape and meaning only; by default every concrete profile is also solved,'
@@ -37,6 +39,15 @@ complete -c layoutc -n '__fish_seen_subcommand_from probe' -s h -l help -d 'show
 complete -c layoutc -n '__fish_seen_subcommand_from probe' -l raw -r -F -d 'write the raw captures (the layout import reads)'
 complete -c layoutc -n '__fish_seen_subcommand_from probe' -l format -xa 'text json' -d 'diagnostics as text on stderr (default) or JSON on stdout'
 complete -c layoutc -n '__fish_seen_subcommand_from probe' -F
+complete -c layoutc -n '__fish_seen_subcommand_from initramfs' -s h -l help -d 'show this help message and exit'
+complete -c layoutc -n '__fish_seen_subcommand_from initramfs' -l kernel-version -r -F -d 'the crash kernels release (uname -r): modules come from ROOT/lib/modules/KVER'
+complete -c layoutc -n '__fish_seen_subcommand_from initramfs' -l root -r -F -d 'the devices root directory (default /)'
+complete -c layoutc -n '__fish_seen_subcommand_from initramfs' -l modules-root -r -F -d 'take lib/modules/KVER from DIR instead of --root (a kernel package unpacked ther'
+complete -c layoutc -n '__fish_seen_subcommand_from initramfs' -s o -l output -r -F -d 'the image to write (default crash-initrd-KVER.img; the device loads it from the'
+complete -c layoutc -n '__fish_seen_subcommand_from initramfs' -l module -r -F -d 'also ship this module and its dependencies (e.g. the dump disks driver)'
+complete -c layoutc -n '__fish_seen_subcommand_from initramfs' -l check -d 'measure and check the fit; write nothing'
+complete -c layoutc -n '__fish_seen_subcommand_from initramfs' -l format -xa 'text json' -d 'the report as text (diagnostics on stderr) or JSON on stdout'
+complete -c layoutc -n '__fish_seen_subcommand_from initramfs' -F
 complete -c layoutc -n '__fish_seen_subcommand_from codes' -s h -l help -d 'show this help message and exit'
 complete -c layoutc -n '__fish_seen_subcommand_from codes' -l format -xa 'markdown json' -d 'the Markdown table (docs/diagnostics.md; default) or JSON'
 complete -c layoutc -n '__fish_seen_subcommand_from codes' -F
@@ -48,7 +59,7 @@ complete -c layoutc -n '__fish_seen_subcommand_from explain' -s h -l help -d 'sh
 complete -c layoutc -n '__fish_seen_subcommand_from explain' -l format -xa 'text json' -d ''
 complete -c layoutc -n '__fish_seen_subcommand_from explain' -F
 complete -c layoutc -n '__fish_seen_subcommand_from diff' -s h -l help -d 'show this help message and exit'
-complete -c layoutc -n '__fish_seen_subcommand_from diff' -l rev -r -F -d 'compare PROFILE at git revision A with revision B (B empty: the working tree)'
+complete -c layoutc -n '__fish_seen_subcommand_from diff' -l rev -r -F -d 'compare PATH at git revision A with revision B (A or A..: with the working tree)'
 complete -c layoutc -n '__fish_seen_subcommand_from diff' -l format -xa 'text markdown json' -d ''
 complete -c layoutc -n '__fish_seen_subcommand_from diff' -l svg -r -F -d 'also write OLD and NEW memory maps side by side'
 complete -c layoutc -n '__fish_seen_subcommand_from diff' -F
@@ -90,3 +101,8 @@ complete -c layoutc -n '__fish_seen_subcommand_from lab' -l format -xa 'text jso
 complete -c layoutc -n '__fish_seen_subcommand_from lab' -l json -d 'the same as --format json'
 complete -c layoutc -n '__fish_seen_subcommand_from lab' -l mirror -r -F -d 'Debian archive to download kernels from (default: $LAYOUTC_DEBIAN_MIRROR, else t'
 complete -c layoutc -n '__fish_seen_subcommand_from lab' -F
+complete -c layoutc -n '__fish_seen_subcommand_from status' -s h -l help -d 'show this help message and exit'
+complete -c layoutc -n '__fish_seen_subcommand_from status' -l root -r -F -d 'read /proc, /sys, /dev and /var under DIR (default /)'
+complete -c layoutc -n '__fish_seen_subcommand_from status' -l layout -r -F -d 'the installed layout.json (default: /usr/lib/layoutc/layout.json under --root)'
+complete -c layoutc -n '__fish_seen_subcommand_from status' -l format -xa 'text json' -d 'output format (default text)'
+complete -c layoutc -n '__fish_seen_subcommand_from status' -F
