@@ -1,20 +1,14 @@
-"""The crash initramfs of the lab's crash cycle, built from the compiled device artifacts.
+"""The crash initramfs of the lab's crash cycle: what ``layoutc initramfs`` builds, plus the lab's glue.
 
-What a device's crash initramfs holds (docs/artifacts.md "The crash initramfs also needs"), nothing
-lab-only except the serial glue and the virtio disks the host reads back:
-
-* ``/usr/lib/layoutc/capture.sh``, ``capture-init.sh``, ``/etc/layoutc/filter.json`` — the generated files;
-* ``/usr/lib/layoutc/dump.pyz`` — ``layoutc dump --build-zipapp`` (the dumper as it ships to devices);
-* a minimal interpreter (``pyrt``): ``/usr/bin/python3`` (Debian's python3.11) plus exactly the stdlib
-  modules the dumper imports (``-X importtime`` on the zipapp and on the dumper's own imports), byte-compiled
-  sourceless, their ``lib-dynload`` extensions and every library ``ldd`` lists; and the codec package the
-  filter spec's ``compression`` needs (``codec.DEBIAN_MODULES``: python3-zstandard for zstd, python3-lzo for lzo),
-  else the dumper would fall back to zlib with a note;
-* ``mkfs.ext4``, ``vmcore-dmesg``, ``blkid`` (util-linux: disk targets by partition label), busybox for the
-  rest (mount, sha256sum, dd, tr, grep, logger);
-* the modules capture-init.sh ``modprobe``s (nd_e820, nd_pmem, ext4 and their ``modules.dep`` closure,
-  with a ``modules.dep`` so busybox modprobe resolves them), a disk target's filesystem module, and
-  virtio_blk for the lab's disks (a disk target's own disk is one of them).
+The lab boots the product's image (``layoutc.initramfs``, written by ``layoutc.writer.cpio``) built from the
+host's own root (Debian's python3.11, busybox, e2fsprogs, kexec-tools' vmcore-dmesg, util-linux' blkid) and
+the cached kernel's modules, with two lab-only additions: ``/init`` is the lab's serial glue (it reports
+``/proc/vmcore``, may keep it and write a reference dump, then execs ``/usr/lib/layoutc/capture-init.sh``),
+and ``lab_files`` (the plan and helpers) plus the virtio disks' modules. What the image holds is described in
+docs/initramfs.md: the generated files, the dumper zipapp, the interpreter with exactly the stdlib the dumper
+imports and the codec package the filter spec's ``compression`` needs (``codec.DEBIAN_MODULES``), the tools,
+and the modules capture-init.sh ``modprobe``s (layout.json ``modules.crash`` when the cycle passes them) with
+their ``modules.dep`` closure.
 """
 
 from __future__ import annotations
@@ -26,37 +20,27 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layoutc.dump.write.compression import DEBIAN_MODULES
+from layoutc.initramfs import python_runtime
+from layoutc.initramfs.build import CrashInputs, plan_crash_initramfs
+from layoutc.initramfs.plan import Member
+from layoutc.initramfs.root import Root, RootError
 from layoutc.lab.errors import LabError
-from layoutc.lab.image import initramfs, pyrt
+from layoutc.writer.cpio import write_initramfs
+from layoutc.writer.tree import OutputError
 
-# what running a zipapp loads beyond the dumper's own imports
-ZIPAPP_RUNTIME = ("runpy", "zipimport", "site", "encodings.idna")
-# imported only on paths the crash kernel never takes: --workers (multiprocessing) and the zipapp builder
-NOT_SHIPPED = frozenset({"multiprocessing", "zipfile", "importlib._bootstrap_external", "py_compile"})
-
-
-def dumper_imports() -> tuple[str, ...]:
-    """Every standard-library module the dumper's sources import, eagerly or lazily (an ast scan of
-    ``layoutc.dump``), minus NOT_SHIPPED, plus what running a zipapp needs."""
-    import ast
-
-    import layoutc.dump
-
-    names: set[str] = set()
-    for path in Path(layoutc.dump.__file__).resolve().parent.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                names.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names.add(node.module)
-    own = {n for n in names if n.split(".")[0] in ("layoutc", "__future__")}
-    third_party = {n for n in names if n.split(".")[0] in ("numpy", "zstandard", "cramjam")}
-    return tuple(sorted(names - own - third_party - NOT_SHIPPED)) + ZIPAPP_RUNTIME
-
+HOST = Root(Path("/"))
+# what running a zipapp loads beyond the dumper's own imports (python_runtime's, kept here for the lab's tests)
+ZIPAPP_RUNTIME = python_runtime.ZIPAPP_RUNTIME
+NOT_SHIPPED = python_runtime.NOT_SHIPPED
+dumper_imports = python_runtime.dumper_imports
 
 # blkid: capture.sh resolves a /dev/disk/by-partlabel/NAME disk target with it (no udev in the crash kernel)
 CAPTURE_TOOLS = ("/usr/sbin/mkfs.ext4", "/usr/sbin/vmcore-dmesg", "/usr/sbin/blkid")
-CAPTURE_MODULES = ("libnvdimm", "nd_e820", "nd_pmem", "crc32c_generic", "ext4", "virtio_pci", "virtio_blk")
+# the board's modules when the cycle does not pass layout.json's (capture-init.sh's modprobes)
+BOARD_MODULES = ("libnvdimm", "nd_e820", "nd_pmem", "ext4")
+# the lab machine's own, beside the board's: ext4's checksum where it is a module, and the virtio disk a disk target
+# writes to
+LAB_CRASH_MODULES = ("crc32c_generic", "virtio_pci", "virtio_blk")
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +61,16 @@ def build_zipapp(dest: Path) -> Path:
     return dest
 
 
+def _interpreter() -> python_runtime.Interpreter:
+    try:
+        return python_runtime.Interpreter(HOST)
+    except RootError as exc:
+        raise LabError("tool-missing", str(exc)) from None
+
+
 def imported_modules(pyz: Path, packages: tuple[str, ...] = ()) -> list[str]:
-    """Every module the interpreter loads to run the zipapp, the dumper's imports and ``packages``
-    (``-X importtime``)."""
-    imports = dumper_imports()
-    commands = [[str(pyz), "--help"], ["-c", "import " + ", ".join(imports)]]
-    commands += [["-c", f"import {name}"] for name in packages]  # a missing one is reported by python_files
-    return pyrt.imported_modules(commands, (*imports, *packages))
+    """Every module the interpreter loads to run the zipapp, the dumper's imports and ``packages``."""
+    return python_runtime.dumper_modules(_interpreter(), pyz, packages)
 
 
 def codec_packages(device: Path) -> tuple[str, ...]:
@@ -96,9 +83,19 @@ def codec_packages(device: Path) -> tuple[str, ...]:
 
 
 def python_files(pyz: Path, packages: tuple[str, ...] = ()) -> dict[str, bytes]:
-    """Archive path → bytes for the interpreter, sourceless .pyc stdlib modules, extensions, libraries, and
-    the whole of ``packages`` from Debian's dist-packages."""
-    return pyrt.python_files(imported_modules(pyz, packages), packages)
+    """Archive path -> bytes for the interpreter, the sourceless stdlib the dumper needs, extensions, the whole
+    of ``packages`` from Debian's dist-packages, and every library of them."""
+    python = _interpreter()
+    try:
+        files = python_runtime.python_files(python, imported_modules(pyz, packages), packages)
+        natives = [python.device_path, *(f"/{p}" for p in files if p.endswith(".so"))]
+        for native in natives:
+            for asked, real in HOST.libraries(native).items():
+                files[asked.lstrip("/")] = HOST.read(real)
+    except RootError as exc:
+        raise LabError("tool-missing", str(exc)) from None
+    files["usr/bin/python3"] = HOST.read(python.device_path)
+    return files
 
 
 def capture_files(device: Path) -> dict[str, bytes]:
@@ -122,36 +119,38 @@ def build_crash_initramfs(
     init: str,
     lab_files: Mapping[str, bytes],
     work: Path,
+    board_modules: tuple[str, ...] | None = None,
     extra_modules: tuple[str, ...] = (),
 ) -> CrashImage:
-    """The crash initramfs: generated capture files, the zipapp, the minimal interpreter, tools, modules.
+    """The product's crash initramfs (``layoutc initramfs``) with the lab's ``/init`` and files.
 
     ``init`` is the lab's ``/init`` (serial glue that ends in ``exec /usr/lib/layoutc/capture-init.sh``);
-    ``lab_files`` its plan and helpers; ``extra_modules`` e.g. a disk target's filesystem.
+    ``lab_files`` its plan and helpers; ``board_modules`` what capture-init.sh modprobes (the layout's crash
+    modules; BOARD_MODULES when not given); ``extra_modules`` what the lab's machine adds (efivarfs on an EFI
+    boot, a disk target's filesystem). Modules the kernel lacks are skipped, as on the lab's older kernels.
     """
-    modules = (*CAPTURE_MODULES, *(m for m in extra_modules if m not in CAPTURE_MODULES))
+    modules: list[str] = []
+    for name in (*(BOARD_MODULES if board_modules is None else board_modules), *LAB_CRASH_MODULES, *extra_modules):
+        if name not in modules:
+            modules.append(name)
     work.mkdir(parents=True, exist_ok=True)
     pyz = build_zipapp(work / "dump.pyz")
-    py = python_files(pyz, codec_packages(device))
-    extra = {**capture_files(device), "usr/lib/layoutc/dump.pyz": pyz.read_bytes(), **py, **lab_files}
-    extra["boot/grub/.keep"] = b""
-    spec = initramfs.InitramfsSpec(
-        init=init, module_dir=module_dir, modules=modules, tools=CAPTURE_TOOLS, stages={}, extra=extra
+    inputs = CrashInputs(
+        board="lab", release=module_dir.name, root=HOST, generated=capture_files(device), zipapp=pyz.read_bytes(),
+        zipapp_path=pyz, modules=(), optional_modules=tuple(modules), tools=CAPTURE_TOOLS,
+        python_packages=codec_packages(device), init=init.encode(), extra={**lab_files, "boot/grub/.keep": b""},
+        module_root=Root(module_dir.parents[2]),
     )
-    initramfs.build_initramfs(spec, out)
-    order = initramfs.module_order(module_dir, modules)
-    unpacked = sum(len(v) for v in extra.values()) + sum((module_dir / rel).stat().st_size for _, rel in order)
-    unpacked += initramfs.BUSYBOX.stat().st_size
-    for tool in CAPTURE_TOOLS:
-        unpacked += Path(tool).resolve().stat().st_size
-    return CrashImage(
-        out,
-        out.stat().st_size,
-        unpacked,
-        sum(len(v) for v in py.values()),
-        len(pyz.read_bytes()),
-        tuple(n for n, _ in order),
-    )
+    try:
+        plan = plan_crash_initramfs(inputs)
+        written = write_initramfs(plan, out)
+    except RootError as exc:
+        raise LabError("tool-missing", str(exc)) from None
+    except OutputError as exc:
+        raise LabError("tool-missing", f"crash initramfs: {exc}") from None
+    sizes = plan.member_sizes()
+    return CrashImage(out, written.size, plan.unpacked, sizes[Member.PYTHON.value], len(inputs.zipapp or b""),
+                      plan.modules)
 
 
 if __name__ == "__main__":  # python -m layoutc.lab.image.crashrd PYZ: list the interpreter files and sizes
