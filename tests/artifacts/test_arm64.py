@@ -27,6 +27,7 @@ from .test_capture import CrashKernel
 from .test_recover import NextBoot, window_fs
 
 NODE = f"/pmem@{WINDOW[0]:x}"
+# the test board's iomem: RAM, the image at 0x40200000 (7.2), the crash reservation
 IOMEM = f"""09000000-09000fff : pl011@9000000
 40000000-13fffffff : System RAM
   40210000-4162ffff : Kernel code
@@ -34,20 +35,17 @@ IOMEM = f"""09000000-09000fff : pl011@9000000
   41c00000-41f7ffff : Kernel data
   {CRASH[0]:x}-{CRASH[1] - 1:x} : Crash kernel
 """
-# the zones measured with movablecore=512M on 4 GiB (DMA to 4 GiB, Normal, then the top 512M Movable)
-ZONEINFO = "".join(f"Node 0, zone {name:>9}\n  pages free     100\n        spanned  {pages}\n"
-                   f"        present  {pages}\n  start_pfn:           {pfn}\n"
-                   for name, pfn, pages in (("DMA", 0x40000, 0xC0000), ("DMA32", 0, 0),
-                                            ("Normal", 0x100000, 0x20000), ("Movable", 0x120000, 0x20000)))
 # kexec: record argv, keep the DTB it was given, and refuse one that lacks the window's pmem-region
 CHECK = ("import sys; from layoutc.devicetree import parse; n = parse(open(sys.argv[1], 'rb').read())"
          ".find(sys.argv[2]); sys.exit(0 if n is not None and n.strings('compatible') == ('pmem-region',) else 4)")
-KEXEC = f"""dtb=
+KEXEC = """dtb=
 for a in "$@"; do case $a in --dtb=*) dtb=${{a#--dtb=}} ;; esac; done
 [ -n "$dtb" ] || exit 3
 cp "$dtb" "$LAYOUTC_ROOT/../kexec.dtb" || exit 3
-PYTHONPATH="$LAYOUTC_ROOT/usr/lib/layoutc/dump.pyz" python3 -c "{CHECK}" "$dtb" {NODE} || exit 4
+PYTHONPATH="$LAYOUTC_ROOT/usr/lib/layoutc/dump.pyz" python3 -c "{check}" "$dtb" {node} || exit 4
 echo 1 >"$LAYOUTC_ROOT/sys/kernel/kexec_crash_loaded\""""
+# arm64 window boards: the test boards, and the bundled ones (QEMU virt layouts: 4 GiB, and 2 x 4 GiB)
+WINDOW_BOARDS = ("arm64-virt-4g", "arm64-chromebook-4g", "arm64-server-8g-2node")
 
 
 @pytest.fixture(scope="module")
@@ -57,17 +55,39 @@ def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def running_fdt(extra: tuple[Node, ...] = ()) -> bytes:
-    """QEMU virt's 4 GiB DTB (seeds and all), read and written again by layoutc.devicetree, plus ``extra``."""
-    tree = parse(qemu_dtb("virt-4G"))
+def running_fdt(extra: tuple[Node, ...] = (), dtb: str = "virt-4G") -> bytes:
+    """QEMU virt's DTB (seeds and all), read and written again by layoutc.devicetree, plus ``extra``."""
+    tree = parse(qemu_dtb(dtb))
     root = tree.root
     for node in extra:
         root = root.with_child(node)
     return serialize(dataclasses.replace(tree, root=root))
 
 
+def _zoneinfo(doc: dict[str, Any]) -> str:
+    """Each node's Movable zone as the layout predicts it (what arm.sh's awk reads of /proc/zoneinfo)."""
+    out = []
+    for zone in doc["movable_zone"]:
+        pfn, pages = zone["start"] >> 12, (zone["end"] - zone["start"]) >> 12
+        out.append(f"Node {zone['node']}, zone   Normal\n  pages free     100\n        spanned  0\n"
+                   f"Node {zone['node']}, zone  Movable\n  pages free     100\n        spanned  {pages}\n"
+                   f"        present  {pages}\n  start_pfn:           {pfn}\n")
+    return "".join(out)
+
+
+def _iomem(doc: dict[str, Any]) -> str:
+    """System RAM per RAM range, with the layout's kernel image and crash reservation inside."""
+    inner = sorted((r["start"], r["end"], {"kernel_image": "Kernel code", "crashkernel": "Crash kernel"}[r["kind"]])
+                   for r in doc["regions"] if r["kind"] in ("kernel_image", "crashkernel"))
+    lines = ["09000000-09000fff : pl011@9000000"]
+    for ram in (m for m in doc["memory"]["map"] if m["type"] == "ram"):
+        lines.append(f"{ram['start']:x}-{ram['end'] - 1:x} : System RAM")
+        lines += [f"  {s:x}-{e - 1:x} : {n}" for s, e, n in inner if ram["start"] <= s < ram["end"]]
+    return "\n".join(lines) + "\n"
+
+
 class Arm64:
-    """A rendered arm64 board and a production boot's fake root that satisfies its layout."""
+    """A rendered arm64 window board and a production boot's fake root that satisfies its layout."""
 
     def __init__(self, tmp: Path, pyz: Path, name: str = "arm64-virt-4g", prof: Any = None) -> None:
         tool("sh")
@@ -76,22 +96,25 @@ class Arm64:
         self.prof = prof or base
         self.device = write_artifacts(self.prof, self.doc, tmp / "out")
         self.root, self.bin, self.kept = tmp / "root", tmp / "bin", tmp / "kexec.dtb"
+        self.node = f"/pmem@{self.doc['dump_window']['start']:x}"
+        self.dtb = "virt-8G-numa2" if len(self.doc["memory"]["nodes"]) > 1 else "virt-4G"
         stub(self.bin, "logger", "")
         stub(self.bin, "dmesg", "")
-        stub(self.bin, "kexec", KEXEC)
+        stub(self.bin, "kexec", KEXEC.format(check=CHECK, node=self.node))
         put(self.root, "usr/lib/layoutc/dump.pyz", pyz.read_bytes())
         put(self.root, "etc/layoutc/crash-dt.json", (self.device / "crash-dt.json").read_bytes())
-        put(self.root, "sys/firmware/fdt", running_fdt())
-        put(self.root, "proc/iomem", IOMEM)
-        put(self.root, "proc/zoneinfo", ZONEINFO)
+        put(self.root, "sys/firmware/fdt", running_fdt(dtb=self.dtb))
+        put(self.root, "proc/iomem", IOMEM if name == "arm64-virt-4g" else _iomem(self.doc))
+        put(self.root, "proc/zoneinfo", _zoneinfo(self.doc))
         self.cmdline(self.doc["cmdline"]["production"])
         put(self.root, "sys/devices/system/memory/block_size_bytes", f"{BLOCK:x}\n")
-        put(self.root, "sys/kernel/kexec_crash_size", f"{CRASH[1] - CRASH[0]}\n")
+        put(self.root, "sys/kernel/kexec_crash_size", f"{self.doc['crashkernel']['size']}\n")
         put(self.root, "sys/kernel/kexec_crash_loaded", "0\n")
         put(self.root, "boot/crash/vmlinuz", "kernel")
         put(self.root, "boot/crash/initrd.img", "initrd")
-        for index in range(32, 40):
-            self.block(index, "online", "Normal" if index < 36 else "Movable")
+        for zone in self.doc["movable_zone"]:
+            for index in range(zone["start"] // BLOCK - 4, zone["end"] // BLOCK):
+                self.block(index, "online", "Movable" if index >= zone["start"] // BLOCK else "Normal")
 
     def cmdline(self, params: str) -> None:
         put(self.root, "proc/cmdline", f"console=ttyAMA0 {params}\n")
@@ -111,8 +134,10 @@ def armed(b: Arm64, run: Run) -> None:
     assert run.code == 0, run.err
     (kexec,) = run.called("kexec")
     r = b.root
+    append = " ".join(f"{b.doc['crash_board_cmdline']} {b.doc['cmdline']['crash']}".split())
+    assert "cma=0" in append.split() and "elfcorehdr" not in append
     assert kexec == (f"kexec [-p] [-i] [--dtb={r}/run/layoutc/crash.dtb] [{r}/boot/crash/vmlinuz] "
-                     f"[--initrd={r}/boot/crash/initrd.img] [--append=console=ttyAMA0 cma=0 nr_cpus=1 reset_devices]")
+                     f"[--initrd={r}/boot/crash/initrd.img] [--append={append}]")
     assert verify(b.kept.read_bytes(), b.edit()) == []
 
 
@@ -127,16 +152,18 @@ def test_edit_artifact(pyz: Path, tmp_path: Path) -> None:
     assert nonuma.pmem_regions[0].numa_node_id is None
 
 
-def test_production_arms_with_the_edited_tree(pyz: Path, tmp_path: Path) -> None:
-    b = Arm64(tmp_path, pyz)
+@pytest.mark.parametrize("name", WINDOW_BOARDS)
+def test_production_arms_with_the_edited_tree(pyz: Path, tmp_path: Path, name: str) -> None:
+    b = Arm64(tmp_path, pyz, name)
     armed(b, b.arm("production"))
+    w = b.doc["dump_window"]
     tree = parse(b.kept.read_bytes())
-    node = tree.find(NODE)
+    node = tree.find(b.node)
     assert node is not None and node.strings("compatible") == ("pmem-region",) and node.has("volatile")
-    assert tree.reg(NODE) == (WINDOW,) and node.u32("numa-node-id") == 0
+    assert tree.reg(b.node) == ((w["start"], w["size"]),) and node.u32("numa-node-id") == w["node"]
     chosen = tree.find("/chosen")
     assert chosen is not None and not chosen.has("kaslr-seed") and not chosen.has("rng-seed")
-    assert parse(qemu_dtb("virt-4G")).find("/chosen").has("kaslr-seed"), "the input had a seed to remove"  # type: ignore[union-attr]
+    assert parse(qemu_dtb(b.dtb)).find("/chosen").has("kaslr-seed"), "the input had a seed to remove"  # type: ignore[union-attr]
     assert not run_blocks_touched(b)
 
 
