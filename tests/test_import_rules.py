@@ -22,14 +22,15 @@ ALLOWED: dict[str, frozenset[str]] = {
     "dump": frozenset(),
     "devicetree": frozenset(),  # ships to devices like the dumper: standard library only
     "status": frozenset({"dump"}),  # ships in the device zipapp: standard library and the exit codes only
-    "diagnostics": frozenset({"importer", "initramfs", "solve"}),  # the catalogue gathers every room's codes
+    "diagnostics": frozenset({"importer", "initramfs", "install", "solve"}),  # the catalogue: every room's codes
     "model": frozenset({"diagnostics", "kernel", "resources"}),  # resources: the layout schema
     "kernel": frozenset({"model"}),
     "frontend": frozenset({"diagnostics", "kernel", "model", "resources"}),  # kernel: the cmdline tokenizer
     "importer": frozenset({"diagnostics", "frontend", "kernel", "model", "writer"}),
     "solve": frozenset({"diagnostics", "kernel", "model"}),
     "render": frozenset({"devicetree", "kernel", "model", "resources"}),  # devicetree: the crash kernel's DT edit
-    "writer": frozenset(),
+    "writer": frozenset({"model"}),  # model: the install plan it lays (model.install_plan)
+    "install": frozenset({"model", "render"}),  # where each rendered artifact goes in a root
     # the crash initramfs plan: the dumper (its zipapp, codecs), the capability table and the sizing model
     "initramfs": frozenset({"diagnostics", "dump", "kernel", "model"}),
     # dump: the one exit-code table (layoutc.dump.exit_codes), standard library only
@@ -37,7 +38,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "lab": frozenset({"diagnostics", "dump", "frontend", "importer", "initramfs", "kernel", "model", "render",
                      "writer", "layoutc"}),
     "cli": frozenset(
-        {"diagnostics", "dump", "frontend", "importer", "initramfs", "kernel", "model", "render", "review", "solve",
+        {"diagnostics", "dump", "frontend", "importer", "initramfs", "install", "kernel", "model", "render", "review",
+         "solve",
          "writer", "layoutc"}
     ),
     "resources": frozenset(),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .conftest import REPO
 
-RUNNABLE = ("check", "compile", "explain", "map", "estimate", "codes")
+RUNNABLE = ("check", "compile", "install", "explain", "map", "estimate", "codes")
 
 
 def readme_commands() -> list[list[str]]:

@@ -66,3 +66,20 @@ def completion_arguments(parser: argparse.ArgumentParser) -> None:
 
 def man_arguments(parser: argparse.ArgumentParser) -> None:
     del parser  # no arguments: the page is the same everywhere
+
+
+def install_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("profile", nargs="?", metavar="PROFILE", help="the board's profile (compiled first)")
+    parser.add_argument("--from", dest="compiled", metavar="DIR",
+                        help="lay an already compiled board (OUT, or OUT/<board> of a fleet) instead")
+    parser.add_argument("--root", required=True, metavar="DIR",
+                        help="the installed system's / (an image tree, or / on the device itself)")
+    parser.add_argument("--uninstall", action="store_true",
+                        help="remove exactly what the root's install manifest lists")
+    parser.add_argument("--force", action="store_true",
+                        help="replace or remove files that are not layoutc's or that changed since the install")
+    parser.add_argument("--dry-run", action="store_true", help="print the plan; change nothing")
+    parser.add_argument("--preset", action="store_true",
+                        help="write a systemd preset file instead of the units' enablement links")
+    parser.add_argument("--format", choices=("text", "json"), default="text",
+                        help="a report as text (default) or JSON on stdout")

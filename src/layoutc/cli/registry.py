@@ -82,6 +82,13 @@ VERBS: tuple[Verb, ...] = (
          description="Compile PATH (a profile, or a directory of profiles: OUT/<board>/...) into OUT, plus "
          "OUT/manifest.json. Writes atomically and only changed files; writes nothing when any profile is "
          "invalid.", add_arguments=arguments.compile_arguments),
+    Verb("install", "lay a board's compiled files into a root (an image tree, or / on the device)",
+         "layoutc.cli.install:cmd_install",
+         description="Compile PROFILE (or take the compiled board --from DIR, checked against its compile "
+         "manifest and its profile) and lay every file at its installed path below --root, the units enabled; "
+         "record it in /var/lib/layoutc/manifest.json. A second run changes nothing; --uninstall removes what "
+         "the manifest lists. Never writes outside the root; all or nothing. See docs/install.md.",
+         add_arguments=arguments.install_arguments),
     Verb("schema", "print a bundled schema (profile, layout, filter-spec)", "layoutc.cli.verbs:cmd_schema",
          description="Print a bundled JSON Schema as JSON, or the profile reference as Markdown (--format "
          "markdown; this is docs/profile-reference.md).", add_arguments=arguments.schema_arguments),

@@ -164,6 +164,8 @@ def _codes_json() -> str:
     from layoutc.diagnostics.review_codes import RULES as REVIEW_RULES
     from layoutc.importer.import_codes import IMPORT_CODES
     from layoutc.importer.import_codes import RULES as IMPORT_RULES
+    from layoutc.install.install_codes import INSTALL_CODES
+    from layoutc.install.install_codes import RULES as INSTALL_RULES
     from layoutc.solve.solver_codes import CODES as SOLVER_CODES
 
     codes = [{"code": code, "group": "frontend", "title": text, "rule": ""}
@@ -173,6 +175,8 @@ def _codes_json() -> str:
               for code, text in sorted(IMPORT_CODES.items())]
     codes += [{"code": code, "group": "review", "title": text, "rule": REVIEW_RULES.get(code, "")}
               for code, text in sorted(REVIEW_CODES.items())]
+    codes += [{"code": code, "group": "install", "title": text, "rule": INSTALL_RULES.get(code, "")}
+              for code, text in sorted(INSTALL_CODES.items())]
     return json.dumps({"codes": codes}, indent=2, sort_keys=True) + "\n"
 
 

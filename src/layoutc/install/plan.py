@@ -1,0 +1,105 @@
+"""Where each compiled artifact of a board goes in the installed system: the ``InstallPlan``.
+
+One table, ``DESTINATIONS``, maps an artifact's role to its installed path and mode; a role mapped to
+None is compiled for another consumer (mkosi on the build host, the static BLS entry whose per-kernel
+copies the kernel-install plugin writes) and is listed in the plan as skipped. A role the table lacks
+is a bug, caught by the test that walks ``render.OUTPUTS``.
+
+Units go to ``/etc/systemd/system``: layoutc is not the distribution's package manager, and
+``/usr/lib/systemd/system`` belongs to packages (systemd.unit(5): "units installed by the system
+administrator" live in /etc). Device scripts, ``layout.json`` (which ``layoutc status`` reads) and
+the cmdlines go to the board's ``install_dir`` (``/usr/lib/layoutc``), the filter spec to
+``/etc/layoutc/filter.json`` (where the scripts read it) and the manifest to ``MANIFEST``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from layoutc.install.units import enablement, preset_text
+from layoutc.model.install_plan import EntryKind, InstallEntry, InstallPlan
+from layoutc.render import Artifact
+from layoutc.render.comment import comment
+from layoutc.render.device_view import CONFIG_DIR, INSTALL_DIR
+
+UNIT_DIR = "/etc/systemd/system"
+PRESET = "/etc/systemd/system-preset/90-layoutc.preset"
+MANIFEST = "/var/lib/layoutc/manifest.json"
+LAYOUT = f"{INSTALL_DIR}/layout.json"
+
+_BASENAME = "{name}"  # the artifact's file name
+DESTINATIONS: dict[str, str | None] = {
+    "layout": LAYOUT,
+    "layout-text": f"{INSTALL_DIR}/layout.txt",
+    "cmdline-production": f"{INSTALL_DIR}/cmdline/production.txt",
+    "cmdline-crash": f"{INSTALL_DIR}/cmdline/crash.txt",
+    "cmdline-recovery": f"{INSTALL_DIR}/cmdline/recovery.txt",
+    "grub-snippet": "/etc/default/grub.d/layoutc.cfg",
+    "grub-recovery-entry": "/etc/grub.d/45_layoutc_recovery",
+    "kernel-install-cmdline": "/etc/kernel/cmdline",
+    "kernel-install-plugin": f"/etc/kernel/install.d/{_BASENAME}",
+    "mkosi-conf": None,
+    "bls-recovery-entry": None,
+    "arm-script": f"{INSTALL_DIR}/arm.sh",
+    "capture-script": f"{INSTALL_DIR}/capture.sh",
+    "capture-init": f"{INSTALL_DIR}/capture-init.sh",
+    "recovery-script": f"{INSTALL_DIR}/recover.sh",
+    "arm-unit": f"{UNIT_DIR}/{_BASENAME}",
+    "rearm-unit": f"{UNIT_DIR}/{_BASENAME}",
+    "capture-unit": f"{UNIT_DIR}/{_BASENAME}",
+    "recovery-unit": f"{UNIT_DIR}/{_BASENAME}",
+    "rearm-udev-rule": f"/etc/udev/rules.d/{_BASENAME}",
+    "filter-spec": f"{CONFIG_DIR}/filter.json",
+    "crash-dt-edit": f"{CONFIG_DIR}/crash-dt.json",  # arm64: where arm.sh reads the crash kernel's tree edit
+}
+SKIPPED_BECAUSE = {
+    "mkosi-conf": "a build-host file: drop it into the image's mkosi.conf.d/",
+    "bls-recovery-entry": "the kernel-install plugin writes one entry per installed kernel",
+}
+
+
+class UnplannedArtifact(Exception):
+    """An artifact role ``DESTINATIONS`` does not name (a new output row without an install rule)."""
+
+
+def destination(artifact: Artifact) -> str | None:
+    """The installed path of ``artifact``, or None when it is not installed."""
+    if artifact.role not in DESTINATIONS:
+        raise UnplannedArtifact(f"no install destination for role {artifact.role!r} ({artifact.relpath})")
+    where = DESTINATIONS[artifact.role]
+    return None if where is None else where.replace(_BASENAME, artifact.relpath.rsplit("/", 1)[-1])
+
+
+def install_plan(board: str, profile: str, version: str, artifacts: Iterable[Artifact], *,
+                 preset: bool = False) -> InstallPlan:
+    """The plan of one board: every artifact at its installed path, and its units enabled.
+
+    ``preset``: write a preset file that enables the units instead of the enablement links.
+    """
+    entries: list[InstallEntry] = []
+    skipped: list[tuple[str, str]] = []
+    for artifact in artifacts:
+        where = destination(artifact)
+        if where is None:
+            skipped.append((artifact.relpath, SKIPPED_BECAUSE[artifact.role]))
+            continue
+        entries.append(InstallEntry(where, EntryKind.FILE, artifact.role, artifact.relpath, artifact.content,
+                                    artifact.mode))
+    entries.extend(_enablement(entries, board, preset))
+    ordered = tuple(sorted(entries, key=lambda e: e.path))
+    paths = [e.path for e in ordered]
+    assert len(set(paths)) == len(paths), f"two artifacts install to one path: {paths}"
+    return InstallPlan(board, profile, version, ordered, MANIFEST, tuple(skipped))
+
+
+def _enablement(files: list[InstallEntry], board: str, preset: bool) -> list[InstallEntry]:
+    units = [e for e in files if e.path.startswith(f"{UNIT_DIR}/") and e.path.count("/") == 4]
+    made = [enablement(u.path, u.content.decode()) for u in units]
+    enabled = tuple(m.unit for m in made if m.links)
+    if preset:
+        if not enabled:
+            return []
+        header = comment(f"generated by layoutc install for board {board}; do not edit")
+        return [InstallEntry(PRESET, EntryKind.FILE, "unit-preset", content=preset_text(enabled, header).encode())]
+    return [InstallEntry(path, EntryKind.LINK, "unit-enablement", target=target)
+            for m in made for path, target in m.links]
