@@ -10,6 +10,7 @@ import dataclasses
 import json
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +229,7 @@ def _kernel_in_window(b: Arm64) -> None:
     put(b.root, "proc/iomem", IOMEM + "  130a00000-131dfffff : Kernel code\n")
 
 
-FAILURES = {
+FAILURES: dict[str, tuple[Callable[[Arm64], object], int, str]] = {
     "fdt-missing": (lambda b: (b.root / "sys/firmware/fdt").unlink(), 22,
                     "cannot read /sys/firmware/fdt, the running kernel's device tree the crash kernel's is built from"),
     "fdt-garbage": (lambda b: put(b.root, "sys/firmware/fdt", b"\xd0\x0d\xfe\xed" + bytes(60)), 22,
