@@ -2,6 +2,7 @@
 complete -c layoutc -f
 complete -c layoutc -n __fish_use_subcommand -a check -d 'validate profiles (files or directories) and report every problem'
 complete -c layoutc -n __fish_use_subcommand -a compile -d 'solve profiles and write their artifacts'
+complete -c layoutc -n __fish_use_subcommand -a install -d 'lay a boards compiled files into a root (an image tree, or / on the device)'
 complete -c layoutc -n __fish_use_subcommand -a schema -d 'print a bundled schema (profile, layout, filter-spec)'
 complete -c layoutc -n __fish_use_subcommand -a import -d 'turn a devices memory map (probe JSON or raw captures) into a profile'
 complete -c layoutc -n __fish_use_subcommand -a probe -d 'read this machines memory map (run on the device)'
@@ -26,6 +27,15 @@ complete -c layoutc -n '__fish_seen_subcommand_from compile' -l check -d 'write 
 complete -c layoutc -n '__fish_seen_subcommand_from compile' -l summary -d 'also write OUT/summary.txt and OUT/summary.md: one table of every board (RAM, st'
 complete -c layoutc -n '__fish_seen_subcommand_from compile' -l format -xa 'text json' -d 'diagnostics as text on stderr (default) or JSON on stdout'
 complete -c layoutc -n '__fish_seen_subcommand_from compile' -F
+complete -c layoutc -n '__fish_seen_subcommand_from install' -s h -l help -d 'show this help message and exit'
+complete -c layoutc -n '__fish_seen_subcommand_from install' -l from -r -F -d 'lay an already compiled board (OUT, or OUT/<board> of a fleet) instead'
+complete -c layoutc -n '__fish_seen_subcommand_from install' -l root -r -F -d 'the installed systems / (an image tree, or / on the device itself)'
+complete -c layoutc -n '__fish_seen_subcommand_from install' -l uninstall -d 'remove exactly what the roots install manifest lists'
+complete -c layoutc -n '__fish_seen_subcommand_from install' -l force -d 'replace or remove files that are not layoutcs or that changed since the install'
+complete -c layoutc -n '__fish_seen_subcommand_from install' -l dry-run -d 'print the plan; change nothing'
+complete -c layoutc -n '__fish_seen_subcommand_from install' -l preset -d 'write a systemd preset file instead of the units enablement links'
+complete -c layoutc -n '__fish_seen_subcommand_from install' -l format -xa 'text json' -d 'a report as text (default) or JSON on stdout'
+complete -c layoutc -n '__fish_seen_subcommand_from install' -F
 complete -c layoutc -n '__fish_seen_subcommand_from schema' -s h -l help -d 'show this help message and exit'
 complete -c layoutc -n '__fish_seen_subcommand_from schema' -l format -xa 'json markdown' -d ''
 complete -c layoutc -n '__fish_seen_subcommand_from schema' -F
