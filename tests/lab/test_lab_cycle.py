@@ -80,6 +80,9 @@ def test_full_cycle(cycles: dict[tuple[str, str], Report], case: tuple[str, str]
         "second recovery run is a no-op",
         NO_LOSS,
         CENSUS,
+        "layoutc status (armed)",
+        "layoutc status (recovery-start)",
+        "layoutc status (recovered)",
     ):
         assert needed in names, report.to_text()
 

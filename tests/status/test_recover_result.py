@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from layoutc.status.__main__ import main
 from ..artifacts.test_recover import BOOT_ID, DUMP_ID, NextBoot, window_fs
 
 
-def status(root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, object]]:
+def status(root: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, dict[str, Any]]:
     code = main(["--root", str(root), "--layout", str(root / "layout.json"), "--format", "json"])
     return code, json.loads(capsys.readouterr().out)
 

@@ -73,6 +73,7 @@ from layoutc.lab.facts.cycle_facts import (
     recovery_facts,
     reservation_fact,
 )
+from layoutc.lab.facts.status_facts import status_fact
 from layoutc.lab.guest import cycle_stages as cycle_guest
 from layoutc.lab.image import crashrd, kernels
 from layoutc.lab.image.crashrd import CrashImage
@@ -196,6 +197,7 @@ class CrashCycle:
         try:
             run = self.boot_production(production, crash, ram)
             arm_facts(self.res, ctx.layout, run.output, negative=ctx.opts.negative)
+            self.status_facts(run.output, () if ctx.opts.negative else ("armed",))
             if ctx.full:
                 self.crash_and_recover(run, crash, ram)
         finally:
@@ -359,6 +361,14 @@ class CrashCycle:
         ctx = self.ctx
         recovery_facts(self.res, ctx.layout, recovery, ctx.doc, ctx.kernel, ctx.work, ctx.rendered.store,
                        crash_console=prod.console)  # fmt: skip
+        self.status_facts(recovery, ("recovery-start", "recovered"))
+
+    def status_facts(self, out: GuestOutput, stages: tuple[str, ...]) -> None:
+        """``layoutc status`` in the guest at each of ``stages`` (``status_facts``)."""
+        for at in stages:
+            fact = status_fact(self.ctx.layout, out, at)
+            if fact is not None:
+                self.res.facts.append(fact)
 
 
 def pad(image: Path, size: int) -> None:

@@ -21,7 +21,7 @@ from layoutc.lab.errors import LabError
 from layoutc.lab.facts.cycle_facts import CycleOptions
 from layoutc.lab.guest import cycle_stages as cycle_guest
 from layoutc.lab.guest import stages as guest
-from layoutc.lab.image import initramfs, kernels
+from layoutc.lab.image import devicezip, initramfs, kernels
 from layoutc.lab.layout_dir import load_layout
 from layoutc.model.layout import Layout
 from layoutc.model.profile import Profile
@@ -152,6 +152,7 @@ def device_image(
         str(ck.get("kernel", "/boot/crash/vmlinuz")).lstrip("/"): k.vmlinuz.read_bytes(),
         str(ck.get("initrd", "/boot/crash/initrd.img")).lstrip("/"): crash_image.read_bytes(),
         "lab/upload": cycle_guest.UPLOAD.encode(),
+        **devicezip.guest_files(out.parent / "devicezip", json.dumps(dict(doc)).encode()),  # layoutc status
         f"{plan.store.strip('/')}/.keep": b"",
         **plan_files(plan),
     }

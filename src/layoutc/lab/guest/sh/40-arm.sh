@@ -20,3 +20,4 @@ emit kexec_crash_size-armed /sys/kernel/kexec_crash_size
 for f in /sys/kernel/kexec/crash_cma_ranges /sys/kernel/kexec_crash_cma_ranges; do
     [ -r "$f" ] && { emit crash_cma_ranges-armed "$f"; break; }
 done
+run_status armed

@@ -43,6 +43,7 @@ if [ -n "$dev" ] && mkdir -p /tmp/win && mount -t ext4 -o ro "/dev/$dev" /tmp/wi
     emit window-listing /tmp/win.txt
     umount /tmp/win
 fi
+run_status recovery-start
 run 1
 for f in "$STORE"/*/SHA256SUMS "$STORE"/*/COMPLETE "$STORE"/*/INCOMPLETE; do
     [ -f "$f" ] && emit "store-${f##*/}" "$f"
@@ -50,5 +51,6 @@ done
 touch /tmp/upload-ok
 run 2
 run 3
+run_status recovered
 emit meminfo-recovered /proc/meminfo
 emit zoneinfo-recovered /proc/zoneinfo

@@ -1,0 +1,42 @@
+"""``layoutc status`` in the crash cycle's production and recovery roots: the device zipapp, the installed
+layout.json and the minimal interpreter (``pyrt``).
+
+The device ships ``/usr/lib/layoutc/dump.pyz`` (``layoutc.dump.zipapp``: the dumper, the device tree tool and
+the status); the guest runs ``PYTHONPATH=/usr/lib/layoutc/dump.pyz python3 -m layoutc.status --format json``
+exactly as a device without layoutc installed would (``guest/sh/00-common.sh`` ``run_status``).
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from layoutc.dump import zipapp
+from layoutc.lab.image import pyrt
+
+PYZ = "usr/lib/layoutc/dump.pyz"
+LAYOUT = "usr/lib/layoutc/layout.json"
+# what running the status loads besides what the traced run shows (paths a healthy device does not take)
+STATUS_IMPORTS = ("argparse", "dataclasses", "enum", "json", "pathlib", "re", "runpy", "zipimport", "encodings.idna")
+_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _files(work: str) -> tuple[tuple[str, bytes], ...]:
+    pyz = Path(work) / "dump.pyz"
+    zipapp.build(str(pyz))
+    run = (f"import sys, runpy; sys.path.insert(0, {str(pyz)!r}); sys.argv[1:] = ['--help']; "
+           "runpy.run_module('layoutc.status', run_name='__main__')")  # fmt: skip
+    files = pyrt.python_files(pyrt.imported_modules([["-c", run]], STATUS_IMPORTS))
+    files[PYZ] = pyz.read_bytes()
+    return tuple(sorted(files.items()))
+
+
+def guest_files(work: Path, layout_json: bytes) -> dict[str, bytes]:
+    """Archive path → bytes: the zipapp, the interpreter (built once per process) and ``layout_json``."""
+    work.mkdir(parents=True, exist_ok=True)
+    with _LOCK:
+        files = dict(_files(str(work.resolve())))
+    files[LAYOUT] = layout_json
+    return files
