@@ -45,6 +45,8 @@ for a in "$@"; do case $a in --dtb=*) dtb=${{a#--dtb=}} ;; esac; done
 cp "$dtb" "$LAYOUTC_ROOT/../kexec.dtb" || exit 3
 PYTHONPATH="$LAYOUTC_ROOT/usr/lib/layoutc/dump.pyz" python3 -c "{check}" "$dtb" {node} || exit 4
 echo 1 >"$LAYOUTC_ROOT/sys/kernel/kexec_crash_loaded\""""
+# 7.2 lists _text (below _stext); what a reader without CAP_SYSLOG sees: zero addresses
+KALLSYMS = "0000000000000000 T _text\n0000000000000000 T _stext\n0000000000000000 T __kvm_nvhe___invalid\n"
 # arm64 window boards: the test boards, and the bundled ones (QEMU virt layouts: 4 GiB, and 2 x 4 GiB)
 WINDOW_BOARDS = ("arm64-virt-4g", "arm64-chromebook-4g", "arm64-server-8g-2node")
 
@@ -113,6 +115,7 @@ class Arm64:
         put(self.root, "sys/kernel/kexec_crash_loaded", "0\n")
         put(self.root, "boot/crash/vmlinuz", "kernel")
         put(self.root, "boot/crash/initrd.img", "initrd")
+        put(self.root, "proc/kallsyms", KALLSYMS)
         for zone in self.doc["movable_zone"]:
             for index in range(zone["start"] // BLOCK - 4, zone["end"] // BLOCK):
                 self.block(index, "online", "Movable" if index >= zone["start"] // BLOCK else "Normal")
@@ -247,6 +250,11 @@ FAILURES: dict[str, tuple[Callable[[Arm64], object], int, str]] = {
                  "kernel's device tree"),
     "block-in-normal": (lambda b: b.block(37, "online", "Normal"), 12,
                         "memory block 37 (0x128000000) is 'online' in 'Normal', layout needs online in Movable"),
+    "kallsyms-without-text": (lambda b: put(b.root, "proc/kallsyms", KALLSYMS.replace(" _text\n", " _stext_x\n")), 23,
+                              "/proc/kallsyms lists no _text: kexec-tools would write a broken ELF core header "
+                              "(arm64 kernels below 7.0)"),
+    "kallsyms-unreadable": (lambda b: (b.root / "proc/kallsyms").unlink(), 23,
+                            "cannot read /proc/kallsyms: kexec-tools needs its _text"),
     "kernel-in-window": (_kernel_in_window, 14,
                          "window [0x128000000, 0x138000000) overlaps 'Kernel code' [0x130a00000, 0x131e00000)"),
 }

@@ -28,6 +28,7 @@
 #   19  kexec failed
 #   20  kexec succeeded but the kernel does not report a loaded crash kernel
 #   21  /proc/iomem cannot be read, is empty, or shows only zero addresses (not read as root)
+#   23  /proc/kallsyms lists no _text (or cannot be read): kexec-tools would write a broken ELF core header
 #
 # Environment: LAYOUTC_ROOT prefixes /proc, /sys and the kernel/initrd paths (tests use fake
 # trees); kexec, logger, awk and dmesg are found on PATH.
@@ -231,9 +232,19 @@ use_file_load() {
     return 1
 }
 
+# kexec-tools takes the crash kernel's page_offset from _text in /proc/kallsyms (kexec/arch/arm64/kexec-arm64.c
+# get_kernel_page_offset); a kernel that does not list it (measured: Debian arm64 6.1) gets an ELF core header
+# that makes /proc/vmcore unusable, so such a kernel is never armed
+check_kallsyms() {
+    [ -r "$R/proc/kallsyms" ] || fail 23 "cannot read /proc/kallsyms: kexec-tools needs its _text"
+    grep -q ' _text$' "$R/proc/kallsyms" ||
+        fail 23 "/proc/kallsyms lists no _text: kexec-tools would write a broken ELF core header (arm64 kernels below 7.0)"
+}
+
 arm() {
     [ -r "$R$KERNEL" ] || fail 18 "crash kernel $KERNEL is missing"
     [ -r "$R$INITRD" ] || fail 18 "crash initrd $INITRD is missing"
+    check_kallsyms
     if use_file_load; then
         set -- -s -p
     else

@@ -31,6 +31,7 @@
 #   22  the crash kernel's device tree cannot be built: /sys/firmware/fdt unreadable, the edit
 #       /etc/layoutc/crash-dt.json or the tool (/usr/lib/layoutc/dump.pyz, python3) missing, the edit refused, or the
 #       edited tree does not verify
+#   23  /proc/kallsyms lists no _text (or cannot be read): kexec-tools would write a broken ELF core header
 #
 # The crash kernel learns of the window from its device tree (docs/arm64.md): the running kernel's
 # /sys/firmware/fdt plus the node /pmem@128000000 (pmem-region) of /etc/layoutc/crash-dt.json, applied and
@@ -252,6 +253,15 @@ use_file_load() {
     return 1
 }
 
+# kexec-tools takes the crash kernel's page_offset from _text in /proc/kallsyms (kexec/arch/arm64/kexec-arm64.c
+# get_kernel_page_offset); a kernel that does not list it (measured: Debian arm64 6.1) gets an ELF core header
+# that makes /proc/vmcore unusable, so such a kernel is never armed
+check_kallsyms() {
+    [ -r "$R/proc/kallsyms" ] || fail 23 "cannot read /proc/kallsyms: kexec-tools needs its _text"
+    grep -q ' _text$' "$R/proc/kallsyms" ||
+        fail 23 "/proc/kallsyms lists no _text: kexec-tools would write a broken ELF core header (arm64 kernels below 7.0)"
+}
+
 # the running kernel's flattened tree with the compiled edit, applied, then verified again from the written
 # file by the shipped tool (standard-library Python: the device has no dtc); one line of its reason
 dt_tool() {
@@ -275,6 +285,7 @@ crash_dtb() {
 arm() {
     [ -r "$R$KERNEL" ] || fail 18 "crash kernel $KERNEL is missing"
     [ -r "$R$INITRD" ] || fail 18 "crash initrd $INITRD is missing"
+    check_kallsyms
     case $(cat "$R/sys/kernel/security/lockdown" 2>/dev/null) in
         *'[integrity]'* | *'[confidentiality]'*)
             fail 19 "kernel lockdown refuses kexec_load, and kexec_file_load (kexec -s) cannot carry the crash kernel's device tree" ;;
