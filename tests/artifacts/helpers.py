@@ -42,7 +42,7 @@ CASES = {
     "server-64g-2node": "profiles/server/server-64g-2node.yaml",
 }
 
-# boards built in the tests, for layouts no bundled profile has yet (arm64_board.py: arm64 pmem windows)
+# boards built in the tests (arm64_board.py): arm64 pmem windows with the lab's measured numbers
 TEST_BOARDS = ("arm64-virt-4g", "arm64-virt-4g-reboot")
 
 
@@ -80,7 +80,7 @@ def board(name: str) -> tuple[Profile, dict[str, Any]]:
 
         from .arm64_board import board as arm64_board
 
-        return arm64_board(name, profile("qemu-4g"), read(layout("qemu-4g")))
+        return arm64_board(name, profile("arm64-chromebook-4g"), read(layout("arm64-chromebook-4g")))
     return profile(name), layout(name)
 
 

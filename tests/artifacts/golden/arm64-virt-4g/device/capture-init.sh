@@ -15,9 +15,10 @@ if [ -d /sys/firmware/efi/efivars ] && ! grep -qs ' efivarfs ' /proc/mounts; the
 fi
 # what the dump target needs that kernel.config builds as modules (layout.txt: Kernel modules; =y: nothing
 # to load). A disk's own driver is the image's.
-for m in 'nd_e820' 'libnvdimm' 'nd_pmem'; do
-    modprobe "$m" || echo "layoutc: modprobe $m failed (kernel.config builds it =m)"
-done
+load() { modprobe "$1" || echo "layoutc: modprobe $1 failed (kernel.config builds it =m)"; }
+load 'of_pmem'
+load 'libnvdimm'
+load 'nd_pmem'
 /usr/lib/layoutc/capture.sh
 rc=$?
 # the console too: the crash cmdline may send kernel messages elsewhere (console=)
