@@ -145,6 +145,28 @@ def armed(b: Arm64, run: Run) -> None:
     assert verify(b.kept.read_bytes(), b.edit()) == []
 
 
+@pytest.mark.parametrize("name", [*WINDOW_BOARDS, "arm64-chromebook-8g", "arm64-virt-4g-reboot"])
+def test_edit_artifact_matches_the_schema_and_the_window(name: str) -> None:
+    """Every arm64 window board's crash-dt.json is schema-valid and declares exactly its layout's window."""
+    import jsonschema
+
+    from ..conftest import REPO
+
+    schema = json.loads((REPO / "schemas/devicetree-edit/v1/devicetree-edit.schema.json").read_text())
+    prof, doc = board(name)
+    document = json.loads(artifacts(prof, doc)["device/crash-dt.json"])
+    jsonschema.validate(document, schema)
+    (region,) = edit_from_json(document).pmem_regions
+    w = doc["dump_window"]
+    assert (region.base, region.size, region.volatile) == (w["start"], w["size"], True)
+    assert region.numa_node_id == (w["node"] if doc["memory"]["srat"] else None)
+
+
+def test_no_edit_without_an_arm64_window() -> None:
+    for name in ("arm64-8g", "qemu-4g", "chromebook-4g"):
+        assert "device/crash-dt.json" not in artifacts(*board(name)), name
+
+
 def test_edit_artifact(pyz: Path, tmp_path: Path) -> None:
     """device/crash-dt.json is a devicetree-edit v1 document of the window, with its NUMA node."""
     b = Arm64(tmp_path, pyz)
