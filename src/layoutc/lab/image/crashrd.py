@@ -13,6 +13,7 @@ their ``modules.dep`` closure.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Mapping
@@ -22,7 +23,8 @@ from pathlib import Path
 from layoutc.dump.write.compression import DEBIAN_MODULES
 from layoutc.initramfs import python_runtime
 from layoutc.initramfs.build import CrashInputs, plan_crash_initramfs
-from layoutc.initramfs.plan import Member
+from layoutc.initramfs.kmod import module_name
+from layoutc.initramfs.plan import FILE_MODE, CrashInitramfsPlan, Member, PlanFile, ordered
 from layoutc.initramfs.root import Root, RootError
 from layoutc.lab.errors import LabError
 from layoutc.writer.cpio import write_initramfs
@@ -111,6 +113,15 @@ def capture_files(device: Path) -> dict[str, bytes]:
     return {k: v.read_bytes() for k, v in table.items()}
 
 
+def with_load_list(plan: CrashInitramfsPlan) -> CrashInitramfsPlan:
+    """The plan plus ``/lab/modules``: the shipped modules' paths in load order, which the lab's ``/init`` reads
+    to ``insmod`` the virtio disks' drivers before the generated capture-init.sh runs."""
+    paths = {module_name(f.path): f.path for f in plan.files if f.member is Member.MODULES and f.path.endswith(".ko")}
+    text = "".join(f"/{paths[name]}\n" for name in plan.modules if name in paths).encode()
+    entry = PlanFile("lab/modules", FILE_MODE, Member.EXTRA, data=text, size=len(text))
+    return dataclasses.replace(plan, files=ordered((*plan.files, entry)))
+
+
 def build_crash_initramfs(
     device: Path,
     module_dir: Path,
@@ -142,7 +153,7 @@ def build_crash_initramfs(
         module_root=Root(module_dir.parents[2]),
     )
     try:
-        plan = plan_crash_initramfs(inputs)
+        plan = with_load_list(plan_crash_initramfs(inputs))
         written = write_initramfs(plan, out)
     except RootError as exc:
         raise LabError("tool-missing", str(exc)) from None
