@@ -26,7 +26,6 @@ from layoutc.model.layout import (
     KaslrGuard,
     Layout,
     MovableZone,
-    RecoveryBoot,
     Region,
     RegionKind,
 )
@@ -63,7 +62,7 @@ def board(name: str, base: Profile, base_layout: Layout) -> tuple[Profile, dict[
     """(profile, layout.json document) of test board ``name`` (one of NAMES), from an arm64 board's as a base."""
     kmem = name == NAME
     release = Release.KMEM if kmem else Release.REBOOT
-    assert base.window is not None and base_layout.dump_window is not None
+    assert base.window is not None and base_layout.dump_window is not None and base_layout.recovery_boot is not None
     memory = _memory(srat=kmem)
     window = dataclasses.replace(base.window, release=release, size=WINDOW[1])
     prof = dataclasses.replace(
@@ -92,8 +91,8 @@ def board(name: str, base: Profile, base_layout: Layout) -> tuple[Profile, dict[
         guards=(dataclasses.replace(guard, start=0x1_3800_0000, end=RAM[1]),),
         dump_window=DumpWindow(WINDOW[0], WINDOW[1], 0, WindowMode.MOVABLE, release, dax),
         kaslr=True, kaslr_guard=KaslrGuard.RUNTIME_CHECK, memmap_on_memory_off=False, recovery_mem_limit=WINDOW[0],
-        recovery_boot=RecoveryBoot(bls_id=f"layoutc-recovery-{name}", grub_id=f"layoutc-recovery-{name}",
-                                   title=f"Crash dump recovery ({name})", kernel="/vmlinuz", initrd="/initrd.img"),
+        recovery_boot=dataclasses.replace(base_layout.recovery_boot, bls_id=f"layoutc-recovery-{name}",
+                                          grub_id=f"layoutc-recovery-{name}", title=f"Crash dump recovery ({name})"),
         provenance=(), notes=())
     doc: dict[str, Any] = json.loads(layout_json.write(lay))
     return prof, doc
