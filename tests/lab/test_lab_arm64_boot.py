@@ -161,3 +161,40 @@ def test_bundled_arm64_profiles_boot(profile: str, kernel: str, tmp_path: Path) 
         assert report.problems and ("QEMU virt" in text or "GiB of guest RAM" in text or "6.1" in text), text
         return
     assert report.verdict == "pass", text
+
+
+@pytest.mark.lab
+@pytest.mark.lab_more
+def test_arm64_61_crash_load_is_broken(tmp_path: Path) -> None:
+    """The measurement behind LC250: Debian 6.1 arm64's /proc/kallsyms has no _text, so kexec-tools cannot
+    compute page_offset for the crash kernel's core header (7.x lists _text and loads cleanly). KASLR stays on:
+    the kernel then zeroes the DT kaslr-seed it used, which kexec-tools requires of the tree it passes on."""
+    from layoutc.lab.boot.serial import parse_serial
+    from layoutc.lab.guest import stages as guest
+    from layoutc.lab.image import initramfs, kernels, sysroot
+
+    seen = {}
+    for label in ("6.1", "7"):
+        k = kernels.ensure_kernel(label, arch="arm64")
+        plan = guest.GuestPlan()
+        spec = initramfs.InitramfsSpec(
+            init=guest.INIT, module_dir=k.module_dir, modules=(), stages=guest.stages(plan, extra={
+                "45-kexec-probe": guest.KEXEC_PROBE, "90-final": ""}),
+            extra={**guest.lab_files(plan), "boot/Image": k.vmlinuz.read_bytes()},
+            sysroot=sysroot.ensure_userland("arm64"))  # fmt: skip
+        image = initramfs.build_initramfs(spec, tmp_path / f"initrd-{label}")
+        m = board.machine_for(load_layout(FIXTURES / "arm64-4g"), budget=12 * GiB)
+        log = tmp_path / f"serial-{label}.log"
+        qemu.run_boot(qemu.QemuBoot(k.vmlinuz, image, "console=ttyAMA0 crashkernel=256M panic=-1", m, log))
+        out = parse_serial(log.read_bytes())
+        obs = out.of_kind("kexec-probe")
+        assert out.done and obs, log.read_text(errors="replace")[-3000:]
+        seen[label] = (
+            obs[-1].get("text"),
+            out.text("kexec-output") or "",
+            (out.text("kexec_crash_loaded") or "").strip(),
+        )
+    text61, said61, _ = seen["6.1"]
+    assert text61 == "no" and "Can't get the symbol of _text" in said61, seen["6.1"]
+    text7, said7, loaded7 = seen["7"]
+    assert text7 == "yes" and "_text" not in said7 and loaded7 == "1", seen["7"]

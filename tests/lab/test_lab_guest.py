@@ -87,6 +87,7 @@ def test_guest_shell_passes_shellcheck() -> None:
 
 def test_every_guest_shell_file_is_loaded() -> None:
     loaded = {guest.INIT, guest.COMMON, guest.FACTS, guest.OFFLINE, guest.HOTPLUG, guest.FINAL, guest.DEVICETREE,
+              guest.KEXEC_PROBE,
               cycle_guest.DISKS,
               cycle_guest.ARM, cycle_guest.PANIC, cycle_guest.RECOVER, cycle_guest.CRASH_INIT, cycle_guest.UPLOAD}
     on_disk = {p.name: p.read_text() for p in GUEST_SH.glob("*.sh")}

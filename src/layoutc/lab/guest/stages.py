@@ -35,6 +35,7 @@ OFFLINE = script("20-offline.sh")
 HOTPLUG = script("30-hotplug.sh")
 FINAL = script("90-final.sh")
 DEVICETREE = script("12-devicetree.sh")  # arm64 guests only (run.py adds it)
+KEXEC_PROBE = script("45-kexec-probe.sh")  # arm64 6.1's broken crash load, measured on demand (tests/lab)
 
 
 @dataclass(frozen=True, slots=True)
