@@ -401,3 +401,19 @@ def test_arm_under_other_shells(pyz: Path, tmp_path: Path, monkeypatch: pytest.M
     run = b.arm("production")
     assert run.code == 12 and run.err.endswith(
         "layoutc-arm: memory block 37 (0x128000000) is 'online' in 'Normal', layout needs online in Movable\n"), run.err
+
+
+def test_compile_check_covers_the_edit(tmp_path: Path) -> None:
+    """compile writes device/crash-dt.json for a bundled arm64 window board, and --check sees it drift."""
+    from layoutc.cli.main import main
+
+    from ..conftest import REPO
+
+    source = str(REPO / "profiles/arm64/chromebook-4g.yaml")
+    out = tmp_path / "out"
+    assert main(["compile", source, "-o", str(out)]) == 0
+    edit = out / "device/crash-dt.json"
+    assert edit_from_json(json.loads(edit.read_text())).pmem_regions[0].volatile
+    assert main(["compile", source, "-o", str(out), "--check"]) == 0
+    edit.write_text("{}\n")
+    assert main(["compile", source, "-o", str(out), "--check"]) == 3
