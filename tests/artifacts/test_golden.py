@@ -43,7 +43,9 @@ def test_strategy_sets() -> None:
     disk = artifacts(profile("server-64g-2node"), layout("server-64g-2node"))
     assert b"pmem" not in disk["device/capture.sh"]
     assert b"ndctl create-namespace" not in disk["device/recover.sh"]
-    assert b"modprobe 'xfs'" in disk["device/capture-init.sh"] and b"nd_pmem" not in disk["device/capture-init.sh"]
+    assert b"\nload 'xfs'\n" in disk["device/capture-init.sh"] and b"nd_pmem" not in disk["device/capture-init.sh"]
+    # the capability table over kernel.config: =m options only (EXT4_FS=y: no ext4)
+    assert b"\nload 'nd_e820'\nload 'libnvdimm'\nload 'nd_pmem'\n" in mov["device/capture-init.sh"]
 
 
 def test_every_bundled_profile_is_covered() -> None:

@@ -154,3 +154,21 @@ def needed_modules(needs: tuple[Need, ...], config: dict[str, str]) -> tuple[str
             if config.get(symbol) == "m" and module is not None and module not in names:
                 names.append(module)
     return tuple(names)
+
+
+def stage_modules(arch: Arch, config: dict[str, str], *, cma: bool, window: bool, fstype: str | None,
+                  in_place: bool) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The modules the crash boot (capture-init.sh) and the recovery boot (recover.sh) load, in that order.
+
+    The crash kernel writes the dump: the window's /dev/pmem chain and the dump's file system
+    (``crash_needs``). The recovery boot reads the dump back the same way and, when it hands the
+    window back in place, adds the devdax and dax/kmem drivers (``IN_PLACE_RETURN``). Only options
+    built ``=m`` get a module (``=y`` is already in the kernel; ``n`` is LC242 in the front end). A
+    disk's file system the table does not know (xfs, vfat) keeps a modprobe by its name, a no-op when
+    it is built in.
+    """
+    needs = crash_needs(arch, cma, window, fstype)
+    other = (fstype,) if fstype is not None and fstype != "ext4" else ()
+    crash = (*needed_modules(needs, config), *other)
+    extra = needed_modules((IN_PLACE_RETURN,), config) if in_place else ()
+    return crash, (*crash, *(m for m in extra if m not in crash))

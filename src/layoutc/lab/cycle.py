@@ -217,7 +217,6 @@ class CrashCycle:
             "lab/reference-filter.json": reference_filter(ctx.rendered.device),
             "lab/phdrs.py": cycle_disk.PHDRS_PY.encode(),
         }
-        fstype = ctx.rendered.disk_fstype
         crash = crashrd.build_crash_initramfs(
             ctx.rendered.device,
             ctx.kernel.module_dir,
@@ -225,7 +224,8 @@ class CrashCycle:
             init=cycle_guest.CRASH_INIT,
             lab_files=crash_lab,
             work=ctx.work,
-            extra_modules=(*((fstype,) if fstype else ()), *(("efivarfs",) * ctx.opts.efi)),
+            board_modules=ctx.layout.boot_modules.crash,
+            extra_modules=("efivarfs",) * ctx.opts.efi,
         )
         reservation_fact(self.res, ctx.rendered.profile, ctx.doc, ctx.kernel.vmlinuz, crash, time.monotonic() - t0)
         return crash

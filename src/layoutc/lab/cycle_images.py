@@ -27,7 +27,9 @@ from layoutc.model.layout import Layout
 from layoutc.model.profile import Profile
 
 UPLOAD_ARGV = ("/lab/upload", "{dump}")
-LAB_MODULES = (*initramfs.DEFAULT_MODULES, "virtio_pci", "virtio_blk")
+# the production and recovery roots load the board's recovery modules (layout.json modules.recovery, from the
+# capability table) and the lab machine's own: ext4's checksum where it is a module, the virtio disks
+LAB_MODULES = ("crc32c_generic", "virtio_pci", "virtio_blk")
 GRUBENV_EMPTY = b"# GRUB Environment Block\n"
 MiB = 1 << 20
 # The production OS runs the units with dash and coreutils (busybox sh runs its own applets before
@@ -162,7 +164,7 @@ def device_image(
     spec = initramfs.InitramfsSpec(
         init=guest.INIT,
         module_dir=k.module_dir,
-        modules=LAB_MODULES,
+        modules=(*layout.boot_modules.recovery, *(m for m in LAB_MODULES if m not in layout.boot_modules.recovery)),
         tools=(*initramfs.DEFAULT_TOOLS, *(("/usr/sbin/blkid",) if plan.disk_label else ())),
         stages=all_stages,
         extra=extra,

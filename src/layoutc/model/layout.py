@@ -156,6 +156,15 @@ class RecoveryBoot:
 
 
 @dataclass(frozen=True, slots=True)
+class BootModules:
+    """The kernel modules each boot of the cycle loads (modprobe), from the capability table and
+    ``kernel.config``: only options built ``=m`` (layoutc.kernel.capabilities.stage_modules)."""
+
+    crash: tuple[str, ...]  # capture-init.sh in the crash kernel: the window's /dev/pmem, the dump's file system
+    recovery: tuple[str, ...]  # recover.sh after the crash: the same, plus devdax and kmem to return the window
+
+
+@dataclass(frozen=True, slots=True)
 class Layout:
     board: str
     description: str
@@ -184,6 +193,7 @@ class Layout:
     # arm64 windows: the recovery boot's mem= (its first byte not in memblock, the window's start); every
     # byte from here to the end of RAM is unavailable to the recovery boot only. None: no mem= cap.
     recovery_mem_limit: int | None
+    boot_modules: BootModules
     unsafe: tuple[Unsafe, ...]
     provenance: tuple[Provenance, ...]
     notes: tuple[str, ...]

@@ -29,6 +29,7 @@ from jsonschema.validators import extend
 from layoutc.kernel.memblock import EarlyTop
 from layoutc.kernel.pmem import Devdax
 from layoutc.model.layout import (
+    BootModules,
     Cmdlines,
     Crashkernel,
     DumpWindow,
@@ -172,6 +173,8 @@ def document(layout: Layout) -> Document:
         doc["dump_window"] = _window(layout.dump_window)
     if layout.recovery_mem_limit is not None:
         doc["recovery_mem_limit"] = layout.recovery_mem_limit
+    if layout.boot_modules.crash or layout.boot_modules.recovery:
+        doc["modules"] = {"crash": list(layout.boot_modules.crash), "recovery": list(layout.boot_modules.recovery)}
     return doc
 
 
@@ -358,6 +361,7 @@ def _provenance_of(raw: Mapping[str, Any]) -> tuple[Provenance, ...]:
 def _layout(doc: Mapping[str, Any], source: str) -> Layout:
     memory = _memory_map(doc["memory"], source)
     ck, kexec, rb = doc["crashkernel"], doc["crash_kexec"], doc["recovery_boot"]
+    modules = doc.get("modules") or {}
     return Layout(
         board=doc["board"], description=doc["description"], profile=doc["profile"], layers=tuple(doc["layers"]),
         arch=Arch(doc["arch"]), kernel_version=doc["kernel_version"], memory=memory,
@@ -377,6 +381,7 @@ def _layout(doc: Mapping[str, Any], source: str) -> Layout:
         recovery_boot=None if rb is None else RecoveryBoot(rb["bls_id"], rb["grub_id"], rb["title"],
                                                            rb["kernel"], rb["initrd"]),
         recovery_mem_limit=doc.get("recovery_mem_limit"),
+        boot_modules=BootModules(tuple(modules.get("crash", ())), tuple(modules.get("recovery", ()))),
         unsafe=tuple(Unsafe(u["pin"], u["value"], u["rule"], u["message"]) for u in doc["unsafe"]),
         provenance=_provenance_of(doc["provenance"]),
         notes=tuple(doc["notes"]),

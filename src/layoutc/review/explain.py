@@ -94,6 +94,11 @@ BUILTIN: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
         ("window.mode",)),
     "/kaslr_guard": ("how the kernel image is kept out of the window", "docs/reference/kernel-rules.md §7.19",
                      ("kaslr",)),
+    "/modules": (
+        "the modules capture-init.sh (crash) and recover.sh (recovery) modprobe: the options the design needs that "
+        "kernel.config builds =m, from the capability table (=y ones are in the kernel)",
+        "LNX:drivers/nvdimm/e820.c e820_pmem_probe, LNX:drivers/dax/kmem.c dev_dax_kmem_probe; "
+        "docs/reference/kernel-rules.md §3.3, §3.5", ("kernel.config", "crash.target", "window.release")),
     "/notes": ("notes the solver recorded while solving", "", ()),
 }
 SIZED = ("/crashkernel/size", "/crashkernel/needed")

@@ -6,8 +6,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from layoutc.kernel import memblock
+from layoutc.kernel.capabilities import assumed_config, stage_modules
 from layoutc.kernel.pmem import window_for_blocks
 from layoutc.model.layout import (
+    BootModules,
     Crashkernel,
     DumpWindow,
     Guard,
@@ -21,7 +23,7 @@ from layoutc.model.layout import (
     StrategyChoice,
     Unsafe,
 )
-from layoutc.model.profile import Arch, Profile, Release, WindowMode
+from layoutc.model.profile import Arch, CrashMemory, Profile, Release, Target, WindowMode
 from layoutc.model.units import format_size
 from layoutc.solve.crash_steps import CrashPlacement, KaslrChoice
 from layoutc.solve.graph import Step
@@ -183,10 +185,24 @@ def layout(profile: Profile, v: Mapping[str, Any], steps: Mapping[str, Step], un
         armed_overhead=armed_overhead(profile, v),
         recovery_boot=recovery_boot(profile),
         recovery_mem_limit=window.start if window is not None and profile.arch is Arch.ARM64 else None,
+        boot_modules=boot_modules(profile),
         unsafe=tuple(unsafe),
         provenance=provenance(profile, steps, set(v), placed, bool(guards)),
         notes=notes(profile, v, guards),
     )
+
+
+def boot_modules(profile: Profile) -> BootModules:
+    """What capture-init.sh and recover.sh modprobe: the capability table over ``kernel.config``."""
+    window = profile.window
+    in_place = window is not None and (window.mode is WindowMode.HOTPLUG or window.release is Release.KMEM)
+    stated = profile.kernel_config
+    config = dict(stated.options) if stated else assumed_config(profile.arch, profile.kernel_version)
+    crash, recovery = stage_modules(
+        profile.arch, config, cma=profile.crash.memory is CrashMemory.CMA,
+        window=profile.crash.target is Target.PMEM_WINDOW, fstype=profile.disk.fstype if profile.disk else None,
+        in_place=in_place)
+    return BootModules(crash, recovery)
 
 
 def notes(profile: Profile, v: Mapping[str, Any], guards: tuple[Guard, ...]) -> tuple[str, ...]:

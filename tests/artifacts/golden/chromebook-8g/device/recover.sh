@@ -337,6 +337,15 @@ retry_uploads() {
 }
 
 mkdir -p "$STATE" "$MNT" "$STORE" || fail 33 "cannot create $STATE, $MNT or $STORE"
+# what reading (and returning) the dump target needs that kernel.config builds as modules (layout.txt: Kernel
+# modules); udev may have loaded them already. Not under LAYOUTC_ROOT: a fake root loads no host module.
+load_module() { [ -n "$R" ] || modprobe "$1" 2>/dev/null || log "modprobe $1 failed (kernel.config builds it =m)" warning; }
+load_module 'nd_e820'
+load_module 'libnvdimm'
+load_module 'nd_pmem'
+load_module 'device_dax'
+load_module 'dax_pmem'
+load_module 'kmem'
 retry_uploads
 # the state markers of this boot are named by its boot_id: without it a later boot would take them for its own
 boot=$(cat "$R/proc/sys/kernel/random/boot_id" 2>/dev/null) || boot=

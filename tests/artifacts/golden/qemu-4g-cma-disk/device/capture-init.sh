@@ -13,8 +13,7 @@ if [ -d /sys/firmware/efi/efivars ] && ! grep -qs ' efivarfs ' /proc/mounts; the
     modprobe efivarfs 2>/dev/null || : # a module in distribution kernels; no udev here loads it
     mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null || :
 fi
-# the dump disk's filesystem, for modular kernels (built-in: a no-op; the disk's own driver is the image's)
-modprobe 'ext4' 2>/dev/null || :
+# every option the dump target needs is built into the kernel (kernel.config): no module to load
 /usr/lib/layoutc/capture.sh
 rc=$?
 # the console too: the crash cmdline may send kernel messages elsewhere (console=)

@@ -244,6 +244,10 @@ retry_uploads() {
 }
 
 mkdir -p "$STATE" "$MNT" "$STORE" || fail 33 "cannot create $STATE, $MNT or $STORE"
+# what reading (and returning) the dump target needs that kernel.config builds as modules (layout.txt: Kernel
+# modules); udev may have loaded them already. Not under LAYOUTC_ROOT: a fake root loads no host module.
+load_module() { [ -n "$R" ] || modprobe "$1" 2>/dev/null || log "modprobe $1 failed (kernel.config builds it =m)" warning; }
+load_module 'xfs'
 retry_uploads
 if [ -d "$R$DISK" ]; then
     src="$R$DISK"
