@@ -151,33 +151,10 @@ def cmd_schema(ns: argparse.Namespace) -> int:
 
 
 def cmd_codes(ns: argparse.Namespace) -> int:
-    from layoutc.diagnostics.catalogue import diagnostics_reference
+    from layoutc.diagnostics.catalogue import codes_json, diagnostics_reference
 
-    sys.stdout.write(_codes_json() if ns.format == "json" else diagnostics_reference())
+    sys.stdout.write(codes_json() if ns.format == "json" else diagnostics_reference())
     return ExitCode.OK
-
-
-def _codes_json() -> str:
-    """``codes --format json``: every code with its group, what it means and its rule."""
-    from layoutc.diagnostics.frontend_codes import FRONTEND_CODES
-    from layoutc.diagnostics.review_codes import REVIEW_CODES
-    from layoutc.diagnostics.review_codes import RULES as REVIEW_RULES
-    from layoutc.importer.import_codes import IMPORT_CODES
-    from layoutc.importer.import_codes import RULES as IMPORT_RULES
-    from layoutc.install.install_codes import INSTALL_CODES
-    from layoutc.install.install_codes import RULES as INSTALL_RULES
-    from layoutc.solve.solver_codes import CODES as SOLVER_CODES
-
-    codes = [{"code": code, "group": "frontend", "title": text, "rule": ""}
-             for code, text in sorted(FRONTEND_CODES.items())]
-    codes += [{"code": c.code, "group": "solver", "title": c.title, "rule": c.rule} for c in SOLVER_CODES]
-    codes += [{"code": code, "group": "import", "title": text, "rule": IMPORT_RULES.get(code, "")}
-              for code, text in sorted(IMPORT_CODES.items())]
-    codes += [{"code": code, "group": "review", "title": text, "rule": REVIEW_RULES.get(code, "")}
-              for code, text in sorted(REVIEW_CODES.items())]
-    codes += [{"code": code, "group": "install", "title": text, "rule": INSTALL_RULES.get(code, "")}
-              for code, text in sorted(INSTALL_CODES.items())]
-    return json.dumps({"codes": codes}, indent=2, sort_keys=True) + "\n"
 
 
 def cmd_import(ns: argparse.Namespace) -> int:
