@@ -271,7 +271,7 @@ dt_tool() {
 }
 
 crash_dtb() {
-    [ -r "$RUNNING_FDT" ] || fail 22 "cannot read ${RUNNING_FDT#"$R"}, the running kernel's device tree the crash kernel's is built from"
+    [ -r "$RUNNING_FDT" ] || fail 22 "cannot read ${RUNNING_FDT#"$R"} (the running kernel's device tree, which the crash kernel's is built from)"
     [ -r "$DT_EDIT" ] || fail 22 "the device tree edit ${DT_EDIT#"$R"} is missing"
     [ -r "$DT_TOOL" ] || fail 22 "${DT_TOOL#"$R"} (the device tree tool) is missing"
     command -v python3 >/dev/null 2>&1 || fail 22 "no python3: the device tree edit cannot be applied"
