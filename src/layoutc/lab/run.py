@@ -56,6 +56,7 @@ class LabOptions:
     negative: bool = False  # --stage arm|full on an unsafe layout: expect arm.sh to refuse, then force the crash
     grub: bool = False  # --stage full: boot through real GRUB (the grubenv one-shot), one QEMU (grubboot.py)
     efi: bool = False  # --stage full: OVMF + systemd-boot (the LoaderEntryOneShot one-shot), one QEMU (efiboot.py)
+    system: str = "busybox"  # --stage boot in the busybox initramfs guest, or "debian": a Debian 12 system (system/)
 
 
 def resolve_kernel(kernel: str | Path | kernels.Kernel, arch: str = "amd64") -> kernels.Kernel:
@@ -227,6 +228,8 @@ def run_lab(
     opts = options or LabOptions()
     if stage not in STAGES:
         raise LabError("usage", f"--stage {stage}: this lab implements {', '.join(STAGES)}")
+    if opts.system != "busybox" and stage != "boot":
+        raise LabError("usage", f"--system {opts.system} runs --stage boot only")
     for flag, on in (("--grub", opts.grub), ("--efi", opts.efi)):
         if on and stage != "full":
             raise LabError("usage", f"{flag} needs --stage full")
@@ -243,20 +246,16 @@ def run_lab(
     prod_words = [layout.board_cmdline, *machine.memmap, layout.cmdline.production, "panic=-1"]
     cmdline = " ".join(" ".join(prod_words).split())
     head = Report(layout.board, k.release, k.pinned, "none", stage, "cannot-emulate", notes=machine.notes)
-    problems: list[str] = []
-    if (msg := board.check_cmdline_length(cmdline)) is not None:
-        problems.append(msg)
-    if layout.strategy.crash_memory == "cma" and not k.has_cma:
-        problems.append(f"kernel {k.release} has no crashkernel=,cma (6.17+); this layout needs it")
+    problems = _cannot_run(layout, k, cmdline, stage)
     if problems:
         report = replace(head, problems=tuple(problems))
         report.write(out_dir)
         return report
     accel = _accel(opts.accel, k, out_dir)
-    if stage in ("arm", "full") and k.arch != "amd64":
-        report = replace(head, accel=accel, problems=(f"--stage {stage} is not implemented for {k.arch} yet",))
-        report.write(out_dir)
-        return report
+    if opts.system == "debian":
+        from layoutc.lab.system.run import run_system
+
+        return run_system(layout_dir, layout, k, machine, out_dir, opts.timeout, replace(head, accel="tcg"))
     if stage in ("arm", "full"):
         return _run_cycle(layout_dir, layout, k, machine, out_dir, opts, stage, replace(head, accel=accel))
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
@@ -271,6 +270,18 @@ def run_lab(
     report = _with_initrd_fact(report, layout, prod, initrd_size) if k.arch == "amd64" else report
     report.write(out_dir)
     return report
+
+
+def _cannot_run(layout: Layout, k: kernels.Kernel, cmdline: str, stage: str) -> list[str]:
+    """Why this kernel cannot run this layout's ``stage`` faithfully (nothing is booted then)."""
+    problems: list[str] = []
+    if (msg := board.check_cmdline_length(cmdline)) is not None:
+        problems.append(msg)
+    if layout.strategy.crash_memory == "cma" and not k.has_cma:
+        problems.append(f"kernel {k.release} has no crashkernel=,cma (6.17+); this layout needs it")
+    if stage in ("arm", "full") and k.arch != "amd64":
+        problems.append(f"--stage {stage} is not implemented for {k.arch} yet")
+    return problems
 
 
 def _with_initrd_fact(report: Report, layout: Layout, prod: GuestOutput, initrd_size: int) -> Report:

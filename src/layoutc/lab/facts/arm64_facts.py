@@ -100,7 +100,7 @@ def placement_facts(layout: Layout, out: GuestOutput, initrd_size: int) -> list[
     return facts
 
 
-def _initrd_fact(name: str, region: tuple[int, int], seen: list[tuple[int, int]], size: int, source: str) -> Fact:
+def _initrd_fact(name: str, region: tuple[int, int], seen: Sequence[tuple[int, int]], size: int, source: str) -> Fact:
     """QEMU's loader puts the initrd at a fixed address; when the lab's initramfs is larger than the layout's
     initrd region (boot.initrd_size: the lab's arm64 userland with its interpreter is ~10-12 MB) only the start
     can be compared, and the detail says so."""
