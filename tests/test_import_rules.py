@@ -26,7 +26,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "model": frozenset({"diagnostics", "kernel", "resources"}),  # resources: the layout schema
     "kernel": frozenset({"model"}),
     "frontend": frozenset({"diagnostics", "kernel", "model", "resources"}),  # kernel: the cmdline tokenizer
-    "importer": frozenset({"diagnostics", "frontend", "kernel", "model", "writer"}),
+    "importer": frozenset({"devicetree", "diagnostics", "frontend", "kernel", "model", "writer"}),  # reads fdt.dtb
     "solve": frozenset({"diagnostics", "kernel", "model"}),
     "render": frozenset({"devicetree", "kernel", "model", "resources"}),  # devicetree: the crash kernel's DT edit
     "writer": frozenset({"model"}),  # model: the install plan it lays (model.install_plan)

@@ -34,7 +34,7 @@ def _profile(name: str, tmp_path: Path) -> Profile:
 
 
 def test_every_capture_is_covered_and_documented() -> None:
-    assert len(ALL) == 9, ALL  # 8 captures of QEMU guests and a host, and the origin thread
+    assert len(ALL) == 12, ALL  # 8 captures of x86 QEMU guests and a host, 3 arm64 QEMU virt ones, the origin thread
     readme = (CAPTURES / "README.md").read_text()
     tops = sorted({name.split("/")[0] for name in ALL})
     # kconfig/ holds kernel configurations (its own README), not memory-map captures
@@ -46,6 +46,8 @@ def test_every_capture_is_covered_and_documented() -> None:
             assert [f for f in RAW_FILES if not (CAPTURES / name / f).is_file()] == [], name
         if "/movablecore-" in name:
             assert (CAPTURES / name / "offline-test.json").is_file(), name
+        if name.startswith("qemu-arm64-"):  # a device-tree guest: the tree it booted with
+            assert (CAPTURES / name / "fdt.dtb").is_file(), name
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -66,25 +66,42 @@ def test_board_name_is_checked() -> None:
     )
 
 
-def test_arm64_has_no_pmem_window(tmp_path: Path) -> None:
-    capture = tmp_path / "arm"
-    shutil.copytree(CAPTURES / "host-24G", capture)
-    (capture / "uname-r").write_text("6.12.9-arm64\n")
-    diags = Diagnostics()
-    info = read_sysinfo(capture, diags, display="arm")
-    assert info is not None
-    assert import_profile(info, "arm", Strategy.PMEM_MOVABLE, diags) is None
+@pytest.mark.parametrize("strategy", [Strategy.CMA, Strategy.CMA_DISK, Strategy.PMEM_HOTPLUG, Strategy.CMA_HOTPLUG])
+def test_arm64_has_no_cma_and_no_hotplug_window(strategy: Strategy) -> None:
+    text, diags = import_text("qemu-arm64-virt-4G", strategy)
+    assert text is None
     assert render_text(diags) == (
-        "error[LC419]: --strategy pmem-movable is not possible on arm64\n"
-        "  = rule: memmap=nn!ss is x86-only (docs/reference/kernel-rules.md §3.3); crashkernel=,cma is x86 since "
-        "6.17 (§1.5)\n"
-        "  = hint: arm64 has no memmap=! and no crashkernel=,cma: use --strategy classic-disk\n"
+        f"error[LC419]: --strategy {strategy} is not possible on arm64\n"
+        "  = rule: arm64 has no memmap=!: its window is a device-tree pmem-region in ZONE_MOVABLE "
+        "(docs/reference/kernel-rules.md §8.5), and boot memory cannot be offlined, so there is no hotplug window; "
+        "crashkernel=,cma is x86 since 6.17 (§1.5), ignored by the arm64 kernels measured\n"
+        "  = hint: arm64 has no crashkernel=,cma and no hotplug window: use --strategy pmem-movable (a device-tree "
+        "window in ZONE_MOVABLE) or classic-disk\n"
     )
+
+
+def test_arm64_without_a_device_tree(tmp_path: Path) -> None:
+    """An ACPI arm64 server has no /sys/firmware/fdt: the map comes from iomem, the nodes from zoneinfo."""
+    capture = tmp_path / "acpi"
+    shutil.copytree(CAPTURES / "qemu-arm64-virt-8G-numa2", capture, ignore=shutil.ignore_patterns("fdt.dtb"))
     diags = Diagnostics()
-    text = import_profile(info, "arm", Strategy.CLASSIC_DISK, diags)
-    assert text is not None and "arch: arm64  # uname-r: 6.12.9-arm64" in text
+    info = read_sysinfo(capture, diags, display="acpi")
+    assert info is not None
+    text = import_profile(info, "acpi", Strategy.PMEM_MOVABLE, diags)
+    assert text is not None and "arch: arm64  # uname-r: 7.2.13+deb14-arm64" in text
+    assert render_text(diags) == (
+        "warning[LC433]: arm64: the capture has no fdt.dtb (an ACPI server, or /sys/firmware/fdt was unreadable); "
+        "the map comes from /proc/iomem top-level resources, the NUMA nodes from /proc/zoneinfo node spans\n"
+        "  = rule: without a device tree (ACPI arm64 servers) the firmware's map is not captured; NUMA nodes come "
+        "from /proc/zoneinfo or the memory blocks' node links in sysfs\n"
+        "  = hint: on a device-tree board, run 'layoutc probe --raw DIR' as root: it copies /sys/firmware/fdt\n"
+    )
     profile, load_diags = load_text(text, tmp_path)
     assert profile is not None and len(load_diags) == 0, render_text(load_diags)
+    assert [(r.start, r.end, r.node) for r in profile.memory.ram] == [
+        (0x40000000, 0x140000000, 0),
+        (0x140000000, 0x240000000, 1),
+    ]
 
 
 @pytest.mark.parametrize("board", ["null", "true", "1.0", "0x10", "no", "7"])

@@ -23,7 +23,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.importer import board_dt
 from layoutc.importer import parse_report as report
+from layoutc.importer.board_types import BoardRange
 from layoutc.importer.captured_cmdline import Cmdline, MemmapEdit, kernel_version, parse_cmdline
 from layoutc.importer.iomem import KMEM, NAME2KIND, top_level
 from layoutc.importer.sysinfo_types import SysInfo
@@ -33,16 +35,8 @@ from layoutc.model import intervals
 MEMMAP_OP2KIND = {"!": "pmem", "$": "reserved", "#": "acpi"}
 MAX_MAP_ENTRIES = 256  # profile schema: memory.map maxItems
 TRIMS = ((0x0, 0x1000), (0xA0000, 0x100000))  # setup.c trim_bios_range (x86)
-
-
-@dataclass(frozen=True, slots=True)
-class BoardRange:
-    """One map entry of the board; node is set for RAM only."""
-
-    start: int
-    end: int
-    kind: str
-    node: int | None = None
+# arm64: the recovery boot's mem= and the crash kernel's cma=0 are layoutc's (docs/reference/kernel-rules.md §8.6)
+ARM64_LAYOUT_PARAMS = ("mem", "cma")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,29 +60,20 @@ class Board:
 
 def derive_board(info: SysInfo, diags: Diagnostics) -> Board | None:
     """Undo the captured layout and describe the board. None (with diagnostics) when impossible."""
+    arch, arch_source = _arch(info)
     cmd_text = info.cmdline if info.cmdline is not None else (info.dmesg.command_line if info.dmesg else None)
-    cmdline = parse_cmdline(cmd_text or "", f"{info.source}/cmdline", diags)
+    extra = ARM64_LAYOUT_PARAMS if arch == "arm64" else ()
+    cmdline = parse_cmdline(cmd_text or "", f"{info.source}/cmdline", diags, extra=extra)
     version = _version(info, diags)
     if cmdline is None or version is None:
         return None
+    if info.devicetree is not None and board_dt.crash_kernel_marks(info, info.devicetree, diags):
+        return None
     undone: list[str] = []
-    built = _map(info, cmdline, undone, diags)
-    if built is None:
+    mapped = _mapped(info, arch, cmdline, undone, diags)
+    if mapped is None:
         return None
-    ranges, map_source = built
-    if not any(r.kind == "ram" for r in ranges):
-        report.error(
-            diags,
-            "LC411",
-            "the capture shows no System RAM",
-            file=info.source,
-            hint="capture /proc/iomem as root on the device",
-        )
-        return None
-    ranges = sorted(ranges, key=lambda r: (r.start, r.end))
-    if not _disjoint(info, ranges, map_source, diags):
-        return None
-    ranges, node_source = _assign_nodes(info, ranges, map_source, diags)
+    ranges, map_source, node_source, srat, srat_source = mapped
     if len(ranges) > MAX_MAP_ENTRIES:
         report.error(
             diags,
@@ -99,10 +84,7 @@ def derive_board(info: SysInfo, diags: Diagnostics) -> Board | None:
             hint="write the profile by hand from the capture, merging the reserved entries",
         )
         return None
-    nodes = {r.node for r in ranges if r.kind == "ram"}
-    srat, srat_source = _srat(info, len(nodes))
     block_size, block_source = _block_size(info)
-    arch, arch_source = _arch(info)
     undone.extend(_param_notes(cmdline))
     if info.iomem is not None and map_source.startswith("dmesg"):
         _cross_check(info, ranges, cmdline, diags)
@@ -121,6 +103,42 @@ def derive_board(info: SysInfo, diags: Diagnostics) -> Board | None:
         cmdline,
         tuple(undone),
     )
+
+
+Mapped = tuple[list[BoardRange], str, str, bool, str]  # ranges, map source, node source, srat, srat source
+
+
+def _mapped(info: SysInfo, arch: str, cmdline: Cmdline, undone: list[str], diags: Diagnostics) -> Mapped | None:
+    """The board's ranges with their nodes: from the device tree when it has memory nodes, else e820/iomem/lsmem."""
+    dt = info.devicetree
+    if dt is not None and dt.memory:
+        ranges = board_dt.dt_map(dt, undone)
+        if not _disjoint(info, ranges, board_dt.SOURCE, diags):
+            return None
+        board_dt.cross_check(info, dt, cmdline, diags)
+        node_source, srat, srat_source = board_dt.dt_nodes(dt)
+        return ranges, board_dt.SOURCE, node_source, srat, srat_source
+    built = _map(info, cmdline, undone, diags)
+    if built is None:
+        return None
+    ranges, map_source = built
+    if not any(r.kind == "ram" for r in ranges):
+        report.error(
+            diags,
+            "LC411",
+            "the capture shows no System RAM",
+            file=info.source,
+            hint="capture /proc/iomem as root on the device",
+        )
+        return None
+    ranges = sorted(ranges, key=lambda r: (r.start, r.end))
+    if not _disjoint(info, ranges, map_source, diags):
+        return None
+    ranges, node_source = _assign_nodes(info, ranges, map_source, diags)
+    if arch == "arm64":
+        board_dt.without_tree(info, cmdline, map_source, node_source, diags)
+    srat, srat_source = _srat(info, len({r.node for r in ranges if r.kind == "ram"}))
+    return ranges, map_source, node_source, srat, srat_source
 
 
 def _disjoint(info: SysInfo, ranges: list[BoardRange], map_source: str, diags: Diagnostics) -> bool:
@@ -344,6 +362,8 @@ def _arch(info: SysInfo) -> tuple[str, str]:
         return "arm64", f"uname-r: {release}"
     if info.dmesg is not None and info.dmesg.e820:
         return "x86_64", "dmesg BIOS-e820 (x86 firmware)"
+    if info.devicetree is not None:
+        return "arm64", "fdt.dtb: the kernel booted with a device tree"
     return "x86_64", "default (nothing in the capture says otherwise)"
 
 
@@ -355,6 +375,10 @@ def _param_notes(cmdline: Cmdline) -> list[str]:
             notes.append(f"{token}: only splits zones (ZONE_MOVABLE); the map is unchanged")
         elif name == "crashkernel":
             notes.append(f"{token}: the reservation lies inside System RAM; it is RAM in the map")
+        elif name == "mem":
+            notes.append(f"{token}: the recovery boot's limit (layoutc sets it); RAM above it is the board's")
+        elif name == "cma":
+            notes.append(f"{token}: sizes the default CMA area inside System RAM; it is RAM in the map")
         elif name != "memmap":
             notes.append(f"{token}: a layout parameter; taken off the board's cmdline")
     if cmdline.mem_limit is not None:

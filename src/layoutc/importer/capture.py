@@ -5,7 +5,9 @@ too): ``iomem`` (required, unless an lsmem file is the only source - then the ma
 ``lsmem.json`` or ``lsmem.txt``, ``block_size_bytes`` (hex, no 0x), ``cmdline``, ``uname-r``,
 ``zoneinfo``, ``dmesg``, ``config`` (the kernel's .config text), ``modules`` (its module directory,
 ``importer/kconfig.py``) and ``boot`` (the initrd's size and whether UEFI started the kernel,
-``importer/boot_capture.py``). Other files (``offline-test.json``, ...) are ignored.
+``importer/boot_capture.py``), and on device-tree machines (arm64) ``fdt.dtb``, the binary tree the
+kernel booted with (/sys/firmware/fdt, ``importer/dt_memory.py``). Other files (``offline-test.json``,
+...) are ignored.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from layoutc.diagnostics.diagnostic import Diagnostics
 from layoutc.importer import parse_report as report
 from layoutc.importer.boot_capture import parse_boot, render_boot
 from layoutc.importer.dmesg import parse_dmesg, render_dmesg
+from layoutc.importer.dt_memory import parse_fdt_memory
 from layoutc.importer.iomem import parse_iomem, render_iomem
 from layoutc.importer.kconfig import kept_options, parse_kconfig, parse_modules
 from layoutc.importer.lsmem import parse_lsmem_json, parse_lsmem_text, render_lsmem_json
@@ -28,6 +31,8 @@ FILES = (
     "config", "modules", "boot",
 )
 MAX_CAPTURE_BYTES = 16 << 20  # a dmesg is well below this; anything bigger is the wrong file
+FDT_FILE = "fdt.dtb"
+MAX_FDT_BYTES = 2 << 20  # the arm64 boot protocol's DTB limit (layoutc.devicetree.fdt.MAX_TOTAL_SIZE)
 
 
 def read_capture_dir(path: Path, display: str, diags: Diagnostics) -> SysInfo | None:
@@ -42,7 +47,8 @@ def read_capture_dir(path: Path, display: str, diags: Diagnostics) -> SysInfo | 
         ok = ok and text is not None
         if text is not None:
             texts[name] = text
-    if not ok:
+    fdt = _read_fdt(path / FDT_FILE, f"{display}/{FDT_FILE}", diags) if (path / FDT_FILE).is_file() else None
+    if not ok or fdt is False:
         return None
     if "iomem" not in texts and "lsmem.json" not in texts and "lsmem.txt" not in texts:
         report.error(
@@ -54,7 +60,23 @@ def read_capture_dir(path: Path, display: str, diags: Diagnostics) -> SysInfo | 
             hint="capture /proc/iomem as root into 'iomem', or run 'layoutc probe --raw DIR' on the device",
         )
         return None
-    return parse_capture(texts, display, diags)
+    return parse_capture(texts, display, diags, fdt=fdt if isinstance(fdt, bytes) else None)
+
+
+def _read_fdt(file: Path, display: str, diags: Diagnostics) -> bytes | bool:
+    """fdt.dtb's bytes, or False (with LC401) when unreadable or larger than a DTB may be."""
+    try:
+        with file.open("rb") as handle:
+            raw = handle.read(MAX_FDT_BYTES + 1)
+    except OSError as exc:
+        report.error(diags, "LC401", f"cannot read {display}: {exc.strerror}", file=None, value=display,
+                     hint="check the file's permissions")
+        return False
+    if len(raw) > MAX_FDT_BYTES:
+        report.error(diags, "LC430", f"{display} is larger than {MAX_FDT_BYTES >> 20} MiB, the most a DTB may be",
+                     file=display, hint="capture /sys/firmware/fdt, the tree the kernel booted with")
+        return False
+    return raw
 
 
 def _read_text(file: Path, display: str, diags: Diagnostics) -> str | None:
@@ -95,8 +117,11 @@ def _read_text(file: Path, display: str, diags: Diagnostics) -> str | None:
     return text
 
 
-def parse_capture(texts: Mapping[str, str], display: str, diags: Diagnostics) -> SysInfo | None:
-    """Parse capture texts keyed by file name (the raw layout). ``display`` prefixes file names."""
+def parse_capture(
+    texts: Mapping[str, str], display: str, diags: Diagnostics, fdt: bytes | None = None
+) -> SysInfo | None:
+    """Parse capture texts keyed by file name (the raw layout), and the ``fdt.dtb`` blob when there is one.
+    ``display`` prefixes file names."""
 
     def where(name: str) -> str:
         return f"{display}/{name}"
@@ -119,15 +144,8 @@ def parse_capture(texts: Mapping[str, str], display: str, diags: Diagnostics) ->
     kconfig = parse_kconfig(texts["config"], where("config"), diags) if "config" in texts else None
     modules = parse_modules(texts["modules"], where("modules"), diags) if "modules" in texts else None
     boot = parse_boot(texts["boot"], where("boot"), diags) if "boot" in texts else None
-    if release is not None and (not release or any(c.isspace() for c in release)):
-        report.error(
-            diags,
-            "LC408",
-            f"uname-r is not one release string: '{report.shown(release)}'",
-            file=where("uname-r"),
-            value=release,
-            hint="capture the output of 'uname -r'",
-        )
+    devicetree = parse_fdt_memory(fdt, where(FDT_FILE), diags) if fdt is not None else None
+    _check_release(release, where("uname-r"), diags)
     if report.error_count(diags) > before:
         return None
     notes = tuple(
@@ -149,7 +167,21 @@ def parse_capture(texts: Mapping[str, str], display: str, diags: Diagnostics) ->
         kconfig=None if kconfig is None else kept_options(kconfig),
         modules=modules,
         boot=boot,
+        devicetree=devicetree,
+        fdt=fdt,
     )
+
+
+def _check_release(release: str | None, display: str, diags: Diagnostics) -> None:
+    if release is not None and (not release or any(c.isspace() for c in release)):
+        report.error(
+            diags,
+            "LC408",
+            f"uname-r is not one release string: '{report.shown(release)}'",
+            file=display,
+            value=release,
+            hint="capture the output of 'uname -r'",
+        )
 
 
 def _block_size(text: str, display: str, diags: Diagnostics) -> int | None:
@@ -177,8 +209,9 @@ def raw_files(info: SysInfo) -> dict[str, bytes]:
     A SysInfo read from JSON has no raw texts; its files are then rendered in the kernel's
     formats (dmesg holds only the layout lines, zoneinfo only the four counters per zone).
     """
+    blob = {FDT_FILE: info.fdt} if info.fdt is not None else {}
     if info.raw:
-        return {f.name: f.text.encode() for f in info.raw}
+        return {**{f.name: f.text.encode() for f in info.raw}, **blob}
     files: dict[str, str] = {}
     if info.iomem is not None:
         files["iomem"] = render_iomem(info.iomem)
@@ -203,4 +236,4 @@ def raw_files(info: SysInfo) -> dict[str, bytes]:
         files["modules"] = "".join(f"{'builtin' if m.builtin else 'module'} {m.name}\n" for m in info.modules)
     if info.boot is not None:
         files["boot"] = render_boot(info.boot)
-    return {name: text.encode() for name, text in files.items()}
+    return {**{name: text.encode() for name, text in files.items()}, **blob}

@@ -94,8 +94,10 @@ def parse_memmap(value: str) -> list[MemmapEdit] | None:
     return edits
 
 
-def parse_cmdline(text: str, display: str, diags: Diagnostics) -> Cmdline | None:
-    """Split the captured cmdline; report an unterminated quote or a malformed memmap= entry."""
+def parse_cmdline(text: str, display: str, diags: Diagnostics, extra: tuple[str, ...] = ()) -> Cmdline | None:
+    """Split the captured cmdline; report an unterminated quote or a malformed memmap= entry.
+
+    ``extra`` names more layout parameters for the board's arch (arm64: ``mem=``, ``cma=``)."""
     tokens = split_cmdline(text)
     if tokens is None:
         report.error(
@@ -122,7 +124,7 @@ def parse_cmdline(text: str, display: str, diags: Diagnostics) -> Cmdline | None
         name, _, value = token.partition("=")
         if name in DROPPED:
             dropped.append(token)
-        elif name in LAYOUT_PARAMS:
+        elif name in LAYOUT_PARAMS or name in extra:
             layout.append(token)
             if name == "memmap":
                 edits = parse_memmap(value)

@@ -110,14 +110,15 @@ def _strategy_ok(b: Board, strategy: Strategy, info: SysInfo, diags: Diagnostics
     design = STRATEGY2DESIGN[strategy]
     version = KernelVersion.parse(b.version)
     ok = True
-    if b.arch == "arm64" and (design.memory == "cma" or design.target == "pmem-window"):
+    if b.arch == "arm64" and (design.memory == "cma" or design.mode == "hotplug"):
         report.error(
             diags,
             "LC419",
             f"--strategy {strategy} is not possible on arm64",
             file=None,
             value=str(strategy),
-            hint="arm64 has no memmap=! and no crashkernel=,cma: use --strategy classic-disk",
+            hint="arm64 has no crashkernel=,cma and no hotplug window: use --strategy pmem-movable (a device-tree "
+            "window in ZONE_MOVABLE) or classic-disk",
         )
         ok = False
     elif design.memory == "cma" and (version.major, version.minor) < CMA_MIN:

@@ -25,7 +25,7 @@ IMPORT_CODES: dict[str, str] = {
     "LC416": "warning: RAM that no NUMA node range covers",
     "LC417": "board name not accepted by the profile schema",
     "LC418": "note: an optional source was unavailable (dmesg, lsmem, zoneinfo, ...)",
-    "LC419": "--strategy not possible on arm64 (no memmap=!, no crashkernel=,cma)",
+    "LC419": "--strategy not possible on arm64 (no crashkernel=,cma, no hotplug window)",
     "LC420": "SysInfo JSON of an unknown format version",
     "LC421": "the captured map has overlapping entries",
     "LC422": "the captured map has more entries than a profile holds (256)",
@@ -33,6 +33,10 @@ IMPORT_CODES: dict[str, str] = {
     "LC424": "warning: an option built as a module whose module file the kernel's module directory lacks",
     "LC425": "note: no initrd of the running kernel found under /boot: boot.initrd_size is not imported",
     "LC426": "malformed boot capture (initrd size and path, efi)",
+    "LC430": "malformed fdt.dtb (the device tree the kernel booted with)",
+    "LC431": "the capture was taken inside a crash kernel (its device tree carries kexec's crash marks)",
+    "LC432": "warning: the device tree's memory and /proc/iomem's System RAM disagree",
+    "LC433": "warning: an arm64 capture without fdt.dtb: the map comes from /proc/iomem, the nodes from zoneinfo/sysfs",
 }
 
 RULES: dict[str, str] = {
@@ -62,8 +66,9 @@ RULES: dict[str, str] = {
     "LC416": "the kernel assigns memory to nodes from the SRAT's memory affinity ranges (numa_meminfo)",
     "LC417": "board names are lower-case letters, digits, '.', '_' and '-' (profile schema)",
     "LC418": "probe reads what the device offers; missing optional sources lower the import's fidelity",
-    "LC419": "memmap=nn!ss is x86-only (docs/reference/kernel-rules.md §3.3); crashkernel=,cma is x86 since 6.17 "
-    "(§1.5)",
+    "LC419": "arm64 has no memmap=!: its window is a device-tree pmem-region in ZONE_MOVABLE (docs/reference/"
+    "kernel-rules.md §8.5), and boot memory cannot be offlined, so there is no hotplug window; crashkernel=,cma is "
+    "x86 since 6.17 (§1.5), ignored by the arm64 kernels measured",
     "LC420": "SysInfo JSON carries 'format': 'layoutc-sysinfo/1'",
     "LC421": "e820 and the iomem top level are sanitized maps: no entry overlaps another "
     "(e820__update_table)",
@@ -76,4 +81,13 @@ RULES: dict[str, str] = {
     "it by its size (LNX:arch/x86/kernel/setup.c early_reserve_initrd); "
     "probe measures /boot/initrd.img-RELEASE, /boot/initramfs-RELEASE.img, /boot/initrd.img or /initrd.img",
     "LC426": "the boot capture has 'initrd SIZE PATH TARGET' or 'initrd none', and 'efi yes|no' lines",
+    "LC430": "fdt.dtb is a flattened device tree (DTSpec v0.4 chapter 5) of at most 2 MiB whose memory nodes, "
+    "/reserved-memory and /chosen have whole reg pairs in their parent's cells (LNX:drivers/of/fdt.c "
+    "early_init_dt_scan_memory)",
+    "LC431": "kexec-tools gives a crash kernel /chosen linux,elfcorehdr and linux,usable-memory-range; that kernel "
+    "sees only the crash reservation (LNX:drivers/of/fdt.c early_init_dt_check_for_usable_mem_range)",
+    "LC432": "the device tree is the memory the firmware gave the kernel; System RAM in /proc/iomem is what the kernel "
+    "kept of it after mem= and no-map reservations (LNX:arch/arm64/kernel/setup.c request_standard_resources)",
+    "LC433": "without a device tree (ACPI arm64 servers) the firmware's map is not captured; NUMA nodes come from "
+    "/proc/zoneinfo or the memory blocks' node links in sysfs",
 }

@@ -51,7 +51,7 @@ def probe(root: Path, diags: Diagnostics) -> SysInfo | None:
     texts = {"iomem": iomem, **_optional_sources(root, notes)}
     for note in notes:
         report.note(diags, "LC418", note, hint="the import falls back to /proc/iomem and zoneinfo")
-    info = parse_capture(texts, "probe", diags)
+    info = parse_capture(texts, "probe", diags, fdt=_fdt(root))
     return None if info is None else dataclasses.replace(info, source="probe", notes=tuple(notes))
 
 
@@ -97,6 +97,20 @@ def _optional_sources(root: Path, notes: list[str]) -> dict[str, str]:
     else:
         texts["dmesg"] = dmesg
     return texts
+
+
+MAX_FDT_BYTES = 2 << 20  # the most a DTB may be (capture.MAX_FDT_BYTES)
+
+
+def _fdt(root: Path) -> bytes | None:
+    """/sys/firmware/fdt: the device tree the kernel booted with, as the boot loader passed it (arm64 and
+    other device-tree machines; LNX:drivers/of/fdt.c of_fdt_raw_init). None on x86 and ACPI-only arm64
+    servers, which have none: not an error, the import falls back to /proc/iomem, lsmem and zoneinfo."""
+    try:
+        with (root / "sys/firmware/fdt").open("rb") as handle:
+            return handle.read(MAX_FDT_BYTES + 1)
+    except OSError:
+        return None
 
 
 MAX_CONFIG_BYTES = 4 << 20  # a .config is about 150 KB; gunzip no further than this

@@ -1,8 +1,9 @@
 """SysInfo as JSON: what ``layoutc probe`` prints and ``layoutc import`` reads back.
 
 Addresses are ``0x`` hex strings (people read them), counts are integers, ends are exclusive.
-Keys are sorted, so two probes of the same device print the same bytes. Raw capture texts are
-not part of the JSON (``probe --raw`` writes them).
+Keys are sorted, so two probes of the same device print the same bytes. Raw capture texts and the
+``fdt.dtb`` blob are not part of the JSON (``probe --raw`` writes them); the device tree's memory facts
+are (``devicetree``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from layoutc.importer.sysinfo_types import (
     BootFacts,
     CrashReservation,
     DmesgFacts,
+    DtMemory,
+    DtRange,
     E820Entry,
     InitrdFile,
     IomemEntry,
@@ -52,6 +55,7 @@ def _encode(info: SysInfo) -> dict[str, Any]:
     encoded = _plain(info)
     assert isinstance(encoded, dict)
     del encoded["raw"]
+    del encoded["fdt"]
     return {"format": FORMAT, **encoded}
 
 
@@ -268,6 +272,32 @@ def _decode(root: _Obj, display: str) -> SysInfo:
         if root.seq("modules", True) is None
         else tuple(KernelModule(o.req_str("name"), bool(o.flag("builtin"))) for o in root.items("modules")),
         boot=_boot(root),
+        devicetree=_devicetree(root),
+    )
+
+
+def _devicetree(root: _Obj) -> DtMemory | None:
+    if root.data.get("devicetree") is None:
+        return None
+    dt = _Obj(root.data["devicetree"], "$.devicetree")
+
+    def ranges(key: str) -> tuple[DtRange, ...]:
+        return tuple(_dt_range(o) for o in dt.items(key))
+
+    header = dt.data.get("elfcorehdr")
+    return DtMemory(
+        ranges("memory"),
+        ranges("reserved"),
+        ranges("pmem"),
+        ranges("usable"),
+        None if header is None else _dt_range(_Obj(header, "$.devicetree.elfcorehdr")),
+        dt.text("model", True),
+    )
+
+
+def _dt_range(o: _Obj) -> DtRange:
+    return DtRange(
+        *o.span(), o.req_str("path"), o.num("node", True), bool(o.flag("no_map")), bool(o.flag("volatile"))
     )
 
 

@@ -168,6 +168,36 @@ class BootFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class DtRange:
+    """A memory range of the device tree; ``path`` is the node that gave it, ``node`` its numa-node-id."""
+
+    start: int
+    end: int
+    path: str
+    node: int | None = None
+    no_map: bool = False  # /reserved-memory children: 'no-map' (the kernel leaves it out of System RAM)
+    volatile: bool = False  # pmem-region nodes: 'volatile' (DRAM lent as a window, not persistent memory)
+
+
+@dataclass(frozen=True, slots=True)
+class DtMemory:
+    """What the device tree the kernel booted with says about memory (/sys/firmware/fdt, ``fdt.dtb``).
+
+    ``memory``: the ``device_type = "memory"`` nodes' ``reg`` ranges; ``reserved``: the memory
+    reservation block (/memreserve/) and the /reserved-memory children with a ``reg``; ``pmem``: the
+    ``pmem-region`` nodes; ``usable`` and ``elfcorehdr``: /chosen's ``linux,usable-memory-range`` and
+    ``linux,elfcorehdr``, which kexec puts only into a crash kernel's tree.
+    """
+
+    memory: tuple[DtRange, ...]
+    reserved: tuple[DtRange, ...]
+    pmem: tuple[DtRange, ...]
+    usable: tuple[DtRange, ...]
+    elfcorehdr: DtRange | None
+    model: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class SysInfo:
     """Everything probe read. Optional sources are None when the device did not offer them."""
 
@@ -184,3 +214,5 @@ class SysInfo:
     kconfig: tuple[KconfigOption, ...] | None = None  # the documented options; None: no config captured
     modules: tuple[KernelModule, ...] | None = None  # None: no module directory captured
     boot: BootFacts | None = None  # None: the capture has no boot facts (no 'boot' file)
+    devicetree: DtMemory | None = None  # None: no fdt.dtb (x86, or an ACPI arm64 server)
+    fdt: bytes | None = None  # fdt.dtb as read (probe --raw writes it back); not in the JSON
