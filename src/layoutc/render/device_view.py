@@ -44,6 +44,9 @@ CRASH_DTB = "/run/layoutc/crash.dtb"
 # runs with the MMU off (LNX:arch/arm64/kernel/relocate_kernel.S) and cost 39 s of a 48 MiB Image under
 # QEMU TCG (1.8 s with -i); a mismatch it finds only stops the crash kernel, so it buys no dump (docs/arm64.md)
 KEXEC_NO_CHECKS = frozenset({Arch.ARM64})
+# kexec-tools on arm64 takes the crash kernel's page_offset from _text in /proc/kallsyms (kexec-tools:
+# kexec/arch/arm64/kexec-arm64.c get_kernel_page_offset); without it the ELF core header is broken
+KALLSYMS_TEXT = frozenset({Arch.ARM64})
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +108,7 @@ class DeviceView:
     initrd_path: str
     kexec_file: bool  # -s always (cma needs kexec_file_load)
     kexec_no_checks: bool  # -i with kexec_load (KEXEC_NO_CHECKS)
+    kallsyms_text: bool  # arm.sh refuses a kernel whose /proc/kallsyms lists no _text (KALLSYMS_TEXT)
     dt: DeviceTreeView | None  # arm64 windows: the crash kernel's device tree edit; kexec_load only
     crash_modules: tuple[str, ...]  # capture-init.sh's modprobes (layout.boot_modules: kernel.config's =m options)
     recovery_modules: tuple[str, ...]  # recover.sh's modprobes
@@ -216,6 +220,7 @@ def build_view(profile: Profile, layout: Layout) -> DeviceView:
         crash_append=" ".join(_tokens(layout.crash_board_cmdline) + _tokens(layout.cmdline.crash)),
         kernel_path=layout.crash_kernel_path, initrd_path=layout.crash_initrd_path,
         kexec_file=strategy.crash_memory is CrashMemory.CMA, kexec_no_checks=layout.arch in KEXEC_NO_CHECKS,
+        kallsyms_text=layout.arch in KALLSYMS_TEXT,
         dt=dt,
         crash_modules=layout.boot_modules.crash, recovery_modules=layout.boot_modules.recovery,
         crash_size=crash_size, cma_size=cma_size, cma_ranges=tuple(f"{s:#x}-{e:#x}" for s, e in cma),

@@ -16,7 +16,7 @@ fi
 # what the dump target needs that kernel.config builds as modules (layout.txt: Kernel modules; =y: nothing
 # to load). A disk's own driver is the image's.
 load() { modprobe "$1" || echo "layoutc: modprobe $1 failed (kernel.config builds it =m)"; }
-load 'nd_e820'
+load 'of_pmem'
 load 'libnvdimm'
 load 'nd_pmem'
 /usr/lib/layoutc/capture.sh

@@ -5,7 +5,7 @@
 # recover.sh -- the normal boot after a crash (layoutc-recover.service).
 # Finds the window's pmem device by physical address (0x128000000, 268435456 bytes),
 # mounts it read-only, verifies SHA256SUMS and the COMPLETE/INCOMPLETE marker, copies the dump to
-# /var/crash and verifies the copy, runs the upload command, and only then
+# /var/spool/crash and verifies the copy, runs the upload command, and only then
 # reboots into production (release: reboot; no SRAT, so dax/kmem cannot hand the window back).
 # A failed copy or upload keeps the dump (and the window) and exits non-zero; running it again is
 # harmless: state markers in /var/lib/layoutc record what was stored, uploaded and released.
@@ -31,7 +31,7 @@ set -u
 R=${LAYOUTC_ROOT:-}
 TAG=layoutc-recover
 BOARD='arm64-virt-4g-reboot'
-STORE="$R"'/var/crash'
+STORE="$R"'/var/spool/crash'
 STATE="$R/var/lib/layoutc"
 MNT="$R/run/layoutc/recover"
 UPLOAD_TIMEOUT=${LAYOUTC_UPLOAD_TIMEOUT:-1800}
@@ -336,7 +336,7 @@ mkdir -p "$STATE" "$MNT" "$STORE" || fail 33 "cannot create $STATE, $MNT or $STO
 # what reading (and returning) the dump target needs that kernel.config builds as modules (layout.txt: Kernel
 # modules); udev may have loaded them already. Not under LAYOUTC_ROOT: a fake root loads no host module.
 load_module() { [ -n "$R" ] || modprobe "$1" 2>/dev/null || log "modprobe $1 failed (kernel.config builds it =m)" warning; }
-load_module 'nd_e820'
+load_module 'of_pmem'
 load_module 'libnvdimm'
 load_module 'nd_pmem'
 load_module 'device_dax'

@@ -5,8 +5,8 @@
 # recover.sh -- the normal boot after a crash (layoutc-recover.service).
 # Finds the window's pmem device by physical address (0x128000000, 268435456 bytes),
 # mounts it read-only, verifies SHA256SUMS and the COMPLETE/INCOMPLETE marker, copies the dump to
-# /var/crash and verifies the copy, runs the upload command, and only then
-# returns the window to RAM: umount, ndctl devdax (--map=mem --align=2M),
+# /var/spool/crash and verifies the copy, runs the upload command, and only then
+# returns the window to RAM: umount, ndctl devdax (--map=dev --align=2M),
 # auto_online_blocks=offline, memmap_on_memory=0, daxctl system-ram (online movable), and re-arms
 # with arm.sh recovery.
 # A failed copy or upload keeps the dump (and the window) and exits non-zero; running it again is
@@ -33,7 +33,7 @@ set -u
 R=${LAYOUTC_ROOT:-}
 TAG=layoutc-recover
 BOARD='arm64-virt-4g'
-STORE="$R"'/var/crash'
+STORE="$R"'/var/spool/crash'
 STATE="$R/var/lib/layoutc"
 MNT="$R/run/layoutc/recover"
 UPLOAD_TIMEOUT=${LAYOUTC_UPLOAD_TIMEOUT:-1800}
@@ -340,7 +340,7 @@ mkdir -p "$STATE" "$MNT" "$STORE" || fail 33 "cannot create $STATE, $MNT or $STO
 # what reading (and returning) the dump target needs that kernel.config builds as modules (layout.txt: Kernel
 # modules); udev may have loaded them already. Not under LAYOUTC_ROOT: a fake root loads no host module.
 load_module() { [ -n "$R" ] || modprobe "$1" 2>/dev/null || log "modprobe $1 failed (kernel.config builds it =m)" warning; }
-load_module 'nd_e820'
+load_module 'of_pmem'
 load_module 'libnvdimm'
 load_module 'nd_pmem'
 load_module 'device_dax'
@@ -440,7 +440,7 @@ if [ -n "$dev" ]; then
     ns=$(readlink -f "$R/sys/block/$dev/device") || fail 35 "cannot resolve the namespace of /dev/$dev"
     ns=${ns##*/}
     : >"$STATE/ndctl-$boot" || fail 35 "cannot write ${STATE#"$R"}/ndctl-$boot; the window stays as it is"
-    ndctl create-namespace --reconfig="$ns" -m devdax -f --map='mem' --align='2M' ||
+    ndctl create-namespace --reconfig="$ns" -m devdax -f --map='dev' --align='2M' ||
         fail 35 "ndctl create-namespace --reconfig=$ns -m devdax failed"
     find_dax || fail 35 "no dax device inside the window after ndctl"
 fi
