@@ -95,11 +95,12 @@ VERBS: tuple[Verb, ...] = (
     Verb("import", "turn a device's memory map (probe JSON or raw captures) into a profile",
          "layoutc.cli.verbs:cmd_import",
          description="Read SYSINFO (probe's JSON, or a directory with iomem, lsmem.json|lsmem.txt, "
-         "block_size_bytes, cmdline, uname-r, zoneinfo, dmesg) and write a v1 profile. Layout parameters on "
-         "the captured cmdline are undone.", add_arguments=arguments.import_arguments),
+         "block_size_bytes, cmdline, uname-r, zoneinfo, dmesg, fdt.dtb) and write a v1 profile. Layout "
+         "parameters on the captured cmdline are undone.", add_arguments=arguments.import_arguments),
     Verb("probe", "read this machine's memory map (run on the device)", "layoutc.cli.verbs:cmd_probe",
-         description="Read /proc/iomem, lsmem, block_size_bytes, /proc/cmdline, uname -r, /proc/zoneinfo and "
-         "dmesg. Print SysInfo JSON, or write raw captures with --raw DIR.", add_arguments=arguments.probe_arguments),
+         description="Read /proc/iomem, lsmem, block_size_bytes, /proc/cmdline, uname -r, /proc/zoneinfo, "
+         "dmesg and /sys/firmware/fdt. Print SysInfo JSON, or write raw captures with --raw DIR.",
+         add_arguments=arguments.probe_arguments),
     Verb("initramfs", "build a board's crash initramfs from a device's root, and check that it fits",
          "layoutc.cli.initramfs:cmd_initramfs",
          description="Build the crash initramfs of PROFILE (or a compiled OUT/BOARD) for kernel KVER from the "
