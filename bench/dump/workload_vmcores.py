@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,7 +49,12 @@ export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev; mount -t tmpfs tmpfs /tmp
 dmesg -n 1
 while read -r ko; do insmod "$ko" 2>/dev/null; done < /lab/modules
-disk() { for s in /sys/block/vd*/serial; do [ "$(cat "$s")" = "$1" ] && { d=${s%/serial}; echo "${d##*/}"; return 0; }; done; return 1; }
+disk() {
+    for s in /sys/block/vd*/serial; do
+        [ "$(cat "$s")" = "$1" ] && { d=${s%/serial}; echo "${d##*/}"; return 0; }
+    done
+    return 1
+}
 echo "WL-START $(uname -r)"
 if [ -e /proc/vmcore ]; then
     sz=$(stat -c %s /proc/vmcore); t0=$(date +%s)
@@ -76,10 +80,12 @@ case "$wl" in
 esac
 sync
 echo "WL-WORKLOAD $wl seconds=$(( $(date +%s) - t0 ))"
-grep -E '^(MemFree|Buffers|Cached|Shmem|AnonPages|AnonHugePages|Slab|HugePages_Total|HugePages_Free):' /proc/meminfo | tr -s ' ' | tr '\n' ';'
+keys='MemFree|Buffers|Cached|Shmem|AnonPages|AnonHugePages|Slab|HugePages_Total|HugePages_Free'
+grep -E "^($keys):" /proc/meminfo | tr -s ' ' | tr '\n' ';'
 echo
-kexec -p /lab/vmlinuz --initrd=/lab/crash.img --append="console=ttyS0 reset_devices nr_cpus=1 irqpoll panic=-1" \
-    || kexec -s -p /lab/vmlinuz --initrd=/lab/crash.img --append="console=ttyS0 reset_devices nr_cpus=1 irqpoll panic=-1"
+args="console=ttyS0 reset_devices nr_cpus=1 irqpoll panic=-1"
+kexec -p /lab/vmlinuz --initrd=/lab/crash.img --append="$args" \
+    || kexec -s -p /lab/vmlinuz --initrd=/lab/crash.img --append="$args"
 echo "WL-PANIC kexec=$?"
 echo c > /proc/sysrq-trigger
 """
