@@ -103,7 +103,8 @@ def _sh_words(args: str, cwd: Path) -> list[str]:
 def _check_grub(folder: Path, board_cmdline: str, recovery: str, production: str, work: Path) -> str:
     """Run the two GRUB files as grub-mkconfig would; the GRUB text they produce, for grub-script-check."""
     script = folder / "grub/grub.d/45_layoutc_recovery"
-    cfg = subprocess.run(["sh", str(script)], cwd=work, capture_output=True, text=True, check=True).stdout
+    env = {"PATH": "/usr/bin:/bin", "LAYOUTC_GRUB_SYSROOT": str(work / "no-kernels")}  # the fixed entry
+    cfg = subprocess.run(["sh", str(script)], cwd=work, capture_output=True, text=True, check=True, env=env).stdout
     (line,) = [x.strip() for x in cfg.splitlines() if x.strip().startswith("linux ")]
     expected = [kcmd.kernel_word(p).strip('"') for p in parse_args(kcmd.join([board_cmdline, recovery])).params]
     assert _sh_words(line[len("linux "):], work)[1:] == expected

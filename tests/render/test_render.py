@@ -143,7 +143,8 @@ def test_grub_scripts_run_under_sh(tmp_path: Path) -> None:
         script = tmp_path / Path(artifact.relpath).name
         script.write_bytes(artifact.content)
         if artifact.role == "grub-recovery-entry":
-            out = subprocess.run(["sh", str(script)], capture_output=True, text=True, check=True).stdout
+            env = {"PATH": "/usr/bin:/bin", "LAYOUTC_GRUB_SYSROOT": str(tmp_path / "no-kernels")}
+            out = subprocess.run(["sh", str(script)], capture_output=True, text=True, check=True, env=env).stdout
             assert out.startswith(
                 "menuentry 'Crash dump recovery (qemu-4g)' --id 'layoutc-recovery-qemu-4g' {"
             )

@@ -12,6 +12,7 @@ from typing import Any
 from layoutc.diagnostics.diagnostic import Diagnostics, Related, Severity, Span
 from layoutc.frontend.capability_rules import check_capabilities
 from layoutc.frontend.cmdline_rules import check_cmdline
+from layoutc.frontend.recovery_rules import DEFAULT_INITRD_GLOB, DEFAULT_KERNEL_GLOB, check_glob
 from layoutc.frontend.yaml_source import Document, Key, dotted
 from layoutc.kernel.physaddr import MAX_PHYSMEM_BITS, NARROW_PHYSMEM_BITS, address_limit, min_block_size
 from layoutc.model.profile import (
@@ -334,9 +335,6 @@ def _disk(r: _Reader, crash: CrashSpec) -> DiskSpec | None:
     return None
 
 
-ARM64_KALLSYMS_TEXT = (7, 0)  # the first arm64 series measured with _text in /proc/kallsyms (7.2.13)
-
-
 def _check_versions(r: _Reader, arch: Arch, version: KernelVersion, crash: CrashSpec,
                     window: WindowSpec | None) -> None:
     if crash.memory is CrashMemory.CMA:
@@ -360,18 +358,6 @@ def _check_versions(r: _Reader, arch: Arch, version: KernelVersion, crash: Crash
                     "only the crash kernel and the recovery boot get, so it is ZONE_MOVABLE memory in every "
                     "production boot (docs/reference/kernel-rules.md §3.3, §8.6)",
                 hint="use window.mode: movable on arm64", value="hotplug")
-    if arch is Arch.ARM64 and not version.at_least(*ARM64_KALLSYMS_TEXT):
-        r.error("LC250", ("kernel", "version") if r.has(("kernel", "version")) else ("arch",),
-                f"arm64 crash capture is refused on Linux {version}: kexec -p builds a broken ELF core header",
-                rule="kexec-tools computes the crash kernel's page_offset from _text in /proc/kallsyms "
-                    "(kexec/arch/arm64/kexec-arm64.c get_kernel_page_offset); scripts/kallsyms.c keeps only "
-                    "symbols inside [_stext, _etext] unless CONFIG_KALLSYMS_ALL, and arm64's _text lies below "
-                    "_stext. Measured under QEMU: Debian arm64 6.1.0-57 has no _text in /proc/kallsyms, and "
-                    "kexec-tools 2.0.25 and 2.0.32 print \"Can't get the symbol of _text\" and write an ELF "
-                    "header whose /proc/vmcore is 18446603340415574016 bytes, for a disk and a pmem target "
-                    "alike; Debian arm64 7.2.13 works (docs/reference/kernel-rules.md §8.7)",
-                hint="use a 7.x kernel on arm64 (layoutc refuses every arm64 kernel below 7.0)",
-                value=str(version))
 
 
 def _check_cmdline(r: _Reader, path: Key, memory: MemoryMap) -> None:
@@ -424,9 +410,36 @@ def _recovery(r: _Reader, window: WindowSpec | None) -> RecoverySpec:
     if hook and selection is not BootSelection.HOOK:
         r.error("LC215", ("recovery", "hook"), f"recovery.hook is set but boot_selection is {selection}",
                 rule="the hook runs only when boot_selection is hook", hint="remove hook or set boot_selection: hook")
+    kernel_glob, initrd_glob = _boot_globs(r, window)
     return RecoverySpec(store=str(r.get(("recovery", "store"), "/var/crash")),
                         upload=tuple(str(a) for a in r.get(("recovery", "upload"), []) or []),
-                        boot_selection=selection, hook=hook)
+                        boot_selection=selection, hook=hook, kernel_glob=kernel_glob, initrd_glob=initrd_glob)
+
+
+def _boot_globs(r: _Reader, window: WindowSpec | None) -> tuple[str, str]:
+    """recovery.kernel_glob and recovery.initrd_glob (frontend/recovery_rules.py), or their defaults."""
+    found: dict[str, str] = {}
+    for name, default in (("kernel_glob", DEFAULT_KERNEL_GLOB), ("initrd_glob", DEFAULT_INITRD_GLOB)):
+        path = ("recovery", name)
+
+        def error(code: str, message: str, rule: str, hint: str, value: str, path: Key = path) -> None:
+            r.error(code, path, message, rule=rule, hint=hint, value=value)
+
+        value = str(r.get(path, default))
+        found[name] = value if check_glob(dotted(path), value, error) else default
+    given = [name for name in found if r.has(("recovery", name))]
+    if given and found["kernel_glob"] == found["initrd_glob"]:
+        other = "initrd_glob" if given[-1] == "kernel_glob" else "kernel_glob"
+        r.error("LC519", ("recovery", given[-1]), f"the pattern is the same as recovery.{other}'s",
+                rule="each kernel's initrd is another file than the kernel",
+                hint=f"name the initrds, e.g. initrd_glob: {DEFAULT_INITRD_GLOB}", value=found["initrd_glob"])
+    if given and (window is None or window.mode is not WindowMode.MOVABLE):
+        r.diags.warning("LC518", "set, but the board has no recovery boot entries (no movable window)",
+                        span=r.span(("recovery", given[0])), path=f"recovery.{given[0]}",
+                        value=found[given[0]], rule="only a movable window has a distinct recovery boot "
+                        "(the GRUB and kernel-install entries that follow the installed kernels)",
+                        hint="remove the key, or give the board a movable window")
+    return found["kernel_glob"], found["initrd_glob"]
 
 
 def _pins(r: _Reader, arch: Arch) -> Pins:

@@ -146,13 +146,17 @@ class Crashkernel:
 
 @dataclass(frozen=True, slots=True)
 class RecoveryBoot:
-    """The distinct one-shot recovery boot (movable windows): its ids in GRUB and BLS."""
+    """The distinct one-shot recovery boot (movable windows): its ids in GRUB and BLS, the fixed entry
+    (``kernel``, ``initrd``: what GRUB boots when no installed kernel matches, and what the lab boots) and
+    the installed kernels the entries follow (``kernel_glob``, ``initrd_glob``: one '*' for the KVER)."""
 
     bls_id: str
     grub_id: str
     title: str
     kernel: str
     initrd: str
+    kernel_glob: str
+    initrd_glob: str
 
 
 @dataclass(frozen=True, slots=True)

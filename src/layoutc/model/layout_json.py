@@ -133,7 +133,8 @@ def _guard(g: Guard) -> Document:
 def _recovery_boot(rb: RecoveryBoot | None) -> Document | None:
     if rb is None:
         return None
-    return {"bls_id": rb.bls_id, "grub_id": rb.grub_id, "title": rb.title, "kernel": rb.kernel, "initrd": rb.initrd}
+    return {"bls_id": rb.bls_id, "grub_id": rb.grub_id, "title": rb.title, "kernel": rb.kernel, "initrd": rb.initrd,
+            "kernel_glob": rb.kernel_glob, "initrd_glob": rb.initrd_glob}
 
 
 def _provenance(entries: tuple[Provenance, ...]) -> Document:
@@ -378,8 +379,8 @@ def _layout(doc: Mapping[str, Any], source: str) -> Layout:
         dump_window=_dump_window(doc.get("dump_window"), memory.block_size),
         kaslr=doc["kaslr"], kaslr_guard=KaslrGuard(doc["kaslr_guard"]),
         memmap_on_memory_off=doc["memmap_on_memory_off"], armed_overhead=doc["armed_overhead"],
-        recovery_boot=None if rb is None else RecoveryBoot(rb["bls_id"], rb["grub_id"], rb["title"],
-                                                           rb["kernel"], rb["initrd"]),
+        recovery_boot=None if rb is None else RecoveryBoot(rb["bls_id"], rb["grub_id"], rb["title"], rb["kernel"],
+                                                           rb["initrd"], rb["kernel_glob"], rb["initrd_glob"]),
         recovery_mem_limit=doc.get("recovery_mem_limit"),
         boot_modules=BootModules(tuple(modules.get("crash", ())), tuple(modules.get("recovery", ()))),
         unsafe=tuple(Unsafe(u["pin"], u["value"], u["rule"], u["message"]) for u in doc["unsafe"]),

@@ -214,6 +214,9 @@ class RecoverySpec:
     upload: tuple[str, ...]
     boot_selection: BootSelection
     hook: tuple[str, ...]
+    # the installed kernels the recovery boot entries follow: one '*' for the kernel version (KVER)
+    kernel_glob: str
+    initrd_glob: str  # each kernel's initrd: its '*' replaced by the KVER
 
 
 @dataclass(frozen=True, slots=True)

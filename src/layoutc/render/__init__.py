@@ -114,6 +114,8 @@ OUTPUTS: tuple[Output, ...] = (
     Output("grub/grub.d/45_layoutc_recovery", "grub-recovery-entry", "grub-recovery.j2", mode=0o755,
            when=_has_recovery_boot),
     Output("bls/recovery.conf", "bls-recovery-entry", "bls-recovery.conf.j2", when=_has_recovery_boot),
+    Output("kernel-install/91-layoutc-recovery.install", "kernel-install-plugin", "kernel-install-recovery.install.j2",
+           mode=0o755, when=_has_recovery_boot),
     _device("arm.sh.j2", "device/arm.sh", "arm-script", 0o755),
     _device("layoutc-arm.service.j2", "device/systemd/layoutc-arm.service", "arm-unit", when=_production_arm),
     _device("layoutc-rearm.service.j2", "device/systemd/layoutc-rearm.service", "rearm-unit"),

@@ -20,6 +20,16 @@ class MapRow:
 
 
 @dataclass(frozen=True, slots=True)
+class KernelGlobs:
+    """``recovery_boot.kernel_glob`` and ``initrd_glob`` cut at their one '*' (the KVER): head and tail each."""
+
+    kernel_head: str
+    kernel_tail: str
+    initrd_head: str
+    initrd_tail: str
+
+
+@dataclass(frozen=True, slots=True)
 class BoardView:
     layout: Layout
     header: str
@@ -28,6 +38,7 @@ class BoardView:
     map_rows: tuple[MapRow, ...]
     movablecore: str  # as spelled on the cmdline
     kaslr_text: str  # what keeps the kernel image out of the window
+    globs: KernelGlobs | None  # movable windows: the installed kernels the recovery entries follow
 
 
 KASLR_GUARD_TEXT = {
@@ -55,4 +66,14 @@ def view(layout: Layout) -> BoardView:
         map_rows=_map_rows(layout),
         movablecore=kcmd.value_of(layout.cmdline.production, "movablecore") or "",
         kaslr_text=KASLR_GUARD_TEXT[layout.kaslr_guard],
+        globs=_globs(layout),
     )
+
+
+def _globs(layout: Layout) -> KernelGlobs | None:
+    rb = layout.recovery_boot
+    if rb is None:
+        return None
+    kernel_head, kernel_tail = rb.kernel_glob.split("*")  # exactly one '*' (frontend/recovery_rules.py)
+    initrd_head, initrd_tail = rb.initrd_glob.split("*")
+    return KernelGlobs(kernel_head, kernel_tail, initrd_head, initrd_tail)

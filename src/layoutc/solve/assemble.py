@@ -92,7 +92,8 @@ def recovery_boot(profile: Profile) -> RecoveryBoot | None:
     if profile.window is None or profile.window.mode is not WindowMode.MOVABLE:
         return None
     ident = f"layoutc-recovery-{profile.board}"
-    return RecoveryBoot(ident, ident, f"Crash dump recovery ({profile.board})", "/vmlinuz", "/initrd.img")
+    return RecoveryBoot(ident, ident, f"Crash dump recovery ({profile.board})", "/vmlinuz", "/initrd.img",
+                        profile.recovery.kernel_glob, profile.recovery.initrd_glob)
 
 
 # JSON Pointer in layout.json -> the step whose rule and inputs explain it.
