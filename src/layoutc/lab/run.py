@@ -28,6 +28,7 @@ from layoutc.lab.guest import stages as guest
 from layoutc.lab.image import initramfs, kernels, probezip, sysroot
 from layoutc.lab.layout_dir import load_layout
 from layoutc.lab.report import BootRecord, Report
+from layoutc.lab.system.run import run_system
 from layoutc.model.layout import Layout
 
 STAGES = ("boot", "arm", "full")  # arm and full: cycle.py
@@ -253,8 +254,6 @@ def run_lab(
         return report
     accel = _accel(opts.accel, k, out_dir)
     if opts.system == "debian":
-        from layoutc.lab.system.run import run_system
-
         return run_system(layout_dir, layout, k, machine, out_dir, opts.timeout, replace(head, accel="tcg"))
     if stage in ("arm", "full"):
         return _run_cycle(layout_dir, layout, k, machine, out_dir, opts, stage, replace(head, accel=accel))

@@ -68,6 +68,14 @@ def build_parser(prog: str = "layoutc lab") -> argparse.ArgumentParser:
         "OVMF and systemd-boot (an ESP with the generated BLS entry) in one QEMU; the crash kernel's "
         "LoaderEntryOneShot picks the recovery entry",
     )
+    parser.add_argument(
+        "--system",
+        choices=("busybox", "debian"),
+        default="busybox",
+        help="--stage boot in a busybox initramfs guest (default) or in a Debian 12 system (debootstrap, cached "
+        "under the user's cache directory) booted through GRUB BIOS to systemd, with the board laid in by "
+        "layoutc install (docs/lab.md)",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="the report as text (default) or JSON on stdout")
     parser.add_argument("--json", dest="format", action="store_const", const="json",
@@ -96,10 +104,11 @@ def main_lab(argv: Sequence[str] | None = None) -> int:
         except aptsources.AptSourcesError as exc:
             print(f"layoutc lab: error: {exc}", file=sys.stderr)
             return ExitCode.USAGE
-    kernel: str | Path = args.kernel if args.kernel is not None else (args.debian or "7")
+    default = "6.1" if args.system == "debian" else "7"  # a Debian 12 system runs Debian 12's kernel
+    kernel: str | Path = args.kernel if args.kernel is not None else (args.debian or default)
     out_dir: Path = args.output or Path(tempfile.mkdtemp(prefix="layoutc-lab-"))
     options = LabOptions(accel=args.accel, timeout=args.timeout, keep_vmcore=args.keep_vmcore, profile=args.profile,
-                         grub=args.grub, efi=args.efi)  # fmt: skip
+                         grub=args.grub, efi=args.efi, system=args.system)  # fmt: skip
     layout_dir: Path = args.layout_dir or out_dir / "compiled"
     if args.profile is not None:
         code = compile_profile(args.profile, layout_dir)

@@ -46,6 +46,9 @@ class QemuBoot:
     pflash: tuple[Path, Path] | None = None
     # arm64: the device tree passed with -dtb (default: QEMU virt's own)
     dtb: Path | None = None
+    # --system debian: the firmware (SeaBIOS) boots the first drive's MBR (bootindex 0) instead of
+    # -kernel/-initrd/-append, and the guest may reboot (no -no-reboot)
+    disk_boot: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +87,15 @@ def qemu_argv(boot: QemuBoot) -> list[str]:
         argv += [
             "-drive", f"file={path},format=raw,if=none,id=disk{i},cache=unsafe,discard=unmap,detect-zeroes=unmap",
             "-device", f"virtio-blk-pci,drive=disk{i},serial={serial}"
-            + (",bootindex=0" if boot.pflash is not None and serial == "esp" else ""),
+            + (",bootindex=0" if (boot.pflash is not None and serial == "esp") or (boot.disk_boot and i == 0) else ""),
         ]  # fmt: skip
     argv += ["-nodefaults", "-no-user-config", "-display", "none", "-serial", f"file:{boot.serial_log}"]
     if boot.pflash is not None:
         code, nvram = boot.pflash
         return [*argv, "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={code}",
                 "-drive", f"if=pflash,format=raw,unit=1,file={nvram}"]  # fmt: skip
+    if boot.disk_boot:
+        return argv
     if boot.cdrom is not None:
         return [*argv, "-drive", f"file={boot.cdrom},format=raw,if=ide,media=cdrom,readonly=on", "-boot", "order=d"]
     argv += ["-no-reboot", "-kernel", str(boot.kernel), "-initrd", str(boot.initrd), "-append", boot.cmdline]

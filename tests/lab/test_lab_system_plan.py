@@ -1,0 +1,181 @@
+"""The Debian system image's plan, cache key and cache place, its disks' scripts and its facts (no network)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from layoutc.lab.boot import qemu
+from layoutc.lab.boot.machine import Machine
+from layoutc.lab.boot.serial import parse_serial
+from layoutc.lab.image import aptsources
+from layoutc.lab.system import build, disk, system_facts
+from layoutc.lab.system import plan as sysplan
+
+DEBS = ("linux-image-6.1.0-56-cloud-amd64_6.1.192-2_amd64.deb",)
+
+
+def _plan(**change: object) -> sysplan.SystemPlan:
+    base = sysplan.system_plan("http://mirror.invalid/debian/", "6.1.0-56-cloud-amd64", DEBS)
+    fields = {
+        "suite": base.suite,
+        "mirror": base.mirror,
+        "packages": base.packages,
+        "kernel_release": base.kernel_release,
+        "kernel_debs": base.kernel_debs,
+        "builder": base.builder,
+    }
+    fields.update(change)
+    return sysplan.SystemPlan(**fields)  # type: ignore[arg-type]
+
+
+def test_key_is_stable_and_names_suite_and_kernel() -> None:
+    assert _plan().key() == _plan().key()
+    assert _plan().key().startswith("debian-bookworm-6.1.0-56-cloud-amd64-")
+    assert _plan().mirror == "http://mirror.invalid/debian"  # the trailing slash does not change the key
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"suite": "trixie"},
+        {"mirror": "http://other.invalid/debian"},
+        {"packages": (*sysplan.PACKAGES, "strace")},
+        {"kernel_release": "6.1.0-57-cloud-amd64"},
+        {"kernel_debs": ("linux-image-6.1.0-56-cloud-amd64_6.1.192-3_amd64.deb",)},
+        {"builder": sysplan.BUILDER_VERSION + 1},
+    ],
+)
+def test_key_changes_with_everything_that_goes_in(change: dict[str, object]) -> None:
+    assert _plan(**change).key() != _plan().key()
+
+
+@given(st.permutations(sysplan.PACKAGES))
+def test_key_ignores_package_order(order: list[str]) -> None:
+    assert _plan(packages=tuple(order)).key() == _plan().key()
+
+
+def test_debootstrap_argv_is_minbase_of_the_suite_from_the_mirror(tmp_path: Path) -> None:
+    argv = _plan().debootstrap_argv(tmp_path, "/usr/share/keyrings/debian-archive-keyring.gpg")
+    assert argv[:3] == ["debootstrap", "--variant=minbase", "--keyring=/usr/share/keyrings/debian-archive-keyring.gpg"]
+    assert argv[-3:] == ["bookworm", str(tmp_path), "http://mirror.invalid/debian"]
+    included = next(a for a in argv if a.startswith("--include=")).removeprefix("--include=").split(",")
+    for need in (
+        "systemd",
+        "udev",
+        "kmod",
+        "kexec-tools",
+        "ndctl",
+        "daxctl",
+        "python3-minimal",
+        "grub-pc",
+        "kdump-tools",
+        "makedumpfile",
+        "initramfs-tools",
+    ):
+        assert need in included
+
+
+def test_systems_dir_follows_the_lab_cache_then_xdg_then_home() -> None:
+    assert sysplan.systems_dir({"LAYOUTC_LAB_CACHE": "/c", "XDG_CACHE_HOME": "/x"}) == Path("/c/systems")
+    assert sysplan.systems_dir({"XDG_CACHE_HOME": "/x", "HOME": "/h"}) == Path("/x/layoutc/lab/systems")
+    assert sysplan.systems_dir({"HOME": "/h"}) == Path("/h/.cache/layoutc/lab/systems")
+
+
+def test_mirror_comes_from_the_hosts_deb822_sources(tmp_path: Path) -> None:
+    (tmp_path / "sources.list.d").mkdir()
+    (tmp_path / "sources.list.d" / "debian.sources").write_text(
+        "Types: deb\nURIs: http://mirror.invalid/debian/\nSuites: bookworm bookworm-updates\nComponents: main\n"
+    )
+    mirror = aptsources.debian_mirror(etc=tmp_path, environ={})
+    assert _plan(mirror=mirror.archive.uri).mirror == "http://mirror.invalid/debian"
+
+
+def test_image_files_enable_the_stage_unit_on_the_serial_console() -> None:
+    files = build.files()
+    unit, mode = files[f"etc/systemd/system/{build.STAGE_UNIT}"]
+    assert mode == 0o644 and f"ExecStart={build.RUNNER}\n" in unit and "TTYPath=/dev/ttyS0" in unit
+    assert f"LABEL={sysplan.STAGE_LABEL}" in files[build.RUNNER.lstrip("/")][0]
+    assert files["etc/fstab"][0].startswith(f"UUID={sysplan.ROOT_UUID} / ext4 ")
+    assert "GRUB_TERMINAL=serial" in files["etc/default/grub"][0]
+
+
+def test_system_shell_passes_shellcheck() -> None:
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.fail("shellcheck is not installed; run sh scripts/bootstrap.sh --all")
+    files = sorted((Path(build.__file__).parent / "sh").glob("*.sh"))
+    assert len(files) == 3
+    result = subprocess.run(
+        [shellcheck, "--shell=sh", "--severity=style", *map(str, files)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(shutil.which("sfdisk") is None or shutil.which("dumpe2fs") is None, reason="fdisk, e2fsprogs")
+def test_boot_disk_has_an_mbr_partition_holding_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "hostname").write_text("x\n")
+    img = disk.make_boot_disk(root, tmp_path / "disk.img", 64 << 20)
+    table = subprocess.run(["sfdisk", "--dump", str(img)], capture_output=True, text=True, check=True).stdout
+    assert "start=        2048" in table and "type=83, bootable" in table
+    fs = subprocess.run(
+        ["dumpe2fs", "-h", f"{img}?offset={disk.PART_START}"], capture_output=True, text=True, check=True
+    ).stdout
+    assert sysplan.ROOT_UUID in fs
+
+
+def test_disk_boot_argv_boots_the_first_drive_through_the_firmware(tmp_path: Path) -> None:
+    boot = qemu.QemuBoot(
+        Path("/dev/null"),
+        Path("/dev/null"),
+        "",
+        Machine(4 << 30, (), (), (), ()),
+        tmp_path / "s.log",
+        drives=(("system", tmp_path / "a"), ("stage", tmp_path / "b")),
+        disk_boot=True,
+    )
+    argv = qemu.qemu_argv(boot)
+    assert "-kernel" not in argv and "-no-reboot" not in argv
+    assert any(a.startswith("virtio-blk-pci,drive=disk0,serial=system,bootindex=0") for a in argv)
+    assert not any("disk1" in a and "bootindex" in a for a in argv)
+
+
+SHOW = """Id=local-fs.target
+ActiveState=active
+ActiveEnterTimestampMonotonic=2000000
+
+Id=layoutc-arm.service
+ActiveState=active
+Result=success
+ExecMainStatus=0
+InactiveExitTimestampMonotonic=2500000
+ActiveEnterTimestampMonotonic=4000000
+
+Id=layoutc-lab-stage.service
+InactiveExitTimestampMonotonic=5000000
+"""
+
+
+def test_unit_facts_pass_on_an_armed_ordered_boot_and_fail_otherwise() -> None:
+    units = system_facts.parse_show(SHOW)
+    facts = system_facts.unit_facts(units, "1")
+    assert [f.status for f in facts] == ["pass", "pass"]
+    assert facts[0].observed == "active/success exit 0, kexec_crash_loaded 1"
+    not_loaded = system_facts.unit_facts(units, "0")
+    assert not_loaded[0].status == "fail"
+    early = system_facts.parse_show(
+        SHOW.replace("InactiveExitTimestampMonotonic=2500000", "InactiveExitTimestampMonotonic=1000000")
+    )
+    assert system_facts.unit_facts(early, "1")[1].status == "fail"
+
+
+def test_setup_facts_read_the_first_boots_exit_codes() -> None:
+    out = parse_serial(b'LAYOUTC-OBS {"kind":"grub-install","rc":0}\nLAYOUTC-OBS {"kind":"update-grub","rc":1}\n')
+    assert [(f.status, f.observed) for f in system_facts.setup_facts(out)] == [("pass", "exit 0"), ("fail", "exit 1")]
