@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
@@ -24,10 +26,14 @@ def _valid(text: str) -> dict[str, object]:
 def test_install_then_again_then_uninstall(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     first = run_cli("install", str(QEMU), "--root", str(tmp_path))
     assert first.code == 0, first.err
-    assert first.out.splitlines()[-1] == f"install of board qemu-4g into {tmp_path}: 22 written, 0 removed, 0 unchanged"
-    assert "written: /etc/systemd/system/multi-user.target.wants/layoutc-arm.service (link)" in first.out
+    written = [line for line in first.out.splitlines() if line.startswith("written: ")]
+    assert first.out.splitlines()[-1] == (f"install of board qemu-4g into {tmp_path}: {len(written)} written, "
+                                          "0 removed, 0 unchanged")
+    assert "written: /etc/systemd/system/multi-user.target.wants/layoutc-arm.service (link)" in written
+    assert "written: /usr/lib/layoutc/dump.pyz" in written
+    assert "written: /etc/kernel/install.d/91-layoutc-recovery.install" in written
     again = run_cli("install", str(QEMU), "--root", str(tmp_path))
-    assert again.out == f"install of board qemu-4g into {tmp_path}: nothing to do (22 unchanged)\n"
+    assert again.out == f"install of board qemu-4g into {tmp_path}: nothing to do ({len(written)} unchanged)\n"
     gone = run_cli("install", "--uninstall", "--root", str(tmp_path))
     assert gone.code == 0 and snapshot(tmp_path) == {}
     none = run_cli("install", "--uninstall", "--root", str(tmp_path))
@@ -70,8 +76,9 @@ def test_from_a_compiled_board(run_cli, tmp_path: Path) -> None:  # type: ignore
     out, root = _compiled(run_cli, tmp_path)
     from_dir = run_cli("install", "--from", str(out), "--root", str(root))
     assert from_dir.code == 0, from_dir.err
+    written = sum(1 for line in from_dir.out.splitlines() if line.startswith("written: "))
     same = run_cli("install", str(QEMU), "--root", str(root))
-    assert same.out.endswith("nothing to do (22 unchanged)\n")  # --from lays exactly what PROFILE lays
+    assert same.out.endswith(f"nothing to do ({written} unchanged)\n")  # --from lays exactly what PROFILE lays
 
 
 def test_from_a_tampered_board_is_refused(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -102,3 +109,19 @@ def test_from_a_stale_board_is_refused(run_cli, tmp_path: Path, monkeypatch) -> 
 def test_from_a_directory_that_is_no_board(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     result = run_cli("install", "--from", str(tmp_path), "--root", str(tmp_path))
     assert result.code == 1 and "error[LC506]:" in result.err
+
+
+def test_install_lays_the_device_zipapp(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The dumper the device scripts run (capture.sh: python3 /usr/lib/layoutc/dump.pyz), executable, in the
+    manifest, and gone with --uninstall."""
+    assert run_cli("install", str(QEMU), "--root", str(tmp_path)).code == 0
+    pyz = tmp_path / "usr" / "lib" / "layoutc" / "dump.pyz"
+    assert pyz.stat().st_mode & 0o7777 == 0o755
+    capture = (tmp_path / "usr" / "lib" / "layoutc" / "capture.sh").read_text()
+    assert "'/usr/lib/layoutc/dump.pyz'" in capture
+    ran = subprocess.run([sys.executable, str(pyz), "--help"], capture_output=True, text=True, check=True)
+    assert ran.stdout.startswith("usage: layoutc dump")
+    manifest = (tmp_path / "var" / "lib" / "layoutc" / "manifest.json").read_text()
+    assert '"/usr/lib/layoutc/dump.pyz"' in manifest
+    assert run_cli("install", "--uninstall", "--root", str(tmp_path)).code == 0
+    assert snapshot(tmp_path) == {}

@@ -34,6 +34,22 @@ def test_installed_paths_and_modes(qemu_plan: InstallPlan) -> None:
     assert [e.path for e in qemu_plan.entries] == sorted(e.path for e in qemu_plan.entries)
 
 
+def test_the_kernel_install_plugin_and_the_dumper() -> None:
+    from layoutc.install.plan import install_plan
+
+    from .conftest import QEMU, artifacts_of
+
+    profile, artifacts = artifacts_of(QEMU)
+    plan = install_plan(profile.board, profile.file, "test", artifacts, dumper=b"PK-zipapp")
+    files = {e.path: e for e in plan.entries if e.kind is EntryKind.FILE}
+    plugin = files["/etc/kernel/install.d/91-layoutc-recovery.install"]
+    assert plugin.mode == 0o755 and plugin.source == "kernel-install/91-layoutc-recovery.install"
+    dumper = files["/usr/lib/layoutc/dump.pyz"]
+    assert (dumper.mode, dumper.content, dumper.role) == (0o755, b"PK-zipapp", "dumper")
+    without = install_plan(profile.board, profile.file, "test", artifacts)
+    assert "/usr/lib/layoutc/dump.pyz" not in {e.path for e in without.entries}
+
+
 def test_enablement_links_follow_the_install_sections(qemu_plan: InstallPlan) -> None:
     links = {e.path: e.target for e in qemu_plan.entries if e.kind is EntryKind.LINK}
     unit = "/etc/systemd/system"

@@ -51,8 +51,10 @@ def _plan(ns: argparse.Namespace, diags: Diagnostics) -> InstallPlan | None:
         found = _artifacts_from_profile(ns.profile, diags)
     if found is None or diags.has_errors:
         return None
+    from layoutc.dump.zipapp import archive
+
     board, profile, artifacts = found
-    return install_plan(board, profile, __version__, artifacts, preset=ns.preset)
+    return install_plan(board, profile, __version__, artifacts, preset=ns.preset, dumper=archive())
 
 
 def _refused(diags: Diagnostics, errors: tuple[InstallError, ...]) -> None:

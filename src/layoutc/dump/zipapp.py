@@ -23,6 +23,7 @@ PACKAGES = ("dump", "devicetree", "status")  # the layoutc subpackages the archi
 MAIN = "import sys\nfrom layoutc.dump.__main__ import main\nsys.exit(main(sys.argv[1:]))\n"
 INIT = '"""layoutc (device zipapp: the dumper, the device tree tool and the status)."""\n'
 SHEBANG = b"#!/usr/bin/env python3\n"
+_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip member can carry
 
 
 def _pyc(path: Path, name: str) -> bytes:
@@ -35,23 +36,39 @@ def _pyc(path: Path, name: str) -> bytes:
     return bytes(_code_to_hash_pyc(code, importlib.util.source_hash(source), checked=False))
 
 
-def build(out: str) -> int:
-    """Write the zipapp to ``out``; returns its size in bytes."""
+def archive() -> bytes:
+    """The zipapp's bytes: the same for the same sources and interpreter (members sorted, one fixed date and
+    mode each), so ``layoutc install`` lays it again only when it changed."""
+    import io
     import json
 
     layoutc = Path(__file__).resolve().parent.parent
+    buffer = io.BytesIO()
+    buffer.write(SHEBANG)
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        _member(z, "__main__.py", MAIN.encode())
+        _member(z, "layoutc/__init__.py", INIT.encode())
+        for package in PACKAGES:
+            for path in sorted((layoutc / package).rglob("*.py")):
+                rel = f"layoutc/{package}/{path.relative_to(layoutc / package).as_posix()}"
+                _member(z, rel, path.read_bytes())
+                _member(z, f"{rel[:-3]}.pyc", _pyc(path, rel))
+        _member(z, "layoutc/dump/filter-spec.schema.json", json.dumps(load_schema(), indent=1).encode())
+    return buffer.getvalue()
+
+
+def _member(z: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=_EPOCH)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    z.writestr(info, data, compresslevel=9)
+
+
+def build(out: str) -> int:
+    """Write the zipapp to ``out`` (mode 0755, through a temporary name); returns its size in bytes."""
     tmp = out + ".tmp"
     with open(tmp, "wb") as f:
-        f.write(SHEBANG)
-        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
-            z.writestr("__main__.py", MAIN)
-            z.writestr("layoutc/__init__.py", INIT)
-            for package in PACKAGES:
-                for path in sorted((layoutc / package).rglob("*.py")):
-                    rel = f"layoutc/{package}/{path.relative_to(layoutc / package).as_posix()}"
-                    z.write(path, rel)
-                    z.writestr(f"{rel[:-3]}.pyc", _pyc(path, rel))
-            z.writestr("layoutc/dump/filter-spec.schema.json", json.dumps(load_schema(), indent=1))
+        f.write(archive())
     os.chmod(tmp, 0o755)
     os.replace(tmp, out)
     return os.path.getsize(out)

@@ -20,7 +20,7 @@ from layoutc.install.units import enablement, preset_text
 from layoutc.model.install_plan import EntryKind, InstallEntry, InstallPlan
 from layoutc.render import Artifact
 from layoutc.render.comment import comment
-from layoutc.render.device_view import CONFIG_DIR, INSTALL_DIR
+from layoutc.render.device_view import CONFIG_DIR, DUMP_PYZ, INSTALL_DIR
 
 UNIT_DIR = "/etc/systemd/system"
 PRESET = "/etc/systemd/system-preset/90-layoutc.preset"
@@ -71,12 +71,16 @@ def destination(artifact: Artifact) -> str | None:
 
 
 def install_plan(board: str, profile: str, version: str, artifacts: Iterable[Artifact], *,
-                 preset: bool = False) -> InstallPlan:
+                 preset: bool = False, dumper: bytes = b"") -> InstallPlan:
     """The plan of one board: every artifact at its installed path, and its units enabled.
 
     ``preset``: write a preset file that enables the units instead of the enablement links.
+    ``dumper``: the device zipapp (``layoutc.dump.zipapp.archive``), laid at ``DUMP_PYZ`` where the device
+    scripts run it (the dumper, the device tree tool, ``layoutc status``); empty: not laid.
     """
     entries: list[InstallEntry] = []
+    if dumper:
+        entries.append(InstallEntry(DUMP_PYZ, EntryKind.FILE, "dumper", content=dumper, mode=0o755))
     skipped: list[tuple[str, str]] = []
     for artifact in artifacts:
         where = destination(artifact)
