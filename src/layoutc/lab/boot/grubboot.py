@@ -19,7 +19,8 @@ the variables exported: the host's own ``00_header`` (the ``next_entry`` one-sho
 (shaped like ``10_linux``'s: ``linux /vmlinuz $GRUB_CMDLINE_LINUX``) and the generated ``45_layoutc_recovery``.
 
 Kernel and initramfs files are on the ``boot`` disk (``mkfs.ext4 -d``): ``/vmlinuz`` and ``/initrd.img`` (the
-recovery entry's paths from ``layout.json`` ``recovery_boot``: the recovery image) and
+recovery entry's paths from ``layout.json`` ``recovery_boot``: the recovery image; 45_layoutc_recovery runs with
+``LAYOUTC_GRUB_SYSROOT`` at an empty directory, so it prints that fixed entry whatever the host has in /boot) and
 ``/initrd-production.img`` (the production entry's).
 """
 
@@ -139,7 +140,9 @@ def make_grub_cfg(layout_dir: Path, board_cmdline: str, recovery_id: str, work: 
         else:
             dest.write_text(text or "")
         dest.chmod(0o755)
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LAB": str(lab), "pkgdatadir": str(PKGDATADIR), "LANG": "C"}
+    (lab / "sysroot").mkdir()  # 45_layoutc_recovery lists no installed kernel here: its fixed entry, the lab's files
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LAB": str(lab), "pkgdatadir": str(PKGDATADIR), "LANG": "C",
+           "LAYOUTC_GRUB_SYSROOT": str(lab / "sysroot")}  # fmt: skip
     proc = subprocess.run(["sh", "-c", MKCONFIG], capture_output=True, text=True, env=env, timeout=60, check=False)
     if proc.returncode != 0:
         raise LabError("tool-missing", f"grub.cfg generation failed: {proc.stderr.strip()[-500:]}")
