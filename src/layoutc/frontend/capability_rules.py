@@ -53,6 +53,8 @@ def check_capabilities(doc: Document, diags: Diagnostics, arch: Arch, version: K
     stated = _stated(doc)
     config = KernelConfig(stated if stated is not None else assumed_config(arch, version), stated is not None)
     options = dict(config.options)
+    if arch is Arch.ARM64 and options.get("KALLSYMS_ALL", "n") != "y":
+        _no_text_symbol(doc, diags, version, config.stated)
     needs = crash_needs(arch, crash.memory is CrashMemory.CMA, crash.target is Target.PMEM_WINDOW,
                         disk.fstype if disk is not None else None)
     in_place = window is not None and (window.mode is WindowMode.HOTPLUG or window.release is Release.KMEM)
@@ -156,6 +158,26 @@ def _deferred(doc: Document, diags: Diagnostics, options: dict[str, str], stated
                   rule=f"{IN_PLACE_RETURN.source}; Kconfig: {_defined(gap)}",
                   hint="build the kernel with them for release kmem, or write window.release: reboot to "
                        "make the choice explicit")
+
+
+def _no_text_symbol(doc: Document, diags: Diagnostics, version: KernelVersion, stated: bool) -> None:
+    symbol: Key = (*CONFIG, "KALLSYMS_ALL")
+    path: Key = symbol if _has(doc, symbol) else CONFIG if stated else ("kernel", "version")
+    path = path if _has(doc, path) else ()
+    why = "" if stated else f" (assumed for a Debian-like arm64 {version} kernel)"
+    diags.error("LC250", f"arm64 crash capture needs CONFIG_KALLSYMS_ALL=y{why}: without it kexec -p builds a "
+                "broken ELF core header",
+                span=doc.span(path), path=dotted(path) if path else "kernel", value="KALLSYMS_ALL: n",
+                rule="kexec-tools computes the crash kernel's page_offset from _text in /proc/kallsyms "
+                     "(kexec/arch/arm64/kexec-arm64.c get_kernel_page_offset); scripts/kallsyms.c keeps only "
+                     "symbols inside [_stext, _etext] unless CONFIG_KALLSYMS_ALL, and arm64's _text lies below "
+                     "_stext. Measured under QEMU: Debian arm64 6.1.0-57 (KALLSYMS_ALL not set) has no _text in "
+                     "/proc/kallsyms, and kexec-tools 2.0.25 and 2.0.32 print \"Can't get the symbol of _text\" "
+                     "and write an ELF header whose /proc/vmcore is 18446603340415574016 bytes, for a disk and a "
+                     "pmem target alike; Debian arm64 7.2.13 (KALLSYMS_ALL=y) works "
+                     "(docs/reference/kernel-rules.md §8.7)",
+                hint="build the kernel with CONFIG_KALLSYMS_ALL=y (Debian's 7.x arm64 kernels have it), or state "
+                     "kernel.config if this kernel already does")
 
 
 def _assumed(doc: Document, diags: Diagnostics, arch: Arch, version: KernelVersion, used: tuple[Need, ...]) -> None:

@@ -25,7 +25,7 @@ from layoutc.importer.sysinfo_types import KconfigOption, KernelModule
 KCONFIG_OPTIONS = (
     "KEXEC", "KEXEC_FILE", "CRASH_DUMP", "PROC_VMCORE", "CMA", "X86_PMEM_LEGACY", "OF_PMEM", "LIBNVDIMM",
     "BLK_DEV_PMEM", "ND_PFN", "ZONE_DEVICE", "DEV_DAX", "DEV_DAX_PMEM", "DEV_DAX_KMEM", "MEMORY_HOTPLUG",
-    "MEMORY_HOTREMOVE", "MHP_MEMMAP_ON_MEMORY", "MODULES", "EXT4_FS", "NUMA",
+    "MEMORY_HOTREMOVE", "MHP_MEMMAP_ON_MEMORY", "MODULES", "EXT4_FS", "NUMA", "KALLSYMS_ALL",
 )
 
 _SET_RE = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=(.*)$")

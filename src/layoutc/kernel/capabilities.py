@@ -60,6 +60,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("MODULES", "kernel/module/Kconfig", None, "loadable modules (any option built =m)"),
     Option("EXT4_FS", "fs/ext4/Kconfig", "ext4", "the ext4 file system the dump is written to"),
     Option("NUMA", "arch/x86/Kconfig, arch/arm64/Kconfig", None, "NUMA nodes (kmem needs the window's node)"),
+    Option("KALLSYMS_ALL", "init/Kconfig", None,
+           "every symbol in /proc/kallsyms; on arm64 the only way _text is listed, which kexec-tools needs"),
 )
 BY_SYMBOL = {o.symbol: o for o in OPTIONS}
 KCONFIG_OPTIONS: tuple[str, ...] = tuple(o.symbol for o in OPTIONS)
@@ -72,6 +74,7 @@ DEBIAN_AMD64: dict[str, str] = {
     "X86_PMEM_LEGACY": "m", "OF_PMEM": "n", "LIBNVDIMM": "m", "BLK_DEV_PMEM": "m", "ND_PFN": "m",
     "ZONE_DEVICE": "y", "DEV_DAX": "m", "DEV_DAX_PMEM": "m", "DEV_DAX_KMEM": "m", "MEMORY_HOTPLUG": "y",
     "MEMORY_HOTREMOVE": "y", "MHP_MEMMAP_ON_MEMORY": "y", "MODULES": "y", "EXT4_FS": "y", "NUMA": "y",
+    "KALLSYMS_ALL": "y",
 }
 # Debian's arm64 kernels as the lab read their shipped configs: no KEXEC_FILE; 6.1 has no ZONE_DEVICE.
 DEBIAN_ARM64: dict[str, str] = {
@@ -85,7 +88,7 @@ def assumed_config(arch: Arch, version: KernelVersion) -> dict[str, str]:
         return dict(DEBIAN_AMD64)
     if version.at_least(7, 0):
         return dict(DEBIAN_ARM64)
-    return {**DEBIAN_ARM64, "ZONE_DEVICE": "n", "DEV_DAX_PMEM": "n", "ND_PFN": "n"}
+    return {**DEBIAN_ARM64, "ZONE_DEVICE": "n", "DEV_DAX_PMEM": "n", "ND_PFN": "n", "KALLSYMS_ALL": "n"}
 
 
 @dataclass(frozen=True, slots=True)
