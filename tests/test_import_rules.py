@@ -28,15 +28,16 @@ ALLOWED: dict[str, frozenset[str]] = {
     "frontend": frozenset({"diagnostics", "kernel", "model", "resources"}),  # kernel: the cmdline tokenizer
     "importer": frozenset({"devicetree", "diagnostics", "frontend", "kernel", "model", "writer"}),  # reads fdt.dtb
     "solve": frozenset({"diagnostics", "kernel", "model"}),
-    "render": frozenset({"devicetree", "kernel", "model", "resources"}),  # devicetree: the crash kernel's DT edit
+    # devicetree: the crash kernel's DT edit; initramfs: what the distribution's crash initramfs hooks ship
+    "render": frozenset({"devicetree", "initramfs", "kernel", "model", "resources"}),
     "writer": frozenset({"model"}),  # model: the install plan it lays (model.install_plan)
     "install": frozenset({"model", "render"}),  # where each rendered artifact goes in a root
     # the crash initramfs plan: the dumper (its zipapp, codecs), the capability table and the sizing model
     "initramfs": frozenset({"diagnostics", "dump", "kernel", "model"}),
     # dump: the one exit-code table (layoutc.dump.exit_codes), standard library only
     "review": frozenset({"diagnostics", "dump", "frontend", "kernel", "model", "render", "solve", "writer"}),
-    "lab": frozenset({"diagnostics", "dump", "frontend", "importer", "initramfs", "kernel", "model", "render",
-                     "writer", "layoutc"}),
+    "lab": frozenset({"devicetree", "diagnostics", "dump", "frontend", "importer", "initramfs", "kernel", "model",
+                     "render", "writer", "layoutc"}),
     "cli": frozenset(
         {"diagnostics", "dump", "frontend", "importer", "initramfs", "install", "kernel", "model", "render", "review",
          "solve",

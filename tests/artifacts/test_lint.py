@@ -30,6 +30,24 @@ def test_shellcheck(rendered: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+INITRAMFS_SCRIPTS = ("initramfs-tools/hooks/layoutc", "initramfs-tools/scripts/init-premount/layoutc",
+                     "dracut/99layoutc/module-setup.sh", "dracut/99layoutc/layoutc-capture.sh")
+
+
+def test_shellcheck_initramfs_integration(rendered: Path) -> None:
+    """The initramfs-tools hook and script (sh) and the dracut module (bash; its hook sh), by their directives."""
+    scripts = [rendered / "initramfs" / s for s in INITRAMFS_SCRIPTS]
+    result = subprocess.run([tool("shellcheck"), "--severity=style", *map(str, scripts)], capture_output=True,
+                            text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for script in scripts:
+        shell = "bash" if script.name == "module-setup.sh" else "sh"
+        assert script.read_text().startswith(f"#!/bin/{shell}\n# shellcheck shell={shell}\n"), script
+        syntax = subprocess.run([tool("bash" if shell == "bash" else "dash"), "-n", str(script)],
+                                capture_output=True, text=True)
+        assert syntax.returncode == 0, f"{script}: {syntax.stderr}"
+
+
 @pytest.mark.parametrize("shell", ["sh", "bash", "dash"])
 def test_shell_syntax(rendered: Path, shell: str) -> None:
     binary = tool(shell)

@@ -104,45 +104,26 @@ def _compiled(profile: Profile, diags: Diagnostics) -> Board | None:
     return Board(profile, layout, {name: files[name] for name in GENERATED})
 
 
-def crash_modules(profile: Profile) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """The modules capture-init.sh loads: needed (the capability table over kernel.config) and optional."""
-    from layoutc.kernel.capabilities import assumed_config, crash_needs, needed_modules
-    from layoutc.model.profile import CrashMemory, Target
-
-    config = (dict(profile.kernel_config.options) if profile.kernel_config is not None
-              else assumed_config(profile.arch, profile.kernel_version))
-    fstype = profile.disk.fstype if profile.disk else None
-    needs = crash_needs(profile.arch, profile.crash.memory is CrashMemory.CMA,
-                        profile.crash.target is Target.PMEM_WINDOW, fstype)
-    optional = ("efivarfs", *((fstype,) if fstype and profile.crash.target is Target.DISK else ()))
-    return needed_modules(needs, config), optional
-
-
 def build_plan(board: Board, ns: argparse.Namespace, work: Path) -> CrashInitramfsPlan:
     """The plan from the device's root; raises ``RootError``."""
     from layoutc.dump import zipapp
-    from layoutc.dump.write.compression import DEBIAN_MODULES
     from layoutc.initramfs.build import CrashInputs, plan_crash_initramfs
+    from layoutc.initramfs.contents import crash_contents
     from layoutc.initramfs.root import Root
-    from layoutc.model.profile import Dumper, Target
 
     profile = board.profile
-    needed, optional = crash_modules(profile)
-    layoutc_dumper = profile.dump.dumper is not Dumper.MAKEDUMPFILE
-    pyz = work / "dump.pyz"
-    if layoutc_dumper:
-        zipapp.build(str(pyz))
     compression = str(json.loads(board.device["filter.json"]).get("compression", "zlib"))
-    window = profile.crash.target is Target.PMEM_WINDOW
-    tools: tuple[str, ...] = ("mkfs.ext4",) if window else ("blkid",)
-    tools += () if layoutc_dumper else ("makedumpfile",)
+    contents = crash_contents(profile, compression)
+    pyz = work / "dump.pyz"
+    if contents.layoutc_dumper:
+        zipapp.build(str(pyz))
     inputs = CrashInputs(
         board=profile.board, release=ns.kernel_version, root=Root(Path(ns.root)),
         generated={GENERATED[name]: data for name, data in board.device.items()},
-        zipapp=pyz.read_bytes() if layoutc_dumper else None, zipapp_path=pyz if layoutc_dumper else None,
-        modules=(*needed, *ns.module), optional_modules=optional, tools=tools,
-        optional_tools=("vmcore-dmesg", *(("blkid",) if window else ())),
-        python_packages=DEBIAN_MODULES.get(compression, ()) if layoutc_dumper else (),
+        zipapp=pyz.read_bytes() if contents.layoutc_dumper else None,
+        zipapp_path=pyz if contents.layoutc_dumper else None,
+        modules=(*contents.modules, *ns.module), optional_modules=contents.optional_modules, tools=contents.tools,
+        optional_tools=contents.optional_tools, python_packages=contents.python_packages,
         module_root=Root(Path(ns.modules_root)) if ns.modules_root else None,
     )
     return plan_crash_initramfs(inputs)

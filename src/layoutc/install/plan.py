@@ -26,6 +26,8 @@ UNIT_DIR = "/etc/systemd/system"
 PRESET = "/etc/systemd/system-preset/90-layoutc.preset"
 MANIFEST = "/var/lib/layoutc/manifest.json"
 LAYOUT = f"{INSTALL_DIR}/layout.json"
+INITRAMFS_TOOLS = f"{INSTALL_DIR}/initramfs-tools"  # render.initramfs_view.TOOLS_CONFDIR
+DRACUT_MODULE = "/usr/lib/dracut/modules.d/99layoutc"
 
 _BASENAME = "{name}"  # the artifact's file name
 DESTINATIONS: dict[str, str | None] = {
@@ -51,6 +53,13 @@ DESTINATIONS: dict[str, str | None] = {
     "rearm-udev-rule": f"/etc/udev/rules.d/{_BASENAME}",
     "filter-spec": f"{CONFIG_DIR}/filter.json",
     "crash-dt-edit": f"{CONFIG_DIR}/crash-dt.json",  # arm64: where arm.sh reads the crash kernel's tree edit
+    # the crash initramfs builders (docs/initramfs.md): a conf dir of its own for mkinitramfs -d, never
+    # /etc/initramfs-tools (the production image); dracut's module runs only when -m names it
+    "initramfs-tools-hook": f"{INITRAMFS_TOOLS}/hooks/layoutc",
+    "initramfs-tools-script": f"{INITRAMFS_TOOLS}/scripts/init-premount/layoutc",
+    "initramfs-tools-conf": f"{INITRAMFS_TOOLS}/initramfs.conf",
+    "dracut-module-setup": f"{DRACUT_MODULE}/module-setup.sh",
+    "dracut-capture-hook": f"{DRACUT_MODULE}/layoutc-capture.sh",
 }
 SKIPPED_BECAUSE = {
     "mkosi-conf": "a build-host file: drop it into the image's mkosi.conf.d/",

@@ -19,6 +19,8 @@ from layoutc.render.device_filter import filter_spec, serialize
 from layoutc.render.device_view import DeviceView
 from layoutc.render.document import layout_json
 from layoutc.render.environment import environment
+from layoutc.render.initramfs_view import InitramfsView, compression_of
+from layoutc.render.initramfs_view import build_view as initramfs_view
 from layoutc.render.views import BoardView, view
 
 __all__ = ["Artifact", "OUTPUTS", "Output", "Part", "RenderInput", "environment", "render_all", "render_part"]
@@ -94,11 +96,23 @@ class Output:
     stage: str = ""
     part: Part = Part.BOARD
     serializer: Callable[[RenderInput], bytes] | None = None
+    view: Callable[[RenderInput], BoardView | DeviceView | InitramfsView] | None = None  # None: the part's view
 
 
 def _device(template: str, relpath: str, role: str, mode: int = 0o644,
             when: Callable[[RenderInput], bool] = _always) -> Output:
     return Output(relpath, role, f"device/{template}", mode, when, part=Part.DEVICE)
+
+
+def _initramfs_view(given: RenderInput) -> InitramfsView:
+    assert given.profile is not None, "device rows are rendered with their profile"
+    return initramfs_view(given.profile, given.layout, compression_of(_filter_document(given)))
+
+
+def _initramfs(template: str, relpath: str, role: str, mode: int = 0o644) -> Output:
+    """A file of the distribution's crash initramfs integration (docs/initramfs.md)."""
+    return Output(f"device/initramfs/{relpath}", role, f"initramfs/{template}", mode, part=Part.DEVICE,
+                  view=_initramfs_view)
 
 
 OUTPUTS: tuple[Output, ...] = (
@@ -128,6 +142,12 @@ OUTPUTS: tuple[Output, ...] = (
     Output("device/filter.json", "filter-spec", None, part=Part.DEVICE, serializer=_filter_document),
     Output("device/crash-dt.json", "crash-dt-edit", None, part=Part.DEVICE, when=_device_tree_edit,
            serializer=_dt_edit_document),
+    _initramfs("initramfs-tools-hook.j2", "initramfs-tools/hooks/layoutc", "initramfs-tools-hook", 0o755),
+    _initramfs("initramfs-tools-premount.j2", "initramfs-tools/scripts/init-premount/layoutc",
+               "initramfs-tools-script", 0o755),
+    _initramfs("initramfs-tools.conf.j2", "initramfs-tools/initramfs.conf", "initramfs-tools-conf"),
+    _initramfs("dracut-module-setup.sh.j2", "dracut/99layoutc/module-setup.sh", "dracut-module-setup", 0o755),
+    _initramfs("dracut-capture.sh.j2", "dracut/99layoutc/layoutc-capture.sh", "dracut-capture-hook", 0o755),
 )
 
 
@@ -136,7 +156,8 @@ def _render(out: Output, given: RenderInput) -> bytes:
         assert out.serializer is not None, f"{out.relpath}: a row without a template has a serializer"
         return out.serializer(given)
     template = environment().get_template(out.template)
-    return template.render(v=given.view, l=given.layout, stage=out.stage).encode()
+    shown = given.view if out.view is None else out.view(given)
+    return template.render(v=shown, l=given.layout, stage=out.stage).encode()
 
 
 def render_part(part: Part, given: RenderInput) -> tuple[Artifact, ...]:
