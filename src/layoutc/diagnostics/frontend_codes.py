@@ -65,7 +65,7 @@ FRONTEND_CODES: dict[str, str] = {
     "LC243": "an option the design needs is built as a module (=m) but MODULES is not y",
     "LC244": "warning: no kernel.config: a Debian-like kernel configuration is assumed",
     "LC245": "warning: the kernel cannot hand the window back in place: it returns at the next normal boot",
-    "LC250": "arm64 kernel without CONFIG_KALLSYMS_ALL: no _text in /proc/kallsyms, kexec -p writes a broken core header",
+    "LC250": "arm64 kernel without CONFIG_KALLSYMS_ALL: kexec -p writes a broken ELF core header (no _text)",
     # the installed kernels the recovery boot entries follow (frontend/recovery_rules.py): numbered beside
     # the install codes, since what install lays (45_layoutc_recovery, the kernel-install plugin) reads them
     "LC513": "recovery.kernel_glob or initrd_glob is not an absolute path",
