@@ -143,7 +143,11 @@ def run_cycle(
     *,
     stage: str,
 ) -> CycleResult:
-    """``stage`` ``arm`` (production boot and arm.sh only) or ``full``."""
+    """``stage`` ``arm`` (production boot and arm.sh only) or ``full``; an arm64 kernel runs ``Arm64Cycle``."""
+    if k.arch == "arm64":
+        from layoutc.lab.cycle_arm64 import Arm64Cycle
+
+        return Arm64Cycle.prepare(layout_dir, layout, k, machine, out_dir, opts, stage=stage).run()
     return CrashCycle.prepare(layout_dir, layout, k, machine, out_dir, opts, stage=stage).run()
 
 
@@ -391,10 +395,10 @@ def _boot_selection_problem(layout: Layout, machine: board.Machine, opts: CycleO
 
 
 def _boot(name: str, ctx: CycleContext, image: Path, cmdline: str, ram: Path,
-          disks: tuple[tuple[str, Path], ...]) -> tuple[BootRecord, GuestOutput]:  # fmt: skip
+          disks: tuple[tuple[str, Path], ...], dtb: Path | None = None) -> tuple[BootRecord, GuestOutput]:  # fmt: skip
     log = ctx.out_dir / f"serial-{name}.log"
     boot = qemu.QemuBoot(ctx.kernel.vmlinuz, image, cmdline, ctx.machine, log, ctx.opts.accel, ctx.opts.timeout,
-                     ram_path=ram, drives=disks)  # fmt: skip
+                     ram_path=ram, drives=disks, dtb=dtb)  # fmt: skip
     result = qemu.run_boot(boot)
     record = BootRecord(name, round(result.seconds, 2), result.returncode, str(log), result.argv)
     return record, parse_serial(log.read_bytes())
@@ -403,8 +407,9 @@ def _boot(name: str, ctx: CycleContext, image: Path, cmdline: str, ram: Path,
 def _cmdline(layout: Layout, stage: str, machine: board.Machine) -> str:
     words = [layout.board_cmdline, *machine.memmap, getattr(layout.cmdline, stage), "panic=-1"]
     line = " ".join(" ".join(words).split())
-    if "console=ttyS0" not in line.split():
-        line += " console=ttyS0"  # the lab reads the serial port (a board's own console= may be empty)
+    console = "console=ttyAMA0" if machine.type == "virt" else "console=ttyS0"  # arm64 virt: the PL011
+    if console not in line.split():
+        line += f" {console}"  # the lab reads the serial port (a board's own console= may be empty)
     return line
 
 

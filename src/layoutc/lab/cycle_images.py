@@ -22,6 +22,7 @@ from layoutc.lab.facts.cycle_facts import CycleOptions
 from layoutc.lab.guest import cycle_stages as cycle_guest
 from layoutc.lab.guest import stages as guest
 from layoutc.lab.image import devicezip, initramfs, kernels
+from layoutc.lab.image.sysroot import Sysroot
 from layoutc.lab.layout_dir import load_layout
 from layoutc.model.layout import Layout
 from layoutc.model.profile import Profile
@@ -41,6 +42,14 @@ OS_OVERRIDES = {
     "usr/bin/dash": Path("/usr/bin/dash").read_bytes() if Path("/usr/bin/dash").is_file() else b"",
     "usr/bin/sha256sum": Path("/usr/bin/sha256sum").read_bytes() if Path("/usr/bin/sha256sum").is_file() else b"",
 }
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Arm64Root:
+    """What an arm64 guest root takes from the arm64 userland (``cycle_arm64``)."""
+
+    sysroot: Sysroot
+    modules: tuple[str, ...] = ()  # kernel modules the lab adds beside layout.json's
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -143,32 +152,41 @@ def device_image(
     plan: cycle_guest.CyclePlan,
     out: Path,
     doc: Mapping[str, Any],
+    arm64: Arm64Root | None = None,
 ) -> Path:
     """The production/recovery root: lab /init and stages, the generated arm/recover scripts, crash kernel
-    (and, for disk targets, util-linux blkid: recover.sh finds a by-partlabel disk with it when no udev ran)."""
+    (and, for disk targets, util-linux blkid: recover.sh finds a by-partlabel disk with it when no udev ran).
+    ``arm64``: the guest's userland, its interpreter and tools (dash among them) and the modules it adds."""
     ck = doc.get("crash_kexec") or {}
     extra = {
         "usr/lib/layoutc/arm.sh": (device / "arm.sh").read_bytes(),
         "usr/lib/layoutc/recover.sh": (device / "recover.sh").read_bytes(),
         "etc/layoutc/filter.json": (device / "filter.json").read_bytes(),
+        # arm64 window boards: the crash kernel's device tree edit arm.sh applies
+        **({"etc/layoutc/crash-dt.json": (device / "crash-dt.json").read_bytes()}
+           if (device / "crash-dt.json").is_file() else {}),
         str(ck.get("kernel", "/boot/crash/vmlinuz")).lstrip("/"): k.vmlinuz.read_bytes(),
         str(ck.get("initrd", "/boot/crash/initrd.img")).lstrip("/"): crash_image.read_bytes(),
         "lab/upload": cycle_guest.UPLOAD.encode(),
-        **devicezip.guest_files(out.parent / "devicezip", json.dumps(dict(doc)).encode()),  # layoutc status
+        **devicezip.guest_files(out.parent / "devicezip", json.dumps(dict(doc)).encode(),
+                                arm64.sysroot if arm64 else None),  # layoutc status (arm64: the DT tool too)
         f"{plan.store.strip('/')}/.keep": b"",
         **plan_files(plan),
     }
     all_stages = {**guest.stages(guest.GuestPlan(), extra=dict(stages))}
     if "60-recover" in stages:
         all_stages.pop("20-offline", None)
+    lab_modules = (*LAB_MODULES, *(arm64.modules if arm64 else ()))
     spec = initramfs.InitramfsSpec(
         init=guest.INIT,
         module_dir=k.module_dir,
-        modules=(*layout.boot_modules.recovery, *(m for m in LAB_MODULES if m not in layout.boot_modules.recovery)),
-        tools=(*initramfs.DEFAULT_TOOLS, *(("/usr/sbin/blkid",) if plan.disk_label else ())),
+        modules=(*layout.boot_modules.recovery, *(m for m in lab_modules if m not in layout.boot_modules.recovery)),
+        tools=(*initramfs.DEFAULT_TOOLS, *(("/usr/sbin/blkid",) if plan.disk_label else ()),
+               *(("dash",) if arm64 else ())),  # fmt: skip
         stages=all_stages,
         extra=extra,
-        overrides=OS_OVERRIDES,
+        overrides={} if arm64 else OS_OVERRIDES,  # arm64: busybox's sha256sum; dash from the userland
+        sysroot=arm64.sysroot if arm64 else None,
     )
     return initramfs.build_initramfs(spec, out)
 

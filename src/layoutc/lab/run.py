@@ -278,8 +278,6 @@ def _cannot_run(layout: Layout, k: kernels.Kernel, cmdline: str, stage: str) -> 
         problems.append(msg)
     if layout.strategy.crash_memory == "cma" and not k.has_cma:
         problems.append(f"kernel {k.release} has no crashkernel=,cma (6.17+); this layout needs it")
-    if stage in ("arm", "full") and k.arch != "amd64":
-        problems.append(f"--stage {stage} is not implemented for {k.arch} yet")
     return problems
 
 

@@ -15,8 +15,8 @@ Disks are found by their virtio serial (``/sys/block/vd*/serial``): ``boot`` (ex
 profile's ``disk.device``; the generated scripts find it by that name with blkid, as the lab does here:
 after each recover.sh run the guest mounts it read-only and counts the COMPLETE dumps on it).
 
-The shell is in ``sh/``: ``35-disks.sh``, ``40-arm.sh``, ``50-panic.sh``, ``60-recover.sh``, ``crash-init.sh``
-(the crash initramfs's ``/init``) and ``upload.sh`` (``/lab/upload``).
+The shell is in ``sh/``: ``35-disks.sh``, ``40-arm.sh``, ``41-crash-dtb.sh`` (arm64), ``50-panic.sh``,
+``60-recover.sh``, ``crash-init.sh`` (the crash initramfs's ``/init``) and ``upload.sh`` (``/lab/upload``).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from layoutc.lab.guest.stages import script
 
 DISKS = script("35-disks.sh")
 ARM = script("40-arm.sh")
+CRASH_DTB = script("41-crash-dtb.sh")  # arm64: the crash kernel's DTB arm.sh built (cycle_arm64)
 PANIC = script("50-panic.sh")
 CRASH_INIT = script("crash-init.sh")
 UPLOAD = script("upload.sh")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from layoutc.dump import zipapp
 from layoutc.lab.image import pyrt
+from layoutc.lab.image.sysroot import Sysroot
 
 PYZ = "usr/lib/layoutc/dump.pyz"
 LAYOUT = "usr/lib/layoutc/layout.json"
@@ -22,21 +23,24 @@ STATUS_IMPORTS = ("argparse", "dataclasses", "enum", "json", "pathlib", "re", "r
 _LOCK = threading.Lock()
 
 
-@lru_cache(maxsize=1)
-def _files(work: str) -> tuple[tuple[str, bytes], ...]:
+@lru_cache(maxsize=2)
+def _files(work: str, sysroot: Sysroot | None = None) -> tuple[tuple[str, bytes], ...]:
+    """The zipapp and the interpreter; for an arm64 guest (``sysroot``) the arm64 interpreter, and what the device
+    tree tool loads too (arm.sh builds the crash kernel's DTB with it)."""
     pyz = Path(work) / "dump.pyz"
     zipapp.build(str(pyz))
-    run = (f"import sys, runpy; sys.path.insert(0, {str(pyz)!r}); sys.argv[1:] = ['--help']; "
-           "runpy.run_module('layoutc.status', run_name='__main__')")  # fmt: skip
-    files = pyrt.python_files(pyrt.imported_modules([["-c", run]], STATUS_IMPORTS))
+    commands = [["-c", f"import sys, runpy; sys.path.insert(0, {str(pyz)!r}); sys.argv[1:] = ['--help']; "
+                 f"runpy.run_module({module!r}, run_name='__main__')"]
+                for module in ("layoutc.status", *(("layoutc.devicetree",) if sysroot is not None else ()))]
+    files = pyrt.python_files(pyrt.imported_modules(commands, STATUS_IMPORTS), sysroot=sysroot)
     files[PYZ] = pyz.read_bytes()
     return tuple(sorted(files.items()))
 
 
-def guest_files(work: Path, layout_json: bytes) -> dict[str, bytes]:
+def guest_files(work: Path, layout_json: bytes, sysroot: Sysroot | None = None) -> dict[str, bytes]:
     """Archive path → bytes: the zipapp, the interpreter (built once per process) and ``layout_json``."""
     work.mkdir(parents=True, exist_ok=True)
     with _LOCK:
-        files = dict(_files(str(work.resolve())))
+        files = dict(_files(str(work.resolve()), sysroot))
     files[LAYOUT] = layout_json
     return files

@@ -30,6 +30,9 @@ from layoutc.lab.image import aptsources, kernels
 
 USERLAND = ("busybox-static", "kexec-tools", "ndctl", "daxctl", "util-linux", "python3.11-minimal",
             "libpython3.11-stdlib")  # fmt: skip
+# the crash cycle's arm64 roots: mkfs.ext4 (capture.sh), dash (recover.sh runs under the OS's /bin/sh), and the
+# codec of a zstd filter spec (the crash initramfs ships it beside the dumper)
+CYCLE_USERLAND = ("e2fsprogs", "dash", "python3-zstandard")
 TRIPLETS = {"arm64": "aarch64-linux-gnu", "amd64": "x86_64-linux-gnu"}
 ELF_MACHINES = {"arm64": 183, "amd64": 62}  # e_machine: EM_AARCH64, EM_X86_64
 _LIB_RE = re.compile(r"^(lib|zlib1g)")  # shared-library packages (Debian policy 8.1: named after the soname)
@@ -207,13 +210,16 @@ def ensure_userland(
     data = _marker(dest)
     if data is not None:
         listed = data.get("packages")
-        return Sysroot(dest / "root", arch, tuple(str(p) for p in listed) if isinstance(listed, list) else ())
+        cached = tuple(str(p) for p in listed) if isinstance(listed, list) else ()
+        if all(any(d.startswith(f"{name}_") for d in cached) for name in (*USERLAND, *CYCLE_USERLAND)):
+            return Sysroot(dest / "root", arch, cached)
+        data = None  # an older cache without the crash cycle's packages: fetched again
     if offline:
         raise LabError("userland-unavailable", f"the {arch} guest userland is not in the cache {root}")
     mirror = mirror or kernels.debian_mirror()
     apt = kernels.Apt(kernels.apt_root(root, arch), arch)
     apt.update(mirror)
-    names = closure(apt.depends, USERLAND)
+    names = closure(apt.depends, (*USERLAND, *CYCLE_USERLAND))
     debdir = root / "debs" / arch
     apt.download(names, debdir)
     debs = [next(iter(sorted(debdir.glob(f"{n}_*.deb"))), None) for n in names]

@@ -5,8 +5,9 @@ mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t tmpfs tmpfs /tmp
-# the crash cmdline is arm.sh's (the board's console may not be the serial port): talk to ttyS0 directly
-[ -c /dev/ttyS0 ] && exec > /dev/ttyS0 2>&1
+# the crash cmdline is arm.sh's (the board's console may not be the serial port): talk to the serial port
+# directly: arm64 virt's PL011 first (its kernel also makes ttyS* nodes for 8250 ports that do not exist)
+if [ -c /dev/ttyAMA0 ]; then exec > /dev/ttyAMA0 2>&1; elif [ -c /dev/ttyS0 ]; then exec > /dev/ttyS0 2>&1; fi
 dmesg -n 1
 echo "LAYOUTC-START $(uname -r)"
 # shellcheck source=/dev/null # written by the host: 00-common.sh and 35-disks.sh
