@@ -89,7 +89,8 @@ def test_every_guest_shell_file_is_loaded() -> None:
     loaded = {guest.INIT, guest.COMMON, guest.FACTS, guest.OFFLINE, guest.HOTPLUG, guest.FINAL, guest.DEVICETREE,
               guest.KEXEC_PROBE,
               cycle_guest.DISKS,
-              cycle_guest.ARM, cycle_guest.CRASH_DTB, cycle_guest.PANIC, cycle_guest.RECOVER, cycle_guest.CRASH_INIT, cycle_guest.UPLOAD}
+              cycle_guest.ARM, cycle_guest.CRASH_DTB,
+              cycle_guest.PANIC, cycle_guest.RECOVER, cycle_guest.CRASH_INIT, cycle_guest.UPLOAD}
     on_disk = {p.name: p.read_text() for p in GUEST_SH.glob("*.sh")}
     assert sorted(on_disk) == sorted(p.name for p in GUEST_SH.iterdir()), "only .sh files in sh/"
     assert {name for name, text in on_disk.items() if text not in loaded} == set()
