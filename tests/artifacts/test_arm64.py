@@ -43,7 +43,7 @@ KEXEC = """dtb=
 for a in "$@"; do case $a in --dtb=*) dtb=${{a#--dtb=}} ;; esac; done
 [ -n "$dtb" ] || exit 3
 cp "$dtb" "$LAYOUTC_ROOT/../kexec.dtb" || exit 3
-PYTHONPATH="$LAYOUTC_ROOT/usr/lib/layoutc/dump.pyz" python3 -c "{check}" "$dtb" {node} || exit 4
+PYTHONPATH="$LAYOUTC_ROOT/usr/lib/layoutc/layoutc-device.pyz" python3 -c "{check}" "$dtb" {node} || exit 4
 echo 1 >"$LAYOUTC_ROOT/sys/kernel/kexec_crash_loaded\""""
 # 7.2 lists _text (below _stext); what a reader without CAP_SYSLOG sees: zero addresses
 KALLSYMS = "0000000000000000 T _text\n0000000000000000 T _stext\n0000000000000000 T __kvm_nvhe___invalid\n"
@@ -53,7 +53,7 @@ WINDOW_BOARDS = ("arm64-virt-4g", "arm64-chromebook-4g", "arm64-server-8g-2node"
 
 @pytest.fixture(scope="module")
 def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pyz") / "dump.pyz"
+    out = tmp_path_factory.mktemp("pyz") / "layoutc-device.pyz"
     build(str(out))
     return out
 
@@ -104,7 +104,7 @@ class Arm64:
         stub(self.bin, "logger", "")
         stub(self.bin, "dmesg", "")
         stub(self.bin, "kexec", KEXEC.format(check=CHECK, node=self.node))
-        put(self.root, "usr/lib/layoutc/dump.pyz", pyz.read_bytes())
+        put(self.root, "usr/lib/layoutc/layoutc-device.pyz", pyz.read_bytes())
         put(self.root, "etc/layoutc/crash-dt.json", (self.device / "crash-dt.json").read_bytes())
         put(self.root, "sys/firmware/fdt", running_fdt(dtb=self.dtb))
         put(self.root, "proc/iomem", IOMEM if name == "arm64-virt-4g" else _iomem(self.doc))
@@ -159,7 +159,7 @@ def test_edit_artifact_matches_the_schema_and_the_window(name: str) -> None:
     (region,) = edit_from_json(document).pmem_regions
     w = doc["dump_window"]
     assert (region.base, region.size, region.volatile) == (w["start"], w["size"], True)
-    assert region.numa_node_id == (w["node"] if doc["memory"]["srat"] else None)
+    assert region.numa_node_id == w["node"]  # always: kmem refuses node -1, a tree without nodes has node 0
 
 
 def test_no_edit_without_an_arm64_window() -> None:
@@ -174,8 +174,9 @@ def test_edit_artifact(pyz: Path, tmp_path: Path) -> None:
     (region,) = edit.pmem_regions
     assert (region.base, region.size, region.volatile, region.numa_node_id) == (*WINDOW, True, 0)
     assert edit.remove_seeds
+    # a board whose tree has no NUMA nodes still names node 0, which the kernel fakes: kmem refuses node -1
     nonuma = edit_from_json(json.loads(artifacts(*board("arm64-virt-4g-reboot"))["device/crash-dt.json"]))
-    assert nonuma.pmem_regions[0].numa_node_id is None
+    assert nonuma.pmem_regions[0].numa_node_id == 0
 
 
 @pytest.mark.parametrize("name", WINDOW_BOARDS)
@@ -261,8 +262,8 @@ FAILURES: dict[str, tuple[Callable[[Arm64], object], int, str]] = {
                     "the device tree edit cannot be applied to /sys/firmware/fdt: "),
     "edit-missing": (lambda b: (b.root / "etc/layoutc/crash-dt.json").unlink(), 22,
                      "the device tree edit /etc/layoutc/crash-dt.json is missing"),
-    "tool-missing": (lambda b: (b.root / "usr/lib/layoutc/dump.pyz").unlink(), 22,
-                     "/usr/lib/layoutc/dump.pyz (the device tree tool) is missing"),
+    "tool-missing": (lambda b: (b.root / "usr/lib/layoutc/layoutc-device.pyz").unlink(), 22,
+                     "/usr/lib/layoutc/layoutc-device.pyz (the device tree tool) is missing"),
     "node-not-pmem": (_other_node, 22, "the device tree edit cannot be applied to /sys/firmware/fdt: "
                       f"{NODE} exists and is not a pmem-region; refusing to replace it"),
     "overlapping-region": (_overlapping_region, 22, "the device tree edit cannot be applied to /sys/firmware/fdt: "

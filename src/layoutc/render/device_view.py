@@ -162,13 +162,15 @@ def _window(profile: Profile, layout: Layout, block: int) -> WindowView | None:
 
 
 def _device_tree(layout: Layout) -> DeviceTreeView | None:
-    """The crash kernel's DT edit of an arm64 window: its pmem-region, volatile (the window is DRAM), with the
-    window's NUMA node when the board's tree has NUMA nodes (the kmem hand-back refuses node -1), seeds removed."""
+    """The crash kernel's DT edit of an arm64 window: its pmem-region, volatile (the window is DRAM), always with
+    the window's NUMA node, and the seeds removed. The node is never left out: of_pmem takes the region's node
+    from numa-node-id (NUMA_NO_NODE without it) and dax/kmem refuses a region of node -1 (LNX:drivers/nvdimm/
+    of_pmem.c of_pmem_region_probe, LNX:drivers/dax/kmem.c dev_dax_kmem_probe), and a tree without NUMA
+    nodes still has node 0, which the kernel fakes (LNX:drivers/base/arch_numa.c numa_init, "Faking a node")."""
     window = layout.dump_window
     if layout.arch is not Arch.ARM64 or window is None:
         return None
-    node = window.node if layout.memory.srat else None
-    region = PmemRegion(window.start, window.size, volatile=True, numa_node_id=node)
+    region = PmemRegion(window.start, window.size, volatile=True, numa_node_id=window.node)
     mem = next((t for t in _tokens(layout.cmdline.recovery) if t.startswith("mem=")), "")
     return DeviceTreeView(edit=Edit((region,), remove_seeds=True), edit_path=DT_EDIT, running_fdt=RUNNING_FDT,
                           dtb=CRASH_DTB, node=region.path, recovery_mem=mem)
