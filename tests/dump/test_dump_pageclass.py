@@ -15,7 +15,7 @@ import vmcore_fixtures as fixtures
 
 from conftest import need_module, need_tool, run_dump
 from layoutc.dump import extents
-from layoutc.dump.classify import pageclass, pagewalk
+from layoutc.dump.classify import pagebatch, pageclass
 from layoutc.dump.read import elf_input as elf
 from layoutc.dump.read import physmap
 from layoutc.dump.read import vmcore_source as source
@@ -277,15 +277,13 @@ def test_numpy_and_stdlib_paths_agree_on_random_struct_pages(generation: str, le
         raw[-47] = rng.choice([0, 1, 9, 70])  # compound_order of 6.1 (byte 17)
     slow: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
     fast: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
-    picked: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
+    batch: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
     pageclass._classify_batch(lay, level, first, n, bytes(raw), slow)
     pagescan.classify(np, lay, level, first, n, bytes(raw), fast)
-    candidates = pagewalk.candidates(lay, n, bytes(raw))
-    assert len(candidates) < n
-    pageclass._classify_batch(lay, level, first, n, bytes(raw), picked, candidates)
+    pagebatch.classify(pageclass.Chain(lay, level), lay, first, n, bytes(raw), batch)
     for c in pageclass.CLASSES:
         assert extents.normalize(slow[c]) == extents.normalize(fast[c]), c
-        assert extents.normalize(slow[c]) == extents.normalize(picked[c]), c
+        assert extents.normalize(slow[c]) == extents.normalize(batch[c]), c
     assert any(slow.values())
 
 
@@ -308,7 +306,7 @@ def test_pages_inside_an_excluded_range_are_not_looked_at(vectorize: bool) -> No
 
         pagescan.classify(need_module("numpy"), lay, 31, first, n, raw, found)
     else:
-        pageclass._classify_batch(lay, 31, first, n, raw, found, pagewalk.candidates(lay, n, raw))
+        pagebatch.classify(pageclass.Chain(lay, 31), lay, first, n, raw, found)
     assert extents.normalize(found["free"]) == [(first, first + 4)]
     assert extents.normalize(found["cache"]) == [(first + 8, first + 9)]
 

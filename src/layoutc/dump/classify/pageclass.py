@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from layoutc.dump import extents
-from layoutc.dump.classify import pagescan, pagewalk
+from layoutc.dump.classify import pagebatch, pagescan
 from layoutc.dump.extents import Extent
 from layoutc.dump.read.pagetable import PageTable, ReadPhys
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
@@ -232,12 +232,6 @@ def _numpy() -> Any:
     return numpy
 
 
-DENSE = 4
-"""With ``vectorize=None``, a batch where more than 1/DENSE of the pages are candidates goes to
-numpy when it is importable: the Python chain costs about 1 us per candidate, numpy about 0.1 us
-per page plus about 0.06 s to import it once."""
-
-
 def classify(
     info: VmcoreInfo,
     table: PageTable,
@@ -248,8 +242,8 @@ def classify(
 ) -> Classes:
     """Exclusion extents per class for the present pfns (makedumpfile's decision chain).
 
-    ``vectorize``: True runs every batch through numpy (when importable), False none; None (the
-    default) runs the standard-library filter and uses numpy only for batches dense in candidates.
+    Each batch goes through ``pagebatch`` (the chain as lane-mask arithmetic, standard library);
+    ``vectorize=True`` runs it through numpy (``pagescan``) instead, when numpy is importable.
     """
     applied, notes = capabilities(info, level)
     if applied < 0:
@@ -261,21 +255,14 @@ def classify(
     found: dict[str, list[Extent]] = {c: [] for c in CLASSES}
     unread = 0
     np: Any = _numpy() if vectorize else None
-    tried = vectorize is not None
+    chain = Chain(lay, applied)
     for pfn, n, raw in memmap.batches(present):
         if raw is None:
             unread += n
-            continue
-        if np is None:
-            picked = pagewalk.candidates(lay, n, raw)
-            if tried or len(picked) * DENSE <= n:
-                _classify_batch(lay, applied, pfn, n, raw, found, picked)
-                continue
-            np, tried = _numpy(), True
-            if np is None:
-                _classify_batch(lay, applied, pfn, n, raw, found, picked)
-                continue
-        pagescan.classify(np, lay, applied, pfn, n, raw, found)
+        elif np is None:
+            pagebatch.classify(chain, lay, pfn, n, raw, found)
+        else:
+            pagescan.classify(np, lay, applied, pfn, n, raw, found)
     if unread:
         notes.append(f"{unread} struct pages could not be read; those pages are kept")
     return Classes({c: extents.normalize(p) for c, p in found.items() if p}, applied, tuple(notes))
@@ -290,10 +277,11 @@ def _classify_batch(
     found: dict[str, list[Extent]],
     indices: Iterable[int] | None = None,
 ) -> None:
-    """makedumpfile's loop over one batch: after excluding a range of more than one page (a free
-    block, a compound page) it skips the rest of that range without looking at those pages.
+    """makedumpfile's loop over one batch, page by page: after excluding a range of more than one
+    page (a free block, a compound page) it skips the rest of that range without looking at those
+    pages.  The reference that ``pagebatch`` (the default) and ``pagescan`` are tested against.
 
-    ``indices``: the pages that can be excluded at all (``pagewalk.candidates``); default all.
+    ``indices``: only these pages (ascending); default all.
     """
     chain = Chain(lay, level)
     reach = 0

@@ -1,0 +1,183 @@
+"""makedumpfile's decision chain over a whole batch of struct pages, standard library only.
+
+Each field the chain reads becomes a *lane mask*: a Python int with bit ``8 * i`` set when page ``i``
+of the batch has the property (a flag bit, bit 0 of ``mapping``, ``_mapcount`` equal to a page-type
+value, bit 0 of the tail word).  Lane masks come from strided slices of the batch
+(``raw[offset::size]``: one byte of the field per page), ``bytes.translate`` (a byte becomes 1 or 0)
+and ``int.from_bytes``; the chain is then a handful of big-int ``&``, ``|`` and ``^`` over all pages
+at once, in C.  ``_mapcount == value`` is the AND of its four bytes' equalities.
+
+Only the pages whose decision can cover more than one page go through the per-page chain
+(:class:`layoutc.dump.classify.pageclass.Chain`), in pfn order, with makedumpfile's skip over the
+rest of each multi-page range it excludes: buddy heads (their order is ``private``), unaccepted
+blocks, and compound heads (their order is in the next struct page).  Every other page decides a
+single page, independently of its neighbours, so its class is a mask expression; the skipped ranges
+are removed from those masks.  Same result as ``pageclass._classify_batch`` page for page
+(tests/dump/test_dump_pageclass.py runs both on fixtures and on random struct pages).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from layoutc.dump.classify.pageclass import Chain, StructPageLayout
+
+_RUN = re.compile(b"\x01+")
+_ONE = re.compile(b"\x01")
+_REPEATS: dict[tuple[int, int], int] = {}
+
+
+def _repeat(n: int, byte: int) -> int:
+    """``byte`` in every lane of ``n``."""
+    key = (n, byte)
+    value = _REPEATS.get(key)
+    if value is None:
+        value = _REPEATS[key] = int.from_bytes(bytes((byte,)) * n, "little")
+    return value
+
+
+class Lanes:
+    """Lane ints of one batch: byte lane ``i`` (bits ``8 * i`` to ``8 * i + 7``) is page ``i``'s.
+
+    A *mask* has 0 or 1 in each lane; a *column* the byte of each page's struct page at one offset."""
+
+    def __init__(self, raw: bytes, n: int, size: int) -> None:
+        self.raw, self.n, self.size, self.stop = raw, n, size, n * size
+        self.all = _repeat(n, 1)
+        self._columns: dict[int, int] = {}
+
+    def column(self, offset: int) -> int:
+        """Byte ``offset`` of every page's struct page, one lane each."""
+        col = self._columns.get(offset)
+        if col is None:
+            col = self._columns[offset] = int.from_bytes(self.raw[offset : self.stop : self.size], "little")
+        return col
+
+    def bit(self, offset: int | None, nr: int | None) -> int:
+        """Pages whose 64-bit word at ``offset`` has bit ``nr``."""
+        if offset is None or nr is None:
+            return 0
+        nr &= 0x3F
+        return (self.column(offset + nr // 8) >> (nr & 7)) & self.all
+
+    def any_bits(self, offset: int, mask: int) -> int:
+        """Pages whose 64-bit word at ``offset`` has any bit of ``mask``."""
+        return self.nonzero(
+            [
+                self.column(offset + j) & _repeat(self.n, (mask >> (8 * j)) & 0xFF)
+                for j in range(8)
+                if mask >> (8 * j) & 0xFF
+            ]
+        )
+
+    def nonzero(self, lanes: list[int]) -> int:
+        """Mask of the lanes where any of ``lanes`` is not zero (carry-free: no lane spills into the next)."""
+        merged = 0
+        for value in lanes:
+            merged |= value
+        low = _repeat(self.n, 0x7F)
+        return ((((merged & low) + low) | merged) >> 7) & self.all
+
+    def equal32(self, offset: int | None, value: int | None) -> int:
+        """Pages whose signed 32-bit field at ``offset`` equals ``value``."""
+        if offset is None or value is None or not -(1 << 31) <= value < 1 << 31:
+            return 0
+        raw = (value & 0xFFFFFFFF).to_bytes(4, "little")
+        return self.all ^ self.nonzero([self.column(offset + j) ^ _repeat(self.n, raw[j]) for j in range(4)])
+
+    def equal8(self, offset: int | None, value: int | None, shift: int = 0) -> int:
+        """Pages whose byte at ``offset`` (of the page ``shift`` further on) equals ``value``."""
+        if offset is None or value is None or not 0 <= value < 256:
+            return 0
+        return (self.all ^ self.nonzero([self.column(offset) ^ _repeat(self.n, value)])) >> (8 * shift)
+
+
+def _indices(mask: int, n: int) -> list[int]:
+    """Pages set in a mask, ascending."""
+    return [m.start() for m in _ONE.finditer(mask.to_bytes(n, "little"))] if mask else []
+
+
+def classify(chain: Chain, lay: StructPageLayout, first: int, n: int, raw: bytes,
+             found: dict[str, list[tuple[int, int]]]) -> None:  # fmt: skip
+    """Append the excluded ranges of pages ``[first, first + n)`` to ``found``."""
+    lanes = Lanes(raw, n, lay.size)
+    flags, pg, val = lay.flags, lay.pg, lay.values
+    left = lanes.all ^ lanes.bit(lay.compound_head, 0)
+    slab = lanes.equal32(lay.mapcount, val["SLAB"]) | lanes.bit(flags, pg["slab"])
+    anon = lanes.bit(lay.mapping, 0) & ~slab
+    cache = lanes.bit(flags, pg["lru"])
+    swapcache = lanes.bit(flags, pg["swapcache"])
+    if swapcache and pg["swapbacked"] is not None:
+        swapcache &= lanes.bit(flags, pg["swapbacked"])
+    cache = (cache | swapcache) & ~anon
+    hwpoison = lanes.bit(flags, pg["hwpoison"])
+    offline = lanes.equal32(lay.mapcount, val["OFFLINE"]) & ~slab
+    ranges: dict[str, list[tuple[int, int]]] = {}
+    special = _multi_page(chain, lay, lanes, slab, cache | anon | hwpoison | offline) & left
+    if special:
+        left &= ~special
+        skip = _specials(chain, first, n, raw, special, ranges)
+        if skip:
+            left &= ~skip
+    singles = (
+        ("cache", chain.cache, cache & ~lanes.bit(flags, pg["private"]) if chain.cache else 0),
+        ("cache_private", chain.cache_private, cache),
+        ("user", chain.user, anon),
+        ("hwpoison", True, hwpoison),
+        ("offline", True, offline),
+    )
+    for name, enabled, mask in singles:
+        hit = mask & left if enabled else 0
+        if hit:
+            left ^= hit
+            ranges.setdefault(name, []).extend(_runs(hit, n, first))
+    for name, pairs in ranges.items():
+        found[name].extend(pairs)
+
+
+def _multi_page(chain: Chain, lay: StructPageLayout, lanes: Lanes, slab: int, classed: int) -> int:
+    """Pages whose decision may cover more than one page, or needs the next struct page: buddy and
+    unaccepted heads, and the compound heads that may be excluded at all (``classed``, or hugetlb)."""
+    val, pg = lay.values, lay.pg
+    special = 0
+    if chain.head:
+        heads = lanes.any_bits(lay.flags, chain.head)
+        if chain.user:
+            if val["HUGETLB"] is not None:
+                classed |= lanes.equal32(lay.mapcount, val["HUGETLB"])
+            elif pg["hugetlb"] is not None:
+                classed |= lanes.bit(lay.flags, pg["hugetlb"]) >> 8  # in the next page's flags
+            elif lay.compound_dtor is not None:
+                classed |= lanes.equal8(lay.compound_dtor, val["HUGETLB_PAGE_DTOR"], shift=1)
+        special = heads & classed
+    if chain.free:
+        special |= (lanes.equal32(lay.mapcount, val["BUDDY"]) & ~slab) | lanes.equal32(lay.mapcount, val["UNACCEPTED"])
+    return special
+
+
+def _specials(chain: Chain, first: int, n: int, raw: bytes, special: int,
+              ranges: dict[str, list[tuple[int, int]]]) -> int:  # fmt: skip
+    """The per-page chain for the special pages in pfn order; the mask of the pages it skips."""
+    skip = bytearray(n)
+    reach = skipped = 0
+    decide = chain.decide
+    for i in _indices(special, n):
+        if i < reach:
+            continue
+        got = decide(first, n, raw, i)
+        if got is not None:
+            name, stop = got
+            ranges.setdefault(name, []).append((first + i, stop))
+            if stop - first - i > 1:
+                reach = stop - first
+                end = min(reach, n)
+                skip[i + 1 : end] = b"\x01" * (end - i - 1)
+                skipped = 1
+    return int.from_bytes(skip, "little") if skipped else 0
+
+
+def _runs(mask: int, n: int, base: int) -> list[tuple[int, int]]:
+    """Runs of set pages of a mask as ``(start, end)`` indices plus ``base``."""
+    return [(base + m.start(), base + m.end()) for m in _RUN.finditer(mask.to_bytes(n, "little"))]

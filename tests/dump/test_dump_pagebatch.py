@@ -1,0 +1,54 @@
+"""The batch classifier (lane masks) against the page-by-page reference chain, on random struct pages."""
+
+from __future__ import annotations
+
+import kernel_fixture as k
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_dump_pageclass import layout_of
+
+from layoutc.dump import extents
+from layoutc.dump.classify import pagebatch, pageclass
+
+FLAG_BITS = [k.PG_LRU, k.PG_SWAPCACHE, k.PG_SLAB, k.PG_PRIVATE, k.PG_HEAD, k.PG_SWAPBACKED, k.PG_HWPOISON]
+MAPCOUNTS = st.sampled_from([-1, 0, k.BUDDY, k.OFFLINE, *k.PGTY.values()]) | st.integers(-(2**31), 2**31 - 1)
+
+
+@st.composite
+def struct_page(draw: st.DrawFn) -> bytes:
+    flags = sum(1 << b for b in FLAG_BITS if draw(st.booleans())) | draw(st.sampled_from([0, 9, 3, 70, 1 << 40]))
+    raw = bytearray(
+        k.PAGE.pack(
+            flags,
+            draw(st.sampled_from([0, 0, 0xFFFFEA0000000001, k.tail_mask(1), 1])),
+            0,
+            draw(st.sampled_from([0, k.ANON_MAPPING, k.FILE_MAPPING, 1])),
+            0,
+            draw(st.sampled_from([0, 1, 2, 3, 9, 10, 11, 40])),
+            draw(MAPCOUNTS),
+            1,
+            0,
+        )
+    )
+    raw[16] = draw(st.sampled_from([0, 2, 3]))  # compound_dtor of 6.1
+    raw[17] = draw(st.sampled_from([0, 1, 2, 9, 70]))  # compound_order of 6.1
+    return bytes(raw)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    generation=st.sampled_from(["6.1", "6.6", "6.12", "7.1"]),
+    level=st.sampled_from([0, 1, 2, 4, 8, 16, 17, 31]),
+    first=st.sampled_from([0, 0x10000, 0x101F0, 0x7FF]),
+    pages=st.lists(struct_page(), min_size=1, max_size=600),
+)
+def test_batch_and_reference_agree(generation: str, level: int, first: int, pages: list[bytes]) -> None:
+    lay = layout_of(generation)
+    raw = b"".join(pages)
+    n = len(pages)
+    ref: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
+    got: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
+    pageclass._classify_batch(lay, level, first, n, raw, ref)
+    pagebatch.classify(pageclass.Chain(lay, level), lay, first, n, raw, got)
+    for c in pageclass.CLASSES:
+        assert extents.normalize(got[c]) == extents.normalize(ref[c]), c
