@@ -66,6 +66,11 @@ FRONTEND_CODES: dict[str, str] = {
     "LC244": "warning: no kernel.config: a Debian-like kernel configuration is assumed",
     "LC245": "warning: the kernel cannot hand the window back in place: it returns at the next normal boot",
     "LC250": "arm64 kernel without CONFIG_KALLSYMS_ALL: kexec -p writes a broken ELF core header (no _text)",
+    # crash.stack: a distribution's kdump stack (frontend/stack_rules.py, docs/distributions.md)
+    "LC260": "crash.stack kdump-tools or kdump-utils needs crash.target disk",
+    "LC261": "warning: the stack's makedumpfile drops compound tail pages of this kernel: its collector is diverted",
+    "LC262": "warning: crash.makedumpfile not given: an affected makedumpfile is assumed and its collector diverted",
+    "LC263": "crash.makedumpfile or crash.keep_dumps is set but crash.stack does not use it",
     # the installed kernels the recovery boot entries follow (frontend/recovery_rules.py): numbered beside
     # the install codes, since what install lays (45_layoutc_recovery, the kernel-install plugin) reads them
     "LC513": "recovery.kernel_glob or initrd_glob is not an absolute path",

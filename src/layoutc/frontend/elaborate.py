@@ -13,6 +13,7 @@ from layoutc.diagnostics.diagnostic import Diagnostics, Related, Severity, Span
 from layoutc.frontend.capability_rules import check_capabilities
 from layoutc.frontend.cmdline_rules import check_cmdline
 from layoutc.frontend.recovery_rules import DEFAULT_INITRD_GLOB, DEFAULT_KERNEL_GLOB, check_glob
+from layoutc.frontend.stack_rules import crash_stack
 from layoutc.frontend.yaml_source import Document, Key, dotted
 from layoutc.kernel.physaddr import MAX_PHYSMEM_BITS, NARROW_PHYSMEM_BITS, address_limit, min_block_size
 from layoutc.model.profile import (
@@ -115,6 +116,7 @@ def elaborate(doc: Document, layers: tuple[str, ...], diags: Diagnostics) -> Pro
     _check_cmdline(r, ("kernel", "cmdline"), memory)
     _check_cmdline(r, ("crash", "cmdline"), memory)
     dump = _dump(r, crash, arch)
+    stack = crash_stack(r, crash, version)
     recovery = _recovery(r, window)
     pins = _pins(r, arch)
     errors = any(d.severity is Severity.ERROR for d in diags.items[before:])
@@ -129,7 +131,7 @@ def elaborate(doc: Document, layers: tuple[str, ...], diags: Diagnostics) -> Pro
         kernel_image_size=r.size(("kernel", "image_size"), DEFAULT_IMAGE_SIZE) or 0,
         memory=memory, crash=crash, window=window, disk=disk, dump=dump, recovery=recovery,
         kaslr=Kaslr(r.get(("kaslr",), "auto")), prove_movability=bool(r.get(("arm", "prove_movability"), False)),
-        pins=pins, spans=spans, layers=layers, kernel_config=config, boot=_boot(r),
+        pins=pins, spans=spans, layers=layers, kernel_config=config, boot=_boot(r), stack=stack,
     )
 
 

@@ -53,6 +53,13 @@ DESTINATIONS: dict[str, str | None] = {
     "rearm-udev-rule": f"/etc/udev/rules.d/{_BASENAME}",
     "filter-spec": f"{CONFIG_DIR}/filter.json",
     "crash-dt-edit": f"{CONFIG_DIR}/crash-dt.json",  # arm64: where arm.sh reads the crash kernel's tree edit
+    # crash.stack kdump-tools / kdump-utils (docs/distributions.md): the distribution's own files, replaced
+    "kdump-tools-default": "/etc/default/kdump-tools",
+    "kdump-tools-grub": "/etc/default/grub.d/kdump-tools.cfg",
+    "kdump-utils-conf": "/etc/kdump.conf",
+    "kdump-utils-sysconfig": "/etc/sysconfig/kdump",
+    "makedumpfile-wrapper": f"{INSTALL_DIR}/makedumpfile",
+    "makedumpfile-divert": f"{INSTALL_DIR}/divert-makedumpfile.sh",
     # the crash initramfs builders (docs/initramfs.md): a conf dir of its own for mkinitramfs -d, never
     # /etc/initramfs-tools (the production image); dracut's module runs only when -m names it
     "initramfs-tools-hook": f"{INITRAMFS_TOOLS}/hooks/layoutc",

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from layoutc.diagnostics.diagnostic import Span
+from layoutc.model.stack import StackSpec
 from layoutc.model.units import Percent
 
 
@@ -280,6 +281,7 @@ class Profile:
     layers: tuple[str, ...] = ()
     kernel_config: KernelConfig | None = None  # None only for profiles built without elaborate
     boot: BootSpec | None = None  # None: the initrd's place is not modelled (no boot: section)
+    stack: StackSpec = StackSpec()  # crash.stack: layoutc's own, or a distribution's kdump stack
 
     def span(self, path: str) -> Span | None:
         """Source position of the input at dotted ``path`` (or its closest parent)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from layoutc.model.layout import Layout
 from layoutc.model.profile import Profile
+from layoutc.render import distro
 from layoutc.render.device_filter import filter_spec, serialize
 from layoutc.render.device_view import DeviceView
 from layoutc.render.document import layout_json
@@ -142,6 +143,19 @@ OUTPUTS: tuple[Output, ...] = (
     Output("device/filter.json", "filter-spec", None, part=Part.DEVICE, serializer=_filter_document),
     Output("device/crash-dt.json", "crash-dt-edit", None, part=Part.DEVICE, when=_device_tree_edit,
            serializer=_dt_edit_document),
+    # crash.stack kdump-tools / kdump-utils: the distribution's kdump configuration (docs/distributions.md)
+    Output("device/distro/kdump-tools/kdump-tools", "kdump-tools-default", None, part=Part.DEVICE,
+           when=distro.kdump_tools, serializer=distro.file("kdump-tools.default.j2")),
+    Output("device/distro/kdump-tools/grub.d/kdump-tools.cfg", "kdump-tools-grub", None, part=Part.DEVICE,
+           when=distro.kdump_tools, serializer=distro.file("kdump-tools-grub.cfg.j2")),
+    Output("device/distro/kdump-utils/kdump.conf", "kdump-utils-conf", None, part=Part.DEVICE,
+           when=distro.kdump_utils, serializer=distro.file("kdump.conf.j2")),
+    Output("device/distro/kdump-utils/sysconfig-kdump", "kdump-utils-sysconfig", None, part=Part.DEVICE,
+           when=distro.kdump_utils, serializer=distro.file("sysconfig-kdump.j2")),
+    Output("device/distro/makedumpfile", "makedumpfile-wrapper", None, 0o755, part=Part.DEVICE,
+           when=distro.diverted, serializer=distro.file("makedumpfile.sh.j2")),
+    Output("device/distro/divert-makedumpfile.sh", "makedumpfile-divert", None, 0o755, part=Part.DEVICE,
+           when=distro.divert_recipe, serializer=distro.file("divert-makedumpfile.sh.j2")),
     _initramfs("initramfs-tools-hook.j2", "initramfs-tools/hooks/layoutc", "initramfs-tools-hook", 0o755),
     _initramfs("initramfs-tools-premount.j2", "initramfs-tools/scripts/init-premount/layoutc",
                "initramfs-tools-script", 0o755),
