@@ -28,7 +28,7 @@ EDIT = ('{"schema_version": 1, "remove_seeds": true, "pmem_regions": '
 
 @pytest.fixture(scope="module")
 def pyz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pyz") / "dump.pyz"
+    out = tmp_path_factory.mktemp("pyz") / "layoutc-device.pyz"
     build(str(out))
     return out
 

@@ -53,7 +53,7 @@ def compiled(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("capture.sh", "capture-init.sh"):
         shutil.copy(top / "device" / name, root / "usr/lib/layoutc" / name)
     shutil.copy(top / "device/filter.json", root / "etc/layoutc/filter.json")
-    zipapp.build(str(root / "usr/lib/layoutc/dump.pyz"))
+    zipapp.build(str(root / "usr/lib/layoutc/dump.pyz"), zipapp.CRASH)
     return top
 
 

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from jsonschema import Draft202012Validator
@@ -112,8 +113,9 @@ def test_from_a_directory_that_is_no_board(run_cli, tmp_path: Path) -> None:  # 
 
 
 def test_install_lays_the_device_zipapp(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """The dumper the device scripts run (capture.sh: python3 /usr/lib/layoutc/dump.pyz), executable, in the
-    manifest, and gone with --uninstall."""
+    """The dumper the device scripts run (capture.sh: python3 /usr/lib/layoutc/dump.pyz) and the running
+    system's tools (layoutc-device.pyz: layoutc status, the device tree tool), executable, in the manifest,
+    and gone with --uninstall."""
     assert run_cli("install", str(QEMU), "--root", str(tmp_path)).code == 0
     pyz = tmp_path / "usr" / "lib" / "layoutc" / "dump.pyz"
     assert pyz.stat().st_mode & 0o7777 == 0o755
@@ -121,7 +123,13 @@ def test_install_lays_the_device_zipapp(run_cli, tmp_path: Path) -> None:  # typ
     assert "'/usr/lib/layoutc/dump.pyz'" in capture
     ran = subprocess.run([sys.executable, str(pyz), "--help"], capture_output=True, text=True, check=True)
     assert ran.stdout.startswith("usage: layoutc dump")
+    with zipfile.ZipFile(pyz) as crash:
+        assert not {n for n in crash.namelist() if n.startswith(("layoutc/status/", "layoutc/devicetree/"))}
+    tools = tmp_path / "usr" / "lib" / "layoutc" / "layoutc-device.pyz"
+    status = subprocess.run([sys.executable, "-m", "layoutc.status", "--help"], capture_output=True, text=True,
+                            check=True, env={"PYTHONPATH": str(tools)}, cwd="/")
+    assert "usage:" in status.stdout and tools.stat().st_mode & 0o7777 == 0o755
     manifest = (tmp_path / "var" / "lib" / "layoutc" / "manifest.json").read_text()
-    assert '"/usr/lib/layoutc/dump.pyz"' in manifest
+    assert '"/usr/lib/layoutc/dump.pyz"' in manifest and '"/usr/lib/layoutc/layoutc-device.pyz"' in manifest
     assert run_cli("install", "--uninstall", "--root", str(tmp_path)).code == 0
     assert snapshot(tmp_path) == {}

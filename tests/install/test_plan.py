@@ -40,14 +40,16 @@ def test_the_kernel_install_plugin_and_the_dumper() -> None:
     from .conftest import QEMU, artifacts_of
 
     profile, artifacts = artifacts_of(QEMU)
-    plan = install_plan(profile.board, profile.file, "test", artifacts, dumper=b"PK-zipapp")
+    plan = install_plan(profile.board, profile.file, "test", artifacts, dumper=b"PK-zipapp", device_tools=b"PK-dev")
     files = {e.path: e for e in plan.entries if e.kind is EntryKind.FILE}
     plugin = files["/etc/kernel/install.d/91-layoutc-recovery.install"]
     assert plugin.mode == 0o755 and plugin.source == "kernel-install/91-layoutc-recovery.install"
     dumper = files["/usr/lib/layoutc/dump.pyz"]
     assert (dumper.mode, dumper.content, dumper.role) == (0o755, b"PK-zipapp", "dumper")
+    tools = files["/usr/lib/layoutc/layoutc-device.pyz"]
+    assert (tools.mode, tools.content, tools.role) == (0o755, b"PK-dev", "device-tools")
     without = install_plan(profile.board, profile.file, "test", artifacts)
-    assert "/usr/lib/layoutc/dump.pyz" not in {e.path for e in without.entries}
+    assert not {"/usr/lib/layoutc/dump.pyz", "/usr/lib/layoutc/layoutc-device.pyz"} & {e.path for e in without.entries}
 
 
 def test_enablement_links_follow_the_install_sections(qemu_plan: InstallPlan) -> None:

@@ -223,7 +223,7 @@ def test_the_device_zipapp_runs_status_without_the_compiler(tmp_path: Path) -> N
 
     from layoutc.dump import zipapp
 
-    pyz = tmp_path / "dump.pyz"
+    pyz = tmp_path / "layoutc-device.pyz"
     zipapp.build(str(pyz))
     root = tmp_path / "root"
     Device(root).cmdline("recovery").armed(loaded=0).pmem()

@@ -116,7 +116,7 @@ def build_plan(board: Board, ns: argparse.Namespace, work: Path) -> CrashInitram
     contents = crash_contents(profile, compression)
     pyz = work / "dump.pyz"
     if contents.layoutc_dumper:
-        zipapp.build(str(pyz))
+        zipapp.build(str(pyz), zipapp.CRASH)
     inputs = CrashInputs(
         board=profile.board, release=ns.kernel_version, root=Root(Path(ns.root)),
         generated={GENERATED[name]: data for name, data in board.device.items()},

@@ -51,10 +51,11 @@ def _plan(ns: argparse.Namespace, diags: Diagnostics) -> InstallPlan | None:
         found = _artifacts_from_profile(ns.profile, diags)
     if found is None or diags.has_errors:
         return None
-    from layoutc.dump.zipapp import archive
+    from layoutc.dump.zipapp import CRASH, DEVICE, archive
 
     board, profile, artifacts = found
-    return install_plan(board, profile, __version__, artifacts, preset=ns.preset, dumper=archive())
+    return install_plan(board, profile, __version__, artifacts, preset=ns.preset, dumper=archive(CRASH),
+                        device_tools=archive(DEVICE))
 
 
 def _refused(diags: Diagnostics, errors: tuple[InstallError, ...]) -> None:

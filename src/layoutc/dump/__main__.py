@@ -53,7 +53,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action="store_true", help="show progress even when stderr is not a TTY "
                    "(then one line every few seconds)")
     p.add_argument("--quiet", action="store_true", help="no progress and no summary")
-    p.add_argument("--build-zipapp", metavar="OUT.pyz", help="write a self-contained zipapp of the dumper and exit")
+    p.add_argument("--build-zipapp", metavar="OUT.pyz",
+                   help="write the crash dumper's zipapp (dump.pyz: the dumper alone, for the crash initramfs) "
+                        "and exit")
+    p.add_argument("--build-device-zipapp", metavar="OUT.pyz",
+                   help="write the running system's zipapp (layoutc-device.pyz: the dumper, the device tree tool and "
+                        "layoutc status) and exit")
     p.add_argument("source", nargs="?", metavar="SOURCE", help="ELF vmcore, e.g. /proc/vmcore")
     p.add_argument("output", nargs="?", metavar="OUTPUT", help="output file, '-' for a flattened stream on stdout")
     return p
@@ -78,11 +83,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     except SystemExit as exc:
         return int(exc.code or 0) and ExitCode.USAGE
-    if args.build_zipapp:
-        from layoutc.dump.zipapp import build
+    if args.build_zipapp or args.build_device_zipapp:
+        from layoutc.dump.zipapp import CRASH, DEVICE, build
 
-        size = build(args.build_zipapp)
-        print(f"{args.build_zipapp}: {size} bytes", file=sys.stderr)
+        out, kind = (args.build_zipapp, CRASH) if args.build_zipapp else (args.build_device_zipapp, DEVICE)
+        size = build(out, kind)
+        print(f"{out}: {size} bytes", file=sys.stderr)
         return ExitCode.OK
     if not args.source or not args.output:
         p.print_usage(sys.stderr)

@@ -1,27 +1,45 @@
-"""Pack ``layoutc.dump`` into a zipapp that runs with a bare interpreter (crash initramfs).
+"""Pack layoutc's device-side packages into zipapps that run with a bare interpreter: two of them.
 
-The archive holds a minimal ``layoutc/__init__.py``, this package's modules and the filter-spec
-schema; ``python3 dump.pyz SOURCE OUTPUT`` runs the dumper. Beside it, ``layoutc.devicetree`` (standard
-library only, like the dumper, and importing nothing of it): arm64 devices have no dtc, and arm.sh runs
-``PYTHONPATH=dump.pyz python3 -m layoutc.devicetree apply ...`` to build the crash kernel's DTB
-(docs/devicetree.md); and ``layoutc.status`` (``PYTHONPATH=dump.pyz python3 -m layoutc.status``,
-docs/status.md). Their sources are found by path, never imported here.  Beside each module is its ``.pyc``
-for the interpreter that built the archive (unchecked-hash, so no timestamps): zipimport cannot
-cache byte code, and compiling every module at each start cost about 30 ms.  An interpreter of
-another version sees a foreign magic number and compiles the source instead.
+* ``dump.pyz`` (``CRASH``): ``layoutc.dump`` alone, the dumper that runs in the crash kernel's initramfs
+  (``python3 dump.pyz --spec FILTER SOURCE OUTPUT``): small, since every crash initramfs carries it and the
+  crash kernel's memory holds it.
+* ``layoutc-device.pyz`` (``DEVICE``): the running system's tools, the dumper beside ``layoutc.devicetree``
+  (arm64 devices have no dtc: arm.sh runs ``PYTHONPATH=layoutc-device.pyz python3 -m layoutc.devicetree
+  apply ...`` to build the crash kernel's DTB, docs/devicetree.md) and ``layoutc.status``
+  (``PYTHONPATH=layoutc-device.pyz python3 -m layoutc.status``, docs/status.md).
+
+Each holds a minimal ``layoutc/__init__.py``, its packages' modules and the filter-spec schema; ``python3
+X.pyz`` runs the dumper in both. The packages import nothing of the compiler; their sources are found by
+path, never imported here.  Beside each module is its ``.pyc`` for the interpreter that built the archive
+(unchecked-hash, so no timestamps): zipimport cannot cache byte code, and compiling every module at each
+start cost about 30 ms.  An interpreter of another version sees a foreign magic number and compiles the
+source instead.
 """
 
 from __future__ import annotations
 
 import os
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from layoutc.dump.spec_schema import load_schema
 
-PACKAGES = ("dump", "devicetree", "status")  # the layoutc subpackages the archive carries
+
+@dataclass(frozen=True, slots=True)
+class Zipapp:
+    """One zipapp: its file name (installed in /usr/lib/layoutc) and the layoutc subpackages it carries."""
+
+    name: str
+    packages: tuple[str, ...]
+    what: str
+
+
+CRASH = Zipapp("dump.pyz", ("dump",), "the crash dumper")
+DEVICE = Zipapp("layoutc-device.pyz", ("dump", "devicetree", "status"),
+                "the device tools: the dumper, the device tree tool and the status")
+PACKAGES = DEVICE.packages  # every device-side package
 MAIN = "import sys\nfrom layoutc.dump.__main__ import main\nsys.exit(main(sys.argv[1:]))\n"
-INIT = '"""layoutc (device zipapp: the dumper, the device tree tool and the status)."""\n'
 SHEBANG = b"#!/usr/bin/env python3\n"
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip member can carry
 
@@ -36,8 +54,8 @@ def _pyc(path: Path, name: str) -> bytes:
     return bytes(_code_to_hash_pyc(code, importlib.util.source_hash(source), checked=False))
 
 
-def archive() -> bytes:
-    """The zipapp's bytes: the same for the same sources and interpreter (members sorted, one fixed date and
+def archive(kind: Zipapp = DEVICE) -> bytes:
+    """The bytes of zipapp ``kind``: the same for the same sources and interpreter (members sorted, one fixed date and
     mode each), so ``layoutc install`` lays it again only when it changed."""
     import io
     import json
@@ -47,8 +65,8 @@ def archive() -> bytes:
     buffer.write(SHEBANG)
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
         _member(z, "__main__.py", MAIN.encode())
-        _member(z, "layoutc/__init__.py", INIT.encode())
-        for package in PACKAGES:
+        _member(z, "layoutc/__init__.py", f'"""layoutc ({kind.name}: {kind.what})."""\n'.encode())
+        for package in kind.packages:
             for path in sorted((layoutc / package).rglob("*.py")):
                 rel = f"layoutc/{package}/{path.relative_to(layoutc / package).as_posix()}"
                 _member(z, rel, path.read_bytes())
@@ -64,11 +82,11 @@ def _member(z: zipfile.ZipFile, name: str, data: bytes) -> None:
     z.writestr(info, data, compresslevel=9)
 
 
-def build(out: str) -> int:
-    """Write the zipapp to ``out`` (mode 0755, through a temporary name); returns its size in bytes."""
+def build(out: str, kind: Zipapp = DEVICE) -> int:
+    """Write zipapp ``kind`` to ``out`` (mode 0755, through a temporary name); returns its size in bytes."""
     tmp = out + ".tmp"
     with open(tmp, "wb") as f:
-        f.write(archive())
+        f.write(archive(kind))
     os.chmod(tmp, 0o755)
     os.replace(tmp, out)
     return os.path.getsize(out)

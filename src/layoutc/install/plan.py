@@ -20,7 +20,7 @@ from layoutc.install.units import enablement, preset_text
 from layoutc.model.install_plan import EntryKind, InstallEntry, InstallPlan
 from layoutc.render import Artifact
 from layoutc.render.comment import comment
-from layoutc.render.device_view import CONFIG_DIR, DUMP_PYZ, INSTALL_DIR
+from layoutc.render.device_view import CONFIG_DIR, DEVICE_PYZ, DUMP_PYZ, INSTALL_DIR
 
 UNIT_DIR = "/etc/systemd/system"
 PRESET = "/etc/systemd/system-preset/90-layoutc.preset"
@@ -87,16 +87,20 @@ def destination(artifact: Artifact) -> str | None:
 
 
 def install_plan(board: str, profile: str, version: str, artifacts: Iterable[Artifact], *,
-                 preset: bool = False, dumper: bytes = b"") -> InstallPlan:
+                 preset: bool = False, dumper: bytes = b"", device_tools: bytes = b"") -> InstallPlan:
     """The plan of one board: every artifact at its installed path, and its units enabled.
 
     ``preset``: write a preset file that enables the units instead of the enablement links.
-    ``dumper``: the device zipapp (``layoutc.dump.zipapp.archive``), laid at ``DUMP_PYZ`` where the device
-    scripts run it (the dumper, the device tree tool, ``layoutc status``); empty: not laid.
+    ``dumper``: the crash dumper zipapp (``layoutc.dump.zipapp.CRASH``), laid at ``DUMP_PYZ`` where capture.sh
+    runs it and the initramfs builders copy it from; ``device_tools``: the running system's zipapp
+    (``zipapp.DEVICE``: the device tree tool arm.sh runs, ``layoutc status``), laid at ``DEVICE_PYZ``.
+    Empty: not laid.
     """
     entries: list[InstallEntry] = []
     if dumper:
         entries.append(InstallEntry(DUMP_PYZ, EntryKind.FILE, "dumper", content=dumper, mode=0o755))
+    if device_tools:
+        entries.append(InstallEntry(DEVICE_PYZ, EntryKind.FILE, "device-tools", content=device_tools, mode=0o755))
     skipped: list[tuple[str, str]] = []
     for artifact in artifacts:
         where = destination(artifact)

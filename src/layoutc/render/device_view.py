@@ -25,7 +25,8 @@ DEFAULT_RECOVERY_ID = "layoutc-recovery"
 GRUBENV = "/boot/grub/grubenv"
 INSTALL_DIR = "/usr/lib/layoutc"
 CONFIG_DIR = "/etc/layoutc"
-DUMP_PYZ = "/usr/lib/layoutc/dump.pyz"
+DUMP_PYZ = "/usr/lib/layoutc/dump.pyz"  # the crash dumper (layoutc.dump.zipapp.CRASH)
+DEVICE_PYZ = "/usr/lib/layoutc/layoutc-device.pyz"  # the device tree tool and the status (zipapp.DEVICE)
 # iomem resources the window must never overlap (docs/reference/kernel-rules.md §7 items 17, 18, 31)
 IOMEM_CONFLICTS = ("Crash kernel", "Kernel code", "Kernel rodata", "Kernel data", "Kernel bss")
 # recover.sh bounds each upload with timeout(1) (no profile key sets it): SIGTERM after this many seconds,
@@ -122,6 +123,7 @@ class DeviceView:
     iomem_conflicts: tuple[str, ...]
     dumper: str
     dump_pyz: str
+    device_pyz: str
     filter_path: str
     makedumpfile_args: tuple[str, ...]
     mkfs_args: tuple[str, ...]
@@ -232,7 +234,7 @@ def build_view(profile: Profile, layout: Layout) -> DeviceView:
         prove_movability=(profile.prove_movability or bool(layout.unsafe)) and layout.arch is not Arch.ARM64,
         iomem_conflicts=IOMEM_CONFLICTS,
         dumper=str(profile.dump.dumper if profile.dump.dumper is Dumper.MAKEDUMPFILE else "layoutc"),
-        dump_pyz=DUMP_PYZ, filter_path=f"{CONFIG_DIR}/filter.json",
+        dump_pyz=DUMP_PYZ, device_pyz=DEVICE_PYZ, filter_path=f"{CONFIG_DIR}/filter.json",
         makedumpfile_args=tuple(spec["makedumpfile"]["args"]), mkfs_args=MKFS_ARGS,
         disk_device=profile.disk.device if profile.disk else "",
         disk_fstype=profile.disk.fstype if profile.disk else "",

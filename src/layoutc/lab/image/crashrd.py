@@ -56,10 +56,10 @@ class CrashImage:
 
 
 def build_zipapp(dest: Path) -> Path:
-    """``layoutc dump --build-zipapp`` (the dumper's own builder)."""
+    """``layoutc dump --build-zipapp`` (the dumper's own builder): the crash dumper alone."""
     from layoutc.dump import zipapp
 
-    zipapp.build(str(dest))
+    zipapp.build(str(dest), zipapp.CRASH)
     return dest
 
 

@@ -1,8 +1,9 @@
 """``layoutc status`` in the crash cycle's production and recovery roots: the device zipapp, the installed
 layout.json and the minimal interpreter (``pyrt``).
 
-The device ships ``/usr/lib/layoutc/dump.pyz`` (``layoutc.dump.zipapp``: the dumper, the device tree tool and
-the status); the guest runs ``PYTHONPATH=/usr/lib/layoutc/dump.pyz python3 -m layoutc.status --format json``
+The device ships ``/usr/lib/layoutc/layoutc-device.pyz`` (``layoutc.dump.zipapp.DEVICE``: the dumper, the device
+tree tool and the status); the guest runs ``PYTHONPATH=/usr/lib/layoutc/layoutc-device.pyz python3 -m
+layoutc.status --format json``
 exactly as a device without layoutc installed would (``guest/sh/00-common.sh`` ``run_status``).
 """
 
@@ -16,7 +17,7 @@ from layoutc.dump import zipapp
 from layoutc.lab.image import pyrt
 from layoutc.lab.image.sysroot import Sysroot
 
-PYZ = "usr/lib/layoutc/dump.pyz"
+PYZ = "usr/lib/layoutc/layoutc-device.pyz"
 LAYOUT = "usr/lib/layoutc/layout.json"
 # what running the status loads besides what the traced run shows (paths a healthy device does not take)
 STATUS_IMPORTS = ("argparse", "dataclasses", "enum", "json", "pathlib", "re", "runpy", "zipimport", "encodings.idna")
@@ -27,8 +28,8 @@ _LOCK = threading.Lock()
 def _files(work: str, sysroot: Sysroot | None = None) -> tuple[tuple[str, bytes], ...]:
     """The zipapp and the interpreter; for an arm64 guest (``sysroot``) the arm64 interpreter, and what the device
     tree tool loads too (arm.sh builds the crash kernel's DTB with it)."""
-    pyz = Path(work) / "dump.pyz"
-    zipapp.build(str(pyz))
+    pyz = Path(work) / "layoutc-device.pyz"
+    zipapp.build(str(pyz), zipapp.DEVICE)
     commands = [["-c", f"import sys, runpy; sys.path.insert(0, {str(pyz)!r}); sys.argv[1:] = ['--help']; "
                  f"runpy.run_module({module!r}, run_name='__main__')"]
                 for module in ("layoutc.status", *(("layoutc.devicetree",) if sysroot is not None else ()))]

@@ -26,8 +26,8 @@ blocks() { # one line per memory block: index state node valid_zones
     emit "$1" /tmp/blocks
 }
 run_status() { # run_status AT: layoutc status from the device zipapp, as a device without layoutc runs it
-    if [ -x /usr/bin/python3 ] && [ -r /usr/lib/layoutc/dump.pyz ]; then
-        PYTHONPATH=/usr/lib/layoutc/dump.pyz python3 -m layoutc.status --format json > /tmp/status.json 2> /tmp/status.err
+    if [ -x /usr/bin/python3 ] && [ -r /usr/lib/layoutc/layoutc-device.pyz ]; then
+        PYTHONPATH=/usr/lib/layoutc/layoutc-device.pyz python3 -m layoutc.status --format json > /tmp/status.json 2> /tmp/status.err
         obs status "\"at\":\"$1\",\"rc\":$?"
         emit "status-$1" /tmp/status.json
         emit "status-err-$1" /tmp/status.err

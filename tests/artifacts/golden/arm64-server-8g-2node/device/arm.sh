@@ -29,13 +29,13 @@
 #   20  kexec succeeded but the kernel does not report a loaded crash kernel
 #   21  /proc/iomem cannot be read, is empty, or shows only zero addresses (not read as root)
 #   22  the crash kernel's device tree cannot be built: /sys/firmware/fdt unreadable, the edit
-#       /etc/layoutc/crash-dt.json or the tool (/usr/lib/layoutc/dump.pyz, python3) missing, the edit refused, or the
+#       /etc/layoutc/crash-dt.json or the tool (/usr/lib/layoutc/layoutc-device.pyz, python3) missing, the edit refused, or the
 #       edited tree does not verify
 #   23  /proc/kallsyms lists no _text (or cannot be read): kexec-tools would write a broken ELF core header
 #
 # The crash kernel learns of the window from its device tree (docs/arm64.md): the running kernel's
 # /sys/firmware/fdt plus the node /pmem@227000000 (pmem-region) of /etc/layoutc/crash-dt.json, applied and
-# verified by layoutc.devicetree (shipped in /usr/lib/layoutc/dump.pyz) into /run/layoutc/crash.dtb, loaded with
+# verified by layoutc.devicetree (shipped in /usr/lib/layoutc/layoutc-device.pyz) into /run/layoutc/crash.dtb, loaded with
 # kexec -p --dtb (kexec_load: kexec_file_load cannot carry a device tree) and -i (no purgatory checksum).
 #
 # Environment: LAYOUTC_ROOT prefixes /proc, /sys, /etc, /run, /usr and the kernel/initrd paths (tests use fake
@@ -59,7 +59,7 @@ RECOVERY_MEM='mem=7792M'
 DT_EDIT="$R"'/etc/layoutc/crash-dt.json'
 RUNNING_FDT="$R"'/sys/firmware/fdt'
 CRASH_DTB="$R"'/run/layoutc/crash.dtb'
-DT_TOOL="$R"'/usr/lib/layoutc/dump.pyz'
+DT_TOOL="$R"'/usr/lib/layoutc/layoutc-device.pyz'
 MEM="$R/sys/devices/system/memory"
 
 log() {
