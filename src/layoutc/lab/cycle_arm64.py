@@ -138,7 +138,8 @@ class Arm64Cycle(CrashCycle):
     def build_crash_image(self) -> CrashImage:
         ctx = self.ctx
         t0 = time.monotonic()
-        lab = {**plan_files(ctx.plan), "lab/reference-filter.json": reference_filter(ctx.rendered.device),
+        plan = dataclasses.replace(ctx.plan, lab_modprobe=" ".join(self.added_modules))
+        lab = {**plan_files(plan), "lab/reference-filter.json": reference_filter(ctx.rendered.device),
                "lab/phdrs.py": cycle_disk.PHDRS_PY.encode()}  # fmt: skip
         modules = tuple(dict.fromkeys((*ctx.layout.boot_modules.crash, *self.arm64.modules)))
         crash = crash_initramfs(ctx.rendered.device, ctx.kernel, ctx.work / "crash-initrd.img",

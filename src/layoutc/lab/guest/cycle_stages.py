@@ -49,6 +49,7 @@ class CyclePlan:
     store: str = "/var/crash"  # the profile's recovery.store, where recover.sh keeps the verified dump
     disk_label: str = ""  # disk targets: the crash partition's GPT name (disk.device by-partlabel)
     disk_fstype: str = ""
+    lab_modprobe: str = ""  # modules the crash kernel's lab glue loads before capture-init.sh (cycle_arm64)
 
     def render(self) -> str:
         return (
@@ -57,7 +58,7 @@ class CyclePlan:
             f"CAPTURE_MODE='{self.capture_mode}'\nWINDOW_START='{self.window_start:#x}'\n"
             f"ARM_MODE='{self.arm_mode}'\nSTORE='{self.store}'\n"
             f"DISK_LABEL='{self.disk_label}'\nDISK_FSTYPE='{self.disk_fstype}'\n"
-            "OFFLINE_BLOCKS=''\nHOTPLUG_START=''\n"
+            f"LAB_MODPROBE='{self.lab_modprobe}'\nOFFLINE_BLOCKS=''\nHOTPLUG_START=''\n"
         )
 
 

@@ -15,6 +15,8 @@ echo "LAYOUTC-START $(uname -r)"
 # shellcheck source=/dev/null # written by the host: CyclePlan.render
 . /lab/plan
 grep virtio /lab/modules | while read -r ko; do insmod "$ko" 2>/dev/null; done
+# what the layout's module list lacks and this kernel builds =m (arm64: ext4), so the capture can mount
+for m in $LAB_MODPROBE; do modprobe "$m" || obs modprobe "\"module\":\"$m\",\"rc\":1"; done
 if [ -r /proc/vmcore ]; then v=true; sz=$(stat -c %s /proc/vmcore); else v=false; sz=0; fi
 kb=$(sed -n 's/MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo)
 obs crash-kernel "\"vmcore\":$v,\"vmcore_bytes\":$sz,\"memtotal_kb\":$kb"
