@@ -34,6 +34,7 @@ CASES = {
     "chromebook-4g": "profiles/chromebook/board-4g.yaml",
     "chromebook-8g": "profiles/chromebook/board-8g.yaml",
     "origin-thread-4g": "profiles/origin-thread-4g.yaml",
+    "qemu-2g-cma": "profiles/qemu/qemu-2g-cma.yaml",
     "qemu-4g": "profiles/qemu/qemu-4g.yaml",
     "qemu-4g-cma": "profiles/qemu/qemu-4g-cma.yaml",
     "qemu-4g-cma-disk": "profiles/qemu/qemu-4g-cma-disk.yaml",
