@@ -1,0 +1,162 @@
+"""arm64 crash cycle (``cycle_arm64``): its facts and QEMU's own tree with the compiled edit; real cycles in the
+lab tier. CI runs ONE full arm64 cycle (``lab``: 7.x, arm64-chromebook-4g); the rest is ``lab_more``."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from layoutc.devicetree.edit import apply, edit_from_json
+from layoutc.devicetree.fdt import parse
+from layoutc.lab.boot import machine as board
+from layoutc.lab.boot import qemu
+from layoutc.lab.boot.serial import GuestOutput
+from layoutc.lab.cycle_arm64 import lab_added_modules, recovery_dtb
+from layoutc.lab.errors import LabError
+from layoutc.lab.facts import arm64_cycle_facts as facts64
+from layoutc.lab.layout_dir import load_layout
+from layoutc.lab.run import LabOptions, run_lab
+from layoutc.model.layout import Layout
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests" / "lab" / "fixtures"
+RUNNING_FDT = ROOT / "tests" / "captures" / "qemu-arm64-virt-4G" / "fdt.dtb"  # a 7.2 guest's /sys/firmware/fdt
+GiB = 1 << 30
+
+
+def _edit(layout: Layout) -> dict[str, Any]:
+    w = layout.dump_window
+    assert w is not None
+    region = {"base": hex(w.start), "size": hex(w.size), "numa_node_id": w.node, "volatile": True}
+    return {"schema_version": 1, "pmem_regions": [region], "remove_seeds": True}
+
+
+def _out(files: dict[str, bytes], console: str = "") -> GuestOutput:
+    return GuestOutput("7.2", True, files, frozenset(), (), (), console)
+
+
+def test_crash_dtb_fact_reads_back_the_tree_arm_sh_built() -> None:
+    layout = load_layout(FIXTURES / "arm64-4g")
+    edit = _edit(layout)
+    built = apply(RUNNING_FDT.read_bytes(), edit_from_json(edit))
+    [fact] = facts64.crash_dtb_facts(layout, _out({"crash-dtb": built}), edit)
+    assert (fact.status, fact.observed) == ("pass", "pmem@128000000 reg [0x128000000, 0x138000000) numa-node-id 0; "
+                                            "seeds none"), fact  # fmt: skip
+    [raw] = facts64.crash_dtb_facts(layout, _out({"crash-dtb": RUNNING_FDT.read_bytes()}), edit)
+    assert raw.status == "fail" and raw.observed.startswith("no /pmem@128000000; seeds "), raw  # the running tree
+    other = {**edit, "pmem_regions": [{**edit["pmem_regions"][0], "numa_node_id": 1}]}
+    [wrong] = facts64.crash_dtb_facts(layout, _out({"crash-dtb": apply(RUNNING_FDT.read_bytes(),
+                                                                          edit_from_json(other))}), edit)  # fmt: skip
+    assert wrong.status == "fail" and "numa-node-id 1" in wrong.observed, wrong
+    [missing] = facts64.crash_dtb_facts(layout, _out({}), edit)
+    assert (missing.status, missing.observed) == ("fail", "no /run/layoutc/crash.dtb")
+
+
+def test_capture_exit_is_44_when_the_board_selects_through_efi() -> None:
+    console = "[   12.2] layoutc: capture.sh exited 44; rebooting\n"
+    assert facts64.capture_exit_fact(console, "efi").status == "pass"
+    assert facts64.capture_exit_fact(console, "grubenv").status == "fail"
+    assert facts64.capture_exit_fact(console.replace("44", "0"), "grubenv").status == "pass"
+    assert facts64.capture_exit_fact("", "efi").observed == "None"
+
+
+def test_memtotal_grows_by_the_returned_blocks() -> None:
+    layout = load_layout(FIXTURES / "arm64-4g")
+    w = layout.dump_window
+    assert w is not None
+    grown = 3418688 + w.devdax.blocks_returned * 131072
+    out = _out({"meminfo": b"MemTotal:        3418688 kB\n", "meminfo-recovered": f"MemTotal: {grown} kB\n".encode()})
+    fact = facts64.memtotal_fact(layout, out, 128 << 20)
+    assert fact is not None and fact.status == "pass", fact
+    same = _out({"meminfo": b"MemTotal: 3418688 kB\n", "meminfo-recovered": b"MemTotal: 3418688 kB\n"})
+    fact = facts64.memtotal_fact(layout, same, 128 << 20)
+    assert fact is not None and (fact.status, fact.observed) == ("fail", "+0 kB (3418688 -> 3418688 kB)")
+
+
+def test_the_lab_adds_file_systems_this_kernel_builds_as_modules(tmp_path: Path) -> None:
+    layout = load_layout(FIXTURES / "arm64-4g")
+    config = tmp_path / "config"
+    config.write_text("CONFIG_EXT4_FS=m\nCONFIG_OF_PMEM=m\n")
+    assert lab_added_modules(layout, config) == ("ext4",)
+    config.write_text("CONFIG_EXT4_FS=y\n")
+    assert lab_added_modules(layout, config) == ()
+    listed = dataclasses.replace(layout, boot_modules=dataclasses.replace(layout.boot_modules, crash=("ext4",)))
+    config.write_text("CONFIG_EXT4_FS=m\n")
+    assert lab_added_modules(listed, config) == ()
+
+
+def test_recovery_dtb_is_qemus_own_tree_with_the_edit(tmp_path: Path) -> None:
+    """What a boot loader would pass: ``-machine virt,dumpdtb=`` for the same -m, then layoutc's edit; QEMU's
+    seeds go, its memory node stays whole (QEMU rewrites it from -m at the recovery boot anyway)."""
+    if shutil.which(qemu.ARM64_QEMU) is None:
+        pytest.fail("qemu-system-aarch64 missing: run sh scripts/bootstrap.sh --all")
+    layout = load_layout(FIXTURES / "arm64-4g")
+    m = board.machine_for(layout, budget=12 * GiB)
+    kernel = tmp_path / "Image"
+    kernel.write_bytes(bytes(4096))  # QEMU loads a raw image; dumpdtb exits before it runs
+    boot = qemu.QemuBoot(kernel, kernel, "console=ttyAMA0 mem=3584M", m, tmp_path / "s.log", ram_path=tmp_path / "r")
+    tree = parse(recovery_dtb(boot, _edit(layout), tmp_path).read_bytes())
+    chosen = tree.find("/chosen")
+    assert chosen is not None and not chosen.has("kaslr-seed") and not chosen.has("rng-seed")
+    assert tree.reg("/pmem@128000000") == ((0x128000000, 0x10000000),)
+    assert tree.reg("/memory@40000000") == ((0x40000000, 4 * GiB),)
+    with pytest.raises(LabError) as refused:
+        recovery_dtb(boot, {**_edit(layout), "schema_version": 2}, tmp_path)
+    assert refused.value.code == "invalid-layout" and "does not apply to QEMU's tree" in str(refused.value)
+
+
+def _cycle(profile: str, kernel: str, stage: str, tmp: Path) -> tuple[str, dict[str, Any]]:
+    if shutil.which(qemu.ARM64_QEMU) is None:
+        pytest.fail("qemu-system-aarch64 missing: run sh scripts/bootstrap.sh --all (or pytest -m 'not lab')")
+    source = ROOT / "profiles" / "arm64" / f"{profile}.yaml"
+    argv = [sys.executable, "-m", "layoutc.cli.main", "compile", str(source), "-o", str(tmp / "c")]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    report = run_lab(tmp / "c", kernel=kernel, stage=stage, out_dir=tmp / "o", options=LabOptions(profile=source))
+    facts = {f.name: f for f in report.facts}
+    return (tmp / "o" / "report.txt").read_text(), {"report": report, "facts": facts}
+
+
+ARMED = ("crash kernel DTB: pmem-region = the window, numa-node-id, no seeds", "arm.sh production verdict",
+         "kexec_crash_loaded", "layoutc status (armed)")  # fmt: skip
+CRASHED = ("/proc/vmcore present in the crash kernel", "crash kernel: the DT pmem-region is a pmem device (of_pmem)",
+           "/dev/pmem* covers exactly the window (recovery boot)")  # fmt: skip
+DUMPER_ARM64 = "e_machine: 183"  # the bundled dumper reads x86_64 cores only (layoutc.dump.read.elf_input)
+
+
+@pytest.mark.lab
+def test_arm64_full_cycle_7(tmp_path: Path) -> None:
+    """The CI arm64 cycle: 7.x, arm64-chromebook-4g, panic → crash kernel → capture into /dev/pmem0 → recovery
+    boot with mem= and QEMU's tree plus the edit → recover.sh → the window back as System RAM."""
+    text, got = _cycle("chromebook-4g", "7", "full", tmp_path)
+    facts = got["facts"]
+    for name in (*ARMED, *CRASHED):
+        assert facts[name].status == "pass", text
+    ref = facts.get("reference dump (before capture)")
+    if ref is not None and DUMPER_ARM64 in ref.detail:
+        # the cycle up to the dumper is proven above; what needs a dump (capture COMPLETE, upload, give-back, drgn)
+        # waits for the dumper's arm64 reader
+        assert facts["dump complete (COMPLETE marker, no INCOMPLETE)"].status == "fail", text
+        pytest.xfail("the bundled dumper refuses arm64 /proc/vmcore (e_machine 183): capture INCOMPLETE, no give-back")
+    assert got["report"].verdict == "pass", text
+    for name in ("blocks returned to RAM", "MemTotal grew by the returned blocks (System RAM (kmem))",
+                 "dump opens in drgn (init_uts_ns; excluded ranges absent)"):  # fmt: skip
+        assert facts[name].status == "pass", text
+
+
+@pytest.mark.lab
+@pytest.mark.lab_more
+@pytest.mark.parametrize("profile", ["chromebook-8g", "server-8g-2node"])
+def test_arm64_arm_stage_7(profile: str, tmp_path: Path) -> None:
+    """arm on the other bundled arm64 window boards (the 2-node server's window is on node 1)."""
+    text, got = _cycle(profile, "7", "arm", tmp_path)
+    if got["report"].verdict == "cannot-emulate":
+        pytest.skip(text)
+    for name in ARMED:
+        assert got["facts"][name].status == "pass", text
