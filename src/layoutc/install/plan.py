@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from layoutc.install.crash_owner import crash_owner_entries
 from layoutc.install.units import enablement, preset_text
 from layoutc.model.install_plan import EntryKind, InstallEntry, InstallPlan
 from layoutc.render import Artifact
@@ -102,7 +103,9 @@ def install_plan(board: str, profile: str, version: str, artifacts: Iterable[Art
     if device_tools:
         entries.append(InstallEntry(DEVICE_PYZ, EntryKind.FILE, "device-tools", content=device_tools, mode=0o755))
     skipped: list[tuple[str, str]] = []
+    roles: set[str] = set()
     for artifact in artifacts:
+        roles.add(artifact.role)
         where = destination(artifact)
         if where is None:
             skipped.append((artifact.relpath, SKIPPED_BECAUSE[artifact.role]))
@@ -110,6 +113,7 @@ def install_plan(board: str, profile: str, version: str, artifacts: Iterable[Art
         entries.append(InstallEntry(where, EntryKind.FILE, artifact.role, artifact.relpath, artifact.content,
                                     artifact.mode))
     entries.extend(_enablement(entries, board, preset))
+    entries.extend(crash_owner_entries(board, roles))  # the layout's crashkernel= wins (crash_owner.py)
     ordered = tuple(sorted(entries, key=lambda e: e.path))
     paths = [e.path for e in ordered]
     assert len(set(paths)) == len(paths), f"two artifacts install to one path: {paths}"
