@@ -17,9 +17,11 @@ from layoutc.devicetree.fdt import parse
 from layoutc.lab.boot import machine as board
 from layoutc.lab.boot import qemu
 from layoutc.lab.boot.serial import GuestOutput
-from layoutc.lab.cycle_arm64 import lab_added_modules, recovery_dtb
+from layoutc.lab.cycle_arm64 import Arm64Cycle, lab_added_modules, recovery_dtb
 from layoutc.lab.errors import LabError
 from layoutc.lab.facts import arm64_cycle_facts as facts64
+from layoutc.lab.facts.cycle_facts import CycleOptions
+from layoutc.lab.image import kernels
 from layoutc.lab.layout_dir import load_layout
 from layoutc.lab.run import LabOptions, run_lab
 from layoutc.model.layout import Layout
@@ -79,6 +81,22 @@ def test_memtotal_grows_by_the_returned_blocks() -> None:
     assert fact is not None and (fact.status, fact.observed) == ("fail", "+0 kB (3418688 -> 3418688 kB)")
 
 
+def test_give_back_facts_want_the_kmem_blocks_online_movable() -> None:
+    layout = load_layout(FIXTURES / "arm64-4g")  # window [0x128000000, 0x138000000): devdax's metadata first, so
+    boot = b"36 online 0 Movable\n"  # kmem returns the one whole block above it, 38
+    obs = ({"kind": "recover", "run": 1, "rc": 0, "loaded": "1"},)
+    files = {"blocks-recovery-0": boot, "blocks-recovery-1": boot + b"38 online 0 Movable\n",
+             "meminfo": b"MemTotal: 1000 kB\n", "meminfo-recovered": f"MemTotal: {1000 + 131072} kB\n".encode()}
+    out = GuestOutput("7.2", True, files, frozenset(), obs, (), "")
+    assert [f.status for f in facts64.give_back_facts(layout, out, 128 << 20)] == ["pass", "pass", "pass"]
+    normal = {**files, "blocks-recovery-1": boot + b"37 online 0 Normal\n38 online 0 Normal\n"}
+    facts = facts64.give_back_facts(layout, GuestOutput("7.2", True, normal, frozenset(), obs, (), ""), 128 << 20)
+    assert (facts[1].status, facts[1].observed) == ("fail", "37, 38 Normal")
+    refused = ({"kind": "recover", "run": 1, "rc": 35, "loaded": "0"},)
+    facts = facts64.give_back_facts(layout, GuestOutput("7.2", True, files, frozenset(), refused, (), ""), 128 << 20)
+    assert (facts[0].status, facts[0].observed) == ("fail", "exit 35, loaded 0")
+
+
 def test_the_lab_adds_file_systems_this_kernel_builds_as_modules(tmp_path: Path) -> None:
     layout = load_layout(FIXTURES / "arm64-4g")
     config = tmp_path / "config"
@@ -130,20 +148,38 @@ CRASHED = ("/proc/vmcore present in the crash kernel", "crash kernel: the DT pme
 DUMPER_ARM64 = "e_machine: 183"  # the bundled dumper reads x86_64 cores only (layoutc.dump.read.elf_input)
 
 
+GIVE_BACK = ("recover.sh, empty window: released and re-armed (arm.sh recovery)",
+             "blocks returned to RAM (System RAM (kmem), Movable)",
+             "MemTotal grew by the returned blocks (System RAM (kmem))")  # fmt: skip
+
+
+def _give_back(tmp: Path) -> dict[str, Any]:
+    layout = load_layout(tmp / "c")
+    opts = CycleOptions(profile=ROOT / "profiles" / "arm64" / "chromebook-4g.yaml")
+    cycle = Arm64Cycle.prepare(tmp / "c", layout, kernels.ensure_kernel("7", arch="arm64"), board.machine_for(layout),
+                               tmp / "g", opts, stage="full")  # fmt: skip
+    assert isinstance(cycle, Arm64Cycle)
+    return {f.name: f for f in cycle.give_back().facts}
+
+
 @pytest.mark.lab
 def test_arm64_full_cycle_7(tmp_path: Path) -> None:
     """The CI arm64 cycle: 7.x, arm64-chromebook-4g, panic → crash kernel → capture into /dev/pmem0 → recovery
-    boot with mem= and QEMU's tree plus the edit → recover.sh → the window back as System RAM."""
+    boot with mem= and QEMU's tree plus the edit → recover.sh → the window back as System RAM; and the hand-back
+    alone (``Arm64Cycle.give_back``), which needs no dump."""
     text, got = _cycle("chromebook-4g", "7", "full", tmp_path)
     facts = got["facts"]
     for name in (*ARMED, *CRASHED):
         assert facts[name].status == "pass", text
+    given = _give_back(tmp_path)  # the hand-back alone: a recovery boot over an empty window
+    for name in GIVE_BACK:
+        assert given[name].status == "pass", given
     ref = facts.get("reference dump (before capture)")
     if ref is not None and DUMPER_ARM64 in ref.detail:
         # the cycle up to the dumper is proven above; what needs a dump (capture COMPLETE, upload, give-back, drgn)
         # waits for the dumper's arm64 reader
         assert facts["dump complete (COMPLETE marker, no INCOMPLETE)"].status == "fail", text
-        pytest.xfail("the bundled dumper refuses arm64 /proc/vmcore (e_machine 183): capture INCOMPLETE, no give-back")
+        pytest.xfail("the bundled dumper refuses arm64 /proc/vmcore (e_machine 183): the capture is INCOMPLETE")
     assert got["report"].verdict == "pass", text
     for name in ("blocks returned to RAM", "MemTotal grew by the returned blocks (System RAM (kmem))",
                  "dump opens in drgn (init_uts_ns; excluded ranges absent)"):  # fmt: skip

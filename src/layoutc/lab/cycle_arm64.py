@@ -26,7 +26,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -39,10 +41,10 @@ from layoutc.initramfs.root import Root, RootError
 from layoutc.lab import cycle_disk
 from layoutc.lab.boot import qemu
 from layoutc.lab.cycle import CrashCycle, ProductionRun, _boot
-from layoutc.lab.cycle_images import Arm64Root, device_image, plan_files, reference_filter
+from layoutc.lab.cycle_images import Arm64Root, device_image, drives, plan_files, reference_filter
 from layoutc.lab.errors import LabError
 from layoutc.lab.facts import arm64_cycle_facts as facts64
-from layoutc.lab.facts.cycle_facts import crash_facts, keep_vmcore, reservation_fact
+from layoutc.lab.facts.cycle_facts import CycleResult, crash_facts, keep_vmcore, reservation_fact
 from layoutc.lab.guest import cycle_stages as cycle_guest
 from layoutc.lab.image import crashrd, initramfs, kernels, pyrt, sysroot
 from layoutc.lab.image.crashrd import CrashImage
@@ -191,3 +193,24 @@ class Arm64Cycle(CrashCycle):
         fact = facts64.memtotal_fact(ctx.layout, recovery, ctx.layout.memory.block_size)
         if fact is not None:
             res.facts.append(fact)
+
+    def give_back(self) -> CycleResult:
+        """A recovery boot over an empty window, no crash before it (fresh guest RAM: no ext4 in the window):
+        recover.sh finds no dump, returns the window through devdax and dax/kmem (``daxctl reconfigure-device
+        --mode=system-ram``) and arms with ``arm.sh recovery``; the hand-back of a full cycle, without a dump."""
+        ctx = self.ctx
+        ctx.work.mkdir(parents=True, exist_ok=True)
+        image = self.build_device_image(self.build_crash_image(), recovery=True)
+        cmdline = ctx.cmdline("recovery")
+        boot = qemu.QemuBoot(ctx.kernel.vmlinuz, image, cmdline, ctx.machine, ctx.work / "dumpdtb.log")
+        dtb = recovery_dtb(boot, self.edit, ctx.work)
+        ram = Path(tempfile.mkdtemp(prefix="layoutc-lab-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
+        try:
+            disks = drives(ctx.work, ctx.machine, ctx.opts, True)
+            record, out = _boot("give-back", ctx, image, cmdline, ram / "ram", disks, dtb)
+        finally:
+            shutil.rmtree(ram, ignore_errors=True)
+        self.res.boots.append(record)
+        self.res.facts += facts64.give_back_facts(ctx.layout, out, ctx.layout.memory.block_size)
+        self.status_facts(out, ("recovered",))
+        return self.res

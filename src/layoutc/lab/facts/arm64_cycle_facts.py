@@ -24,6 +24,7 @@ from layoutc.devicetree.edit import SEEDS, edit_from_json, verify
 from layoutc.devicetree.fdt import parse
 from layoutc.devicetree.tree import FdtError
 from layoutc.lab.boot.serial import GuestOutput
+from layoutc.lab.facts import procfs
 from layoutc.lab.facts.boot_facts import Fact, hexr
 from layoutc.lab.facts.cycle_facts import ok_fact
 from layoutc.model.layout import Layout
@@ -115,3 +116,27 @@ def modules_fact(layout: Layout, config: Path, added: Sequence[str]) -> Fact:
     detail = (f"layout.json modules.crash {' '.join(layout.boot_modules.crash)}; modules.recovery "
               f"{' '.join(layout.boot_modules.recovery)}; the lab adds what is missing so the cycle can run")
     return Fact("kernel modules the layout lacks (this kernel builds them =m)", "info", "none", observed, detail)
+
+
+def give_back_facts(layout: Layout, out: GuestOutput, block_size: int) -> list[Fact]:
+    """A recovery boot over an empty window (``Arm64Cycle.give_back``): recover.sh finds no dump, returns the
+    window through devdax and dax/kmem and arms with ``arm.sh recovery``."""
+    w = layout.dump_window
+    runs = {int(o.get("run", 0)): o for o in out.of_kind("recover")}
+    if w is None or 1 not in runs:
+        return [Fact("recover.sh ran on the recovery boot", "fail", "3 runs", f"{len(runs)} runs", "serial log")]
+    r1 = runs[1]
+    text = (out.text("recover-1") or "").strip().replace("\n", " | ")
+    facts = [ok_fact("recover.sh, empty window: released and re-armed (arm.sh recovery)",
+                     r1.get("rc") == 0 and str(r1.get("loaded")) == "1", "exit 0, kexec_crash_loaded 1",
+                     f"exit {r1.get('rc')}, loaded {r1.get('loaded')}", text[-400:])]  # fmt: skip
+    before = {b.index for b in procfs.parse_blocks(out.text("blocks-recovery-0") or "") if b.state == "online"}
+    after = procfs.parse_blocks(out.text("blocks-recovery-1") or "")
+    new = sorted(b.index for b in after if b.state == "online" and b.index not in before)
+    zones = sorted({b.zones for b in after if b.index in new})
+    want = [w.devdax.kmem_start // block_size + i for i in range(w.devdax.blocks_returned)]
+    facts.append(ok_fact("blocks returned to RAM (System RAM (kmem), Movable)", new == want and zones == ["Movable"],
+                         f"{', '.join(map(str, want))} Movable",
+                         f"{', '.join(map(str, new)) or 'none'} {'/'.join(zones) or '-'}"))  # fmt: skip
+    grew = memtotal_fact(layout, out, block_size)
+    return [*facts, *([grew] if grew is not None else [])]
