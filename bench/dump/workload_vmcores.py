@@ -66,6 +66,7 @@ fi
 wl=$(sed -n 's/.*workload=\([a-z]*\).*/\1/p' /proc/cmdline)
 t0=$(date +%s)
 data=/dev/$(disk data)
+exec 3<"$data"  # the block device's page cache is dropped at its last close: keep it open
 cache() { dd if="$data" of=/dev/null bs=1M count="$1" 2>/dev/null; }
 tmpfs() { dd if="$data" of=/tmp/blob bs=1M skip=2000 count="$1" 2>/dev/null; }
 anon() { python3 -S /lab/anon.py "$data" "$1" & while [ ! -e /tmp/anon-ready ]; do sleep 1; done; }

@@ -84,7 +84,7 @@ def _run(opts: Options, reader: Reader, out: targets.OutputTarget) -> Result:
     vmcore = elf.parse(reader, opts.source)
     ps = vmcore.page_size
     pmap = physmap.build(vmcore.loads, ps)
-    present = pmap.present
+    present = pmap.bitmap1()
     notes: list[str] = list(vmcore.warnings)
     auto = {"nodata": list(pmap.nodata), "truncated_source": pmap.beyond(vmcore.file_size)}
     classes, level, class_notes = pageclass.for_dump(
@@ -96,7 +96,7 @@ def _run(opts: Options, reader: Reader, out: targets.OutputTarget) -> Result:
     loss = _window_loss(opts, vmcore, physmap.PhysReader(pmap, reader).read, present, auto, ps, notes)
     spec = opts.spec.with_overrides(dump_level=level)
     if spec.format == "elf":
-        got = _run_elf(opts, spec, reader, vmcore, pmap, keep, excluded, notes, out)
+        got = _run_elf(opts, spec, reader, vmcore, pmap, present, keep, excluded, notes, out)
         return dataclasses.replace(got, window=loss)
     codec_name = spec.compression
     try:
@@ -394,6 +394,7 @@ def _run_elf(
     reader: Reader,
     vmcore: elf.Vmcore,
     pmap: physmap.PhysMap,
+    present: list[Extent],
     keep: list[Extent],
     excluded: tuple[tuple[str, int], ...],
     notes: list[str],
@@ -406,7 +407,7 @@ def _run_elf(
     if spec.compression not in ("zlib", "none"):
         notes.append(f"compression {spec.compression!r} does not apply to ELF output")
     # Headers sized for the worst segment count any drop can cause: one more per range edge.
-    droppable = _droppable(vmcore, pmap, reader, pmap.present, spec)
+    droppable = _droppable(vmcore, pmap, reader, present, spec)
     extra = 2 * len(spec.drop_order) + 2 + sum(len(p) for p in (droppable or {}).values())
     nsegs = len(elfout.segments(keep, zero_runs, 0, ps)) + extra
     fixed = elfout.header_size(nsegs, len(vmcore.notes_blob), ps)
@@ -418,7 +419,7 @@ def _run_elf(
         writer = elfout.ElfWriter(sink, vmcore, fixed, segs, ps)
         progress = Progress(extents.count(writer.file_pages) * ps, opts.progress)
         stream = windows(pmap, reader, writer.file_pages, Encoder("none", False, ps), 1)
-        return _write(writer, sink, stream, progress, plan, pmap.present, excluded, notes)
+        return _write(writer, sink, stream, progress, plan, present, excluded, notes)
 
 
 def zero_scan(pmap: physmap.PhysMap, reader: Reader, keep: list[Extent], stream: TextIO | None) -> list[Extent]:

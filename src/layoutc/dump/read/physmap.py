@@ -46,6 +46,26 @@ class PhysMap:
     nodata: tuple[Extent, ...] = ()
     """Pages wholly beyond p_filesz: makedumpfile's exclude_nodata_pages() leaves them out of
     the dump (bitmap 2) while they stay present (bitmap 1), so we do the same."""
+    floors: tuple[Extent, ...] = ()
+    """Each PT_LOAD's pfns with its last page left out when the segment ends inside it."""
+
+    def bitmap1(self) -> list[Extent]:
+        """The present pfns as makedumpfile's bitmap 1 has them.
+
+        makedumpfile builds bitmap 1 in one of two ways: in a temporary file when both bitmaps fit
+        its cyclic buffer at once (``create_1st_bitmap_file()``: a PT_LOAD's partial last page is
+        present), in memory cycle by cycle otherwise (``create_bitmap_from_memhole()``: the partial
+        last page is a hole).  The buffer is ``max_mapnr * 2 / 8`` bytes capped at 4 MiB
+        (``calculate_cyclic_buffer_size()``), and one cycle is enough only when that times 8 is at
+        least ``max_mapnr * 2``: so only when ``max_mapnr`` is a multiple of 4 and at most 16 Mi
+        pages (and 60 % of the free memory holds the buffer, which a crash kernel's does).
+        """
+        present = self.present
+        mapnr = self.max_mapnr
+        buffer = min(4 << 20, mapnr * 2 // 8)
+        if buffer * 8 >= mapnr * 2 or not self.floors:
+            return present
+        return extents.intersect(present, list(self.floors))
 
     @property
     def present(self) -> list[Extent]:
@@ -126,7 +146,8 @@ def build(loads: tuple[Phdr, ...], page_size: int) -> PhysMap:
         for ph, c in zip(loads, contained, strict=True)
         if not c and ph.p_memsz
     )
-    return PhysMap(page_size, tuple(_coalesce(whole, page_size)), tuple(nodata))
+    floors = extents.normalize((ph.p_paddr // page_size, (ph.p_paddr + ph.p_memsz) // page_size) for ph in loads)
+    return PhysMap(page_size, tuple(_coalesce(whole, page_size)), tuple(nodata), tuple(floors))
 
 
 class _Claimed:

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""``-d 31`` (or ``--level``) on workload vmcores: the zipapp as a device runs it against makedumpfile.
+
+    .venv/bin/python bench/dump/workload_bench.py .cache/lab/vmcores/workload/*.vmcore \\
+        --mdf "sh bench/dump/sid-makedumpfile.sh" --rounds 5
+
+Each round runs, back to back on the same warm file: makedumpfile ``-c``, ours zlib, makedumpfile
+``-z``, ours zstd (ours: ``python3 dump.pyz``, Debian's interpreter, no numpy, as ``capture.sh``
+runs it).  CPU is user + system of the process (``/usr/bin/time``), peak RSS its maximum resident
+set; the table has medians, ratios ours / makedumpfile with the same codec, and the load average
+(1 min) seen before the first and after the last round.  On a kernel whose VMCOREINFO says
+``OFFSET(page.compound_info)`` makedumpfile gets ``-i`` with it renamed ``compound_head`` (its fix
+f50c015, as ``realcore_bench.py``).  Every output of ours is compared with makedumpfile's from
+block 1 on (block 0 holds the utsname and the time): ``same`` or the first differing offset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(HERE)]
+
+from realcore_bench import renamed_vmcoreinfo  # noqa: E402
+from run import Run, median  # noqa: E402
+
+BLOCK = 4096
+
+
+def timed(cmd: list[str], out: Path) -> tuple[Run, bytes]:
+    if out.exists():
+        out.unlink()
+    stats = out.with_suffix(".time")
+    proc = subprocess.run(["/usr/bin/time", "-o", str(stats), "-f", "%e %U %S %M", *cmd], capture_output=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{shlex.join(cmd)} failed:\n{proc.stderr.decode()[-2000:]}")
+    wall, user, system, rss = stats.read_text().split()[-4:]
+    data = out.read_bytes()
+    out.unlink()
+    return Run(float(wall), float(user) + float(system), int(rss), len(data)), data
+
+
+def same(ours: bytes, ref: bytes) -> str:
+    if ours[BLOCK:] == ref[BLOCK:]:
+        return "same"
+    n = next((i for i, (a, b) in enumerate(zip(ours[BLOCK:], ref[BLOCK:], strict=False)) if a != b), None)
+    return f"differs at {BLOCK + (n if n is not None else min(len(ours), len(ref)) - BLOCK)}"
+
+
+def load() -> float:
+    return os.getloadavg()[0]
+
+
+def bench(path: str, pyz: Path, mdf: list[str], rounds: int, level: int, work: Path) -> list[str]:
+    out = work / "out"
+    fix = ["-i", str(p)] if (p := renamed_vmcoreinfo(path, str(work))) else []
+    ours = ["/usr/bin/python3", str(pyz), "--quiet", "--dump-level", str(level)]
+    rows = {
+        "makedumpfile -c": [*mdf, *fix, "-c", "-d", str(level), path, str(out)],
+        "ours zlib": [*ours, "--compress", "zlib", path, str(out)],
+        "makedumpfile -z": [*mdf, *fix, "-z", "-d", str(level), path, str(out)],
+        "ours zstd": [*ours, "--compress", "zstd", path, str(out)],
+    }
+    runs: dict[str, list[Run]] = {k: [] for k in rows}
+    verdict: dict[str, str] = {}
+    before = load()
+    for _ in range(rounds):
+        outputs: dict[str, bytes] = {}
+        for label, cmd in rows.items():
+            run, outputs[label] = timed(cmd, out)
+            runs[label].append(run)
+        verdict["ours zlib"] = same(outputs["ours zlib"], outputs["makedumpfile -c"])
+        verdict["ours zstd"] = same(outputs["ours zstd"], outputs["makedumpfile -z"])
+    after = load()
+    med = {k: median(v) for k, v in runs.items()}
+    lines = []
+    name = Path(path).name.removesuffix(".vmcore") + (" (mdf +f50c015)" if fix else "")
+    for label, ref in (("ours zlib", "makedumpfile -c"), ("ours zstd", "makedumpfile -z")):
+        r, m = med[label], med[ref]
+        lines.append(
+            f"| {name} | {label.split()[1]} | {m.cpu:.2f} | {r.cpu:.2f} | {r.cpu / m.cpu:.2f} | "
+            f"{m.rss_kib / 1024:.1f} | {r.rss_kib / 1024:.1f} | {r.size / m.size:.4f} | {verdict[label]} | "
+            f"{before:.1f} / {after:.1f} |"
+        )
+    return lines
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("vmcores", nargs="+")
+    p.add_argument("--mdf", default="sh bench/dump/sid-makedumpfile.sh", help="a makedumpfile with -z (1.7.8)")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--level", type=int, default=31)
+    p.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"))
+    p.add_argument("--workdir", default="/var/tmp")
+    args = p.parse_args()
+    print("| vmcore | codec | mdf CPU s | ours CPU s | CPU ratio | mdf RSS MiB | ours RSS MiB | size ratio | "
+          "bytes from block 1 | load 1 min before / after |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+        work = Path(tmp)
+        subprocess.run([args.python, "-m", "compileall", "-q", str(ROOT / "src" / "layoutc")], check=True)
+        pyz = work / "dump.pyz"
+        subprocess.run([args.python, "-m", "layoutc.dump", "--build-zipapp", str(pyz)], check=True, cwd=ROOT,
+                       capture_output=True)  # fmt: skip
+        for path in args.vmcores:
+            for line in bench(path, pyz, shlex.split(args.mdf), args.rounds, args.level, work):
+                print(line, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
