@@ -35,6 +35,7 @@ REGION_RULES: Mapping[str, tuple[str, ...]] = {
     "dump_window": ("/dump_window/start", "/dump_window/size"),
     "guard": ("/guards",),
     "kernel_image": ("/kaslr",),
+    "kernel_image_bound": ("/kaslr",),
 }
 # Cmdline parameter name -> the layout values it encodes.
 PARAM_RULES: Mapping[str, tuple[str, ...]] = {
@@ -44,6 +45,13 @@ PARAM_RULES: Mapping[str, tuple[str, ...]] = {
     "memmap": ("/dump_window/start", "/dump_window/size"),
     "nokaslr": ("/kaslr",),
     "memory_hotplug.memmap_on_memory": ("/dump_window/start",),
+    "mem": ("/recovery_mem_limit",),
+}
+# arm64 cmdline parameters with a rule of their own: name -> (rule, source, profile inputs).
+ARM64_PARAMS: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
+    "cma": ("cma=0 in the crash kernel: without it the crash kernel takes its default 64 MiB CMA inside the "
+            "reservation", "LNX:kernel/dma/contiguous.c early_cma; docs/reference/kernel-rules.md §8.6",
+            ("arch",)),
 }
 # Values copied from the profile: pointer (prefix) -> (profile key, what it is).
 COPIED: tuple[tuple[str, str, str], ...] = (
@@ -60,6 +68,10 @@ COPIED: tuple[tuple[str, str, str], ...] = (
     ("/crash_initrd_path", "crash.initrd_path", "crash initrd path on the device"),
     ("/crash_kexec/kernel", "crash.kernel_path", "crash kernel path on the device"),
     ("/crash_kexec/initrd", "crash.initrd_path", "crash initrd path on the device"),
+    ("/recovery_boot/kernel_glob", "recovery.kernel_glob",
+     "the installed kernels the recovery entries follow ('*' = the kernel version)"),
+    ("/recovery_boot/initrd_glob", "recovery.initrd_glob",
+     "the initrd of each of those kernels ('*' = the kernel version)"),
     ("/memory/block_size", "memory.block_size", "memory block size"),
     ("/memory/srat", "memory.srat", "firmware publishes an SRAT"),
     ("/memory/nodes", "memory.map", "NUMA nodes of the RAM ranges"),
@@ -100,6 +112,15 @@ BUILTIN: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
         "LNX:drivers/nvdimm/e820.c e820_pmem_probe, LNX:drivers/dax/kmem.c dev_dax_kmem_probe; "
         "docs/reference/kernel-rules.md §3.3, §3.5", ("kernel.config", "crash.target", "window.release")),
     "/notes": ("notes the solver recorded while solving", "", ()),
+    "/recovery_mem_limit": (
+        "arm64 windows: the recovery boot's memory ends at the window's start, so the window (a device-tree "
+        "pmem-region node there) is not RAM; its mem= is the memory below that address, counted from the lowest",
+        "LNX:arch/arm64/mm/init.c early_mem; mm/memblock.c __find_max_addr; docs/reference/kernel-rules.md §8.6",
+        ("window.mode", "memory.map")),
+}
+# Values a builtin rule explains that also encode another layout value: pointer -> those values.
+BUILTIN_FROM: Mapping[str, tuple[str, ...]] = {
+    "/recovery_mem_limit": ("/dump_window/start",),
 }
 SIZED = ("/crashkernel/size", "/crashkernel/needed")
 _MAP_INDEX = re.compile(r"^/memory/map/(\d+)")
@@ -199,15 +220,15 @@ def _chain(layout: LayoutFile, pointer: str, profile: Profile | None) -> tuple[L
         links.extend(_encoded(layout, REGION_RULES.get(kind, ()), exclude=own))
     if pointer.startswith("/unsafe/"):
         links.append(_unsafe_link(layout, pointer))
+    copied = _copied(pointer, profile)
     for prefix, target in DERIVED.items():
-        if target and (pointer == prefix or pointer.startswith(prefix + "/")):
+        if target and copied is None and (pointer == prefix or pointer.startswith(prefix + "/")):
             links.extend(_encoded(layout, (target,), exclude=own))
-    if not links:
-        copied = _copied(pointer, profile)
-        if copied is not None:
-            links.append(copied)
+    if not links and copied is not None:
+        links.append(copied)
     if not links:
         links.extend(_builtin(pointer, profile))
+        links.extend(_encoded(layout, BUILTIN_FROM.get(pointer, ()), exclude=own))
     region = _region_kind(layout, pointer) if pointer.startswith("/regions/") else ""
     if pointer in SIZED or region == "crashkernel":
         links.extend(_sizing(layout, profile))
@@ -273,8 +294,11 @@ def _sizing(layout: LayoutFile, profile: Profile | None) -> list[Link]:
 def _param_chain(layout: LayoutFile, pointer: str, param: str, profile: Profile | None) -> tuple[Link, ...]:
     links: list[Link] = []
     stage = _closest(layout.provenance, pointer)
-    encoded = _encoded(layout, PARAM_RULES.get(_param_name(param), ()), exclude=stage)
-    links.extend(encoded)
+    name = _param_name(param)
+    links.extend(_encoded(layout, PARAM_RULES.get(name, ()), exclude=stage, profile=profile))
+    if name in ARM64_PARAMS and layout.layout.arch == "arm64":
+        rule, source, keys = ARM64_PARAMS[name]
+        links.append(Link(RULE, pointer, rule, source, tuple(_input(k, profile) for k in keys)))
     if param.startswith("crashkernel=") and not param.endswith(",cma"):
         links.extend(_sizing(layout, profile))
     if stage is not None:
@@ -291,11 +315,16 @@ def _closest(table: Mapping[str, Provenance], pointer: str) -> Provenance | None
     return None
 
 
-def _encoded(layout: LayoutFile, pointers: tuple[str, ...], exclude: Provenance | None) -> list[Link]:
+def _encoded(layout: LayoutFile, pointers: tuple[str, ...], exclude: Provenance | None,
+             profile: Profile | None = None) -> list[Link]:
+    """The rules of the layout values ``pointers`` name; a value without provenance, its builtin rule."""
     out: list[Link] = []
     for target in pointers:
         rule = _closest(layout.provenance, target)
-        if rule is not None and rule != exclude and all(link.pointer != rule.pointer for link in out):
+        if rule is None and target in BUILTIN and layout.document.get(target[1:]) is not None:
+            text, source, keys = BUILTIN[target]
+            out.append(Link(ENCODES, target, text, source, tuple(_input(k, profile) for k in keys)))
+        elif rule is not None and rule != exclude and all(link.pointer != rule.pointer for link in out):
             out.append(_link(ENCODES, rule))
     return out
 
