@@ -1,0 +1,121 @@
+"""The page holding ``idt_table`` stays in a ``-d 31`` dump (docs/dumper.md, "The idt_table page").
+
+makedumpfile has an open report that ``-d 31`` on 6.6+ kernels leaves out the page of ``idt_table``,
+after which crash(8) refuses the dump (https://github.com/makedumpfile/makedumpfile/issues/21).
+``idt_table`` is page-aligned kernel-image bss (LNX:arch/x86/kernel/idt.c idt_table, v6.1/v7.2): its
+struct page is PG_reserved, never on an LRU list, its lru list head pointing at itself and its mapping
+NULL. That is what the lab's Debian 6.1 and 7.2 vmcores show, and such a page is in no page class:
+it is kept at every dump level. The report's page had PG_lru set and a mapping; the page-class chain
+(makedumpfile's, which ours reproduces) calls any such page cache, so a struct page reading that way
+is dropped by both dumpers; that case is pinned below as a known, shared limit.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import struct
+from pathlib import Path
+from typing import Any
+
+import kdump_layout
+import kernel_fixture
+import pytest
+
+from conftest import need, need_module, run_dump
+from layoutc.dump.read import elf_input as elf
+from layoutc.dump.read import physmap
+from layoutc.dump.read import vmcore_source as source
+from layoutc.dump.read.pagetable import PageTable
+from layoutc.dump.read.vmcoreinfo import VmcoreInfo
+
+PS = 4096
+IDT_PA = 0x1012000  # inside the synthetic kernel image, between its nodemask and its mem_section roots
+IDT_PFN = IDT_PA // PS
+PG_RESERVED = 12  # 6.1's bit; the page-class chain never reads it (VMCOREINFO does not export it)
+GENERATIONS = ["6.1", "6.12", "7.1"]
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def gate_table() -> bytes:
+    """256 interrupt gates of 16 bytes, as idt_setup_from_table writes them (non-zero, never a zero page)."""
+    gates = (struct.pack("<HHBBHII", 0x1000 + 16 * v, 0x10, 0, 0x8E, 0x8100, 0xFFFFFFFF, 0) for v in range(256))
+    return b"".join(gates)
+
+
+def idt_kernel(generation: str, page: kernel_fixture.PageSpec) -> Any:
+    """The synthetic kernel with ``page`` as the struct page of the idt_table page, which holds gates."""
+    kern = kernel_fixture.Kernel(generation)
+    kern.pages[IDT_PFN] = page
+    fx = kern.fixture()
+    fx.overrides[IDT_PFN] = gate_table()
+    return fx
+
+
+def dumped_pfns(tmp_path: Path, generation: str, page: kernel_fixture.PageSpec, level: int) -> set[int]:
+    fx = idt_kernel(generation, page)
+    path = fx.write(str(tmp_path / "vmcore"))
+    out = tmp_path / "out"
+    proc = run_dump("--dump-level", str(level), path, str(out))
+    assert proc.returncode == 0, proc.stderr.decode()
+    return set(kdump_layout.read(str(out)).dumped)
+
+
+def observed_struct_page() -> kernel_fixture.PageSpec:
+    """What the lab's vmcores show for idt_table's page: PG_reserved alone, lru.next = &page->lru, no mapping."""
+    self_lru = kernel_fixture.VMEMMAP + IDT_PFN * 64 + 8
+    return kernel_fixture.PageSpec(flags=1 << PG_RESERVED, head=self_lru, mapping=0, mapcount=-1, refcount=1)
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+@pytest.mark.parametrize("level", [1, 17, 31])
+def test_idt_table_page_is_kept(tmp_path: Path, generation: str, level: int) -> None:
+    assert IDT_PFN in dumped_pfns(tmp_path, generation, observed_struct_page(), level)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="shared with makedumpfile: a struct page with PG_lru and a file "
+    "mapping is page cache to the page-class chain, even inside the kernel image "
+    "(docs/dumper.md, 'The idt_table page')",
+)
+def test_idt_table_page_is_kept_even_if_its_struct_page_reads_as_cache(tmp_path: Path) -> None:
+    reported = kernel_fixture.PageSpec(
+        flags=1 << PG_RESERVED | 1 << kernel_fixture.PG_LRU, mapping=kernel_fixture.FILE_MAPPING
+    )
+    assert IDT_PFN in dumped_pfns(tmp_path, "6.12", reported, 31)
+
+
+@pytest.mark.lab
+@pytest.mark.parametrize("series", ["6.1", "7"])
+def test_real_vmcore_keeps_idt_table_at_level_31(tmp_path: Path, series: str) -> None:
+    """On the lab's kept vmcores: idt_table found through the vmcore's own kallsyms, its page kept."""
+    drgn: Any = need_module("drgn")
+    kallsyms: Any = importlib.import_module("drgn.helpers.linux.kallsyms")
+    hits = sorted(
+        p
+        for p in (ROOT / ".cache" / "lab" / "vmcores").glob(f"{series}.*-qemu-4g.vmcore")
+        if not re.search(r"-(cma|top)\b", p.name)
+    )
+    need(bool(hits), f"a kept {series} vmcore (layoutc lab profiles/qemu/qemu-4g.yaml --keep-vmcore)")
+    path = str(hits[-1])
+    prog = drgn.Program()
+    prog.set_core_dump(path)
+    prog.register_symbol_finder("kallsyms", kallsyms.load_vmlinux_kallsyms(prog), enable_index=0)
+    idt = prog.symbol("idt_table").address
+    reader = source.FileReader(path)
+    try:
+        core = elf.parse(reader, path)
+        pmap = physmap.build(core.loads, PS)
+        table = PageTable.from_vmcoreinfo(VmcoreInfo(core.vmcoreinfo), physmap.PhysReader(pmap, reader).read)
+        assert table is not None
+        pa = table.translate(idt)
+    finally:
+        reader.close()
+    assert pa is not None and pa % PS == 0
+    out = tmp_path / "out"
+    assert run_dump("--dump-level", "31", path, str(out)).returncode == 0
+    assert pa // PS in kdump_layout.read(str(out)).dumped
+    ours = drgn.Program()
+    ours.set_core_dump(str(out))
+    assert bytes(ours.read(pa, PS, True)) == bytes(prog.read(pa, PS, True))
