@@ -153,9 +153,9 @@ GIVE_BACK = ("recover.sh, empty window: released and re-armed (arm.sh recovery)"
              "MemTotal grew by the returned blocks (System RAM (kmem))")  # fmt: skip
 
 
-def _give_back(tmp: Path) -> dict[str, Any]:
+def _give_back(tmp: Path, profile: str = "chromebook-4g") -> dict[str, Any]:
     layout = load_layout(tmp / "c")
-    opts = CycleOptions(profile=ROOT / "profiles" / "arm64" / "chromebook-4g.yaml")
+    opts = CycleOptions(profile=ROOT / "profiles" / "arm64" / f"{profile}.yaml")
     cycle = Arm64Cycle.prepare(tmp / "c", layout, kernels.ensure_kernel("7", arch="arm64"), board.machine_for(layout),
                                tmp / "g", opts, stage="full")  # fmt: skip
     assert isinstance(cycle, Arm64Cycle)
@@ -196,3 +196,27 @@ def test_arm64_arm_stage_7(profile: str, tmp_path: Path) -> None:
         pytest.skip(text)
     for name in ARMED:
         assert got["facts"][name].status == "pass", text
+
+
+@pytest.mark.lab
+@pytest.mark.lab_more
+@pytest.mark.parametrize("profile", ["chromebook-8g", "server-8g-2node"])
+def test_arm64_give_back_7(profile: str, tmp_path: Path) -> None:
+    """The hand-back on the other bundled window boards (the 2-node server's window and its kmem blocks on node
+    1: the pmem-region's numa-node-id is what kmem needs)."""
+    text, got = _cycle(profile, "7", "arm", tmp_path)
+    if got["report"].verdict == "cannot-emulate":
+        pytest.skip(text)
+    given = _give_back(tmp_path, profile)
+    for name in GIVE_BACK:
+        assert given[name].status == "pass", given
+
+
+@pytest.mark.lab
+@pytest.mark.lab_more
+def test_arm64_61_arm_refused(tmp_path: Path) -> None:
+    """Debian 6.1 arm64 (no _text in /proc/kallsyms: kexec-tools would write a broken core header, LC250): the
+    generated arm.sh refuses and loads nothing."""
+    text, got = _cycle("chromebook-4g", "6.1", "arm", tmp_path)
+    verdict, loaded = got["facts"]["arm.sh production verdict"], got["facts"]["kexec_crash_loaded"]
+    assert verdict.status == "fail" and verdict.observed != "exit 0" and loaded.observed == "0", text
