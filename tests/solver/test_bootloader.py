@@ -44,6 +44,10 @@ def test_grub_bios_stays_below_its_limit_and_efi_is_a_bound() -> None:
     grub = bootloader.place_initrd("grub-bios", PC_4G, 32 << 20)
     # measured, Debian GRUB 2.06 i386-pc: RAMDISK: [mem 0x33fef000-0x35feefff]
     assert grub.exact and grub.span == (0x33FEF000, 0x35FEF000)
+    # measured, the lab's Debian 12 system (6.1, its own initrd of 15,724,071 bytes, RAM to 0xbffda000):
+    # RAMDISK: [mem 0x361f1000-0x370effff]; GRUB subtracts the page-aligned size twice
+    debian = bootloader.place_initrd("grub-bios", [(0x100000, 0xBFFDA000)], 15_724_071)
+    assert debian.span == (0x361F1000, 0x370F0000)
     small = bootloader.place_initrd("grub-bios", [(0x100000, 0x20000000)], 32 << 20)
     assert small.span == (0x1E000000, 0x20000000)  # RAM ends below GRUB's limit: as high as RAM allows
     efi = bootloader.place_initrd("systemd-boot", PC_4G, 32 << 20)

@@ -17,14 +17,18 @@ XLF_CAN_BE_LOADED_ABOVE_4G, LNX:arch/x86/boot/header.S):
   Measured (lab, QEMU 7.2, Debian 7.2): the cap is the end of e820 RAM below 4 GiB (the 128 KiB above
   it is firmware's): a 32 MiB initrd at ``RAMDISK: [mem 0xbdfe0000-0xbffdffff]`` on 4 GiB pc, the
   captures' 7.3 MiB one at 0xbf879000-0xbffdffff, and 0x7f879000-0x7ffdffff on a 2 GiB pc.
-* ``grub-bios`` -- GRUB grub-core/loader/i386/linux.c grub_cmd_initrd (GRUB 2.06): ``addr_max =
+* ``grub-bios`` -- GRUB grub-core/loader/i386/linux.c grub_cmd_initrd (GRUB 2.06): ``aligned_size =
+  ALIGN_UP(size, 4096)`` (``size`` from grub_get_initrd_size: the file's for one initrd), ``addr_max =
   min(initrd_addr_max, GRUB_LINUX_INITRD_MAX_ADDRESS = 0x37ffffff) - 0x10000``, ``addr = (addr_max -
-  size) & ~0xfff``, then ``grub_relocator_alloc_chunk_align_safe(..., addr_min, addr, size, 0x1000,
-  GRUB_RELOCATOR_PREFERENCE_HIGH)``, which subtracts ``size`` once more (its ``max_addr`` is the highest
-  *end*, and ``addr`` already is a start): the initrd starts at the highest free 4 KiB-aligned address at
-  or below ``addr - size``, modelled as the highest such position inside e820 RAM. Measured (lab, Debian
-  GRUB 2.06-13 i386-pc on SeaBIOS, Debian 7.2, 4 GiB pc): a 32 MiB initrd at ``RAMDISK: [mem
-  0x33fef000-0x35feefff]``, one size below ``addr`` (the single-subtraction reading gave 0x35fef000).
+  aligned_size) & ~0xfff``, then ``grub_relocator_alloc_chunk_align_safe(..., addr_min, addr,
+  aligned_size, 0x1000, GRUB_RELOCATOR_PREFERENCE_HIGH)``, which subtracts ``aligned_size`` once more
+  (include/grub/relocator.h: its ``max_addr`` is the highest *end*, and ``addr`` already is a start): the
+  initrd starts at the highest free 4 KiB-aligned address at or below ``addr - aligned_size``, modelled as
+  the highest such position inside e820 RAM; the kernel gets ``ramdisk_size = size``. Measured (lab,
+  Debian GRUB 2.06-13 i386-pc on SeaBIOS, 4 GiB pc): Debian 7.2 with a 32 MiB initrd at ``RAMDISK: [mem
+  0x33fef000-0x35feefff]``, one size below ``addr`` (the single-subtraction reading gave 0x35fef000); the
+  Debian 12 system's 6.1 with its own 15,724,071-byte initrd at ``0x361f1000``, which only the page-aligned
+  size gives (the byte size in both subtractions gave 0x361f2000, one page high).
 * ``grub-efi``, ``systemd-boot`` -- the kernel's EFI stub loads the initrd itself
   (LNX:drivers/firmware/efi/libstub/x86-stub.c efi_load_initrd with the hard limit ULONG_MAX,
   efi-stub-helper.c efi_load_initrd_dev_path / file.c handle_cmdline_files -> mem.c
@@ -88,8 +92,9 @@ def place_initrd(loader: Loader | str, ram: Sequence[tuple[int, int]], size: int
     if loader is Loader.GRUB_BIOS:
         addr_max = min(INITRD_ADDR_MAX, GRUB_LINUX_INITRD_MAX_ADDRESS) - GRUB_OLD_LINUX_SLACK
         aligned = align_up(size, PAGE)
-        # grub_cmd_initrd's addr is a start; alloc_chunk_align_safe takes it as the end (measured, above)
-        highest = ((addr_max - size) & ~(PAGE - 1)) - size
+        # grub_cmd_initrd's addr is a start; alloc_chunk_align_safe takes it as the end (measured, above);
+        # both subtract the page-aligned size
+        highest = ((addr_max - aligned) & ~(PAGE - 1)) - aligned
         for s, e in sorted(ram, reverse=True):
             start = align_down(min(highest, e - aligned), PAGE)
             if start >= max(s, FIRST_MIB):
