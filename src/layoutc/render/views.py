@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 from layoutc.kernel import cmdline as kcmd
 from layoutc.model.layout import Layout
+from layoutc.model.profile import Arch
+from layoutc.model.units import format_addr, format_human, format_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +40,8 @@ class BoardView:
     map_rows: tuple[MapRow, ...]
     movablecore: str  # as spelled on the cmdline
     kaslr_text: str  # what keeps the kernel image out of the window
+    window_head: tuple[str, ...]  # how the window is declared to the crash kernel and the recovery boot
+    keeps_out: str  # the recovery boot's parameter that keeps the window out of RAM ("memmap=!", "mem=3696M")
     globs: KernelGlobs | None  # movable windows: the installed kernels the recovery entries follow
 
 
@@ -47,10 +51,15 @@ KASLR_GUARD_TEXT = {
     "memmap-avoided": "on: KASLR avoids memmap= ranges (at most 4), so the image stays out of the window",
     "not-needed": "on: no window to protect",
 }
+# arm64 under direct boot: KASLR is virtual only, the loader fixes the image (docs/reference/kernel-rules.md §8.3)
+ARM64_DIRECT_KASLR = "on: virtual only under direct boot; the image stays where the loader put it, out of the window"
+# where the first kernel's memory map comes from, per architecture
+MAP_SOURCE = {Arch.X86_64: "e820", Arch.ARM64: "DT"}
 
 
 def _map_rows(layout: Layout) -> tuple[MapRow, ...]:
-    rows = [MapRow(r.start, r.end, f"e820 {r.type}", r.node) for r in layout.memory.ranges]
+    source = MAP_SOURCE[layout.arch]
+    rows = [MapRow(r.start, r.end, f"{source} {r.type}", r.node) for r in layout.memory.ranges]
     rows.extend(MapRow(z.start, z.end, "ZONE_MOVABLE", z.node) for z in layout.movable_zone)
     rows.extend(MapRow(r.start, r.end, r.kind, r.node) for r in layout.regions)
     return tuple(sorted(rows, key=lambda r: (r.start, -r.end, r.what)))
@@ -65,7 +74,9 @@ def view(layout: Layout) -> BoardView:
         recovery_full=kcmd.kernel_text(kcmd.join([layout.board_cmdline, layout.cmdline.recovery])),
         map_rows=_map_rows(layout),
         movablecore=kcmd.value_of(layout.cmdline.production, "movablecore") or "",
-        kaslr_text=KASLR_GUARD_TEXT[layout.kaslr_guard],
+        kaslr_text=_kaslr_text(layout),
+        window_head=_window_head(layout),
+        keeps_out=_keeps_out(layout),
         globs=_globs(layout),
     )
 
@@ -77,3 +88,37 @@ def _globs(layout: Layout) -> KernelGlobs | None:
     kernel_head, kernel_tail = rb.kernel_glob.split("*")  # exactly one '*' (frontend/recovery_rules.py)
     initrd_head, initrd_tail = rb.initrd_glob.split("*")
     return KernelGlobs(kernel_head, kernel_tail, initrd_head, initrd_tail)
+
+
+def _kaslr_text(layout: Layout) -> str:
+    if layout.arch is Arch.ARM64 and layout.kaslr_guard == "not-needed" and layout.dump_window is not None:
+        return ARM64_DIRECT_KASLR
+    return KASLR_GUARD_TEXT[layout.kaslr_guard]
+
+
+def _window_head(layout: Layout) -> tuple[str, ...]:
+    """The window's heading lines: x86 declares it with memmap=SIZE!BASE; arm64 with a device-tree
+    pmem-region node, kept out of the recovery boot's RAM by mem= (docs/reference/kernel-rules.md §8.5, §8.6)."""
+    w = layout.dump_window
+    if w is None:
+        return ()
+    if layout.arch is not Arch.ARM64:
+        return (f"Dump window memmap={format_size(w.size)}!{format_addr(w.start)} "
+                f"({w.mode}, node {w.node}, release {w.release})",)
+    mem = kcmd.value_of(layout.cmdline.recovery, "mem") or "?"
+    limit = layout.recovery_mem_limit if layout.recovery_mem_limit is not None else w.start
+    above = layout.memory.end_of_ram - limit
+    return (
+        f"Dump window: a device-tree pmem-region node, reg <{format_addr(w.start)} {format_addr(w.size)}>, "
+        f"numa-node-id {w.node} ({w.mode}, release {w.release}); no memmap= on arm64",
+        "  crash kernel: device/crash-dt.json adds the node to the crash kernel's device tree (kexec -p --dtb); "
+        "linux,usable-memory-range keeps the window out of its RAM",
+        f"  recovery boot: the same node in its device tree; mem={mem} ends its memory at {format_addr(limit)}, "
+        f"so the window and the {format_human(above)} above its start are not RAM there",
+    )
+
+
+def _keeps_out(layout: Layout) -> str:
+    if layout.arch is Arch.ARM64:
+        return f"mem={kcmd.value_of(layout.cmdline.recovery, 'mem') or '?'}"
+    return "memmap=!"
