@@ -175,7 +175,7 @@ def _write(
     """
     ps = writer.vmcore.page_size
     error: DumpError | None = None
-    kept = plan.keep if isinstance(writer, KdumpWriter) else writer.file_pages
+    kept = plan.keep
     settled = False
     counted = _counted(stream, progress, ps)  # a generator: closed below
     try:
@@ -208,16 +208,27 @@ def _write(
             sink.close(publish=settled)
         except SinkFault as exc:
             error = error or exc
+    zero = writer.zero_pages
     return Result(
         error is None,
         extents.count(present),
-        extents.count(kept),
+        max(0, extents.count(kept) - zero),
         writer.written,
-        excluded,
+        report_order((*excluded, ("zero", zero)) if zero else excluded),
         plan.drops,
         tuple(notes),
         error,
     )
+
+
+REPORT_ORDER = ("zero", "cache", "cache_private", "user", "free", "hwpoison", "offline")
+"""makedumpfile's report order (``print_report()``); other reasons follow, by name."""
+
+
+def report_order(excluded: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+    """Excluded pages per reason as makedumpfile reports its classes."""
+    rank = {name: i for i, name in enumerate(REPORT_ORDER)}
+    return tuple(sorted(excluded, key=lambda item: (rank.get(item[0], len(rank)), item[0])))
 
 
 def _droppable(
@@ -403,7 +414,7 @@ def _run_elf(
     from layoutc.dump.write import elf_output as elfout
 
     ps = vmcore.page_size
-    zero_runs = zero_scan(pmap, reader, keep, opts.progress) if spec.dump_level & 1 else []
+    zero_runs, zero_pages = zero_scan(pmap, reader, keep, opts.progress) if spec.dump_level & 1 else ([], 0)
     if spec.compression not in ("zlib", "none"):
         notes.append(f"compression {spec.compression!r} does not apply to ELF output")
     # Headers sized for the worst segment count any drop can cause: one more per range edge.
@@ -416,19 +427,23 @@ def _run_elf(
     segs = elfout.segments(plan.keep, zero_runs, fixed, ps)
     with interrupt.deferred():  # from the output's creation on, a signal ends in a settled file
         sink = _open_sink(out, spec.format, spec.budget)
-        writer = elfout.ElfWriter(sink, vmcore, fixed, segs, ps)
+        writer = elfout.ElfWriter(sink, vmcore, fixed, segs, ps, zero_pages)
         progress = Progress(extents.count(writer.file_pages) * ps, opts.progress)
         stream = windows(pmap, reader, writer.file_pages, Encoder("none", False, ps), 1)
         return _write(writer, sink, stream, progress, plan, present, excluded, notes)
 
 
-def zero_scan(pmap: physmap.PhysMap, reader: Reader, keep: list[Extent], stream: TextIO | None) -> list[Extent]:
-    """Runs of at least ``ZERO_RUN_MIN`` zero pages among ``keep`` (ELF output reads pages twice)."""
+def zero_scan(
+    pmap: physmap.PhysMap, reader: Reader, keep: list[Extent], stream: TextIO | None
+) -> tuple[list[Extent], int]:
+    """Runs of at least ``ZERO_RUN_MIN`` zero pages among ``keep`` (ELF output reads pages twice), and
+    the number of zero pages among ``keep`` (short runs too: makedumpfile counts them all)."""
     from layoutc.dump.write import elf_output as elfout
 
     ps = pmap.page_size
     zero = bytes(ps)
     runs: list[Extent] = []
+    count = 0
     run_start = run_end = -1
     progress = Progress(extents.count(keep) * ps, stream, "zero scan")
     for piece, pfn, n in pmap.runs(keep, WINDOW_PAGES):
@@ -437,6 +452,7 @@ def zero_scan(pmap: physmap.PhysMap, reader: Reader, keep: list[Extent], stream:
         progress.advance(n * ps)
         for i in range(n):
             if buf.startswith(zero, i * ps):
+                count += 1
                 if run_end != pfn + i:
                     if run_end - run_start >= elfout.ZERO_RUN_MIN:
                         runs.append((run_start, run_end))
@@ -445,4 +461,4 @@ def zero_scan(pmap: physmap.PhysMap, reader: Reader, keep: list[Extent], stream:
     if run_end - run_start >= elfout.ZERO_RUN_MIN:
         runs.append((run_start, run_end))
     progress.close()
-    return runs
+    return runs, count

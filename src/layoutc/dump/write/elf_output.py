@@ -133,7 +133,9 @@ def _page_offset(vmcore: Vmcore) -> int:
 class ElfWriter:
     """Streams segment data for a fixed segment list."""
 
-    def __init__(self, sink: Sink, vmcore: Vmcore, hdr: int, segs: list[LoadSegment], ps: int) -> None:
+    def __init__(
+        self, sink: Sink, vmcore: Vmcore, hdr: int, segs: list[LoadSegment], ps: int, zero_pages: int = 0
+    ) -> None:
         self.sink = sink
         self.vmcore = vmcore
         self.hdr = hdr
@@ -146,6 +148,7 @@ class ElfWriter:
         self.pending_pfn = 0
         self.committed_pfn = 0
         self.written = 0
+        self.zero_pages = zero_pages  # every zero page among the kept (dump level bit 1), short runs included
 
     def write_metadata(self) -> None:
         """The headers and notes."""

@@ -134,6 +134,7 @@ class KdumpWriter:
         self.pending_pfn = 0  # every kept pfn below this is buffered or written
         self.committed_pfn = 0  # every kept pfn below this has its data and desc written
         self.written = 0
+        self.zero_pages = 0  # pages booked as zero (dump level bit 1): makedumpfile's "Pages filled with zero"
 
     @property
     def zero_desc(self) -> bytes:
@@ -219,6 +220,7 @@ class KdumpWriter:
     def _append(self, w: PageWindow, flag_of_kind: bytes) -> None:
         pos = self._data_pos + self._data_len
         self._descs += self._window_descs(w, pos, flag_of_kind)
+        self.zero_pages += w.kinds.count(ZERO)
         if w.payload:
             self._data.append(w.payload)
             self._data_len += len(w.payload)
