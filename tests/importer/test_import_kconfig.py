@@ -9,8 +9,11 @@ from layoutc.diagnostics.diagnostic import Diagnostics, render_text
 from layoutc.frontend.load import load_profile
 from layoutc.importer import import_profile, probe, raw_files, read_sysinfo
 from layoutc.importer.kconfig import KCONFIG_OPTIONS, kept_options, parse_kconfig, parse_modules
+import pytest
+
 from layoutc.kernel.capabilities import KCONFIG_OPTIONS as TABLE_OPTIONS
-from layoutc.model.profile import Strategy
+from layoutc.kernel.capabilities import assumed_config
+from layoutc.model.profile import Arch, KernelVersion, Strategy
 
 from .test_import_probe import _fake_root
 
@@ -36,6 +39,23 @@ def test_real_configs_parse() -> None:
     assert (deb72["CMA"], deb72["X86_PMEM_LEGACY"], deb72["DEV_DAX_KMEM"], deb72["KEXEC_FILE"]) == ("y", "m", "m", "y")
     deb61 = _options("debian-6.1.0-56-cloud-amd64.config")
     assert (deb61["CMA"], deb61["ZONE_DEVICE"], deb61["MODULES"]) == ("n", "y", "y")
+
+
+@pytest.mark.parametrize(("name", "arch", "version", "differs"), [
+    ("debian-7.2.13-cloud-amd64.config", Arch.X86_64, "7.2", {}),
+    # the one assumption for every amd64 version: 6.1 has no CMA, and crashkernel=,cma needs 6.17 anyway (LC205)
+    ("debian-6.1.0-56-cloud-amd64.config", Arch.X86_64, "6.1", {"CMA": ("y", "n")}),
+    ("debian-7.2.13-arm64.config", Arch.ARM64, "7.2", {}),
+    ("debian-6.1.0-57-arm64.config", Arch.ARM64, "6.1", {}),
+])
+def test_the_assumed_configs_are_the_real_debian_kernels(name: str, arch: Arch, version: str,
+                                                         differs: dict[str, tuple[str, str]]) -> None:
+    """A profile without kernel.config is checked against what Debian's kernel of its arch and version builds."""
+    real = _options(name)
+    assumed = assumed_config(arch, KernelVersion.parse(version))
+    # OF_PMEM/X86_PMEM_LEGACY do not exist on the other arch: the table says n, the file has no line
+    gaps = {s: (assumed.get(s, "n"), real[s]) for s in TABLE_OPTIONS if assumed.get(s, "n") != real[s]}
+    assert gaps == differs
 
 
 def test_malformed_config_line_is_LC423() -> None:

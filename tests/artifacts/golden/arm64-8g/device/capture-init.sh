@@ -13,7 +13,10 @@ if [ -d /sys/firmware/efi/efivars ] && ! grep -qs ' efivarfs ' /proc/mounts; the
     modprobe efivarfs 2>/dev/null || : # a module in distribution kernels; no udev here loads it
     mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null || :
 fi
-# every option the dump target needs is built into the kernel (kernel.config): no module to load
+# what the dump target needs that kernel.config builds as modules (layout.txt: Kernel modules; =y: nothing
+# to load). A disk's own driver is the image's.
+load() { modprobe "$1" || echo "layoutc: modprobe $1 failed (kernel.config builds it =m)"; }
+load 'ext4'
 /usr/lib/layoutc/capture.sh
 rc=$?
 # the console too: the crash cmdline may send kernel messages elsewhere (console=)

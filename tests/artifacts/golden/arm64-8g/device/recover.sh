@@ -187,8 +187,6 @@ save_dump() {
     esac
     dump_id=$id
     dump_marker=$marker
-    dump_id=$id
-    dump_marker=$marker
     if [ -e "$STATE/uploaded-$id" ]; then
         log "dump $id was already stored and uploaded" info
         return 0
@@ -208,18 +206,6 @@ save_dump() {
         log "cannot record dump $id as uploaded in ${STATE#"$R"}; a later run uploads it again" warning
     return 0
 }
-
-# the outcome of every run, for layoutc status (docs/status.md): exit code, boot id, time, and the dump and
-# capture marker (COMPLETE or INCOMPLETE) it found; written under a temporary name, then renamed
-dump_id=
-dump_marker=
-record() {
-    printf 'rc=%s\nboot=%s\ntime=%s\ndump=%s\ncapture=%s\n' "$1" \
-        "$(cat "$R/proc/sys/kernel/random/boot_id" 2>/dev/null)" "$(date -u +%Y%m%dT%H%M%SZ 2>/dev/null)" \
-        "$dump_id" "$dump_marker" >"$STATE/last-recovery.tmp" 2>/dev/null &&
-        mv "$STATE/last-recovery.tmp" "$STATE/last-recovery" 2>/dev/null
-}
-trap 'record "$?"' EXIT
 
 # the outcome of every run, for layoutc status (docs/status.md): exit code, boot id, time, and the dump and
 # capture marker (COMPLETE or INCOMPLETE) it found; written under a temporary name, then renamed
@@ -257,6 +243,10 @@ retry_uploads() {
 }
 
 mkdir -p "$STATE" "$MNT" "$STORE" || fail 33 "cannot create $STATE, $MNT or $STORE"
+# what reading (and returning) the dump target needs that kernel.config builds as modules (layout.txt: Kernel
+# modules); udev may have loaded them already. Not under LAYOUTC_ROOT: a fake root loads no host module.
+load_module() { [ -n "$R" ] || modprobe "$1" 2>/dev/null || log "modprobe $1 failed (kernel.config builds it =m)" warning; }
+load_module 'ext4'
 retry_uploads
 if [ -d "$R$DISK" ]; then
     src="$R$DISK"

@@ -19,6 +19,7 @@ load() { modprobe "$1" || echo "layoutc: modprobe $1 failed (kernel.config build
 load 'of_pmem'
 load 'libnvdimm'
 load 'nd_pmem'
+load 'ext4'
 /usr/lib/layoutc/capture.sh
 rc=$?
 # the console too: the crash cmdline may send kernel messages elsewhere (console=)

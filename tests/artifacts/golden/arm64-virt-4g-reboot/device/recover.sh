@@ -339,6 +339,7 @@ load_module() { [ -n "$R" ] || modprobe "$1" 2>/dev/null || log "modprobe $1 fai
 load_module 'of_pmem'
 load_module 'libnvdimm'
 load_module 'nd_pmem'
+load_module 'ext4'
 load_module 'device_dax'
 load_module 'dax_pmem'
 load_module 'kmem'

@@ -17,6 +17,7 @@ depends() {
 }
 
 installkernel() {
+    hostonly='' instmods -c 'ext4'
     hostonly='' instmods 'efivarfs' 'ext4'
     return 0
 }

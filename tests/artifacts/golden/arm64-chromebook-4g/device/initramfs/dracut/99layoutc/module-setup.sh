@@ -17,7 +17,7 @@ depends() {
 }
 
 installkernel() {
-    hostonly='' instmods -c 'of_pmem' 'libnvdimm' 'nd_pmem'
+    hostonly='' instmods -c 'of_pmem' 'libnvdimm' 'nd_pmem' 'ext4'
     hostonly='' instmods 'efivarfs'
     return 0
 }
