@@ -173,10 +173,8 @@ def _write(
     Runs with signals deferred (:func:`.interrupt.deferred`) except while pages stream in, so
     marking the dump INCOMPLETE and renaming it are never cut short by a second signal.
     """
-    ps = writer.vmcore.page_size
+    ps, kept, settled = writer.vmcore.page_size, plan.keep, False
     error: DumpError | None = None
-    kept = plan.keep
-    settled = False
     counted = _counted(stream, progress, ps)  # a generator: closed below
     try:
         try:
@@ -208,7 +206,7 @@ def _write(
             sink.close(publish=settled)
         except SinkFault as exc:
             error = error or exc
-    zero = writer.zero_pages
+    zero = writer.zero_pages  # kept in bitmap 2 or the ELF file, reported apart as makedumpfile does
     return Result(
         error is None,
         extents.count(present),
