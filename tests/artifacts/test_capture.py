@@ -303,3 +303,51 @@ def test_no_pmem_and_no_claim_is_41(tmp_path: Path) -> None:
     shutil.rmtree(ck.root / "sys")
     run = ck.capture()
     assert run.code == 41 and not run.called("mkfs.ext4"), run.err
+
+
+def cpus_kernel(tmp: Path, cpus: int, dumper: Dumper = Dumper.LAYOUTC) -> CrashKernel:
+    """qemu-4g with crash.cpus (and dump.dumper) changed, solved again: nr_cpus= and the reservation follow."""
+    base = profile("qemu-4g")
+    prof = dataclasses.replace(base, crash=dataclasses.replace(base.crash, cpus=cpus),
+                               dump=dataclasses.replace(base.dump, dumper=dumper))
+    return CrashKernel(tmp, "qemu-4g", prof=prof, doc=layout("qemu-4g", prof))
+
+
+def dumper_workers(ck: CrashKernel, online: str | None) -> tuple[Run, str]:
+    if online is not None:
+        put(ck.root, "sys/devices/system/cpu/online", online)
+    grubenv(ck.root)
+    run = ck.capture()
+    assert run.code == 0, run.err
+    (dump,) = run.called("layoutc")
+    return run, dump
+
+
+def test_workers_follow_the_online_cpus_capped_by_crash_cpus(tmp_path: Path) -> None:
+    ck = cpus_kernel(tmp_path, 4)
+    assert "nr_cpus=4" in ck.doc["cmdline"]["crash"]
+    for online, workers in (("0-1\n", 2), ("0-3\n", 4), ("0-7\n", 4), ("0,2-3\n", 3), ("0\n", 1), ("junk\n", 1)):
+        shutil.rmtree(ck.mnt, ignore_errors=True)
+        run, dump = dumper_workers(ck, online)
+        assert dump == (f"layoutc [dump] [--workers] [{workers}] [--spec] [{ck.root}/etc/layoutc/filter.json] "
+                        f"[{ck.root}/proc/vmcore] [{ck.mnt}/vmcore]"), online
+        assert f"dumping with {workers} worker(s): the CPUs online, at most 4 (nr_cpus=)" in run.err
+
+
+def test_one_crash_cpu_passes_no_workers_and_makedumpfile_none(tmp_path: Path) -> None:
+    _, dump = dumper_workers(CrashKernel(tmp_path / "one", "qemu-4g"), "0-3\n")
+    assert "--workers" not in dump
+    ck = cpus_kernel(tmp_path / "mdf", 4, Dumper.MAKEDUMPFILE)
+    put(ck.root, "sys/devices/system/cpu/online", "0-3\n")
+    grubenv(ck.root)
+    run = ck.capture()
+    assert run.code == 0, run.err
+    (mdf,) = run.called("makedumpfile")
+    assert "--workers" not in mdf and "--num-threads" not in mdf
+    assert "online_cpus" not in (ck.device / "capture.sh").read_text()
+
+
+def test_multi_cpu_capture_script_passes_shellcheck(tmp_path: Path) -> None:
+    script = cpus_kernel(tmp_path, 2).device / "capture.sh"
+    result = subprocess.run([tool("shellcheck"), "--severity=style", str(script)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout

@@ -71,6 +71,8 @@ FRONTEND_CODES: dict[str, str] = {
     "LC261": "warning: the stack's makedumpfile drops compound tail pages of this kernel: its collector is diverted",
     "LC262": "warning: crash.makedumpfile not given: an affected makedumpfile is assumed and its collector diverted",
     "LC263": "crash.makedumpfile or crash.keep_dumps is set but crash.stack does not use it",
+    # crash.cpus: the crash kernel's CPUs (frontend/elaborate.py, docs/reference/kernel-rules.md §10.1)
+    "LC264": "warning: crash.cpus above 1 with dump.dumper makedumpfile: the extra CPUs cost memory and do no work",
     # the installed kernels the recovery boot entries follow (frontend/recovery_rules.py): numbered beside
     # the install codes, since what install lays (45_layoutc_recovery, the kernel-install plugin) reads them
     "LC513": "recovery.kernel_glob or initrd_glob is not an absolute path",

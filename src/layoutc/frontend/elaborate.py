@@ -397,9 +397,20 @@ def _dump(r: _Reader, crash: CrashSpec, arch: Arch) -> DumpSpec:
         if not _within_address_width(r, arch, end, ("dump", "exclude", index), item.get("end", item.get("size"))):
             continue
         exclude.append(ExcludeRange(start, end, str(item["reason"])))
+    dumper = Dumper(r.get(("dump", "dumper"), "layoutc"))
+    _unused_cpus(r, crash, dumper)
     return DumpSpec(level=level, compression=Compression(r.get(("dump", "compression"), "zlib")),
-                    format=DumpFormat(r.get(("dump", "format"), "kdump")),
-                    dumper=Dumper(r.get(("dump", "dumper"), "layoutc")), exclude=tuple(exclude))
+                    format=DumpFormat(r.get(("dump", "format"), "kdump")), dumper=dumper, exclude=tuple(exclude))
+
+
+def _unused_cpus(r: _Reader, crash: CrashSpec, dumper: Dumper) -> None:
+    """LC264: crash CPUs the capture cannot use still cost memory in the reservation."""
+    if crash.cpus > 1 and dumper is Dumper.MAKEDUMPFILE and r.get(("crash", "stack"), "layoutc") == "layoutc":
+        r.diags.warning("LC264", f"{crash.cpus} CPUs, but capture.sh runs makedumpfile with one thread",
+                        span=r.span(("crash", "cpus")), path="crash.cpus", value=str(crash.cpus),
+                        rule="nr_cpus= brings up the CPUs and the reservation pays for each "
+                             "(docs/reference/kernel-rules.md §10.1); only the layoutc dumper gets --workers",
+                        hint="use crash.cpus: 1 with makedumpfile, or dump.dumper: layoutc")
 
 
 def _recovery(r: _Reader, window: WindowSpec | None) -> RecoverySpec:

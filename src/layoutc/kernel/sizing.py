@@ -30,7 +30,20 @@ KERNEL_FACTOR = {Arch.X86_64: 4.0, Arch.ARM64: 1.5}
 INITRD_FACTOR = 3  # compressed segment + unpacked rootfs copy + peak during unpacking
 KERNEL_RUNTIME = 16 * MiB  # kdumpctl estimate's runtime constant
 LOADER_OVERHEAD = 1 * MiB  # purgatory + elfcorehdr + setup data/boot params segments
-PER_CPU = 1 * MiB
+PER_CPU = 1 * MiB  # the boot CPU: its areas and the dumper's one thread (the model's figure since it began)
+# Each CPU beyond the first (crash.cpus > 1; nr_cpus= caps the possible CPUs, LNX:kernel/smp.c nrcpus),
+# docs/reference/kernel-rules.md §10.1 (what is measured there and what is an estimate): its percpu unit
+# (61-62 pages on the lab's x86_64 Debian kernels, 31-36 on arm64; LNX:mm/percpu.c pcpu_embed_first_chunk),
+# its per-CPU kernel threads (idle, cpuhp, migration, ksoftirqd, two kworkers: 16 KiB stacks plus
+# task_struct, and the x86 IRQ stack), the pages its per-CPU free lists may hold (LNX:mm/page_alloc.c
+# zone_highsize: at least 4 x batch) and its SLUB CPU slabs (LNX:mm/slub.c kmem_cache_cpu).
+PER_EXTRA_CPU = {
+    "percpu unit": 256 * KiB, "kthreads": 160 * KiB, "pcp lists": 256 * KiB, "slub cpu slabs": 256 * KiB,
+}
+# crash.cpus > 1: capture.sh runs the layoutc dumper with --workers N, a pool of N forked compressor
+# processes (layoutc.dump.write.encode): each one's private pages after the fork and its two windows in
+# flight (2 x WINDOW_PAGES 256 x 4 KiB).
+DUMPER_WORKER = 4 * MiB + 2 * 256 * 4 * KiB
 BITMAP_PER_GIB = 64 * KiB  # two bitmaps of 1 bit per 4 KiB page: 2 * (GiB / 4 KiB) / 8 bytes
 BITMAP_CAP = 32 * MiB  # SUSE calibrate caps makedumpfile's bitmaps (cyclic mode)
 DUMPER_LAYOUTC_INTERPRETER = 16 * MiB
@@ -181,20 +194,37 @@ def _runtime_terms(profile: Profile) -> list[Term]:
         Term("runtime", "kernel runtime (slab, page tables, early allocations)", KERNEL_RUNTIME,
              "constant", "kdumpctl estimate's 16M runtime term (docs/reference/sources.md §1.1)", RUNTIME),
         _dumper_term(profile),
-        Term("per_cpu", "per-CPU areas and dumper threads", PER_CPU * crash.cpus,
-             f"{crash.cpus} CPU(s) (nr_cpus=) x {_mib(PER_CPU)}",
-             "about 1 MiB per CPU/thread (kdump-utils PR #14; SUSE calibrate per-CPU term, "
-             "docs/reference/sources.md §1.3)",
-             RUNTIME, ("crash.cpus",)),
+        _per_cpu_term(crash.cpus),
         _bitmap_term(profile.memory.total_ram),
         _target_term(profile),
     ]
+    if crash.cpus > 1 and profile.dump.dumper is not Dumper.MAKEDUMPFILE:
+        terms.append(Term("workers", "dumper compressor processes (--workers)", DUMPER_WORKER * crash.cpus,
+                          f"{crash.cpus} worker(s) (one per CPU) x {_mib(DUMPER_WORKER)}",
+                          "a forked process per worker: private pages and two 1 MiB windows in flight "
+                          "(layoutc.dump.write.encode; docs/reference/kernel-rules.md §10.1)",
+                          RUNTIME, ("crash.cpus", "dump.dumper")))
     if SWIOTLB[arch]:
         terms.append(Term("swiotlb", "software IO TLB (bounce buffers)", SWIOTLB[arch],
                           f"default swiotlb size {_mib(SWIOTLB[arch])}",
                           "LNX:kernel/dma/swiotlb.c IO_TLB_DEFAULT_SIZE; the lab's crash kernels map 64 MiB "
                           "(OVMF) or fall back to 32 MiB when 64 do not fit (docs/lab.md)", RUNTIME))
     return terms
+
+
+def _per_cpu_term(cpus: int) -> Term:
+    """The boot CPU's 1 MiB, plus each further CPU's kernel cost (docs/reference/kernel-rules.md §10.1)."""
+    source = ("about 1 MiB per CPU/thread (kdump-utils PR #14; SUSE calibrate per-CPU term, "
+              "docs/reference/sources.md §1.3)")
+    if cpus == 1:
+        return Term("per_cpu", "per-CPU areas and dumper threads", PER_CPU, f"1 CPU(s) (nr_cpus=) x {_mib(PER_CPU)}",
+                    source, RUNTIME, ("crash.cpus",))
+    extra = sum(PER_EXTRA_CPU.values())
+    parts = " + ".join(f"{name} {v // KiB} KiB" for name, v in PER_EXTRA_CPU.items())
+    return Term("per_cpu", "per-CPU areas and dumper threads", PER_CPU + (cpus - 1) * extra,
+                f"boot CPU {_mib(PER_CPU)} + {cpus - 1} more CPU(s) (nr_cpus={cpus}) x ({parts} = {extra // KiB} KiB)",
+                "LNX:kernel/smp.c nrcpus; mm/percpu.c pcpu_embed_first_chunk; mm/page_alloc.c zone_highsize; "
+                "mm/slub.c; docs/reference/kernel-rules.md §10.1", RUNTIME, ("crash.cpus",))
 
 
 def _bitmap_term(ram: int) -> Term:

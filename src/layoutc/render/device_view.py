@@ -114,6 +114,7 @@ class DeviceView:
     crash_modules: tuple[str, ...]  # capture-init.sh's modprobes (layout.boot_modules: kernel.config's =m options)
     recovery_modules: tuple[str, ...]  # recover.sh's modprobes
     crash_size: int
+    crash_cpus: int  # nr_cpus= of the crash cmdline: capture.sh caps the dumper's --workers at it (crash.cpus)
     cma_size: int
     # the layout's predicted crash CMA ranges, sorted: "0xSTART-0xEND" words (exclusive ends, as arm.sh's
     # hex prints them) and "[0xSTART, 0xEND)" for messages; arm.sh warns when the kernel's differ
@@ -227,7 +228,8 @@ def build_view(profile: Profile, layout: Layout) -> DeviceView:
         kallsyms_text=layout.arch in KALLSYMS_TEXT,
         dt=dt,
         crash_modules=layout.boot_modules.crash, recovery_modules=layout.boot_modules.recovery,
-        crash_size=crash_size, cma_size=cma_size, cma_ranges=tuple(f"{s:#x}-{e:#x}" for s, e in cma),
+        crash_size=crash_size, crash_cpus=profile.crash.cpus, cma_size=cma_size,
+        cma_ranges=tuple(f"{s:#x}-{e:#x}" for s, e in cma),
         cma_ranges_text=" ".join(f"[{s:#x}, {e:#x})" for s, e in cma),
         # arm64 refuses to offline boot memory, Movable or not (EPERM: LNX:arch/arm64/mm/mmu.c
         # prevent_bootmem_remove_notifier, measured on 6.1 and 7.2): no offline proof there (docs/arm64.md)
