@@ -5,12 +5,12 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import pytest
+
 from layoutc.diagnostics.diagnostic import Diagnostics, render_text
 from layoutc.frontend.load import load_profile
 from layoutc.importer import import_profile, probe, raw_files, read_sysinfo
 from layoutc.importer.kconfig import KCONFIG_OPTIONS, kept_options, parse_kconfig, parse_modules
-import pytest
-
 from layoutc.kernel.capabilities import KCONFIG_OPTIONS as TABLE_OPTIONS
 from layoutc.kernel.capabilities import assumed_config
 from layoutc.model.profile import Arch, KernelVersion, Strategy
