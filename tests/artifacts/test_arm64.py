@@ -257,7 +257,8 @@ def _kernel_in_window(b: Arm64) -> None:
 
 FAILURES: dict[str, tuple[Callable[[Arm64], object], int, str]] = {
     "fdt-missing": (lambda b: (b.root / "sys/firmware/fdt").unlink(), 22,
-                    "cannot read /sys/firmware/fdt (the running kernel's device tree, which the crash kernel's is built from)"),
+                    "cannot read /sys/firmware/fdt (the running kernel's device tree, "
+                    "which the crash kernel's is built from)"),
     "fdt-garbage": (lambda b: put(b.root, "sys/firmware/fdt", b"\xd0\x0d\xfe\xed" + bytes(60)), 22,
                     "the device tree edit cannot be applied to /sys/firmware/fdt: "),
     "edit-missing": (lambda b: (b.root / "etc/layoutc/crash-dt.json").unlink(), 22,
