@@ -51,7 +51,69 @@ class Encoder:
     def encode(
         self, buf: bytes | bytearray | memoryview, pfn: int, npages: int, compress: codecs.Compress | None
     ) -> PageWindow:
-        """Encode ``npages`` pages held in ``buf``."""
+        """Encode ``npages`` pages held in ``buf``.
+
+        The pages go through the codec with ``map`` (no Python bytecode per page); only the pages whose
+        first and last bytes agree are looked at one by one, as possible fill pages."""
+        if compress is None or isinstance(buf, memoryview):
+            return self._encode_each(buf, pfn, npages, compress)
+        ps = self.page_size
+        view = memoryview(buf)
+        cuts = _slices(npages, ps)
+        kinds = bytearray(bytes((PACKED,)) * npages)
+        payloads: list[bytes | memoryview] = [b""] * npages
+        plain = list(range(npages))
+        fills = self._fill_pages(buf, npages)
+        if fills:
+            check = self.zero_pages
+            for i, fill in fills:
+                if check and not fill[0]:
+                    kinds[i] = ZERO
+                else:
+                    kinds[i], payloads[i] = _fill_page(fill, compress)
+            taken = {i for i, _ in fills}
+            plain = [i for i in plain if i not in taken]
+            packed: list[bytes | memoryview] = list(map(compress, map(view.__getitem__, [cuts[i] for i in plain])))
+        else:
+            packed = list(map(compress, map(view.__getitem__, cuts)))
+        sizes = array("I", map(len, packed))
+        if sizes and max(sizes) >= ps:  # incompressible pages are stored raw
+            for k, size in enumerate(sizes):
+                if size >= ps:
+                    i = plain[k]
+                    kinds[i] = RAW
+                    packed[k] = view[cuts[i]]
+        if fills:
+            for i, got in zip(plain, packed, strict=True):
+                payloads[i] = got
+        else:
+            payloads = packed
+        sizes = array("I", map(len, payloads))
+        return PageWindow(pfn, npages, bytes(kinds), sizes, b"".join(payloads))
+
+    def _fill_pages(self, buf: bytes | bytearray, npages: int) -> list[tuple[int, bytes]]:
+        """``(index, the fill page)`` of the pages whose bytes are all equal (0x00, 0xcc, 0xff...)."""
+        ps = self.page_size
+        stop = npages * ps
+        ends = int.from_bytes(buf[0:stop:ps], "little") ^ int.from_bytes(buf[ps - 1 : stop : ps], "little")
+        same = ends.to_bytes(npages, "little")  # a 0 where a page's first and last bytes agree
+        fills = _fills(ps)
+        out: list[tuple[int, bytes]] = []
+        i = same.find(0)
+        while i >= 0:
+            first = buf[i * ps]
+            fill = fills[first]
+            if fill is None:
+                fill = fills[first] = bytes((first,)) * ps
+            if buf.startswith(fill, i * ps):
+                out.append((i, fill))
+            i = same.find(0, i + 1)
+        return out
+
+    def _encode_each(
+        self, buf: bytes | bytearray | memoryview, pfn: int, npages: int, compress: codecs.Compress | None
+    ) -> PageWindow:
+        """Page by page (no codec, or pages from a memoryview): the same result as :meth:`encode`."""
         ps = self.page_size
         # bytes and bytearray: startswith compares in place; a memoryview (from another Reader) is
         # compared through a copy of the page.  Either only when the first and last bytes agree.
@@ -91,6 +153,17 @@ class Encoder:
             sizes[i] = ps
             out.append(page)
         return PageWindow(pfn, npages, bytes(kinds), sizes, b"".join(out))
+
+
+_SLICES: dict[tuple[int, int], list[slice]] = {}
+
+
+def _slices(npages: int, ps: int) -> list[slice]:
+    """The slice of each page of a window (made once per window size)."""
+    got = _SLICES.get((npages, ps))
+    if got is None:
+        got = _SLICES[(npages, ps)] = [slice(i * ps, (i + 1) * ps) for i in range(npages)]
+    return got
 
 
 _FILLS: dict[int, list[bytes | None]] = {}  # page size -> a page of each byte value, made when first seen
