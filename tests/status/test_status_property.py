@@ -12,7 +12,7 @@ from layoutc.status.facts import Block, Dax, Facts, Pmem, Sourced
 
 from .device import WINDOW_START, layout_doc
 
-LAYOUTS = [expected(layout_doc("qemu-4g")), expected(layout_doc("qemu-4g-cma"))]
+LAYOUTS = [expected(layout_doc(board)) for board in ("qemu-4g", "qemu-4g-cma", "arm64-chromebook-4g")]
 HEXISH = st.text(alphabet="0123456789abcdefx- :\n", max_size=40)
 TEXT = st.none() | st.text(max_size=60) | HEXISH | st.sampled_from([f"{WINDOW_START:#x}\n", "1\n", "0", "online"])
 IOMEM_LINE = st.builds(lambda s, e, n, d: f"{' ' * d}{s:x}-{e:x} : {n}",
@@ -44,7 +44,7 @@ CODES = {ExitCode.OK, ExitCode.STATUS_NOT_ARMED, ExitCode.STATUS_MISMATCH, ExitC
 
 
 @settings(max_examples=300, deadline=None)
-@given(facts=FACTS, which=st.integers(0, 2))
+@given(facts=FACTS, which=st.integers(0, 3))
 def test_assess_never_raises(facts: Facts, which: int) -> None:
     layout = LAYOUTS[which] if which < len(LAYOUTS) else None
     status = assess(facts, layout, "no layout")

@@ -119,15 +119,28 @@ def check_loaded(f: Facts) -> Check:
     return Check("crash kernel loaded", level, "1", text or "empty", where)
 
 
+def recovery_marks(e: Expected) -> tuple[str, ...]:
+    """The words of ``cmdline.recovery`` that only the recovery boot has, as arm.sh's ``is_recovery_boot`` reads
+    them: on arm64 its ``mem=`` (the window is a device-tree pmem-region there, and ``mem=`` keeps it out of the
+    recovery boot's RAM: LNX:arch/arm64/mm/init.c early_mem, v6.1); elsewhere the movable window's
+    ``memmap=SIZE!BASE``. Empty: no boot of this layout is told apart as a recovery boot."""
+    if e.window is None:
+        return ()
+    if e.arch == "arm64":
+        return tuple(w for w in e.recovery if w.startswith("mem="))
+    if e.window.mode == "movable":
+        return tuple(w for w in e.recovery if w.startswith("memmap=") and "!" in w)
+    return ()
+
+
 def boot_kind(f: Facts, e: Expected) -> str:
-    """recovery when the window's memmap=SIZE!BASE of the recovery cmdline is on /proc/cmdline (movable)."""
+    """recovery when every word of ``recovery_marks`` is on /proc/cmdline, else production."""
     if f.cmdline is None:
         return "unknown"
     words = set(f.cmdline.split())
-    if e.window and e.window.mode == "movable":
-        marks = [w for w in e.recovery if w.startswith("memmap=") and "!" in w]
-        if marks and all(m in words for m in marks):
-            return "recovery"
+    marks = recovery_marks(e)
+    if marks and all(m in words for m in marks):
+        return "recovery"
     return "production"
 
 

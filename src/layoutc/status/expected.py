@@ -35,12 +35,13 @@ class Expected:
     """The layout's promises the device can be checked against."""
 
     board: str
+    arch: str  # x86_64 | arm64 (how the recovery boot is told from production: boot_kind)
     crash_memory: str  # classic | cma
     reservation: int  # bytes of "Crash kernel" in /proc/iomem (crashkernel plus crashkernel_low)
     crash_size: int  # kexec_crash_size: the main reservation only (crashk_res)
     cma_size: int  # crash CMA bytes (0: none)
     production: tuple[str, ...]  # cmdline words of the production boot
-    recovery: tuple[str, ...]  # cmdline words of the recovery boot (movable windows)
+    recovery: tuple[str, ...]  # cmdline words of the recovery boot (movable windows; on arm64 with mem=)
     crash_append: str  # what arm.sh passes to kexec --append
     window: Window | None
     block_size: int
@@ -99,6 +100,7 @@ def expected(data: Any) -> Expected:
     append = f"{_str(data, 'crash_board_cmdline')} {_str(data, 'cmdline', 'crash')}"
     return Expected(
         board=_str(data, "board"),
+        arch=_str(data, "arch") or "x86_64",
         crash_memory=_str(data, "strategy", "crash_memory") or "classic",
         reservation=main + _region_bytes(data, "crashkernel_low"),
         crash_size=main,

@@ -56,7 +56,8 @@ def classify(f: Facts, w: Window, block_size: int) -> tuple[WindowState, str]:
 
 def expected_state(e: Expected, w: Window, boot: str) -> WindowState:
     """Movable windows are RAM in production; after a recovery (every boot of a hotplug window) they are
-    returned through kmem, or stay pmem until recover.sh reboots (release: reboot)."""
+    returned through kmem, or stay pmem until recover.sh reboots (release: reboot). The same on arm64, whose
+    recovery boot is the one with the layout's recovery mem= (``checks.recovery_marks``)."""
     if w.mode == "movable" and boot != "recovery":
         return WindowState.MOVABLE_RAM
     return WindowState.SYSTEM_RAM if w.release == "kmem" else WindowState.PMEM
