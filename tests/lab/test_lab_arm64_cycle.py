@@ -14,6 +14,8 @@ import pytest
 
 from layoutc.devicetree.edit import apply, edit_from_json
 from layoutc.devicetree.fdt import parse
+from layoutc.diagnostics.diagnostic import Diagnostics
+from layoutc.frontend.load import load_profile
 from layoutc.lab.boot import machine as board
 from layoutc.lab.boot import qemu
 from layoutc.lab.boot.serial import GuestOutput
@@ -25,6 +27,7 @@ from layoutc.lab.image import kernels
 from layoutc.lab.layout_dir import load_layout
 from layoutc.lab.run import LabOptions, run_lab
 from layoutc.model.layout import Layout
+from layoutc.solve import solve
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "lab" / "fixtures"
@@ -98,15 +101,35 @@ def test_give_back_facts_want_the_kmem_blocks_online_movable() -> None:
 
 
 def test_the_lab_adds_file_systems_this_kernel_builds_as_modules(tmp_path: Path) -> None:
-    layout = load_layout(FIXTURES / "arm64-4g")
+    layout = load_layout(FIXTURES / "arm64-4g")  # a hand-written layout without module lists
     config = tmp_path / "config"
     config.write_text("CONFIG_EXT4_FS=m\nCONFIG_OF_PMEM=m\n")
     assert lab_added_modules(layout, config) == ("ext4",)
+    fact = facts64.modules_fact(layout, config, ("ext4",))
+    assert (fact.status, fact.predicted, fact.observed) == ("fail", "none", "ext4 (CONFIG_EXT4_FS=m)"), fact
     config.write_text("CONFIG_EXT4_FS=y\n")
     assert lab_added_modules(layout, config) == ()
     listed = dataclasses.replace(layout, boot_modules=dataclasses.replace(layout.boot_modules, crash=("ext4",)))
     config.write_text("CONFIG_EXT4_FS=m\n")
     assert lab_added_modules(listed, config) == ()
+
+
+@pytest.mark.parametrize("config", ["debian-6.1.0-57-arm64.config", "debian-7.2.13-arm64.config"])
+def test_a_bundled_arm64_layout_lacks_no_module_the_debian_kernel_builds_as_a_module(config: str) -> None:
+    """The assumed arm64 configuration builds ext4 =m as Debian's arm64 kernels do, so the compiled lists load it
+    and the lab adds nothing: the fact passes."""
+    diags = Diagnostics()
+    profile = load_profile(ROOT / "profiles" / "arm64" / "chromebook-4g.yaml", "profiles/arm64/chromebook-4g.yaml",
+                           diags)  # fmt: skip
+    assert profile is not None, [d.message for d in diags.items]
+    layout = solve(profile, diags)
+    assert layout is not None, [d.message for d in diags.items]
+    assert "ext4" in layout.boot_modules.crash and "ext4" in layout.boot_modules.recovery
+    kconfig = ROOT / "tests" / "captures" / "kconfig" / config
+    added = lab_added_modules(layout, kconfig)
+    assert added == ()
+    fact = facts64.modules_fact(layout, kconfig, added)
+    assert (fact.status, fact.observed) == ("pass", "none"), fact
 
 
 def test_recovery_dtb_is_qemus_own_tree_with_the_edit(tmp_path: Path) -> None:

@@ -16,9 +16,10 @@
    removes the seeds). ``recover.sh`` (dash) three times: store, upload to the export disk, devdax + daxctl
    system-ram, ``arm.sh recovery``.
 
-The lab adds modules the layout's lists lack when this kernel builds them ``=m`` (Debian's arm64 7.2 builds
-ext4 as a module: capture.sh mounts the window ext4, recover.sh too); the fact ``kernel modules the layout
-lacks`` names them.
+The layout's module lists must hold what this kernel builds ``=m`` and the generated scripts mount (Debian's
+arm64 kernels build ext4 as a module: capture.sh mounts the window ext4, recover.sh too; the assumed arm64
+configuration says so, so the lists have ext4). Should a list lack one, the lab loads it itself so the cycle
+still runs, and the fact ``kernel modules the layout lacks`` fails naming it.
 """
 
 from __future__ import annotations

@@ -108,14 +108,18 @@ def memtotal_fact(layout: Layout, out: GuestOutput, block_size: int) -> Fact | N
 
 
 def modules_fact(layout: Layout, config: Path, added: Sequence[str]) -> Fact:
-    """The modules the lab had to add beside layout.json's crash and recovery lists, because this kernel
-    builds them ``=m`` (its shipped config): a layout on this kernel must load them too."""
+    """The modules the lab had to add beside layout.json's crash and recovery lists, because this kernel builds
+    them ``=m`` (its shipped config) and the generated scripts need them. None: the assumed arm64 configuration
+    builds ext4 as a module as Debian's arm64 kernels do (``kernel/capabilities.py``), so the layout loads it;
+    a module named here is one a device with this kernel would lack in its crash kernel or recovery boot."""
     text = config.read_text(errors="replace") if config.is_file() else ""
     states = {m: ("m" if re.search(rf"^CONFIG_{m.upper()}_FS=m$", text, re.M) else "?") for m in added}
     observed = ", ".join(f"{m} (CONFIG_{m.upper()}_FS={s})" for m, s in states.items()) or "none"
-    detail = (f"layout.json modules.crash {' '.join(layout.boot_modules.crash)}; modules.recovery "
-              f"{' '.join(layout.boot_modules.recovery)}; the lab adds what is missing so the cycle can run")
-    return Fact("kernel modules the layout lacks (this kernel builds them =m)", "info", "none", observed, detail)
+    detail = (f"layout.json modules.crash {' '.join(layout.boot_modules.crash) or '(none)'}; modules.recovery "
+              f"{' '.join(layout.boot_modules.recovery) or '(none)'}"
+              + ("; the lab loads the missing ones itself so the cycle can run" if added else ""))
+    return ok_fact("kernel modules the layout lacks (this kernel builds them =m)", not added, "none", observed,
+                   detail)  # fmt: skip
 
 
 def give_back_facts(layout: Layout, out: GuestOutput, block_size: int) -> list[Fact]:
