@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""``--workers N`` scaling: wall time of one worker over N workers, only on an idle machine.
+
+    .venv/bin/python bench/dump/workers_bench.py VMCORE --workers 2 --rounds 3
+
+A scaling figure means something only when the other cores are free: the 1-minute load average
+must be below ``--max-load`` (0.3) before every round, or no figure is reported (exit 3) and the
+loads seen are printed instead.  Each round runs the zipapp (``python3 dump.pyz``, as a device
+runs it) with one worker, then with N, back to back; the outputs must be byte-identical.
+Reported: median wall times, their ratio (the speed-up), and the CPU time of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(cmd: list[str], out: Path) -> tuple[float, float, bytes]:
+    out.unlink(missing_ok=True)
+    before = os.times()
+    start = time.monotonic()
+    subprocess.run(cmd, check=True, capture_output=True)
+    wall = time.monotonic() - start
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    data = out.read_bytes()
+    out.unlink()
+    return wall, cpu, data
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("vmcore")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--compress", default="zlib")
+    p.add_argument("--max-load", type=float, default=0.3)
+    p.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"))
+    args = p.parse_args()
+    loads: list[float] = []
+    walls: dict[int, list[float]] = {1: [], args.workers: []}
+    cpus: dict[int, list[float]] = {1: [], args.workers: []}
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        pyz, out = Path(tmp) / "dump.pyz", Path(tmp) / "out"
+        subprocess.run([args.python, "-m", "layoutc.dump", "--build-zipapp", str(pyz)], check=True, cwd=ROOT,
+                       capture_output=True)  # fmt: skip
+        for _ in range(args.rounds):
+            loads.append(os.getloadavg()[0])
+            if loads[-1] >= args.max_load:
+                print(f"load average {loads[-1]:.2f} >= {args.max_load}: no scaling figure (loads seen: "
+                      f"{', '.join(f'{x:.2f}' for x in loads)})")  # fmt: skip
+                return 3
+            outputs = []
+            for n in walls:
+                cmd = ["/usr/bin/python3", str(pyz), "--quiet", "--dump-level", "31", "--compress", args.compress,
+                       "--workers", str(n), args.vmcore, str(out)]  # fmt: skip
+                wall, cpu, data = run(cmd, out)
+                walls[n].append(wall)
+                cpus[n].append(cpu)
+                outputs.append(data)
+            if outputs[0] != outputs[1]:
+                print("outputs differ between 1 and N workers")
+                return 1
+    one, many = statistics.median(walls[1]), statistics.median(walls[args.workers])
+    cpu_one, cpu_many = statistics.median(cpus[1]), statistics.median(cpus[args.workers])
+    print(f"| {Path(args.vmcore).name} | {args.compress} | 1 worker {one:.2f} s (CPU {cpu_one:.2f}) | "
+          f"{args.workers} workers {many:.2f} s (CPU {cpu_many:.2f}) | "
+          f"speed-up {one / many:.2f}x | loads {', '.join(f'{x:.2f}' for x in loads)} |")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
