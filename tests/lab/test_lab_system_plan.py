@@ -179,3 +179,25 @@ def test_unit_facts_pass_on_an_armed_ordered_boot_and_fail_otherwise() -> None:
 def test_setup_facts_read_the_first_boots_exit_codes() -> None:
     out = parse_serial(b'LAYOUTC-OBS {"kind":"grub-install","rc":0}\nLAYOUTC-OBS {"kind":"update-grub","rc":1}\n')
     assert [(f.status, f.observed) for f in system_facts.setup_facts(out)] == [("pass", "exit 0"), ("fail", "exit 1")]
+
+
+def test_board_grub_words_survive_sh_and_grub(tmp_path: Path) -> None:
+    """A carved ``memmap=SIZE$START`` reaches grub.cfg single-quoted: GRUB would expand an unquoted ``$0``."""
+    from layoutc.lab.system.run import board_grub
+
+    (tmp_path / "etc" / "default").mkdir(parents=True)
+    (tmp_path / "etc" / "default" / "grub").write_text('GRUB_TIMEOUT=0\nGRUB_CMDLINE_LINUX="old"\n')
+    words = board_grub(tmp_path, "console=ttyS0", ("memmap=0x6000$0xbffda000",))
+    assert words == "console=ttyS0 memmap=0x6000$0xbffda000 panic=-1 systemd.show_status=0"
+    shown = subprocess.run(["sh", "-c", '. "$1"; printf %s "$GRUB_CMDLINE_LINUX"', "sh",
+                            str(tmp_path / "etc" / "default" / "grub")], capture_output=True, text=True,
+                           check=True, timeout=30).stdout  # fmt: skip
+    assert shown == "console=ttyS0 'memmap=0x6000$0xbffda000' panic=-1 systemd.show_status=0"
+
+
+def test_a_disk_boot_drops_the_carve_seabios_already_made() -> None:
+    from layoutc.lab.system.run import disk_boot_memmap
+
+    assert disk_boot_memmap(("memmap=0x6000$0xbffda000",)) == ()
+    assert disk_boot_memmap(("memmap=0x6000$0xbffd9000", "memmap=1M#0x1000000")) == (
+        "memmap=0x6000$0xbffd9000", "memmap=1M#0x1000000")  # fmt: skip

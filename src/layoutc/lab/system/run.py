@@ -23,6 +23,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from layoutc.kernel.cmdline import grub_quote
 from layoutc.lab.boot import machine as board
 from layoutc.lab.boot import qemu
 from layoutc.lab.boot.grubboot import booted_titles
@@ -39,16 +40,37 @@ from layoutc.model.layout import Layout
 
 DISK_SIZE = 3 << 30
 LAB_WORDS = ("panic=-1", "systemd.show_status=0")  # the lab's own words beside the board's cmdline
+# SeaBIOS booting from disk keeps [0xbffda000, 0xc0000000) of a 4 GiB pc (measured, QEMU 7.2): the lab's carve of a
+# direct boot's map (0xbffe0000) is already there, and a memmap= word on the cmdline would skip layoutc-arm.service
+# (ConditionKernelCommandLine=!memmap: a recovery boot's mark)
+SEABIOS_DISK_RESERVED = (0xBFFDA000, 0xC0000000)
 CRASH_KERNEL, CRASH_INITRD = "/boot/crash/vmlinuz", "/boot/crash/initrd.img"  # layout.json crash paths (qemu x86)
 
 
 def board_grub(root: Path, board_cmdline: str, memmap: tuple[str, ...]) -> str:
-    """The device's own ``GRUB_CMDLINE_LINUX`` (board cmdline, QEMU memmap words, lab words), set in the copy."""
+    """The device's own ``GRUB_CMDLINE_LINUX`` (board cmdline, QEMU memmap words, lab words), set in the copy.
+
+    ``10_linux`` copies the value into grub.cfg's ``linux`` line as it is, where GRUB expands ``$``: each word is
+    a GRUB word first (``memmap=SIZE$START`` single-quoted; unquoted, GRUB read ``$0`` and the kernel got
+    ``memmap=SIZE``, a memory limit of SIZE), then the whole value is quoted for sh."""
     words = " ".join([board_cmdline, *memmap, *LAB_WORDS]).split()
     path = root / "etc" / "default" / "grub"
     lines = [ln for ln in path.read_text().splitlines() if not ln.startswith("GRUB_CMDLINE_LINUX=")]
-    path.write_text("\n".join([*lines, f"GRUB_CMDLINE_LINUX={shlex.quote(' '.join(words))}"]) + "\n")
+    value = " ".join(grub_quote(w) for w in words)
+    path.write_text("\n".join([*lines, f"GRUB_CMDLINE_LINUX={shlex.quote(value)}"]) + "\n")
     return " ".join(words)
+
+
+def disk_boot_memmap(memmap: tuple[str, ...]) -> tuple[str, ...]:
+    """The carve words a disk boot still needs: those of ``memmap=SIZE$START`` inside ``SEABIOS_DISK_RESERVED``
+    are SeaBIOS's own reservation already."""
+    lo, hi = SEABIOS_DISK_RESERVED
+    kept = []
+    for word in memmap:
+        size, _, start = word.removeprefix("memmap=").partition("$")
+        if not (start and lo <= int(start, 0) and int(start, 0) + int(size, 0) <= hi):
+            kept.append(word)
+    return tuple(kept)
 
 
 def layoutc(*args: str) -> subprocess.CompletedProcess[str]:
@@ -75,6 +97,24 @@ def install_board(layout_dir: Path, root: Path, release: str, out_dir: Path) -> 
                               "pass" if rd.returncode == 0 else "fail", "exit 0", f"exit {rd.returncode}",
                               " | ".join((rd.stdout + rd.stderr).strip().splitlines()[-2:])))  # fmt: skip
     return facts
+
+
+def pad_initrd(initrd: Path, layout_dir: Path, work: Path) -> str:
+    """The system's own initrd padded with zeros to the profile's ``boot.initrd_size`` (``cycle.pad``: the
+    kernel's unpacker skips them), so GRUB places an initrd of the size the layout assumes; a note of both."""
+    from layoutc.lab.cycle import pad
+    from layoutc.lab.cycle_images import render_device
+
+    rendered = render_device(layout_dir, work / "rendered")
+    boot = rendered.profile.boot if rendered.profile else None
+    made = initrd.stat().st_size
+    if boot is None:
+        return f"the system's initrd: {made} bytes (the profile states no boot.initrd_size)"
+    if made > boot.initrd_size:
+        raise LabError("usage", f"the system's initrd is {made} bytes, more than the profile's boot.initrd_size "
+                                f"{boot.initrd_size}: raise boot.initrd_size")  # fmt: skip
+    pad(initrd, boot.initrd_size)
+    return f"the system's initrd: {made} bytes, padded to boot.initrd_size {boot.initrd_size}"
 
 
 def stage_files(layout: Layout) -> dict[str, tuple[bytes, int]]:
@@ -123,14 +163,16 @@ def run_system(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: boa
     notes = [f"Debian system {image.plan.key()} ({how})"]
     work = out_dir / "system"
     root = disk.copy_root(image.root, work / "root")
+    machine = replace(machine, memmap=disk_boot_memmap(machine.memmap))
     grub_words = board_grub(root, layout.board_cmdline, machine.memmap)
     facts = install_board(layout_dir, root, k.release, out_dir)
+    initrd = root / "boot" / f"initrd.img-{k.release}"
+    notes.append(pad_initrd(initrd, layout_dir, work))
+    initrd_size = initrd.stat().st_size
     disk_img = disk.make_boot_disk(root, work / "disk.img", DISK_SIZE)
     stage_img = disk.make_stage_disk(stage_files(layout), work / "stage.img")
-    initrd = root / "boot" / f"initrd.img-{k.release}"
     setup_rec, setup_facts = _grub_setup(root, k.release, machine, disk_img, out_dir / "serial-grub-setup.log", timeout)
     facts += setup_facts
-    initrd_size = initrd.stat().st_size
     started = time.monotonic()
     prod = qemu.QemuBoot(Path("/dev/null"), Path("/dev/null"), "", machine, out_dir / "serial-production.log",
                          "tcg", timeout, drives=(("system", disk_img), ("stage", stage_img)),
