@@ -77,7 +77,8 @@ def test_installed_crashkernel_is_the_last_word_grub_writes(tmp_path: Path, plan
 def test_the_snippet_keeps_every_other_default_word_and_no_glob(tmp_path: Path, plan: InstallPlan) -> None:
     _debian_root(tmp_path)
     (tmp_path / "etc" / "default" / "grub").write_text(
-        'GRUB_CMDLINE_LINUX_DEFAULT="crashkernel=1G quiet  splash crashkernel=64M,low *"\n')
+        'GRUB_CMDLINE_LINUX_DEFAULT="crashkernel=1G quiet  splash crashkernel=64M,low *"\n'
+    )
     (tmp_path / "etc" / "default" / "grub.d" / "a.cfg").write_text("")  # a file the * would glob to
     install(tmp_path, plan)
     assert _linux_words(tmp_path) == ["crashkernel=256M", "movablecore=512M", "nokaslr", "quiet", "splash", "*"]
