@@ -41,6 +41,16 @@ def prstatus(cpu: int) -> bytes:
     return bytes(desc)
 
 
+def prstatus_arm64(cpu: int) -> bytes:
+    """arm64's 392-byte elf_prstatus: 34 registers (x0-x30, sp, pc, pstate) from offset 112."""
+    desc = bytearray(392)
+    struct.pack_into("<i", desc, 32, 1000 + cpu)
+    regs = [0] * 34
+    regs[32] = 0xFFFF800080010000 + cpu  # pc
+    struct.pack_into("<34Q", desc, 112, *regs)
+    return bytes(desc)
+
+
 def page_content(pfn: int, kind: str) -> bytes:
     """Deterministic page bytes: zero, text-like (compressible), random (incompressible)."""
     if kind == "zero":
@@ -78,6 +88,7 @@ class Fixture:
     zero_run: tuple[int, int] | None = None  # pfn range forced to zero
     overrides: dict[int, bytes] = field(default_factory=dict)  # exact page contents by pfn
     page_offset: int = PAGE_OFFSET  # p_vaddr - p_paddr of RAM PT_LOADs (5-level: 0xff11000000000000)
+    e_machine: int = 62  # EM_X86_64; EM_AARCH64 (183) writes arm64's NT_PRSTATUS
 
     def kind(self, pfn: int) -> str:
         if self.zero_run and self.zero_run[0] <= pfn < self.zero_run[1]:
@@ -112,7 +123,8 @@ class Fixture:
 
     def write(self, path: str) -> str:
         """Write the ELF file, laid out as /proc/vmcore: page-aligned, page-padded segment data."""
-        notes = b"".join(note(b"CORE", 1, prstatus(c)) for c in range(self.nr_cpus))
+        status = prstatus_arm64 if self.e_machine == 183 else prstatus
+        notes = b"".join(note(b"CORE", 1, status(c)) for c in range(self.nr_cpus))
         if self.vmcoreinfo is not None:
             notes += note(b"VMCOREINFO", 0, self.vmcoreinfo.encode())
         loads = list(self.ranges)
@@ -142,7 +154,7 @@ class Fixture:
                 EHDR.pack(
                     ident,
                     4,
-                    62,
+                    self.e_machine,
                     1,
                     0,
                     EHDR.size,

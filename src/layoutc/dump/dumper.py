@@ -111,11 +111,9 @@ def _run(opts: Options, reader: Reader, out: targets.OutputTarget) -> Result:
         keep, spec.budget, fixed, spec.drop_order, ps, _KdumpCosts(pmap, reader, encoder, opts.workers), droppable
     )
     notes += plan.notes
-    phys_base = (
-        int(vmcore.vmcoreinfo.get("NUMBER(phys_base)", "0"), 0)
-        if _is_int(vmcore.vmcoreinfo.get("NUMBER(phys_base)", "0"))
-        else 0
-    )
+    # the kdump sub-header's phys_base: arm64's is PHYS_OFFSET (makedumpfile get_phys_base_arm64)
+    base_key = "NUMBER(PHYS_OFFSET)" if vmcore.machine == "aarch64" else "NUMBER(phys_base)"
+    phys_base = int(vmcore.vmcoreinfo.get(base_key, "0"), 0) if _is_int(vmcore.vmcoreinfo.get(base_key, "0")) else 0
     uts = read_utsname(vmcore.vmcoreinfo, physmap.PhysReader(pmap, reader).read)
     with interrupt.deferred():  # from the output's creation on, a signal ends in a settled file
         sink = _open_sink(out, spec.format, spec.budget)

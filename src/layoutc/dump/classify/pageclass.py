@@ -19,7 +19,7 @@ from typing import Any
 from layoutc.dump import extents
 from layoutc.dump.classify import pagebatch, pagescan
 from layoutc.dump.extents import Extent
-from layoutc.dump.read.pagetable import PageTable, ReadPhys
+from layoutc.dump.read.pagetable import PageTable, ReadPhys, missing_root
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
 
 DL_EXCLUDE_ZERO, DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_USER_DATA, DL_EXCLUDE_FREE = 1, 2, 4, 8, 16
@@ -108,9 +108,7 @@ def capabilities(info: VmcoreInfo, level: int) -> tuple[int, list[str]]:
             "OFFSET(mem_section.section_mem_map)",
             "NUMBER(SECTION_SIZE_BITS)",
         )
-    if info.symbol("init_top_pgt") is None and info.symbol("init_level4_pgt") is None:
-        base.append("SYMBOL(init_top_pgt)")
-    base += info.missing("NUMBER(pgtable_l5_enabled)")
+    base += missing_root(info)
     if base:
         dropped = level & ~DL_EXCLUDE_ZERO
         if dropped:

@@ -10,11 +10,13 @@ import struct
 from dataclasses import dataclass
 
 from layoutc.dump.errors import FormatError
+from layoutc.dump.read.arm64 import problems as arm64_problems
 from layoutc.dump.read.vmcore_source import Reader
 from layoutc.dump.read.vmcoreinfo import MAX_BYTES as MAX_VMCOREINFO_BYTES
+from layoutc.dump.read.vmcoreinfo import VmcoreInfo
 from layoutc.dump.read.vmcoreinfo import problems as vmcoreinfo_problems
 
-# docs/reference/dump-formats.md §1.3 (x86_64, little-endian)
+# docs/reference/dump-formats.md §1.3 (x86_64 and arm64, little-endian)
 EHDR = struct.Struct("<16sHHIQQQIHHHHHH")  # Elf64_Ehdr, 64 bytes
 PHDR = struct.Struct("<IIQQQQQQ")  # Elf64_Phdr, 56 bytes
 SHDR = struct.Struct("<IIQQQQIIQQ")  # Elf64_Shdr, 64 bytes
@@ -26,6 +28,7 @@ ELFDATA2LSB = 1
 EV_CURRENT = 1
 ET_CORE = 4
 EM_X86_64 = 62
+EM_AARCH64 = 183
 PT_LOAD = 1
 PT_NOTE = 4
 PN_XNUM = 0xFFFF
@@ -40,7 +43,7 @@ MAX_PHNUM = 1 << 20
 """Program headers: one PT_LOAD per System RAM range; arch/x86/Kconfig CRASH_MAX_MEMORY_RANGES
 allows up to 1048576 with memory hotplug (kernel/crash_core.c sizes the ELF header from it)."""
 
-MACHINES = {EM_X86_64: "x86_64"}
+MACHINES = {EM_X86_64: "x86_64", EM_AARCH64: "aarch64"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +148,7 @@ def parse(reader: Reader, src: str) -> Vmcore:
     raw = info_note.desc.rstrip(b"\0") if info_note else b""
     info = parse_vmcoreinfo(raw)
     if info_note is not None:
-        _check_vmcoreinfo(src, info_note, raw, info)
+        _check_vmcoreinfo(src, info_note, raw, info, e_machine)
     return Vmcore(
         src,
         reader.size,
@@ -169,7 +172,7 @@ def _program_headers(reader: Reader, src: str) -> tuple[int, list[Phdr], int]:
         raise FormatError(src, 4, "e_ident", "only little-endian ELF64 vmcores are supported")
     checks = (
         (16, "e_type", e_type == ET_CORE, f"{e_type}, expected ET_CORE (4)"),
-        (18, "e_machine", e_machine in MACHINES, f"{e_machine}, expected EM_X86_64 (62)"),
+        (18, "e_machine", e_machine in MACHINES, f"{e_machine}, expected EM_X86_64 (62) or EM_AARCH64 (183)"),
         (20, "e_version", e_version == EV_CURRENT, f"{e_version}, expected 1"),
         (52, "e_ehsize", e_ehsize == EHDR.size, f"{e_ehsize}, expected 64"),
         (54, "e_phentsize", e_phentsize == PHDR.size, f"{e_phentsize}, expected 56"),
@@ -240,8 +243,9 @@ def _merge_notes(src: str, blobs: list[tuple[int, bytes]]) -> tuple[bytes, list[
     return bytes(merged), notes
 
 
-def _check_vmcoreinfo(src: str, note: Note, raw: bytes, info: dict[str, str]) -> None:
-    """Refuse VMCOREINFO that no kernel writes (:func:`.vmcoreinfo.problems`), naming the line."""
+def _check_vmcoreinfo(src: str, note: Note, raw: bytes, info: dict[str, str], e_machine: int) -> None:
+    """Refuse VMCOREINFO that no kernel writes (:func:`.vmcoreinfo.problems`), or an arm64
+    configuration the dumper does not translate (:func:`.arm64.problems`), naming the line."""
     fix = "the VMCOREINFO note is damaged: dump an undamaged copy of the vmcore"
     if len(note.desc) > MAX_VMCOREINFO_BYTES:
         raise FormatError(
@@ -253,6 +257,10 @@ def _check_vmcoreinfo(src: str, note: Note, raw: bytes, info: dict[str, str]) ->
     for key, problem in vmcoreinfo_problems(info):
         at = raw.rfind(b"\n" + key.encode() + b"=") + 1  # the line that counts: later keys win
         raise FormatError(src, note.file_offset + at, f"VMCOREINFO {key}", f"{problem}; {fix}")
+    if e_machine == EM_AARCH64:
+        for key, problem in arm64_problems(VmcoreInfo(info)):
+            at = raw.rfind(b"\n" + key.encode() + b"=") + 1
+            raise FormatError(src, note.file_offset + at, f"VMCOREINFO {key}", problem)
 
 
 def _pad4(n: int) -> int:

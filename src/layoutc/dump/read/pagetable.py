@@ -1,5 +1,7 @@
 """Kernel virtual → physical address translation on x86_64 (docs/reference/dump-formats.md §2.2).
 
+Arm64 is :mod:`.arm64`, a subclass; :meth:`PageTable.from_vmcoreinfo` picks it by VMCOREINFO.
+
 A 4- or 5-level page-table walk from VMCOREINFO, as makedumpfile's ``vtop4_x86_64`` does, with no
 linear shortcuts (vmemmap_base and page_offset_base are randomized by KASLR).  Translations are
 cached per mapping (2 MiB PMD pages cover 32768 struct pages each).
@@ -31,6 +33,20 @@ class Mapping:
     size: int
 
 
+def missing_root(info: VmcoreInfo) -> list[str]:
+    """The VMCOREINFO keys address translation needs and lacks, for the architecture VMCOREINFO is from."""
+    from layoutc.dump.read import arm64
+
+    if arm64.is_arm64(info):
+        return arm64.missing(info)
+    out = (
+        []
+        if info.symbol("init_top_pgt") is not None or info.symbol("init_level4_pgt") is not None
+        else ["SYMBOL(init_top_pgt)"]
+    )
+    return out + info.missing("NUMBER(pgtable_l5_enabled)")
+
+
 class PageTable:
     """Walks the crashed kernel's page tables through ``read_phys``."""
 
@@ -43,7 +59,11 @@ class PageTable:
 
     @classmethod
     def from_vmcoreinfo(cls, info: VmcoreInfo, read_phys: ReadPhys) -> PageTable | None:
-        """The kernel's page table, or None when VMCOREINFO lacks its root."""
+        """The kernel's page table (x86_64, or arm64 by its VMCOREINFO), or None when VMCOREINFO lacks its root."""
+        from layoutc.dump.read import arm64  # arm64 builds on this module
+
+        if arm64.is_arm64(info):
+            return arm64.Arm64PageTable.from_info(info, read_phys)
         root = info.symbol("init_top_pgt")
         if root is None:
             root = info.symbol("init_level4_pgt")  # before 4.13

@@ -15,10 +15,10 @@ from layoutc.dump import extents
 from layoutc.dump.errors import SinkFault
 from layoutc.dump.extents import Extent
 from layoutc.dump.interrupt import critical
+from layoutc.dump.read.arm64 import EM_AARCH64, MASK64
 from layoutc.dump.read.elf_input import (
     EHDR,
     ELFMAG,
-    EM_X86_64,
     ET_CORE,
     NHDR,
     PHDR,
@@ -28,6 +28,7 @@ from layoutc.dump.read.elf_input import (
     SHDR,
     Vmcore,
 )
+from layoutc.dump.read.vmcoreinfo import VmcoreInfo
 from layoutc.dump.write.encode import PageWindow
 from layoutc.dump.write.sink import Sink
 
@@ -87,7 +88,7 @@ def elf_header(vmcore: Vmcore, segs: list[LoadSegment], hdr: int, ps: int, incom
         EHDR.pack(
             ident,
             ET_CORE,
-            EM_X86_64,
+            vmcore.e_machine,  # the source's: EM_X86_64 or EM_AARCH64
             1,
             0,
             phoff,
@@ -123,7 +124,15 @@ def elf_header(vmcore: Vmcore, segs: list[LoadSegment], hdr: int, ps: int, incom
 
 
 def _page_offset(vmcore: Vmcore) -> int:
-    """PAGE_OFFSET from a RAM PT_LOAD (makedumpfile get_page_offset_x86_64), 0 when unknown."""
+    """p_vaddr - p_paddr of RAM: from a RAM PT_LOAD (makedumpfile get_page_offset_x86_64), 0 when unknown.
+
+    arm64: the linear map's, ``PAGE_OFFSET - PHYS_OFFSET`` (LNX:arch/arm64/include/asm/memory.h
+    ``__phys_to_virt``); its kernel-image PT_LOAD lies below KERNEL_MAP too.
+    """
+    info = VmcoreInfo(vmcore.vmcoreinfo)
+    if vmcore.e_machine == EM_AARCH64:
+        bits, phys = info.number("VA_BITS"), info.number("PHYS_OFFSET")
+        return (-(1 << bits) - phys) & MASK64 if bits is not None and phys is not None else 0
     for ph in vmcore.loads:
         if ph.p_vaddr and ph.p_vaddr < KERNEL_MAP:
             return (ph.p_vaddr - ph.p_paddr) & 0xFFFFFFFFFFFFFFFF
