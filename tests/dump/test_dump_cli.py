@@ -99,12 +99,14 @@ def test_zipapp_runs_with_an_isolated_interpreter(tmp_path: Path, make_vmcore: A
     # the crash dumper alone (every crash initramfs carries it); the running system's tools are the other zipapp
     with zipfile.ZipFile(pyz) as z:
         assert {n.split("/")[1] for n in z.namelist() if n.count("/") > 1} == {"dump"}
-    assert pyz.stat().st_size < 240_000
+    # a ceiling that catches an accidental dependency, not a budget: the sizing model counts the real file
+    # (253 KB with the arm64 reader and the batch page classifier; 238 KB before them)
+    assert pyz.stat().st_size < 280_000
     device = tmp_path / "layoutc-device.pyz"
     assert run_dump("--build-device-zipapp", str(device)).returncode == 0
     with zipfile.ZipFile(device) as z:
         assert {n.split("/")[1] for n in z.namelist() if n.count("/") > 1} == {"dump", "devicetree", "status"}
-    assert device.stat().st_size < 400_000
+    assert device.stat().st_size < 440_000
     _, src = make_vmcore()
     spec = tmp_path / "spec.json"
     spec.write_text('{"schema_version": 1, "exclude": [{"start": 0, "end": 1048576, "reason": "low"}]}')
