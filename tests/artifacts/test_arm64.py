@@ -237,7 +237,7 @@ def test_production_refuses_the_recovery_boot(pyz: Path, tmp_path: Path) -> None
     b = Arm64(tmp_path, pyz)
     b.cmdline(b.doc["cmdline"]["recovery"])
     refused(b.arm("production"), 10, "production mode on a recovery boot (mem=3712M on the cmdline)")
-    assert (b.device / "systemd/layoutc-arm.service").read_text().count("ConditionKernelCommandLine=!mem\n") == 1
+    assert (b.device / "systemd/layoutc-arm.service").read_text().count("ConditionKernelCommandLine=!mem=3712M\n") == 1
 
 
 def _other_node(b: Arm64) -> None:

@@ -36,7 +36,7 @@ def test_strategy_sets() -> None:
     assert b"arm.sh\" recovery" in hot["device/recover.sh"]
     assert b"select_recovery_boot" not in hot["device/capture.sh"]
     mov = artifacts(profile("qemu-4g"), layout("qemu-4g"))
-    assert b"ConditionKernelCommandLine=!memmap" in mov["device/systemd/layoutc-arm.service"]
+    assert b"ConditionKernelCommandLine=!memmap=272M!0x127000000\n" in mov["device/systemd/layoutc-arm.service"]
     assert b"select_recovery_boot" in mov["device/capture.sh"]
     cma = artifacts(profile("qemu-4g-cma"), layout("qemu-4g-cma"))
     assert b"check_cma" in cma["device/arm.sh"]

@@ -13,7 +13,17 @@ from dataclasses import dataclass
 
 from layoutc.devicetree.edit import Edit, PmemRegion
 from layoutc.model.layout import Layout, RegionKind
-from layoutc.model.profile import Arch, BootSelection, CrashMemory, DevdaxMap, Dumper, Profile, Release, Target
+from layoutc.model.profile import (
+    Arch,
+    BootSelection,
+    CrashMemory,
+    DevdaxMap,
+    Dumper,
+    Profile,
+    Release,
+    Target,
+    WindowMode,
+)
 from layoutc.model.units import format_addr, format_size
 from layoutc.render.device_filter import MKFS_ARGS, filter_spec
 
@@ -56,7 +66,7 @@ class WindowView:
     end: int
     size: int
     node: int
-    memmap: str  # the memmap=SIZE!BASE parameter of the crash (and recovery) boots
+    memmap: str  # the memmap=SIZE!BASE parameter of the crash (and recovery) boots; movable: recovery_mark
     cover_first: int  # memory blocks covering the window (production, movable)
     cover_last: int
     kmem_first: int  # memory blocks dax/kmem hands back (recovery); last < first: none
@@ -138,6 +148,11 @@ class DeviceView:
     upload_kill: int
     install_dir: str
     modes: tuple[str, ...]  # arm.sh modes that apply to this strategy
+    # the one word only the recovery boot's cmdline has (recovery_mark); "" when no boot is told apart. The
+    # arm unit skips exactly that word: ConditionKernelCommandLine= with an assignment matches a whole word
+    # (systemd.unit(5)); recovery_mark_unit is that word as a unit file spells it (specifiers: % -> %%)
+    recovery_mark: str
+    recovery_mark_unit: str
 
 
 def _tokens(text: str) -> tuple[str, ...]:
@@ -152,13 +167,31 @@ def _memmap(layout: Layout, start: int, size: int) -> str:
     return f"memmap={format_size(size)}!{format_addr(start)}"  # fallback: kernel spelling of the window
 
 
+def recovery_mark(layout: Layout) -> str:
+    """The word of ``cmdline.recovery`` that only the recovery boot has: on arm64 its ``mem=`` (the window is a
+    device-tree pmem-region there, and ``mem=`` keeps it out of the recovery boot's RAM: LNX:arch/arm64/mm/init.c
+    early_mem, v6.1); elsewhere the movable window's ``memmap=SIZE!BASE``; "" when no boot of this layout is told
+    apart as a recovery boot. arm.sh's and recover.sh's ``is_recovery_boot`` and the arm unit's condition match
+    this whole word, never any ``memmap=``/``mem=`` (a board's own cmdline may carry those); the status room
+    keeps the same rule over layout.json (``layoutc.status.checks.recovery_marks``)."""
+    window = layout.dump_window
+    if window is None:
+        return ""
+    words = _tokens(layout.cmdline.recovery)
+    if layout.arch is Arch.ARM64:
+        return next((w for w in words if w.startswith("mem=")), "")
+    if window.mode is WindowMode.MOVABLE:
+        return next((w for w in words if w.startswith("memmap=") and "!" in w), "")
+    return ""
+
+
 def _window(profile: Profile, layout: Layout, block: int) -> WindowView | None:
     window = layout.dump_window
     if window is None or profile.window is None:
         return None
     dax = window.devdax  # the solver's nd_pfn_init and dax_kmem_range arithmetic (kernel/pmem.py)
     return WindowView(start=window.start, end=window.end, size=window.size, node=window.node,
-                  memmap=_memmap(layout, window.start, window.size),
+                  memmap=recovery_mark(layout) or _memmap(layout, window.start, window.size),
                   cover_first=window.start // block, cover_last=(window.end - 1) // block,
                   kmem_first=dax.kmem_start // block, kmem_last=dax.kmem_end // block - 1,
                   devdax_map=dax.map, devdax_align=format_size(dax.align), release=window.release)
@@ -174,9 +207,8 @@ def _device_tree(layout: Layout) -> DeviceTreeView | None:
     if layout.arch is not Arch.ARM64 or window is None:
         return None
     region = PmemRegion(window.start, window.size, volatile=True, numa_node_id=window.node)
-    mem = next((t for t in _tokens(layout.cmdline.recovery) if t.startswith("mem=")), "")
     return DeviceTreeView(edit=Edit((region,), remove_seeds=True), edit_path=DT_EDIT, running_fdt=RUNNING_FDT,
-                          dtb=CRASH_DTB, node=region.path, recovery_mem=mem)
+                          dtb=CRASH_DTB, node=region.path, recovery_mem=recovery_mark(layout))
 
 
 def _efi_printf(entry: str) -> tuple[str, int]:
@@ -217,6 +249,7 @@ def build_view(profile: Profile, layout: Layout) -> DeviceView:
     production = _tokens(layout.cmdline.production)
     recovery = _tokens(layout.cmdline.recovery) or production
     dt = _device_tree(layout)
+    mark = recovery_mark(layout)
     return DeviceView(
         board=profile.board, profile=profile.file, description=profile.description,
         strategy=str(profile.strategy), crash_memory=strategy.crash_memory, target=strategy.target,
@@ -245,4 +278,5 @@ def build_view(profile: Profile, layout: Layout) -> DeviceView:
         upload=tuple(tuple(arg.split("{dump}")) for arg in profile.recovery.upload),
         upload_timeout=UPLOAD_TIMEOUT_SECONDS, upload_kill=UPLOAD_KILL_SECONDS,
         install_dir=INSTALL_DIR, modes=_modes(strategy.target, window_mode, window.release if window else None),
+        recovery_mark=mark, recovery_mark_unit=mark.replace("%", "%%"),
     )

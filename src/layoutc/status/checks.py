@@ -123,7 +123,9 @@ def recovery_marks(e: Expected) -> tuple[str, ...]:
     """The words of ``cmdline.recovery`` that only the recovery boot has, as arm.sh's ``is_recovery_boot`` reads
     them: on arm64 its ``mem=`` (the window is a device-tree pmem-region there, and ``mem=`` keeps it out of the
     recovery boot's RAM: LNX:arch/arm64/mm/init.c early_mem, v6.1); elsewhere the movable window's
-    ``memmap=SIZE!BASE``. Empty: no boot of this layout is told apart as a recovery boot."""
+    ``memmap=SIZE!BASE``. Empty: no boot of this layout is told apart as a recovery boot. The renderer's
+    ``recovery_mark`` (render/device_view.py: arm.sh, recover.sh, the arm unit's condition) is the same rule;
+    tests/artifacts/test_recovery_condition.py keeps the two equal."""
     if e.window is None:
         return ()
     if e.arch == "arm64":
