@@ -76,8 +76,9 @@ def test_idt_table_page_is_kept(tmp_path: Path, generation: str, level: int) -> 
 @pytest.mark.xfail(
     strict=True,
     reason="shared with makedumpfile: a struct page with PG_lru and a file "
-    "mapping is page cache to the page-class chain, even inside the kernel image "
-    "(docs/dumper.md, 'The idt_table page')",
+    "mapping is page cache to the page-class chain, even inside the kernel image; "
+    "pageclass keep= can hold it back, but nothing yet reads the never-freed image "
+    "sections to feed it (docs/dumper.md, 'The idt_table page')",
 )
 def test_idt_table_page_is_kept_even_if_its_struct_page_reads_as_cache(tmp_path: Path) -> None:
     reported = kernel_fixture.PageSpec(

@@ -41,14 +41,21 @@ def struct_page(draw: st.DrawFn) -> bytes:
     level=st.sampled_from([0, 1, 2, 4, 8, 16, 17, 31]),
     first=st.sampled_from([0, 0x10000, 0x101F0, 0x7FF]),
     pages=st.lists(struct_page(), min_size=1, max_size=600),
+    held=st.lists(st.integers(-40, 700), max_size=4),
 )
-def test_batch_and_reference_agree(generation: str, level: int, first: int, pages: list[bytes]) -> None:
+def test_batch_and_reference_agree(
+    generation: str, level: int, first: int, pages: list[bytes], held: list[int]
+) -> None:
+    """Also with pages no class may take (``keep``: the kernel image), across and beyond the batch."""
     lay = layout_of(generation)
     raw = b"".join(pages)
     n = len(pages)
     ref: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
     got: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
-    pageclass._classify_batch(lay, level, first, n, raw, ref)
-    pagebatch.classify(pageclass.Chain(lay, level), lay, first, n, raw, got)
+    bounds = sorted(first + h for h in held)
+    keep = extents.normalize((a, b) for a, b in zip(bounds[::2], bounds[1::2], strict=False) if a < b) or None
+    pageclass._classify_batch(lay, level, first, n, raw, ref, keep=keep)
+    pagebatch.classify(pageclass.Chain(lay, level), lay, first, n, raw, got, keep)
     for c in pageclass.CLASSES:
         assert extents.normalize(got[c]) == extents.normalize(ref[c]), c
+        assert not keep or not extents.intersect(extents.normalize(got[c]), keep), c

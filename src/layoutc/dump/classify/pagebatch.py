@@ -21,6 +21,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from layoutc.dump import extents
+
 if TYPE_CHECKING:
     from layoutc.dump.classify.pageclass import Chain, StructPageLayout
 
@@ -100,8 +102,10 @@ def _indices(mask: int, n: int) -> list[int]:
 
 
 def classify(chain: Chain, lay: StructPageLayout, first: int, n: int, raw: bytes,
-             found: dict[str, list[tuple[int, int]]]) -> None:  # fmt: skip
-    """Append the excluded ranges of pages ``[first, first + n)`` to ``found``."""
+             found: dict[str, list[tuple[int, int]]],
+             keep: list[tuple[int, int]] | None = None) -> None:  # fmt: skip
+    """Append the excluded ranges of pages ``[first, first + n)`` to ``found``; the pages of ``keep``
+    (normalized pfn extents) are cut out of them, as ``pageclass._classify_batch`` does."""
     lanes = Lanes(raw, n, lay.size)
     flags, pg, val = lay.flags, lay.pg, lay.values
     left = lanes.all ^ lanes.bit(lay.compound_head, 0)
@@ -121,6 +125,11 @@ def classify(chain: Chain, lay: StructPageLayout, first: int, n: int, raw: bytes
         skip = _specials(chain, first, n, raw, special, ranges)
         if skip:
             left &= ~skip
+        if keep:  # each class's ranges are ascending and disjoint here (the skip)
+            ranges = {name: extents.subtract(pairs, keep) for name, pairs in ranges.items()}
+    held = _held(keep, first, n) if keep else 0
+    if held:
+        left &= ~held
     singles = (
         ("cache", chain.cache, cache & ~lanes.bit(flags, pg["private"]) if chain.cache else 0),
         ("cache_private", chain.cache_private, cache),
@@ -135,6 +144,16 @@ def classify(chain: Chain, lay: StructPageLayout, first: int, n: int, raw: bytes
             ranges.setdefault(name, []).extend(_runs(hit, n, first))
     for name, pairs in ranges.items():
         found[name].extend(pairs)
+
+
+def _held(keep: list[tuple[int, int]], first: int, n: int) -> int:
+    """Lane mask of the pages of ``keep`` in the batch."""
+    mask = 0
+    for start, end in keep:
+        lo, hi = max(start - first, 0), min(end - first, n)
+        if lo < hi:
+            mask |= _repeat(hi - lo, 1) << (8 * lo)
+    return mask
 
 
 def _multi_page(chain: Chain, lay: StructPageLayout, lanes: Lanes, slab: int, classed: int) -> int:

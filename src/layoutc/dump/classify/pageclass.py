@@ -237,11 +237,15 @@ def classify(
     page_size: int,
     level: int,
     vectorize: bool | None = None,
+    keep: list[Extent] | None = None,
 ) -> Classes:
     """Exclusion extents per class for the present pfns (makedumpfile's decision chain).
 
     Each batch goes through ``pagebatch`` (the chain as lane-mask arithmetic, standard library);
     ``vectorize=True`` runs it through numpy (``pagescan``) instead, when numpy is importable.
+    ``keep`` (normalized pfn extents): pages no class may take, whatever their struct pages say;
+    the chain still decides (and skips) as makedumpfile's does, and these pages are cut out of
+    what it excludes.
     """
     applied, notes = capabilities(info, level)
     if applied < 0:
@@ -258,9 +262,11 @@ def classify(
         if raw is None:
             unread += n
         elif np is None:
-            pagebatch.classify(chain, lay, pfn, n, raw, found)
+            pagebatch.classify(chain, lay, pfn, n, raw, found, keep)
         else:
             pagescan.classify(np, lay, applied, pfn, n, raw, found)
+    if keep and np is not None:
+        found = {c: extents.subtract(extents.normalize(p), keep) for c, p in found.items()}
     if unread:
         notes.append(f"{unread} struct pages could not be read; those pages are kept")
     return Classes({c: extents.normalize(p) for c, p in found.items() if p}, applied, tuple(notes))
@@ -274,12 +280,14 @@ def _classify_batch(
     raw: bytes,
     found: dict[str, list[Extent]],
     indices: Iterable[int] | None = None,
+    keep: list[Extent] | None = None,
 ) -> None:
     """makedumpfile's loop over one batch, page by page: after excluding a range of more than one
     page (a free block, a compound page) it skips the rest of that range without looking at those
     pages.  The reference that ``pagebatch`` (the default) and ``pagescan`` are tested against.
 
-    ``indices``: only these pages (ascending); default all.
+    ``indices``: only these pages (ascending); default all.  ``keep``: pages cut out of every
+    excluded range (normalized extents), the skip unchanged.
     """
     chain = Chain(lay, level)
     reach = 0
@@ -290,7 +298,7 @@ def _classify_batch(
         if got is not None:
             name, stop = got
             pfn = first + i
-            found[name].append((pfn, stop))
+            found[name].extend(extents.subtract([(pfn, stop)], keep) if keep else [(pfn, stop)])
             if stop - pfn > 1:
                 reach = i + stop - pfn
 
@@ -385,9 +393,15 @@ def compound_order(
 
 
 def for_dump(
-    raw_info: dict[str, str], read_phys: ReadPhys, present: list[Extent], page_size: int, level: int
+    raw_info: dict[str, str],
+    read_phys: ReadPhys,
+    present: list[Extent],
+    page_size: int,
+    level: int,
+    keep: list[Extent] | None = None,
 ) -> tuple[dict[str, list[Extent]], int, list[str]]:
-    """Pages to exclude per class at ``level``, the level actually applied, and notes."""
+    """Pages to exclude per class at ``level``, the level actually applied, and notes; no class takes
+    a page of ``keep``."""
     if not raw_info:
         notes = []
         if level & ~DL_EXCLUDE_ZERO:
@@ -401,5 +415,5 @@ def for_dump(
     if table is None:
         applied, notes = capabilities(info, level)
         return {}, level & DL_EXCLUDE_ZERO, notes
-    classes = classify(info, table, present, page_size, level)
+    classes = classify(info, table, present, page_size, level, keep=keep)
     return classes.excluded(classes.level), classes.level | (level & DL_EXCLUDE_ZERO), list(classes.notes)
