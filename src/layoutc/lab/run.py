@@ -229,8 +229,8 @@ def run_lab(
     opts = options or LabOptions()
     if stage not in STAGES:
         raise LabError("usage", f"--stage {stage}: this lab implements {', '.join(STAGES)}")
-    if opts.system != "busybox" and stage != "boot":
-        raise LabError("usage", f"--system {opts.system} runs --stage boot only")
+    if opts.system != "busybox" and stage not in ("boot", "full"):
+        raise LabError("usage", f"--system {opts.system} runs --stage boot or full")
     for flag, on in (("--grub", opts.grub), ("--efi", opts.efi)):
         if on and stage != "full":
             raise LabError("usage", f"{flag} needs --stage full")
@@ -254,7 +254,7 @@ def run_lab(
         return report
     accel = _accel(opts.accel, k, out_dir)
     if opts.system == "debian":
-        return run_system(layout_dir, layout, k, machine, out_dir, opts.timeout, replace(head, accel="tcg"))
+        return run_system(layout_dir, layout, k, machine, out_dir, opts.timeout, replace(head, accel="tcg"), stage)
     if stage in ("arm", "full"):
         return _run_cycle(layout_dir, layout, k, machine, out_dir, opts, stage, replace(head, accel=accel))
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:

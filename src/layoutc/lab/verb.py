@@ -74,7 +74,8 @@ def build_parser(prog: str = "layoutc lab") -> argparse.ArgumentParser:
         default="busybox",
         help="--stage boot in a busybox initramfs guest (default) or in a Debian 12 system (debootstrap, cached "
         "under the user's cache directory) booted through GRUB BIOS to systemd, with the board laid in by "
-        "layoutc install (docs/lab.md)",
+        "layoutc install; --stage full there: the panic, the crash initramfs layoutc initramfs built and the "
+        "boot after it, in one QEMU (docs/lab.md)",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text",
                         help="the report as text (default) or JSON on stdout")

@@ -26,7 +26,7 @@ from pathlib import Path
 from layoutc.kernel.cmdline import grub_quote
 from layoutc.lab.boot import machine as board
 from layoutc.lab.boot import qemu
-from layoutc.lab.boot.grubboot import booted_titles
+from layoutc.lab.boot.grubboot import booted_titles, split_serial
 from layoutc.lab.boot.serial import GuestOutput, parse_serial
 from layoutc.lab.errors import LabError
 from layoutc.lab.facts import boot_facts as compare
@@ -35,6 +35,7 @@ from layoutc.lab.guest import stages as guest
 from layoutc.lab.image import kernels, probezip
 from layoutc.lab.report import BootRecord, Report
 from layoutc.lab.system import build, disk, system_facts
+from layoutc.lab.system import cycle as full_cycle
 from layoutc.lab.system.plan import ROOT_UUID
 from layoutc.model.layout import Layout
 
@@ -117,13 +118,15 @@ def pad_initrd(initrd: Path, layout_dir: Path, work: Path) -> str:
     return f"the system's initrd: {made} bytes, padded to boot.initrd_size {boot.initrd_size}"
 
 
-def stage_files(layout: Layout) -> dict[str, tuple[bytes, int]]:
-    """The stage disk: the plan, the stages (the busybox guest's, the probe, 70-system) and the probe zipapp."""
+def stage_files(layout: Layout, full: bool = False) -> dict[str, tuple[bytes, int]]:
+    """The stage disk: the plan, the stages (the busybox guest's, the probe, 70-system; ``full``: the cycle's
+    05-after-crash and 95-crash) and the probe zipapp."""
     from layoutc.lab.run import plan_for
 
     plan = plan_for(layout)
     probe = probezip.STAGE.replace("/usr/lib/layoutc/probe.pyz", '"$LAB/probe.pyz"')
     extra = {"15-probe": probe, "70-system": build.script("70-system.sh")}
+    extra.update(full_cycle.extra_stages() if full else {})
     files = {f"lab/stages/{name}": (text.encode(), 0o644) for name, text in guest.stages(plan, extra=extra).items()}
     files["lab/plan"] = (plan.render().encode(), 0o644)
     work = kernels.cache_dir() / "probezip"
@@ -132,10 +135,13 @@ def stage_files(layout: Layout) -> dict[str, tuple[bytes, int]]:
     return files
 
 
-def _boot(boot: qemu.QemuBoot, name: str) -> tuple[BootRecord, GuestOutput, qemu.BootResult]:
-    result = qemu.run_boot(boot, _one_boot if boot.disk_boot else None)
+def _boot(boot: qemu.QemuBoot, name: str, full: bool = False) -> tuple[BootRecord, GuestOutput, qemu.BootResult]:
+    """One QEMU; ``full``: through the crash kernel's reboot and the boot after it, the output the first boot's."""
+    result = qemu.run_boot(boot, (full_cycle.watch if full else _one_boot) if boot.disk_boot else None)
     record = BootRecord(name, round(result.seconds, 2), result.returncode, str(boot.serial_log), result.argv)
-    return record, parse_serial(boot.serial_log.read_bytes()), result
+    parts = split_serial(boot.serial_log.read_bytes())
+    first = parts[1][1] if full and len(parts) > 1 else boot.serial_log.read_bytes()
+    return record, parse_serial(first), result
 
 
 def _one_boot(seconds: float, serial: bytes) -> bool:
@@ -154,8 +160,10 @@ def _grub_setup(root: Path, release: str, machine: board.Machine, disk_img: Path
 
 
 def run_system(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: board.Machine, out_dir: Path,
-               timeout: float, head: Report) -> Report:  # fmt: skip
-    """The boot stage in the Debian system; the report's facts: the boot stage's, the install's, the system's."""
+               timeout: float, head: Report, stage: str = "boot") -> Report:  # fmt: skip
+    """The boot stage (or ``full``: the crash cycle, cycle.py) in the Debian system; the report's facts: the boot
+    stage's, the install's, the system's (and the cycle's)."""
+    full = stage == "full"
     if k.arch != "amd64" or machine.type == "virt":
         raise LabError("usage", "--system debian boots x86 boards through GRUB BIOS only")
     image = build.ensure_system(k)
@@ -170,26 +178,29 @@ def run_system(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: boa
     notes.append(pad_initrd(initrd, layout_dir, work))
     initrd_size = initrd.stat().st_size
     disk_img = disk.make_boot_disk(root, work / "disk.img", DISK_SIZE)
-    stage_img = disk.make_stage_disk(stage_files(layout), work / "stage.img")
+    stage_img = disk.make_stage_disk(stage_files(layout, full), work / "stage.img")
     setup_rec, setup_facts = _grub_setup(root, k.release, machine, disk_img, out_dir / "serial-grub-setup.log", timeout)
     facts += setup_facts
     started = time.monotonic()
     prod = qemu.QemuBoot(Path("/dev/null"), Path("/dev/null"), "", machine, out_dir / "serial-production.log",
-                         "tcg", timeout, drives=(("system", disk_img), ("stage", stage_img)),
+                         "tcg", timeout * (3 if full else 1), drives=(("system", disk_img), ("stage", stage_img)),
                          disk_boot=True)  # fmt: skip
-    prod_rec, out, _ = _boot(prod, "production (SeaBIOS → GRUB MBR → Debian → systemd)")
+    name = "production → crash kernel → the boot after it" if full else "production"
+    prod_rec, out, _ = _boot(prod, f"{name} (SeaBIOS → GRUB MBR → Debian → systemd)", full)
     image_words = f"BOOT_IMAGE=/boot/vmlinuz-{k.release} root=UUID={ROOT_UUID} ro"  # 10_linux's linux line
     expected = f"{image_words} {grub_words} {layout.cmdline.production}"
     facts += compare.production_facts(layout, out, None, " ".join(expected.split()))
     facts += system_facts.system_facts(out, prod.serial_log.read_bytes(), k.release, time.monotonic() - started)
     if out.done:
         facts.append(compare.initrd_fact(layout, out, "grub-bios", initrd_size))
+    if full:
+        facts += full_cycle.full_facts(layout, layout_dir, prod.serial_log.read_bytes(), disk_img, k.release, work)
     problems = [f"boot {b.name} timed out after {timeout:.0f} s" for b in (setup_rec, prod_rec) if b.returncode is None]
     if not out.done and prod_rec.returncode is not None:
         problems.append(f"the system stopped before LAYOUTC-DONE (see {prod_rec.serial_log})")
     os.sync()
     verdict = "error" if problems else ("fail" if any(f.status == "fail" for f in facts) else "pass")
-    report = replace(head, stage="boot (Debian system)", verdict=verdict, facts=tuple(facts),
+    report = replace(head, stage=f"{stage} (Debian system)", verdict=verdict, facts=tuple(facts),
                      boots=(setup_rec, prod_rec), notes=(*head.notes, *notes), problems=tuple(problems))  # fmt: skip
     report.write(out_dir)
     return report
