@@ -94,7 +94,8 @@ complete -c layoutc -n '__fish_seen_subcommand_from dump' -l no-mmap -d 'read th
 complete -c layoutc -n '__fish_seen_subcommand_from dump' -l iomem -r -F -d 'exclude this kernels System RAM (default /proc/iomem when SOURCE is /proc/vmcore'
 complete -c layoutc -n '__fish_seen_subcommand_from dump' -l progress -d 'show progress even when stderr is not a TTY (then one line every few seconds)'
 complete -c layoutc -n '__fish_seen_subcommand_from dump' -l quiet -d 'no progress and no summary'
-complete -c layoutc -n '__fish_seen_subcommand_from dump' -l build-zipapp -r -F -d 'write a self-contained zipapp of the dumper and exit'
+complete -c layoutc -n '__fish_seen_subcommand_from dump' -l build-zipapp -r -F -d 'write the crash dumpers zipapp (dump.pyz: the dumper alone, for the crash initra'
+complete -c layoutc -n '__fish_seen_subcommand_from dump' -l build-device-zipapp -r -F -d 'write the running systems zipapp (layoutc-device.pyz: the dumper, the device tre'
 complete -c layoutc -n '__fish_seen_subcommand_from dump' -F
 complete -c layoutc -n '__fish_seen_subcommand_from lab' -s h -l help -d 'show this help message and exit'
 complete -c layoutc -n '__fish_seen_subcommand_from lab' -l layout-dir -r -F -d 'an existing `layoutc compile -o` directory'
@@ -107,6 +108,7 @@ complete -c layoutc -n '__fish_seen_subcommand_from lab' -l timeout -r -F -d 'se
 complete -c layoutc -n '__fish_seen_subcommand_from lab' -l keep-vmcore -d '--stage full: save the guests /proc/vmcore under .cache/lab/vmcores/'
 complete -c layoutc -n '__fish_seen_subcommand_from lab' -l grub -d '--stage full, movable windows with a grubenv one-shot: boot production and recov'
 complete -c layoutc -n '__fish_seen_subcommand_from lab' -l efi -d '--stage full, movable windows with recovery.boot_selection efi: boot production'
+complete -c layoutc -n '__fish_seen_subcommand_from lab' -l system -xa 'busybox debian' -d '--stage boot in a busybox initramfs guest (default) or in a Debian 12 system (de'
 complete -c layoutc -n '__fish_seen_subcommand_from lab' -l format -xa 'text json' -d 'the report as text (default) or JSON on stdout'
 complete -c layoutc -n '__fish_seen_subcommand_from lab' -l json -d 'the same as --format json'
 complete -c layoutc -n '__fish_seen_subcommand_from lab' -l mirror -r -F -d 'Debian archive to download kernels from (default: $LAYOUTC_DEBIAN_MIRROR, else t'
