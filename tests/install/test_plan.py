@@ -92,3 +92,21 @@ def test_install_section_as_systemd_reads_it() -> None:
         ("/etc/systemd/system/x.service", "/etc/systemd/system/u.service"),
     )
     assert enablement("/etc/systemd/system/s.service", "[Service]\nExecStart=/bin/true\n").links == ()
+
+
+def test_a_distribution_stack_gets_no_layoutc_crash_units() -> None:
+    """With ``crash.stack: kdump-tools`` the package's service arms and saves: layoutc's arm, rearm, capture and
+    recovery units and the rearm rule are not laid (nor enabled), so no second crash kernel is loaded over it."""
+    from layoutc.install.plan import OWN_STACK_SKIPPED, install_plan
+
+    from .conftest import REPO, artifacts_of
+
+    profile, artifacts = artifacts_of(REPO / "profiles" / "qemu" / "qemu-4g-debian-kdump.yaml")
+    plan = install_plan(profile.board, profile.file, "test", artifacts)
+    paths = {e.path for e in plan.entries}
+    assert "/etc/default/kdump-tools" in paths and "/etc/systemd/system/kdump-tools.service" not in paths
+    assert not [p for p in paths if p.startswith(("/etc/systemd/", "/etc/udev/"))]
+    skipped = {a for a, why in plan.skipped if why == OWN_STACK_SKIPPED}
+    assert skipped == {"device/systemd/layoutc-arm.service", "device/systemd/layoutc-rearm.service",
+                       "device/systemd/layoutc-capture.service", "device/systemd/layoutc-recover.service",
+                       "device/udev/90-layoutc-rearm.rules"}  # fmt: skip

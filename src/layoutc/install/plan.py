@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from layoutc.install.crash_owner import crash_owner_entries
+from layoutc.install.crash_owner import DISTRIBUTION_ROLES, crash_owner_entries
 from layoutc.install.units import enablement, preset_text
 from layoutc.model.install_plan import EntryKind, InstallEntry, InstallPlan
 from layoutc.render import Artifact
@@ -73,6 +73,11 @@ SKIPPED_BECAUSE = {
     "mkosi-conf": "a build-host file: drop it into the image's mkosi.conf.d/",
     "bls-recovery-entry": "the kernel-install plugin writes one entry per installed kernel",
 }
+# with a distribution stack (crash.stack kdump-tools / kdump-utils) its own service arms and saves: layoutc's
+# units and the rearm rule are not laid, or two stacks would each load a crash kernel (arm.sh, rearm on every
+# memory event) over the other's
+OWN_STACK_ROLES = frozenset({"arm-unit", "rearm-unit", "capture-unit", "recovery-unit", "rearm-udev-rule"})
+OWN_STACK_SKIPPED = "crash.stack names the distribution's kdump service, which arms and saves (docs/distributions.md)"
 
 
 class UnplannedArtifact(Exception):
@@ -103,12 +108,13 @@ def install_plan(board: str, profile: str, version: str, artifacts: Iterable[Art
     if device_tools:
         entries.append(InstallEntry(DEVICE_PYZ, EntryKind.FILE, "device-tools", content=device_tools, mode=0o755))
     skipped: list[tuple[str, str]] = []
-    roles: set[str] = set()
+    artifacts = tuple(artifacts)
+    roles = {a.role for a in artifacts}
+    distribution = bool(DISTRIBUTION_ROLES & roles)
     for artifact in artifacts:
-        roles.add(artifact.role)
         where = destination(artifact)
-        if where is None:
-            skipped.append((artifact.relpath, SKIPPED_BECAUSE[artifact.role]))
+        if where is None or (distribution and artifact.role in OWN_STACK_ROLES):
+            skipped.append((artifact.relpath, SKIPPED_BECAUSE.get(artifact.role, OWN_STACK_SKIPPED)))
             continue
         entries.append(InstallEntry(where, EntryKind.FILE, artifact.role, artifact.relpath, artifact.content,
                                     artifact.mode))
