@@ -1,0 +1,32 @@
+# 80-kdump-tools: Debian's kdump-tools through a crash (crash.stack: kdump-tools; lab/system/kdump_cycle.py).
+# The boot after the crash finds the dump kdump-config saved under KDUMP_COREDIR and reports it; any other boot
+# reports what kdump-tools.service loaded (kdump-config show, its kexec command, the reservation) and panics.
+COREDIR=/var/crash
+dump=$(find "$COREDIR" -mindepth 2 -maxdepth 2 \( -name "dump.*" -o -name "vmcore.*" \) 2>/dev/null | sort | head -n 1)
+if [ -n "$dump" ]; then
+    size=$(stat -c %s "$dump")
+    sum=$(sha256sum < "$dump" | cut -d' ' -f1)
+    obs kdump-dump "\"path\":\"$dump\",\"size\":$size,\"sha256\":\"$sum\""
+    ls -la --time-style=+ "$COREDIR" "$COREDIR"/2* > /tmp/kdump-ls 2>&1
+    emit kdump-ls /tmp/kdump-ls
+    for f in "$COREDIR"/2*/dmesg.*; do
+        [ -f "$f" ] && tail -c 3000 "$f" > /tmp/kdump-dmesg && emit kdump-dmesg /tmp/kdump-dmesg
+    done
+else
+    systemctl show -p Id,ActiveState,SubState,Result,ExecMainStatus kdump-tools.service > /tmp/kdump-unit 2>&1
+    emit kdump-unit /tmp/kdump-unit
+    kdump-config show > /tmp/kdump-show 2>&1
+    emit kdump-show /tmp/kdump-show
+    emit kdump-kexec-cmd "$COREDIR/kexec_cmd"
+    journalctl -b -o short-monotonic --no-pager -u kdump-tools.service > /tmp/journal-kdump 2>&1
+    emit journal-kdump-tools /tmp/journal-kdump
+    ls -laL /var/lib/kdump > /tmp/kdump-lib 2>&1
+    emit kdump-lib /tmp/kdump-lib
+    emit kexec_crash_size /sys/kernel/kexec_crash_size
+    emit kexec_crash_loaded /sys/kernel/kexec_crash_loaded
+    emit proc-cmdline /proc/cmdline
+    obs kdump-panic "\"at\":\"$(cut -d' ' -f1 /proc/uptime)\""
+    sync
+    echo 1 > /proc/sys/kernel/sysrq
+    echo c > /proc/sysrq-trigger
+fi
