@@ -58,6 +58,7 @@ class LabOptions:
     grub: bool = False  # --stage full: boot through real GRUB (the grubenv one-shot), one QEMU (grubboot.py)
     efi: bool = False  # --stage full: OVMF + systemd-boot (the LoaderEntryOneShot one-shot), one QEMU (efiboot.py)
     system: str = "busybox"  # --stage boot in the busybox initramfs guest, or "debian": a Debian 12 system (system/)
+    stand_ins: bool = False  # --system debian --stage full: the lab's stand-ins for what blocks it (system/stand_in.py)
 
 
 def resolve_kernel(kernel: str | Path | kernels.Kernel, arch: str = "amd64") -> kernels.Kernel:
@@ -254,7 +255,7 @@ def run_lab(
         return report
     accel = _accel(opts.accel, k, out_dir)
     if opts.system == "debian":
-        return run_system(layout_dir, layout, k, machine, out_dir, opts.timeout, replace(head, accel="tcg"), stage)
+        return run_system(layout_dir, layout, k, machine, out_dir, opts, replace(head, accel="tcg"), stage)
     if stage in ("arm", "full"):
         return _run_cycle(layout_dir, layout, k, machine, out_dir, opts, stage, replace(head, accel=accel))
     with ThreadPoolExecutor(max_workers=max(1, opts.jobs)) as pool:
