@@ -7,7 +7,8 @@ was stood in for:
   ``/boot/grub/grubenv`` (nor has the virtio disk's modules), so capture.sh cannot select the recovery entry
   (exit 44). The lab stops QEMU when GRUB boots again, writes ``next_entry`` into the disk's grubenv itself
   (debugfs) and starts a second QEMU on the same guest RAM (shared files under ``/dev/shm``), as the busybox
-  cycle's host-played one-shot does;
+  cycle's host-played one-shot does (the crashed system never unmounted its root: debugfs writes beside a
+  journal that the next mount replays, after GRUB has read the block; fine for a one-shot, not for more);
 * the root: 45_layoutc_recovery's entry has no ``root=`` (initramfs-tools then stops: "No root device
   specified"); the lab appends ``root=UUID=… ro`` to the installed script's ``args`` before update-grub.
 """

@@ -10,6 +10,9 @@ if [ -e /var/lib/layoutc-lab/crashed ]; then
     emit units-after /tmp/units-after
     journalctl -b -o short-monotonic --no-pager -u 'layoutc-*' > /tmp/journal-after 2>&1
     emit journal-after /tmp/journal-after
+    # the crashed boot's last layoutc lines (the root keeps a persistent journal)
+    journalctl -b -1 -o short-monotonic --no-pager -u 'layoutc-*' 2>&1 | tail -n 40 > /tmp/journal-before
+    emit journal-before /tmp/journal-before
     systemctl list-units --failed --plain --no-legend > /tmp/failed-after 2>&1
     emit failed-after /tmp/failed-after
     emit kexec_crash_loaded-after /sys/kernel/kexec_crash_loaded
