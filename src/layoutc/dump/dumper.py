@@ -6,11 +6,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
 
 from layoutc.dump import extents, interrupt
 from layoutc.dump.classify import budget as budgets
@@ -22,40 +19,61 @@ from layoutc.dump.read import elf_input as elf
 from layoutc.dump.read import inputs, physmap
 from layoutc.dump.read.pagetable import ReadPhys
 from layoutc.dump.read.uts import read_utsname
-from layoutc.dump.read.vmcore_source import FileReader, Reader
+from layoutc.dump.read.vmcore_source import FileReader
+from layoutc.dump.record import Frozen, init
 from layoutc.dump.write import compression as codecs
 from layoutc.dump.write import target as targets
 from layoutc.dump.write.encode import WINDOW_PAGES, Encoder, PageWindow, windows
 from layoutc.dump.write.kdump import PAGE_DESC, KdumpLayout, KdumpWriter
 from layoutc.dump.write.progress import Progress
-from layoutc.dump.write.sink import FileSink, FlatSink, Sink
+from layoutc.dump.write.sink import FileSink, FlatSink
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:  # imported where used: ELF output and the dump-window census are not every dump's
+    from typing import TextIO
+
     from layoutc.dump.classify import windowloss
+    from layoutc.dump.read.vmcore_source import Reader
     from layoutc.dump.write import elf_output as elfout
+    from layoutc.dump.write.sink import Sink
 
 PROC_VMCORE = "/proc/vmcore"
 PROC_IOMEM = "/proc/iomem"
 _HEX = re.compile(r"[0-9a-fA-F]{1,16}")  # an iomem address: resource_size_t, printed %0*llx
 
 
-@dataclass(frozen=True, slots=True)
-class Options:
+class Options(Frozen):
     """Everything one dump needs; ``spec`` already has the command-line overrides applied."""
 
+    __slots__ = ("source", "output", "spec", "workers", "use_mmap", "progress", "iomem")
     source: str
     output: str
-    spec: FilterSpec = field(default_factory=FilterSpec)
-    workers: int = 1
-    use_mmap: bool | None = None  # None: mmap for /proc/vmcore, pread for regular files
-    progress: TextIO | None = None
-    iomem: str | None = None  # the capture kernel's /proc/iomem; defaulted for /proc/vmcore
+    spec: FilterSpec
+    workers: int
+    use_mmap: bool | None  # None: mmap for /proc/vmcore, pread for regular files
+    progress: TextIO | None
+    iomem: str | None  # the capture kernel's /proc/iomem; defaulted for /proc/vmcore
+
+    def __init__(
+        self,
+        source: str,
+        output: str,
+        spec: FilterSpec | None = None,
+        workers: int = 1,
+        use_mmap: bool | None = None,
+        progress: TextIO | None = None,
+        iomem: str | None = None,
+    ) -> None:
+        init(self, source=source, output=output, spec=FilterSpec() if spec is None else spec, workers=workers,
+             use_mmap=use_mmap, progress=progress, iomem=iomem)
 
 
-@dataclass(frozen=True, slots=True)
-class Result:
+class Result(Frozen):
     """What a dump did; ``error`` is set when it stopped early (the output is then INCOMPLETE)."""
 
+    __slots__ = (
+        "complete", "pages_present", "pages_kept", "bytes_written", "excluded", "drops", "notes", "error", "window"
+    )
     complete: bool
     pages_present: int
     pages_kept: int
@@ -63,8 +81,23 @@ class Result:
     excluded: tuple[tuple[str, int], ...]
     drops: tuple[budgets.Drop, ...]
     notes: tuple[str, ...]
-    error: DumpError | None = None
-    window: windowloss.WindowLoss | None = None  # what the dump window took (spec reason dump_window)
+    error: DumpError | None
+    window: windowloss.WindowLoss | None  # what the dump window took (spec reason dump_window)
+
+    def __init__(
+        self,
+        complete: bool,
+        pages_present: int,
+        pages_kept: int,
+        bytes_written: int,
+        excluded: tuple[tuple[str, int], ...],
+        drops: tuple[budgets.Drop, ...],
+        notes: tuple[str, ...],
+        error: DumpError | None = None,
+        window: windowloss.WindowLoss | None = None,
+    ) -> None:
+        init(self, complete=complete, pages_present=pages_present, pages_kept=pages_kept, bytes_written=bytes_written,
+             excluded=excluded, drops=drops, notes=notes, error=error, window=window)
 
 
 def run(opts: Options, reader: Reader | None = None) -> Result:
@@ -97,7 +130,7 @@ def _run(opts: Options, reader: Reader, out: targets.OutputTarget) -> Result:
     spec = opts.spec.with_overrides(dump_level=level)
     if spec.format == "elf":
         got = _run_elf(opts, spec, reader, vmcore, pmap, present, keep, excluded, notes, out)
-        return dataclasses.replace(got, window=loss)
+        return got.replace(window=loss)
     codec_name = spec.compression
     try:
         codec = codecs.lookup(codec_name)
@@ -131,7 +164,7 @@ def _run(opts: Options, reader: Reader, out: targets.OutputTarget) -> Result:
         progress = Progress(extents.count(plan.keep) * ps, opts.progress)
         stream = windows(pmap, reader, plan.keep, encoder, opts.workers)
         result = _write(writer, sink, stream, progress, plan, present, excluded, notes)
-    return dataclasses.replace(result, window=loss)
+    return result.replace(window=loss)
 
 
 def _window_loss(

@@ -6,22 +6,27 @@ Shape is checked by the schema (:mod:`.schema`); the semantic rules that a schem
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
-
 from layoutc.dump.errors import SpecError
+from layoutc.dump.record import Frozen, init
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 PAGE_CLASSES = ("free", "cache", "cache_private", "user")
 TAIL = "tail"
 
 
-@dataclass(frozen=True, slots=True)
-class SpecRange:
+class SpecRange(Frozen):
     """A physical byte range ``[start, end)`` with its reason."""
 
+    __slots__ = ("start", "end", "reason")
     start: int
     end: int
     reason: str
+
+    def __init__(self, start: int, end: int, reason: str) -> None:
+        init(self, start=start, end=end, reason=reason)
 
     def pfns(self, page_size: int) -> tuple[int, int]:
         """Every page the range touches: a partly covered page is excluded whole."""
@@ -31,21 +36,42 @@ class SpecRange:
 DropItem = SpecRange | str
 
 
-@dataclass(frozen=True, slots=True)
-class FilterSpec:
+class FilterSpec(Frozen):
     """A validated filter spec; defaults are makedumpfile's (``-c -d 1``)."""
 
-    schema_version: int = 1
-    dump_level: int = 1
-    compression: str = "zlib"
-    format: str = "kdump"
-    exclude: tuple[SpecRange, ...] = ()
-    budget: int | None = None
-    drop_order: tuple[DropItem, ...] = field(default=())
+    __slots__ = ("schema_version", "dump_level", "compression", "format", "exclude", "budget", "drop_order")
+    schema_version: int
+    dump_level: int
+    compression: str
+    format: str
+    exclude: tuple[SpecRange, ...]
+    budget: int | None
+    drop_order: tuple[DropItem, ...]
+
+    def __init__(
+        self,
+        schema_version: int = 1,
+        dump_level: int = 1,
+        compression: str = "zlib",
+        format: str = "kdump",
+        exclude: tuple[SpecRange, ...] = (),
+        budget: int | None = None,
+        drop_order: tuple[DropItem, ...] = (),
+    ) -> None:
+        init(
+            self,
+            schema_version=schema_version,
+            dump_level=dump_level,
+            compression=compression,
+            format=format,
+            exclude=exclude,
+            budget=budget,
+            drop_order=drop_order,
+        )
 
     def with_overrides(self, **changes: Any) -> FilterSpec:
         """A copy with the command-line flags that were given (None means not given)."""
-        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+        return self.replace(**{k: v for k, v in changes.items() if v is not None})
 
 
 def loads(text: str, source: str = "<spec>") -> FilterSpec:

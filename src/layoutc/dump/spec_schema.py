@@ -13,7 +13,10 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_ID = "https://schemas.layoutc.invalid/filter-spec/v1/filter-spec.schema.json"
 SCHEMA_RELPATH = ("filter-spec", "v1", "filter-spec.schema.json")

@@ -10,48 +10,62 @@ dropped loses its highest pages first, only as many as needed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
-
 from layoutc.dump import extents
 from layoutc.dump.errors import BudgetError
 from layoutc.dump.extents import Extent
 from layoutc.dump.filter_spec import PAGE_CLASSES, TAIL, DropItem, SpecRange
+from layoutc.dump.record import Frozen, init
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # a protocol for the type checker alone: importing typing costs every dump's start-up
+    from typing import Protocol
+
+    class Costs(Protocol):
+        """Exact or bounding costs of page sets in one output format."""
+
+        def worst(self, pages: list[Extent]) -> int:
+            """An upper bound of the cost of ``pages``, without reading them."""
+            ...
+
+        def cost(self, pages: list[Extent]) -> int:
+            """The exact cost of ``pages``."""
+            ...
+
+        def prefix(self, pages: list[Extent], avail: int) -> int:
+            """The first pfn of ``pages`` (in pfn order) whose page no longer fits in ``avail``."""
+            ...
 
 
-class Costs(Protocol):
-    """Exact or bounding costs of page sets in one output format."""
-
-    def worst(self, pages: list[Extent]) -> int:
-        """An upper bound of the cost of ``pages``, without reading them."""
-        ...
-
-    def cost(self, pages: list[Extent]) -> int:
-        """The exact cost of ``pages``."""
-        ...
-
-    def prefix(self, pages: list[Extent], avail: int) -> int:
-        """The first pfn of ``pages`` (in pfn order) whose page no longer fits in ``avail``."""
-        ...
-
-
-@dataclass(frozen=True, slots=True)
-class Drop:
+class Drop(Frozen):
     """Pages dropped to meet the budget, and why."""
 
+    __slots__ = ("label", "pages")
     label: str
     pages: int
 
+    def __init__(self, label: str, pages: int) -> None:
+        init(self, label=label, pages=pages)
 
-@dataclass(frozen=True, slots=True)
-class BudgetPlan:
+
+class BudgetPlan(Frozen):
     """The pages to write; ``complete`` is False when the spec's drops were not enough."""
 
+    __slots__ = ("keep", "drops", "notes", "complete", "measured")
     keep: list[Extent]
     drops: tuple[Drop, ...]
     notes: tuple[str, ...]
     complete: bool
     measured: bool
+
+    def __init__(
+        self,
+        keep: list[Extent],
+        drops: tuple[Drop, ...],
+        notes: tuple[str, ...],
+        complete: bool,
+        measured: bool,
+    ) -> None:
+        init(self, keep=keep, drops=drops, notes=notes, complete=complete, measured=measured)
 
 
 def label(item: DropItem) -> str:

@@ -19,10 +19,10 @@ are removed from those masks.  Same result as ``pageclass._classify_batch`` page
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from layoutc.dump import extents
 
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from layoutc.dump.classify.pageclass import Chain, StructPageLayout
 

@@ -13,14 +13,17 @@ from __future__ import annotations
 import os
 import struct
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any
 
 from layoutc.dump import extents
 from layoutc.dump.classify import pagebatch, pagescan
 from layoutc.dump.extents import Extent
 from layoutc.dump.read.pagetable import PageTable, ReadPhys, missing_root
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
+from layoutc.dump.record import Frozen, init
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 DL_EXCLUDE_ZERO, DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_USER_DATA, DL_EXCLUDE_FREE = 1, 2, 4, 8, 16
 PAGE_MAPPING_ANON = 1
@@ -36,10 +39,13 @@ S32 = struct.Struct("<i")
 U64 = struct.Struct("<Q")
 
 
-@dataclass(frozen=True, slots=True)
-class StructPageLayout:
+class StructPageLayout(Frozen):
     """struct page field offsets and flag numbers from VMCOREINFO (None: unknown)."""
 
+    __slots__ = (
+        "size", "flags", "mapping", "mapcount", "private", "compound_head", "compound_order", "compound_dtor", "pg",
+        "values", "free_area_len"
+    )
     size: int
     flags: int
     mapping: int | None
@@ -51,6 +57,35 @@ class StructPageLayout:
     pg: dict[str, int | None]
     values: dict[str, int | None]
     free_area_len: int | None
+
+    def __init__(
+        self,
+        size: int,
+        flags: int,
+        mapping: int | None,
+        mapcount: int | None,
+        private: int | None,
+        compound_head: int | None,
+        compound_order: int | None,
+        compound_dtor: int | None,
+        pg: dict[str, int | None],
+        values: dict[str, int | None],
+        free_area_len: int | None,
+    ) -> None:
+        init(
+            self,
+            size=size,
+            flags=flags,
+            mapping=mapping,
+            mapcount=mapcount,
+            private=private,
+            compound_head=compound_head,
+            compound_order=compound_order,
+            compound_dtor=compound_dtor,
+            pg=pg,
+            values=values,
+            free_area_len=free_area_len,
+        )
 
     @classmethod
     def from_info(cls, info: VmcoreInfo, size: int, flags: int) -> StructPageLayout:
@@ -77,13 +112,16 @@ class StructPageLayout:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Classes:
+class Classes(Frozen):
     """Excluded pfns per class, and what could not be decided."""
 
+    __slots__ = ("pages", "level", "notes")
     pages: dict[str, list[Extent]]
     level: int  # the dump level actually applied
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...]
+
+    def __init__(self, pages: dict[str, list[Extent]], level: int, notes: tuple[str, ...] = ()) -> None:
+        init(self, pages=pages, level=level, notes=notes)
 
     def excluded(self, level: int) -> dict[str, list[Extent]]:
         """The classes that ``level`` (already capability-gated) excludes."""

@@ -8,9 +8,10 @@ use explicit little-endian dtypes.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from layoutc.dump.classify.pageclass import StructPageLayout
 
 BATCH = 512  # makedumpfile PGMM_CACHED: page + 1 of the last page of a batch is not looked at

@@ -20,27 +20,30 @@ The census never changes the dump; it makes the loss visible where nobody has a 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from layoutc.dump import extents
 from layoutc.dump.classify.pageclass import MemMap
 from layoutc.dump.extents import Extent
 from layoutc.dump.read.pagetable import PageTable, ReadPhys
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
+from layoutc.dump.record import Frozen, init
 
 WINDOW_REASON = "dump_window"
 S32 = struct.Struct("<i")
 U64 = struct.Struct("<Q")
 
 
-@dataclass(frozen=True, slots=True)
-class WindowLoss:
+class WindowLoss(Frozen):
     """Pages in the dump window that the dump level would have kept, by what they were."""
 
+    __slots__ = ("pages", "free", "in_use", "unknown")
     pages: int
     free: int
     in_use: int
     unknown: int  # struct page unreadable, or VMCOREINFO lacks a field
+
+    def __init__(self, pages: int, free: int, in_use: int, unknown: int) -> None:
+        init(self, pages=pages, free=free, in_use=in_use, unknown=unknown)
 
     def note(self) -> str:
         if not self.pages:

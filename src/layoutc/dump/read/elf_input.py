@@ -7,14 +7,17 @@ Every read is bounds-checked against the file size; malformed input raises
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 
 from layoutc.dump.errors import FormatError
 from layoutc.dump.read.arm64 import problems as arm64_problems
-from layoutc.dump.read.vmcore_source import Reader
 from layoutc.dump.read.vmcoreinfo import MAX_BYTES as MAX_VMCOREINFO_BYTES
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
 from layoutc.dump.read.vmcoreinfo import problems as vmcoreinfo_problems
+from layoutc.dump.record import Frozen, init
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from layoutc.dump.read.vmcore_source import Reader
 
 # docs/reference/dump-formats.md §1.3 (x86_64 and arm64, little-endian)
 EHDR = struct.Struct("<16sHHIQQQIHHHHHH")  # Elf64_Ehdr, 64 bytes
@@ -46,10 +49,10 @@ allows up to 1048576 with memory hotplug (kernel/crash_core.c sizes the ELF head
 MACHINES = {EM_X86_64: "x86_64", EM_AARCH64: "aarch64"}
 
 
-@dataclass(frozen=True, slots=True)
-class Phdr:
+class Phdr(Frozen):
     """One program header, fields named as in Elf64_Phdr."""
 
+    __slots__ = ("p_type", "p_flags", "p_offset", "p_vaddr", "p_paddr", "p_filesz", "p_memsz", "p_align")
     p_type: int
     p_flags: int
     p_offset: int
@@ -59,22 +62,50 @@ class Phdr:
     p_memsz: int
     p_align: int
 
+    def __init__(
+        self,
+        p_type: int,
+        p_flags: int,
+        p_offset: int,
+        p_vaddr: int,
+        p_paddr: int,
+        p_filesz: int,
+        p_memsz: int,
+        p_align: int,
+    ) -> None:
+        init(
+            self,
+            p_type=p_type,
+            p_flags=p_flags,
+            p_offset=p_offset,
+            p_vaddr=p_vaddr,
+            p_paddr=p_paddr,
+            p_filesz=p_filesz,
+            p_memsz=p_memsz,
+            p_align=p_align,
+        )
 
-@dataclass(frozen=True, slots=True)
-class Note:
+
+class Note(Frozen):
     """One ELF note; ``desc_offset`` is relative to the start of the concatenated notes blob."""
 
+    __slots__ = ("name", "n_type", "desc", "desc_offset", "file_offset")
     name: str
     n_type: int
     desc: bytes
     desc_offset: int
-    file_offset: int = -1  # of desc in the source file
+    file_offset: int  # of desc in the source file
+
+    def __init__(self, name: str, n_type: int, desc: bytes, desc_offset: int, file_offset: int = -1) -> None:
+        init(self, name=name, n_type=n_type, desc=desc, desc_offset=desc_offset, file_offset=file_offset)
 
 
-@dataclass(frozen=True, slots=True)
-class Vmcore:
+class Vmcore(Frozen):
     """The parsed metadata of an ELF vmcore; page data stays in the file."""
 
+    __slots__ = (
+        "path", "file_size", "e_machine", "loads", "notes_blob", "notes", "vmcoreinfo", "vmcoreinfo_raw", "warnings"
+    )
     path: str
     file_size: int
     e_machine: int
@@ -83,7 +114,32 @@ class Vmcore:
     notes: tuple[Note, ...]
     vmcoreinfo: dict[str, str]
     vmcoreinfo_raw: bytes
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...]
+
+    def __init__(
+        self,
+        path: str,
+        file_size: int,
+        e_machine: int,
+        loads: tuple[Phdr, ...],
+        notes_blob: bytes,
+        notes: tuple[Note, ...],
+        vmcoreinfo: dict[str, str],
+        vmcoreinfo_raw: bytes,
+        warnings: tuple[str, ...] = (),
+    ) -> None:
+        init(
+            self,
+            path=path,
+            file_size=file_size,
+            e_machine=e_machine,
+            loads=loads,
+            notes_blob=notes_blob,
+            notes=notes,
+            vmcoreinfo=vmcoreinfo,
+            vmcoreinfo_raw=vmcoreinfo_raw,
+            warnings=warnings,
+        )
 
     @property
     def machine(self) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
+from layoutc.dump.record import Frozen, init
 
 KERNEL_MAP = 0xFFFFFFFF80000000  # __START_KERNEL_map
 PRESENT = 0x1
@@ -24,13 +24,16 @@ U64 = struct.Struct("<Q")
 ReadPhys = Callable[[int, int], bytes | None]
 
 
-@dataclass(frozen=True, slots=True)
-class Mapping:
+class Mapping(Frozen):
     """One translation: ``[va, va + size)`` maps to ``[pa, pa + size)``."""
 
+    __slots__ = ("va", "pa", "size")
     va: int
     pa: int
     size: int
+
+    def __init__(self, va: int, pa: int, size: int) -> None:
+        init(self, va=va, pa=pa, size=size)
 
 
 def missing_root(info: VmcoreInfo) -> list[str]:

@@ -10,12 +10,15 @@ from __future__ import annotations
 import bisect
 import enum
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from layoutc.dump import extents
 from layoutc.dump.extents import Extent
 from layoutc.dump.read.elf_input import Phdr
-from layoutc.dump.read.vmcore_source import Reader
+from layoutc.dump.record import Frozen, init
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from layoutc.dump.read.vmcore_source import Reader
 
 
 class Kind(enum.Enum):
@@ -26,28 +29,47 @@ class Kind(enum.Enum):
     MIXED = "mixed"  # one page assembled from fragments
 
 
-@dataclass(frozen=True, slots=True)
-class Piece:
+class Piece(Frozen):
     """A run of pages ``[pfn_start, pfn_end)`` with one way of reading them."""
 
+    __slots__ = ("pfn_start", "pfn_end", "kind", "file_offset", "fragments")
     pfn_start: int
     pfn_end: int
     kind: Kind
-    file_offset: int = 0
-    fragments: tuple[tuple[int, int, int], ...] = ()  # (offset in page, file offset or -1, length)
+    file_offset: int
+    fragments: tuple[tuple[int, int, int], ...]  # (offset in page, file offset or -1, length)
+
+    def __init__(
+        self,
+        pfn_start: int,
+        pfn_end: int,
+        kind: Kind,
+        file_offset: int = 0,
+        fragments: tuple[tuple[int, int, int], ...] = (),
+    ) -> None:
+        init(self, pfn_start=pfn_start, pfn_end=pfn_end, kind=kind, file_offset=file_offset, fragments=fragments)
 
 
-@dataclass(frozen=True, slots=True)
-class PhysMap:
+class PhysMap(Frozen):
     """Every present pfn of the source, as sorted disjoint pieces."""
 
+    __slots__ = ("page_size", "pieces", "nodata", "floors")
     page_size: int
     pieces: tuple[Piece, ...]
-    nodata: tuple[Extent, ...] = ()
+    nodata: tuple[Extent, ...]
     """Pages wholly beyond p_filesz: makedumpfile's exclude_nodata_pages() leaves them out of
     the dump (bitmap 2) while they stay present (bitmap 1), so we do the same."""
-    floors: tuple[Extent, ...] = ()
+    floors: tuple[Extent, ...]
     """Each PT_LOAD's pfns with its last page left out when the segment ends inside it."""
+
+    def __init__(
+        self,
+        page_size: int,
+        pieces: tuple[Piece, ...],
+        nodata: tuple[Extent, ...] = (),
+        floors: tuple[Extent, ...] = (),
+    ) -> None:
+        init(self, page_size=page_size, pieces=pieces, nodata=nodata, floors=floors)
 
     def bitmap1(self) -> list[Extent]:
         """The present pfns as makedumpfile's bitmap 1 has them.

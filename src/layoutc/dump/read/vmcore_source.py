@@ -9,7 +9,6 @@ from __future__ import annotations
 import errno
 import mmap
 import os
-from typing import Protocol
 
 from layoutc.dump.errors import SourceFault
 from layoutc.dump.read.inputs import open_regular
@@ -18,21 +17,25 @@ WINDOW_BYTES = 4 << 20
 """Default window: makedumpfile maps 4 MiB (MAP_REGION); it keeps RSS flat."""
 
 
-class Reader(Protocol):
-    """Random access to the source file; tests inject failing implementations."""
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # a protocol for the type checker alone: importing typing costs every dump's start-up
+    from typing import Protocol
 
-    @property
-    def size(self) -> int:
-        """File size in bytes."""
-        ...
+    class Reader(Protocol):
+        """Random access to the source file; tests inject failing implementations."""
 
-    def read(self, offset: int, size: int) -> bytes | bytearray | memoryview:
-        """Exactly ``size`` bytes at ``offset`` (valid until the next read), or :class:`SourceFault`."""
-        ...
+        @property
+        def size(self) -> int:
+            """File size in bytes."""
+            ...
 
-    def close(self) -> None:
-        """Release the file and any mapping."""
-        ...
+        def read(self, offset: int, size: int) -> bytes | bytearray | memoryview:
+            """Exactly ``size`` bytes at ``offset`` (valid until the next read), or :class:`SourceFault`."""
+            ...
+
+        def close(self) -> None:
+            """Release the file and any mapping."""
+            ...
 
 
 class FileReader:

@@ -9,7 +9,7 @@ classifier gates each page class on the keys it needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from layoutc.dump.record import Frozen, init
 
 
 def _hex(text: str) -> int | None:
@@ -36,11 +36,14 @@ def _signed64(value: int) -> int:
     return value - (1 << 64) if value >> 63 else value
 
 
-@dataclass(frozen=True, slots=True)
-class VmcoreInfo:
+class VmcoreInfo(Frozen):
     """The ``KEY=VALUE`` lines of a VMCOREINFO note."""
 
+    __slots__ = ("raw",)
     raw: dict[str, str]
+
+    def __init__(self, raw: dict[str, str]) -> None:
+        init(self, raw=raw)
 
     def symbol(self, name: str) -> int | None:
         """``SYMBOL(name)``: a (KASLR-relocated) kernel virtual address."""

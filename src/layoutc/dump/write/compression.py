@@ -11,10 +11,14 @@ import functools
 import importlib
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
-Compress = Callable[[Any], bytes]
+from layoutc.dump.record import Frozen, init
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    Compress = Callable[[Any], bytes]
 
 # diskdump_mod.h
 DUMP_DH_COMPRESSED_ZLIB = 0x1
@@ -25,13 +29,16 @@ DUMP_DH_EXCLUDED_VMEMMAP = 0x10
 DUMP_DH_COMPRESSED_ZSTD = 0x20
 
 
-@dataclass(frozen=True, slots=True)
-class Codec:
+class Codec(Frozen):
     """A page compressor and its page_desc / header flag (0 for raw)."""
 
+    __slots__ = ("name", "flag", "compress")
     name: str
     flag: int
     compress: Compress | None
+
+    def __init__(self, name: str, flag: int, compress: Compress | None) -> None:
+        init(self, name=name, flag=flag, compress=compress)
 
 
 def _zlib() -> Compress:

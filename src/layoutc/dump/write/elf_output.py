@@ -9,7 +9,6 @@ segment data.  Zero runs of at least ``ZERO_RUN_MIN`` pages become ``p_memsz > p
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from layoutc.dump import extents
 from layoutc.dump.errors import SinkFault
@@ -29,8 +28,12 @@ from layoutc.dump.read.elf_input import (
     Vmcore,
 )
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
+from layoutc.dump.record import Frozen, init
 from layoutc.dump.write.encode import PageWindow
-from layoutc.dump.write.sink import Sink
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from layoutc.dump.write.sink import Sink
 
 ZERO_RUN_MIN = 256  # makedumpfile PFN_EXCLUDED
 KERNEL_MAP = 0xFFFFFFFF80000000  # __START_KERNEL_map
@@ -40,14 +43,17 @@ FLUSH_BYTES = 4 << 20
 INCOMPLETE_NOTE = NHDR.pack(8, 12, 0) + b"LAYOUTC\0" + b"INCOMPLETE\0\0"
 
 
-@dataclass(frozen=True, slots=True)
-class LoadSegment:
+class LoadSegment(Frozen):
     """One output PT_LOAD: file pages ``[pfn_start, pfn_file_end)``, memory to ``pfn_mem_end``."""
 
+    __slots__ = ("pfn_start", "pfn_file_end", "pfn_mem_end", "file_offset")
     pfn_start: int
     pfn_file_end: int
     pfn_mem_end: int
     file_offset: int
+
+    def __init__(self, pfn_start: int, pfn_file_end: int, pfn_mem_end: int, file_offset: int) -> None:
+        init(self, pfn_start=pfn_start, pfn_file_end=pfn_file_end, pfn_mem_end=pfn_mem_end, file_offset=file_offset)
 
 
 def segments(keep: list[Extent], zero_runs: list[Extent], header_bytes: int, ps: int) -> list[LoadSegment]:

@@ -11,14 +11,19 @@ from __future__ import annotations
 import collections
 from array import array
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import Any
 
 from layoutc.dump import interrupt
 from layoutc.dump.extents import Extent
 from layoutc.dump.read.physmap import PhysMap
-from layoutc.dump.read.vmcore_source import FileReader, Reader
+from layoutc.dump.read.vmcore_source import FileReader
+from layoutc.dump.record import Frozen, init
 from layoutc.dump.write import compression as codecs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from layoutc.dump.read.vmcore_source import Reader
 
 WINDOW_PAGES = 256
 """Pages per window (1 MiB of 4 KiB pages): one read and one result each; small enough that a
@@ -29,24 +34,30 @@ RAW = 1
 PACKED = 2
 
 
-@dataclass(frozen=True, slots=True)
-class PageWindow:
+class PageWindow(Frozen):
     """Encoded pages ``[pfn, pfn + npages)``: per page a kind and a payload size."""
 
+    __slots__ = ("pfn", "npages", "kinds", "sizes", "payload")
     pfn: int
     npages: int
     kinds: bytes  # ZERO, RAW or PACKED per page
-    sizes: array  # type: ignore[type-arg]  # payload bytes per page (0 for ZERO)
+    sizes: array[int]  # payload bytes per page (0 for ZERO)
     payload: bytes  # the pages' payloads, concatenated
 
+    def __init__(self, pfn: int, npages: int, kinds: bytes, sizes: array[int], payload: bytes) -> None:
+        init(self, pfn=pfn, npages=npages, kinds=kinds, sizes=sizes, payload=payload)
 
-@dataclass(frozen=True, slots=True)
-class Encoder:
+
+class Encoder(Frozen):
     """How pages are encoded: the codec, and whether zero pages are detected (dump level bit 1)."""
 
+    __slots__ = ("codec_name", "zero_pages", "page_size")
     codec_name: str
     zero_pages: bool
     page_size: int
+
+    def __init__(self, codec_name: str, zero_pages: bool, page_size: int) -> None:
+        init(self, codec_name=codec_name, zero_pages=zero_pages, page_size=page_size)
 
     def encode(
         self, buf: bytes | bytearray | memoryview, pfn: int, npages: int, compress: codecs.Compress | None

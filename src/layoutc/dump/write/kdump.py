@@ -17,16 +17,19 @@ import sys
 import time
 from array import array
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from layoutc.dump import extents
 from layoutc.dump.errors import SinkFault
 from layoutc.dump.extents import Extent
 from layoutc.dump.interrupt import critical
 from layoutc.dump.read.elf_input import Vmcore
+from layoutc.dump.record import Frozen, init
 from layoutc.dump.write.compression import DUMP_DH_COMPRESSED_INCOMPLETE
 from layoutc.dump.write.encode import PACKED, ZERO, PageWindow
-from layoutc.dump.write.sink import Sink
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from layoutc.dump.write.sink import Sink
 
 DISK_DUMP_HEADER = struct.Struct("<8si65s65s65s65s65s65s6xqqIiiIIIIIIi")  # 464 bytes
 KDUMP_SUB_HEADER = struct.Struct("<QiiQQqQqQqQQQQ")  # 104 bytes
@@ -39,15 +42,25 @@ _ZERO_RUNS = re.compile(re.escape(bytes((ZERO,))) + b"+")
 ZEROS_CHUNK = 1 << 20
 
 
-@dataclass(frozen=True, slots=True)
-class KdumpLayout:
+class KdumpLayout(Frozen):
     """File offsets of a kdump-compressed file, all derived from the block size and counts."""
 
+    __slots__ = ("block_size", "max_mapnr", "size_note", "num_dumpable", "zero_page")
     block_size: int
     max_mapnr: int
     size_note: int
     num_dumpable: int
     zero_page: bool
+
+    def __init__(self, block_size: int, max_mapnr: int, size_note: int, num_dumpable: int, zero_page: bool) -> None:
+        init(
+            self,
+            block_size=block_size,
+            max_mapnr=max_mapnr,
+            size_note=size_note,
+            num_dumpable=num_dumpable,
+            zero_page=zero_page,
+        )
 
     @property
     def sub_hdr_size(self) -> int:

@@ -8,7 +8,10 @@ stays readable line by line.
 from __future__ import annotations
 
 import time
-from typing import TextIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
 
 LOG_INTERVAL = 5.0  # seconds between progress lines when the stream is not a terminal
 

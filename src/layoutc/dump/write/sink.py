@@ -14,7 +14,6 @@ from __future__ import annotations
 import errno
 import os
 import struct
-from typing import Protocol
 
 from layoutc.dump.errors import SinkFault
 from layoutc.dump.write.target import OutputTarget
@@ -28,24 +27,28 @@ TYPE_FLAT_HEADER = 1
 VERSION_FLAT_HEADER = 1
 
 
-class Sink(Protocol):
-    """Where a writer puts its bytes."""
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # a protocol for the type checker alone: importing typing costs every dump's start-up
+    from typing import Protocol
 
-    seekable: bool
-    """Whether bytes already written can be read back (a regular file)."""
+    class Sink(Protocol):
+        """Where a writer puts its bytes."""
 
-    def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
-        """Place ``data`` at ``offset`` of the logical output file."""
-        ...
+        seekable: bool
+        """Whether bytes already written can be read back (a regular file)."""
 
-    def read_at(self, offset: int, size: int) -> bytes:
-        """Read back bytes already written (regular files only)."""
-        ...
+        def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+            """Place ``data`` at ``offset`` of the logical output file."""
+            ...
 
-    def close(self, publish: bool = True) -> None:
-        """Close the output; ``publish``: the dump is settled (finished or marked INCOMPLETE), so
-        write the flattened end marker and give the file its name."""
-        ...
+        def read_at(self, offset: int, size: int) -> bytes:
+            """Read back bytes already written (regular files only)."""
+            ...
+
+        def close(self, publish: bool = True) -> None:
+            """Close the output; ``publish``: the dump is settled (finished or marked INCOMPLETE), so
+            write the flattened end marker and give the file its name."""
+            ...
 
 
 class _Budget:

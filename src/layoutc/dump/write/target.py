@@ -15,22 +15,25 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from dataclasses import dataclass
 
 from layoutc.dump.errors import InputError, OutputRefused, SinkFault
 from layoutc.dump.read.inputs import kind
+from layoutc.dump.record import Frozen, init
 
 PSEUDO_FS = ("/proc", "/sys")
 
 
-@dataclass(frozen=True, slots=True)
-class OutputTarget:
+class OutputTarget(Frozen):
     """The output: ``final`` is what the user named (symlinks resolved), ``staged`` the temporary
     file written first (None: written in place)."""
 
+    __slots__ = ("final", "staged", "stream")
     final: str
     staged: str | None
     stream: bool  # a pipe, a character device or stdout: no seeking back
+
+    def __init__(self, final: str, staged: str | None, stream: bool) -> None:
+        init(self, final=final, staged=staged, stream=stream)
 
     def open(self) -> int:
         """The descriptor to write: a new temporary file beside ``final``, or ``final`` itself."""
