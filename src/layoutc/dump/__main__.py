@@ -7,12 +7,15 @@ importing anything else) and from the zipapp.  It imports nothing from layoutc o
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from collections.abc import Sequence
 
 from layoutc.dump.errors import DumpError, ExitCode, Interrupted
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
 
 USAGE_EPILOG = """\
 exit codes: 0 ok; 1 invalid input (bad spec, bad ELF); 2 usage (OUTPUT is the source...);
@@ -23,6 +26,8 @@ is then marked INCOMPLETE but readable.
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser; flags override the filter spec."""
+    import argparse  # not for the common argument lists (see _fast_args): it costs every dump's start-up
+
     p = argparse.ArgumentParser(
         prog="layoutc dump",
         allow_abbrev=False,
@@ -65,44 +70,133 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _size(text: str) -> int:
+    import argparse
+
+    try:
+        return _byte_count(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _byte_count(text: str) -> int:
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
     scale = units.get(text[-1:].upper(), 1)
     try:
         value = int(text[:-1] if scale > 1 else text, 0) * scale
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a byte count (e.g. 4096, 0x1000, 512M)") from None
+        raise ValueError(f"{text!r} is not a byte count (e.g. 4096, 0x1000, 512M)") from None
     if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is negative")
+        raise ValueError(f"{text!r} is negative")
     return value
+
+
+class Args:
+    """The parsed command line: argparse's names and defaults."""
+
+    __slots__ = ("spec", "dump_level", "compress", "format", "budget", "workers", "mmap", "no_mmap", "iomem",
+                 "progress", "quiet", "build_zipapp", "build_device_zipapp", "source", "output")
+    spec: str | None
+    dump_level: int | None
+    compress: str | None
+    format: str | None
+    budget: int | None
+    workers: int
+    mmap: bool
+    no_mmap: bool
+    iomem: str | None
+    progress: bool
+    quiet: bool
+    build_zipapp: str | None
+    build_device_zipapp: str | None
+    source: str | None
+    output: str | None
+
+    def __init__(self, **given: object) -> None:
+        for name in self.__slots__:
+            setattr(self, name, given.pop(name, _DEFAULTS.get(name)))
+        if given:
+            raise TypeError(f"unknown arguments {sorted(given)}")
+
+
+_DEFAULTS = {"workers": 1, "mmap": False, "no_mmap": False, "progress": False, "quiet": False}
+_FLAGS = {"--mmap": "mmap", "--no-mmap": "no_mmap", "--progress": "progress", "--quiet": "quiet"}
+_VALUED = {"--spec", "--dump-level", "--compress", "--format", "--budget", "--workers", "--iomem"}
+_CHOICES = {"--compress": ("zlib", "zstd", "snappy", "lzo", "none"), "--format": ("kdump", "elf", "flat")}
+
+
+def _fast_args(argv: list[str]) -> Args | None:
+    """The common command lines, ``[OPTION [VALUE]]... SOURCE OUTPUT`` with each option once and values argparse
+    takes as they are, parsed as argparse parses them; None for anything else (help, errors, ``--opt=value``,
+    ``--``, a positional first, the zipapp builders), which then goes to argparse."""
+    if len(argv) < 2:
+        return None
+    *options, source, output = argv
+    if source.startswith("-") or (output.startswith("-") and output != "-"):
+        return None
+    given: dict[str, object] = {}
+    value: object
+    words = iter(options)
+    for word in words:
+        if word in _FLAGS:
+            name, value = _FLAGS[word], True
+        elif word in _VALUED:
+            text = next(words, None)
+            if text is None or text.startswith("-"):
+                return None
+            name, value = word[2:].replace("-", "_"), _fast_value(word, text)
+        else:
+            return None
+        if value is None or name in given:
+            return None
+        given[name] = value
+    if given.get("mmap") and given.get("no_mmap"):
+        return None
+    return Args(**given, source=source, output=output)
+
+
+def _fast_value(option: str, text: str) -> object:
+    """``text`` as argparse converts it for ``option``, or None where argparse might answer otherwise."""
+    if option in ("--dump-level", "--workers"):
+        number = int(text) if text.isascii() and text.isdigit() else None
+        return None if number is None or (option == "--dump-level" and number > 31) else number
+    if option == "--budget":
+        try:
+            return _byte_count(text)
+        except ValueError:
+            return None
+    return text if text in _CHOICES.get(option, (text,)) else None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the dumper; returns the exit code."""
-    p = parser()
-    try:
-        args = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    except SystemExit as exc:
-        return int(exc.code or 0) and ExitCode.USAGE
-    if args.build_zipapp or args.build_device_zipapp:
+    words = list(sys.argv[1:] if argv is None else argv)
+    args = _fast_args(words)
+    if args is None:
+        p = parser()
+        try:
+            args = Args(**vars(p.parse_args(words)))
+        except SystemExit as exc:
+            return int(exc.code or 0) and ExitCode.USAGE
+    out = args.build_zipapp or args.build_device_zipapp
+    if out:
         from layoutc.dump.zipapp import CRASH, DEVICE, build
 
-        out, kind = (args.build_zipapp, CRASH) if args.build_zipapp else (args.build_device_zipapp, DEVICE)
-        size = build(out, kind)
+        size = build(out, CRASH if args.build_zipapp else DEVICE)
         print(f"{out}: {size} bytes", file=sys.stderr)
         return ExitCode.OK
     if not args.source or not args.output:
-        p.print_usage(sys.stderr)
+        parser().print_usage(sys.stderr)
         print("layoutc dump: error: SOURCE and OUTPUT are required", file=sys.stderr)
         return ExitCode.USAGE
-    return _dump(args)
+    return _dump(args, args.source, args.output)
 
 
-def _dump(args: argparse.Namespace) -> int:
+def _dump(args: Args, source: str, output: str) -> int:
     from layoutc.dump import interrupt
 
     restore = interrupt.install()
     try:
-        return _dump_and_report(args)
+        return _dump_and_report(args, source, output)
     except Interrupted as exc:  # before the output was created: nothing to mark
         print(f"layoutc dump: error: {exc} before the output was written; no output", file=sys.stderr)
         return exc.exit_code
@@ -110,8 +204,8 @@ def _dump(args: argparse.Namespace) -> int:
         print(f"layoutc dump: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:
-        print(f"layoutc dump: error: {exc.filename or args.source}: {exc.strerror}", file=sys.stderr)
-        return ExitCode.DUMP_FAILED if os.path.exists(args.source) else ExitCode.INVALID_INPUT
+        print(f"layoutc dump: error: {exc.filename or source}: {exc.strerror}", file=sys.stderr)
+        return ExitCode.DUMP_FAILED if os.path.exists(source) else ExitCode.INVALID_INPUT
     except (MemoryError, RecursionError) as exc:
         print(f"layoutc dump: error: out of memory or stack ({type(exc).__name__}); no output", file=sys.stderr)
         return ExitCode.DUMP_FAILED
@@ -119,7 +213,7 @@ def _dump(args: argparse.Namespace) -> int:
         restore()
 
 
-def _dump_and_report(args: argparse.Namespace) -> int:
+def _dump_and_report(args: Args, source: str, output: str) -> int:
     from layoutc.dump import dumper, interrupt
     from layoutc.dump import filter_spec as spec
     from layoutc.dump.tuning import tune_malloc
@@ -131,8 +225,8 @@ def _dump_and_report(args: argparse.Namespace) -> int:
     )
     show = not args.quiet and (args.progress or sys.stderr.isatty())
     opts = dumper.Options(
-        args.source,
-        args.output,
+        source,
+        output,
         chosen,
         workers=max(1, args.workers),
         use_mmap=False if args.no_mmap else (True if args.mmap else None),
