@@ -11,7 +11,7 @@ import kdump_layout
 import pytest
 import vmcore_fixtures as fixtures
 
-from conftest import need_module, need_tool, run_dump
+from conftest import SRC, need_module, need_tool, run_dump
 from layoutc.dump.read import elf_input as elf
 from layoutc.dump.read import physmap
 from layoutc.dump.read import vmcore_source as source
@@ -197,7 +197,5 @@ def test_arm64_without_vmcoreinfo_keys_falls_back_to_dump_level_1(tmp_path: Path
 
 def _dump_cmd() -> list[str]:
     import sys
-
-    from conftest import SRC
 
     return ["env", f"PYTHONPATH={SRC}", sys.executable, "-m", "layoutc.dump"]

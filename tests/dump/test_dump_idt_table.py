@@ -13,7 +13,6 @@ is dropped by both dumpers; that case is pinned below as a known, shared limit.
 from __future__ import annotations
 
 import importlib
-import re
 import struct
 from pathlib import Path
 from typing import Any
@@ -21,8 +20,9 @@ from typing import Any
 import kdump_layout
 import kernel_fixture
 import pytest
+from test_dump_realcore import kept_vmcore
 
-from conftest import need, need_module, run_dump
+from conftest import need_module, run_dump
 from layoutc.dump.read import elf_input as elf
 from layoutc.dump.read import physmap
 from layoutc.dump.read import vmcore_source as source
@@ -93,13 +93,8 @@ def test_real_vmcore_keeps_idt_table_at_level_31(tmp_path: Path, series: str) ->
     """On the lab's kept vmcores: idt_table found through the vmcore's own kallsyms, its page kept."""
     drgn: Any = need_module("drgn")
     kallsyms: Any = importlib.import_module("drgn.helpers.linux.kallsyms")
-    hits = sorted(
-        p
-        for p in (ROOT / ".cache" / "lab" / "vmcores").glob(f"{series}.*-qemu-4g.vmcore")
-        if not re.search(r"-(cma|top)\b", p.name)
-    )
-    need(bool(hits), f"a kept {series} vmcore (layoutc lab profiles/qemu/qemu-4g.yaml --keep-vmcore)")
-    path = str(hits[-1])
+    # the same kept vmcore the real-core tests use, built through the lab when the cache lacks it
+    path = str(kept_vmcore(series, tmp_path))
     prog = drgn.Program()
     prog.set_core_dump(path)
     prog.register_symbol_finder("kallsyms", kallsyms.load_vmlinux_kallsyms(prog), enable_index=0)

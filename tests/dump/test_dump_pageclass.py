@@ -13,7 +13,7 @@ import kernel_fixture
 import pytest
 import vmcore_fixtures as fixtures
 
-from conftest import need_module, need_tool, run_dump
+from conftest import SRC, need_module, need_tool, run_dump
 from layoutc.dump import extents
 from layoutc.dump.classify import pagebatch, pageclass
 from layoutc.dump.read import elf_input as elf
@@ -182,8 +182,6 @@ def test_missing_vmcoreinfo_falls_back_and_says_so(
 
 def run_dump_verbose(*args: str) -> subprocess.CompletedProcess[bytes]:
     import sys
-
-    from conftest import SRC
 
     return subprocess.run(
         [sys.executable, "-m", "layoutc.dump", *args], capture_output=True, env=dict(os.environ, PYTHONPATH=str(SRC))
