@@ -389,3 +389,32 @@ def test_cma_unreadable_kernel_log_is_refused(tmp_path: Path) -> None:
     b = _cma_board(tmp_path)
     stub(b.bin, "dmesg", "echo 'dmesg: read kernel buffer failed: Operation not permitted' >&2; exit 1")
     refused(b.arm("production"), 16, "cannot read the kernel log")
+
+
+def test_rearm_waits_for_blocks_in_transition(tmp_path: Path) -> None:
+    """udev starts a rearm while a hotplug event (or a movability probe) is still moving a window block: arm.sh
+    waits for it to settle, says so, and judges it then."""
+    b = Board(tmp_path, "qemu-4g")
+    put(b.root, "sys/kernel/kexec_crash_loaded", "1\n")
+    b.block(38, "going-offline", "Movable Normal")
+    state = b.root / "sys/devices/system/memory/memory38/state"
+    # the stubbed sleep: the block comes back online on the second second
+    slept = tmp_path / "slept"
+    stub(b.bin, "sleep", f'n=$(cat "{slept}" 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" >"{slept}"\n'
+                         f'[ "$n" -lt 2 ] || {{ echo online >"{state}"; echo Movable >"{state.parent}/valid_zones"; }}')
+    run = b.arm("rearm")
+    assert run.code == 0 and run.called("kexec"), run.err
+    assert "memory block 38 (0x130000000) is 'going-offline'; waiting up to 10s" in run.err, run.err
+    assert "the window's blocks settled after 2s" in run.err, run.err
+
+
+def test_rearm_block_stuck_going_offline(tmp_path: Path) -> None:
+    b = Board(tmp_path, "qemu-4g")
+    put(b.root, "sys/kernel/kexec_crash_loaded", "1\n")
+    b.block(38, "going-offline", "Movable Normal")
+    stub(b.bin, "sleep", "")
+    run = b.arm("rearm")
+    assert run.code == 12 and not run.called("kexec"), run.err
+    assert run.err.strip().splitlines()[-1] == ("layoutc-arm: memory block 38 (0x130000000) is still 'going-offline' "
+                                                 "after 10s, layout needs online in Movable"), run.err
+    assert run.called("sleep") == ["sleep [1]"] * 10, "polled once a second, 10 s in all"

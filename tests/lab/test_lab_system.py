@@ -13,7 +13,8 @@ from layoutc.lab.run import LabOptions, run_lab
 from layoutc.lab.verb import compile_profile
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.lab
+# on demand: the full crash cycle (test_lab_system_cycle.py, CI) runs this boot and checks every one of its facts
+pytestmark = [pytest.mark.lab, pytest.mark.lab_more]
 
 
 def test_qemu_4g_debian_boots_a_debian_system_through_grub_to_systemd(tmp_path: Path) -> None:

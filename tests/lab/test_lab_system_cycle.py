@@ -13,8 +13,7 @@ import pytest
 from layoutc.lab.facts.boot_facts import Fact
 from layoutc.lab.report import Report
 from layoutc.lab.run import LabOptions, run_lab
-from layoutc.lab.system import cycle, stand_in
-from layoutc.lab.system.plan import ROOT_UUID
+from layoutc.lab.system import cycle
 from layoutc.lab.verb import compile_profile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -40,7 +39,7 @@ def test_crash_facts_read_the_panic_and_capture_exit_code() -> None:
     assert [f.status for f in cycle.crash_facts(ENTRY + b"LAYOUTC-DONE\n")] == ["fail"]
 
 
-def _full(tmp_path: Path, stand_ins: bool) -> tuple[Report, dict[str, Fact]]:
+def _full(tmp_path: Path) -> tuple[Report, dict[str, Fact]]:
     for tool in ("debootstrap", "sfdisk", "debugfs", "qemu-system-x86_64"):
         if shutil.which(tool) is None:
             pytest.fail(f"{tool} is not installed; run sh scripts/bootstrap.sh --all")
@@ -49,47 +48,33 @@ def _full(tmp_path: Path, stand_ins: bool) -> tuple[Report, dict[str, Fact]]:
     started = time.monotonic()
     assert compile_profile(REPO / "profiles/qemu/qemu-4g-debian.yaml", tmp_path / "compiled") == 0
     report = run_lab(tmp_path / "compiled", kernel="6.1", stage="full", out_dir=tmp_path / "out",
-                     options=LabOptions(system="debian", timeout=300.0, stand_ins=stand_ins))  # fmt: skip
+                     options=LabOptions(system="debian", timeout=300.0))  # fmt: skip
     print(f"wall {time.monotonic() - started:.0f} s")
     assert not report.problems, report.to_text()
     return report, {f.name: f for f in report.facts}
 
 
-@pytest.mark.lab
-@pytest.mark.lab_more
+@pytest.mark.lab  # CI: it also checks every fact of the boot stage (test_lab_system.py, now lab_more)
 def test_qemu_4g_debian_full_crash_cycle_in_the_debian_system(tmp_path: Path) -> None:
-    """The goal: every fact passes. Today capture.sh exits 44 (the crash initramfs cannot reach
-    /boot/grub/grubenv) and the recovery entry has no root= (docs/lab.md "A Debian system")."""
-    report, _ = _full(tmp_path, stand_ins=False)
+    """The whole cycle in one QEMU (docs/lab.md "A Debian system"): capture.sh mounts the grubenv file system
+    (recovery.grubenv_device, its driver from crash.modules) and selects the recovery entry, GRUB boots it with
+    the root 45_layoutc_recovery names, recover.sh stores the dump and re-arms: every fact passes."""
+    report, facts = _full(tmp_path)
     assert report.verdict == "pass", report.to_text()
-
-
-@pytest.mark.lab
-@pytest.mark.lab_more
-def test_qemu_4g_debian_full_cycle_past_the_two_blockers_with_the_labs_stand_ins(tmp_path: Path) -> None:
-    """With the lab's stand-ins for the one-shot and the recovery entry's root= (system/stand_in.py): the crash
-    kernel, the recovery entry, recover.sh, the re-arm, layoutc status and the stored dump read back."""
-    report, facts = _full(tmp_path, stand_ins=True)
-    for name in ("layoutc-arm.service armed the crash kernel at boot",
-                 "crash kernel booted (kexec -p of layoutc-arm.service)",
+    assert facts["capture.sh in the crash initramfs (layoutc initramfs --root)"].observed == "exit 0"
+    for name in ("layoutc install --root (the board laid into the system's root)",
+                 "layoutc initramfs --root (the crash initramfs from the system's files)",
+                 "grub-install in the system (first boot)", "update-grub in the system (first boot)",
+                 "GRUB (MBR, grub-install) booted Debian's entry", "PID 1", "System RAM above 1 MiB",
+                 "crash kernel reservation", "initrd placement (grub-bios)", "no failed layoutc units",
+                 "layoutc-arm.service armed the crash kernel at boot", "window inside ZONE_MOVABLE",
+                 "the recovery entry in grub.cfg names the root (root=)",
                  "GRUB booted the recovery entry after the crash (grubenv next_entry)",
-                 "/proc/cmdline of the boot after the crash is the recovery entry's",
                  "layoutc-recover.service stored the dump and returned the window",
-                 "crash kernel armed again after the recovery (arm.sh recovery)", "layoutc status (recovered)",
-                 "dump read back from the disk image equals the stored copy (sha256)",
                  "stored dump is a complete kdump file of the crashed kernel"):  # fmt: skip
         assert facts[name].status == "pass", report.to_text()
-    # the two steps stood in for still fail: when they pass, the stand-ins can go
-    assert facts["capture.sh in the crash initramfs (layoutc initramfs --root)"].observed == "exit 44"
-    assert facts["the recovery entry in grub.cfg names the root (root=)"].status == "fail"
-
-
-def test_root_words_stand_in_appends_the_root_to_the_recovery_args(tmp_path: Path) -> None:
-    script = tmp_path / stand_in.RECOVERY_SCRIPT
-    script.parent.mkdir(parents=True)
-    script.write_text("#!/bin/sh\nargs='console=ttyS0 memmap=272M!0x127000000'\nsysroot=x\n")
-    assert "stand-in" in stand_in.root_words(tmp_path)
-    assert f"args='console=ttyS0 memmap=272M!0x127000000 root=UUID={ROOT_UUID} ro'\n" in script.read_text()
+    cmdline = facts["kernel command line"].observed.split()
+    assert [w for w in cmdline if w.startswith("crashkernel=")] == ["crashkernel=256M"]  # not kdump-tools.cfg's
 
 
 def test_entry_linux_line_finds_the_recovery_entry_by_id() -> None:

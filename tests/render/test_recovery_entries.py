@@ -49,8 +49,8 @@ def _write(out: Path, artifact: Artifact) -> Path:
     return path
 
 
-def _mkconfig(script: Path, sysroot: Path) -> str:
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LAYOUTC_GRUB_SYSROOT": str(sysroot)}
+def _mkconfig(script: Path, sysroot: Path, **grub: str) -> str:
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LAYOUTC_GRUB_SYSROOT": str(sysroot), **grub}
     cfg = subprocess.run(["sh", str(script)], capture_output=True, text=True, check=True, env=env).stdout
     subprocess.run([tool("grub-script-check")], input=cfg, text=True, capture_output=True, check=True)
     return cfg
@@ -125,7 +125,8 @@ def _entries(tmp_path: Path) -> dict[str, str]:
 
 def _bls(kver: str, boot: Path, token: str, initrds: tuple[str, ...]) -> str:
     machine = [f"machine-id {MACHINE}"] if token == MACHINE else []
-    options = ARGS + (f" systemd.machine_id={MACHINE}" if token == MACHINE else "")
+    # the root from kernel-install's cmdline (_kernel_install), then the board's and the recovery words
+    options = "root=/dev/vda1 " + ARGS + (f" systemd.machine_id={MACHINE}" if token == MACHINE else "")
     lines = [f"title      {TITLE}", f"version    {kver}", *machine, f"options    {options}",
              f"linux      {boot}/{token}/{kver}/linux", *(f"initrd     {boot}/{token}/{kver}/{i}" for i in initrds)]
     return "\n".join(lines) + "\n"
@@ -177,3 +178,31 @@ def test_kernel_install_plugin_refuses_a_strange_version(tmp_path: Path) -> None
                             env=env, capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0 and "not a plain version" in result.stderr
     assert not (tmp_path / "PWNED").exists() and _entries(tmp_path) == {}
+
+
+@pytest.mark.parametrize(("grub", "root"), [
+    ({"GRUB_DEVICE": "/dev/vda1", "GRUB_DEVICE_UUID": "6c61796f-7574-4c61-6200-000000000001"},
+     "'root=UUID=6c61796f-7574-4c61-6200-000000000001' ro "),
+    ({"GRUB_DEVICE": "/dev/vda1", "GRUB_DEVICE_UUID": "6c61796f-7574-4c61-6200-000000000001",
+      "GRUB_DISABLE_LINUX_UUID": "true"}, "'root=/dev/vda1' ro "),
+    ({"GRUB_DEVICE": "/dev/mapper/vg-root'x", "GRUB_DEVICE_UUID": ""}, "'root=/dev/mapper/vg-root'\\''x' ro "),
+    ({}, ""),  # not run by grub-mkconfig: no root= (and a word on stderr)
+])
+def test_grub_entry_names_the_root_as_10_linux(tmp_path: Path, grub: dict[str, str], root: str) -> None:
+    """grub-mkconfig exports GRUB_DEVICE, GRUB_DEVICE_UUID and GRUB_DISABLE_LINUX_UUID: the entry's linux line
+    has root= and ro before the board's words, the recovery words last, and passes grub-script-check."""
+    script = _board(tmp_path)["grub-recovery-entry"]
+    root_dir = tmp_path / "root"
+    _touch(root_dir, "boot/vmlinuz-6.1.0-18-amd64", "boot/initrd.img-6.1.0-18-amd64")
+    cfg = _mkconfig(script, root_dir, **grub)
+    assert f"\tlinux '/boot/vmlinuz-6.1.0-18-amd64' {root}{ARGS}\n" in cfg, cfg
+
+
+def test_board_root_is_not_repeated(tmp_path: Path) -> None:
+    """A board whose kernel.cmdline names root= gets no second one, in GRUB or BLS."""
+    files = _board(tmp_path, "kernel:\n  cmdline: console=ttyS0 root=/dev/sda2 ro\n")
+    root_dir = tmp_path / "root"
+    _touch(root_dir, "boot/vmlinuz-6.1.0-18-amd64")
+    cfg = _mkconfig(files["grub-recovery-entry"], root_dir, GRUB_DEVICE="/dev/vda1", GRUB_DEVICE_UUID="u")
+    linux = next(line for line in cfg.splitlines() if line.startswith("\tlinux "))
+    assert linux.count("root=") == 1 and "root=/dev/sda2 ro" in linux, linux

@@ -45,7 +45,7 @@ FRONTEND_CODES: dict[str, str] = {
     "LC212": "concrete board without kernel.version or memory.map",
     "LC213": "cmdline the kernel or GRUB would read differently (non-ASCII, open quote, '--', backslash, quote)",
     "LC214": "mem= that cuts RAM the layout uses (or any mem= in crash.cmdline)",
-    "LC215": "recovery.boot_selection and recovery.hook disagree",
+    "LC215": "recovery.boot_selection and recovery.hook (or grubenv_device/grubenv_fstype) disagree",
     "LC216": "warning: cma with a dump level that keeps user pages",
     "LC217": "window section with a disk target",
     "LC219": "several NUMA nodes without an SRAT",

@@ -269,6 +269,7 @@ def _crash(r: _Reader) -> CrashSpec:
         initrd_path=str(r.get(("crash", "initrd_path"), "/boot/crash/initrd.img")),
         cmdline=str(r.get(("crash", "cmdline"), "")),
         unsafe=r.get(("crash", "unsafe")),
+        modules=tuple(dict.fromkeys(str(m).replace("-", "_") for m in r.get(("crash", "modules"), []) or [])),
     )
 
 
@@ -423,10 +424,18 @@ def _recovery(r: _Reader, window: WindowSpec | None) -> RecoverySpec:
     if hook and selection is not BootSelection.HOOK:
         r.error("LC215", ("recovery", "hook"), f"recovery.hook is set but boot_selection is {selection}",
                 rule="the hook runs only when boot_selection is hook", hint="remove hook or set boot_selection: hook")
+    grubenv_device = str(r.get(("recovery", "grubenv_device"), ""))
+    for key in ("grubenv_device", "grubenv_fstype"):
+        if r.has(("recovery", key)) and selection is not BootSelection.GRUBENV:
+            r.error("LC215", ("recovery", key), f"recovery.{key} is set but boot_selection is {selection}",
+                    rule="capture.sh mounts the grubenv file system only when boot_selection is grubenv",
+                    hint=f"remove {key} or set boot_selection: grubenv")
     kernel_glob, initrd_glob = _boot_globs(r, window)
     return RecoverySpec(store=str(r.get(("recovery", "store"), "/var/crash")),
                         upload=tuple(str(a) for a in r.get(("recovery", "upload"), []) or []),
-                        boot_selection=selection, hook=hook, kernel_glob=kernel_glob, initrd_glob=initrd_glob)
+                        boot_selection=selection, hook=hook, kernel_glob=kernel_glob, initrd_glob=initrd_glob,
+                        grubenv_device=grubenv_device,
+                        grubenv_fstype=str(r.get(("recovery", "grubenv_fstype"), "ext4")))
 
 
 def _boot_globs(r: _Reader, window: WindowSpec | None) -> tuple[str, str]:

@@ -48,7 +48,10 @@ def crash_modules(profile: Profile) -> tuple[tuple[str, ...], tuple[str, ...]]:
     needs = crash_needs(profile.arch, profile.crash.memory is CrashMemory.CMA,
                         profile.crash.target is Target.PMEM_WINDOW, fstype)
     optional = ("efivarfs", *((fstype,) if fstype and profile.crash.target is Target.DISK else ()))
-    return needed_modules(needs, config), optional
+    rec = profile.recovery
+    grubenv_fs = (rec.grubenv_fstype,) if rec.grubenv_device and rec.grubenv_fstype != "ext4" else ()
+    needed = tuple(dict.fromkeys((*needed_modules(needs, config), *profile.crash.modules)))
+    return needed, (*optional, *grubenv_fs)
 
 
 def crash_contents(profile: Profile, compression: str) -> CrashContents:
@@ -56,9 +59,12 @@ def crash_contents(profile: Profile, compression: str) -> CrashContents:
     needed, optional = crash_modules(profile)
     layoutc_dumper = profile.dump.dumper is not Dumper.MAKEDUMPFILE
     window = profile.crash.target is Target.PMEM_WINDOW
+    # blkid: a disk target's partition, and the grubenv file system by UUID, label or partition label
     tools: tuple[str, ...] = ("mkfs.ext4",) if window else ("blkid",)
+    tools += ("blkid",) if window and profile.recovery.grubenv_device else ()
     tools += () if layoutc_dumper else ("makedumpfile",)
     packages = DEBIAN_MODULES.get(compression, ()) if layoutc_dumper else ()
     skipped = tuple(sorted(NOT_SHIPPED | {n for n in THIRD_PARTY if n not in packages}))
-    return CrashContents(needed, optional, tools, ("vmcore-dmesg", *(("blkid",) if window else ())),
+    return CrashContents(needed, optional, tools,
+                         ("vmcore-dmesg", *(("blkid",) if window and "blkid" not in tools else ())),
                          layoutc_dumper, packages, skipped, ZIPAPP_RUNTIME)

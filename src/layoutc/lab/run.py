@@ -58,7 +58,6 @@ class LabOptions:
     grub: bool = False  # --stage full: boot through real GRUB (the grubenv one-shot), one QEMU (grubboot.py)
     efi: bool = False  # --stage full: OVMF + systemd-boot (the LoaderEntryOneShot one-shot), one QEMU (efiboot.py)
     system: str = "busybox"  # --stage boot in the busybox initramfs guest, or "debian": a Debian 12 system (system/)
-    stand_ins: bool = False  # --system debian --stage full: the lab's stand-ins for what blocks it (system/stand_in.py)
 
 
 def resolve_kernel(kernel: str | Path | kernels.Kernel, arch: str = "amd64") -> kernels.Kernel:

@@ -176,6 +176,7 @@ class CrashSpec:
     initrd_path: str
     cmdline: str
     unsafe: str | None = None  # why an explicit reserve/cma_size below the sizing model is accepted
+    modules: tuple[str, ...] = ()  # crash.modules: what capture-init.sh also loads (e.g. the boot disk's driver)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +219,10 @@ class RecoverySpec:
     # the installed kernels the recovery boot entries follow: one '*' for the kernel version (KVER)
     kernel_glob: str
     initrd_glob: str  # each kernel's initrd: its '*' replaced by the KVER
+    # grubenv: the block device of the file system holding grub/grubenv, mounted by capture.sh when the crash
+    # kernel has no /boot/grub/grubenv ("": it must have one), and that file system's type
+    grubenv_device: str = ""
+    grubenv_fstype: str = "ext4"
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,9 @@ class BootView:
     efi_len: int
     grubenv: str
     hook: tuple[str, ...]
+    grubenv_device: str  # recovery.grubenv_device: mounted when the crash kernel has no grubenv ("": none)
+    grubenv_fstype: str
+    grubenv_tag: str  # blkid's tag for a /dev/disk/by-* link (UUID, LABEL, PARTLABEL; "": a plain device)
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +228,17 @@ def _boot(profile: Profile, layout: Layout, window_mode: str) -> BootView:
         entry += ".conf"  # systemd-boot entry ids are the BLS file names
     printf, length = _efi_printf(entry)
     return BootView(kind=kind, entry=entry, efi_var=f"LoaderEntryOneShot-{LOADER_GUID}", efi_printf=printf,
-                efi_len=length, grubenv=GRUBENV, hook=profile.recovery.hook)
+                efi_len=length, grubenv=GRUBENV, hook=profile.recovery.hook,
+                grubenv_device=profile.recovery.grubenv_device, grubenv_fstype=profile.recovery.grubenv_fstype,
+                grubenv_tag=_blkid_tag(profile.recovery.grubenv_device))
+
+
+# the udev links a bare crash initramfs does not have, and the blkid tag that finds their device
+BLKID_TAGS = {"/dev/disk/by-uuid/": "UUID", "/dev/disk/by-label/": "LABEL", "/dev/disk/by-partlabel/": "PARTLABEL"}
+
+
+def _blkid_tag(device: str) -> str:
+    return next((tag for prefix, tag in BLKID_TAGS.items() if device.startswith(prefix)), "")
 
 
 def _modes(target: Target, window_mode: str, release: Release | None) -> tuple[str, ...]:

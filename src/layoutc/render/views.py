@@ -37,6 +37,7 @@ class BoardView:
     header: str
     production_full: str  # board basics + production parameters, re-spelled word by word (kernel_text)
     recovery_full: str
+    names_root: bool  # the board's cmdline has root=: the recovery entries add none
     map_rows: tuple[MapRow, ...]
     movablecore: str  # as spelled on the cmdline
     kaslr_text: str  # what keeps the kernel image out of the window
@@ -72,6 +73,7 @@ def view(layout: Layout) -> BoardView:
         header=header,
         production_full=kcmd.kernel_text(kcmd.join([layout.board_cmdline, layout.cmdline.production])),
         recovery_full=kcmd.kernel_text(kcmd.join([layout.board_cmdline, layout.cmdline.recovery])),
+        names_root=any(w.startswith("root=") for w in layout.board_cmdline.split()),
         map_rows=_map_rows(layout),
         movablecore=kcmd.value_of(layout.cmdline.production, "movablecore") or "",
         kaslr_text=_kaslr_text(layout),

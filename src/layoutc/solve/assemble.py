@@ -203,6 +203,10 @@ def boot_modules(profile: Profile) -> BootModules:
         profile.arch, config, cma=profile.crash.memory is CrashMemory.CMA,
         window=profile.crash.target is Target.PMEM_WINDOW, fstype=profile.disk.fstype if profile.disk else None,
         in_place=in_place)
+    # crash.modules (the boot disk's driver, ...) and a grubenv file system that is not ext4, after the target's
+    rec = profile.recovery
+    grubenv_fs = (rec.grubenv_fstype,) if rec.grubenv_device and rec.grubenv_fstype != "ext4" else ()
+    crash = tuple(dict.fromkeys((*crash, *profile.crash.modules, *grubenv_fs)))
     return BootModules(crash, recovery)
 
 

@@ -164,26 +164,25 @@ def entry_linux_line(grub_cfg: str, entry_id: str) -> str | None:
     return None
 
 
-def recovery_entry_fact(layout_dir: Path, disk_img: Path, stood_in: bool = False) -> Fact:
+def recovery_entry_fact(layout_dir: Path, disk_img: Path) -> Fact:
     """Can the recovery entry update-grub wrote (45_layoutc_recovery) boot this system: does its ``linux`` line
-    name the root file system (``root=``) as 10_linux's entries do? initramfs-tools' local script panics without
-    one ("No root device specified")."""
+    name the root file system (``root=``, a GRUB word, quoted or not) as 10_linux's entries do? initramfs-tools'
+    local script panics without one ("No root device specified")."""
     doc = json.loads((layout_dir / "layout.json").read_text())
     entry_id = str((doc.get("recovery_boot") or {}).get("grub_id", ""))
     line = entry_linux_line(grub_cfg_text(disk_img), entry_id)
-    has_root = line is not None and any(w.startswith("root=") for w in line.split()) and not stood_in
-    how = "root= UUID and ro are the lab's stand-in (stand_in.py)" if stood_in else "read back with debugfs"
+    has_root = line is not None and any(w.strip("'\"").startswith("root=") for w in line.split())
     return Fact("the recovery entry in grub.cfg names the root (root=)", "pass" if has_root else "fail",
                 "root= on its linux line, as 10_linux's entry has", line or f"no entry --id {entry_id}",
-                f"/boot/grub/grub.cfg on the boot disk; {how}")  # fmt: skip
+                "/boot/grub/grub.cfg on the boot disk; read back with debugfs")
 
 
-def full_facts(layout: Layout, layout_dir: Path, serial: bytes, disk_img: Path, release: str, work: Path,
-               stood_in: bool = False) -> list[Fact]:  # fmt: skip
+def full_facts(layout: Layout, layout_dir: Path, serial: bytes, disk_img: Path, release: str,
+               work: Path) -> list[Fact]:  # fmt: skip
     """Every fact of the cycle after the production boot's."""
     parts = split_serial(serial)
     production = parts[1][1] if len(parts) > 1 else b""
-    facts = [recovery_entry_fact(layout_dir, disk_img, stood_in), *crash_facts(production)]
+    facts = [recovery_entry_fact(layout_dir, disk_img), *crash_facts(production)]
     more, sums = recovery_facts(layout, layout_dir, serial)
     facts += more
     if sums:

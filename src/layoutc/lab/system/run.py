@@ -15,7 +15,6 @@ Per run, from the cached root (build.py):
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import subprocess
@@ -36,7 +35,7 @@ from layoutc.lab.facts.roundtrip import child_env
 from layoutc.lab.guest import stages as guest
 from layoutc.lab.image import kernels, probezip
 from layoutc.lab.report import BootRecord, Report
-from layoutc.lab.system import build, disk, stand_in, system_facts
+from layoutc.lab.system import build, disk, system_facts
 from layoutc.lab.system import cycle as full_cycle
 from layoutc.lab.system.plan import ROOT_UUID
 from layoutc.model.layout import Layout
@@ -149,20 +148,6 @@ def _boot(boot: qemu.QemuBoot, name: str, full: bool = False) -> tuple[BootRecor
     return record, parse_serial(first), result
 
 
-def _boot_stand_in(prod: qemu.QemuBoot, layout_dir: Path, disk_img: Path,
-                   work: Path) -> tuple[BootRecord, GuestOutput, bytes, list[str]]:  # fmt: skip
-    """``--stage full`` with the lab's stand-ins (stand_in.py): two QEMUs on one RAM, the host's one-shot."""
-    doc = json.loads((layout_dir / "layout.json").read_text())
-    entry = str((doc.get("recovery_boot") or {}).get("grub_id", ""))
-    results, serial, notes = stand_in.boot_two(prod, disk_img, entry, work)
-    code = None if any(r.returncode is None for r in results) else 0
-    seconds = round(sum(r.seconds for r in results), 2)
-    record = BootRecord("production → crash kernel; the host's one-shot; the boot after it (two QEMUs, one RAM)",
-                        seconds, code, str(prod.serial_log), results[0].argv)  # fmt: skip
-    parts = split_serial(serial)
-    return record, parse_serial(parts[1][1] if len(parts) > 1 else serial), serial, notes
-
-
 def _one_boot(seconds: float, serial: bytes) -> bool:
     """Stop QEMU when GRUB boots a second time (a panic or reboot: the lab takes one boot)."""
     return len(booted_titles(serial)) > 1
@@ -182,7 +167,7 @@ def run_system(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: boa
                opts: LabOptions, head: Report, stage: str = "boot") -> Report:  # fmt: skip
     """The boot stage (or ``full``: the crash cycle, cycle.py) in the Debian system; the report's facts: the boot
     stage's, the install's, the system's (and the cycle's)."""
-    full, stand_ins, timeout = stage == "full", opts.stand_ins, opts.timeout
+    full, timeout = stage == "full", opts.timeout
     if k.arch != "amd64" or machine.type == "virt":
         raise LabError("usage", "--system debian boots x86 boards through GRUB BIOS only")
     image = build.ensure_system(k)
@@ -193,8 +178,6 @@ def run_system(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: boa
     machine = replace(machine, memmap=disk_boot_memmap(machine.memmap))
     grub_words = board_grub(root, layout.board_cmdline, machine.memmap)
     facts = install_board(layout_dir, root, k.release, out_dir)
-    if full and stand_ins:
-        notes.append(stand_in.root_words(root))
     initrd = root / "boot" / f"initrd.img-{k.release}"
     notes.append(pad_initrd(initrd, layout_dir, work))
     initrd_size = initrd.stat().st_size
@@ -207,12 +190,8 @@ def run_system(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: boa
                          "tcg", timeout * (3 if full else 1), drives=(("system", disk_img), ("stage", stage_img)),
                          disk_boot=True)  # fmt: skip
     name = "production → crash kernel → the boot after it" if full else "production"
-    if full and stand_ins:
-        prod_rec, out, serial, more = _boot_stand_in(prod, layout_dir, disk_img, work)
-        notes += more
-    else:
-        prod_rec, out, _ = _boot(prod, f"{name} (SeaBIOS → GRUB MBR → Debian → systemd)", full)
-        serial = prod.serial_log.read_bytes()
+    prod_rec, out, _ = _boot(prod, f"{name} (SeaBIOS → GRUB MBR → Debian → systemd)", full)
+    serial = prod.serial_log.read_bytes()
     image_words = f"BOOT_IMAGE=/boot/vmlinuz-{k.release} root=UUID={ROOT_UUID} ro"  # 10_linux's linux line
     expected = f"{image_words} {grub_words} {layout.cmdline.production}"
     facts += compare.production_facts(layout, out, None, " ".join(expected.split()))
@@ -220,7 +199,7 @@ def run_system(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: boa
     if out.done:
         facts.append(compare.initrd_fact(layout, out, "grub-bios", initrd_size))
     if full:
-        facts += full_cycle.full_facts(layout, layout_dir, serial, disk_img, k.release, work, stand_ins)
+        facts += full_cycle.full_facts(layout, layout_dir, serial, disk_img, k.release, work)
     problems = [f"boot {b.name} timed out after {timeout:.0f} s" for b in (setup_rec, prod_rec) if b.returncode is None]
     if not out.done and prod_rec.returncode is not None:
         problems.append(f"the system stopped before LAYOUTC-DONE (see {prod_rec.serial_log})")

@@ -18,7 +18,8 @@
 #    2  usage: unknown mode, or a mode this strategy does not have
 #   10  the running cmdline lacks a layout parameter (or production mode on a recovery boot)
 #   11  memory block size differs from the layout's
-#   12  a window memory block is missing, offline, or not in ZONE_MOVABLE (valid_zones)
+#   12  a window memory block is missing, offline, not in ZONE_MOVABLE (valid_zones), or still
+#       going-offline/going-online after LAYOUTC_SETTLE_SECONDS (default 10)
 #   13  /proc/zoneinfo: no Movable zone of the window's node spans the window
 #   14  /proc/iomem: the window overlaps the crash kernel, the kernel image or other PMEM
 #   15  the crash reservation is missing or smaller than the layout's
@@ -30,7 +31,7 @@
 #   21  /proc/iomem cannot be read, is empty, or shows only zero addresses (not read as root)
 #
 # Environment: LAYOUTC_ROOT prefixes /proc, /sys and the kernel/initrd paths (tests use fake
-# trees); kexec, logger, awk and dmesg are found on PATH.
+# trees); LAYOUTC_SETTLE_SECONDS bounds the wait for window blocks in transition; kexec, logger, awk# and dmesg are found on PATH.
 set -uf
 
 R=${LAYOUTC_ROOT:-}
@@ -48,6 +49,7 @@ WINDOW_END=6576668672
 WINDOW_NODE=0
 WINDOW_MEMMAP='memmap=272M!0x177000000'
 MEM="$R/sys/devices/system/memory"
+SETTLE_SECONDS=${LAYOUTC_SETTLE_SECONDS:-10}
 
 log() {
     printf 'layoutc-arm: %s\n' "$1" >&2
@@ -114,19 +116,34 @@ check_block_size() {
     [ "$bs" -eq "$BLOCK_SIZE" ] || fail 11 "memory block size is $(hex "$bs"), layout assumed $(hex "$BLOCK_SIZE")"
 }
 
-# every block in [$1, $2] online and in ZONE_MOVABLE (docs/reference/kernel-rules.md §7 item 30)
+# every block in [$1, $2] online and in ZONE_MOVABLE (docs/reference/kernel-rules.md §7 item 30). A block the
+# kernel is changing (going-offline, going-online: a hotplug event, a movability probe, what udev started this
+# rearm for) is judged once it has settled: polled every second, up to SETTLE_SECONDS for the whole window.
 check_blocks() {
     i=$1
+    waited=0
     while [ "$i" -le "$2" ]; do
         d="$MEM/memory$i"
         [ -d "$d" ] || fail 12 "memory block $i ($(hex $((i * BLOCK_SIZE)))) of the window does not exist"
         state=$(cat "$d/state" 2>/dev/null)
+        case $state in
+            going-*)
+                if [ "$waited" -lt "$SETTLE_SECONDS" ]; then
+                    [ "$waited" -gt 0 ] || log "memory block $i ($(hex $((i * BLOCK_SIZE)))) is '$state'; waiting up to ${SETTLE_SECONDS}s for the window's blocks to settle" info
+                    sleep 1
+                    waited=$((waited + 1))
+                    continue
+                fi
+                fail 12 "memory block $i ($(hex $((i * BLOCK_SIZE)))) is still '$state' after ${SETTLE_SECONDS}s, layout needs online in Movable"
+                ;;
+        esac
         zones=$(cat "$d/valid_zones" 2>/dev/null)
         if [ "$state" != online ] || [ "$zones" != Movable ]; then
             fail 12 "memory block $i ($(hex $((i * BLOCK_SIZE)))) is '$state' in '$zones', layout needs online in Movable"
         fi
         i=$((i + 1))
     done
+    [ "$waited" -eq 0 ] || log "the window's blocks settled after ${waited}s" info
 }
 
 # the node's Movable zone spans [$1, $2) (docs/reference/kernel-rules.md §7 items 13, 30)

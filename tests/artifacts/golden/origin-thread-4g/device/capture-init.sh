@@ -13,7 +13,7 @@ if [ -d /sys/firmware/efi/efivars ] && ! grep -qs ' efivarfs ' /proc/mounts; the
     modprobe efivarfs 2>/dev/null || : # a module in distribution kernels; no udev here loads it
     mount -t efivarfs efivarfs /sys/firmware/efi/efivars 2>/dev/null || :
 fi
-# what the dump target needs that kernel.config builds as modules (layout.txt: Kernel modules; =y: nothing
+# what the dump target needs that kernel.config builds as modules, then crash.modules (layout.txt: Kernel modules; =y: nothing
 # to load). A disk's own driver is the image's.
 load() { modprobe "$1" || echo "layoutc: modprobe $1 failed (kernel.config builds it =m)"; }
 load 'nd_e820'

@@ -31,6 +31,8 @@ WINDOW_START=4949278720
 WINDOW_SIZE=285212672
 GRUBENV="$R"'/boot/grub/grubenv'
 ENTRY='layoutc-recovery-qemu-4g-debian'
+GRUBENV_DEVICE='/dev/disk/by-uuid/6c61796f-7574-4c61-6200-000000000001'
+BOOT_MNT="$R/run/layoutc/boot"
 
 log() {
     printf '%s: %s\n' "$TAG" "$1" >&2
@@ -216,24 +218,80 @@ write_dmesg() {
     makedumpfile --dump-dmesg "$R/proc/vmcore" "$1" >/dev/null 2>&1
 }
 
-# GRUB's next_entry (one-shot, the menu entry with this --id): grub-editenv when the crash
-# initramfs has it, else the 1024-byte environment block rewritten in place
-select_recovery_boot() {
+# GRUB's next_entry (one-shot, the menu entry with this --id) in the environment block $1: grub-editenv when
+# the crash initramfs has it, else the 1024-byte block rewritten in place (the same file blocks GRUB reads)
+write_grubenv() {
     if command -v grub-editenv >/dev/null 2>&1; then
-        grub-editenv "$GRUBENV" set "next_entry=$ENTRY"
+        grub-editenv "$1" set "next_entry=$ENTRY"
         return
     fi
-    [ -f "$GRUBENV" ] || return 1
+    [ -f "$1" ] || return 1
     blk="$R/run/layoutc/grubenv"
     {
         printf '# GRUB Environment Block\n'
-        grep -v -e '^#' -e '^next_entry=' "$GRUBENV"
+        grep -v -e '^#' -e '^next_entry=' "$1"
         printf 'next_entry=%s\n' "$ENTRY"
     } >"$blk" || return 1
     n=$(wc -c <"$blk")
     [ "$n" -le 1024 ] || return 1
     dd if=/dev/zero bs=1 count=$((1024 - n)) 2>/dev/null | tr '\000' '#' >>"$blk" || return 1
-    dd if="$blk" of="$GRUBENV" bs=1024 count=1 conv=notrunc,fsync 2>/dev/null
+    dd if="$blk" of="$1" bs=1024 count=1 conv=notrunc,fsync 2>/dev/null
+}
+
+# recovery.grubenv_device's block device, waiting up to WAIT_SECONDS for its driver (crash.modules): the path
+# itself, or, where no udev made the /dev/disk/by-* links (a bare crash initramfs), the device blkid finds
+grubenv_device() {
+    tries=0
+    while :; do
+        if [ -e "$R$GRUBENV_DEVICE" ]; then
+            printf '%s' "$R$GRUBENV_DEVICE"
+            return 0
+        fi
+        dev=$(blkid -l -o device -t 'UUID='"${GRUBENV_DEVICE##*/}" 2>/dev/null) || dev=
+        if [ -n "$dev" ] && [ -e "$dev" ]; then
+            printf '%s' "$dev"
+            return 0
+        fi
+        [ "$tries" -lt "$WAIT_SECONDS" ] || return 1
+        sleep 1
+        tries=$((tries + 1))
+    done
+}
+
+# the crash kernel's own /boot/grub/grubenv when it has one; else grubenv_device mounted read-write for the
+# write (ext4): grub/grubenv on it (a separate /boot) or boot/grub/grubenv, then unmounted
+select_recovery_boot() {
+    if [ -f "$GRUBENV" ]; then
+        write_grubenv "$GRUBENV"
+        return
+    fi
+    if ! dev=$(grubenv_device); then
+        log "the grubenv file system $GRUBENV_DEVICE did not appear in ${WAIT_SECONDS}s (its driver: crash.modules)" err
+        return 1
+    fi
+    mkdir -p "$BOOT_MNT" || return 1
+    if ! mount -t 'ext4' -o rw "$dev" "$BOOT_MNT"; then
+        log "mount of the grubenv file system $GRUBENV_DEVICE ($dev) failed" err
+        return 1
+    fi
+    env=
+    for f in "$BOOT_MNT/grub/grubenv" "$BOOT_MNT/boot/grub/grubenv"; do
+        if [ -f "$f" ]; then
+            env=$f
+            break
+        fi
+    done
+    if [ -z "$env" ]; then
+        log "no grub/grubenv or boot/grub/grubenv on $GRUBENV_DEVICE ($dev)" err
+        rc=1
+    else
+        write_grubenv "$env"
+        rc=$?
+        [ "$rc" -eq 0 ] && log "next_entry=$ENTRY written to ${env#"$BOOT_MNT"} on $GRUBENV_DEVICE ($dev)" info
+    fi
+    sync
+    umount "$BOOT_MNT" || log "umount $BOOT_MNT failed" warning
+    return "$rc"
 }
 
 [ -r "$R/proc/vmcore" ] || fail 40 "no /proc/vmcore: not running in a crash kernel"

@@ -216,24 +216,29 @@ write_dmesg() {
     makedumpfile --dump-dmesg "$R/proc/vmcore" "$1" >/dev/null 2>&1
 }
 
-# GRUB's next_entry (one-shot, the menu entry with this --id): grub-editenv when the crash
-# initramfs has it, else the 1024-byte environment block rewritten in place
-select_recovery_boot() {
+# GRUB's next_entry (one-shot, the menu entry with this --id) in the environment block $1: grub-editenv when
+# the crash initramfs has it, else the 1024-byte block rewritten in place (the same file blocks GRUB reads)
+write_grubenv() {
     if command -v grub-editenv >/dev/null 2>&1; then
-        grub-editenv "$GRUBENV" set "next_entry=$ENTRY"
+        grub-editenv "$1" set "next_entry=$ENTRY"
         return
     fi
-    [ -f "$GRUBENV" ] || return 1
+    [ -f "$1" ] || return 1
     blk="$R/run/layoutc/grubenv"
     {
         printf '# GRUB Environment Block\n'
-        grep -v -e '^#' -e '^next_entry=' "$GRUBENV"
+        grep -v -e '^#' -e '^next_entry=' "$1"
         printf 'next_entry=%s\n' "$ENTRY"
     } >"$blk" || return 1
     n=$(wc -c <"$blk")
     [ "$n" -le 1024 ] || return 1
     dd if=/dev/zero bs=1 count=$((1024 - n)) 2>/dev/null | tr '\000' '#' >>"$blk" || return 1
-    dd if="$blk" of="$GRUBENV" bs=1024 count=1 conv=notrunc,fsync 2>/dev/null
+    dd if="$blk" of="$1" bs=1024 count=1 conv=notrunc,fsync 2>/dev/null
+}
+
+# the crash environment mounts /boot (recovery.grubenv_device is not set)
+select_recovery_boot() {
+    write_grubenv "$GRUBENV"
 }
 
 [ -r "$R/proc/vmcore" ] || fail 40 "no /proc/vmcore: not running in a crash kernel"

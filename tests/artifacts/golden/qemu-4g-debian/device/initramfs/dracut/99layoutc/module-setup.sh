@@ -17,7 +17,7 @@ depends() {
 }
 
 installkernel() {
-    hostonly='' instmods -c 'nd_e820' 'libnvdimm' 'nd_pmem'
+    hostonly='' instmods -c 'nd_e820' 'libnvdimm' 'nd_pmem' 'virtio_pci' 'virtio_blk'
     hostonly='' instmods 'efivarfs'
     return 0
 }
@@ -28,8 +28,8 @@ install() {
     inst_simple "$R"'/usr/lib/layoutc/capture.sh' '/usr/lib/layoutc/capture.sh' || return 1
     inst_simple "$R"'/etc/layoutc/filter.json' '/etc/layoutc/filter.json' || return 1
     inst_simple "$R"'/usr/lib/layoutc/dump.pyz' '/usr/lib/layoutc/dump.pyz' || return 1
-    inst_multiple 'mkfs.ext4' 'mount' 'umount' 'mkdir' 'grep' 'cat' 'dd' 'tr' 'sha256sum' 'logger' 'sleep' 'ls' 'rm' 'mv' 'cp' 'ln' 'sed' 'awk' 'head' 'tail' 'wc' 'date' 'stat' 'cut' 'find' 'uname' 'readlink' 'basename' 'dirname' 'chmod' 'mknod' 'sort' 'env' 'od' 'sync' 'modprobe' 'insmod' 'reboot' 'blockdev' || return 1
-    inst_multiple -o 'vmcore-dmesg' 'blkid'
+    inst_multiple 'mkfs.ext4' 'blkid' 'mount' 'umount' 'mkdir' 'grep' 'cat' 'dd' 'tr' 'sha256sum' 'logger' 'sleep' 'ls' 'rm' 'mv' 'cp' 'ln' 'sed' 'awk' 'head' 'tail' 'wc' 'date' 'stat' 'cut' 'find' 'uname' 'readlink' 'basename' 'dirname' 'chmod' 'mknod' 'sort' 'env' 'od' 'sync' 'modprobe' 'insmod' 'reboot' 'blockdev' || return 1
+    inst_multiple -o 'vmcore-dmesg'
     # python3 and every module file the dumper's imports load
     inst_multiple python3 || return 1
     files=$(python3 -c 'import importlib, sys
