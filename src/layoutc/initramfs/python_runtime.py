@@ -32,7 +32,7 @@ ZIPAPP_RUNTIME = ("runpy", "zipimport", "site", "encodings.idna")
 NOT_SHIPPED = frozenset({"multiprocessing", "zipfile", "importlib._bootstrap_external", "py_compile"})
 THIRD_PARTY = ("numpy", "zstandard", "cramjam")
 
-_RESOLVE = r"""
+RESOLVE_SCRIPT = r"""
 import importlib.util, json, os, sys, sysconfig
 out = {"": [sysconfig.get_path("stdlib"), False]}
 for name in sys.stdin.read().split():
@@ -46,7 +46,7 @@ for name in sys.stdin.read().split():
 print(json.dumps(out))
 """
 
-_COMPILE = r"""
+COMPILE_SCRIPT = r"""
 import json, py_compile, sys
 for src, dst, shown in json.load(sys.stdin):
     py_compile.compile(src, cfile=dst, dfile=shown, doraise=True,
@@ -123,7 +123,7 @@ def python_files(python: Interpreter, names: Iterable[str], packages: Iterable[s
     libraries: ``native_paths`` says which binaries the caller ships with their libraries."""
     wanted = frozenset(packages)
     env = {"PYTHONPATH": str(python.root.host(DIST))} if wanted else {}
-    origins: dict[str, list[object]] = json.loads(python.run(["-S", "-c", _RESOLVE], " ".join(names), env))
+    origins: dict[str, list[object]] = json.loads(python.run(["-S", "-c", RESOLVE_SCRIPT], " ".join(names), env))
     stdlib = python.device(str(origins.pop("")[0]))
     found = {n: python.device(str(o[0])) for n, o in origins.items()}
     missing = sorted(n for n in wanted if not found.get(n, "").startswith(DIST + "/"))
@@ -145,7 +145,7 @@ def python_files(python: Interpreter, names: Iterable[str], packages: Iterable[s
                 to_compile.append((str(python.root.host(shown)), str(dst), shown))
             elif shown.endswith(".so"):
                 files[shown[1:]] = python.root.read(shown)
-        python.run(["-S", "-c", _COMPILE], json.dumps(to_compile))
+        python.run(["-S", "-c", COMPILE_SCRIPT], json.dumps(to_compile))
         for _src, compiled, shown in to_compile:
             files[shown[1:-3] + ".pyc"] = Path(compiled).read_bytes()
     return files

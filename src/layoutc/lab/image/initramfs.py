@@ -17,7 +17,6 @@ numbers.
 from __future__ import annotations
 
 import gzip
-import io
 import re
 import shutil
 import subprocess
@@ -27,6 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from layoutc.lab.errors import LabError
 from layoutc.lab.image.sysroot import Sysroot
+from layoutc.writer import cpio
 
 BUSYBOX = Path("/bin/busybox")
 DEFAULT_TOOLS = ("/usr/sbin/kexec", "/usr/bin/ndctl", "/usr/bin/daxctl", "/usr/bin/lsmem")
@@ -57,6 +57,7 @@ class Entry:
     mode: int
     data: bytes | None = None
     link: str | None = None
+    source: str | None = None  # never set here; ``layoutc.writer.cpio.Entry`` reads a file's bytes from it
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,18 +83,8 @@ class InitramfsSpec:
 
 
 def newc(entries: Iterable[Entry]) -> bytes:
-    """Serialise entries as one uncompressed newc cpio archive with its trailer."""
-    out = io.BytesIO()
-    for ino, entry in enumerate([*entries, Entry("TRAILER!!!", 0)], start=1):
-        payload = entry.link.encode() if entry.link is not None else (entry.data or b"")
-        name = entry.path.lstrip("/").encode() + b"\0"
-        fields = (ino, entry.mode, 0, 0, 1, 0, len(payload), 0, 0, 0, 0, len(name), 0)
-        out.write(b"070701" + b"".join(b"%08X" % v for v in fields))
-        out.write(name)
-        out.write(b"\0" * (-(110 + len(name)) % 4))
-        out.write(payload)
-        out.write(b"\0" * (-len(payload) % 4))
-    return out.getvalue()
+    """Serialise entries as one uncompressed newc cpio archive with its trailer (the product's writer)."""
+    return cpio.newc(entries)
 
 
 def _member(entries: Iterable[Entry]) -> bytes:

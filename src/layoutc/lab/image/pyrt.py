@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from layoutc.initramfs.python_runtime import COMPILE_SCRIPT, RESOLVE_SCRIPT
 from layoutc.lab.errors import LabError
 from layoutc.lab.image import initramfs
 from layoutc.lab.image.sysroot import TRIPLETS, Sysroot
@@ -24,26 +25,6 @@ PYTHON = Path("/usr/bin/python3.11")  # Debian's python3.11-minimal; the guest c
 PY_LIB = "/usr/lib/python3.11"
 DIST = "/usr/lib/python3/dist-packages"  # Debian's site directory for packaged modules (python3-zstandard, ...)
 
-_RESOLVE = r"""
-import importlib.util, json, os, sys
-out = {}
-for name in sys.stdin.read().split():
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        continue
-    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
-        continue
-    out[name] = [spec.origin, bool(spec.submodule_search_locations)]
-print(json.dumps(out))
-"""
-
-_COMPILE = r"""
-import json, py_compile, sys
-for src, dst, shown in json.load(sys.stdin):
-    py_compile.compile(src, cfile=dst, dfile=shown, doraise=True,
-                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-"""
 
 
 def interpreter() -> Path:
@@ -91,7 +72,7 @@ def _compiled(py: Path, sources: Sequence[tuple[str, str]]) -> dict[str, bytes]:
         jobs = [(src, str(Path(tmp) / (shown[1:-3] + ".pyc")), shown) for src, shown in sources]
         for _src, dst, _shown in jobs:
             Path(dst).parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([str(py), "-S", "-c", _COMPILE], input=json.dumps(jobs), text=True, capture_output=True,
+        subprocess.run([str(py), "-S", "-c", COMPILE_SCRIPT], input=json.dumps(jobs), text=True, capture_output=True,
                        timeout=120, check=True)  # fmt: skip
         for _src, compiled, shown in jobs:
             out[shown[1:-3] + ".pyc"] = Path(compiled).read_bytes()
@@ -113,7 +94,7 @@ def python_files(
     py = interpreter()
     wanted = frozenset(packages)
     proc = subprocess.run(
-        [str(py), "-S", "-c", _RESOLVE],
+        [str(py), "-S", "-c", RESOLVE_SCRIPT],
         input=" ".join(names),
         capture_output=True,
         text=True,
@@ -123,6 +104,7 @@ def python_files(
         check=True,
     )
     origins: dict[str, list[object]] = json.loads(proc.stdout)
+    origins.pop("", None)  # the product's resolver also names the stdlib directory; the lab does not need it
     if sysroot is None:
         return _native_runtime(py, _chosen(origins, wanted))
     return _sysroot_runtime(py, _chosen(origins, wanted), sysroot)
