@@ -32,6 +32,7 @@ from layoutc.lab.boot.serial import GuestOutput, parse_serial
 from layoutc.lab.errors import LabError
 from layoutc.lab.facts.boot_facts import Fact
 from layoutc.lab.guest import stages as guest
+from layoutc.lab.image import kernels
 from layoutc.lab.layout_dir import load_layout
 from layoutc.lab.report import BootRecord, Report
 from layoutc.lab.system import build, disk, kdump_facts
@@ -96,8 +97,10 @@ def install(layout_dir: Path, root: Path, out_dir: Path) -> Fact:
                 " | ".join((done.stdout + done.stderr).strip().splitlines()[-1:]))  # fmt: skip
 
 
-def run_kdump_tools(layout_dir: Path, out_dir: Path, *, kernel: str = "6.1", timeout: float = 900.0) -> Report:
-    """The whole cycle for a ``crash.stack: kdump-tools`` board; the report's facts as the module says."""
+def run_kdump_tools(layout_dir: Path, out_dir: Path, *, kernel: str | kernels.Kernel = "6.1",
+                    timeout: float = 900.0) -> Report:  # fmt: skip
+    """The whole cycle for a ``crash.stack: kdump-tools`` board (``layoutc lab … --system debian --stage full``
+    runs it, run.run_system); the report's facts as the module says."""
     from layoutc.lab.run import debian_arch, resolve_kernel  # lab.run imports this package
 
     if not is_kdump_tools_board(layout_dir):

@@ -163,13 +163,36 @@ def _grub_setup(root: Path, release: str, machine: board.Machine, disk_img: Path
     return record, system_facts.setup_facts(out)
 
 
+DISTRO_DIR = Path("device/distro")  # a compiled tree's distribution-stack files: one directory per crash.stack
+
+
+def board_stack(layout_dir: Path) -> str:
+    """The board's ``crash.stack`` as its compiled tree shows it: ``kdump-tools`` or ``kdump-utils`` (the
+    stack's files under ``device/distro/STACK``), else ``layoutc``."""
+    for stack in ("kdump-tools", "kdump-utils"):
+        if (layout_dir / DISTRO_DIR / stack).is_dir():
+            return stack
+    return "layoutc"
+
+
 def run_system(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: board.Machine, out_dir: Path,
                opts: LabOptions, head: Report, stage: str = "boot") -> Report:  # fmt: skip
     """The boot stage (or ``full``: the crash cycle, cycle.py) in the Debian system; the report's facts: the boot
-    stage's, the install's, the system's (and the cycle's)."""
+    stage's, the install's, the system's (and the cycle's). A ``crash.stack: kdump-tools`` board runs Debian's
+    own cycle instead (``--stage full``: kdump_cycle.py)."""
     full, timeout = stage == "full", opts.timeout
     if k.arch != "amd64" or machine.type == "virt":
         raise LabError("usage", "--system debian boots x86 boards through GRUB BIOS only")
+    stack = board_stack(layout_dir)
+    if stack == "kdump-utils":
+        raise LabError("usage", "crash.stack kdump-utils is Fedora's and RHEL's: the Debian system cannot run it")
+    if stack == "kdump-tools":
+        if not full:
+            raise LabError("usage", "a crash.stack kdump-tools board runs --stage full (kdump-tools' own cycle): "
+                                    "its boot has none of layoutc's crash units to check")  # fmt: skip
+        from layoutc.lab.system.kdump_cycle import run_kdump_tools  # kdump_cycle imports this module
+
+        return run_kdump_tools(layout_dir, out_dir, kernel=k, timeout=timeout)
     image = build.ensure_system(k)
     how = f"built in {image.built_seconds:.0f} s" if image.built_seconds else "from the cache"
     notes = [f"Debian system {image.plan.key()} ({how})"]
