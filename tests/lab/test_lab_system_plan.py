@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from layoutc.lab.boot import qemu
 from layoutc.lab.boot.machine import Machine
 from layoutc.lab.boot.serial import parse_serial
+from layoutc.lab.errors import LabError
 from layoutc.lab.image import aptsources
 from layoutc.lab.system import build, disk, system_facts
 from layoutc.lab.system import plan as sysplan
@@ -49,10 +52,42 @@ def test_key_is_stable_and_names_suite_and_kernel() -> None:
         {"kernel_release": "6.1.0-57-cloud-amd64"},
         {"kernel_debs": ("linux-image-6.1.0-56-cloud-amd64_6.1.192-3_amd64.deb",)},
         {"builder": sysplan.BUILDER_VERSION + 1},
+        {"kernel_layout": sysplan.MODULES_DIR},
     ],
 )
 def test_key_changes_with_everything_that_goes_in(change: dict[str, object]) -> None:
     assert _plan(**change).key() != _plan().key()
+
+
+K7_DEBS = tuple(f"linux-{p}-7.2.13+deb14-cloud-amd64_7.2.13-1_amd64.deb" for p in ("base", "binary", "modules"))
+
+
+def test_a_7x_kernel_lays_boot_from_its_modules_dir_and_keys_apart() -> None:
+    k7 = sysplan.system_plan("http://mirror.invalid/debian", "7.2.13+deb14-cloud-amd64", K7_DEBS)
+    assert k7.kernel_layout == sysplan.MODULES_DIR
+    assert _plan().kernel_layout == sysplan.BOOT  # Debian 12's linux-image lays /boot itself
+    assert k7.key().startswith("debian-bookworm-7.2.13+deb14-cloud-amd64-")
+    assert '"kernel_layout": "usr-lib-modules"' in k7.to_json()
+    # BOOT adds nothing to the key: the Debian 12 images built before the field keep their cache directories
+    blob = [sysplan.BUILDER_VERSION, "bookworm", "http://mirror.invalid/debian", sorted(sysplan.PACKAGES),
+            "6.1.0-56-cloud-amd64", list(DEBS)]  # fmt: skip
+    digest = hashlib.sha256(json.dumps(blob, separators=(",", ":")).encode()).hexdigest()[:12]
+    assert _plan().key() == f"debian-bookworm-6.1.0-56-cloud-amd64-{digest}"
+
+
+def test_lay_boot_copies_the_image_and_config_from_usr_lib_modules(tmp_path: Path) -> None:
+    release = "7.2.13+deb14-cloud-amd64"
+    mods = tmp_path / "usr" / "lib" / "modules" / release
+    mods.mkdir(parents=True)
+    (tmp_path / "boot").mkdir()
+    (mods / "vmlinuz").write_bytes(b"bzImage")
+    (mods / "config").write_text("CONFIG_CMA=y\n")
+    build.lay_boot(tmp_path, release)
+    assert (tmp_path / "boot" / f"vmlinuz-{release}").read_bytes() == b"bzImage"
+    assert (tmp_path / "boot" / f"config-{release}").read_text() == "CONFIG_CMA=y\n"
+    (mods / "vmlinuz").unlink()
+    with pytest.raises(LabError, match="laid no"):
+        build.lay_boot(tmp_path, release)
 
 
 @given(st.permutations(sysplan.PACKAGES))

@@ -5,7 +5,9 @@ Steps (each a real Debian tool, run as root, no loop device, no mount):
 1. ``debootstrap --variant=minbase --include=PACKAGES bookworm ROOT MIRROR`` (the host's mirror);
 2. the board's kernel ``.deb`` files from the lab's kernel cache, ``dpkg -i`` inside the root with ``INITRD=No``
    (the kernel hooks, kdump-tools' among them, build no initrd: kdump-tools' wants ``MODULES=dep``, which cannot
-   probe a chroot), then ``update-initramfs -c -k RELEASE``: the root's own initramfs-tools makes the initrd;
+   probe a chroot); a 7.x kernel's image and config copied from ``/usr/lib/modules/RELEASE`` to ``/boot``
+   (``lay_boot``: its packages lay nothing there); then ``update-initramfs -c -k RELEASE``: the root's own
+   initramfs-tools makes the initrd;
 3. the lab's files: ``/etc/fstab`` (root by ``ROOT_UUID``), ``/etc/default/grub`` (serial terminal, no menu
    wait), ``USE_KDUMP=0`` (layoutc arms the crash kernel, not kdump-tools), the stage unit and its runner,
    the first-boot GRUB setup (``sh/grub-setup.sh``), serial-getty on ttyS0 masked (the console carries frames).
@@ -141,12 +143,30 @@ def _build(plan: sysplan.SystemPlan, root: Path, debs: Sequence[Path], keyring: 
     for deb in debs:
         shutil.copy2(deb, root / "tmp" / "kernel" / deb.name)
     chroot(root, ["dpkg", "-i", *(f"/tmp/kernel/{d.name}" for d in debs)], env={"INITRD": "No"})
+    if plan.kernel_layout == sysplan.MODULES_DIR:
+        lay_boot(root, plan.kernel_release)
     chroot(root, ["update-initramfs", "-c", "-k", plan.kernel_release])
     shutil.rmtree(root / "tmp" / "kernel")
     write_files(root)
     chroot(root, ["systemctl", "enable", STAGE_UNIT])
     chroot(root, ["systemctl", "mask", "serial-getty@ttyS0.service"])
     chroot(root, ["apt-get", "clean"])
+
+
+def lay_boot(root: Path, release: str) -> None:
+    """``/boot/vmlinuz-RELEASE`` and ``/boot/config-RELEASE`` from ``/usr/lib/modules/RELEASE`` (a 7.x kernel).
+
+    The 7.x packages (``linux-binary``, ``linux-modules``, ``linux-base``) depend only on each other and ``kmod``,
+    so bookworm's dpkg installs them as they are; but they ship the image as ``/usr/lib/modules/RELEASE/vmlinuz``
+    and their maintainer scripts run ``depmod`` only, where bookworm's ``linux-image`` packages lay ``/boot``
+    and run ``/etc/kernel/postinst.d``. Bookworm's ``10_linux``, ``kdump-config`` and ``update-initramfs`` look
+    in ``/boot``: the copy is that one missing step (the root's own ``update-initramfs`` then makes the initrd)."""
+    src = root / "usr" / "lib" / "modules" / release
+    if not (src / "vmlinuz").is_file():
+        raise LabError("kernel-unavailable", f"the kernel packages of {release} laid no {src / 'vmlinuz'}")
+    for name, dest in (("vmlinuz", f"vmlinuz-{release}"), ("config", f"config-{release}")):
+        if (src / name).is_file():
+            shutil.copy2(src / name, root / "boot" / dest)
 
 
 def files() -> dict[str, tuple[str, int]]:

@@ -27,6 +27,9 @@ PACKAGES = (
     "libpython3.11-stdlib", "grub-pc", "kdump-tools", "makedumpfile", "initramfs-tools", "linux-base",
     "e2fsprogs", "busybox", "util-linux",
 )  # fmt: skip
+# where the kernel's packages put its image: ``/boot`` (Debian 12's ``linux-image``), or only
+# ``/usr/lib/modules/RELEASE`` (the 7.x ``linux-binary``: the builder copies it to ``/boot``, build.lay_boot)
+BOOT, MODULES_DIR = "boot", "usr-lib-modules"
 ROOT_UUID = "6c61796f-7574-4c61-6200-000000000001"  # the root file system's UUID (fstab, root=UUID=)
 STAGE_LABEL = "LAYOUTCLAB"  # the stage disk's file system label (the stage unit's condition)
 
@@ -41,11 +44,14 @@ class SystemPlan:
     kernel_release: str
     kernel_debs: tuple[str, ...]  # file names of the kernel's .deb files (their versions are in the names)
     builder: int = BUILDER_VERSION
+    kernel_layout: str = BOOT  # BOOT or MODULES_DIR (kernel_layout_of the .deb names)
 
     def key(self) -> str:
+        # MODULES_DIR joins the key as its own member; BOOT adds none, so Debian 12 images keep their keys
+        extra = [] if self.kernel_layout == BOOT else [self.kernel_layout]
         blob = json.dumps(
             [self.builder, self.suite, self.mirror, sorted(self.packages), self.kernel_release,
-             sorted(self.kernel_debs)], separators=(",", ":"))  # fmt: skip
+             sorted(self.kernel_debs), *extra], separators=(",", ":"))  # fmt: skip
         return f"debian-{self.suite}-{self.kernel_release}-{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
 
     def debootstrap_argv(self, root: Path, keyring: str | None) -> list[str]:
@@ -57,12 +63,19 @@ class SystemPlan:
     def to_json(self) -> str:
         return json.dumps(
             {"builder": self.builder, "suite": self.suite, "mirror": self.mirror, "packages": list(self.packages),
-             "kernel_release": self.kernel_release, "kernel_debs": list(self.kernel_debs), "key": self.key()},
+             "kernel_release": self.kernel_release, "kernel_debs": list(self.kernel_debs),
+             "kernel_layout": self.kernel_layout, "key": self.key()},
             indent=2, sort_keys=True) + "\n"  # fmt: skip
 
 
+def kernel_layout_of(kernel_debs: tuple[str, ...]) -> str:
+    """MODULES_DIR for the 7.x packages (a ``linux-binary-RELEASE`` .deb), else BOOT."""
+    return MODULES_DIR if any(n.startswith("linux-binary-") for n in kernel_debs) else BOOT
+
+
 def system_plan(mirror: str, kernel_release: str, kernel_debs: tuple[str, ...]) -> SystemPlan:
-    return SystemPlan(SUITE, mirror.rstrip("/"), PACKAGES, kernel_release, tuple(kernel_debs))
+    debs = tuple(kernel_debs)
+    return SystemPlan(SUITE, mirror.rstrip("/"), PACKAGES, kernel_release, debs, kernel_layout=kernel_layout_of(debs))
 
 
 def systems_dir(environ: Mapping[str, str] | None = None) -> Path:
