@@ -39,6 +39,7 @@ CASES = {
     "qemu-4g-cma": "profiles/qemu/qemu-4g-cma.yaml",
     "qemu-4g-cma-disk": "profiles/qemu/qemu-4g-cma-disk.yaml",
     "qemu-4g-debian": "profiles/qemu/qemu-4g-debian.yaml",
+    "qemu-4g-debian-k7": "profiles/qemu/qemu-4g-debian-k7.yaml",
     "qemu-4g-debian-kdump": "profiles/qemu/qemu-4g-debian-kdump.yaml",
     "qemu-8g-numa2": "profiles/qemu/qemu-8g-numa2.yaml",
     "qemu-q35-8g-k61": "profiles/qemu/qemu-q35-8g-k61.yaml",
