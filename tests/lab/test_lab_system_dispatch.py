@@ -89,3 +89,9 @@ def test_a_kdump_utils_board_is_refused(tmp_path: Path, calls: list) -> None:
     with pytest.raises(LabError, match="kdump-utils"):
         _run(layout_dir, tmp_path, "full")
     assert calls == []
+
+
+def test_divert_runs_only_for_a_diverted_collector(tmp_path: Path) -> None:
+    kept = _compiled(tmp_path, "qemu-4g-debian-kdump")  # makedumpfile 1.7.2 on 6.1: nothing diverted
+    assert not (kept / kdump_cycle.DIVERT).exists()
+    assert kdump_cycle.divert(kept, tmp_path / "no-root", tmp_path) is None

@@ -40,6 +40,8 @@ from layoutc.lab.system import run as sysrun
 from layoutc.lab.system.system_facts import ENTRY_TITLE
 
 KDUMP_DEFAULT = Path("device/distro/kdump-tools/kdump-tools")  # the compiled /etc/default/kdump-tools
+DIVERT = Path("device/distro/divert-makedumpfile.sh")  # compiled when the collector is diverted (LC261)
+DIVERT_SCRIPT, WRAPPER = "/usr/lib/layoutc/divert-makedumpfile.sh", "/usr/lib/layoutc/makedumpfile"
 START = b"LAYOUTC-START "
 
 
@@ -97,6 +99,27 @@ def install(layout_dir: Path, root: Path, out_dir: Path) -> Fact:
                 " | ".join((done.stdout + done.stderr).strip().splitlines()[-1:]))  # fmt: skip
 
 
+def divert(layout_dir: Path, root: Path, out_dir: Path) -> Fact | None:
+    """A diverted collector (LC261: the stated makedumpfile drops pages of the board's kernel): the installed
+    ``divert-makedumpfile.sh`` run once as root in the system, as docs/distributions.md tells the user; None
+    when the board keeps the distribution's makedumpfile."""
+    if not (layout_dir / DIVERT).is_file():
+        return None
+    try:
+        out = build.chroot(root, ["sh", DIVERT_SCRIPT], timeout=120)
+    except LabError as exc:
+        out = f"failed: {exc.message}"
+    (out_dir / "divert.log").write_text(out)
+    link = root / "usr/sbin/makedumpfile"
+    target = os.readlink(link) if link.is_symlink() else "not a link"
+    kept = (root / "usr/sbin/makedumpfile.distrib").is_file()
+    ok = target == WRAPPER and kept
+    return Fact("the collector diverted to layoutc's dumper (divert-makedumpfile.sh in the system)",
+                "pass" if ok else "fail", f"/usr/sbin/makedumpfile -> {WRAPPER}, makedumpfile.distrib kept",
+                f"-> {target}, {'makedumpfile.distrib kept' if kept else 'no makedumpfile.distrib'}",
+                out.strip().splitlines()[-1] if out.strip() else "")  # fmt: skip
+
+
 def run_kdump_tools(layout_dir: Path, out_dir: Path, *, kernel: str | kernels.Kernel = "6.1",
                     timeout: float = 900.0) -> Report:  # fmt: skip
     """The whole cycle for a ``crash.stack: kdump-tools`` board (``layoutc lab … --system debian --stage full``
@@ -118,6 +141,8 @@ def run_kdump_tools(layout_dir: Path, out_dir: Path, *, kernel: str | kernels.Ke
     machine = replace(machine, memmap=sysrun.disk_boot_memmap(machine.memmap))
     sysrun.board_grub(root, layout.board_cmdline, machine.memmap)
     facts = [install(layout_dir, root, out_dir)]
+    diverted = divert(layout_dir, root, out_dir)
+    facts += [diverted] if diverted is not None else []
     notes.append(sysrun.pad_initrd(root / "boot" / f"initrd.img-{k.release}", layout_dir, work))
     disk_img = disk.make_boot_disk(root, work / "disk.img", sysrun.DISK_SIZE)
     stage_img = disk.make_stage_disk(stage_files(), work / "stage.img")

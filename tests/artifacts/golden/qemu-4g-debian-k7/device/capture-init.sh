@@ -19,7 +19,6 @@ load() { modprobe "$1" || echo "layoutc: modprobe $1 failed (kernel.config build
 load 'nd_e820'
 load 'libnvdimm'
 load 'nd_pmem'
-load 'virtio_pci'
 load 'virtio_blk'
 /usr/lib/layoutc/capture.sh
 rc=$?

@@ -17,7 +17,7 @@ depends() {
 }
 
 installkernel() {
-    hostonly='' instmods -c 'nd_e820' 'libnvdimm' 'nd_pmem' 'virtio_pci' 'virtio_blk'
+    hostonly='' instmods -c 'nd_e820' 'libnvdimm' 'nd_pmem' 'virtio_blk'
     hostonly='' instmods 'efivarfs'
     return 0
 }
