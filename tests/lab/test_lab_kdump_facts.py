@@ -11,7 +11,14 @@ import pytest
 
 from layoutc.lab.boot.serial import parse_serial
 from layoutc.lab.system import build, kdump_cycle
-from layoutc.lab.system.kdump_facts import arm_facts, collector_fact, crash_command_line, sh_values, state_line
+from layoutc.lab.system.kdump_facts import (
+    arm_facts,
+    collector_fact,
+    crash_command_line,
+    diverted_fact,
+    sh_values,
+    state_line,
+)
 
 DEFAULT = """# shellcheck shell=sh disable=SC2034
 USE_KDUMP='1'
@@ -115,3 +122,17 @@ def test_btf_struct_members_are_byte_offsets() -> None:
         struct_members(btf, "mm_struct")
     with pytest.raises(ValueError, match="not BTF"):
         struct_members(b"\0" * 24, "task_struct")
+
+
+def test_diverted_fact_tells_the_distributions_makedumpfile_from_layoutcs_dumper() -> None:
+    dmesg = (
+        "kdump-tools[248]: running makedumpfile --dump-dmesg /proc/vmcore /var/crash/1/dmesg.1\n"
+        "kdump-tools[248]: The kernel version is not supported.\nkdump-tools[248]: makedumpfile Completed.\n"
+    )
+    run = "kdump-tools[232]: running makedumpfile -c -d 31 -F /proc/vmcore | compress > /var/crash/1/dump-incomplete\n"
+    saved = "kdump-tools[232]: kdump-tools: saved vmcore in /var/crash/1.\n"
+    banner = "kdump-tools[252]: The kernel version is not supported.\nkdump-tools[252]: makedumpfile Completed.\n"
+    theirs = dmesg + run + banner + saved
+    assert diverted_fact(theirs).status == "fail"
+    assert diverted_fact(dmesg + run + saved).status == "pass"  # the dmesg run stays the distribution's
+    assert diverted_fact(dmesg).status == "fail"  # no vmcore run at all

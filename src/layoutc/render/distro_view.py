@@ -21,8 +21,11 @@ INSTALL_DIR = "/usr/lib/layoutc"  # render.device_view.INSTALL_DIR
 DUMP_PYZ = f"{INSTALL_DIR}/dump.pyz"
 FILTER = "/etc/layoutc/filter.json"
 WRAPPER = f"{INSTALL_DIR}/makedumpfile"  # the makedumpfile-compatible wrapper
-MAKEDUMPFILE = "/usr/sbin/makedumpfile"  # the distribution's, where both packages install it
-DISTRIB = f"{MAKEDUMPFILE}.distrib"  # where dpkg-divert --rename moves it
+# the distribution's makedumpfile: Debian's package installs /usr/bin/makedumpfile (bookworm's 1.7.2-1;
+# kdump-config's PATH=/bin:/usr/bin:/sbin:/usr/sbin finds it there first), Fedora's /usr/sbin/makedumpfile
+MAKEDUMPFILE = "/usr/sbin/makedumpfile"  # kdump-utils' --dump-dmesg fallback (kdump.conf's collector is ours)
+DEBIAN_MAKEDUMPFILE = "/usr/bin/makedumpfile"  # what the kdump-tools diversion replaces
+DISTRIB = f"{DEBIAN_MAKEDUMPFILE}.distrib"  # where dpkg-divert --rename moves it
 # kdump-config's KDUMP_CMDLINE_APPEND default (Debian packaging, debian/rules); a value set in
 # /etc/default/kdump-tools replaces it, so layoutc writes it whole (docs/reference/sources.md §13.1)
 DEBIAN_APPEND = {
@@ -148,7 +151,8 @@ def build_view(profile: Profile, layout: Layout, spec_args: list[str]) -> Distro
                         ("KDUMP_COMMANDLINE_APPEND", " ".join(append)), ("KEXEC_ARGS", "-s"),
                         ("KDUMP_IMG", "vmlinuz"), ("KDUMP_IMG_EXT", "")),
         wrapper=WRAPPER, distrib=DISTRIB if stack.stack is Stack.KDUMP_TOOLS else MAKEDUMPFILE,
-        makedumpfile=MAKEDUMPFILE, pyz=DUMP_PYZ, spec=FILTER,
+        makedumpfile=DEBIAN_MAKEDUMPFILE if stack.stack is Stack.KDUMP_TOOLS else MAKEDUMPFILE, pyz=DUMP_PYZ,
+        spec=FILTER,
     )
 
 

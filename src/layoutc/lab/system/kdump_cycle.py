@@ -42,6 +42,7 @@ from layoutc.lab.system.system_facts import ENTRY_TITLE
 KDUMP_DEFAULT = Path("device/distro/kdump-tools/kdump-tools")  # the compiled /etc/default/kdump-tools
 DIVERT = Path("device/distro/divert-makedumpfile.sh")  # compiled when the collector is diverted (LC261)
 DIVERT_SCRIPT, WRAPPER = "/usr/lib/layoutc/divert-makedumpfile.sh", "/usr/lib/layoutc/makedumpfile"
+DEBIAN_MAKEDUMPFILE = "/usr/bin/makedumpfile"  # where Debian's makedumpfile package puts it (kdump-config's PATH)
 START = b"LAYOUTC-START "
 
 
@@ -110,12 +111,12 @@ def divert(layout_dir: Path, root: Path, out_dir: Path) -> Fact | None:
     except LabError as exc:
         out = f"failed: {exc.message}"
     (out_dir / "divert.log").write_text(out)
-    link = root / "usr/sbin/makedumpfile"
+    link = root / DEBIAN_MAKEDUMPFILE.lstrip("/")
     target = os.readlink(link) if link.is_symlink() else "not a link"
-    kept = (root / "usr/sbin/makedumpfile.distrib").is_file()
+    kept = (root / f"{DEBIAN_MAKEDUMPFILE}.distrib".lstrip("/")).is_file()
     ok = target == WRAPPER and kept
     return Fact("the collector diverted to layoutc's dumper (divert-makedumpfile.sh in the system)",
-                "pass" if ok else "fail", f"/usr/sbin/makedumpfile -> {WRAPPER}, makedumpfile.distrib kept",
+                "pass" if ok else "fail", f"{DEBIAN_MAKEDUMPFILE} -> {WRAPPER}, makedumpfile.distrib kept",
                 f"-> {target}, {'makedumpfile.distrib kept' if kept else 'no makedumpfile.distrib'}",
                 out.strip().splitlines()[-1] if out.strip() else "")  # fmt: skip
 
@@ -159,6 +160,8 @@ def run_kdump_tools(layout_dir: Path, out_dir: Path, *, kernel: str | kernels.Ke
     spec = json.loads((layout_dir / "device" / "filter.json").read_text())
     cycle, problems = _cycle_facts(boot.serial_log.read_bytes(), values, spec, layout.crashkernel.size, disk_img,
                                    work, k.release)  # fmt: skip
+    if diverted is not None and cycle:
+        facts.append(kdump_facts.diverted_fact(boot.serial_log.read_bytes().decode("utf-8", "replace")))
     facts += cycle
     if result.returncode is None:
         problems.insert(0, f"the kdump-tools cycle timed out after {timeout:.0f} s (see {boot.serial_log})")

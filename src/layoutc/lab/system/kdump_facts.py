@@ -94,6 +94,24 @@ def collector_fact(console: str, values: Mapping[str, str]) -> Fact:
                 "fell back to cp" if fell_back else "kdump-config savecore in kdump-tools-dump.service")  # fmt: skip
 
 
+def diverted_fact(console: str) -> Fact:
+    """A diverted collector: the vmcore's makedumpfile run (between kdump-config's ``running makedumpfile`` line
+    and its ``saved vmcore``) is layoutc's dumper, which prints nothing on success, not the distribution's
+    makedumpfile, which ends with ``makedumpfile Completed.``."""
+    lines = console.splitlines()
+    start = next((i for i, ln in enumerate(lines) if "running makedumpfile" in ln and "--dump-dmesg" not in ln), None)
+    if start is None:
+        return Fact("the diverted collector (layoutc's dumper) wrote the vmcore", "fail", "layoutc's dumper",
+                    "no makedumpfile line on the console", "")  # fmt: skip
+    end = next((i for i in range(start, len(lines)) if "saved vmcore" in lines[i]), len(lines))
+    theirs = [ln.strip() for ln in lines[start + 1 : end] if "makedumpfile Completed" in ln
+              or "The kernel version is not supported" in ln]  # fmt: skip
+    return Fact("the diverted collector (layoutc's dumper) wrote the vmcore", "fail" if theirs else "pass",
+                "layoutc's dumper (silent on success)",
+                "the distribution's makedumpfile" if theirs else "no makedumpfile banner between run and save",
+                " | ".join(theirs[:2]) or "kdump-config savecore's vmcore run")  # fmt: skip
+
+
 def dump_obs(out: GuestOutput) -> Mapping[str, Any] | None:
     runs = out.of_kind("kdump-dump")
     return runs[-1] if runs else None

@@ -7,12 +7,12 @@
 set -eu
 case ${1:-add} in
     add)
-        dpkg-divert --local --rename --divert '/usr/sbin/makedumpfile.distrib' --add '/usr/sbin/makedumpfile'
-        ln -sf '/usr/lib/layoutc/makedumpfile' '/usr/sbin/makedumpfile'
+        dpkg-divert --local --rename --divert '/usr/bin/makedumpfile.distrib' --add '/usr/bin/makedumpfile'
+        ln -sf '/usr/lib/layoutc/makedumpfile' '/usr/bin/makedumpfile'
         ;;
     remove)
-        rm -f '/usr/sbin/makedumpfile'
-        dpkg-divert --local --rename --divert '/usr/sbin/makedumpfile.distrib' --remove '/usr/sbin/makedumpfile'
+        rm -f '/usr/bin/makedumpfile'
+        dpkg-divert --local --rename --divert '/usr/bin/makedumpfile.distrib' --remove '/usr/bin/makedumpfile'
         ;;
     *)
         echo "usage: $0 [add|remove]" >&2
