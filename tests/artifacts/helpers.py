@@ -41,6 +41,7 @@ CASES = {
     "qemu-4g-debian": "profiles/qemu/qemu-4g-debian.yaml",
     "qemu-4g-debian-k7": "profiles/qemu/qemu-4g-debian-k7.yaml",
     "qemu-4g-debian-kdump": "profiles/qemu/qemu-4g-debian-kdump.yaml",
+    "qemu-4g-debian-kdump-k7": "profiles/qemu/qemu-4g-debian-kdump-k7.yaml",
     "qemu-8g-numa2": "profiles/qemu/qemu-8g-numa2.yaml",
     "qemu-q35-8g-k61": "profiles/qemu/qemu-q35-8g-k61.yaml",
     "server-64g-2node": "profiles/server/server-64g-2node.yaml",
