@@ -15,10 +15,12 @@ here (same architecture), and runs with ``PYTHONHOME`` at the root's ``/usr``.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import os
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -54,13 +56,26 @@ for src, dst, shown in json.load(sys.stdin):
 """
 
 
+# CPython 3.11 before 3.11.5 keeps the AST converter's recursion bookkeeping in per-interpreter state, so two
+# threads in ast.parse at once raise "SystemError: AST constructor recursion depth mismatch" (CPython
+# gh-106905; Debian 12 ships 3.11.2). The lab builds crash images from concurrent boot threads: one scan at a
+# time, and once per process (the sources do not change under a running build).
+_SCAN_LOCK = threading.Lock()
+
+
 def dumper_imports() -> tuple[str, ...]:
     """Every standard-library module the dumper's sources import (an ast scan of ``layoutc.dump``), minus
     NOT_SHIPPED, plus what running a zipapp needs."""
+    with _SCAN_LOCK:
+        return _scanned_imports()
+
+
+@functools.cache
+def _scanned_imports() -> tuple[str, ...]:
     import layoutc.dump
 
     names: set[str] = set()
-    for path in Path(layoutc.dump.__file__).resolve().parent.rglob("*.py"):
+    for path in sorted(Path(layoutc.dump.__file__).resolve().parent.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names.update(alias.name for alias in node.names)
