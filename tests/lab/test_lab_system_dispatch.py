@@ -95,3 +95,18 @@ def test_divert_runs_only_for_a_diverted_collector(tmp_path: Path) -> None:
     kept = _compiled(tmp_path, "qemu-4g-debian-kdump")  # makedumpfile 1.7.2 on 6.1: nothing diverted
     assert not (kept / kdump_cycle.DIVERT).exists()
     assert kdump_cycle.divert(kept, tmp_path / "no-root", tmp_path) is None
+
+
+def test_an_efi_board_is_refused_not_booted_through_bios(tmp_path: Path, calls: list[object]) -> None:
+    """The Debian system boots GRUB BIOS only: a board whose firmware places the initrd is refused, never booted
+    the wrong way (its layout's initrd is a bound, not a place)."""
+    for name in ("qemu-4g-debian.yaml", "qemu-4g.yaml"):
+        (tmp_path / name).write_text((REPO / "profiles/qemu" / name).read_text())
+    efi = tmp_path / "qemu-4g-debian-efi.yaml"
+    text = (REPO / "profiles/qemu/qemu-4g-debian.yaml").read_text().replace("loader: grub-bios", "loader: grub-efi")
+    efi.write_text(text.replace("board: qemu-4g-debian\n", "board: qemu-4g-debian-efi\n"))
+    out = tmp_path / "efi"
+    assert compile_profile(efi, out) == 0
+    with pytest.raises(LabError, match="boots through EFI firmware"):
+        _run(out, tmp_path, "full")
+    assert calls == []

@@ -38,7 +38,7 @@ from layoutc.lab.report import BootRecord, Report
 from layoutc.lab.system import build, disk, system_facts
 from layoutc.lab.system import cycle as full_cycle
 from layoutc.lab.system.plan import ROOT_UUID
-from layoutc.model.layout import Layout
+from layoutc.model.layout import Layout, RegionKind
 
 if TYPE_CHECKING:
     from layoutc.lab.run import LabOptions
@@ -183,6 +183,10 @@ def run_system(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: boa
     full, timeout = stage == "full", opts.timeout
     if k.arch != "amd64" or machine.type == "virt":
         raise LabError("usage", "--system debian boots x86 boards through GRUB BIOS only")
+    if any(r.kind is RegionKind.INITRD_BOUND for r in layout.regions):
+        raise LabError("usage", "the profile boots through EFI firmware (boot.loader grub-efi or systemd-boot); "
+                                "--system debian boots GRUB BIOS only: use boot.loader grub-bios, or the busybox "
+                                "lab's --efi boot")  # fmt: skip
     stack = board_stack(layout_dir)
     if stack == "kdump-utils":
         raise LabError("usage", "crash.stack kdump-utils is Fedora's and RHEL's: the Debian system cannot run it")
