@@ -175,12 +175,8 @@ def board_stack(layout_dir: Path) -> str:
     return "layoutc"
 
 
-def run_system(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: board.Machine, out_dir: Path,
-               opts: LabOptions, head: Report, stage: str = "boot") -> Report:  # fmt: skip
-    """The boot stage (or ``full``: the crash cycle, cycle.py) in the Debian system; the report's facts: the boot
-    stage's, the install's, the system's (and the cycle's). A ``crash.stack: kdump-tools`` board runs Debian's
-    own cycle instead (``--stage full``: kdump_cycle.py)."""
-    full, timeout = stage == "full", opts.timeout
+def _system_board(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: board.Machine, full: bool) -> str:
+    """The board's crash stack, once it is one the Debian system can boot and run (else a usage error)."""
     if k.arch != "amd64" or machine.type == "virt":
         raise LabError("usage", "--system debian boots x86 boards through GRUB BIOS only")
     if any(r.kind is RegionKind.INITRD_BOUND for r in layout.regions):
@@ -190,10 +186,20 @@ def run_system(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: boa
     stack = board_stack(layout_dir)
     if stack == "kdump-utils":
         raise LabError("usage", "crash.stack kdump-utils is Fedora's and RHEL's: the Debian system cannot run it")
+    if stack == "kdump-tools" and not full:
+        raise LabError("usage", "a crash.stack kdump-tools board runs --stage full (kdump-tools' own cycle): "
+                                "its boot has none of layoutc's crash units to check")  # fmt: skip
+    return stack
+
+
+def run_system(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: board.Machine, out_dir: Path,
+               opts: LabOptions, head: Report, stage: str = "boot") -> Report:  # fmt: skip
+    """The boot stage (or ``full``: the crash cycle, cycle.py) in the Debian system; the report's facts: the boot
+    stage's, the install's, the system's (and the cycle's). A ``crash.stack: kdump-tools`` board runs Debian's
+    own cycle instead (``--stage full``: kdump_cycle.py)."""
+    full, timeout = stage == "full", opts.timeout
+    stack = _system_board(layout_dir, layout, k, machine, full)
     if stack == "kdump-tools":
-        if not full:
-            raise LabError("usage", "a crash.stack kdump-tools board runs --stage full (kdump-tools' own cycle): "
-                                    "its boot has none of layoutc's crash units to check")  # fmt: skip
         from layoutc.lab.system.kdump_cycle import run_kdump_tools  # kdump_cycle imports this module
 
         return run_kdump_tools(layout_dir, out_dir, kernel=k, timeout=timeout)
