@@ -13,13 +13,15 @@ and the report says so (``Kernel.pinned`` is False).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -300,6 +302,17 @@ def _unpack(debs: Sequence[Path], release: str, kdir: Path) -> None:
     _run(["depmod", "-b", str(kdir / "modules"), release])
 
 
+@contextlib.contextmanager
+def cache_lock(root: Path, name: str) -> Iterator[None]:
+    """Hold ``<root>/<name>.lock`` exclusively: one fetch of a cache entry at a time, across processes and
+    across the threads of one process (each ``open`` is its own file description, so ``flock`` serialises
+    them too). A second caller waits, then finds the entry complete."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 def apt_root(root: Path, arch: str) -> Path:
     """The private apt state of ``arch`` in the cache: ``apt/`` (amd64) or ``apt-<arch>/``."""
     return root / ("apt" if arch == "amd64" else f"apt-{arch}")
@@ -325,6 +338,11 @@ def ensure_kernel(
         return cached
     if offline:
         raise LabError("kernel-unavailable", f"kernel {label} is not in the cache {root}")
+    with cache_lock(root, f"fetch-{arch}"):  # one apt state per arch: its fetches take turns
+        return _cached(series, root) or _fetch_kernel(series, root, mirror, arch)
+
+
+def _fetch_kernel(series: KernelSeries, root: Path, mirror: aptsources.DebianMirror | None, arch: str) -> Kernel:
     mirror = mirror or debian_mirror()
     apt = Apt(apt_root(root, arch), arch)
     apt.update(mirror)

@@ -26,7 +26,6 @@ PY_LIB = "/usr/lib/python3.11"
 DIST = "/usr/lib/python3/dist-packages"  # Debian's site directory for packaged modules (python3-zstandard, ...)
 
 
-
 def interpreter() -> Path:
     if not PYTHON.is_file():
         raise LabError("tool-missing", f"{PYTHON} not found (Debian package python3.11-minimal)")
@@ -72,8 +71,11 @@ def _compiled(py: Path, sources: Sequence[tuple[str, str]]) -> dict[str, bytes]:
         jobs = [(src, str(Path(tmp) / (shown[1:-3] + ".pyc")), shown) for src, shown in sources]
         for _src, dst, _shown in jobs:
             Path(dst).parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([str(py), "-S", "-c", COMPILE_SCRIPT], input=json.dumps(jobs), text=True, capture_output=True,
-                       timeout=120, check=True)  # fmt: skip
+        proc = subprocess.run([str(py), "-S", "-c", COMPILE_SCRIPT], input=json.dumps(jobs), text=True,
+                              capture_output=True, timeout=120, check=False)  # fmt: skip
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+            raise LabError("command-failed", f"{py} could not byte-compile the guest's stdlib: {last}")
         for _src, compiled, shown in jobs:
             out[shown[1:-3] + ".pyc"] = Path(compiled).read_bytes()
     return out

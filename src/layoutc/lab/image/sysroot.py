@@ -207,15 +207,27 @@ def ensure_userland(
     """The cached userland of ``arch``, downloaded and unpacked first when missing."""
     root = root or kernels.cache_dir()
     dest = root / "userland" / arch
+    found = _complete_userland(dest, arch)
+    if found is not None:
+        return found
+    if offline:
+        raise LabError("userland-unavailable", f"the {arch} guest userland is not in the cache {root}")
+    # the lab builds its images from concurrent boot threads: the first fetches, the others wait and reuse it
+    with kernels.cache_lock(root, f"fetch-{arch}"):
+        return _complete_userland(dest, arch) or _fetch_userland(arch, root, dest, mirror)
+
+
+def _complete_userland(dest: Path, arch: str) -> Sysroot | None:
     data = _marker(dest)
     if data is not None:
         listed = data.get("packages")
         cached = tuple(str(p) for p in listed) if isinstance(listed, list) else ()
         if all(any(d.startswith(f"{name}_") for d in cached) for name in (*USERLAND, *CYCLE_USERLAND)):
             return Sysroot(dest / "root", arch, cached)
-        data = None  # an older cache without the crash cycle's packages: fetched again
-    if offline:
-        raise LabError("userland-unavailable", f"the {arch} guest userland is not in the cache {root}")
+    return None  # absent, or an older cache without the crash cycle's packages: fetched again
+
+
+def _fetch_userland(arch: str, root: Path, dest: Path, mirror: aptsources.DebianMirror | None) -> Sysroot:
     mirror = mirror or kernels.debian_mirror()
     apt = kernels.Apt(kernels.apt_root(root, arch), arch)
     apt.update(mirror)
