@@ -67,6 +67,25 @@ def test_kernel_text_duplicate_is_dropped_and_pages_are_exact(make_vmcore: Any) 
         reader.close()
 
 
+def test_mapped_reads_are_views_that_outlive_their_window(make_vmcore: Any) -> None:
+    """mmap reads hand out views into the mapping (no copy); a view still held when the reader moves to
+    another window, or closes, keeps its bytes and raises nothing."""
+    _, path = make_vmcore()
+    a, b = source.FileReader(path, use_mmap=True, window=1 << 16), source.FileReader(path, use_mmap=False)
+    held = []
+    try:
+        for off in range(0, a.size - 9000, 40000):
+            got = a.read(off, 9000)
+            assert isinstance(got, memoryview)
+            held.append((off, got))
+        a.close()  # views alive: the last mapping is released when they are
+        for off, view in held:
+            assert view == b.read(off, 9000)
+    finally:
+        a.close()
+        b.close()
+
+
 def test_pread_and_mmap_agree(make_vmcore: Any) -> None:
     _, path = make_vmcore()
     a, b = source.FileReader(path, use_mmap=True), source.FileReader(path, use_mmap=False)

@@ -47,3 +47,6 @@ def test_mapped_and_page_by_page_agree(kinds: list[str], codec: str, zero: bool,
     fast = enc.encode(bytearray(buf), 0x100, len(kinds), compress)
     slow = enc._encode_each(bytearray(buf), 0x100, len(kinds), compress)
     assert (fast.kinds, list(fast.sizes), fast.payload) == (slow.kinds, list(slow.sizes), slow.payload)
+    # a mapped window reaches the encoder as a memoryview into the mapping, never copied
+    viewed = enc.encode(memoryview(buf), 0x100, len(kinds), compress)
+    assert (viewed.kinds, list(viewed.sizes), viewed.payload) == (slow.kinds, list(slow.sizes), slow.payload)

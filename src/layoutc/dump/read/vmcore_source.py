@@ -54,6 +54,7 @@ class FileReader:
         self.identity = (st.st_dev, st.st_ino)
         self._window = max(mmap.ALLOCATIONGRANULARITY, window - window % mmap.ALLOCATIONGRANULARITY)
         self._map: mmap.mmap | None = None
+        self._view: memoryview | None = None
         self._map_start = 0
         self._map_end = 0
         if use_mmap is None:
@@ -69,15 +70,14 @@ class FileReader:
         """The bytes at ``offset``, in a buffer that is reused: valid until the next call."""
         if offset < 0 or size < 0 or offset + size > self._size:
             raise SourceFault(offset, size, f"beyond the end of the source ({self._size} bytes): truncated")
-        buf = self._buffer(size)
         if self._use_mmap and size <= self._window:
             try:
-                self._mapped(offset, buf)
-                return buf
+                return self._mapped(offset, size)
             except OSError:
                 # /proc/vmcore on kernels before 3.11, or a filesystem without mmap.
                 self._unmap()
                 self._use_mmap = False
+        buf = self._buffer(size)
         self._pread(offset, buf)
         return buf
 
@@ -98,18 +98,18 @@ class FileReader:
             self._buf = bytearray(size)
         return self._buf
 
-    def _mapped(self, offset: int, buf: bytearray) -> None:
-        size = len(buf)
+    def _mapped(self, offset: int, size: int) -> memoryview:
+        """A view into the mapping, no copy: the codec reads the page cache (or the old kernel's memory)
+        in place. A view keeps its window mapped; a window no view refers to any more is unmapped."""
         if not (self._map_start <= offset and offset + size <= self._map_end):
             self._unmap()
             start = offset - offset % mmap.ALLOCATIONGRANULARITY
             end = min(self._size, max(start + self._window, offset + size))
             self._map = mmap.mmap(self._fd, end - start, mmap.MAP_SHARED, mmap.PROT_READ, offset=start)
             self._map_start, self._map_end = start, end
-        assert self._map is not None
+            self._view = memoryview(self._map)
         rel = offset - self._map_start
-        with memoryview(self._map) as view:  # released before the window can be unmapped
-            buf[:] = view[rel : rel + size]
+        return self._view[rel : rel + size]
 
     def _pread(self, offset: int, buf: bytearray) -> None:
         size = len(buf)
@@ -125,10 +125,18 @@ class FileReader:
             done += n
 
     def _unmap(self) -> None:
+        # Views handed out may still be alive (valid until the next read, but nothing forces a caller to
+        # drop them): the mapping is closed when it can be, else when its last view is garbage.
         if self._map is not None:
-            self._map.close()
-            self._map = None
+            view, mapping = self._view, self._map
+            self._view = self._map = None
             self._map_start = self._map_end = 0
+            if view is not None:
+                view.release()
+            try:
+                mapping.close()
+            except BufferError:
+                pass
 
     def close(self) -> None:
         self._unmap()

@@ -66,7 +66,7 @@ class Encoder(Frozen):
 
         The pages go through the codec with ``map`` (no Python bytecode per page); only the pages whose
         first and last bytes agree are looked at one by one, as possible fill pages."""
-        if compress is None or isinstance(buf, memoryview):
+        if compress is None:
             return self._encode_each(buf, pfn, npages, compress)
         ps = self.page_size
         view = memoryview(buf)
@@ -102,13 +102,16 @@ class Encoder(Frozen):
         sizes = array("I", map(len, payloads))
         return PageWindow(pfn, npages, bytes(kinds), sizes, b"".join(payloads))
 
-    def _fill_pages(self, buf: bytes | bytearray, npages: int) -> list[tuple[int, bytes]]:
+    def _fill_pages(self, buf: bytes | bytearray | memoryview, npages: int) -> list[tuple[int, bytes]]:
         """``(index, the fill page)`` of the pages whose bytes are all equal (0x00, 0xcc, 0xff...)."""
         ps = self.page_size
         stop = npages * ps
         ends = int.from_bytes(buf[0:stop:ps], "little") ^ int.from_bytes(buf[ps - 1 : stop : ps], "little")
         same = ends.to_bytes(npages, "little")  # a 0 where a page's first and last bytes agree
         fills = _fills(ps)
+        # bytes and bytearray compare in place; a memoryview (a mapped window) through a copy of the page,
+        # which is 20 times faster than its element-wise ==
+        starts = None if isinstance(buf, memoryview) else buf.startswith
         out: list[tuple[int, bytes]] = []
         i = same.find(0)
         while i >= 0:
@@ -116,7 +119,7 @@ class Encoder(Frozen):
             fill = fills[first]
             if fill is None:
                 fill = fills[first] = bytes((first,)) * ps
-            if buf.startswith(fill, i * ps):
+            if starts(fill, i * ps) if starts is not None else buf[i * ps : (i + 1) * ps].tobytes() == fill:
                 out.append((i, fill))
             i = same.find(0, i + 1)
         return out
