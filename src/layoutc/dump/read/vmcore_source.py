@@ -109,6 +109,7 @@ class FileReader:
             self._map_start, self._map_end = start, end
             self._view = memoryview(self._map)
         rel = offset - self._map_start
+        assert self._view is not None
         return self._view[rel : rel + size]
 
     def _pread(self, offset: int, buf: bytearray) -> None:

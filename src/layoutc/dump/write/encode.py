@@ -112,6 +112,7 @@ class Encoder(Frozen):
         # bytes and bytearray compare in place; a memoryview (a mapped window) through a copy of the page,
         # which is 20 times faster than its element-wise ==
         starts = None if isinstance(buf, memoryview) else buf.startswith
+        view = memoryview(buf)
         out: list[tuple[int, bytes]] = []
         i = same.find(0)
         while i >= 0:
@@ -119,7 +120,7 @@ class Encoder(Frozen):
             fill = fills[first]
             if fill is None:
                 fill = fills[first] = bytes((first,)) * ps
-            if starts(fill, i * ps) if starts is not None else buf[i * ps : (i + 1) * ps].tobytes() == fill:
+            if starts(fill, i * ps) if starts is not None else view[i * ps : (i + 1) * ps].tobytes() == fill:
                 out.append((i, fill))
             i = same.find(0, i + 1)
         return out
