@@ -4,9 +4,10 @@
     .venv/bin/python bench/dump/workers_bench.py VMCORE --workers 2 --rounds 3
 
 A scaling figure means something only when the other cores are free: the 1-minute load average
-must be below ``--max-load`` (0.3) before every round, or no figure is reported (exit 3) and the
-loads seen are printed instead.  Each round runs the zipapp (``python3 dump.pyz``, as a device
-runs it) with one worker, then with N, back to back; the outputs must be byte-identical.
+must be below ``--max-load`` (0.3) before every run (``--wait S`` polls up to S seconds for it), or no
+figure is reported (exit 3) and the loads seen are printed instead.  Each round runs the zipapp
+(``python3 dump.pyz``, as a device runs it) with one worker, then with N; the outputs must be
+byte-identical.
 Reported: median wall times, their ratio (the speed-up), and the CPU time of each.
 """
 
@@ -37,6 +38,17 @@ def run(cmd: list[str], out: Path) -> tuple[float, float, bytes]:
     return wall, cpu, data
 
 
+def quiet_load(max_load: float, wait: float) -> float:
+    """The 1-minute load average once it is below ``max_load``, polling for up to ``wait`` seconds; the last
+    load seen when it never was."""
+    deadline = time.monotonic() + wait
+    while True:
+        load = os.getloadavg()[0]
+        if load < max_load or time.monotonic() >= deadline:
+            return load
+        time.sleep(5)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("vmcore")
@@ -44,6 +56,8 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--compress", default="zlib")
     p.add_argument("--max-load", type=float, default=0.3)
+    p.add_argument("--wait", type=float, default=0.0,
+                   help="seconds to wait, before each run, for the load to fall below --max-load (default: none)")
     p.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"))
     args = p.parse_args()
     loads: list[float] = []
@@ -54,13 +68,13 @@ def main() -> int:
         subprocess.run([args.python, "-m", "layoutc.dump", "--build-zipapp", str(pyz)], check=True, cwd=ROOT,
                        capture_output=True)  # fmt: skip
         for _ in range(args.rounds):
-            loads.append(os.getloadavg()[0])
-            if loads[-1] >= args.max_load:
-                print(f"load average {loads[-1]:.2f} >= {args.max_load}: no scaling figure (loads seen: "
-                      f"{', '.join(f'{x:.2f}' for x in loads)})")  # fmt: skip
-                return 3
             outputs = []
             for n in walls:
+                loads.append(quiet_load(args.max_load, args.wait))
+                if loads[-1] >= args.max_load:
+                    print(f"load average {loads[-1]:.2f} >= {args.max_load}: no scaling figure (loads seen: "
+                          f"{', '.join(f'{x:.2f}' for x in loads)})")  # fmt: skip
+                    return 3
                 cmd = ["/usr/bin/python3", str(pyz), "--quiet", "--dump-level", "31", "--compress", args.compress,
                        "--workers", str(n), args.vmcore, str(out)]  # fmt: skip
                 wall, cpu, data = run(cmd, out)
