@@ -6,8 +6,11 @@ after which crash(8) refuses the dump (https://github.com/makedumpfile/makedumpf
 struct page is PG_reserved, never on an LRU list, its lru list head pointing at itself and its mapping
 NULL. That is what the lab's Debian 6.1 and 7.2 vmcores show, and such a page is in no page class:
 it is kept at every dump level. The report's page had PG_lru set and a mapping; the page-class chain
-(makedumpfile's, which ours reproduces) calls any such page cache, so a struct page reading that way
-is dropped by both dumpers; that case is pinned below as a known, shared limit.
+(makedumpfile's, which ours reproduces) calls any such page cache, and makedumpfile drops it. Ours
+holds back the kernel-image sections that are never freed (text, rodata, data, bss, found through
+the vmcore's own kallsyms): there layoutc deliberately differs from makedumpfile, while a freed
+page of the image (a gap between sections, the unused decrypted bss) is still excluded as
+makedumpfile excludes it.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import kallsyms_fixture
 import kdump_layout
 import kernel_fixture
 import pytest
@@ -73,18 +77,81 @@ def test_idt_table_page_is_kept(tmp_path: Path, generation: str, level: int) -> 
     assert IDT_PFN in dumped_pfns(tmp_path, generation, observed_struct_page(), level)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared with makedumpfile: a struct page with PG_lru and a file "
-    "mapping is page cache to the page-class chain, even inside the kernel image; "
-    "pageclass keep= can hold it back, but nothing yet reads the never-freed image "
-    "sections to feed it (docs/dumper.md, 'The idt_table page')",
-)
-def test_idt_table_page_is_kept_even_if_its_struct_page_reads_as_cache(tmp_path: Path) -> None:
+KALLSYMS_PA = 0x1018000  # free pages of the synthetic image, after its bss
+GAP_PFN = 0x100C  # between _etext and __start_rodata: freed by the kernel after boot
+DECRYPTED_PFN = 0x1013  # the unused decrypted bss: freed by the kernel after boot
+SECTION_PAS = [
+    ("_stext", "T", 0x1000000),
+    ("_etext", "T", 0x100A800),
+    ("__start_rodata", "D", 0x1010000),
+    ("__end_rodata", "D", 0x1010800),
+    ("_sdata", "D", 0x1011000),
+    ("_edata", "D", 0x1011800),
+    ("__bss_start", "B", 0x1012000),
+    ("idt_table", "B", IDT_PA),
+    ("__start_bss_decrypted_unused", "B", 0x1013000),
+    ("__end_bss_decrypted", "B", 0x1014000),
+    ("__bss_stop", "B", 0x1014000),
+]
+
+
+def with_kallsyms(fx: Any, kern: kernel_fixture.Kernel, fmt: str, corrupt: bool = False) -> Any:
+    """``fx`` with the kernel's kallsyms table (the image sections, a per-CPU and a text symbol)."""
+    syms = [(n, t, kern.kva(pa)) for n, t, pa in SECTION_PAS] + [("startup_64", "T", kern.kva(0x1000000))]
+    if fmt == "6.1":
+        syms.append(("__per_cpu_start", "A", 0))
+    info, blob = kallsyms_fixture.build(syms, kern.kva(KALLSYMS_PA), fmt)
+    if corrupt:  # every name claims 32767 tokens
+        blob = blob[: kallsyms_fixture.NAMES] + b"\xff\xff" * 64 + blob[kallsyms_fixture.NAMES + 128 :]
+    for i in range(0, len(blob), PS):
+        fx.overrides[KALLSYMS_PA // PS + i // PS] = blob[i : i + PS].ljust(PS, b"\0")
+    fx.vmcoreinfo += kallsyms_fixture.vmcoreinfo_lines(info)
+    return fx
+
+
+def reported_dump(tmp_path: Path, fmt: str, corrupt: bool = False) -> tuple[set[int], str]:
+    """A -d 31 dump of the 6.12 kernel whose idt_table page (and two freed image pages) read as page cache."""
     reported = kernel_fixture.PageSpec(
         flags=1 << PG_RESERVED | 1 << kernel_fixture.PG_LRU, mapping=kernel_fixture.FILE_MAPPING
     )
-    assert IDT_PFN in dumped_pfns(tmp_path, "6.12", reported, 31)
+    kern = kernel_fixture.Kernel("6.12")
+    kern.pages[IDT_PFN] = reported
+    kern.pages[GAP_PFN] = reported
+    kern.pages[DECRYPTED_PFN] = reported
+    fx = with_kallsyms(kern.fixture(), kern, fmt, corrupt)
+    fx.kernel_text = (0x1000000, 0x20000)  # the image PT_LOAD, [_text, _end)
+    fx.overrides[IDT_PFN] = gate_table()
+    path = fx.write(str(tmp_path / "vmcore"))
+    out = tmp_path / "out"
+    proc = run_dump("--dump-level", "31", path, str(out))
+    assert proc.returncode == 0, proc.stderr.decode()
+    return set(kdump_layout.read(str(out)).dumped), proc.stderr.decode()
+
+
+@pytest.mark.parametrize("fmt", ["6.1", "7.2"])
+def test_idt_table_page_is_kept_even_if_its_struct_page_reads_as_cache(tmp_path: Path, fmt: str) -> None:
+    """The reporter's struct page (PG_lru and a file mapping): makedumpfile drops the page, layoutc
+    keeps it because it lies in bss; freed pages of the image (the text/rodata gap, the unused
+    decrypted bss) with the same struct page are still dropped."""
+    dumped, err = reported_dump(tmp_path, fmt)
+    assert IDT_PFN in dumped
+    assert GAP_PFN not in dumped and DECRYPTED_PFN not in dumped
+    note = (
+        "layoutc dump: note: 1 pages of the kernel image's text, rodata, data or bss read as cache; "
+        "kept (makedumpfile excludes them)"
+    )
+    assert note in err.splitlines()
+    assert "not held back" not in err
+
+
+def test_corrupt_kallsyms_falls_back_to_makedumpfile_with_a_note(tmp_path: Path) -> None:
+    dumped, err = reported_dump(tmp_path, "7.2", corrupt=True)
+    assert IDT_PFN not in dumped and GAP_PFN not in dumped
+    note = (
+        "layoutc dump: note: kernel image sections not held back from the page classes: symbol 0 is 32767 tokens long"
+    )
+    assert note in err.splitlines()
+    assert "Traceback" not in err
 
 
 @pytest.mark.lab

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from layoutc.dump import extents, interrupt
 from layoutc.dump.classify import budget as budgets
-from layoutc.dump.classify import pageclass
+from layoutc.dump.classify import imagekeep, pageclass
 from layoutc.dump.errors import DumpError, IncompleteDump, InputError, Interrupted, SinkFault, SourceFault
 from layoutc.dump.extents import Extent
 from layoutc.dump.filter_spec import FilterSpec
@@ -120,10 +120,10 @@ def _run(opts: Options, reader: Reader, out: targets.OutputTarget) -> Result:
     present = pmap.bitmap1()
     notes: list[str] = list(vmcore.warnings)
     auto = {"nodata": list(pmap.nodata), "truncated_source": pmap.beyond(vmcore.file_size)}
-    classes, level, class_notes = pageclass.for_dump(
-        vmcore.vmcoreinfo, physmap.PhysReader(pmap, reader).read, present, ps, opts.spec.dump_level
-    )
-    notes += class_notes
+    read = physmap.PhysReader(pmap, reader).read
+    classes, level, class_notes = pageclass.for_dump(vmcore.vmcoreinfo, read, present, ps, opts.spec.dump_level)
+    classes, image_notes = imagekeep.hold_back(vmcore.vmcoreinfo, vmcore.loads, read, ps, classes)
+    notes += class_notes + image_notes
     auto.update(classes)
     excluded, keep = _exclusions(opts, present, auto, ps, notes)
     loss = _window_loss(opts, vmcore, physmap.PhysReader(pmap, reader).read, present, auto, ps, notes)
@@ -269,6 +269,7 @@ def _droppable(
         return None
     read = physmap.PhysReader(pmap, reader).read
     classes, _, _ = pageclass.for_dump(vmcore.vmcoreinfo, read, present, pmap.page_size, 31)
+    classes, _ = imagekeep.hold_back(vmcore.vmcoreinfo, vmcore.loads, read, pmap.page_size, classes)
     return {c: p for c, p in classes.items() if c in wanted}
 
 
