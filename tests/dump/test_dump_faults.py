@@ -200,3 +200,38 @@ def test_unwritable_output_is_a_dump_failure(make_vmcore: Any, tmp_path: Path) -
     proc = run_dump(src, str(tmp_path / "missing-dir" / "out"))
     assert proc.returncode == 4
     assert "cannot create" in proc.stderr.decode() and "No such file or directory" in proc.stderr.decode()
+
+
+def test_eio_in_a_worker_process_is_the_same_incomplete_dump(
+    make_vmcore: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --workers the children read the source; a fault there reaches the parent as the SourceFault it
+    is, and the dump ends exactly as it does with one worker."""
+    from layoutc.dump.write import workers
+
+    fx, src = make_vmcore()
+    meta = elf.parse(source.FileReader(src), src)
+    bad = meta.loads[2].p_offset + 0x123000
+
+    class FailingFileReader(source.FileReader):
+        def read(self, offset: int, size: int) -> bytes | bytearray | memoryview:
+            if offset + size > bad:
+                raise SourceFault(offset, size, os.strerror(5))
+            return super().read(offset, size)
+
+    one, two = str(tmp_path / "one"), str(tmp_path / "two")
+    single = dumper.run(dumper.Options(src, one), reader=FailingReader(src, bad))
+    monkeypatch.setattr(workers, "FileReader", FailingFileReader)  # what the forked children open
+    many = dumper.run(dumper.Options(src, two, workers=2))
+    assert isinstance(many.error, SourceFault) and str(many.error) == str(single.error)
+    assert kdump_layout.read(two).status & INCOMPLETE
+    assert kdump_layout.read(two).dumped == kdump_layout.read(one).dumped
+    assert_readable(two, fx, at_least=100)
+
+
+def test_workers_leave_no_child_behind(make_vmcore: Any, tmp_path: Path) -> None:
+    _, src = make_vmcore()
+    result = dumper.run(dumper.Options(src, str(tmp_path / "out"), workers=3))
+    assert result.error is None
+    with pytest.raises(ChildProcessError):
+        os.waitpid(-1, os.WNOHANG)  # every child was reaped

@@ -30,8 +30,8 @@ DIST = "/usr/lib/python3/dist-packages"  # Debian's site directory for packaged 
 PYTHON = "/usr/bin/python3"
 # what running a zipapp loads beyond the dumper's own imports
 ZIPAPP_RUNTIME = ("runpy", "zipimport", "site", "encodings.idna")
-# imported only on paths the crash kernel never takes: --workers (multiprocessing) and the zipapp builder
-NOT_SHIPPED = frozenset({"multiprocessing", "zipfile", "importlib._bootstrap_external", "py_compile"})
+# imported only on a path the crash kernel never takes: the zipapp builder
+NOT_SHIPPED = frozenset({"zipfile", "importlib._bootstrap_external", "py_compile"})
 THIRD_PARTY = ("numpy", "zstandard", "cramjam")
 
 RESOLVE_SCRIPT = r"""

@@ -8,11 +8,9 @@ codec on memoryview slices; Python only walks the pages.  Zero pages are skipped
 
 from __future__ import annotations
 
-import collections
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
-from layoutc.dump import interrupt
 from layoutc.dump.extents import Extent
 from layoutc.dump.read.physmap import PhysMap
 from layoutc.dump.read.vmcore_source import FileReader
@@ -21,7 +19,6 @@ from layoutc.dump.write import compression as codecs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any
 
     from layoutc.dump.read.vmcore_source import Reader
 
@@ -217,49 +214,6 @@ def windows(
         for piece, pfn, n in runs:
             yield encoder.encode(physmap.read(reader, piece, pfn, n), pfn, n, compress)
         return
-    yield from _parallel(physmap, reader.path, runs, encoder, workers)
+    from layoutc.dump.write import workers as children  # only when asked for
 
-
-_STATE: dict[str, object] = {}
-
-
-def _init_worker(path: str, physmap: PhysMap, encoder: Encoder) -> None:
-    # Per-process state of a pool worker: its own file and codec context (never shared).
-    interrupt.for_worker()
-    _STATE.update(
-        reader=FileReader(path),
-        physmap=physmap,
-        encoder=encoder,
-        compress=codecs.lookup(encoder.codec_name).compress,
-    )
-
-
-def _work(job: tuple[int, int, int]) -> PageWindow:
-    index, pfn, n = job
-    physmap = _STATE["physmap"]
-    encoder = _STATE["encoder"]
-    assert isinstance(physmap, PhysMap) and isinstance(encoder, Encoder)
-    reader = _STATE["reader"]
-    assert isinstance(reader, FileReader)
-    piece = physmap.pieces[index]
-    return encoder.encode(physmap.read(reader, piece, pfn, n), pfn, n, _STATE["compress"])  # type: ignore[arg-type]
-
-
-def _parallel(
-    physmap: PhysMap, path: str, runs: Iterable[tuple[object, int, int]], encoder: Encoder, workers: int
-) -> Iterator[PageWindow]:
-    import multiprocessing  # only when asked for: it costs start-up time and memory
-
-    index = {id(p): i for i, p in enumerate(physmap.pieces)}
-    jobs = ((index[id(piece)], pfn, n) for piece, pfn, n in runs)
-    ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(workers, _init_worker, (path, physmap, encoder)) as pool:
-        # At most two windows per worker in flight: results wait for the writer, so memory stays
-        # bounded even when the output is slower than the compressors.
-        pending: collections.deque[Any] = collections.deque()
-        for job in jobs:
-            pending.append(pool.apply_async(_work, (job,)))
-            if len(pending) >= 2 * workers:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
+    yield from children.windows(physmap, reader.path, list(runs), encoder, workers)
