@@ -1,5 +1,8 @@
 """A synthetic kallsyms table, as LNX:scripts/kallsyms.c write_src lays it out (v6.1 and v7.2).
 
+:func:`build` leaves ``kallsyms_markers`` and ``kallsyms_seqs_of_names`` out (the walk needs
+neither); :func:`build_ordered` places both in either output order (6.1.60 to 6.3, or 6.4+).
+
 ``build`` encodes ``(name, type, address)`` symbols with a small token table (a few multi-character
 tokens, the rest single characters) into one blob placed at ``base`` and returns the VMCOREINFO
 lines naming its parts.  ``fmt="6.1"``: ``kallsyms_relative_base`` and x86_64's --absolute-percpu
@@ -71,3 +74,66 @@ def build(symbols: list[tuple[str, str, int]], base: int, fmt: str = "6.1") -> t
 
 def vmcoreinfo_lines(info: dict[str, str]) -> str:
     return "".join(f"{k}={v}\n" for k, v in info.items())
+
+
+def build_ordered(
+    symbols: list[tuple[str, str, int]], base: int, fmt: str = "7.2", order: str = "6.4", align: int = 8
+) -> tuple[dict[str, str], bytes, dict[str, int]]:
+    """A table with ``kallsyms_markers`` and ``kallsyms_seqs_of_names``, in write_src's output order.
+
+    ``order="6.2"``: offsets, [relative_base], num_syms, names, markers, seqs_of_names, token_table,
+    token_index (6.1.60 to 6.3); ``order="6.4"``: num_syms, names, markers, token_table, token_index,
+    offsets, [relative_base], seqs_of_names.  Each label is aligned to ``align``; ``fmt`` as in
+    :func:`build`.  Returns the VMCOREINFO lines, the blob at ``base`` and each label's offset in it.
+    """
+    syms = sorted(symbols, key=lambda s: s[2])
+    count = len(syms)
+    names, markers = bytearray(), []
+    for i, (name, kind, _) in enumerate(syms):
+        if i % 256 == 0:
+            markers.append(len(names))
+        enc = encode(kind.encode() + name.encode())
+        names += (bytes([len(enc)]) if len(enc) < 0x80 else bytes([len(enc) & 0x7F | 0x80, len(enc) >> 7])) + enc
+    by_name = sorted(range(count), key=lambda i: (syms[i][0].encode(), syms[i][2], i))
+    table, index = bytearray(), []
+    for tok in tokens():
+        index.append(len(table))
+        table += tok + b"\0"
+    sizes = {
+        "offsets": 4 * count,
+        "relative_base": 8 if fmt == "6.1" else 0,
+        "num_syms": 4,
+        "names": len(names),
+        "markers": 4 * len(markers),
+        "seqs_of_names": 3 * count,
+        "token_table": len(table),
+        "token_index": 512,
+    }
+    old = ["offsets", "relative_base", "num_syms", "names", "markers", "seqs_of_names", "token_table", "token_index"]
+    new = ["num_syms", "names", "markers", "token_table", "token_index", "offsets", "relative_base", "seqs_of_names"]
+    at, pos = {}, 0
+    for label in old if order == "6.2" else new:
+        if sizes[label] or label == "relative_base" and fmt == "6.1":
+            pos = -(-pos // align) * align
+            at[label] = pos
+            pos += sizes[label]
+    blob = bytearray(-(-pos // 0x1000) * 0x1000)
+    struct.pack_into("<I", blob, at["num_syms"], count)
+    blob[at["names"] : at["names"] + len(names)] = names
+    struct.pack_into(f"<{len(markers)}I", blob, at["markers"], *markers)
+    blob[at["seqs_of_names"] : at["seqs_of_names"] + 3 * count] = b"".join(i.to_bytes(3, "big") for i in by_name)
+    blob[at["token_table"] : at["token_table"] + len(table)] = table
+    struct.pack_into("<256H", blob, at["token_index"], *index)
+    relative_base = min(a for _, t, a in syms if t != "A")
+    for i, (_, kind, addr) in enumerate(syms):
+        slot = at["offsets"] + 4 * i
+        if fmt == "6.1":
+            offset = addr if kind == "A" else relative_base - addr - 1
+        else:
+            offset = addr - (base + slot)
+        struct.pack_into("<i", blob, slot, offset)
+    if fmt == "6.1":
+        struct.pack_into("<Q", blob, at["relative_base"], relative_base)
+    named = ["names", "num_syms", "token_table", "token_index", "offsets"] + (["relative_base"] if fmt == "6.1" else [])
+    info = {f"SYMBOL(kallsyms_{k})": f"{base + at[k]:x}" for k in named}
+    return info, bytes(blob), at

@@ -1,12 +1,13 @@
 """The crashed kernel's never-freed image sections, from its own kallsyms (docs/dumper.md, "The idt_table page").
 
 VMCOREINFO names the kallsyms tables (``SYMBOL(kallsyms_*)``, Linux 6.0+) but not the section
-bounds; the table does.  Only the symbols in ``WANTED`` and ``OPTIONAL`` are looked for:
-``kallsyms_names`` is read as one blob (it ends before ``kallsyms_token_table``, in the 6.1 and
-the 6.4+ output order alike), a record whose first token cannot start a wanted name is stepped
-over without expanding it, and the walk stops once all are found.  Every count, length and index
-is bounded before it is used, so a hostile table ends in a :class:`Refused` with a reason, never a
-hang or another exception.
+bounds; the table does.  Only the symbols in ``WANTED`` and ``OPTIONAL`` are looked for, first by
+binary search of ``kallsyms_seqs_of_names`` where the table has one (6.1.60 and 6.2 on:
+:mod:`layoutc.dump.read.kallsyms_seqs`).  When that declines, ``kallsyms_names`` is read as one
+blob (it ends before ``kallsyms_token_table`` in every output order), a record whose first token
+cannot start a wanted name is stepped over without expanding it, and the walk stops once all are
+found.  Every count, length and index is bounded before it is used, so a hostile table ends in a
+:class:`Refused` with a reason, never a hang or another exception.
 
 The layout is the kernel's (LNX:kernel/kallsyms.c kallsyms_expand_symbol, kallsyms_sym_address;
 LNX:scripts/kallsyms.c write_src; v6.1 and v7.2): ``kallsyms_names`` is one record per symbol, a
@@ -143,11 +144,15 @@ def lookup(
     names_va, size = addr["kallsyms_names"], addr["kallsyms_token_table"] - addr["kallsyms_names"]
     if not 0 < size <= MAX_NAMES:
         raise Refused(f"kallsyms_names is {size} bytes before kallsyms_token_table")
-    blob = read(names_va, size)
-    if blob is None:
-        raise Refused(f"kallsyms_names at {names_va:#x} ({size} bytes) is not in the dump")
-    hits = _walk(blob, count, tokens, wanted + optional)
     base_va = info.symbol("kallsyms_relative_base")
+    from layoutc.dump.read import kallsyms_seqs  # it builds on this module
+
+    hits = kallsyms_seqs.search(read, addr, base_va, count, tokens, wanted, optional, TYPES)
+    if hits is None:
+        blob = read(names_va, size)
+        if blob is None:
+            raise Refused(f"kallsyms_names at {names_va:#x} ({size} bytes) is not in the dump")
+        hits = _walk(blob, count, tokens, wanted + optional)
     found = {name: _address(read, addr["kallsyms_offsets"], base_va, i) for name, i in hits.items()}
     lacking = [n for n in wanted if n not in found]
     if lacking:
