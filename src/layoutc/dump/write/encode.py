@@ -19,7 +19,6 @@ from layoutc.dump.write import compression as codecs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-
     from layoutc.dump.read.vmcore_source import Reader
 
 WINDOW_PAGES = 256
