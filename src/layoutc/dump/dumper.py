@@ -225,7 +225,7 @@ def _write(
                 notes.append("the output could not be marked INCOMPLETE after the write error")
         finally:
             _close(counted)
-            _close(stream)  # stops a worker pool now, not when the generator is collected
+            _close(stream)  # stops the worker processes now, not when the generator is collected
             progress.close()
         late = _shortfall(plan, excluded)
         if error is None and late is not None:

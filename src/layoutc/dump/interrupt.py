@@ -7,9 +7,9 @@ for a whole region (settling a dump: marking it INCOMPLETE, renaming it) without
 end; :func:`allowed` reopens the page stream inside such a region.  Only the first signal raises:
 later ones find the dump already stopping (SIGKILL still ends everything).
 
-Worker processes (``encode._parallel``'s fork pool) ignore SIGINT (a Ctrl-C reaches the whole
-process group; the parent stops them) and take SIGTERM's default action, which is how
-``Pool.terminate()`` ends them.
+Worker processes (``write.workers``' forked children) ignore SIGINT (a Ctrl-C reaches the whole
+process group; the parent stops them) and take SIGTERM's default action, which is how the parent
+ends them when it stops reading their pipes.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def install() -> Callable[[], None]:
 
 
 def for_worker() -> None:
-    """Dispositions of a pool worker: SIGINT ignored, SIGTERM (and SIGHUP) end it quietly."""
+    """Dispositions of a worker process: SIGINT ignored, SIGTERM (and SIGHUP) end it quietly."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
