@@ -237,3 +237,20 @@ def test_a_disk_boot_drops_the_carve_seabios_already_made() -> None:
     assert disk_boot_memmap(("memmap=0x6000$0xbffda000",)) == ()
     assert disk_boot_memmap(("memmap=0x6000$0xbffd9000", "memmap=1M#0x1000000")) == (
         "memmap=0x6000$0xbffd9000", "memmap=1M#0x1000000")  # fmt: skip
+
+
+def test_a_run_copy_gets_this_checkouts_lab_files_over_a_cached_image(tmp_path: Path) -> None:
+    """The image key covers debootstrap and dpkg, not the lab's own scripts: every run's copy of the
+    root has them written again, so an image built by an older checkout boots today's grub-setup."""
+    cached = tmp_path / "cached"
+    stale = cached / build.GRUB_SETUP.lstrip("/")
+    stale.parent.mkdir(parents=True)
+    stale.write_text("#!/bin/sh\n# an older grub-setup\n")
+    (cached / "etc").mkdir()
+    (cached / "etc" / "keep").write_text("the image's own file\n")
+    copy = disk.copy_root(cached, tmp_path / "run" / "root")
+    for rel, (text, mode) in build.files().items():
+        assert (copy / rel).read_text() == text, rel
+        assert (copy / rel).stat().st_mode & 0o777 == mode, rel
+    assert (copy / "etc" / "keep").read_text() == "the image's own file\n"
+    assert stale.read_text().endswith("an older grub-setup\n")  # the cache itself is not touched

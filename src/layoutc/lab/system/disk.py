@@ -52,8 +52,13 @@ def make_stage_disk(files: Mapping[str, tuple[bytes, int]], dest: Path, size: in
 
 
 def copy_root(src: Path, dest: Path) -> Path:
-    """A per-run copy of the cached root (``cp -a``: owners, modes, links, device nodes kept)."""
+    """A per-run copy of the cached root (``cp -a``: owners, modes, links, device nodes kept), with the lab's own
+    files written again as this checkout has them: the image's key covers what debootstrap and dpkg install,
+    not these, so a cached image would otherwise boot an older grub-setup or stage runner."""
+    from layoutc.lab.system import build  # build imports this module's neighbours, not this one
+
     shutil.rmtree(dest, ignore_errors=True)
     dest.parent.mkdir(parents=True, exist_ok=True)
     kernels.run_tool(["cp", "-a", "--reflink=auto", str(src), str(dest)], timeout=900)
+    build.write_files(dest)
     return dest

@@ -8,11 +8,12 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mount -o remount,rw /
 dmesg -n 1
 echo "LAYOUTC-START $(uname -r)"
-grub-install --target=i386-pc /dev/vda > /tmp/grub-install.log 2>&1
+mkdir -p /var/log/layoutc
+grub-install --target=i386-pc /dev/vda > /var/log/layoutc/grub-install.log 2>&1
 echo "LAYOUTC-OBS {\"kind\":\"grub-install\",\"rc\":$?}"
-update-grub > /tmp/update-grub.log 2>&1
+update-grub > /var/log/layoutc/update-grub.log 2>&1
 echo "LAYOUTC-OBS {\"kind\":\"update-grub\",\"rc\":$?}"
-for f in /tmp/grub-install.log /tmp/update-grub.log /boot/grub/grub.cfg; do
+for f in /var/log/layoutc/grub-install.log /var/log/layoutc/update-grub.log /boot/grub/grub.cfg; do
     echo "LAYOUTC-BEGIN ${f##*/}"; base64 < "$f"; echo "LAYOUTC-END ${f##*/}"
 done
 echo "LAYOUTC-DONE"

@@ -7,21 +7,21 @@ if [ -n "$dump" ]; then
     size=$(stat -c %s "$dump")
     sum=$(sha256sum < "$dump" | cut -d' ' -f1)
     obs kdump-dump "\"path\":\"$dump\",\"size\":$size,\"sha256\":\"$sum\""
-    ls -la --time-style=+ "$COREDIR" "$COREDIR"/2* > /tmp/kdump-ls 2>&1
-    emit kdump-ls /tmp/kdump-ls
+    ls -la --time-style=+ "$COREDIR" "$COREDIR"/2* > /run/layoutc-kdump-ls 2>&1
+    emit kdump-ls /run/layoutc-kdump-ls
     for f in "$COREDIR"/2*/dmesg.*; do
-        [ -f "$f" ] && tail -c 3000 "$f" > /tmp/kdump-dmesg && emit kdump-dmesg /tmp/kdump-dmesg
+        [ -f "$f" ] && tail -c 3000 "$f" > /run/layoutc-kdump-dmesg && emit kdump-dmesg /run/layoutc-kdump-dmesg
     done
 else
-    systemctl show -p Id,ActiveState,SubState,Result,ExecMainStatus kdump-tools.service > /tmp/kdump-unit 2>&1
-    emit kdump-unit /tmp/kdump-unit
-    kdump-config show > /tmp/kdump-show 2>&1
-    emit kdump-show /tmp/kdump-show
+    systemctl show -p Id,ActiveState,SubState,Result,ExecMainStatus kdump-tools.service > /run/layoutc-kdump-unit 2>&1
+    emit kdump-unit /run/layoutc-kdump-unit
+    kdump-config show > /run/layoutc-kdump-show 2>&1
+    emit kdump-show /run/layoutc-kdump-show
     emit kdump-kexec-cmd "$COREDIR/kexec_cmd"
-    journalctl -b -o short-monotonic --no-pager -u kdump-tools.service > /tmp/journal-kdump 2>&1
-    emit journal-kdump-tools /tmp/journal-kdump
-    ls -laL /var/lib/kdump > /tmp/kdump-lib 2>&1
-    emit kdump-lib /tmp/kdump-lib
+    journalctl -b -o short-monotonic --no-pager -u kdump-tools.service > /run/layoutc-journal-kdump 2>&1
+    emit journal-kdump-tools /run/layoutc-journal-kdump
+    ls -laL /var/lib/kdump > /run/layoutc-kdump-lib 2>&1
+    emit kdump-lib /run/layoutc-kdump-lib
     emit kexec_crash_size /sys/kernel/kexec_crash_size
     emit kexec_crash_loaded /sys/kernel/kexec_crash_loaded
     emit proc-cmdline /proc/cmdline
