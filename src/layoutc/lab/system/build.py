@@ -35,6 +35,7 @@ from layoutc.lab.system import plan as sysplan
 COMPLETE = "system.json"
 RUNNER = "/usr/local/lib/layoutc-lab/stage-runner"
 GRUB_SETUP = "/usr/local/lib/layoutc-lab/grub-setup"
+KERNEL_DEBS = "/var/cache/layoutc-lab/kernel"  # the kernel's .deb files while dpkg installs them
 STAGE_UNIT = "layoutc-lab-stage.service"
 CHROOT_ENV = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND": "noninteractive", "LANG": "C.UTF-8"}
 
@@ -139,14 +140,15 @@ def ensure_system(k: kernels.Kernel, *, mirror_uri: str | None = None, keyring: 
 
 def _build(plan: sysplan.SystemPlan, root: Path, debs: Sequence[Path], keyring: str | None) -> None:
     kernels.run_tool(plan.debootstrap_argv(root, keyring if keyring and "\n" not in keyring else None), timeout=1800)
-    (root / "tmp" / "kernel").mkdir(parents=True, exist_ok=True)
+    staged = root / KERNEL_DEBS.lstrip("/")  # inside the root: dpkg -i runs in the chroot
+    staged.mkdir(parents=True, exist_ok=True)
     for deb in debs:
-        shutil.copy2(deb, root / "tmp" / "kernel" / deb.name)
-    chroot(root, ["dpkg", "-i", *(f"/tmp/kernel/{d.name}" for d in debs)], env={"INITRD": "No"})
+        shutil.copy2(deb, staged / deb.name)
+    chroot(root, ["dpkg", "-i", *(f"{KERNEL_DEBS}/{d.name}" for d in debs)], env={"INITRD": "No"})
     if plan.kernel_layout == sysplan.MODULES_DIR:
         lay_boot(root, plan.kernel_release)
     chroot(root, ["update-initramfs", "-c", "-k", plan.kernel_release])
-    shutil.rmtree(root / "tmp" / "kernel")
+    shutil.rmtree(staged)
     write_files(root)
     chroot(root, ["systemctl", "enable", STAGE_UNIT])
     chroot(root, ["systemctl", "mask", "serial-getty@ttyS0.service"])
