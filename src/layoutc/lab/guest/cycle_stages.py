@@ -6,8 +6,9 @@ copies ``/proc/vmcore`` to a raw disk (``--keep-vmcore``) and makes a *reference
 the window, then ``exec``s the generated ``capture-init.sh`` (which modprobes, runs ``capture.sh`` and
 reboots); the recovery boot runs the generated ``recover.sh`` three times (upload failing, upload working,
 again). The upload command is the lab's ``/lab/upload`` (put into the profile's ``recovery.upload`` when the
-lab renders the artifacts): it fails until ``/tmp/upload-ok`` exists, then writes the stored ``vmcore`` to the
-raw disk with serial ``export`` and reports its size and sha256, which is how the dump leaves the guest.
+lab renders the artifacts): it fails until ``$SCRATCH/upload-ok`` exists (the stages' tmpfs), then writes
+the stored ``vmcore`` to the raw disk with serial ``export`` and reports its size and sha256, which is how
+the dump leaves the guest.
 
 Disks are found by their virtio serial (``/sys/block/vd*/serial``): ``boot`` (ext4 holding
 ``grub/grubenv``, mounted on ``/boot`` in the crash kernel as a device would), ``export``, ``vmcore``,

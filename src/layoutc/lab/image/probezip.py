@@ -10,8 +10,8 @@ initramfs carries
   initramfs).
 
 The stage ``15-probe`` (after the facts, before any block is offlined) runs
-``python3 /usr/lib/layoutc/probe.pyz --raw /run/layoutc/probe``, reports its exit code and run time as a ``probe``
-observation and emits every raw file it wrote as ``probe/NAME`` frames; the host imports them
+``python3 /usr/lib/layoutc/probe.pyz --raw $SCRATCH/probe`` (the stages' tmpfs), reports its exit code and
+run time as a ``probe`` observation and emits every raw file it wrote as ``probe/NAME`` frames; the host imports them
 (``roundtrip.probe_roundtrip``).
 """
 
@@ -65,13 +65,12 @@ PROBE_IMPORTS = ("subprocess", "shutil", "errno", "json", "argparse", "zipimport
 STAGE = r"""
 if [ -x /usr/bin/python3 ] && [ -r /usr/lib/layoutc/probe.pyz ]; then
     read -r t0 _ < /proc/uptime
-    mkdir -p /run/layoutc
-    python3 /usr/lib/layoutc/probe.pyz --raw /run/layoutc/probe > /run/layoutc/probe.out 2>&1
+    python3 /usr/lib/layoutc/probe.pyz --raw "$SCRATCH"/probe > "$SCRATCH"/probe.out 2>&1
     rc=$?
     read -r t1 _ < /proc/uptime
     obs probe "\"rc\":$rc,\"start\":\"$t0\",\"end\":\"$t1\""
-    emit probe-output /run/layoutc/probe.out
-    for f in /run/layoutc/probe/*; do
+    emit probe-output "$SCRATCH"/probe.out
+    for f in "$SCRATCH"/probe/*; do
         [ -f "$f" ] && emit "probe/${f##*/}" "$f"
     done
 fi

@@ -22,14 +22,14 @@ blocks() { # one line per memory block: index state node valid_zones
         n=${d##*memory}; node=-1
         for x in "$d"/node*; do [ -e "$x" ] && node=${x##*node}; done
         echo "$n $(cat "$d/state") $node $(tr ' ' '/' 2>/dev/null < "$d/valid_zones")"
-    done > /tmp/blocks
-    emit "$1" /tmp/blocks
+    done > "$SCRATCH"/blocks
+    emit "$1" "$SCRATCH"/blocks
 }
 run_status() { # run_status AT: layoutc status from the device zipapp, as a device without layoutc runs it
     if [ -x /usr/bin/python3 ] && [ -r /usr/lib/layoutc/layoutc-device.pyz ]; then
-        PYTHONPATH=/usr/lib/layoutc/layoutc-device.pyz python3 -m layoutc.status --format json > /tmp/status.json 2> /tmp/status.err
+        PYTHONPATH=/usr/lib/layoutc/layoutc-device.pyz python3 -m layoutc.status --format json > "$SCRATCH"/status.json 2> "$SCRATCH"/status.err
         obs status "\"at\":\"$1\",\"rc\":$?"
-        emit "status-$1" /tmp/status.json
-        emit "status-err-$1" /tmp/status.err
+        emit "status-$1" "$SCRATCH"/status.json
+        emit "status-err-$1" "$SCRATCH"/status.err
     fi
 }

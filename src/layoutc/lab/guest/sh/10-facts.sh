@@ -9,5 +9,5 @@ emit kexec_crash_size /sys/kernel/kexec_crash_size
 emit kexec_crash_cma_ranges /sys/kernel/kexec_crash_cma_ranges
 blocks blocks-boot
 LSMEM_COLUMNS=RANGE,SIZE,STATE,REMOVABLE,BLOCK,NODE,ZONES
-lsmem -J -b -o "$LSMEM_COLUMNS" > /tmp/lsmem.json 2>/dev/null && emit lsmem.json /tmp/lsmem.json
-lsmem -o "$LSMEM_COLUMNS" > /tmp/lsmem.txt 2>/dev/null && emit lsmem.txt /tmp/lsmem.txt
+lsmem -J -b -o "$LSMEM_COLUMNS" > "$SCRATCH"/lsmem.json 2>/dev/null && emit lsmem.json "$SCRATCH"/lsmem.json
+lsmem -o "$LSMEM_COLUMNS" > "$SCRATCH"/lsmem.txt 2>/dev/null && emit lsmem.txt "$SCRATCH"/lsmem.txt

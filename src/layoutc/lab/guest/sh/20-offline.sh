@@ -6,10 +6,10 @@ for b in $OFFLINE_BLOCKS; do
         continue
     fi
     vz=$(tr ' ' '/' < "$d/valid_zones")
-    if echo offline > "$d/state" 2>/tmp/err; then off=ok; else off=$(errcode /tmp/err); fi
+    if echo offline > "$d/state" 2>"$SCRATCH"/err; then off=ok; else off=$(errcode "$SCRATCH"/err); fi
     on=skipped
     if [ "$off" = ok ]; then
-        if echo online_movable > "$d/state" 2>/tmp/err; then on=ok; else on=$(errcode /tmp/err); fi
+        if echo online_movable > "$d/state" 2>"$SCRATCH"/err; then on=ok; else on=$(errcode "$SCRATCH"/err); fi
     fi
     obs offline "\"block\":$b,\"offline\":\"$off\",\"online_movable\":\"$on\",\"valid_zones\":\"$vz\""
 done

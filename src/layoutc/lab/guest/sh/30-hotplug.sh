@@ -12,14 +12,14 @@ if [ -n "$HOTPLUG_START" ]; then
         ns=""
         for n in "$region"/namespace*.0; do [ -e "$n" ] && ns=${n##*/}; done
         ndctl create-namespace --reconfig="$ns" -m devdax -f --map="$HOTPLUG_MAP" --align="$HOTPLUG_ALIGN" \
-            > /tmp/ndctl.out 2>&1
-        rc=$?; emit ndctl-output /tmp/ndctl.out
+            > "$SCRATCH"/ndctl.out 2>&1
+        rc=$?; emit ndctl-output "$SCRATCH"/ndctl.out
         echo "LAYOUTC-OBS {\"kind\":\"hotplug\",\"step\":\"ndctl\",\"rc\":$rc,\"namespace\":\"$ns\"}"
-        dax=$(tr -d ' \n' < /tmp/ndctl.out | sed -n 's/.*"chardev":"\(dax[0-9.]*\)".*/\1/p')
+        dax=$(tr -d ' \n' < "$SCRATCH"/ndctl.out | sed -n 's/.*"chardev":"\(dax[0-9.]*\)".*/\1/p')
         mom=/sys/bus/dax/devices/$dax/memmap_on_memory
         [ -w "$mom" ] && echo 0 > "$mom"
-        daxctl reconfigure-device --mode=system-ram "$dax" > /tmp/daxctl.out 2>&1
-        rc=$?; emit daxctl-output /tmp/daxctl.out
+        daxctl reconfigure-device --mode=system-ram "$dax" > "$SCRATCH"/daxctl.out 2>&1
+        rc=$?; emit daxctl-output "$SCRATCH"/daxctl.out
         echo "LAYOUTC-OBS {\"kind\":\"hotplug\",\"step\":\"daxctl\",\"rc\":$rc,\"device\":\"$dax\"}"
     fi
     emit iomem-hotplug /proc/iomem

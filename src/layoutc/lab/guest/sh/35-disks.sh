@@ -9,7 +9,7 @@ pmem_list() { # pmemN resource size, one per line
     for d in /sys/block/pmem*; do
         [ -e "$d" ] || continue
         echo "${d##*/} $(cat "$d/device/resource" 2>/dev/null) $(cat "$d/device/size" 2>/dev/null)"
-    done > /tmp/pmem
-    emit "$1" /tmp/pmem
+    done > "$SCRATCH"/pmem
+    emit "$1" "$SCRATCH"/pmem
 }
 loaded() { cat /sys/kernel/kexec_crash_loaded 2>/dev/null || cat /sys/kernel/kexec/crash_loaded 2>/dev/null; }

@@ -1,4 +1,4 @@
 # 90-final: meminfo and dmesg, last
 emit meminfo-final /proc/meminfo
-dmesg > /tmp/dmesg
-emit dmesg /tmp/dmesg
+dmesg > "$SCRATCH"/dmesg
+emit dmesg "$SCRATCH"/dmesg

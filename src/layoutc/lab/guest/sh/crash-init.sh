@@ -4,7 +4,10 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
+SCRATCH=/scratch  # the stages' own files, on a tmpfs of their own
+export SCRATCH
+mkdir -p "$SCRATCH"
+mount -t tmpfs tmpfs "$SCRATCH"
 # the crash cmdline is arm.sh's (the board's console may not be the serial port): talk to the serial port
 # directly: arm64 virt's PL011 first (its kernel also makes ttyS* nodes for 8250 ports that do not exist)
 if [ -c /dev/ttyAMA0 ]; then exec > /dev/ttyAMA0 2>&1; elif [ -c /dev/ttyS0 ]; then exec > /dev/ttyS0 2>&1; fi
@@ -23,19 +26,19 @@ obs crash-kernel "\"vmcore\":$v,\"vmcore_bytes\":$sz,\"memtotal_kb\":$kb"
 emit cmdline-crash /proc/cmdline
 emit iomem-crash /proc/iomem
 # /proc/vmcore's PT_LOAD ranges (the host checks them against the production kernel's crash CMA)
-python3 /lab/phdrs.py > /tmp/phdrs 2>&1 && emit vmcore-phdrs /tmp/phdrs
+python3 /lab/phdrs.py > $SCRATCH/phdrs 2>&1 && emit vmcore-phdrs $SCRATCH/phdrs
 if [ -n "$KEEP_VMCORE" ] && d=$(disk vmcore); then
     t0=$(date +%s)
-    dd if=/proc/vmcore of="/dev/$d" bs=1M 2>/tmp/dd.err
+    dd if=/proc/vmcore of="/dev/$d" bs=1M 2>$SCRATCH/dd.err
     obs keep-vmcore "\"rc\":$?,\"bytes\":$sz,\"seconds\":$(( $(date +%s) - t0 ))"
 fi
 if [ -n "$REFERENCE" ] && d=$(disk scratch); then
     mkdir -p /lab/scratch && mount -t ext4 "/dev/$d" /lab/scratch
     t0=$(date +%s)
     python3 /usr/lib/layoutc/dump.pyz --spec /lab/reference-filter.json /proc/vmcore /lab/scratch/reference.vmcore \
-        > /tmp/ref.out 2>&1
+        > $SCRATCH/ref.out 2>&1
     rc=$?
-    emit reference-output /tmp/ref.out
+    emit reference-output $SCRATCH/ref.out
     n=$(stat -c %s /lab/scratch/reference.vmcore 2>/dev/null || echo 0)
     obs reference-dump "\"rc\":$rc,\"bytes\":$n,\"seconds\":$(( $(date +%s) - t0 ))"
     sync
@@ -47,15 +50,15 @@ if [ "$CAPTURE_MODE" = script ]; then
     for m in nd_e820 nd_pmem ext4; do modprobe "$m" 2>/dev/null; done
     mkdir -p /run
     mount -t tmpfs tmpfs /run
-    /usr/lib/layoutc/capture.sh > /tmp/capture.out 2>&1
+    /usr/lib/layoutc/capture.sh > $SCRATCH/capture.out 2>&1
     rc=$?
-    emit capture-output /tmp/capture.out
+    emit capture-output $SCRATCH/capture.out
     pmem_list pmem-crash
     obs capture "\"rc\":$rc"
     dev=""
     while read -r name res _; do
         [ -n "$res" ] && [ $((res)) -eq $((WINDOW_START)) ] && dev=$name
-    done < /tmp/pmem
+    done < $SCRATCH/pmem
     mkdir -p /lab/window
     if mount -t ext4 -o ro "/dev/$dev" /lab/window && cp /lab/window/vmcore /lab/scratch/after.vmcore; then
         obs after-copy "\"rc\":0,\"bytes\":$(stat -c %s /lab/scratch/after.vmcore)"
@@ -69,8 +72,8 @@ fi
 [ -n "$REFERENCE" ] && umount /lab/scratch
 sync
 if [ -d /sys/firmware/efi ]; then  # --efi: what the capture's LoaderEntryOneShot write will find (nothing loaded)
-    { ls /sys/firmware/efi; grep efivarfs /proc/filesystems; dmesg | grep -i -e 'efi[:v]' -e 'kexec'; } >/tmp/efi 2>&1
-    emit efi-crash /tmp/efi
+    { ls /sys/firmware/efi; grep efivarfs /proc/filesystems; dmesg | grep -i -e 'efi[:v]' -e 'kexec'; } >$SCRATCH/efi 2>&1
+    emit efi-crash $SCRATCH/efi
 fi
 dmesg -n 5
 exec /usr/lib/layoutc/capture-init.sh

@@ -3,13 +3,16 @@ export PATH=/sbin:/bin:/usr/sbin:/usr/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-mount -t tmpfs tmpfs /tmp
+SCRATCH=/scratch  # the stages' own files, on a tmpfs of their own
+export SCRATCH
+mkdir -p "$SCRATCH"
+mount -t tmpfs tmpfs "$SCRATCH"
 dmesg -n 1
 echo "LAYOUTC-START $(uname -r)"
 while read -r ko; do
-    insmod "$ko" 2>/tmp/insmod.err && continue
+    insmod "$ko" 2>$SCRATCH/insmod.err && continue
     # shellcheck disable=SC1003 # deletes quotes and backslashes
-    err=$(tr -d '"\\' </tmp/insmod.err | head -c 200)
+    err=$(tr -d '"\\' <$SCRATCH/insmod.err | head -c 200)
     echo "LAYOUTC-OBS {\"kind\":\"insmod\",\"module\":\"${ko##*/}\",\"error\":\"$err\"}"
 done < /lab/modules
 # shellcheck source=/dev/null # written by the host: GuestPlan.render or CyclePlan.render

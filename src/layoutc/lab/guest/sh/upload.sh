@@ -1,8 +1,9 @@
 #!/bin/sh
-# lab upload command ({dump} = the stored vmcore): fails until /tmp/upload-ok exists, then exports the dump
-n=$(cat /tmp/uploads 2>/dev/null || echo 0)
-echo $((n + 1)) > /tmp/uploads
-if [ ! -e /tmp/upload-ok ]; then
+# lab upload command ({dump} = the stored vmcore): fails until $SCRATCH/upload-ok exists, then exports the dump
+SCRATCH=${SCRATCH:-/scratch}  # set by the guest's /init; recover.sh passes its environment on
+n=$(cat "$SCRATCH"/uploads 2>/dev/null || echo 0)
+echo $((n + 1)) > "$SCRATCH"/uploads
+if [ ! -e "$SCRATCH"/upload-ok ]; then
     echo "lab upload: simulated network failure" >&2
     exit 1
 fi

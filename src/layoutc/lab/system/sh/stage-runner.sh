@@ -4,7 +4,9 @@
 # protocol on the console (LAYOUTC-BEGIN/END frames, LAYOUTC-OBS lines).
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 LAB=/run/layoutc-lab
-mkdir -p "$LAB" /tmp
+SCRATCH=/run/layoutc-lab-scratch  # the stages' own files
+export SCRATCH
+mkdir -p "$LAB" "$SCRATCH"
 mount -o ro LABEL=LAYOUTCLAB "$LAB" || { echo "LAYOUTC-OBS {\"kind\":\"stage-disk\",\"mounted\":false}"; exit 1; }
 export LAB
 dmesg -n 1
