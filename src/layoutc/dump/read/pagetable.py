@@ -59,6 +59,7 @@ class PageTable:
         self.five_level = five_level
         self.mask = ADDR_MASK & ~sme_mask
         self._cache: dict[int, Mapping | None] = {}
+        self._tables: dict[int, bytes | None] = {}  # table pages read so far, by physical address
 
     @classmethod
     def from_vmcoreinfo(cls, info: VmcoreInfo, read_phys: ReadPhys) -> PageTable | None:
@@ -77,8 +78,19 @@ class PageTable:
         return cls(read_phys, root - KERNEL_MAP + phys_base, bool(l5), info.number("sme_mask") or 0)
 
     def _entry(self, table: int, index: int) -> int | None:
-        raw = self.read_phys(table + index * 8, 8)
-        return U64.unpack(raw)[0] if raw is not None else None
+        """Entry ``index`` of the table at ``table``: the table's page is read once, then kept (a
+        run of 4 KiB mappings walks the same tables page after page)."""
+        pa = table + index * 8
+        base = pa & ~0xFFF
+        if base in self._tables:
+            page = self._tables[base]
+        else:
+            page = self._tables[base] = self.read_phys(base, 4096)
+        if page is None or len(page) != 4096:  # part of the page is not in the source: read the entry alone
+            raw = self.read_phys(pa, 8)
+            return U64.unpack(raw)[0] if raw is not None else None
+        entry: int = U64.unpack_from(page, pa - base)[0]
+        return entry
 
     def mapping(self, va: int) -> Mapping | None:
         """The mapping that contains ``va``, or None when it is not mapped."""
