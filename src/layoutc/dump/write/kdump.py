@@ -253,14 +253,18 @@ class KdumpWriter:
                     PAGE_DESC.pack_into(descs, i * PAGE_DESC.size, pos, size, flag_of_kind[kind], 0)
                     pos += size
         else:
+            view = memoryview(descs)
             offsets = array("q", itertools.accumulate(w.sizes, initial=pos))
-            memoryview(descs).cast("q")[0::3] = offsets[:n]  # offset (zero pages: fixed below)
-            memoryview(descs).cast("I")[2::6] = w.sizes  # size
-            memoryview(descs)[12::24] = w.kinds.translate(flag_of_kind)  # flags (< 256)
-        zero_desc = self.zero_desc
-        for run in _ZERO_RUNS.finditer(w.kinds):  # zero pages come in runs: one slice each
-            a, b = run.span()
-            descs[a * PAGE_DESC.size : b * PAGE_DESC.size] = zero_desc * (b - a)
+            view.cast("q")[0::3] = memoryview(offsets)[:n]  # offset (zero pages: fixed below)
+            view.cast("I")[2::6] = w.sizes  # size
+            view[12::24] = w.kinds.translate(flag_of_kind)  # flags (< 256)
+            view.release()
+        first = w.kinds.find(ZERO)  # memchr: most windows have no zero page, or start their runs late
+        if first >= 0:
+            zero_desc = self.zero_desc
+            for run in _ZERO_RUNS.finditer(w.kinds, first):  # zero pages come in runs: one slice each
+                a, b = run.span()
+                descs[a * PAGE_DESC.size : b * PAGE_DESC.size] = zero_desc * (b - a)
         return descs
 
     def flush(self) -> None:
