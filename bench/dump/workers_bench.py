@@ -6,7 +6,7 @@
 A scaling figure means something only when the other cores are free: the 1-minute load average
 must be below ``--max-load`` (0.3) before every run (``--wait S`` polls up to S seconds for it), or no
 figure is reported (exit 3) and the loads seen are printed instead.  Each round runs the zipapp
-(``python3 dump.pyz``, as a device runs it) with one worker, then with N; the outputs must be
+(as ``capture.sh`` runs it: ``device_command.py``) with one worker, then with N; the outputs must be
 byte-identical.
 Reported: median wall times, their ratio (the speed-up), and the CPU time of each.
 """
@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from device_command import command  # noqa: E402
 
 
 def run(cmd: list[str], out: Path) -> tuple[float, float, bytes]:
@@ -75,8 +78,7 @@ def main() -> int:
                     print(f"load average {loads[-1]:.2f} >= {args.max_load}: no scaling figure (loads seen: "
                           f"{', '.join(f'{x:.2f}' for x in loads)})")  # fmt: skip
                     return 3
-                cmd = ["/usr/bin/python3", str(pyz), "--quiet", "--dump-level", "31", "--compress", args.compress,
-                       "--workers", str(n), args.vmcore, str(out)]  # fmt: skip
+                cmd = [*command(pyz, Path(tmp), 31, args.compress, "--workers", str(n)), args.vmcore, str(out)]
                 wall, cpu, data = run(cmd, out)
                 walls[n].append(wall)
                 cpus[n].append(cpu)

@@ -5,9 +5,10 @@
         --mdf "sh bench/dump/sid-makedumpfile.sh" --rounds 5
 
 Each round runs, back to back on the same warm file: makedumpfile ``-c``, ours zlib, makedumpfile
-``-z``, ours zstd (ours: ``python3 dump.pyz``, Debian's interpreter, no numpy, as ``capture.sh``
-runs it).  CPU is user + system of the process (``/usr/bin/time``), peak RSS its maximum resident
-set; the table has medians, ratios ours / makedumpfile with the same codec, and the load average
+``-z``, ours zstd (ours: the zipapp with a filter spec under Debian's interpreter, no numpy, run as
+``capture.sh`` runs it: ``device_command.py``).  CPU is user + system of the process
+(``/usr/bin/time``), peak RSS its maximum resident set; the table has medians, ratios ours /
+makedumpfile with the same codec, and the load average
 (1 min) seen before the first and after the last round.  On a kernel whose VMCOREINFO says
 ``OFFSET(page.compound_info)`` makedumpfile reads a sparse copy of the vmcore with that entry
 renamed ``compound_head`` in place (all its fix f50c015 changes; ``-i`` would also drop
@@ -29,6 +30,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path[:0] = [str(ROOT / "src"), str(HERE)]
 
+from device_command import command  # noqa: E402
 from run import Run, median  # noqa: E402
 
 BLOCK = 4096
@@ -80,12 +82,11 @@ def bench(path: str, pyz: Path, mdf: list[str], rounds: int, level: int, work: P
     out = work / "out"
     renamed = renamed_copy(path, work)
     theirs = renamed or path
-    ours = ["/usr/bin/python3", str(pyz), "--quiet", "--dump-level", str(level)]
     rows = {
         "makedumpfile -c": [*mdf, "-c", "-d", str(level), theirs, str(out)],
-        "ours zlib": [*ours, "--compress", "zlib", path, str(out)],
+        "ours zlib": [*command(pyz, work, level, "zlib"), path, str(out)],
         "makedumpfile -z": [*mdf, "-z", "-d", str(level), theirs, str(out)],
-        "ours zstd": [*ours, "--compress", "zstd", path, str(out)],
+        "ours zstd": [*command(pyz, work, level, "zstd"), path, str(out)],
     }
     runs: dict[str, list[Run]] = {k: [] for k in rows}
     verdict: dict[str, str] = {}

@@ -54,7 +54,7 @@ def test_kernel_text_duplicate_is_dropped_and_pages_are_exact(make_vmcore: Any) 
     assert pmap.max_mapnr == 0x800
     assert pmap.nodata == ()  # the partial page 0x9e has file data: dumped (makedumpfile >= 1.7.7)
     # the RAM segment is one piece even though the text PT_LOAD comes first in the file
-    assert [(p.pfn_start, p.pfn_end, p.kind.value) for p in pmap.pieces if p.pfn_start == 0x100] == [
+    assert [(p.pfn_start, p.pfn_end, p.kind) for p in pmap.pieces if p.pfn_start == 0x100] == [
         (0x100, 0x500, "file")
     ]
     reader = source.FileReader(path, use_mmap=True, window=1 << 16)

@@ -216,9 +216,7 @@ def _dump(args: Args, source: str, output: str) -> int:
 def _dump_and_report(args: Args, source: str, output: str) -> int:
     from layoutc.dump import dumper, interrupt
     from layoutc.dump import filter_spec as spec
-    from layoutc.dump.tuning import tune_malloc
 
-    tune_malloc()
     base = spec.load(args.spec) if args.spec else spec.FilterSpec()
     chosen = base.with_overrides(
         dump_level=args.dump_level, compression=args.compress, format=args.format, budget=args.budget

@@ -2,16 +2,15 @@
 
 It lives in the dumper's package because the dumper ships alone in a standard-library zipapp and may
 import nothing outside ``layoutc.dump``; the compiler's CLI, the review verbs and the lab import it
-from here. Standard library only.
+from here. Standard library only, and not even ``enum``: an ``IntEnum`` would cost every dump's start-up the
+``enum`` module and what it imports (about 3 ms, measured; bench/dump/RESULTS.md).
 """
 
 from __future__ import annotations
 
-import enum
 
-
-class ExitCode(enum.IntEnum):
-    """Process exit codes; the values are a public contract (docs/cli.md)."""
+class ExitCode:
+    """Process exit codes (plain ints); the values are a public contract (docs/cli.md)."""
 
     OK = 0  # success; for --check and diff: nothing changed
     INVALID_INPUT = 1  # a profile, SysInfo, filter spec, layout or vmcore that cannot be used
@@ -27,3 +26,8 @@ class ExitCode(enum.IntEnum):
     STATUS_DUMP_PENDING = 12  # a dump waits in the window or in the store for its upload
     STATUS_WINDOW_HELD = 13  # the window is not returned (pmem, devdax or offline where RAM is expected)
     STATUS_UNREADABLE = 14  # the layout or a device fact the verdict needs cannot be read
+
+
+def all_codes() -> frozenset[int]:
+    """Every exit code of the table."""
+    return frozenset(v for k, v in vars(ExitCode).items() if k.isupper() and isinstance(v, int))

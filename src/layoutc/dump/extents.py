@@ -9,7 +9,10 @@ the dumper ships alone in a standard-library zipapp and may import nothing outsi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
 
 Extent = tuple[int, int]
 

@@ -14,12 +14,21 @@ ends them when it stops reading their pipes.
 
 from __future__ import annotations
 
-import signal
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from types import FrameType
-
 from layoutc.dump.errors import Interrupted
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType, TracebackType
+    from typing import Any
+
+    signal: Any
+try:
+    # CPython's C module behind ``signal``, whose Signals/Handlers enums and ``enum`` itself cost every dump's
+    # start-up about 3 ms (measured); the calls and constants used here are the same.
+    import _signal as signal  # type: ignore[import-not-found,no-redef,unused-ignore]
+except ImportError:  # another interpreter
+    import signal  # type: ignore[no-redef,unused-ignore]
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -67,39 +76,52 @@ def _raise_pending() -> None:
         raise Interrupted(_State.signum)
 
 
-@contextmanager
-def critical() -> Iterator[None]:
-    """Hold a signal until the section ends, then raise it (if nothing else is propagating)."""
-    _State.depth += 1
-    try:
-        yield
-    finally:
+class critical:  # noqa: N801 - used as a function: ``with critical():``
+    """Hold a signal until the section ends, then raise it (if nothing else is propagating).
+
+    A class, not a generator: one is entered for every window of a dump."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _State.depth += 1
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         _State.depth -= 1
-    _raise_pending()
+        if kind is None:
+            _raise_pending()
 
 
-@contextmanager
-def deferred() -> Iterator[None]:
+class deferred:  # noqa: N801
     """Hold signals for the whole section; a signal that arrived is not raised at its end."""
-    _State.depth += 1
-    try:
-        yield
-    finally:
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _State.depth += 1
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         _State.depth -= 1
         if _State.signum is not None:
             _State.raised = True
 
 
-@contextmanager
-def allowed() -> Iterator[None]:
+class allowed:  # noqa: N801
     """Inside a deferred section: let a signal stop the work again (raised at once if one is waiting)."""
-    saved = _State.depth
-    _State.depth = 0
-    try:
-        _raise_pending()
-        yield
-    finally:
-        _State.depth = saved
+
+    __slots__ = ("_saved",)
+
+    def __enter__(self) -> None:
+        self._saved = _State.depth
+        _State.depth = 0
+        try:
+            _raise_pending()
+        except BaseException:
+            _State.depth = self._saved
+            raise
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        _State.depth = self._saved
 
 
 def pending() -> int | None:

@@ -12,8 +12,16 @@ Each holds a minimal ``layoutc/__init__.py``, its packages' modules and the filt
 X.pyz`` runs the dumper in both. The packages import nothing of the compiler; their sources are found by
 path, never imported here.  Beside each module is its ``.pyc`` for the interpreter that built the archive
 (unchecked-hash, so no timestamps): zipimport cannot cache byte code, and compiling every module at each
-start cost about 30 ms.  An interpreter of another version sees a foreign magic number and compiles the
-source instead.
+start cost about 30 ms.  The byte code is stored, not deflated (the sources are): zipimport then reads it
+without inflating it, 2 ms of every start, measured.  An interpreter of another version sees a foreign magic
+number and compiles the source instead.
+
+How a device runs the dumper (:data:`RUNNER`, capture.sh's command line): ``python3 -I -S -c BOOTSTRAP dump.pyz
+ARGS``.  ``-I -S``: no environment variables, user site or site-packages (the codec packages are looked up
+in the site directories by ``write.compression`` itself); ``-c`` with the archive put on ``sys.path``
+instead of ``python3 dump.pyz``, which runs ``__main__`` through ``runpy`` and with it ``importlib.util``,
+``contextlib``, ``collections`` and ``functools``: together about 6 ms of a dump's start-up, measured
+(bench/dump/RESULTS.md).  ``python3 dump.pyz ARGS`` runs the same dumper.
 """
 
 from __future__ import annotations
@@ -40,6 +48,13 @@ DEVICE = Zipapp("layoutc-device.pyz", ("dump", "devicetree", "status"),
                 "the device tools: the dumper, the device tree tool and the status")
 PACKAGES = DEVICE.packages  # every device-side package
 MAIN = "import sys\nfrom layoutc.dump.__main__ import main\nsys.exit(main(sys.argv[1:]))\n"
+BOOTSTRAP = (
+    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+    "from layoutc.dump.__main__ import main; sys.exit(main(sys.argv[1:]))"
+)
+"""``python3 -c BOOTSTRAP ARCHIVE ARGS``: the dumper from ``ARCHIVE`` with ``ARGS``."""
+RUNNER = ("python3", "-I", "-S", "-c", BOOTSTRAP)
+"""The command line that runs a dumper zipapp, before the archive's path and the dumper's arguments."""
 SHEBANG = b"#!/usr/bin/env python3\n"
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip member can carry
 
@@ -70,16 +85,16 @@ def archive(kind: Zipapp = DEVICE) -> bytes:
             for path in sorted((layoutc / package).rglob("*.py")):
                 rel = f"layoutc/{package}/{path.relative_to(layoutc / package).as_posix()}"
                 _member(z, rel, path.read_bytes())
-                _member(z, f"{rel[:-3]}.pyc", _pyc(path, rel))
+                _member(z, f"{rel[:-3]}.pyc", _pyc(path, rel), zipfile.ZIP_STORED)
         _member(z, "layoutc/dump/filter-spec.schema.json", json.dumps(load_schema(), indent=1).encode())
     return buffer.getvalue()
 
 
-def _member(z: zipfile.ZipFile, name: str, data: bytes) -> None:
+def _member(z: zipfile.ZipFile, name: str, data: bytes, method: int = zipfile.ZIP_DEFLATED) -> None:
     info = zipfile.ZipInfo(name, date_time=_EPOCH)
-    info.compress_type = zipfile.ZIP_DEFLATED
+    info.compress_type = method
     info.external_attr = 0o644 << 16
-    z.writestr(info, data, compresslevel=9)
+    z.writestr(info, data, compresslevel=9 if method == zipfile.ZIP_DEFLATED else None)
 
 
 def build(out: str, kind: Zipapp = DEVICE) -> int:

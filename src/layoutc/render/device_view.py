@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from layoutc.devicetree.edit import Edit, PmemRegion
+from layoutc.dump.zipapp import RUNNER
 from layoutc.model.layout import Layout, RegionKind
 from layoutc.model.profile import (
     Arch,
@@ -137,6 +138,7 @@ class DeviceView:
     iomem_conflicts: tuple[str, ...]
     dumper: str
     dump_pyz: str
+    dump_runner: tuple[str, ...]  # the command line before dump.pyz's path (layoutc.dump.zipapp.RUNNER)
     device_pyz: str
     filter_path: str
     makedumpfile_args: tuple[str, ...]
@@ -282,7 +284,7 @@ def build_view(profile: Profile, layout: Layout) -> DeviceView:
         prove_movability=(profile.prove_movability or bool(layout.unsafe)) and layout.arch is not Arch.ARM64,
         iomem_conflicts=IOMEM_CONFLICTS,
         dumper=str(profile.dump.dumper if profile.dump.dumper is Dumper.MAKEDUMPFILE else "layoutc"),
-        dump_pyz=DUMP_PYZ, device_pyz=DEVICE_PYZ, filter_path=f"{CONFIG_DIR}/filter.json",
+        dump_pyz=DUMP_PYZ, dump_runner=RUNNER, device_pyz=DEVICE_PYZ, filter_path=f"{CONFIG_DIR}/filter.json",
         makedumpfile_args=tuple(spec["makedumpfile"]["args"]), mkfs_args=MKFS_ARGS,
         disk_device=profile.disk.device if profile.disk else "",
         disk_fstype=profile.disk.fstype if profile.disk else "",

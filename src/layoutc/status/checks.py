@@ -32,7 +32,7 @@ class Level(enum.Enum):
     UNREADABLE = ("unreadable", 4, ExitCode.STATUS_UNREADABLE)
     PENDING = ("dump-pending", 5, ExitCode.STATUS_DUMP_PENDING)
 
-    def __init__(self, label: str, rank: int, code: ExitCode) -> None:
+    def __init__(self, label: str, rank: int, code: int) -> None:
         self.label = label
         self.rank = rank
         self.code = code

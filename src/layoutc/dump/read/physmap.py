@@ -8,8 +8,6 @@ Pages only partly covered by segments are assembled, and bytes covered by no fil
 from __future__ import annotations
 
 import bisect
-import enum
-from collections.abc import Iterator
 
 from layoutc.dump import extents
 from layoutc.dump.extents import Extent
@@ -18,11 +16,13 @@ from layoutc.dump.record import Frozen, init
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from layoutc.dump.read.vmcore_source import Reader
 
 
-class Kind(enum.Enum):
-    """How a piece's bytes are obtained."""
+class Kind:
+    """How a piece's bytes are obtained (plain strings: no ``enum`` on the dumper's start-up path)."""
 
     FILE = "file"  # whole pages, contiguous in the file
     ZERO = "zero"  # inside p_memsz but beyond p_filesz
@@ -35,7 +35,7 @@ class Piece(Frozen):
     __slots__ = ("pfn_start", "pfn_end", "kind", "file_offset", "fragments")
     pfn_start: int
     pfn_end: int
-    kind: Kind
+    kind: str  # a Kind
     file_offset: int
     fragments: tuple[tuple[int, int, int], ...]  # (offset in page, file offset or -1, length)
 
@@ -43,7 +43,7 @@ class Piece(Frozen):
         self,
         pfn_start: int,
         pfn_end: int,
-        kind: Kind,
+        kind: str,
         file_offset: int = 0,
         fragments: tuple[tuple[int, int, int], ...] = (),
     ) -> None:
@@ -104,11 +104,11 @@ class PhysMap(Frozen):
         out: list[Extent] = []
         ps = self.page_size
         for p in self.pieces:
-            if p.kind is Kind.FILE:
+            if p.kind == Kind.FILE:
                 whole = max(0, (file_size - p.file_offset) // ps)
                 if p.pfn_start + whole < p.pfn_end:
                     out.append((p.pfn_start + whole, p.pfn_end))
-            elif p.kind is Kind.MIXED and any(f >= 0 and f + n > file_size for _, f, n in p.fragments):
+            elif p.kind == Kind.MIXED and any(f >= 0 and f + n > file_size for _, f, n in p.fragments):
                 out.append((p.pfn_start, p.pfn_end))
         return extents.normalize(out)
 
@@ -123,7 +123,7 @@ class PhysMap(Frozen):
             while k < len(pieces) and pieces[k].pfn_start < end:
                 p = pieces[k]
                 lo, hi = max(start, p.pfn_start), min(end, p.pfn_end)
-                step = 1 if p.kind is Kind.MIXED else limit
+                step = 1 if p.kind == Kind.MIXED else limit
                 for pfn in range(lo, hi, max(1, step)):
                     yield p, pfn, min(step, hi - pfn)
                 k += 1
@@ -131,9 +131,9 @@ class PhysMap(Frozen):
     def read(self, reader: Reader, piece: Piece, pfn: int, npages: int) -> bytes | bytearray | memoryview:
         """The bytes of ``npages`` pages from ``pfn``, all inside ``piece``."""
         ps = self.page_size
-        if piece.kind is Kind.FILE:
+        if piece.kind == Kind.FILE:
             return reader.read(piece.file_offset + (pfn - piece.pfn_start) * ps, npages * ps)
-        if piece.kind is Kind.ZERO:
+        if piece.kind == Kind.ZERO:
             return bytes(npages * ps)
         page = bytearray(ps)
         for in_page, file_off, length in piece.fragments:
@@ -247,8 +247,8 @@ def _coalesce(pieces: list[Piece], ps: int) -> list[Piece]:
             if (
                 q.kind is p.kind
                 and q.pfn_end == p.pfn_start
-                and p.kind is not Kind.MIXED
-                and (p.kind is Kind.ZERO or q.file_offset + (q.pfn_end - q.pfn_start) * ps == p.file_offset)
+                and p.kind != Kind.MIXED
+                and (p.kind == Kind.ZERO or q.file_offset + (q.pfn_end - q.pfn_start) * ps == p.file_offset)
             ):
                 out[-1] = Piece(q.pfn_start, p.pfn_end, q.kind, q.file_offset)
                 continue
@@ -277,11 +277,11 @@ class PhysReader:
                 return None
             piece = self.pmap.pieces[i]
             n = min(size, piece.pfn_end * ps - pa)
-            if piece.kind is Kind.FILE:
+            if piece.kind == Kind.FILE:
                 offset = piece.file_offset + pa - piece.pfn_start * ps
                 copy = getattr(self.reader, "read_copy", None)
                 out.append(copy(offset, n) if copy is not None else bytes(self.reader.read(offset, n)))
-            elif piece.kind is Kind.ZERO:
+            elif piece.kind == Kind.ZERO:
                 out.append(bytes(n))
             else:
                 page = bytes(self.pmap.read(self.reader, piece, pfn, 1))

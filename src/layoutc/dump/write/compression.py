@@ -7,15 +7,22 @@ single zstd frame at level 1, the raw snappy block format, LZO1X-1 without a hea
 
 from __future__ import annotations
 
-import functools
-import importlib
+import os
+import sys
 import zlib
-from collections.abc import Callable
+
+try:
+    # The C partial that functools re-exports, without functools' own imports (collections and more: about 2 ms
+    # of every dump's start-up, measured).
+    from _functools import partial  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # another interpreter
+    from functools import partial
 
 from layoutc.dump.record import Frozen, init
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
     Compress = Callable[[Any], bytes]
@@ -42,38 +49,67 @@ class Codec(Frozen):
 
 
 def _zlib() -> Compress:
-    return functools.partial(zlib.compress, level=1)  # no Python frame per page
+    return partial(zlib.compress, level=1)  # type: ignore[no-any-return]  # no Python frame per page
+
+
+def site_dirs() -> list[str]:
+    """The folders ``site`` would put on ``sys.path`` for packaged modules (Debian's and upstream's layouts), when
+    they exist. The dumper runs without ``site`` (``python3 -I -S``, layoutc.dump.zipapp.RUNNER): a codec package
+    is looked up here."""
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    out = []
+    for prefix in dict.fromkeys((sys.prefix, sys.exec_prefix)):
+        for lib in dict.fromkeys(("lib", getattr(sys, "platlibdir", "lib"))):
+            for folder in (
+                f"{prefix}/local/{lib}/{version}/dist-packages",  # Debian: pip's and the admin's
+                f"{prefix}/{lib}/python3/dist-packages",  # Debian: the packages' (python3-zstandard)
+                f"{prefix}/{lib}/{version}/dist-packages",
+                f"{prefix}/{lib}/{version}/site-packages",  # upstream
+            ):
+                if folder not in out and os.path.isdir(folder):
+                    out.append(folder)
+    return out
+
+
+def _import(name: str) -> Any:
+    """Module ``name`` (a codec package); without ``site`` the site folders are searched after ``sys.path``."""
+    if sys.flags.no_site:
+        sys.path.extend(d for d in site_dirs() if d not in sys.path)
+    __import__(name)
+    return sys.modules[name]
 
 
 def _zstandard_backend() -> Any:
     """python-zstandard's C backend, loaded without the package's ``__init__``, which imports ``platform`` and
     ``typing`` to choose a backend (about 5 ms of every zstd dump's start-up, measured); the package itself
     when the backend is not a plain extension beside it."""
-    import importlib.machinery
-    import importlib.util
-    import os
+    if sys.flags.no_site:
+        sys.path.extend(d for d in site_dirs() if d not in sys.path)
+    from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec
 
-    spec = importlib.util.find_spec("zstandard")
-    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
-        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-            path = os.path.join(folder, "backend_c" + suffix)
+    for folder in sys.path:
+        package = os.path.join(folder or ".", "zstandard")
+        if not os.path.isfile(os.path.join(package, "__init__.py")):
+            continue
+        for suffix in EXTENSION_SUFFIXES:
+            path = os.path.join(package, "backend_c" + suffix)
             if os.path.isfile(path):
-                loader = importlib.machinery.ExtensionFileLoader("zstandard.backend_c", path)
-                found = importlib.util.spec_from_loader(loader.name, loader)
+                loader = ExtensionFileLoader("zstandard.backend_c", path)
                 try:
-                    module = importlib.util.module_from_spec(found)  # type: ignore[arg-type]
+                    module = loader.create_module(ModuleSpec(loader.name, loader, origin=path))
                     loader.exec_module(module)
                 except ImportError:
                     break  # not loadable on its own: through the package, as it is meant to be
                 return module
-    return importlib.import_module("zstandard")
+        break  # the package that ``import zstandard`` would find has no plain backend
+    return _import("zstandard")
 
 
 def _zstd() -> Compress:
     try:
         zstandard: Any = _zstandard_backend()
     except ImportError:
-        module: Any = importlib.import_module("compression.zstd")  # Python 3.14
+        module: Any = _import("compression.zstd")  # Python 3.14
         return lambda page: bytes(module.compress(page, level=1))
     # One context per process: a shared ZstdCompressor across threads crashed (§6.2).
     return zstandard.ZstdCompressor(level=1, write_content_size=True).compress  # type: ignore[no-any-return]
@@ -81,16 +117,16 @@ def _zstd() -> Compress:
 
 def _snappy() -> Compress:
     try:
-        cramjam: Any = importlib.import_module("cramjam")
+        cramjam: Any = _import("cramjam")
         raw = cramjam.snappy.compress_raw
         return lambda page: bytes(raw(page))
     except ImportError:
-        snappy: Any = importlib.import_module("snappy")
+        snappy: Any = _import("snappy")
         return snappy.compress  # type: ignore[no-any-return]
 
 
 def _lzo() -> Compress:
-    lzo: Any = importlib.import_module("lzo")
+    lzo: Any = _import("lzo")
     return lambda page: bytes(lzo.compress(bytes(page), 1, False))
 
 

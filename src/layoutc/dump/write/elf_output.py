@@ -8,8 +8,6 @@ segment data.  Zero runs of at least ``ZERO_RUN_MIN`` pages become ``p_memsz > p
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from layoutc.dump import extents
 from layoutc.dump.errors import SinkFault
 from layoutc.dump.extents import Extent
@@ -33,6 +31,8 @@ from layoutc.dump.write.encode import PageWindow
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from layoutc.dump.write.sink import Sink
 
 ZERO_RUN_MIN = 256  # makedumpfile PFN_EXCLUDED

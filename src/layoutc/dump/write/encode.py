@@ -9,7 +9,7 @@ codec on memoryview slices; Python only walks the pages.  Zero pages are skipped
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
+from itertools import compress as selected
 
 from layoutc.dump.extents import Extent
 from layoutc.dump.read.physmap import PhysMap
@@ -19,6 +19,8 @@ from layoutc.dump.write import compression as codecs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from layoutc.dump.read.vmcore_source import Reader
 
 WINDOW_PAGES = 256
@@ -60,50 +62,56 @@ class Encoder(Frozen):
     ) -> PageWindow:
         """Encode ``npages`` pages held in ``buf``.
 
-        The pages go through the codec with ``map`` (no Python bytecode per page); only the pages whose
-        first and last bytes agree are looked at one by one, as possible fill pages."""
+        The pages go through the codec with ``map`` (no Python bytecode per page; the fill pages left out
+        with ``itertools.compress``); only the pages whose probe bytes all agree are looked at one by one,
+        as possible fill pages, and those found go in at their places afterwards."""
         if compress is None:
             return self._encode_each(buf, pfn, npages, compress)
         ps = self.page_size
         view = memoryview(buf)
         cuts = _slices(npages, ps)
         kinds = bytearray(bytes((PACKED,)) * npages)
-        payloads: list[bytes | memoryview] = [b""] * npages
-        plain = list(range(npages))
         fills = self._fill_pages(buf, npages)
+        plain: list[int] | None = None  # the pages that go through the codec, when not all do
         if fills:
-            check = self.zero_pages
-            for i, fill in fills:
-                if check and not fill[0]:
-                    kinds[i] = ZERO
-                else:
-                    kinds[i], payloads[i] = _fill_page(fill, compress)
-            taken = {i for i, _ in fills}
-            plain = [i for i in plain if i not in taken]
-            packed: list[bytes | memoryview] = list(map(compress, map(view.__getitem__, [cuts[i] for i in plain])))
+            coded = bytearray(b"\x01") * npages
+            for i, _ in fills:
+                coded[i] = 0
+            plain = list(selected(range(npages), coded))
+            packed: list[bytes | memoryview] = list(map(compress, map(view.__getitem__, selected(cuts, coded))))
         else:
             packed = list(map(compress, map(view.__getitem__, cuts)))
         sizes = array("I", map(len, packed))
         if sizes and max(sizes) >= ps:  # incompressible pages are stored raw
             for k, size in enumerate(sizes):
                 if size >= ps:
-                    i = plain[k]
+                    i = plain[k] if plain is not None else k
                     kinds[i] = RAW
                     packed[k] = view[cuts[i]]
-        if fills:
-            for i, got in zip(plain, packed, strict=True):
-                payloads[i] = got
-        else:
-            payloads = packed
-        sizes = array("I", map(len, payloads))
-        return PageWindow(pfn, npages, bytes(kinds), sizes, b"".join(payloads))
+        check = self.zero_pages
+        for i, fill in fills:  # ascending: each goes in at its place among the coded pages
+            if check and not fill[0]:
+                kinds[i] = ZERO
+                packed.insert(i, b"")
+            else:
+                kinds[i], got = _fill_page(fill, compress)
+                packed.insert(i, got)
+        sizes = array("I", map(len, packed))
+        return PageWindow(pfn, npages, bytes(kinds), sizes, b"".join(packed))
 
     def _fill_pages(self, buf: bytes | bytearray | memoryview, npages: int) -> list[tuple[int, bytes]]:
-        """``(index, the fill page)`` of the pages whose bytes are all equal (0x00, 0xcc, 0xff...)."""
+        """``(index, the fill page)`` of the pages whose bytes are all equal (0x00, 0xcc, 0xff...).
+
+        Only pages whose probe bytes (:func:`_probes`: the last, the middle, and others spread over the
+        page) all equal the first are compared whole: on busy machines most pages start and end with the
+        same byte (0: 60-70 % of the kept pages of a slab-heavy guest) without being fill pages."""
         ps = self.page_size
         stop = npages * ps
-        ends = int.from_bytes(buf[0:stop:ps], "little") ^ int.from_bytes(buf[ps - 1 : stop : ps], "little")
-        same = ends.to_bytes(npages, "little")  # a 0 where a page's first and last bytes agree
+        first = int.from_bytes(buf[0:stop:ps], "little")
+        differ = 0
+        for off in _probes(ps):
+            differ |= first ^ int.from_bytes(buf[off:stop:ps], "little")
+        same = differ.to_bytes(npages, "little")  # a 0 where every probe byte equals the first
         fills = _fills(ps)
         # bytes and bytearray compare in place; a memoryview (a mapped window) through a copy of the page,
         # which is 20 times faster than its element-wise ==
@@ -112,10 +120,10 @@ class Encoder(Frozen):
         out: list[tuple[int, bytes]] = []
         i = same.find(0)
         while i >= 0:
-            first = buf[i * ps]
-            fill = fills[first]
+            first_byte = buf[i * ps]
+            fill = fills[first_byte]
             if fill is None:
-                fill = fills[first] = bytes((first,)) * ps
+                fill = fills[first_byte] = bytes((first_byte,)) * ps
             if starts(fill, i * ps) if starts is not None else view[i * ps : (i + 1) * ps].tobytes() == fill:
                 out.append((i, fill))
             i = same.find(0, i + 1)
@@ -177,6 +185,17 @@ def _slices(npages: int, ps: int) -> list[slice]:
     return got
 
 
+def _probes(ps: int) -> tuple[int, ...]:
+    """Offsets in a page whose bytes must all equal its first byte for it to be compared as a fill page: the
+    last, quarters and eighths, and odd offsets near both ends (a page of a repeated word differs there)."""
+    got = _PROBES.get(ps)
+    if got is None:
+        spots = (ps - 1, 1, 3, 7, ps // 8 + 5, ps // 4, ps // 2 - 1, ps // 2, 3 * ps // 4 + 3, ps - 2, ps - 9)
+        got = _PROBES[ps] = tuple(sorted({o for o in spots if 0 < o < ps}))
+    return got
+
+
+_PROBES: dict[int, tuple[int, ...]] = {}
 _FILLS: dict[int, list[bytes | None]] = {}  # page size -> a page of each byte value, made when first seen
 
 

@@ -19,13 +19,16 @@ from __future__ import annotations
 import os
 import struct
 from array import array
-from collections.abc import Iterator, Sequence
 
 from layoutc.dump import interrupt
 from layoutc.dump.read.physmap import PhysMap, Piece
 from layoutc.dump.read.vmcore_source import FileReader
 from layoutc.dump.write import compression as codecs
 from layoutc.dump.write.encode import Encoder, PageWindow
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
 HEADER = struct.Struct("<QII")  # pfn, npages (or ERROR), payload bytes (or pickled error bytes)
 ERROR = 0xFFFFFFFF
