@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -122,6 +123,39 @@ def test_zipapp_runs_with_an_isolated_interpreter(tmp_path: Path, make_vmcore: A
     )
     assert proc.returncode == 0, proc.stderr.decode()
     assert kdump_layout.read(str(out)).dumped[0] == 0x100
+
+
+# Loaded by a dump as capture.sh runs it (zipapp.RUNNER) only at a cost of start-up, and not needed: runpy (running
+# the archive as a script) and site, ctypes (a malloc tuning that no longer helps), pathlib, contextlib, the signal
+# module's enums, typing, dataclasses, argparse (bench/dump/RESULTS.md, "Start-up").
+NOT_AT_START_UP = ("runpy", "site", "ctypes", "pathlib", "contextlib", "signal", "importlib.util", "typing",
+                   "dataclasses", "argparse", "multiprocessing")  # fmt: skip
+
+
+@pytest.mark.parametrize("codec", ["zlib", "zstd"])
+def test_device_command_line_runs_the_dumper_with_few_imports(tmp_path: Path, make_vmcore: Any, codec: str) -> None:
+    from layoutc.dump.zipapp import CRASH, RUNNER, build
+
+    pyz = tmp_path / "dump.pyz"
+    build(str(pyz), CRASH)
+    _, src = make_vmcore()
+    spec = tmp_path / "spec.json"
+    low = {"start": 0, "end": 1048576, "reason": "low"}
+    spec.write_text(json.dumps({"schema_version": 1, "dump_level": 31, "compression": codec, "exclude": [low]}))
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        ["/usr/bin/python3", "-X", "importtime", *RUNNER[1:], str(pyz), "--spec", str(spec), src, str(out)],
+        capture_output=True,
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 0, err
+    assert "not available here" not in err  # the codec package is found without site (python3-zstandard)
+    assert kdump_layout.read(str(out)).dumped[0] == 0x100
+    modules = {line.split("|")[-1].strip() for line in err.splitlines() if line.startswith("import time:")}
+    assert "layoutc.dump.dumper" in modules
+    assert not modules & set(NOT_AT_START_UP), sorted(modules & set(NOT_AT_START_UP))
 
 
 def test_progress_when_asked(tmp_path: Path, make_vmcore: Any) -> None:
