@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
+import struct
+
 import kernel_fixture as k
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_dump_pageclass import layout_of
@@ -59,3 +63,29 @@ def test_batch_and_reference_agree(
     for c in pageclass.CLASSES:
         assert extents.normalize(got[c]) == extents.normalize(ref[c]), c
         assert not keep or not extents.intersect(extents.normalize(got[c]), keep), c
+
+
+@pytest.mark.parametrize("sparse", [0, 3, 1 << 20])
+@pytest.mark.parametrize("generation", ["6.1", "6.12"])
+def test_equal32_by_candidates_and_by_columns(monkeypatch: pytest.MonkeyPatch, generation: str, sparse: int) -> None:
+    """Few candidates are checked one by one, many by the other three columns: the same pages either
+    way, also for fields that share only the compared byte with the value (near misses)."""
+    monkeypatch.setattr(pagebatch, "SPARSE", sparse)
+    lay = layout_of(generation)
+    assert lay.mapcount is not None
+    values = [v for name, v in lay.values.items() if v is not None and name != "HUGETLB_PAGE_DTOR"]
+    near = [v ^ (0xFF << 8 * ((pagebatch.key(v) + 1) % 4)) for v in values]
+    rng = random.Random(generation)
+    fields = [rng.choice([*values, *near, -1, 0, 1, rng.randrange(-(2**31), 2**31)]) for _ in range(9000)]
+    raw = bytearray(64 * len(fields))
+    for i, field in enumerate(fields):
+        struct.pack_into("<i", raw, 64 * i + lay.mapcount, field)
+    lanes = pagebatch.Lanes(bytes(raw), len(fields), 64)
+    for value in values:
+        want = sum(1 << 8 * i for i, field in enumerate(fields) if field == value)
+        assert lanes.equal32(lay.mapcount, value) == want, value
+    got: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
+    ref: dict[str, list[tuple[int, int]]] = {c: [] for c in pageclass.CLASSES}
+    pageclass._classify_batch(lay, 31, 0, len(fields), bytes(raw), ref)
+    pagebatch.classify(pageclass.Chain(lay, 31), lay, 0, len(fields), bytes(raw), got)
+    assert {c: extents.normalize(p) for c, p in got.items()} == {c: extents.normalize(p) for c, p in ref.items()}

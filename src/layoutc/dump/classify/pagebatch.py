@@ -3,9 +3,10 @@
 Each field the chain reads becomes a *lane mask*: a Python int with bit ``8 * i`` set when page ``i``
 of the batch has the property (a flag bit, bit 0 of ``mapping``, ``_mapcount`` equal to a page-type
 value, bit 0 of the tail word).  Lane masks come from strided slices of the batch
-(``raw[offset::size]``: one byte of the field per page), ``bytes.translate`` (a byte becomes 1 or 0)
-and ``int.from_bytes``; the chain is then a handful of big-int ``&``, ``|`` and ``^`` over all pages
-at once, in C.  ``_mapcount == value`` is the AND of its four bytes' equalities.
+(``raw[offset::size]``: one byte of the field per page, sliced block by block so that the struct
+pages stay in cache) and ``int.from_bytes``; the chain is then a handful of big-int ``&``, ``|`` and
+``^`` over all pages at once, in C.  ``_mapcount == value`` starts from the pages whose most telling
+byte equals the value's: a few of them are checked one by one, many by the other three bytes.
 
 Only the pages whose decision can cover more than one page go through the per-page chain
 (:class:`layoutc.dump.classify.pageclass.Chain`), in pfn order, with makedumpfile's skip over the
@@ -18,12 +19,16 @@ are removed from those masks.  Same result as ``pageclass._classify_batch`` page
 
 from __future__ import annotations
 
+import struct
+
 from layoutc.dump import extents
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from layoutc.dump.classify.pageclass import Chain, StructPageLayout
 
+S32 = struct.Struct("<i")
+SPARSE = 64  # at most this many candidates of an equal32 are checked one by one
 BLOCK = 8192  # pages whose columns are sliced together: 512 KiB of 64-byte struct pages stay in cache
 _REPEATS: dict[tuple[int, int], int] = {}
 
@@ -56,7 +61,8 @@ class Lanes:
 
     def load(self, offsets: set[int]) -> None:
         """Slice the columns at ``offsets`` now, all of them over one :data:`BLOCK` of pages before
-        the next: the same columns as :meth:`column` slices, with the block's struct pages in cache."""
+        the next: the same columns as :meth:`column` slices, with the block's struct pages in cache
+        (a batch of one block is left to :meth:`column`)."""
         raw, size, stop = self.raw, self.size, self.stop
         step = BLOCK * size
         if stop <= step:
@@ -98,18 +104,40 @@ class Lanes:
         return ((((merged & low) + low) | merged) >> 7) & self.all
 
     def equal32(self, offset: int | None, value: int | None) -> int:
-        """Pages whose signed 32-bit field at ``offset`` equals ``value``."""
+        """Pages whose signed 32-bit field at ``offset`` equals ``value``.
+
+        The candidates are the pages whose byte :func:`key` of the field is the value's; a few are
+        checked one by one (the other three columns are not sliced then), many by those columns."""
         if offset is None or value is None or not -(1 << 31) <= value < 1 << 31:
             return 0
         raw = (value & 0xFFFFFFFF).to_bytes(4, "little")
-        cols = [self.column(offset + j) for j in range(4)]
-        return self.all ^ self.nonzero([c ^ _repeat(self.n, b) if b else c for c, b in zip(cols, raw, strict=True)])
+        at = key(value)
+        hit = self.equal8(offset + at, raw[at])
+        if not hit:
+            return 0
+        if hit.bit_count() <= SPARSE:
+            unpack, size = S32.unpack_from, self.size
+            for i in _indices(hit, self.n):
+                if unpack(self.raw, i * size + offset)[0] != value:
+                    hit ^= 1 << (8 * i)
+            return hit
+        rest = [j for j in range(4) if j != at]
+        self.load({offset + j for j in rest})
+        cols = [(self.column(offset + j), raw[j]) for j in rest]
+        return hit & (self.all ^ self.nonzero([c ^ _repeat(self.n, b) if b else c for c, b in cols]))
 
     def equal8(self, offset: int | None, value: int | None, shift: int = 0) -> int:
         """Pages whose byte at ``offset`` (of the page ``shift`` further on) equals ``value``."""
         if offset is None or value is None or not 0 <= value < 256:
             return 0
         return (self.all ^ self.nonzero([self.column(offset) ^ _repeat(self.n, value)])) >> (8 * shift)
+
+
+def key(value: int) -> int:
+    """The byte of a 32-bit field that :meth:`Lanes.equal32` compares first: the first of
+    ``value``'s bytes that is neither 0 nor 0xFF (the bytes most fields have), else byte 0."""
+    raw = (value & 0xFFFFFFFF).to_bytes(4, "little")
+    return next((j for j in range(4) if raw[j] not in (0, 0xFF)), 0)
 
 
 def _indices(mask: int, n: int) -> list[int]:
@@ -183,15 +211,18 @@ def _wanted(chain: Chain, lay: StructPageLayout) -> set[int]:
         values += [val["BUDDY"], val["UNACCEPTED"]]
     wanted: set[int | None] = {lay.mapping, lay.compound_head}
     if chain.head:
-        bits += [nr for nr in range(64) if chain.head >> nr & 1]
+        head = chain.head
+        while head:
+            bits.append((head & -head).bit_length() - 1)
+            head &= head - 1
         if chain.user:
             values.append(val["HUGETLB"])
             bits.append(pg["hugetlb"])
             if val["HUGETLB"] is None and pg["hugetlb"] is None:
                 wanted.add(lay.compound_dtor)
     wanted.update(lay.flags + (nr & 0x3F) // 8 for nr in bits if nr is not None)
-    if lay.mapcount is not None and any(v is not None for v in values):
-        wanted.update(range(lay.mapcount, lay.mapcount + 4))
+    if lay.mapcount is not None:
+        wanted.update(lay.mapcount + key(v) for v in values if v is not None)
     return {offset for offset in wanted if offset is not None}
 
 
