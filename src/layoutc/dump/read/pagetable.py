@@ -4,7 +4,8 @@ Arm64 is :mod:`.arm64`, a subclass; :meth:`PageTable.from_vmcoreinfo` picks it b
 
 A 4- or 5-level page-table walk from VMCOREINFO, as makedumpfile's ``vtop4_x86_64`` does, with no
 linear shortcuts (vmemmap_base and page_offset_base are randomized by KASLR).  Translations are
-cached per mapping (2 MiB PMD pages cover 32768 struct pages each).
+cached per mapping (2 MiB PMD pages cover 32768 struct pages each); the page tables' pages are read
+once, and a 4 KiB page's walk starts at the page table found for its 2 MiB.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class PageTable:
         self.mask = ADDR_MASK & ~sme_mask
         self._cache: dict[int, Mapping | None] = {}
         self._tables: dict[int, bytes | None] = {}  # table pages read so far, by physical address
+        self._ptes: dict[int, int] = {}  # page tables (of 4 KiB pages) by the 2 MiB of va they map
 
     @classmethod
     def from_vmcoreinfo(cls, info: VmcoreInfo, read_phys: ReadPhys) -> PageTable | None:
@@ -105,8 +107,12 @@ class PageTable:
         return found
 
     def _walk(self, va: int) -> Mapping | None:
-        shifts = [48, 39, 30, 21, 12] if self.five_level else [39, 30, 21, 12]
-        table = self.root_pa
+        table = self._ptes.get(va >> 21)  # the page table of these 2 MiB, when one was walked to
+        if table is not None:
+            shifts = [12]
+        else:
+            shifts = [48, 39, 30, 21, 12] if self.five_level else [39, 30, 21, 12]
+            table = self.root_pa
         for level, shift in enumerate(shifts):
             entry = self._entry(table, (va >> shift) & 511)
             if entry is None or not entry & PRESENT:
@@ -118,6 +124,8 @@ class PageTable:
                 start = va & ~(size - 1)
                 return Mapping(start, base, size)
             table = entry & self.mask
+            if shift == 21:
+                self._ptes[va >> 21] = table
             del level
         return None
 
