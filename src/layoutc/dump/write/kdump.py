@@ -254,7 +254,7 @@ class KdumpWriter:
                     pos += size
         else:
             view = memoryview(descs)
-            offsets = array("q", itertools.accumulate(w.sizes, initial=pos))
+            offsets = array("q", list(itertools.accumulate(w.sizes, initial=pos)))  # from a list: no regrowth
             view.cast("q")[0::3] = memoryview(offsets)[:n]  # offset (zero pages: fixed below)
             view.cast("I")[2::6] = w.sizes  # size
             view[12::24] = w.kinds.translate(flag_of_kind)  # flags (< 256)
