@@ -76,11 +76,11 @@ class FilterSpec(Frozen):
 
 def loads(text: str, source: str = "<spec>") -> FilterSpec:
     """Parse and validate a filter spec from JSON text."""
-    import json  # only with --spec: not on every dump's start-up path
+    from layoutc.dump import json_scan  # only with --spec: not on every dump's start-up path
 
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicates)
-    except (json.JSONDecodeError, ValueError) as exc:
+        data = json_scan.loads(text, object_pairs_hook=_no_duplicates)
+    except ValueError as exc:  # json.JSONDecodeError is one
         raise SpecError(source, [f"not valid JSON: {exc}"]) from exc
     except RecursionError:
         raise SpecError(source, ["nested deeper than the JSON parser allows; a filter spec nests 3 levels"]) from None
