@@ -215,11 +215,9 @@ def _wanted(chain: Chain, lay: StructPageLayout) -> set[int]:
         while head:
             bits.append((head & -head).bit_length() - 1)
             head &= head - 1
-        if chain.user:
+        if chain.user:  # not compound_dtor, of the next page: read only when there are heads to look at
             values.append(val["HUGETLB"])
             bits.append(pg["hugetlb"])
-            if val["HUGETLB"] is None and pg["hugetlb"] is None:
-                wanted.add(lay.compound_dtor)
     wanted.update(lay.flags + (nr & 0x3F) // 8 for nr in bits if nr is not None)
     if lay.mapcount is not None:
         wanted.update(lay.mapcount + key(v) for v in values if v is not None)
@@ -243,7 +241,7 @@ def _multi_page(chain: Chain, lay: StructPageLayout, lanes: Lanes, slab: int, cl
     special = 0
     if chain.head:
         heads = lanes.any_bits(lay.flags, chain.head)
-        if chain.user:
+        if chain.user and heads & ~classed:  # hugetlb-ness matters only for the heads not classed yet
             if val["HUGETLB"] is not None:
                 classed |= lanes.equal32(lay.mapcount, val["HUGETLB"])
             elif pg["hugetlb"] is not None:
