@@ -11,7 +11,10 @@ from layoutc.dump import extents
 from layoutc.dump.classify import imagekeep
 from layoutc.dump.extents import Extent
 from layoutc.dump.read.elf_input import Phdr
-from layoutc.dump.read.pagetable import ReadPhys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from layoutc.dump.read.pagetable import ReadPhys
 
 STEXT = 0xFFFFFFFF81000000
 INFO = {"SYMBOL(_stext)": f"{STEXT:x}"}

@@ -14,7 +14,6 @@ from layoutc.dump.extents import Extent
 from layoutc.dump.filter_spec import FilterSpec
 from layoutc.dump.read import elf_input as elf
 from layoutc.dump.read import inputs, physmap
-from layoutc.dump.read.pagetable import ReadPhys
 from layoutc.dump.read.uts import read_utsname
 from layoutc.dump.read.vmcore_source import FileReader
 from layoutc.dump.record import Frozen, init
@@ -31,6 +30,7 @@ if TYPE_CHECKING:  # imported where used: ELF output and the dump-window census 
     from typing import TextIO
 
     from layoutc.dump.classify import windowloss
+    from layoutc.dump.read.pagetable import ReadPhys
     from layoutc.dump.read.vmcore_source import Reader
     from layoutc.dump.write import elf_output as elfout
     from layoutc.dump.write.sink import Sink

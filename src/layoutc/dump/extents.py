@@ -11,7 +11,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable
 
 
 Extent = tuple[int, int]
@@ -91,11 +91,3 @@ def bitmap_bytes(a: list[Extent], first_byte: int, nbytes: int) -> bytes:
             s += 1
     return bytes(buf)
 
-
-def chunks(a: list[Extent], limit: int) -> Iterator[Extent]:
-    """The extents of ``a`` cut into pieces of at most ``limit`` pages."""
-    for start, end in a:
-        while start < end:
-            stop = min(end, start + limit)
-            yield start, stop
-            start = stop

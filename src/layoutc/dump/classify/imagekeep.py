@@ -15,17 +15,21 @@ idle machine none does, and the lookup is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
 from layoutc.dump import extents
 from layoutc.dump.extents import Extent
 from layoutc.dump.read import kallsyms
 from layoutc.dump.read.elf_input import Phdr
-from layoutc.dump.read.pagetable import ReadPhys
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from layoutc.dump.read.pagetable import ReadPhys
+
+    Lookup = Callable[[dict[str, str], ReadPhys, int], tuple[list[Extent], list[str]]]
+
 IMAGE_CLASSES = ("cache", "cache_private", "user")
-Lookup = Callable[[dict[str, str], ReadPhys, int], tuple[list[Extent], list[str]]]
 
 
 def image_pfns(raw_info: dict[str, str], loads: Iterable[Phdr], ps: int) -> list[Extent] | None:

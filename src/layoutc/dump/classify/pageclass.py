@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import os
 import struct
-from collections.abc import Iterable, Iterator
 
 from layoutc.dump import extents
 from layoutc.dump.classify import pagebatch, pagescan
 from layoutc.dump.extents import Extent
-from layoutc.dump.read.pagetable import PageTable, ReadPhys, missing_root
+from layoutc.dump.read.pagetable import PageTable, missing_root
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
 from layoutc.dump.record import Frozen, init
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
     from typing import Any
+
+    from layoutc.dump.read.pagetable import ReadPhys
 
 DL_EXCLUDE_ZERO, DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_USER_DATA, DL_EXCLUDE_FREE = 1, 2, 4, 8, 16
 PAGE_MAPPING_ANON = 1
@@ -241,13 +243,17 @@ class MemMap:
         return value & SECTION_MAP_MASK if value & SECTION_MARKED_PRESENT else None
 
     def batches(self, present: list[Extent]) -> Iterator[tuple[int, int, bytes | None]]:
-        """``(pfn, n, struct pages)`` for the present pfns, at most one section (or 32768) at a time."""
+        """``(pfn, n, struct pages)`` for the present pfns, at most one section (or 32768) at a time.
+
+        Batches end at multiples of that size (a multiple of ``BATCH``) or where the present pfns end, never
+        inside one of makedumpfile's pfn-aligned blocks of ``BATCH`` struct pages, so :func:`compound_order`
+        sees a head's next struct page wherever makedumpfile does."""
         pps = self.pages_per_section
         limit = min(pps, CHUNK)
-        for start, end in extents.chunks(present, limit):
+        for start, end in present:
             pfn = start
             while pfn < end:
-                stop = min(end, (pfn // pps + 1) * pps)
+                stop = min(end, (pfn // limit + 1) * limit)
                 base = self.section_base(pfn // pps)
                 raw = (
                     None

@@ -24,9 +24,13 @@ import struct
 from layoutc.dump import extents
 from layoutc.dump.classify.pageclass import MemMap
 from layoutc.dump.extents import Extent
-from layoutc.dump.read.pagetable import PageTable, ReadPhys
+from layoutc.dump.read.pagetable import PageTable
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
 from layoutc.dump.record import Frozen, init
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from layoutc.dump.read.pagetable import ReadPhys
 
 WINDOW_REASON = "dump_window"
 S32 = struct.Struct("<i")

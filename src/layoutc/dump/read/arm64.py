@@ -23,8 +23,12 @@ Other configurations (16 or 64 KiB pages, 39- or 47-bit VAs) are refused up fron
 
 from __future__ import annotations
 
-from layoutc.dump.read.pagetable import U64, Mapping, PageTable, ReadPhys
+from layoutc.dump.read.pagetable import U64, Mapping, PageTable
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from layoutc.dump.read.pagetable import ReadPhys
 
 EM_AARCH64 = 183
 PAGE_SIZE = 4096

@@ -22,12 +22,19 @@ other ``relative_base + offset``; without it (7.2) an offset is relative to its 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 
 from layoutc.dump import extents
 from layoutc.dump.extents import Extent
-from layoutc.dump.read.pagetable import PageTable, ReadPhys
+from layoutc.dump.read.pagetable import PageTable
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from layoutc.dump.read.pagetable import ReadPhys
+
+    ReadVirt = Callable[[int, int], bytes | None]
 
 SECTIONS = (
     ("_stext", "_etext"),
@@ -58,7 +65,6 @@ S32 = struct.Struct("<i")
 U32 = struct.Struct("<I")
 U64 = struct.Struct("<Q")
 
-ReadVirt = Callable[[int, int], bytes | None]
 
 
 class Refused(Exception):

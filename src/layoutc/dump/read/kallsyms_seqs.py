@@ -28,7 +28,11 @@ through for the lowest index, as the walk finds it.  Anything unexpected returns
 
 from __future__ import annotations
 
-from layoutc.dump.read.kallsyms import KSYM_NAME_LEN, MAX_NAMES, ReadVirt
+from layoutc.dump.read.kallsyms import KSYM_NAME_LEN, MAX_NAMES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from layoutc.dump.read.kallsyms import ReadVirt
 
 MAX_BLOCK = 256 * (2 + KSYM_NAME_LEN)  # bytes of 256 records at most
 MAX_RUN = 64  # records named alike (``name`` or ``name.suffix``) read through at most

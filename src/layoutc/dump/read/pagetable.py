@@ -11,10 +11,15 @@ once, and a 4 KiB page's walk starts at the page table found for its 2 MiB.
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
 
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
 from layoutc.dump.record import Frozen, init
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    ReadPhys = Callable[[int, int], bytes | None]
 
 KERNEL_MAP = 0xFFFFFFFF80000000  # __START_KERNEL_map
 PRESENT = 0x1
@@ -22,7 +27,6 @@ PSE = 0x80
 ADDR_MASK = 0x000FFFFFFFFFF000  # ~0xfff0000000000fff
 U64 = struct.Struct("<Q")
 
-ReadPhys = Callable[[int, int], bytes | None]
 
 
 class Mapping(Frozen):

@@ -6,8 +6,12 @@ the release.  Used only when all five fields look sane (libkdumpfile's ``uts_loo
 
 from __future__ import annotations
 
-from layoutc.dump.read.pagetable import PageTable, ReadPhys
+from layoutc.dump.read.pagetable import PageTable
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from layoutc.dump.read.pagetable import ReadPhys
 
 FIELD = 65  # __NEW_UTS_LEN + 1
 FIELDS = 6  # sysname, nodename, release, version, machine, domainname

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import bisect
 import itertools
-import re
 import struct
 import sys
 import time
 from array import array
-from collections.abc import Iterable
 
 from layoutc.dump import extents
 from layoutc.dump.errors import SinkFault
@@ -29,6 +27,8 @@ from layoutc.dump.write.encode import PACKED, ZERO, PageWindow
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from layoutc.dump.write.sink import Sink
 
 DISK_DUMP_HEADER = struct.Struct("<8si65s65s65s65s65s65s6xqqIiiIIIIIIi")  # 464 bytes
@@ -38,7 +38,7 @@ KDUMP_SIGNATURE = b"KDUMP   "
 HEADER_VERSION = 6
 UNKNOWN = b"unknown"
 FLUSH_BYTES = 1 << 20
-_ZERO_RUNS = re.compile(re.escape(bytes((ZERO,))) + b"+")
+_ZERO = bytes((ZERO,))
 ZEROS_CHUNK = 1 << 20
 
 
@@ -259,21 +259,22 @@ class KdumpWriter:
             view.cast("I")[2::6] = w.sizes  # size
             view[12::24] = w.kinds.translate(flag_of_kind)  # flags (< 256)
             view.release()
-        first = w.kinds.find(ZERO)  # memchr: most windows have no zero page, or start their runs late
-        if first >= 0:
+        kinds = w.kinds
+        a = kinds.find(ZERO)  # memchr: most windows have no zero page, or start their runs late
+        if a >= 0:
             zero_desc = self.zero_desc
-            for run in _ZERO_RUNS.finditer(w.kinds, first):  # zero pages come in runs: one slice each
-                a, b = run.span()
+            while a >= 0:  # zero pages come in runs: one slice each
+                b = n - len(kinds[a:].lstrip(_ZERO))
                 descs[a * PAGE_DESC.size : b * PAGE_DESC.size] = zero_desc * (b - a)
+                a = kinds.find(ZERO, b)
         return descs
 
     def flush(self) -> None:
         """Write buffered data, then its descriptors; afterwards they count as committed."""
         if self._data:
-            # A window's payload is already one buffer: no extra copy unless several are pending.
-            data = self._data[0] if len(self._data) == 1 else b"".join(self._data)
+            # Each window's payload is one buffer; several go out in one pwritev, not joined first.
             try:
-                self.sink.write_at(self._data_pos, data)
+                self.sink.write_parts_at(self._data_pos, self._data)
             except SinkFault as exc:
                 self._commit_partial(exc.offset if self.sink.seekable else self._data_pos)
                 raise

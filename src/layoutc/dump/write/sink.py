@@ -41,6 +41,10 @@ if TYPE_CHECKING:  # a protocol for the type checker alone: importing typing cos
             """Place ``data`` at ``offset`` of the logical output file."""
             ...
 
+        def write_parts_at(self, offset: int, parts: list[bytes]) -> None:
+            """``write_at(offset, b"".join(parts))``, without the join where the sink can."""
+            ...
+
         def read_at(self, offset: int, size: int) -> bytes:
             """Read back bytes already written (regular files only)."""
             ...
@@ -49,6 +53,9 @@ if TYPE_CHECKING:  # a protocol for the type checker alone: importing typing cos
             """Close the output; ``publish``: the dump is settled (finished or marked INCOMPLETE), so
             write the flattened end marker and give the file its name."""
             ...
+
+
+IOV_PARTS = 512  # at most this many buffers in one pwritev (IOV_MAX is 1024 on Linux)
 
 
 class _Budget:
@@ -85,6 +92,20 @@ class FileSink:
             if n == 0:
                 raise SinkFault(offset + done, "write returned 0")
             done += n
+
+    def write_parts_at(self, offset: int, parts: list[bytes]) -> None:
+        """One pwritev for the parts (a window's payloads, up to FLUSH_BYTES): no join, no copy of them."""
+        total = sum(map(len, parts))
+        if len(parts) > IOV_PARTS:
+            self.write_at(offset, b"".join(parts))
+            return
+        self._budget.check(offset, total)
+        try:
+            done = os.pwritev(self._fd, parts, offset)
+        except OSError:
+            done = 0  # write_at reports the fault at its offset
+        if done < total:  # short (a full disk, a signal): the rest as write_at writes, and faults, it
+            self.write_at(offset + done, memoryview(b"".join(parts))[done:])
 
     def read_at(self, offset: int, size: int) -> bytes:
         return os.pread(self._fd, size, offset)
@@ -126,6 +147,9 @@ class FlatSink:
         self._budget.check(offset, len(data))
         self._emit(FLAT_DATA_HEADER.pack(offset, len(data)))
         self._emit(data)
+
+    def write_parts_at(self, offset: int, parts: list[bytes]) -> None:
+        self.write_at(offset, b"".join(parts))
 
     def read_at(self, offset: int, size: int) -> bytes:
         raise SinkFault(offset, "internal error: a flattened stream cannot be read back")
