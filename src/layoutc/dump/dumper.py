@@ -119,7 +119,9 @@ def _run(opts: Options, reader: Reader, out: targets.OutputTarget) -> Result:
     notes: list[str] = list(vmcore.warnings)
     auto = {"nodata": list(pmap.nodata), "truncated_source": pmap.beyond(vmcore.file_size)}
     read = physmap.PhysReader(pmap, reader).read
-    classes, level, class_notes = pageclass.for_dump(vmcore.vmcoreinfo, read, present, ps, opts.spec.dump_level)
+    classes, level, class_notes = pageclass.for_dump(
+        vmcore.vmcoreinfo, read, present, ps, opts.spec.dump_level, workers=opts.workers
+    )
     classes, image_notes = imagekeep.hold_back(vmcore.vmcoreinfo, vmcore.loads, read, ps, classes)
     notes += class_notes + image_notes
     auto.update(classes)

@@ -14,6 +14,8 @@ ends them when it stops reading their pipes.
 
 from __future__ import annotations
 
+import os
+
 from layoutc.dump.errors import Interrupted
 
 TYPE_CHECKING = False
@@ -68,6 +70,14 @@ def for_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
+
+
+def stop(pid: int) -> None:
+    """End worker process ``pid`` (SIGTERM, which workers take with the default action); gone already is fine."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
 
 
 def _raise_pending() -> None:

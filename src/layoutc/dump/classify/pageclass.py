@@ -243,25 +243,26 @@ class MemMap:
         return value & SECTION_MAP_MASK if value & SECTION_MARKED_PRESENT else None
 
     def batches(self, present: list[Extent]) -> Iterator[tuple[int, int, bytes | None]]:
-        """``(pfn, n, struct pages)`` for the present pfns, at most one section (or 32768) at a time.
+        """``(pfn, n, struct pages)`` for the present pfns, at most one section (or 32768) at a time."""
+        for pfn, n in self.spans(present):
+            yield pfn, n, self.read(pfn, n)
 
-        Batches end at multiples of that size (a multiple of ``BATCH``) or where the present pfns end, never
-        inside one of makedumpfile's pfn-aligned blocks of ``BATCH`` struct pages, so :func:`compound_order`
-        sees a head's next struct page wherever makedumpfile does."""
-        pps = self.pages_per_section
-        limit = min(pps, CHUNK)
+    def spans(self, present: list[Extent]) -> Iterator[tuple[int, int]]:
+        """The batches' ``(pfn, n)``: they end at multiples of a section (or 32768) or where the present pfns
+        end, never inside one of makedumpfile's pfn-aligned blocks of ``BATCH`` struct pages, so
+        :func:`compound_order` sees a head's next struct page wherever makedumpfile does."""
+        limit = min(self.pages_per_section, CHUNK)
         for start, end in present:
             pfn = start
             while pfn < end:
                 stop = min(end, (pfn // limit + 1) * limit)
-                base = self.section_base(pfn // pps)
-                raw = (
-                    None
-                    if base is None
-                    else self.table.read(base + pfn * self.struct_size, (stop - pfn) * self.struct_size)
-                )
-                yield pfn, stop - pfn, raw
+                yield pfn, stop - pfn
                 pfn = stop
+
+    def read(self, pfn: int, n: int) -> bytes | None:
+        """The struct pages of ``[pfn, pfn + n)``, inside one section; None when they cannot be read."""
+        base = self.section_base(pfn // self.pages_per_section)
+        return None if base is None else self.table.read(base + pfn * self.struct_size, n * self.struct_size)
 
 
 def _numpy() -> Any:
@@ -282,6 +283,7 @@ def classify(
     level: int,
     vectorize: bool | None = None,
     keep: list[Extent] | None = None,
+    workers: int = 1,
 ) -> Classes:
     """Exclusion extents per class for the present pfns (makedumpfile's decision chain).
 
@@ -289,7 +291,8 @@ def classify(
     ``vectorize=True`` runs it through numpy (``pagescan``) instead, when numpy is importable.
     ``keep`` (normalized pfn extents): pages no class may take, whatever their struct pages say;
     the chain still decides (and skips) as makedumpfile's does, and these pages are cut out of
-    what it excludes.
+    what it excludes. ``workers`` > 1: the batches are split between that many processes
+    (:mod:`.forked`); the same result.
     """
     applied, notes = capabilities(info, level)
     if applied < 0:
@@ -298,22 +301,36 @@ def classify(
     assert size is not None and flags_off is not None
     lay = StructPageLayout.from_info(info, size, flags_off)
     memmap = MemMap(info, table, page_size, size)
-    found: dict[str, list[Extent]] = {c: [] for c in CLASSES}
-    unread = 0
     np: Any = _numpy() if vectorize else None
     chain = Chain(lay, applied)
-    for pfn, n, raw in memmap.batches(present):
-        if raw is None:
-            unread += n
-        elif np is None:
-            pagebatch.classify(chain, lay, pfn, n, raw, found, keep)
-        else:
-            pagescan.classify(np, lay, applied, pfn, n, raw, found)
-    if keep and np is not None:
-        found = {c: extents.subtract(extents.normalize(p), keep) for c, p in found.items()}
+
+    def run(spans: list[tuple[int, int]]) -> tuple[dict[str, list[Extent]], int]:
+        found: dict[str, list[Extent]] = {c: [] for c in CLASSES}
+        unread = 0
+        for pfn, n in spans:
+            raw = memmap.read(pfn, n)
+            if raw is None:
+                unread += n
+            elif np is None:
+                pagebatch.classify(chain, lay, pfn, n, raw, found, keep)
+            else:
+                pagescan.classify(np, lay, applied, pfn, n, raw, found)
+        if keep and np is not None:
+            found = {c: extents.subtract(extents.normalize(p), keep) for c, p in found.items()}
+        return {c: extents.normalize(p) for c, p in found.items() if p}, unread
+
+    spans = list(memmap.spans(present))
+    if workers > 1 and len(spans) > 1:
+        from layoutc.dump.classify import forked
+
+        parts = forked.split(run, [spans[k::workers] for k in range(workers)])
+    else:
+        parts = [run(spans)]
+    found = {c: extents.normalize([e for got, _ in parts for e in got.get(c, ())]) for c in CLASSES}
+    unread = sum(n for _, n in parts)
     if unread:
         notes.append(f"{unread} struct pages could not be read; those pages are kept")
-    return Classes({c: extents.normalize(p) for c, p in found.items() if p}, applied, tuple(notes))
+    return Classes({c: p for c, p in found.items() if p}, applied, tuple(notes))
 
 
 def _classify_batch(
@@ -443,6 +460,7 @@ def for_dump(
     page_size: int,
     level: int,
     keep: list[Extent] | None = None,
+    workers: int = 1,
 ) -> tuple[dict[str, list[Extent]], int, list[str]]:
     """Pages to exclude per class at ``level``, the level actually applied, and notes; no class takes
     a page of ``keep``."""
@@ -459,5 +477,5 @@ def for_dump(
     if table is None:
         applied, notes = capabilities(info, level)
         return {}, level & DL_EXCLUDE_ZERO, notes
-    classes = classify(info, table, present, page_size, level, keep=keep)
+    classes = classify(info, table, present, page_size, level, keep=keep, workers=workers)
     return classes.excluded(classes.level), classes.level | (level & DL_EXCLUDE_ZERO), list(classes.notes)

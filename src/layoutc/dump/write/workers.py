@@ -139,13 +139,8 @@ def _read_exactly(fd: int, size: int) -> bytes:
 
 def _reap(children: list[tuple[int, int]]) -> None:
     """Close the pipes and wait for the children: a child still writing gets EPIPE and exits."""
-    import signal
-
     for pid, fd in children:
         os.close(fd)
-        try:
-            os.kill(pid, signal.SIGTERM)  # exited already, or stopped early: it has nothing left to say
-        except ProcessLookupError:
-            pass
+        interrupt.stop(pid)  # exited already, or stopped early: it has nothing left to say
     for pid, _fd in children:
         os.waitpid(pid, 0)
