@@ -10,6 +10,7 @@ its part run here instead: a slower dump, never a different one.
 
 from __future__ import annotations
 
+import gc
 import marshal
 import os
 
@@ -26,6 +27,7 @@ LENGTH = 8  # bytes of the little-endian length in front of a result
 def split(run: Callable[[Any], Any], parts: Sequence[Any]) -> list[Any]:
     """``[run(p) for p in parts]``, the parts after the first in forked children at the same time."""
     children: list[tuple[int, int]] = []  # (pid, read end)
+    gc.freeze()  # the parent's objects out of every collection: a child's collector would copy their pages
     try:
         for part in parts[1:]:
             read_end, write_end = os.pipe()

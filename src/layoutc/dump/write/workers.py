@@ -16,6 +16,7 @@ children compress, which is the bound on memory: at most a pipe's worth of windo
 
 from __future__ import annotations
 
+import gc
 import os
 import struct
 from array import array
@@ -41,6 +42,7 @@ Job = tuple[Piece, int, int]  # a window: its piece, first pfn, pages
 def windows(physmap: PhysMap, path: str, jobs: Sequence[Job], encoder: Encoder, workers: int) -> Iterator[PageWindow]:
     """Encoded windows of ``jobs``, in order, compressed by ``workers`` children reading ``path``."""
     children: list[tuple[int, int]] = []  # (pid, read end)
+    gc.freeze()  # the parent's objects out of every collection: a child's collector would copy their pages
     try:
         for index in range(workers):
             read_end, write_end = os.pipe()
