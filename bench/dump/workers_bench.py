@@ -29,10 +29,12 @@ from device_command import command  # noqa: E402
 
 
 def run(cmd: list[str], out: Path) -> tuple[float, float, bytes]:
-    """Wall time, CPU (of the dumper and its workers: wait4's rusage counts reaped children) and the output."""
+    """Wall time, CPU (of the dumper and its workers: wait4's rusage counts reaped children) and the output.
+
+    Started through ``/usr/bin/time`` (a small process), not forked from this one, which holds outputs."""
     out.unlink(missing_ok=True)
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(["/usr/bin/time", "-f", "", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - start
     proc.returncode = os.waitstatus_to_exitcode(status)

@@ -4,13 +4,13 @@
     .venv/bin/python bench/dump/workload_bench.py .cache/lab/vmcores/workload/*.vmcore \\
         --mdf "sh bench/dump/sid-makedumpfile.sh" --rounds 5
 
-Each round runs, back to back on the same warm file: makedumpfile ``-c``, ours zlib, makedumpfile
-``-z``, ours zstd (ours: the zipapp with a filter spec under Debian's interpreter, no numpy, run as
-``capture.sh`` runs it: ``device_command.py``).  CPU is user + system of the process
-(wait4's rusage), peak RSS its maximum resident set; the table has medians, ratios ours /
-makedumpfile with the same codec, and the load average
-(1 min) seen before the first and after the last round.  On a kernel whose VMCOREINFO says
-``OFFSET(page.compound_info)`` makedumpfile reads a sparse copy of the vmcore with that entry
+After one untimed run of each (to warm the page cache of the file each reads), each round runs,
+back to back: makedumpfile ``-c``, ours zlib, makedumpfile ``-z``, ours zstd (ours: the zipapp
+with a filter spec under Debian's interpreter, no numpy, run as ``capture.sh`` runs it:
+``device_command.py``).  CPU is user + system of the process (wait4's rusage), peak RSS its
+maximum resident set; the table has medians, ratios ours / makedumpfile with the same codec, and
+the load average (1 min) seen before the first and after the last round.  On a kernel whose
+VMCOREINFO says ``OFFSET(page.compound_info)`` makedumpfile reads a sparse copy of the vmcore with that entry
 renamed ``compound_head`` in place (all its fix f50c015 changes; ``-i`` would also drop
 ``NUMBER(phys_base)``, which these guests need).  Every output of ours is compared with makedumpfile's from
 block 1 on (block 0 holds the utsname and the time): ``same`` or the first differing offset.
@@ -38,22 +38,29 @@ BLOCK = 4096
 
 
 def timed(cmd: list[str], out: Path) -> tuple[Run, bytes]:
-    """Wall time, CPU (user + system, microseconds from wait4's rusage: /usr/bin/time prints hundredths, 3 % of
-    a 0.3 s zstd dump), peak RSS and the output of one run."""
+    """Wall time, CPU, peak RSS and the output of one run.
+
+    The command runs under ``/usr/bin/time`` (a small process: a child forked from this one, which holds
+    outputs of hundreds of MiB, would carry that peak RSS through its exec and spend system time unmapping
+    it), which reports the peak RSS; the CPU (user + system) is wait4's rusage of ``time``, which counts the
+    command it waited for, in microseconds (``time`` prints hundredths: 3 % of a 0.3 s zstd dump)."""
     if out.exists():
         out.unlink()
+    stats = out.with_suffix(".time")
     with tempfile.TemporaryFile() as err:
         start = time.monotonic()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(["/usr/bin/time", "-o", str(stats), "-f", "%M", *cmd], stdout=subprocess.DEVNULL,
+                                stderr=err)  # fmt: skip
         _pid, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
             err.seek(0)
             raise SystemExit(f"{shlex.join(cmd)} failed:\n{err.read().decode()[-2000:]}")
+    rss = int(stats.read_text().split()[-1])
     data = out.read_bytes()
     out.unlink()
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, len(data)), data
+    return Run(wall, usage.ru_utime + usage.ru_stime, rss, len(data)), data
 
 
 def same(ours: bytes, ref: bytes) -> str:
@@ -97,6 +104,10 @@ def bench(path: str, pyz: Path, mdf: list[str], rounds: int, level: int, work: P
     }
     runs: dict[str, list[Run]] = {k: [] for k in rows}
     verdict: dict[str, str] = {}
+    # One untimed run of each first: on 7.x makedumpfile reads a copy, so its runs warm the copy's page cache and
+    # not the vmcore's, and twelve 3 GiB vmcores do not all stay cached; a cold read costs system time.
+    for cmd in rows.values():
+        timed(cmd, out)
     before = load()
     for _ in range(rounds):
         outputs: dict[str, bytes] = {}
