@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Measure what the dumper adds to a crash initramfs: the zipapp and a minimal interpreter set.
 
-Builds the zipapp, runs one dump with Debian's /usr/bin/python3 (``-I -S``: no site-packages) and
+Builds the zipapp, runs one dump as capture.sh does (Debian's /usr/bin/python3 ``-I -S -c``: no site-packages) and
 ``-X importtime``, resolves every imported module to its file (source and .pyc) and the shared
 libraries they link, and reports sizes per Debian package (python3.11-minimal, libpython3.11-stdlib...).
 
@@ -67,12 +67,18 @@ def main() -> int:
             capture_output=True,
         )
         src = vmcore_fixtures.standard().write(str(Path(tmp) / "vmcore"))
-        # The real command line, as in the initramfs: -I (isolated) -S (no site-packages).
+        spec = Path(tmp) / "filter.json"
+        spec.write_text('{"schema_version": 1, "dump_level": 31, "compression": "zlib"}')
+        # The real command line, as capture.sh runs it in the crash initramfs (layoutc.dump.zipapp.RUNNER),
+        # with a filter spec.
+        from layoutc.dump.zipapp import RUNNER
+
         proc = subprocess.run(
-            ["/usr/bin/python3", "-I", "-S", "-X", "importtime", str(pyz), "--quiet", src, str(Path(tmp) / "out")],
+            ["/usr/bin/python3", "-X", "importtime", *RUNNER[1:], str(pyz), "--quiet", "--spec", str(spec), src,
+             str(Path(tmp) / "out")],
             capture_output=True,
             text=True,
-        )
+        )  # fmt: skip
         modules = [line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line]
         modules = [m for m in modules if m and not m.startswith(("layoutc", "__main__"))]
         resolved = subprocess.run(
