@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from conftest import run_dump
+from layoutc.dump.zipapp import RUNNER
 from layoutc.lab.image import crashrd, pyrt
 
 
@@ -29,3 +30,12 @@ def test_two_workers_dump_on_the_shipped_modules_alone(tmp_path: Path, make_vmco
     one = tmp_path / "one"
     assert run_dump(src, str(one)).returncode == 0
     assert out.read_bytes()[4096:] == one.read_bytes()[4096:]  # block 0 holds the dump time
+    # and as capture.sh runs it (zipapp.RUNNER: -I -S -c, a filter spec read by json_scan's _json)
+    spec = tmp_path / "filter.json"
+    spec.write_text('{"schema_version": 1, "dump_level": 1, "compression": "zlib"}')
+    device = tmp_path / "device"
+    proc = subprocess.run([str(root / "usr/bin/python3"), *RUNNER[1:], str(pyz), "--quiet", "--workers", "2", "--spec",
+                           str(spec), src, str(device)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+                          cwd="/", timeout=120, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert device.read_bytes()[4096:] == one.read_bytes()[4096:]
