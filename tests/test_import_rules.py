@@ -28,8 +28,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "frontend": frozenset({"diagnostics", "kernel", "model", "resources"}),  # kernel: the cmdline tokenizer
     "importer": frozenset({"devicetree", "diagnostics", "frontend", "kernel", "model", "writer"}),  # reads fdt.dtb
     "solve": frozenset({"diagnostics", "kernel", "model"}),
-    # devicetree: the crash kernel's DT edit; initramfs: what the distribution's crash initramfs hooks ship
-    "render": frozenset({"devicetree", "initramfs", "kernel", "model", "resources"}),
+    # devicetree: the crash kernel's DT edit; initramfs: what the distribution's crash initramfs hooks ship;
+    # dump: the dumper's command line, which capture.sh runs (layoutc.dump.zipapp.RUNNER)
+    "render": frozenset({"devicetree", "dump", "initramfs", "kernel", "model", "resources"}),
     "writer": frozenset({"model"}),  # model: the install plan it lays (model.install_plan)
     "install": frozenset({"model", "render"}),  # where each rendered artifact goes in a root
     # the crash initramfs plan: the dumper (its zipapp, codecs), the capability table and the sizing model
