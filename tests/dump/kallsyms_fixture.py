@@ -13,10 +13,30 @@ offsets (``relative_base - 1 - offset`` for image symbols, absolute values for p
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 
 MULTI = {1: b"T_", 2: b"__", 3: b"start", 4: b"bss_", 5: b"D_"}
 NUM, BASE, OFFSETS, NAMES, TABLE, INDEX = 0x0, 0x8, 0x100, 0x400, 0x1000, 0x1A00  # names end at the token table
 SIZE = 0x2000  # whole pages
+
+TABLE_VA = 0xFFFFFFFF82000000  # where the tests' tables sit
+IMAGE_VA = 0xFFFFFFFF81000000  # _stext of the tests' kernel image
+# the section bounds the hold-back reads, at a 6.1 x86_64 image's offsets, in kallsyms order
+SECTIONS = [
+    ("_stext", "T", IMAGE_VA),
+    ("_etext", "T", IMAGE_VA + 0xE01EF2),
+    ("__start_rodata", "D", IMAGE_VA + 0x1000000),
+    ("__end_rodata", "D", IMAGE_VA + 0x1827000),
+    ("_sdata", "D", IMAGE_VA + 0x1A00000),
+    ("_edata", "D", IMAGE_VA + 0x1C45E00),
+    ("__bss_start", "B", IMAGE_VA + 0x22B1000),
+    ("__bss_stop", "B", IMAGE_VA + 0x2800000),
+]
+# the 6.1 vmcores' decrypted bss: its unused part ends where bss does, on a 2 MiB boundary
+DECRYPTED = [
+    ("__start_bss_decrypted_unused", "B", IMAGE_VA + 0x2603000),
+    ("__end_bss_decrypted", "B", IMAGE_VA + 0x2800000),
+]
 
 
 def tokens() -> list[bytes]:
@@ -137,3 +157,12 @@ def build_ordered(
     named = ["names", "num_syms", "token_table", "token_index", "offsets"] + (["relative_base"] if fmt == "6.1" else [])
     info = {f"SYMBOL(kallsyms_{k})": f"{base + at[k]:x}" for k in named}
     return info, bytes(blob), at
+
+
+def memory(blob: bytes, base: int = TABLE_VA) -> Callable[[int, int], bytes | None]:
+    """A kernel-virtual reader of ``blob`` placed at ``base``."""
+
+    def read(va: int, n: int) -> bytes | None:
+        return blob[va - base : va - base + n] if base <= va and va - base + n <= len(blob) else None
+
+    return read

@@ -15,29 +15,11 @@ from hypothesis import strategies as st
 from layoutc.dump.read import kallsyms
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
 
-BASE = 0xFFFFFFFF82000000
-IMAGE = 0xFFFFFFFF81000000
-SYMS = [
-    ("_stext", "T", IMAGE),
-    ("startup_64", "T", IMAGE),
-    ("_etext", "T", IMAGE + 0xE01EF2),
-    ("__start_rodata", "D", IMAGE + 0x1000000),
-    ("__end_rodata", "D", IMAGE + 0x1827000),
-    ("_sdata", "D", IMAGE + 0x1A00000),
-    ("_edata", "D", IMAGE + 0x1C45E00),
-    ("__bss_start", "B", IMAGE + 0x22B1000),
-    ("idt_table", "B", IMAGE + 0x22B4000),
-    ("__bss_stop", "B", IMAGE + 0x2800000),
-]
-# the 6.1 vmcores' decrypted bss: its unused part ends where bss does, on a 2 MiB boundary
-DECRYPTED = [("__start_bss_decrypted_unused", "B", IMAGE + 0x2603000), ("__end_bss_decrypted", "B", IMAGE + 0x2800000)]
-
-
-def memory(blob: bytes, base: int = BASE) -> kallsyms.ReadVirt:
-    def read(va: int, n: int) -> bytes | None:
-        return blob[va - base : va - base + n] if base <= va and va - base + n <= len(blob) else None
-
-    return read
+BASE, IMAGE = kf.TABLE_VA, kf.IMAGE_VA
+SYMS = [*kf.SECTIONS[:1], ("startup_64", "T", IMAGE), *kf.SECTIONS[1:7], ("idt_table", "B", IMAGE + 0x22B4000),
+        *kf.SECTIONS[7:]]  # fmt: skip
+DECRYPTED = kf.DECRYPTED
+memory = kf.memory
 
 
 def table(fmt: str, syms: list[tuple[str, str, int]] = SYMS) -> tuple[VmcoreInfo, bytearray]:

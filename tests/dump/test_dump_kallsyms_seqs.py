@@ -15,20 +15,8 @@ from hypothesis import strategies as st
 from layoutc.dump.read import kallsyms, kallsyms_seqs
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
 
-BASE = 0xFFFFFFFF82000000
-IMAGE = 0xFFFFFFFF81000000
-SECTIONS = [
-    ("_stext", "T", IMAGE),
-    ("_etext", "T", IMAGE + 0xE01EF2),
-    ("__start_rodata", "D", IMAGE + 0x1000000),
-    ("__end_rodata", "D", IMAGE + 0x1827000),
-    ("_sdata", "D", IMAGE + 0x1A00000),
-    ("_edata", "D", IMAGE + 0x1C45E00),
-    ("__bss_start", "B", IMAGE + 0x22B1000),
-    ("__start_bss_decrypted_unused", "B", IMAGE + 0x2603000),
-    ("__bss_stop", "B", IMAGE + 0x2800000),
-    ("__end_bss_decrypted", "B", IMAGE + 0x2800000),
-]
+BASE, IMAGE = kf.TABLE_VA, kf.IMAGE_VA
+SECTIONS = [*kf.SECTIONS[:7], kf.DECRYPTED[0], *kf.SECTIONS[7:], kf.DECRYPTED[1]]
 # enough others for three marker blocks, a long name (two-byte length) and alike names among them
 FILLER = [(f"fn_{i:04d}", "t", IMAGE + 0x10 * i + 8) for i in range(700)]
 ALIKE = [("_sdata.cold", "t", IMAGE + 0x40), ("_sdata", "N", IMAGE + 0x50), ("x" * 300, "T", IMAGE + 0x60)]
@@ -37,11 +25,7 @@ PERCPU = [("__per_cpu_start", "A", 0), ("fixed_percpu_data", "A", 0x2000)]
 LAYOUTS = [(fmt, order, align) for fmt in ("6.1", "7.2") for order in ("6.2", "6.4") for align in (4, 8)]
 
 
-def memory(blob: bytes, base: int = BASE) -> kallsyms.ReadVirt:
-    def read(va: int, n: int) -> bytes | None:
-        return blob[va - base : va - base + n] if base <= va and va - base + n <= len(blob) else None
-
-    return read
+memory = kf.memory
 
 
 def ordered(
