@@ -162,7 +162,7 @@ def _run(opts: Options, reader: Reader, out: targets.OutputTarget) -> Result:
             uts=uts,
         )
         progress = Progress(extents.count(plan.keep) * ps, opts.progress)
-        stream = windows(pmap, reader, plan.keep, encoder, opts.workers)
+        stream = windows(pmap, reader, plan.keep, encoder, opts.workers, sink.shared_fd)
         result = _write(writer, sink, stream, progress, plan, present, excluded, notes)
     return result.replace(window=loss)
 

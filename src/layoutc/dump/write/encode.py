@@ -20,8 +20,19 @@ from layoutc.dump.write import compression as codecs
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from typing import Protocol
 
     from layoutc.dump.read.vmcore_source import Reader
+
+    class Placed(Protocol):
+        """A payload a worker process writes to the output itself (:class:`.workers.Placement`)."""
+
+        size: int
+
+        def place(self, offset: int) -> None: ...
+
+        def settle(self) -> None: ...
+
 
 WINDOW_PAGES = 256
 """Pages per window (1 MiB of 4 KiB pages): one read and one result each; small enough that a
@@ -35,15 +46,18 @@ PACKED = 2
 class PageWindow(Frozen):
     """Encoded pages ``[pfn, pfn + npages)``: per page a kind and a payload size."""
 
-    __slots__ = ("pfn", "npages", "kinds", "sizes", "payload")
+    __slots__ = ("pfn", "npages", "kinds", "sizes", "payload", "placed")
     pfn: int
     npages: int
     kinds: bytes  # ZERO, RAW or PACKED per page
     sizes: array[int]  # payload bytes per page (0 for ZERO)
-    payload: bytes  # the pages' payloads, concatenated
+    payload: bytes  # the pages' payloads, concatenated (empty when ``placed``)
+    placed: Placed | None  # the payload, held by the worker process that writes it to the output
 
-    def __init__(self, pfn: int, npages: int, kinds: bytes, sizes: array[int], payload: bytes) -> None:
-        init(self, pfn=pfn, npages=npages, kinds=kinds, sizes=sizes, payload=payload)
+    def __init__(
+        self, pfn: int, npages: int, kinds: bytes, sizes: array[int], payload: bytes, placed: Placed | None = None
+    ) -> None:
+        init(self, pfn=pfn, npages=npages, kinds=kinds, sizes=sizes, payload=payload, placed=placed)
 
 
 class Encoder(Frozen):
@@ -223,9 +237,15 @@ def _fill_page(page: bytes, compress: codecs.Compress | None) -> tuple[int, byte
 
 
 def windows(
-    physmap: PhysMap, reader: Reader, wanted: list[Extent], encoder: Encoder, workers: int = 1
+    physmap: PhysMap,
+    reader: Reader,
+    wanted: list[Extent],
+    encoder: Encoder,
+    workers: int = 1,
+    output_fd: int | None = None,
 ) -> Iterator[PageWindow]:
-    """Encoded windows covering ``wanted`` in pfn order."""
+    """Encoded windows covering ``wanted`` in pfn order; with several ``workers`` and an ``output_fd``
+    (:attr:`.sink.Sink.shared_fd`), each window's payload is ``placed``: the worker writes it there."""
     compress = codecs.lookup(encoder.codec_name).compress
     runs = ((piece, pfn, n) for piece, pfn, n in physmap.runs(wanted, WINDOW_PAGES))
     if workers <= 1 or not isinstance(reader, FileReader):
@@ -234,4 +254,4 @@ def windows(
         return
     from layoutc.dump.write import workers as children  # only when asked for
 
-    yield from children.windows(physmap, reader.path, list(runs), encoder, workers)
+    yield from children.windows(physmap, reader.path, list(runs), encoder, workers, output_fd)

@@ -29,6 +29,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from layoutc.dump.write.encode import Placed
     from layoutc.dump.write.sink import Sink
 
 DISK_DUMP_HEADER = struct.Struct("<8si65s65s65s65s65s65s6xqqIiiIIIIIIi")  # 464 bytes
@@ -38,6 +39,10 @@ KDUMP_SIGNATURE = b"KDUMP   "
 HEADER_VERSION = 6
 UNKNOWN = b"unknown"
 FLUSH_BYTES = 1 << 20
+PLACED_FLUSH_BYTES = 8 << 20
+"""Placed payloads (worker processes write them) are waited for less often: each wait stops the parent until
+the newest window's worker has written it, and with two workers settling every 1 MiB cost 2-3 % of the wall
+time against every 8 MiB (6.1 mixed, zstd: 1.69x against 1.74x the speed of one worker, measured)."""
 _ZERO = bytes((ZERO,))
 ZEROS_CHUNK = 1 << 20
 
@@ -139,6 +144,7 @@ class KdumpWriter:
         self._starts = [s for s, _ in keep]
         self._data_pos = self.layout.data_offset
         self._data: list[bytes] = []  # window payloads since the last flush
+        self._placed: list[Placed] = []  # payloads worker processes write, since the last flush
         self._data_len = 0
         self._descs = bytearray()
         self._first_rank = 0  # rank of the first desc in self._descs
@@ -232,6 +238,16 @@ class KdumpWriter:
 
     def _append(self, w: PageWindow, flag_of_kind: bytes) -> None:
         pos = self._data_pos + self._data_len
+        placed = w.placed
+        if placed is not None:  # a worker process writes the payload: at pos, within the budget
+            try:
+                self.sink.reserve(pos, placed.size)
+            except SinkFault:
+                self.flush()  # what the workers wrote before it stays committed
+                raise
+            placed.place(pos)
+            self._placed.append(placed)
+            self._data_len += placed.size
         self._descs += self._window_descs(w, pos, flag_of_kind)
         self.zero_pages += w.kinds.count(ZERO)
         if w.payload:
@@ -240,7 +256,7 @@ class KdumpWriter:
         self._rank += w.npages
         self._batch.append((w.pfn, w.npages))
         self.pending_pfn = w.pfn + w.npages
-        if self._data_len >= FLUSH_BYTES:
+        if self._data_len >= (PLACED_FLUSH_BYTES if self._placed else FLUSH_BYTES):
             self.flush()
 
     def _window_descs(self, w: PageWindow, pos: int, flag_of_kind: bytes) -> bytearray:
@@ -270,7 +286,19 @@ class KdumpWriter:
         return descs
 
     def flush(self) -> None:
-        """Write buffered data, then its descriptors; afterwards they count as committed."""
+        """Write buffered data, then its descriptors; afterwards they count as committed.
+
+        Payloads placed with worker processes (all of a stream's or none) are waited for instead."""
+        if self._placed:
+            try:
+                for placed in self._placed:
+                    placed.settle()
+            except SinkFault as exc:
+                self._commit_partial(exc.offset)
+                raise
+            self._placed = []
+            self._data_pos += self._data_len
+            self._data_len = 0
         if self._data:
             # Each window's payload is one buffer; several go out in one pwritev, not joined first.
             try:

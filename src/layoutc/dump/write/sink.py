@@ -37,6 +37,16 @@ if TYPE_CHECKING:  # a protocol for the type checker alone: importing typing cos
         seekable: bool
         """Whether bytes already written can be read back (a regular file)."""
 
+        @property
+        def shared_fd(self) -> int | None:
+            """A descriptor worker processes may ``pwrite`` pages to themselves (a regular file), or None."""
+            ...
+
+        def reserve(self, offset: int, size: int) -> None:
+            """Raise :class:`SinkFault` where ``size`` bytes at ``offset`` would pass the budget: the check
+            ``write_at`` makes, for bytes a worker process writes through ``shared_fd``."""
+            ...
+
         def write_at(self, offset: int, data: bytes | bytearray | memoryview) -> None:
             """Place ``data`` at ``offset`` of the logical output file."""
             ...
@@ -92,6 +102,13 @@ class FileSink:
             if n == 0:
                 raise SinkFault(offset + done, "write returned 0")
             done += n
+
+    @property
+    def shared_fd(self) -> int | None:
+        return self._fd
+
+    def reserve(self, offset: int, size: int) -> None:
+        self._budget.check(offset, size)
 
     def write_parts_at(self, offset: int, parts: list[bytes]) -> None:
         """One pwritev for the parts (a window's payloads, up to FLUSH_BYTES): no join, no copy of them."""
@@ -150,6 +167,13 @@ class FlatSink:
 
     def write_parts_at(self, offset: int, parts: list[bytes]) -> None:
         self.write_at(offset, b"".join(parts))
+
+    @property
+    def shared_fd(self) -> int | None:
+        return None  # records go out in order, through this process
+
+    def reserve(self, offset: int, size: int) -> None:
+        self._budget.check(offset, size)
 
     def read_at(self, offset: int, size: int) -> bytes:
         raise SinkFault(offset, "internal error: a flattened stream cannot be read back")

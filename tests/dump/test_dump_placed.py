@@ -1,0 +1,129 @@
+"""``--workers`` writing their own payloads (placed payloads, :mod:`layoutc.dump.write.workers`).
+
+Small windows make a fixture vmcore hundreds of windows, so each child holds windows ahead of their
+offsets, writes them out of order with the other child, and the parent waits for them often.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+from typing import Any
+
+import kdump_layout
+import pytest
+from test_dump_faults import INCOMPLETE, assert_readable
+
+from layoutc.dump import dumper
+from layoutc.dump import filter_spec as spec
+from layoutc.dump.errors import SinkFault
+from layoutc.dump.write import encode, kdump, sink, workers
+
+
+@pytest.fixture
+def small_windows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """8-page windows, one window held ahead, a wait every 4 KiB of placed data; returns the offsets placed."""
+    monkeypatch.setattr(encode, "WINDOW_PAGES", 8)
+    monkeypatch.setattr(workers, "AHEAD", 1)
+    monkeypatch.setattr(kdump, "PLACED_FLUSH_BYTES", 4096)
+    placed: list[int] = []
+    place = workers.Placement.place
+
+    def counted(self: workers.Placement, offset: int) -> None:
+        placed.append(offset)
+        place(self, offset)
+
+    monkeypatch.setattr(workers.Placement, "place", counted)
+    return placed
+
+
+@pytest.mark.parametrize("codec", ["zlib", "none"])
+def test_placed_payloads_give_one_workers_file(
+    tmp_path: Path, make_vmcore: Any, small_windows: list[int], codec: str
+) -> None:
+    _, src = make_vmcore()
+    outs = []
+    for n in (1, 2, 3):
+        out = tmp_path / f"w{n}"
+        result = dumper.run(dumper.Options(src, str(out), spec=spec.FilterSpec(compression=codec), workers=n))
+        assert result.error is None
+        outs.append(out.read_bytes())
+        # one worker writes its payloads itself; with more, the children write them, placed in file order
+        assert (len(small_windows) > 100) == (n > 1) and small_windows == sorted(small_windows)
+        small_windows.clear()
+    assert outs[1] == outs[0] and outs[2] == outs[0]
+
+
+def test_a_flattened_stream_takes_the_payloads_through_the_pipes(
+    tmp_path: Path, make_vmcore: Any, small_windows: list[int]
+) -> None:
+    _, src = make_vmcore()
+    flat = spec.FilterSpec(format="flat")
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert dumper.run(dumper.Options(src, str(one), spec=flat)).error is None
+    assert dumper.run(dumper.Options(src, str(two), spec=flat, workers=2)).error is None
+    assert one.read_bytes() == two.read_bytes()
+    assert small_windows == []  # records go out in order, through the parent
+
+
+class FullDisk:
+    """``os`` as the dumper's writers see it, on a file system that is full from byte ``limit`` of the output:
+    a write reaching past it stops there, one starting there fails with ENOSPC."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def pwrite(self, fd: int, data: Any, offset: int) -> int:
+        if offset >= self.limit:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return os.pwrite(fd, memoryview(data)[: self.limit - offset], offset)
+
+    def pwritev(self, fd: int, parts: list[bytes], offset: int) -> int:
+        return self.pwrite(fd, b"".join(parts), offset)
+
+
+def test_a_full_disk_under_the_workers_keeps_what_one_worker_keeps(
+    tmp_path: Path, make_vmcore: Any, small_windows: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The children write past the offset where another child's write failed; the dump still claims only
+    pages whose data is whole, the same pages as with one worker."""
+    fx, src = make_vmcore()
+    whole = tmp_path / "whole"
+    assert dumper.run(dumper.Options(src, str(whole))).error is None
+    limit = whole.stat().st_size * 3 // 5
+    full = FullDisk(limit)
+    monkeypatch.setattr(sink, "os", full)  # the parent's writes (one worker)
+    monkeypatch.setattr(workers, "os", full)  # the children's writes (inherited by fork)
+    got = {}
+    for n in (1, 2):
+        out = tmp_path / f"w{n}"
+        result = dumper.run(dumper.Options(src, str(out), workers=n))
+        assert isinstance(result.error, SinkFault) and "No space left on device" in str(result.error)
+        assert kdump_layout.read(str(out)).status & INCOMPLETE
+        got[n] = assert_readable(str(out), fx, at_least=100)
+    assert got[2] == got[1]
+    assert small_windows  # the two-worker run placed its payloads
+
+
+def test_reserve_is_the_budget_check_of_a_write() -> None:
+    class Target:
+        final = "-"
+
+        def open(self) -> int:
+            return os.open(os.devnull, os.O_WRONLY)
+
+    file_sink = sink.FileSink(Target(), budget=8192)  # type: ignore[arg-type]
+    flat_fd = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for made in (file_sink, sink.FlatSink(flat_fd, 8192)):
+            made.reserve(4096, 4096)
+            with pytest.raises(SinkFault, match="exceed the budget of 8192 bytes"):
+                made.reserve(4096, 4097)
+        assert file_sink.shared_fd is not None and sink.FlatSink(flat_fd).shared_fd is None
+    finally:
+        file_sink.close(publish=False)
+        os.close(flat_fd)
