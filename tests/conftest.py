@@ -13,6 +13,16 @@ REPO = Path(__file__).resolve().parents[1]
 UPDATE_GOLDEN = os.environ.get("LAYOUTC_UPDATE_GOLDEN") == "1"
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    """Free disk where the suite writes (temporary files; the lab cache in the clone): a lab run needs about
+    7 GB at its peak, and a full disk shows up as failures far from their cause."""
+    import tempfile
+
+    spots = {"temporary files": Path(tempfile.gettempdir()), "the repository": REPO}
+    return "disk free: " + ", ".join(f"{os.statvfs(p).f_bavail * os.statvfs(p).f_frsize / 1e9:.1f} GB for {name}"
+                                     for name, p in spots.items())  # fmt: skip
+
+
 def assert_golden(path: Path, actual: str | bytes) -> None:
     """Compare with a golden file; LAYOUTC_UPDATE_GOLDEN=1 rewrites it (review the diff!)."""
     data = actual.encode() if isinstance(actual, str) else actual
