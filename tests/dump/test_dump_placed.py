@@ -127,3 +127,52 @@ def test_reserve_is_the_budget_check_of_a_write() -> None:
     finally:
         file_sink.close(publish=False)
         os.close(flat_fd)
+
+
+def test_a_worker_gone_makes_a_slower_dump_not_a_different_one(
+    tmp_path: Path, make_vmcore: Any, small_windows: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A child that dies holding windows it reported (killed, out of memory): the offsets sent to it find no
+    reader (EPIPE), and the parent encodes those windows and the child's later ones itself."""
+    _, src = make_vmcore()
+    one = tmp_path / "one"
+    assert dumper.run(dumper.Options(src, str(one))).error is None
+    hold = workers._Held.hold
+    held = [0]  # per child: each starts from the parent's 0
+
+    def die_on_the_third(self: workers._Held, payload: bytes) -> None:
+        hold(self, payload)
+        held[0] += 1
+        if held[0] == 3:
+            os._exit(0)
+
+    monkeypatch.setattr(workers._Held, "hold", die_on_the_third)
+    two = tmp_path / "two"
+    assert dumper.run(dumper.Options(src, str(two), workers=2)).error is None
+    assert two.read_bytes() == one.read_bytes()
+
+
+@pytest.mark.parametrize("fmt", ["kdump", "flat"])
+def test_a_worker_killed_mid_report_makes_the_same_file(
+    tmp_path: Path, make_vmcore: Any, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """Through the pipe a report of 1 MiB windows is not atomic: a child that ends inside one has that
+    window, and the rest of its share, encoded by the parent."""
+    _, src = make_vmcore()
+    flat = spec.FilterSpec(format=fmt)
+    one = tmp_path / "one"
+    assert dumper.run(dumper.Options(src, str(one), spec=flat)).error is None
+    write_all = workers._write_all
+    sent = [0]
+
+    def cut_the_second(fd: int, parts: list[bytes]) -> None:
+        sent[0] += 1
+        if sent[0] == 2:
+            os.write(fd, b"".join(parts)[:20])  # the header and part of what follows
+            os._exit(0)
+        write_all(fd, parts)
+
+    monkeypatch.setattr(workers, "_write_all", cut_the_second)
+    two = tmp_path / "two"
+    assert dumper.run(dumper.Options(src, str(two), spec=flat, workers=2)).error is None
+    assert two.read_bytes() == one.read_bytes()

@@ -61,10 +61,11 @@ def windows(
 
     With ``output_fd`` each window's payload is a :class:`Placement` the children write to that file."""
     children: list[_Child] = []
+    here = _Here(physmap, path, encoder, output_fd)
     gc.freeze()  # the parent's objects out of every collection: a child's collector would copy their pages
     try:
         for index in range(workers):
-            children.append(_Child.start(children, physmap, path, jobs[index::workers], encoder, output_fd))
+            children.append(_Child.start(children, here, jobs[index::workers]))
         for index in range(len(jobs)):
             yield children[index % workers].receive()
     finally:
@@ -73,15 +74,82 @@ def windows(
                 child.settle_all()
         finally:
             _reap(children)
+            here.close()
+
+
+class _Here:
+    """The parent's own encoder and writes: the windows of a worker that ended without sending or writing
+    them are encoded here (the codecs are deterministic: the same payload), so a worker killed (say, by the
+    crash kernel's out-of-memory killer) makes a slower dump, never a different one."""
+
+    def __init__(self, physmap: PhysMap, path: str, encoder: Encoder, out: int | None) -> None:
+        self.physmap, self.path, self.encoder, self.out = physmap, path, encoder, out
+        self.reader: FileReader | None = None
+
+    def encode(self, job: Job) -> PageWindow:
+        if self.reader is None:
+            self.reader = FileReader(self.path)
+        piece, pfn, n = job
+        compress = codecs.lookup(self.encoder.codec_name).compress
+        return self.encoder.encode(self.physmap.read(self.reader, piece, pfn, n), pfn, n, compress)
+
+    def window(self, job: Job) -> PageWindow:
+        """``job`` encoded here; placing, its payload written here at the offset the writer gives it."""
+        w = self.encode(job)
+        if self.out is None or not w.payload:
+            return w
+        return PageWindow(w.pfn, w.npages, w.kinds, w.sizes, b"", _WrittenHere(self, w.payload))
+
+    def write(self, payload: bytes, offset: int) -> tuple[int, int]:
+        """``(bytes written, errno)`` of ``payload`` written at ``offset`` of the output."""
+        assert self.out is not None
+        view, done = memoryview(payload), 0
+        while done < len(view):
+            try:
+                n = os.pwrite(self.out, view[done:], offset + done)
+            except OSError as exc:
+                return done, exc.errno or 5
+            if n == 0:
+                break
+            done += n
+        return done, 0
+
+    def close(self) -> None:
+        if self.reader is not None:
+            self.reader.close()
+            self.reader = None
+
+
+class _WrittenHere:
+    """A payload the parent encoded itself, written when the writer places it."""
+
+    __slots__ = ("here", "payload", "size", "offset", "done", "errno")
+
+    def __init__(self, here: _Here, payload: bytes) -> None:
+        self.here, self.payload, self.size = here, payload, len(payload)
+        self.offset, self.done, self.errno = -1, -1, 0
+
+    def place(self, offset: int) -> None:
+        self.offset = offset
+        self.done, self.errno = self.here.write(self.payload, offset)
+
+    def settle(self) -> None:
+        _check(self.offset, self.size, self.done, self.errno)
+
+
+def _check(offset: int, size: int, done: int, err: int) -> None:
+    if err or done < size:
+        raise SinkFault(offset + done, os.strerror(err) if err else "write returned 0")
 
 
 class Placement:
     """A window's payload that its worker writes to the output at the offset the writer gives it."""
 
-    __slots__ = ("child", "size", "offset", "done", "errno")
+    __slots__ = ("child", "job", "size", "offset", "done", "errno")
 
-    def __init__(self, child: _Child, size: int) -> None:
+    def __init__(self, child: _Child, job: Job, size: int) -> None:
         self.child = child
+        self.job = job
         self.size = size
         self.offset = -1
         self.done = -1  # bytes written, once the child has said so
@@ -91,33 +159,36 @@ class Placement:
         """Have the worker write the payload at ``offset`` (it does so when it next looks at its offsets)."""
         self.offset = offset
         self.child.unsettled.append(self)
-        os.write(self.child.offsets, OFFSET.pack(offset))
+        try:
+            os.write(self.child.offsets, OFFSET.pack(offset))
+        except OSError:  # the child is gone (EPIPE): settle() reports the payload as not written
+            pass
 
     def settle(self) -> None:
         """Return once the payload is written; :class:`.errors.SinkFault` where it is not, whole."""
         while self.done < 0 and self.child.pump():
             pass
-        if self.done < 0:
-            raise SinkFault(self.offset, "a worker process ended before writing its pages")
-        if self.errno or self.done < self.size:
-            raise SinkFault(self.offset + self.done, os.strerror(self.errno) if self.errno else "write returned 0")
+        if self.done < 0:  # the child ended holding it: encoded again here and written at its offset
+            again = self.child.here.encode(self.job).payload
+            self.done, self.errno = self.child.here.write(again, self.offset) if len(again) == self.size else (0, 5)
+        _check(self.offset, self.size, self.done, self.errno)
 
 
 class _Child:
     """The parent's end of one worker: its pid, its report pipe and (placing) its offsets pipe."""
 
-    __slots__ = ("pid", "reports", "offsets", "placing", "ahead", "unsettled", "ended")
+    __slots__ = ("pid", "reports", "offsets", "here", "jobs", "reported", "ahead", "unsettled", "ended")
 
-    def __init__(self, pid: int, reports: int, offsets: int, placing: bool) -> None:
-        self.pid, self.reports, self.offsets, self.placing = pid, reports, offsets, placing
+    def __init__(self, pid: int, reports: int, offsets: int, here: _Here, jobs: Sequence[Job]) -> None:
+        self.pid, self.reports, self.offsets, self.here, self.jobs = pid, reports, offsets, here, jobs
+        self.reported = 0  # windows the child has reported (or the parent encoded in its place)
         self.ahead: list[PageWindow | BaseException] = []  # read while settling, not asked for yet
         self.unsettled: list[Placement] = []  # placed, not reported written, in the order placed
         self.ended = False
 
     @classmethod
-    def start(
-        cls, others: list[_Child], physmap: PhysMap, path: str, jobs: Sequence[Job], encoder: Encoder, out: int | None
-    ) -> _Child:
+    def start(cls, others: list[_Child], here: _Here, jobs: Sequence[Job]) -> _Child:
+        out = here.out
         reports, report_end = os.pipe()
         _widen(report_end)
         offsets_end, offsets = os.pipe() if out is not None else (-1, -1)
@@ -126,17 +197,19 @@ class _Child:
             for fd in (reports, offsets, *(f for c in others for f in (c.reports, c.offsets))):
                 if fd >= 0:
                     os.close(fd)
-            _serve(report_end, offsets_end, physmap, path, jobs, encoder, out)
+            _serve(report_end, offsets_end, here.physmap, here.path, jobs, here.encoder, out)
         os.close(report_end)
         if offsets_end >= 0:
             os.close(offsets_end)
-        return cls(pid, reports, offsets, out is not None)
+        return cls(pid, reports, offsets, here, jobs)
 
     def receive(self) -> PageWindow:
-        """The child's next window (its failure is raised here, in the window's place)."""
+        """The child's next window (its failure is raised here, in the window's place); encoded here when
+        the child has ended without it."""
         while not self.ahead:
             if not self.pump():
-                raise RuntimeError("a worker process ended before sending all its windows")
+                self.reported += 1
+                return self.here.window(self.jobs[self.reported - 1])
         got = self.ahead.pop(0)
         if isinstance(got, BaseException):
             raise got
@@ -146,33 +219,43 @@ class _Child:
         """Read one report: a window goes to ``ahead``, WRITTEN settles the oldest placement. False at the end."""
         if self.ended:
             return False
-        head = _read_head(self.reports)
-        if not head:
+        try:
+            head = _read_head(self.reports)
+            if not head:
+                raise _Ended
+            first, npages, size = HEADER.unpack(head)
+            if npages == WRITTEN:
+                placed = self.unsettled.pop(0)
+                placed.done, placed.errno = first, size
+            elif npages == ERROR:
+                import pickle
+
+                self.ahead.append(pickle.loads(_read_exactly(self.reports, size)))
+            else:
+                self.ahead.append(self._window(first, npages, size))
+        except _Ended:  # a report cut short is dropped: its window is encoded here
             self.ended = True
             return False
-        first, npages, size = HEADER.unpack(head)
-        if npages == WRITTEN:
-            placed = self.unsettled.pop(0)
-            placed.done, placed.errno = first, size
-        elif npages == ERROR:
-            import pickle
-
-            self.ahead.append(pickle.loads(_read_exactly(self.reports, size)))
-        else:
-            self.ahead.append(self._window(first, npages, size))
         return True
 
     def _window(self, pfn: int, npages: int, size: int) -> PageWindow:
-        payload = b"" if self.placing else _read_exactly(self.reports, size)
+        placing = self.offsets >= 0
+        payload = b"" if placing else _read_exactly(self.reports, size)
         tail = _read_exactly(self.reports, 5 * npages)
         sizes = array("I")
         sizes.frombytes(tail[npages:])
-        placed = Placement(self, size) if self.placing and size else None
+        job = self.jobs[self.reported]
+        self.reported += 1
+        placed = Placement(self, job, size) if placing and size else None
         return PageWindow(pfn, npages, tail[:npages], sizes, payload, placed)
 
     def settle_all(self) -> None:
-        while self.unsettled and self.pump():
-            pass
+        """Every placed payload written, by the child or (it ended) here; failures stay for the writer's settle."""
+        for placed in list(self.unsettled):
+            try:
+                placed.settle()
+            except SinkFault:
+                pass
 
 
 def _widen(fd: int) -> None:
@@ -220,6 +303,10 @@ def _fail(fd: int, held: _Held | None, exc: BaseException) -> int:
         except (OSError, _Stopped):
             return 0  # the parent is gone, or a write failed and was reported
     return _send_error(fd, exc)
+
+
+class _Ended(Exception):
+    """A worker's report pipe ended (the worker exited or was killed), possibly inside a report."""
 
 
 class _Stopped(Exception):
@@ -315,7 +402,7 @@ def _read_exactly(fd: int, size: int) -> bytes:
     while got < size:
         more = os.read(fd, size - got)
         if not more:
-            raise RuntimeError(f"a worker process ended {size - got} bytes short of a window")
+            raise _Ended
         parts.append(more)
         got += len(more)
     return b"".join(parts)
