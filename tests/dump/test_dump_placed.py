@@ -23,9 +23,8 @@ from layoutc.dump.write import encode, kdump, sink, workers
 
 @pytest.fixture
 def small_windows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """8-page windows, one window held ahead, a wait every 4 KiB of placed data; returns the offsets placed."""
+    """8-page windows, a wait every 4 KiB of placed data; returns the offsets placed."""
     monkeypatch.setattr(encode, "WINDOW_PAGES", 8)
-    monkeypatch.setattr(workers, "AHEAD", 1)
     monkeypatch.setattr(kdump, "PLACED_FLUSH_BYTES", 4096)
     placed: list[int] = []
     place = workers.Placement.place
@@ -38,10 +37,11 @@ def small_windows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return placed
 
 
-@pytest.mark.parametrize("codec", ["zlib", "none"])
+@pytest.mark.parametrize(("codec", "ahead"), [("zlib", 1), ("none", 1), ("zlib", 3)])
 def test_placed_payloads_give_one_workers_file(
-    tmp_path: Path, make_vmcore: Any, small_windows: list[int], codec: str
+    tmp_path: Path, make_vmcore: Any, small_windows: list[int], monkeypatch: pytest.MonkeyPatch, codec: str, ahead: int
 ) -> None:
+    monkeypatch.setattr(workers, "AHEAD", ahead)
     _, src = make_vmcore()
     outs = []
     for n in (1, 2, 3):

@@ -50,6 +50,8 @@ def test_two_nodes_split_guest_ram_in_address_order() -> None:
     assert "node,nodeid=1,memdev=ram1" in argv
     assert ["-accel", "tcg", "-cpu", "max", "-smp", "1"] == argv[3:9]
     assert argv[argv.index("-serial") + 1] == "file:serial.log"
+    two = qemu.QemuBoot(Path("vmlinuz"), Path("initrd"), "console=ttyS0", m, Path("serial.log"), cpus=2)
+    assert qemu.qemu_argv(two)[7:9] == ["-smp", "2"]  # a crash kernel of two CPUs (crash.cpus: 2)
 
 
 def test_differing_firmware_map_is_carved_not_exactmapped() -> None:

@@ -397,8 +397,9 @@ def _boot_selection_problem(layout: Layout, machine: board.Machine, opts: CycleO
 def _boot(name: str, ctx: CycleContext, image: Path, cmdline: str, ram: Path,
           disks: tuple[tuple[str, Path], ...], dtb: Path | None = None) -> tuple[BootRecord, GuestOutput]:  # fmt: skip
     log = ctx.out_dir / f"serial-{name}.log"
+    cpus = ctx.rendered.profile.crash.cpus if ctx.rendered.profile else 1  # the production guest's, kept by kexec
     boot = qemu.QemuBoot(ctx.kernel.vmlinuz, image, cmdline, ctx.machine, log, ctx.opts.accel, ctx.opts.timeout,
-                     ram_path=ram, drives=disks, dtb=dtb)  # fmt: skip
+                     ram_path=ram, drives=disks, dtb=dtb, cpus=cpus)  # fmt: skip
     result = qemu.run_boot(boot)
     record = BootRecord(name, round(result.seconds, 2), result.returncode, str(log), result.argv)
     return record, parse_serial(log.read_bytes())

@@ -2,7 +2,8 @@
 
 TCG is the default: on this kind of machine ``/dev/kvm`` exists but is nested and unusable (``-cpu host``
 aborts, other models crawl). ``accel="auto"`` uses KVM only after a smoke boot on it finished within its
-timeout. ``-smp 1`` always: under TCG ``-smp 2`` once oopsed in static-key patching.
+timeout. ``-smp 1`` unless the profile's crash kernel has more CPUs (``crash.cpus``, :attr:`QemuBoot.cpus`): under TCG
+``-smp 2`` once oopsed in static-key patching.
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ class QemuBoot:
     # --system debian: the firmware (SeaBIOS) boots the first drive's MBR (bootindex 0) instead of
     # -kernel/-initrd/-append, and the guest may reboot (no -no-reboot)
     disk_boot: bool = False
+    # the guest's CPUs: the crash kernel's crash.cpus (nr_cpus= of its cmdline) where the profile asks for more
+    # than one, so the dumper's --workers meet real CPUs; else 1 (see the module's docstring)
+    cpus: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +78,7 @@ def qemu_argv(boot: QemuBoot) -> list[str]:
     machine = m.type
     if boot.ram_path is not None and not m.node_sizes:
         machine += ",memory-backend=ram0"
-    argv = [binary, "-machine", machine, *accel, "-smp", "1", "-m", f"{m.ram // (1 << 20)}M"]
+    argv = [binary, "-machine", machine, *accel, "-smp", str(boot.cpus), "-m", f"{m.ram // (1 << 20)}M"]
     for i, size in enumerate(m.node_sizes or ((m.ram,) if boot.ram_path is not None else ())):
         backend = (f"memory-backend-file,id=ram{i},size={size},mem-path={boot.ram_path}.{i},share=on"
                    if boot.ram_path is not None else f"memory-backend-ram,id=ram{i},size={size}")  # fmt: skip

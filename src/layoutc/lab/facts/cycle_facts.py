@@ -181,6 +181,29 @@ def crash_facts(res: CycleResult, layout: Layout, out: GuestOutput, opts: CycleO
             rc = line.split("capture.sh exited", 1)[1].split(";")[0].strip()
     if not opts.negative:
         res.facts.append(ok_fact("capture.sh (via capture-init.sh) exit", rc == "0", "0", str(rc)))
+    workers = _dump_workers(out.console)
+    if workers is not None:  # the layoutc dumper (makedumpfile says nothing of workers)
+        want = _nr_cpus(layout.cmdline.crash)
+        res.facts.append(ok_fact("dumper workers = the crash kernel's CPUs (nr_cpus=; capture.sh online_cpus)",
+                                 workers == want, str(want), str(workers)))  # fmt: skip
+
+
+def _dump_workers(console: str) -> int | None:
+    """N of capture.sh's "dumping with N worker(s)" line, None without one."""
+    for line in console.splitlines():
+        head, sep, _ = line.partition(" worker(s)")
+        words = head.split()
+        if sep and len(words) >= 2 and words[-2] == "with" and words[-1].isdigit():
+            return int(words[-1])
+    return None
+
+
+def _nr_cpus(cmdline: str) -> int:
+    """``nr_cpus=`` of a cmdline (1 when absent: capture.sh's default)."""
+    for word in cmdline.split():
+        if word.startswith("nr_cpus=") and word[8:].isdigit():
+            return int(word[8:])
+    return 1
 
 
 def keep_vmcore(res: CycleResult, out: GuestOutput, work: Path, k: kernels.Kernel, layout: Layout) -> None:
