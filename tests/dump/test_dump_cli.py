@@ -129,7 +129,7 @@ def test_zipapp_runs_with_an_isolated_interpreter(tmp_path: Path, make_vmcore: A
 # the archive as a script) and site, ctypes (a malloc tuning that no longer helps), pathlib, contextlib, the signal
 # module's enums, typing, dataclasses, argparse (bench/dump/RESULTS.md, "Start-up").
 NOT_AT_START_UP = ("runpy", "site", "ctypes", "pathlib", "contextlib", "signal", "importlib.util", "typing",
-                   "dataclasses", "argparse", "multiprocessing")  # fmt: skip
+                   "dataclasses", "argparse", "multiprocessing", "array", "collections")  # fmt: skip
 
 
 @pytest.mark.parametrize("codec", ["zlib", "zstd"])

@@ -14,7 +14,6 @@ import itertools
 import struct
 import sys
 import time
-from array import array
 
 from layoutc.dump import extents
 from layoutc.dump.errors import SinkFault
@@ -270,8 +269,8 @@ class KdumpWriter:
                     pos += size
         else:
             view = memoryview(descs)
-            offsets = array("q", list(itertools.accumulate(w.sizes, initial=pos)))  # from a list: no regrowth
-            view.cast("q")[0::3] = memoryview(offsets)[:n]  # offset (zero pages: fixed below)
+            offsets = struct.pack(f"{n + 1}q", *itertools.accumulate(w.sizes, initial=pos))
+            view.cast("q")[0::3] = memoryview(offsets).cast("q")[:n]  # offset (zero pages: fixed below)
             view.cast("I")[2::6] = w.sizes  # size
             view[12::24] = w.kinds.translate(flag_of_kind)  # flags (< 256)
             view.release()

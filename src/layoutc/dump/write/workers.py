@@ -30,7 +30,6 @@ from __future__ import annotations
 import gc
 import os
 import struct
-from array import array
 
 from layoutc.dump import interrupt
 from layoutc.dump.errors import SinkFault
@@ -245,8 +244,7 @@ class _Child:
         placing = self.offsets >= 0
         payload = b"" if placing else _read_exactly(self.reports, size)
         tail = _read_exactly(self.reports, 5 * npages)
-        sizes = array("I")
-        sizes.frombytes(tail[npages:])
+        sizes = memoryview(tail[npages:]).cast("I")
         job = self.jobs[self.reported]
         self.reported += 1
         placed = Placement(self, job, size) if placing and size else None
