@@ -27,6 +27,7 @@ reports an error it writes every window whose offset comes, so the parent keeps 
 
 from __future__ import annotations
 
+import errno
 import gc
 import os
 import struct
@@ -105,16 +106,7 @@ class _Here:
     def write(self, payload: bytes, offset: int) -> tuple[int, int]:
         """``(bytes written, errno)`` of ``payload`` written at ``offset`` of the output."""
         assert self.out is not None
-        view, done = memoryview(payload), 0
-        while done < len(view):
-            try:
-                n = os.pwrite(self.out, view[done:], offset + done)
-            except OSError as exc:
-                return done, exc.errno or 5
-            if n == 0:
-                break
-            done += n
-        return done, 0
+        return _pwrite_all(self.out, payload, offset)
 
     def close(self) -> None:
         if self.reader is not None:
@@ -172,7 +164,8 @@ class Placement:
             pass
         if self.done < 0:  # the child ended holding it: encoded again here and written at its offset
             again = self.child.here.encode(self.job).payload
-            self.done, self.errno = self.child.here.write(again, self.offset) if len(again) == self.size else (0, 5)
+            same = len(again) == self.size
+            self.done, self.errno = self.child.here.write(again, self.offset) if same else (0, errno.EIO)
         _check(self.offset, self.size, self.done, self.errno)
 
 
@@ -349,20 +342,24 @@ class _Held:
                 at_least -= 1
 
     def _put(self, payload: bytes, offset: int) -> None:
-        view = memoryview(payload)
-        done, err = 0, 0
-        while done < len(view):
-            try:
-                n = os.pwrite(self.out, view[done:], offset + done)
-            except OSError as exc:
-                err = exc.errno or 5
-                break
-            if n == 0:
-                break
-            done += n
+        done, err = _pwrite_all(self.out, payload, offset)
         _write_all(self.reports, [HEADER.pack(done, WRITTEN, err)])
-        if done < len(view):
+        if done < len(payload):
             raise _Stopped
+
+
+def _pwrite_all(fd: int, data: bytes, offset: int) -> tuple[int, int]:
+    """Write ``data`` at ``offset`` of ``fd``: ``(bytes written, errno)``, errno 0 unless a write failed."""
+    view, done = memoryview(data), 0
+    while done < len(view):
+        try:
+            n = os.pwrite(fd, view[done:], offset + done)
+        except OSError as exc:
+            return done, exc.errno or errno.EIO
+        if n == 0:
+            break
+        done += n
+    return done, 0
 
 
 def _send_error(fd: int, exc: BaseException) -> int:
