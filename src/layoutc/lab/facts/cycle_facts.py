@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from layoutc.kernel.cmdline import value_of
 from layoutc.kernel.sizing import ImageSizes, crash_reserve_auto, kernel_footprint
 from layoutc.lab.boot.serial import GuestOutput
 from layoutc.lab.facts import dumpcheck, procfs, windowcensus
@@ -183,7 +184,8 @@ def crash_facts(res: CycleResult, layout: Layout, out: GuestOutput, opts: CycleO
         res.facts.append(ok_fact("capture.sh (via capture-init.sh) exit", rc == "0", "0", str(rc)))
     workers = _dump_workers(out.console)
     if workers is not None:  # the layoutc dumper (makedumpfile says nothing of workers)
-        want = _nr_cpus(layout.cmdline.crash)
+        nr_cpus = value_of(layout.cmdline.crash, "nr_cpus")
+        want = int(nr_cpus) if nr_cpus is not None and nr_cpus.isdigit() else 1  # absent: capture.sh's 1
         res.facts.append(ok_fact("dumper workers = the crash kernel's CPUs (nr_cpus=; capture.sh online_cpus)",
                                  workers == want, str(want), str(workers)))  # fmt: skip
 
@@ -196,14 +198,6 @@ def _dump_workers(console: str) -> int | None:
         if sep and len(words) >= 2 and words[-2] == "with" and words[-1].isdigit():
             return int(words[-1])
     return None
-
-
-def _nr_cpus(cmdline: str) -> int:
-    """``nr_cpus=`` of a cmdline (1 when absent: capture.sh's default)."""
-    for word in cmdline.split():
-        if word.startswith("nr_cpus=") and word[8:].isdigit():
-            return int(word[8:])
-    return 1
 
 
 def keep_vmcore(res: CycleResult, out: GuestOutput, work: Path, k: kernels.Kernel, layout: Layout) -> None:
