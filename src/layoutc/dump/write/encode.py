@@ -34,6 +34,8 @@ if TYPE_CHECKING:
         def settle(self) -> None: ...
 
 
+Run = tuple[int, int, bytes]  # pages [start, end) of a window, all of them this fill page
+
 WINDOW_PAGES = 256
 """Pages per window (1 MiB of 4 KiB pages): one read and one result each; small enough that a
 page is still in the CPU cache when it is compressed (measured: slightly less CPU than 4 MiB)."""
@@ -77,20 +79,20 @@ class Encoder(Frozen):
         """Encode ``npages`` pages held in ``buf``.
 
         The pages go through the codec with ``map`` (no Python bytecode per page; the fill pages left out
-        with ``itertools.compress``); only the pages whose probe bytes all agree are looked at one by one,
-        as possible fill pages, and those found go in at their places afterwards."""
+        with ``itertools.compress``); the fill pages are found run by run (:meth:`_fill_runs`) and go in
+        among the coded pages run by run."""
         if compress is None:
             return self._encode_each(buf, pfn, npages, compress)
         ps = self.page_size
         view = memoryview(buf)
         cuts = _slices(npages, ps)
-        kinds = bytearray(bytes((PACKED,)) * npages)
-        fills = self._fill_pages(buf, npages)
+        kinds = bytearray(b"\x02") * npages  # PACKED
+        runs = self._fill_runs(buf, npages)
         plain: list[int] | None = None  # the pages that go through the codec, when not all do
-        if fills:
+        if runs:
             coded = bytearray(b"\x01") * npages
-            for i, _ in fills:
-                coded[i] = 0
+            for start, end, _ in runs:
+                coded[start:end] = bytes(end - start)
             plain = list(selected(range(npages), coded))
             packed: list[bytes | memoryview] = list(map(compress, map(view.__getitem__, selected(cuts, coded))))
         else:
@@ -102,44 +104,70 @@ class Encoder(Frozen):
                     i = plain[k] if plain is not None else k
                     kinds[i] = RAW
                     packed[k] = view[cuts[i]]
-        check = self.zero_pages
-        for i, fill in fills:  # ascending: each goes in at its place among the coded pages
-            if check and not fill[0]:
-                kinds[i] = ZERO
-                packed.insert(i, b"")
-            else:
-                kinds[i], got = _fill_page(fill, compress)
-                packed.insert(i, got)
+        if runs:
+            packed = self._among(packed, runs, kinds, compress)
         return PageWindow(pfn, npages, bytes(kinds), u32s(list(map(len, packed))), b"".join(packed))
 
-    def _fill_pages(self, buf: bytes | bytearray | memoryview, npages: int) -> list[tuple[int, bytes]]:
-        """``(index, the fill page)`` of the pages whose bytes are all equal (0x00, 0xcc, 0xff...).
+    def _among(
+        self, packed: list[bytes | memoryview], runs: list[Run], kinds: bytearray, compress: codecs.Compress
+    ) -> list[bytes | memoryview]:
+        """The payloads in page order: the coded pages' ``packed`` with each run of fill pages in its place
+        (and its kind in ``kinds``): a zero page has none (dump level bit 1), another fill page the payload
+        of its first (:func:`_fill_page`)."""
+        out: list[bytes | memoryview] = []
+        done = at = 0  # coded payloads taken, pages placed
+        for start, end, fill in runs:
+            out += packed[done : done + start - at]
+            done += start - at
+            n = end - start
+            if self.zero_pages and not fill[0]:
+                kinds[start:end] = bytes(n)  # ZERO
+                out += [b""] * n
+            else:
+                kind, got = _fill_page(fill, compress)
+                kinds[start:end] = bytes((kind,)) * n
+                out += [got] * n
+            at = end
+        out += packed[done:]
+        return out
+
+    def _fill_runs(self, buf: bytes | bytearray | memoryview, npages: int) -> list[Run]:
+        """``(start, end, the fill page)`` of the runs of pages whose bytes are all one value (0x00, 0xcc of
+        freed init memory, 0xff...), ascending, each run of one value.
 
         Only pages whose probe bytes (:func:`_probes`: the last, the middle, and others spread over the
         page) all equal the first are compared whole: on busy machines most pages start and end with the
-        same byte (0: 60-70 % of the kept pages of a slab-heavy guest) without being fill pages."""
+        same byte (0: 60-70 % of the kept pages of a slab-heavy guest) without being fill pages.  A run of
+        such pages that start with the same byte is compared in two calls whatever its length (its first
+        page with the fill page, the rest with itself one page on); page by page only when that fails."""
         ps = self.page_size
         stop = npages * ps
-        first = int.from_bytes(buf[0:stop:ps], "little")
+        firsts = bytes(buf[0:stop:ps])
+        first = int.from_bytes(firsts, "little")
         differ = 0
         for off in _probes(ps):
             differ |= first ^ int.from_bytes(buf[off:stop:ps], "little")
         same = differ.to_bytes(npages, "little")  # a 0 where every probe byte equals the first
-        fills = _fills(ps)
-        # bytes and bytearray compare in place; a memoryview (a mapped window) through a copy of the page,
-        # which is 20 times faster than its element-wise ==
-        starts = None if isinstance(buf, memoryview) else buf.startswith
-        view = memoryview(buf)
-        out: list[tuple[int, bytes]] = []
         i = same.find(0)
+        if i < 0:
+            return []
+        ends = same.translate(_NONZERO)  # a 1 where some probe byte differs: where a run of candidates ends
+        fills = _fills(ps)
+        out: list[Run] = []
         while i >= 0:
-            first_byte = buf[i * ps]
-            fill = fills[first_byte]
-            if fill is None:
-                fill = fills[first_byte] = bytes((first_byte,)) * ps
-            if starts(fill, i * ps) if starts is not None else view[i * ps : (i + 1) * ps].tobytes() == fill:
-                out.append((i, fill))
-            i = same.find(0, i + 1)
+            end = ends.find(1, i)
+            end = npages if end < 0 else end
+            while i < end:  # pages [i, j) start with the same byte
+                value = firsts[i]
+                j = end if firsts.count(value, i, end) == end - i else i + 1
+                while j < end and firsts[j] == value:
+                    j += 1
+                fill = fills[value]
+                if fill is None:
+                    fill = fills[value] = bytes((value,)) * ps
+                _add_fills(buf, i, j, fill, out)
+                i = j
+            i = same.find(0, end)
         return out
 
     def _encode_each(
@@ -187,6 +215,27 @@ class Encoder(Frozen):
         return PageWindow(pfn, npages, bytes(kinds), sizes, b"".join(out))
 
 
+def _add_fills(buf: bytes | bytearray | memoryview, i: int, j: int, fill: bytes, out: list[Run]) -> None:
+    """Add to ``out`` the pages of ``[i, j)`` that are ``fill``: the run in two compares when they all are
+    (its first page, then the rest against itself one page on), else page by page.  bytes and bytearray
+    compare in place; a memoryview (a mapped window) page by page through a copy of each page, which is 20
+    times faster than its element-wise ==."""
+    ps = len(fill)
+    if not isinstance(buf, memoryview):
+        starts = buf.startswith
+        if starts(fill, i * ps) and (j == i + 1 or starts(memoryview(buf)[i * ps : (j - 1) * ps], (i + 1) * ps)):
+            out.append((i, j, fill))
+            return
+        found = [k for k in range(i, j) if starts(fill, k * ps)]
+    else:
+        found = [k for k in range(i, j) if buf[k * ps : (k + 1) * ps].tobytes() == fill]
+    for k in found:
+        if out and out[-1][1] == k and out[-1][2] is fill:
+            out[-1] = (out[-1][0], k + 1, fill)
+        else:
+            out.append((k, k + 1, fill))
+
+
 def u32s(values: list[int]) -> memoryview:
     """``values`` as native unsigned 32-bit integers, a memoryview of format "I": what ``array("I", values)``
     holds, without the ``array`` module, whose import loads ``collections`` (1.6-1.9 ms of every dump's
@@ -216,6 +265,7 @@ def _probes(ps: int) -> tuple[int, ...]:
 
 
 _PROBES: dict[int, tuple[int, ...]] = {}
+_NONZERO = bytes([0]) + bytes([1]) * 255  # bytes.translate: 0 stays 0, any other byte becomes 1
 _FILLS: dict[int, list[bytes | None]] = {}  # page size -> a page of each byte value, made when first seen
 
 
