@@ -235,3 +235,21 @@ def test_zipapp_filters_page_classes_without_numpy(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr.decode()
     assert set(kdump_layout.read(str(out)).dumped) == kern.kept(fx, 31)
+
+
+def test_the_device_runner_keeps_the_exit_code_and_the_words(tmp_path: Path, make_vmcore: Any) -> None:
+    """zipapp.RUNNER ends the process at once after the dumper (no interpreter teardown): the exit code and what
+    was printed still come out, stdout too, which a pipe makes block-buffered."""
+    from layoutc.dump.zipapp import CRASH, RUNNER, build
+
+    pyz = tmp_path / "dump.pyz"
+    build(str(pyz), CRASH)
+    device = ["/usr/bin/python3", *RUNNER[1:], str(pyz)]
+    shown = subprocess.run([*device, "--help"], capture_output=True)
+    assert shown.returncode == 0 and b"exit codes" in shown.stdout
+    missing = subprocess.run([*device, str(tmp_path / "nope"), str(tmp_path / "out")], capture_output=True)
+    assert missing.returncode == 1 and b"No such file or directory" in missing.stderr
+    _, src = make_vmcore()
+    done = subprocess.run([*device, src, str(tmp_path / "out")], capture_output=True)
+    assert done.returncode == 0 and b"pages kept" in done.stderr
+    assert kdump_layout.read(str(tmp_path / "out")).dumped

@@ -47,11 +47,8 @@ CRASH = Zipapp("dump.pyz", ("dump",), "the crash dumper")
 DEVICE = Zipapp("layoutc-device.pyz", ("dump", "devicetree", "status"),
                 "the device tools: the dumper, the device tree tool and the status")
 PACKAGES = DEVICE.packages  # every device-side package
-MAIN = "import sys\nfrom layoutc.dump.__main__ import main\nsys.exit(main(sys.argv[1:]))\n"
-BOOTSTRAP = (
-    "import sys; sys.path.insert(0, sys.argv.pop(1)); "
-    "from layoutc.dump.__main__ import main; sys.exit(main(sys.argv[1:]))"
-)
+MAIN = "import sys\nfrom layoutc.dump.__main__ import run\nrun(sys.argv[1:])\n"
+BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv.pop(1)); from layoutc.dump.__main__ import run; run(sys.argv[1:])"
 """``python3 -c BOOTSTRAP ARCHIVE ARGS``: the dumper from ``ARCHIVE`` with ``ARGS``."""
 RUNNER = ("python3", "-I", "-S", "-c", BOOTSTRAP)
 """The command line that runs a dumper zipapp, before the archive's path and the dumper's arguments."""
@@ -59,12 +56,11 @@ SHEBANG = b"#!/usr/bin/env python3\n"
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip member can carry
 
 
-def _pyc(path: Path, name: str) -> bytes:
-    """Unchecked-hash byte code of ``path`` (PEP 552), as ``py_compile`` writes it."""
+def _pyc(source: bytes, name: str) -> bytes:
+    """Unchecked-hash byte code of ``source`` (PEP 552), as ``py_compile`` writes it."""
     import importlib.util
     from importlib._bootstrap_external import _code_to_hash_pyc  # type: ignore[attr-defined]
 
-    source = path.read_bytes()
     code = compile(source, name, "exec", dont_inherit=True)
     return bytes(_code_to_hash_pyc(code, importlib.util.source_hash(source), checked=False))
 
@@ -80,12 +76,15 @@ def archive(kind: Zipapp = DEVICE) -> bytes:
     buffer.write(SHEBANG)
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
         _member(z, "__main__.py", MAIN.encode())
-        _member(z, "layoutc/__init__.py", f'"""layoutc ({kind.name}: {kind.what})."""\n'.encode())
+        top = f'"""layoutc ({kind.name}: {kind.what})."""\n'.encode()
+        _member(z, "layoutc/__init__.py", top)
+        _member(z, "layoutc/__init__.pyc", _pyc(top, "layoutc/__init__.py"), zipfile.ZIP_STORED)
         for package in kind.packages:
             for path in sorted((layoutc / package).rglob("*.py")):
                 rel = f"layoutc/{package}/{path.relative_to(layoutc / package).as_posix()}"
-                _member(z, rel, path.read_bytes())
-                _member(z, f"{rel[:-3]}.pyc", _pyc(path, rel), zipfile.ZIP_STORED)
+                source = path.read_bytes()
+                _member(z, rel, source)
+                _member(z, f"{rel[:-3]}.pyc", _pyc(source, rel), zipfile.ZIP_STORED)
         _member(z, "layoutc/dump/filter-spec.schema.json", json.dumps(load_schema(), indent=1).encode())
     return buffer.getvalue()
 

@@ -85,13 +85,23 @@ def _zstandard_backend() -> Any:
     when the backend is not a plain extension beside it."""
     if sys.flags.no_site:
         sys.path.extend(d for d in site_dirs() if d not in sys.path)
-    from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec
+    try:  # what importlib.machinery re-exports, without importlib's own imports (warnings: 0.4 ms, measured)
+        from _frozen_importlib import ModuleSpec  # type: ignore[import-not-found,unused-ignore]
+        from _frozen_importlib_external import ExtensionFileLoader  # type: ignore[import-not-found,unused-ignore]
+        from _imp import extension_suffixes  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:  # another interpreter
+        from importlib.machinery import ExtensionFileLoader, ModuleSpec
+
+        def extension_suffixes() -> list[str]:
+            from importlib.machinery import EXTENSION_SUFFIXES
+
+            return EXTENSION_SUFFIXES
 
     for folder in sys.path:
         package = os.path.join(folder or ".", "zstandard")
         if not os.path.isfile(os.path.join(package, "__init__.py")):
             continue
-        for suffix in EXTENSION_SUFFIXES:
+        for suffix in extension_suffixes():
             path = os.path.join(package, "backend_c" + suffix)
             if os.path.isfile(path):
                 loader = ExtensionFileLoader("zstandard.backend_c", path)

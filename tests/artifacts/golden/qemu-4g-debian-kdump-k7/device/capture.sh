@@ -69,7 +69,7 @@ exec_dumper() {
     if command -v layoutc >/dev/null 2>&1; then
         exec layoutc dump --spec "$FILTER" "$R/proc/vmcore" "$1"
     else
-        exec 'python3' '-I' '-S' '-c' 'import sys; sys.path.insert(0, sys.argv.pop(1)); from layoutc.dump.__main__ import main; sys.exit(main(sys.argv[1:]))' "$R"'/usr/lib/layoutc/dump.pyz' --spec "$FILTER" "$R/proc/vmcore" "$1"
+        exec 'python3' '-I' '-S' '-c' 'import sys; sys.path.insert(0, sys.argv.pop(1)); from layoutc.dump.__main__ import run; run(sys.argv[1:])' "$R"'/usr/lib/layoutc/dump.pyz' --spec "$FILTER" "$R/proc/vmcore" "$1"
     fi
 }
 
