@@ -237,3 +237,45 @@ def test_arm64_61_arm_refused(tmp_path: Path) -> None:
     text, got = _cycle("chromebook-4g", "6.1", "arm", tmp_path)
     verdict, loaded = got["facts"]["arm.sh production verdict"], got["facts"]["kexec_crash_loaded"]
     assert verdict.status == "fail" and verdict.observed != "exit 0" and loaded.observed == "0", text
+
+
+WORKERS = "dumper workers = the crash kernel's CPUs (nr_cpus=; capture.sh online_cpus)"
+
+
+@pytest.mark.lab
+@pytest.mark.lab_more
+@pytest.mark.parametrize("panic_cpu", [0, 1])
+def test_arm64_crash_kernel_with_two_cpus_7(panic_cpu: int, tmp_path: Path) -> None:
+    """tests/lab/fixtures/profiles/arm64-chromebook-4g-2cpu.yaml (``crash.cpus: 2``): the guest runs with -smp 2,
+    the crash kernel (nr_cpus=2) brings both CPUs up through PSCI whichever CPU panicked (arm64 boots on the CPU
+    it starts on and makes it logical CPU 0: arch/arm64/kernel/setup.c smp_setup_processor_id(); there is no
+    boot CPU to keep down as on x86), and capture.sh hands the dumper two workers, which write the dump into the
+    pmem window; the cycle's facts hold as on one CPU."""
+    if shutil.which(qemu.ARM64_QEMU) is None:
+        pytest.fail("qemu-system-aarch64 missing: run sh scripts/bootstrap.sh --all (or pytest -m 'not lab')")
+    source = FIXTURES / "profiles" / "arm64-chromebook-4g-2cpu.yaml"
+    argv = [sys.executable, "-m", "layoutc.cli.main", "compile", str(source), "-o", str(tmp_path / "c")]
+    assert subprocess.run(argv, capture_output=True, timeout=120, check=False, cwd=ROOT).returncode == 0
+    report = run_lab(tmp_path / "c", kernel="7", stage="full", out_dir=tmp_path / "o",
+                     options=LabOptions(profile=source, panic_cpu=panic_cpu))  # fmt: skip
+    text = (tmp_path / "o" / "report.txt").read_text()
+    workers = {f.name: f for f in report.facts}[WORKERS]
+    assert (workers.status, workers.observed) == ("pass", "2"), text
+    log = (tmp_path / "o" / "serial-production.log").read_bytes()
+    assert f"CPU: {panic_cpu} UID".encode() in log.split(b"sysrq triggered crash", 1)[1], text  # where it panicked
+    crash = log.split(b"nr_cpus=2", 1)[0].rsplit(b"Booting Linux on physical CPU", 1)[1]
+    assert crash.startswith(f" 0x{panic_cpu:010x}".encode()), text  # the crash kernel starts there
+    assert b"smp: Brought up 1 node, 2 CPUs" in log.split(b"nr_cpus=2", 1)[1], text
+    assert report.verdict == "pass", text
+
+
+@pytest.mark.lab
+def test_the_lab_refuses_a_panic_cpu_the_guest_does_not_have(tmp_path: Path) -> None:
+    source = FIXTURES / "profiles" / "arm64-chromebook-4g-2cpu.yaml"
+    argv = [sys.executable, "-m", "layoutc.cli.main", "compile", str(source), "-o", str(tmp_path / "c")]
+    assert subprocess.run(argv, capture_output=True, timeout=120, check=False, cwd=ROOT).returncode == 0
+    with pytest.raises(LabError) as refused:
+        run_lab(tmp_path / "c", kernel="7", stage="full", out_dir=tmp_path / "o",
+                options=LabOptions(profile=source, panic_cpu=2))  # fmt: skip
+    assert refused.value.code == "usage"
+    assert str(refused.value).endswith("panic CPU 2: the guest has 2 CPU(s) (crash.cpus), numbered from 0")

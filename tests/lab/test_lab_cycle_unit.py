@@ -42,6 +42,7 @@ def test_plan_renders_shell_assignments() -> None:
     ).render()
     assert "CRASH_APPEND='console=ttyS0 memmap=272M!0x127000000'" in text
     assert "KEEP_VMCORE='1'" in text and "WINDOW_START='0x127000000'" in text and "FORCE_ARM=''" in text
+    assert "PANIC_CPU='0'" in text and "PANIC_CPU='1'" in cycle_guest.CyclePlan(panic_cpu=1).render()
 
 
 def test_qemu_argv_shared_ram_and_disks(tmp_path: Path) -> None:

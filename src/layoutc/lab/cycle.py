@@ -168,7 +168,7 @@ class CrashCycle:
         res.notes.append(
             f"device artifacts rendered from {doc.get('profile')} with recovery.upload = {' '.join(UPLOAD_ARGV)}"
         )
-        why = _boot_selection_problem(layout, machine, opts, stage, rendered)
+        why = _boot_selection_problem(layout, machine, opts, stage, rendered) or _panic_cpu_problem(opts, rendered)
         if why:
             raise LabError("usage", why)
         window = layout.dump_window
@@ -183,6 +183,7 @@ class CrashCycle:
             store=rendered.store,
             disk_label=cycle_disk.partlabel(rendered.disk_device),
             disk_fstype=rendered.disk_fstype,
+            panic_cpu=opts.panic_cpu,
         )
         disk = None
         if rendered.disk_device:
@@ -392,6 +393,14 @@ def _boot_selection_problem(layout: Layout, machine: board.Machine, opts: CycleO
     check = functools.partial(efiboot.unsupported, grub=opts.grub) if opts.efi else grubboot.unsupported
     return check(stage=stage, window_mode=str(layout.strategy.window_mode), boot_selection=str(sel),
                  negative=opts.negative, carved=bool(machine.memmap), board_cmdline=layout.board_cmdline)  # fmt: skip
+
+
+def _panic_cpu_problem(opts: CycleOptions, rendered: Rendered) -> str:
+    """Why the guest cannot panic on ``opts.panic_cpu`` ("" when it can): it has crash.cpus CPUs (:func:`_boot`)."""
+    cpus = rendered.profile.crash.cpus if rendered.profile else 1
+    if 0 <= opts.panic_cpu < cpus:
+        return ""
+    return f"panic CPU {opts.panic_cpu}: the guest has {cpus} CPU(s) (crash.cpus), numbered from 0"
 
 
 def _boot(name: str, ctx: CycleContext, image: Path, cmdline: str, ram: Path,

@@ -58,6 +58,7 @@ class LabOptions:
     grub: bool = False  # --stage full: boot through real GRUB (the grubenv one-shot), one QEMU (grubboot.py)
     efi: bool = False  # --stage full: OVMF + systemd-boot (the LoaderEntryOneShot one-shot), one QEMU (efiboot.py)
     system: str = "busybox"  # --stage boot in the busybox initramfs guest, or "debian": a Debian 12 system (system/)
+    panic_cpu: int = 0  # --stage full: the CPU the production guest panics on (a guest has crash.cpus CPUs)
 
 
 def resolve_kernel(kernel: str | Path | kernels.Kernel, arch: str = "amd64") -> kernels.Kernel:
@@ -332,7 +333,8 @@ def _run_cycle(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: boa
 
     negative = opts.negative or bool(layout.unsafe)
     copts = CycleOptions(keep_vmcore=opts.keep_vmcore, profile=opts.profile, negative=negative,
-                         timeout=opts.timeout, accel=head.accel, grub=opts.grub, efi=opts.efi)  # fmt: skip
+                         timeout=opts.timeout, accel=head.accel, grub=opts.grub, efi=opts.efi,
+                         panic_cpu=opts.panic_cpu)  # fmt: skip
     res = run_cycle(layout_dir, layout, k, machine, out_dir, copts, stage=stage)
     errors = list(res.problems)
     errors += [f"boot {b.name} timed out after {opts.timeout:.0f} s" for b in res.boots if b.returncode is None]

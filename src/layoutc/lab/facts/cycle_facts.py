@@ -53,6 +53,7 @@ class CycleOptions:
     profile: Path | None = None
     grub: bool = False  # recovery boot through real GRUB in the same QEMU (grubboot.py), not played by the host
     efi: bool = False  # through OVMF + systemd-boot and the LoaderEntryOneShot variable, one QEMU (efiboot.py)
+    panic_cpu: int = 0  # the CPU the production guest panics on (50-panic.sh; guests with crash.cpus > 1)
 
 
 @dataclass

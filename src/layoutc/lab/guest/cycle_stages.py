@@ -51,6 +51,7 @@ class CyclePlan:
     disk_label: str = ""  # disk targets: the crash partition's GPT name (disk.device by-partlabel)
     disk_fstype: str = ""
     lab_modprobe: str = ""  # modules the crash kernel's lab glue loads before capture-init.sh (cycle_arm64)
+    panic_cpu: int = 0  # the CPU 50-panic.sh panics on (0, the boot CPU, unless a test asks for another)
 
     def render(self) -> str:
         return (
@@ -59,7 +60,8 @@ class CyclePlan:
             f"CAPTURE_MODE='{self.capture_mode}'\nWINDOW_START='{self.window_start:#x}'\n"
             f"ARM_MODE='{self.arm_mode}'\nSTORE='{self.store}'\n"
             f"DISK_LABEL='{self.disk_label}'\nDISK_FSTYPE='{self.disk_fstype}'\n"
-            f"LAB_MODPROBE='{self.lab_modprobe}'\nOFFLINE_BLOCKS=''\nHOTPLUG_START=''\n"
+            f"LAB_MODPROBE='{self.lab_modprobe}'\nPANIC_CPU='{int(self.panic_cpu)}'\n"
+            f"OFFLINE_BLOCKS=''\nHOTPLUG_START=''\n"
         )
 
 
