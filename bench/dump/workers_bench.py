@@ -8,7 +8,9 @@ must be below ``--max-load`` (0.3) before every run (``--wait S`` polls up to S 
 figure is reported (exit 3) and the loads seen are printed instead.  Each round runs the zipapp
 (as ``capture.sh`` runs it: ``device_command.py``) with one worker, then with N; the outputs must be
 byte-identical.
-Reported: median wall times, their ratio (the speed-up), and the CPU time of each.
+Reported: median wall times, their ratio (the speed-up), the CPU time of each, and the pages the kernel
+scanned in direct reclaim meanwhile (``pgscan_direct``: 0 unless memory ran short). ``--evict`` drops other
+files from the page cache first (the other vmcores of a series: twelve do not fit in memory together).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from device_command import command  # noqa: E402
+from workload_bench import direct_reclaim, evict  # noqa: E402
 
 
 def run(cmd: list[str], out: Path) -> tuple[float, float, bytes]:
@@ -66,7 +69,11 @@ def main() -> int:
     p.add_argument("--wait", type=float, default=0.0,
                    help="seconds to wait, before each run, for the load to fall below --max-load (default: none)")
     p.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"))
+    p.add_argument("--evict", nargs="*", default=[], metavar="FILE",
+                   help="files to drop from the page cache first (the other vmcores of a series)")
     args = p.parse_args()
+    evict(args.evict)
+    reclaim = direct_reclaim()
     loads: list[float] = []
     walls: dict[int, list[float]] = {1: [], args.workers: []}
     cpus: dict[int, list[float]] = {1: [], args.workers: []}
@@ -94,7 +101,8 @@ def main() -> int:
     cpu_one, cpu_many = statistics.median(cpus[1]), statistics.median(cpus[args.workers])
     print(f"| {Path(args.vmcore).name} | {args.compress} | 1 worker {one:.2f} s (CPU {cpu_one:.2f}) | "
           f"{args.workers} workers {many:.2f} s (CPU {cpu_many:.2f}) | "
-          f"speed-up {one / many:.2f}x | loads {', '.join(f'{x:.2f}' for x in loads)} |")  # fmt: skip
+          f"speed-up {one / many:.2f}x | loads {', '.join(f'{x:.2f}' for x in loads)} | "
+          f"direct reclaim {direct_reclaim() - reclaim} pages |")  # fmt: skip
     return 0
 
 

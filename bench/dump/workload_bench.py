@@ -9,7 +9,12 @@ back to back: makedumpfile ``-c``, ours zlib, makedumpfile ``-z``, ours zstd (ou
 with a filter spec under Debian's interpreter, no numpy, run as ``capture.sh`` runs it:
 ``device_command.py``).  CPU is user + system of the process (wait4's rusage), peak RSS its
 maximum resident set; the table has medians, ratios ours / makedumpfile with the same codec, and
-the load average (1 min) seen before the first and after the last round.  On a kernel whose
+the load average (1 min) seen before the first and after the last round, and the pages the kernel
+scanned in direct reclaim during the rounds (``pgscan_direct``: a run short of free memory reclaims page
+cache in its own system time; anything but 0 makes that row's CPU suspect).  Before each vmcore the
+others of the series are dropped from the page cache (``POSIX_FADV_DONTNEED``): twelve 3 GiB vmcores do
+not fit in memory together, and a series that let them compete measured direct reclaim in some runs
+(7.2 mixed zstd 1.32× in the series, 1.04× alone).  On a kernel whose
 VMCOREINFO says ``OFFSET(page.compound_info)`` makedumpfile reads a sparse copy of the vmcore with that entry
 renamed ``compound_head`` in place (all its fix f50c015 changes; ``-i`` would also drop
 ``NUMBER(phys_base)``, which these guests need).  Every output of ours is compared with makedumpfile's from
@@ -93,6 +98,30 @@ def load() -> float:
     return os.getloadavg()[0]
 
 
+def direct_reclaim() -> int:
+    """Pages the kernel scanned in direct reclaim so far (/proc/vmstat ``pgscan_direct``): a process short of
+    free memory reclaims page cache itself, in its own system time, which a CPU figure then carries."""
+    try:
+        with open("/proc/vmstat") as fh:
+            for line in fh:
+                if line.startswith("pgscan_direct "):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def evict(paths: list[str]) -> None:
+    """Drop these files' pages from the page cache (``POSIX_FADV_DONTNEED``): the other vmcores of the series,
+    so that the one measured, its copy and the outputs fit in memory without reclaim."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
 def bench(path: str, pyz: Path, mdf: list[str], rounds: int, level: int, work: Path) -> list[str]:
     out = work / "out"
     renamed = renamed_copy(path, work)
@@ -109,7 +138,7 @@ def bench(path: str, pyz: Path, mdf: list[str], rounds: int, level: int, work: P
     # not the vmcore's, and twelve 3 GiB vmcores do not all stay cached; a cold read costs system time.
     for cmd in rows.values():
         timed(cmd, out)
-    before = load()
+    before, reclaim = load(), direct_reclaim()
     for _ in range(rounds):
         outputs: dict[str, bytes] = {}
         for label, cmd in rows.items():
@@ -119,7 +148,7 @@ def bench(path: str, pyz: Path, mdf: list[str], rounds: int, level: int, work: P
             # the renamed copy's VMCOREINFO is in makedumpfile's output: name the entry back
             theirs_out = outputs[ref].replace(INFO_70, INFO_71, 1) if renamed else outputs[ref]
             verdict[label] = same(outputs[label], theirs_out)
-    after = load()
+    after, reclaim = load(), direct_reclaim() - reclaim
     if renamed:
         os.unlink(renamed)
     med = {k: median(v) for k, v in runs.items()}
@@ -130,7 +159,7 @@ def bench(path: str, pyz: Path, mdf: list[str], rounds: int, level: int, work: P
         lines.append(
             f"| {name} | {label.split()[1]} | {m.cpu:.3f} | {r.cpu:.3f} | {r.cpu / m.cpu:.3f} | "
             f"{m.rss_kib / 1024:.1f} | {r.rss_kib / 1024:.1f} | {r.size / m.size:.4f} | {verdict[label]} | "
-            f"{before:.1f} / {after:.1f} |"
+            f"{before:.1f} / {after:.1f} | {reclaim} |"
         )
     return lines
 
@@ -145,8 +174,8 @@ def main() -> int:
     p.add_argument("--workdir", default="/var/tmp")
     args = p.parse_args()
     print("| vmcore | codec | mdf CPU s | ours CPU s | CPU ratio | mdf RSS MiB | ours RSS MiB | size ratio | "
-          "bytes from block 1 | load 1 min before / after |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "bytes from block 1 | load 1 min before / after | direct reclaim (pages scanned) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         work = Path(tmp)
         subprocess.run([args.python, "-m", "compileall", "-q", str(ROOT / "src" / "layoutc")], check=True)
@@ -154,6 +183,7 @@ def main() -> int:
         subprocess.run([args.python, "-m", "layoutc.dump", "--build-zipapp", str(pyz)], check=True, cwd=ROOT,
                        capture_output=True)  # fmt: skip
         for path in args.vmcores:
+            evict([other for other in args.vmcores if other != path])
             for line in bench(path, pyz, shlex.split(args.mdf), args.rounds, args.level, work):
                 print(line, flush=True)
     return 0
