@@ -86,7 +86,7 @@ class Encoder(Frozen):
         ps = self.page_size
         view = memoryview(buf)
         cuts = _slices(npages, ps)
-        kinds = bytearray(b"\x02") * npages  # PACKED
+        kinds = bytearray((PACKED,)) * npages
         runs = self._fill_runs(buf, npages)
         plain: list[int] | None = None  # the pages that go through the codec, when not all do
         if runs:
@@ -121,7 +121,7 @@ class Encoder(Frozen):
             done += start - at
             n = end - start
             if self.zero_pages and not fill[0]:
-                kinds[start:end] = bytes(n)  # ZERO
+                kinds[start:end] = bytes((ZERO,)) * n
                 out += [b""] * n
             else:
                 kind, got = _fill_page(fill, compress)
