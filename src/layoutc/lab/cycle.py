@@ -395,9 +395,14 @@ def _boot_selection_problem(layout: Layout, machine: board.Machine, opts: CycleO
                  negative=opts.negative, carved=bool(machine.memmap), board_cmdline=layout.board_cmdline)  # fmt: skip
 
 
+def _guest_cpus(rendered: Rendered) -> int:
+    """The guests' CPUs: the profile's crash.cpus (the production guest's, kept by kexec for the crash kernel)."""
+    return rendered.profile.crash.cpus if rendered.profile else 1
+
+
 def _panic_cpu_problem(opts: CycleOptions, rendered: Rendered) -> str:
-    """Why the guest cannot panic on ``opts.panic_cpu`` ("" when it can): it has crash.cpus CPUs (:func:`_boot`)."""
-    cpus = rendered.profile.crash.cpus if rendered.profile else 1
+    """Why the guest cannot panic on ``opts.panic_cpu`` ("" when it can): it has :func:`_guest_cpus` CPUs."""
+    cpus = _guest_cpus(rendered)
     if 0 <= opts.panic_cpu < cpus:
         return ""
     return f"panic CPU {opts.panic_cpu}: the guest has {cpus} CPU(s) (crash.cpus), numbered from 0"
@@ -406,7 +411,7 @@ def _panic_cpu_problem(opts: CycleOptions, rendered: Rendered) -> str:
 def _boot(name: str, ctx: CycleContext, image: Path, cmdline: str, ram: Path,
           disks: tuple[tuple[str, Path], ...], dtb: Path | None = None) -> tuple[BootRecord, GuestOutput]:  # fmt: skip
     log = ctx.out_dir / f"serial-{name}.log"
-    cpus = ctx.rendered.profile.crash.cpus if ctx.rendered.profile else 1  # the production guest's, kept by kexec
+    cpus = _guest_cpus(ctx.rendered)
     boot = qemu.QemuBoot(ctx.kernel.vmlinuz, image, cmdline, ctx.machine, log, ctx.opts.accel, ctx.opts.timeout,
                      ram_path=ram, drives=disks, dtb=dtb, cpus=cpus)  # fmt: skip
     result = qemu.run_boot(boot)
