@@ -169,6 +169,41 @@ def test_boot_selection_failure_is_reported(tmp_path: Path) -> None:
     assert run.code == 44 and (ck.mnt / "COMPLETE").exists()
 
 
+# a step asleep in the kernel: deaf to SIGTERM (D state is deaf to every signal), done only after the bound
+HUNG = 'trap "" TERM\nsleep 2\necho "$0 finished" >>"$STUB_LOG"'
+
+
+def hung_selection(ck: CrashKernel) -> Run:
+    """capture.sh with a grub-editenv that hangs (the grubenv file system's disk stopped answering)."""
+    stub(ck.bin, "grub-editenv", HUNG)
+    return ck.capture(LAYOUTC_SELECT_TIMEOUT="1")
+
+
+def test_a_recovery_boot_selection_that_hangs_is_given_up(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "qemu-4g")
+    run = hung_selection(ck)
+    assert run.code == 44 and (ck.mnt / "COMPLETE").exists(), run.err
+    assert run.err.splitlines()[-2:] == [
+        "layoutc-capture: selecting the recovery boot did not finish in 1s (a disk that stopped answering?): given up",
+        "layoutc-capture: could not select the recovery boot (grubenv); the next boot will not recover the window"]
+    finished = [c for c in run.calls if c.endswith(" finished")]
+    assert finished and run.calls.index(run.called("umount")[0]) < run.calls.index(finished[0]), \
+        "capture.sh went on (umount of the dump window) while grub-editenv still hung"
+
+
+def test_the_last_sync_is_bounded_too(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "qemu-4g")
+    grubenv(ck.root)
+    # the sync after the dump window's umount hangs: the umount stub marks that moment
+    stub(ck.bin, "umount", ': >"$LAYOUTC_ROOT/run/layoutc/umounted"')
+    stub(ck.bin, "sync", f'[ -e "$LAYOUTC_ROOT/run/layoutc/umounted" ] || exit 0\n{HUNG}')
+    run = ck.capture(LAYOUTC_SYNC_TIMEOUT="1")
+    assert run.code == 0, run.err
+    assert run.err.splitlines()[-1] == "layoutc-capture: the last sync did not finish in 1s"
+    assert run.calls[-3:-1] == ["sync", "logger [-t] [layoutc-capture] [-p] [daemon.warning] [--] "
+                                "[the last sync did not finish in 1s]"] and run.calls[-1].endswith(" finished")
+
+
 def test_makedumpfile_gets_the_equivalent_flags(tmp_path: Path) -> None:
     base = profile("qemu-4g")
     prof = dataclasses.replace(base, dump=dataclasses.replace(base.dump, dumper=Dumper.MAKEDUMPFILE))

@@ -12,7 +12,7 @@ import pytest
 
 from .helpers import tool
 from .test_arm import Board, refused
-from .test_capture import CrashKernel, grubenv, verify
+from .test_capture import CrashKernel, grubenv, hung_selection, verify
 from .test_recover import NextBoot, window_fs
 
 SHELLS = {"bash": ["bash", "--posix"]}
@@ -41,6 +41,12 @@ def test_capture(tmp_path: Path, shell: str) -> None:
     assert run.code == 0, run.err
     verify(ck.mnt)
     assert len(env.read_bytes()) == 1024 and b"next_entry=layoutc-recovery-qemu-4g" in env.read_bytes()
+
+
+def test_capture_gives_up_a_hung_boot_selection(tmp_path: Path, shell: str) -> None:
+    ck = CrashKernel(tmp_path, "qemu-4g")
+    run = hung_selection(ck)
+    assert run.code == 44 and (ck.mnt / "COMPLETE").exists(), run.err
 
 
 def test_recover(tmp_path: Path, shell: str) -> None:

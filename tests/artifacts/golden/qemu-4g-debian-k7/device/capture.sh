@@ -211,6 +211,41 @@ run_dumper() {
     return "$rc"
 }
 
+# After the dump, the steps that may wait on another disk (selecting the recovery boot: mount and write of
+# the grubenv file system, a hook; the last sync) are bounded. A disk whose requests never complete in the
+# crash kernel leaves the task asleep in the kernel (D state), deaf even to SIGKILL, and the machine would
+# never reboot. Such a step runs in the background and `bounded N PID` waits at most N seconds for it (a
+# timer signals this shell, whose wait a trapped signal ends): the step's exit code, or 124 when it did not
+# finish; a step left behind ends with the reboot. LAYOUTC_SELECT_TIMEOUT (the boot selection) and
+# LAYOUTC_SYNC_TIMEOUT (the last sync) set N.
+SELECT_TIMEOUT=${LAYOUTC_SELECT_TIMEOUT:-$((WAIT_SECONDS + 90))}
+SYNC_TIMEOUT=${LAYOUTC_SYNC_TIMEOUT:-60}
+
+# bounded's timer: USR1 to this shell after $1 seconds; stopped (SIGTERM), it takes its sleep with it
+signal_after() {
+    trap 'kill "$nap" 2>/dev/null; exit 0' TERM
+    sleep "$1" &
+    nap=$!
+    wait "$nap" && kill -USR1 $$
+}
+
+bounded() {
+    late=
+    trap 'late=1' USR1
+    signal_after "$1" </dev/null >/dev/null 2>&1 &
+    timer=$!
+    wait "$2"
+    step_rc=$?
+    while [ -z "$late" ] && kill -0 "$2" 2>/dev/null; do
+        wait "$2"
+        step_rc=$?
+    done
+    kill "$timer" 2>/dev/null
+    trap - USR1
+    [ -z "$late" ] || return 124
+    return "$step_rc"
+}
+
 write_dmesg() {
     if command -v vmcore-dmesg >/dev/null 2>&1 && vmcore-dmesg "$R/proc/vmcore" >"$1" 2>/dev/null; then
         return 0
@@ -332,10 +367,17 @@ else
     log "dump INCOMPLETE (dumper exit $rc); what was written is kept" err
 fi
 sync
-if ! select_recovery_boot; then
+select_recovery_boot &
+bounded "$SELECT_TIMEOUT" "$!"
+selected=$?
+if [ "$selected" -eq 124 ]; then
+    log "selecting the recovery boot did not finish in ${SELECT_TIMEOUT}s (a disk that stopped answering?): given up" err
+fi
+if [ "$selected" -ne 0 ]; then
     log "could not select the recovery boot (grubenv); the next boot will not recover the window" err
     [ "$status" -ne 0 ] || status=44
 fi
 umount "$MNT" || log "umount $MNT failed" warning
-sync
+sync &
+bounded "$SYNC_TIMEOUT" "$!" || log "the last sync did not finish in ${SYNC_TIMEOUT}s" warning
 exit "$status"

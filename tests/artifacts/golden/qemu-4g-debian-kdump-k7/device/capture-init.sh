@@ -22,6 +22,9 @@ rc=$?
 # the console too: the crash cmdline may send kernel messages elsewhere (console=)
 echo "layoutc: capture.sh exited $rc; rebooting"
 echo "layoutc: capture.sh exited $rc; rebooting" >/dev/kmsg 2>/dev/null || :
+# a sync (reboot -f syncs too) stuck behind a disk that stopped answering must not keep the machine up: the
+# emergency reboot of sysrq, which syncs nothing, follows in 60 s whatever happens
+(sleep 60 && echo "layoutc: no reboot after 60s; rebooting through sysrq" && echo b >/proc/sysrq-trigger) </dev/null &
 sync
 reboot -f
 echo b >/proc/sysrq-trigger
