@@ -61,8 +61,23 @@ def test_lab_report_json_matches_its_schema() -> None:
 
     report = Report("qemu-4g", "6.1.0-1-amd64", True, "tcg", "boot", "fail",
                     facts=(Fact("movable", "pass", "1", "1"), Fact("guard", "fail", "2", "3", "moved")),
-                    boots=(BootRecord("production", 1.5, None, "serial.log", ("qemu",)),), notes=("n",))
+                    boots=(BootRecord("production", 1.5, None, "serial.log", ("qemu",), ("last line",)),),
+                    notes=("n",))  # fmt: skip
     _validate("lab", report.to_json())
+
+
+def test_a_boot_that_timed_out_shows_where_its_serial_output_stopped() -> None:
+    from layoutc.lab.report import TAIL_LINES, BootRecord, Report, timeout_tail
+
+    serial = b"".join(b"line %d\r\n" % i for i in range(100)) + b"\x1b[0mlast\r\n\r\n"
+    assert timeout_tail(0, serial) == ()
+    tail = timeout_tail(None, serial)
+    assert len(tail) == TAIL_LINES and tail[0] == f"line {101 - TAIL_LINES}" and tail[-1] == "?[0mlast"
+    report = Report("qemu-4g", "6.1.0-1-amd64", True, "tcg", "full", "error",
+                    boots=(BootRecord("production", 900.1, None, "serial.log", ("qemu",), tail),))  # fmt: skip
+    text = report.to_text()
+    assert f"  boot production: 900.1 s, timeout, serial log serial.log\n    its last {TAIL_LINES} lines:\n" in text
+    assert "\n    | line 99\n    | ?[0mlast\n" in text
 
 
 @pytest.mark.parametrize("flags", [["--json"], ["--format", "json"]])

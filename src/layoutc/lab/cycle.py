@@ -77,7 +77,7 @@ from layoutc.lab.facts.status_facts import status_fact
 from layoutc.lab.guest import cycle_stages as cycle_guest
 from layoutc.lab.image import crashrd, kernels
 from layoutc.lab.image.crashrd import CrashImage
-from layoutc.lab.report import BootRecord
+from layoutc.lab.report import BootRecord, timeout_tail
 from layoutc.model.layout import Layout
 
 MiB = 1 << 20
@@ -415,8 +415,10 @@ def _boot(name: str, ctx: CycleContext, image: Path, cmdline: str, ram: Path,
     boot = qemu.QemuBoot(ctx.kernel.vmlinuz, image, cmdline, ctx.machine, log, ctx.opts.accel, ctx.opts.timeout,
                      ram_path=ram, drives=disks, dtb=dtb, cpus=cpus)  # fmt: skip
     result = qemu.run_boot(boot)
-    record = BootRecord(name, round(result.seconds, 2), result.returncode, str(log), result.argv)
-    return record, parse_serial(log.read_bytes())
+    serial = log.read_bytes()
+    record = BootRecord(name, round(result.seconds, 2), result.returncode, str(log), result.argv,
+                        timeout_tail(result.returncode, serial))  # fmt: skip
+    return record, parse_serial(serial)
 
 
 def _cmdline(layout: Layout, stage: str, machine: board.Machine) -> str:

@@ -22,6 +22,20 @@ class BootRecord:
     returncode: int | None
     serial_log: str
     argv: tuple[str, ...]
+    tail: tuple[str, ...] = ()  # a boot that timed out: the last lines of its serial log, for the report
+
+
+TAIL_LINES = 30
+
+
+def timeout_tail(returncode: int | None, serial: bytes) -> tuple[str, ...]:
+    """The last ``TAIL_LINES`` lines of a boot's serial output when it timed out (``returncode`` None): where it
+    stopped, in the report itself, for a run whose serial log is gone (CI keeps only what pytest printed)."""
+    if returncode is not None:
+        return ()
+    text = serial.decode("utf-8", errors="replace").replace("\r", "")
+    lines = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return tuple("".join(ch if ch.isprintable() else "?" for ch in line) for line in lines[-TAIL_LINES:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +72,9 @@ class Report:
         for boot in self.boots:
             rc = "timeout" if boot.returncode is None else f"rc {boot.returncode}"
             lines.append(f"  boot {boot.name}: {boot.seconds:.1f} s, {rc}, serial log {boot.serial_log}")
+            if boot.tail:
+                lines.append(f"    its last {len(boot.tail)} lines:")
+                lines += [f"    | {line}" for line in boot.tail]
         lines += [f"  note: {n}" for n in self.notes]
         lines += [f"  problem: {p}" for p in self.problems]
         width = max((len(f.name) for f in self.facts), default=10)

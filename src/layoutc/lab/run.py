@@ -27,7 +27,7 @@ from layoutc.lab.facts.roundtrip import import_roundtrip, probe_roundtrip
 from layoutc.lab.guest import stages as guest
 from layoutc.lab.image import initramfs, kernels, probezip, sysroot
 from layoutc.lab.layout_dir import load_layout
-from layoutc.lab.report import BootRecord, Report
+from layoutc.lab.report import BootRecord, Report, timeout_tail
 from layoutc.lab.system.run import run_system
 from layoutc.model.layout import Layout
 
@@ -114,8 +114,10 @@ def _boot(name: str, k: kernels.Kernel, plan: guest.GuestPlan, cmdline: str, mac
     log = out_dir / f"serial-{name}.log"
     result = qemu.run_boot(qemu.QemuBoot(k.vmlinuz, image, cmdline, machine, log, accel, opts.timeout))
     image.unlink(missing_ok=True)  # rebuilt in half a second; not worth keeping per run
-    record = BootRecord(name, round(result.seconds, 2), result.returncode, str(log), result.argv)
-    return record, parse_serial(log.read_bytes()), size
+    serial = log.read_bytes()
+    record = BootRecord(name, round(result.seconds, 2), result.returncode, str(log), result.argv,
+                        timeout_tail(result.returncode, serial))  # fmt: skip
+    return record, parse_serial(serial), size
 
 
 def initrd_region_size(layout: Layout) -> int:

@@ -39,7 +39,7 @@ from layoutc.lab.boot.qemu import BootResult, QemuBoot, run_boot
 from layoutc.lab.boot.serial import GuestOutput, parse_serial
 from layoutc.lab.errors import LabError
 from layoutc.lab.facts.boot_facts import Fact
-from layoutc.lab.report import BootRecord
+from layoutc.lab.report import BootRecord, timeout_tail
 
 HEADER = Path("/etc/grub.d/00_header")  # grub-common's, what grub-mkconfig runs first
 PKGDATADIR = Path("/usr/share/grub")  # grub-mkconfig_lib, sourced by 00_header
@@ -358,8 +358,10 @@ def one_qemu_run(boot: QemuBoot, result: BootResult, cuts: Sequence[tuple[int, s
     at = next((s for t, s in seen if t == recovery_title), result.seconds)
     code = result.returncode
     records = [BootRecord(f"production ({via[0]})", round(at, 2), 0 if code is not None and cut < len(parts) else code,
-                          str(out / "serial-production.log"), result.argv)]  # fmt: skip
+                          str(out / "serial-production.log"), result.argv,
+                          timeout_tail(code if cut == len(parts) else 0, prod_bytes))]  # fmt: skip
     if cut < len(parts):
         records.append(BootRecord(f"recovery ({via[1]})", round(result.seconds - at, 2), code,
-                                  str(out / "serial-recovery.log"), result.argv))  # fmt: skip
+                                  str(out / "serial-recovery.log"), result.argv,
+                                  timeout_tail(code, rec_bytes)))  # fmt: skip
     return GrubRun(records, parse_serial(prod_bytes), parse_serial(rec_bytes), seen, stopped)

@@ -34,7 +34,7 @@ from layoutc.lab.facts.boot_facts import Fact
 from layoutc.lab.guest import stages as guest
 from layoutc.lab.image import kernels
 from layoutc.lab.layout_dir import load_layout
-from layoutc.lab.report import BootRecord, Report
+from layoutc.lab.report import BootRecord, Report, timeout_tail
 from layoutc.lab.system import build, disk, kdump_facts
 from layoutc.lab.system import run as sysrun
 from layoutc.lab.system.system_facts import ENTRY_TITLE
@@ -155,7 +155,8 @@ def run_kdump_tools(layout_dir: Path, out_dir: Path, *, kernel: str | kernels.Ke
                          "tcg", timeout, drives=drives, disk_boot=True)  # fmt: skip
     result = qemu.run_boot(boot, _stop)
     record = BootRecord("kdump-tools cycle (Debian → panic → kdump-tools' crash boot → Debian)",
-                        round(result.seconds, 2), result.returncode, str(boot.serial_log), result.argv)  # fmt: skip
+                        round(result.seconds, 2), result.returncode, str(boot.serial_log), result.argv,
+                        timeout_tail(result.returncode, boot.serial_log.read_bytes()))  # fmt: skip
     values = kdump_facts.sh_values((layout_dir / KDUMP_DEFAULT).read_text())
     spec = json.loads((layout_dir / "device" / "filter.json").read_text())
     cycle, problems = _cycle_facts(boot.serial_log.read_bytes(), values, spec, layout.crashkernel.size, disk_img,

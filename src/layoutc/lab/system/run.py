@@ -34,7 +34,7 @@ from layoutc.lab.facts import boot_facts as compare
 from layoutc.lab.facts.roundtrip import child_env
 from layoutc.lab.guest import stages as guest
 from layoutc.lab.image import kernels, probezip
-from layoutc.lab.report import BootRecord, Report
+from layoutc.lab.report import BootRecord, Report, timeout_tail
 from layoutc.lab.system import build, disk, system_facts
 from layoutc.lab.system import cycle as full_cycle
 from layoutc.lab.system.plan import ROOT_UUID
@@ -142,9 +142,11 @@ def stage_files(layout: Layout, full: bool = False) -> dict[str, tuple[bytes, in
 def _boot(boot: qemu.QemuBoot, name: str, full: bool = False) -> tuple[BootRecord, GuestOutput, qemu.BootResult]:
     """One QEMU; ``full``: through the crash kernel's reboot and the boot after it, the output the first boot's."""
     result = qemu.run_boot(boot, (full_cycle.watch if full else _one_boot) if boot.disk_boot else None)
-    record = BootRecord(name, round(result.seconds, 2), result.returncode, str(boot.serial_log), result.argv)
-    parts = split_serial(boot.serial_log.read_bytes())
-    first = parts[1][1] if full and len(parts) > 1 else boot.serial_log.read_bytes()
+    serial = boot.serial_log.read_bytes()
+    record = BootRecord(name, round(result.seconds, 2), result.returncode, str(boot.serial_log), result.argv,
+                        timeout_tail(result.returncode, serial))  # fmt: skip
+    parts = split_serial(serial)
+    first = parts[1][1] if full and len(parts) > 1 else serial
     return record, parse_serial(first), result
 
 
@@ -233,7 +235,8 @@ def run_system(layout_dir: Path, layout: Layout, k: kernels.Kernel, machine: boa
         facts.append(compare.initrd_fact(layout, out, "grub-bios", initrd_size))
     if full:
         facts += full_cycle.full_facts(layout, layout_dir, serial, disk_img, k.release, work)
-    problems = [f"boot {b.name} timed out after {timeout:.0f} s" for b in (setup_rec, prod_rec) if b.returncode is None]
+    problems = [f"boot {b.name} timed out after {limit:.0f} s"
+                for b, limit in ((setup_rec, timeout), (prod_rec, prod.timeout)) if b.returncode is None]  # fmt: skip
     if not out.done and prod_rec.returncode is not None:
         problems.append(f"the system stopped before LAYOUTC-DONE (see {prod_rec.serial_log})")
     os.sync()
