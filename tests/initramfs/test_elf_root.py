@@ -72,6 +72,16 @@ def test_garbage_is_an_elf_error_never_a_crash(data: bytes) -> None:
         pass
 
 
+@pytest.mark.parametrize(("kind", "size", "message"), [(b"\x02", 58, "ELF header cut short: 58 bytes"),
+                                                    (b"\x02", 63, "ELF header cut short: 63 bytes"),
+                                                    (b"\x01", 51, "not an ELF file")])  # fmt: skip
+def test_a_header_cut_short_is_an_elf_error(kind: bytes, size: int, message: str) -> None:
+    data = (b"\x7fELF" + kind + b"\x01").ljust(size, b"\0")
+    with pytest.raises(ElfError) as raised:
+        dynamic_info(data)
+    assert str(raised.value) == message
+
+
 def test_a_truncated_file_is_an_elf_error() -> None:
     blob = bytearray(Path("/bin/ls").read_bytes()[:64])
     struct.pack_into("<H", blob, 56, 30)  # 30 program headers beyond the end of the data

@@ -56,6 +56,8 @@ def _header(data: bytes) -> _Header:
     order = {1: "<", 2: ">"}.get(data[5])
     if wide is None or order is None:
         raise ElfError("unknown ELF class or byte order")
+    if len(data) < (64 if wide else 52):  # sizeof(Elf64_Ehdr), sizeof(Elf32_Ehdr): include/uapi/linux/elf.h
+        raise ElfError(f"ELF header cut short: {len(data)} bytes")
     if wide:
         machine, = struct.unpack_from(order + "H", data, 18)
         phoff, = struct.unpack_from(order + "Q", data, 32)
