@@ -191,17 +191,36 @@ def test_a_recovery_boot_selection_that_hangs_is_given_up(tmp_path: Path) -> Non
         "capture.sh went on (umount of the dump window) while grub-editenv still hung"
 
 
+def hung_last_sync(ck: CrashKernel) -> None:
+    """The sync after the dump window's umount hangs (the umount stub marks that moment)."""
+    stub(ck.bin, "umount", ': >"$LAYOUTC_ROOT/run/layoutc/umounted"')
+    stub(ck.bin, "sync", f'[ -e "$LAYOUTC_ROOT/run/layoutc/umounted" ] || exit 0\n{HUNG}')
+
+
+def hung_selection_and_sync(ck: CrashKernel) -> Run:
+    """Both hang; the selection's step ends while capture.sh waits for the sync, as the sync's bound comes."""
+    stub(ck.bin, "grub-editenv", HUNG)
+    hung_last_sync(ck)
+    return ck.capture(LAYOUTC_SELECT_TIMEOUT="1", LAYOUTC_SYNC_TIMEOUT="1")
+
+
 def test_the_last_sync_is_bounded_too(tmp_path: Path) -> None:
     ck = CrashKernel(tmp_path, "qemu-4g")
     grubenv(ck.root)
-    # the sync after the dump window's umount hangs: the umount stub marks that moment
-    stub(ck.bin, "umount", ': >"$LAYOUTC_ROOT/run/layoutc/umounted"')
-    stub(ck.bin, "sync", f'[ -e "$LAYOUTC_ROOT/run/layoutc/umounted" ] || exit 0\n{HUNG}')
+    hung_last_sync(ck)
     run = ck.capture(LAYOUTC_SYNC_TIMEOUT="1")
     assert run.code == 0, run.err
     assert run.err.splitlines()[-1] == "layoutc-capture: the last sync did not finish in 1s"
     assert run.calls[-3:-1] == ["sync", "logger [-t] [layoutc-capture] [-p] [daemon.warning] [--] "
                                 "[the last sync did not finish in 1s]"] and run.calls[-1].endswith(" finished")
+
+
+def test_a_hung_selection_and_a_hung_sync_are_both_given_up(tmp_path: Path) -> None:
+    ck = CrashKernel(tmp_path, "qemu-4g")
+    run = hung_selection_and_sync(ck)
+    assert run.code == 44 and (ck.mnt / "COMPLETE").exists(), run.err
+    assert "did not finish in 1s (a disk that stopped answering?)" in run.err
+    assert run.err.splitlines()[-1] == "layoutc-capture: the last sync did not finish in 1s"
 
 
 def test_makedumpfile_gets_the_equivalent_flags(tmp_path: Path) -> None:

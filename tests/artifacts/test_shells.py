@@ -12,7 +12,7 @@ import pytest
 
 from .helpers import tool
 from .test_arm import Board, refused
-from .test_capture import CrashKernel, grubenv, hung_selection, verify
+from .test_capture import CrashKernel, grubenv, hung_selection, hung_selection_and_sync, verify
 from .test_recover import NextBoot, window_fs
 
 SHELLS = {"bash": ["bash", "--posix"]}
@@ -47,6 +47,9 @@ def test_capture_gives_up_a_hung_boot_selection(tmp_path: Path, shell: str) -> N
     ck = CrashKernel(tmp_path, "qemu-4g")
     run = hung_selection(ck)
     assert run.code == 44 and (ck.mnt / "COMPLETE").exists(), run.err
+    ck = CrashKernel(tmp_path / "both", "qemu-4g")
+    run = hung_selection_and_sync(ck)
+    assert run.code == 44 and run.err.splitlines()[-1] == "layoutc-capture: the last sync did not finish in 1s"
 
 
 def test_recover(tmp_path: Path, shell: str) -> None:

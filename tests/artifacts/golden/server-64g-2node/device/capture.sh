@@ -128,17 +128,25 @@ run_dumper() {
 # LAYOUTC_SYNC_TIMEOUT (the last sync) set N.
 SYNC_TIMEOUT=${LAYOUTC_SYNC_TIMEOUT:-60}
 
-# bounded's timer: USR1 to this shell after $1 seconds; stopped (SIGTERM), it takes its sleep with it
+# bounded's timer: USR1 to this shell $1 seconds on, then every second (by hand, bash --posix once let half its
+# waits miss the one signal); stopped (SIGTERM), it takes its sleep with it
 signal_after() {
     trap 'kill "$nap" 2>/dev/null; exit 0' TERM
     sleep "$1" &
     nap=$!
-    wait "$nap" && kill -USR1 $$
+    wait "$nap" || exit 0
+    while kill -USR1 $$; do
+        sleep 1 &
+        nap=$!
+        wait "$nap" || exit 0
+    done
 }
 
+# a USR1 counts only from the deadline on: one a timer sent just before it was stopped is no timeout
 bounded() {
+    deadline=$(($(date +%s) + $1))
     late=
-    trap 'late=1' USR1
+    trap '[ "$(date +%s)" -lt "$deadline" ] 2>/dev/null || late=1' USR1
     signal_after "$1" </dev/null >/dev/null 2>&1 &
     timer=$!
     wait "$2"
@@ -148,7 +156,7 @@ bounded() {
         step_rc=$?
     done
     kill "$timer" 2>/dev/null
-    trap - USR1
+    trap '' USR1 # a timer that fired just as its step ended must not end this shell
     [ -z "$late" ] || return 124
     return "$step_rc"
 }
