@@ -154,12 +154,13 @@ def run_kdump_tools(layout_dir: Path, out_dir: Path, *, kernel: str | kernels.Ke
     boot = qemu.QemuBoot(Path("/dev/null"), Path("/dev/null"), "", machine, out_dir / "serial-kdump-cycle.log",
                          "tcg", timeout, drives=drives, disk_boot=True)  # fmt: skip
     result = qemu.run_boot(boot, _stop)
+    serial = boot.serial_log.read_bytes()
     record = BootRecord("kdump-tools cycle (Debian → panic → kdump-tools' crash boot → Debian)",
                         round(result.seconds, 2), result.returncode, str(boot.serial_log), result.argv,
-                        timeout_tail(result.returncode, boot.serial_log.read_bytes()))  # fmt: skip
+                        timeout_tail(result.returncode, serial))  # fmt: skip
     values = kdump_facts.sh_values((layout_dir / KDUMP_DEFAULT).read_text())
     spec = json.loads((layout_dir / "device" / "filter.json").read_text())
-    cycle, problems = _cycle_facts(boot.serial_log.read_bytes(), values, spec, layout.crashkernel.size, disk_img,
+    cycle, problems = _cycle_facts(serial, values, spec, layout.crashkernel.size, disk_img,
                                    work, k.release)  # fmt: skip
     if diverted is not None and cycle:
         facts.append(kdump_facts.diverted_fact(boot.serial_log.read_bytes().decode("utf-8", "replace")))
