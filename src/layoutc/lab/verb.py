@@ -114,16 +114,27 @@ def main_lab(argv: Sequence[str] | None = None) -> int:
     if args.profile is not None:
         code = compile_profile(args.profile, layout_dir)
         if code != 0:
+            _drop_if_empty(out_dir, made=args.output is None)
             return code
     try:
         report = run_lab(layout_dir, kernel=kernel, stage=args.stage, out_dir=out_dir, options=options)
     except LabError as exc:
         print(f"layoutc lab: error: {exc.code}: {exc.message}", file=sys.stderr)
+        _drop_if_empty(out_dir, made=args.output is None)
         return _ERROR_EXIT.get(exc.code, ExitCode.FAILED)
     sys.stdout.write(report.to_json() if args.format == "json" else report.to_text())
     if args.format == "text":
         print(f"report: {out_dir / 'report.txt'}")
     return report.exit_code
+
+
+def _drop_if_empty(out_dir: Path, made: bool) -> None:
+    """A run that stopped before writing anything leaves no empty temporary directory behind."""
+    if made:
+        try:
+            out_dir.rmdir()
+        except OSError:  # something was written (a serial log, a partial report): kept for the user
+            pass
 
 
 def compile_profile(profile: Path, dest: Path) -> int:
