@@ -207,8 +207,6 @@ def test_eio_in_a_worker_process_is_the_same_incomplete_dump(
 ) -> None:
     """With --workers the children read the source; a fault there reaches the parent as the SourceFault it
     is, and the dump ends exactly as it does with one worker."""
-    from layoutc.dump.write import workers
-
     fx, src = make_vmcore()
     meta = elf.parse(source.FileReader(src), src)
     bad = meta.loads[2].p_offset + 0x123000
@@ -221,7 +219,8 @@ def test_eio_in_a_worker_process_is_the_same_incomplete_dump(
 
     one, two = str(tmp_path / "one"), str(tmp_path / "two")
     single = dumper.run(dumper.Options(src, one), reader=FailingReader(src, bad))
-    monkeypatch.setattr(workers, "FileReader", FailingFileReader)  # what the forked children open
+    # what the forked children open: the parent's reader, opened again
+    monkeypatch.setattr(source.FileReader, "reopened", lambda self: FailingFileReader(self.path))
     many = dumper.run(dumper.Options(src, two, workers=2))
     assert isinstance(many.error, SourceFault) and str(many.error) == str(single.error)
     assert kdump_layout.read(two).status & INCOMPLETE

@@ -18,6 +18,7 @@ from test_dump_faults import INCOMPLETE, assert_readable
 from layoutc.dump import dumper
 from layoutc.dump import filter_spec as spec
 from layoutc.dump.errors import SinkFault
+from layoutc.dump.read import vmcore_source
 from layoutc.dump.write import encode, kdump, sink, workers
 
 
@@ -176,3 +177,30 @@ def test_a_worker_killed_mid_report_makes_the_same_file(
     two = tmp_path / "two"
     assert dumper.run(dumper.Options(src, str(two), spec=flat, workers=2)).error is None
     assert two.read_bytes() == one.read_bytes()
+
+
+@pytest.mark.parametrize("use_mmap", [True, False])
+def test_workers_read_the_source_as_the_parent_does(
+    tmp_path: Path, make_vmcore: Any, small_windows: list[int], monkeypatch: pytest.MonkeyPatch, use_mmap: bool
+) -> None:
+    """``--mmap``/``--no-mmap`` reach the children: each worker reads through mmap windows or with pread as
+    the parent was told to (on ``/proc/vmcore`` a ``--no-mmap`` child that mapped anyway could die of SIGBUS)."""
+    seen = tmp_path / "readers"
+    made = vmcore_source.FileReader.__init__
+
+    def noted(self: vmcore_source.FileReader, path: str, **kw: Any) -> None:
+        made(self, path, **kw)
+        with seen.open("a") as f:
+            f.write(f"{os.getpid()} {self._use_mmap}\n")
+
+    monkeypatch.setattr(vmcore_source.FileReader, "__init__", noted)
+    _, src = make_vmcore()
+    one, two = tmp_path / "one", tmp_path / "two"
+    for out, n in ((one, 1), (two, 2)):
+        opts = dumper.Options(src, str(out), spec=spec.FilterSpec(compression="zlib"), workers=n, use_mmap=use_mmap)
+        assert dumper.run(opts).error is None
+    assert two.read_bytes() == one.read_bytes()
+    readers = [line.split() for line in seen.read_text().splitlines()]
+    children = {pid for pid, _ in readers} - {str(os.getpid())}
+    assert len(children) == 2
+    assert {mode for _, mode in readers} == {str(use_mmap)}

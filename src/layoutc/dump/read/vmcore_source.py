@@ -66,6 +66,11 @@ class FileReader:
     def size(self) -> int:
         return self._size
 
+    def reopened(self) -> FileReader:
+        """A reader of the same file read the same way (mmap or pread, same window), for a worker process:
+        its own file description and windows, and ``--mmap``/``--no-mmap`` honoured there too."""
+        return FileReader(self.path, use_mmap=self._use_mmap, window=self._window)
+
     def read(self, offset: int, size: int) -> bytes | bytearray | memoryview:
         """The bytes at ``offset``, in a buffer that is reused: valid until the next call."""
         if offset < 0 or size < 0 or offset + size > self._size:

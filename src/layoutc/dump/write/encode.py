@@ -310,4 +310,4 @@ def windows(
         return
     from layoutc.dump.write import workers as children  # only when asked for
 
-    yield from children.windows(physmap, reader.path, list(runs), encoder, workers, output_fd)
+    yield from children.windows(physmap, reader, list(runs), encoder, workers, output_fd)

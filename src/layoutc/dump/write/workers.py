@@ -58,13 +58,15 @@ Job = tuple[Piece, int, int]  # a window: its piece, first pfn, pages
 
 
 def windows(
-    physmap: PhysMap, path: str, jobs: Sequence[Job], encoder: Encoder, workers: int, output_fd: int | None = None
+    physmap: PhysMap, source: FileReader, jobs: Sequence[Job], encoder: Encoder, workers: int,
+    output_fd: int | None = None,
 ) -> Iterator[PageWindow]:
-    """Encoded windows of ``jobs``, in order, compressed by ``workers`` children reading ``path``.
+    """Encoded windows of ``jobs``, in order, compressed by ``workers`` children reading ``source`` again
+    (:meth:`.FileReader.reopened`: the same file, read the same way).
 
     With ``output_fd`` each window's payload is a :class:`Placement` the children write to that file."""
     children: list[_Child] = []
-    here = _Here(physmap, path, encoder, output_fd)
+    here = _Here(physmap, source, encoder, output_fd)
     gc.freeze()  # the parent's objects out of every collection: a child's collector would copy their pages
     try:
         for index in range(workers):
@@ -85,13 +87,13 @@ class _Here:
     them are encoded here (the codecs are deterministic: the same payload), so a worker killed (say, by the
     crash kernel's out-of-memory killer) makes a slower dump, never a different one."""
 
-    def __init__(self, physmap: PhysMap, path: str, encoder: Encoder, out: int | None) -> None:
-        self.physmap, self.path, self.encoder, self.out = physmap, path, encoder, out
+    def __init__(self, physmap: PhysMap, source: FileReader, encoder: Encoder, out: int | None) -> None:
+        self.physmap, self.source, self.encoder, self.out = physmap, source, encoder, out
         self.reader: FileReader | None = None
 
     def encode(self, job: Job) -> PageWindow:
         if self.reader is None:
-            self.reader = FileReader(self.path)
+            self.reader = self.source.reopened()
         piece, pfn, n = job
         compress = codecs.lookup(self.encoder.codec_name).compress
         return self.encoder.encode(self.physmap.read(self.reader, piece, pfn, n), pfn, n, compress)
@@ -192,7 +194,7 @@ class _Child:
             for fd in (reports, offsets, *(f for c in others for f in (c.reports, c.offsets))):
                 if fd >= 0:
                     os.close(fd)
-            _serve(report_end, offsets_end, here.physmap, here.path, jobs, here.encoder, out)
+            _serve(report_end, offsets_end, here.physmap, here.source, jobs, here.encoder, out)
         os.close(report_end)
         if offsets_end >= 0:
             os.close(offsets_end)
@@ -262,7 +264,8 @@ def _widen(fd: int) -> None:
 
 
 def _serve(
-    fd: int, offsets: int, physmap: PhysMap, path: str, jobs: Sequence[Job], encoder: Encoder, out: int | None
+    fd: int, offsets: int, physmap: PhysMap, source: FileReader, jobs: Sequence[Job], encoder: Encoder,
+    out: int | None,
 ) -> None:
     """The child's whole life: encode ``jobs`` in order onto ``fd`` (placing: their payloads onto ``out`` at
     the offsets read from ``offsets``), then exit without the parent's cleanup."""
@@ -270,7 +273,7 @@ def _serve(
     held = _Held(fd, offsets, out) if out is not None else None
     try:
         interrupt.for_worker()
-        reader = FileReader(path)
+        reader = source.reopened()
         compress = codecs.lookup(encoder.codec_name).compress
         for piece, pfn, n in jobs:
             w = encoder.encode(physmap.read(reader, piece, pfn, n), pfn, n, compress)
