@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""User-space instructions of one dump, ours against makedumpfile's, counted by valgrind (callgrind).
+
+    .venv/bin/python bench/dump/instructions_bench.py VMCORE [VMCORE...] --codec zstd
+
+CPU time on a shared box moves by 5-30 % between series (bench/dump/RESULTS.md); an instruction count does
+not move at all for the same binaries and inputs, whatever else the machine runs.  It leaves out the kernel's
+time (page faults, the reads and writes) and what an instruction costs (a byte loop of the interpreter runs
+more instructions a cycle than libzstd's match finder), so it complements the CPU tables and does not replace
+them.  Each command runs once under ``valgrind --tool=callgrind`` (about 50 times slower): ours as
+``capture.sh`` runs it (``device_command.py``), makedumpfile as ``workload_bench.py`` runs it (on 7.x a copy
+whose VMCOREINFO names ``compound_info`` the old way).  Reported: the instructions of each, by shared object
+(the codec library, the interpreter or makedumpfile, libc), and the ratio of the totals; the outputs must be
+the same from block 1 on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path[:0] = [str(ROOT / "src"), str(HERE)]
+
+from device_command import command  # noqa: E402
+from workload_bench import INFO_70, INFO_71, renamed_copy, same  # noqa: E402
+
+_LINE = re.compile(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+\S.*\[(.+)\]\s*$")
+
+
+def counted(cmd: list[str], work: Path, label: str) -> collections.Counter[str]:
+    """Instructions of ``cmd`` (and whatever it execs) by shared object, from callgrind's own report."""
+    out = work / f"callgrind.{label}"
+    subprocess.run(["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}.%p", *cmd],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    by_object: collections.Counter[str] = collections.Counter()
+    for part in work.glob(f"callgrind.{label}.*"):
+        report = subprocess.run(["callgrind_annotate", "--threshold=100", str(part)], check=True,
+                                capture_output=True, text=True).stdout  # fmt: skip
+        for line in report.splitlines():
+            m = _LINE.match(line)
+            if m:
+                by_object[Path(m.group(2)).name] += int(m.group(1).replace(",", ""))
+        part.unlink()
+    return by_object
+
+
+def row(path: str, pyz: Path, mdf: list[str], codec: str, work: Path) -> str:
+    out = work / "out"
+    renamed = renamed_copy(path, work)
+    flag = {"zlib": "-c", "zstd": "-z"}[codec]
+    try:
+        theirs = counted([*mdf, flag, "-d", "31", renamed or path, str(out)], work, "mdf")
+        ref = out.read_bytes()
+        ours = counted([*command(pyz, work, 31, codec), path, str(out)], work, "ours")
+        verdict = same(out.read_bytes(), ref.replace(INFO_70, INFO_71, 1) if renamed else ref)
+    finally:
+        if renamed:
+            Path(renamed).unlink()
+    codec_lib = next((k for k in ours if k.startswith("libzstd" if codec == "zstd" else "libz.")), "")
+
+    def split(c: collections.Counter[str], own: str) -> str:
+        rest = sum(c.values()) - c[codec_lib] - c[own] - c["libc.so.6"]
+        return f"{c[codec_lib] / 1e6:.0f} | {c[own] / 1e6:.0f} | {c['libc.so.6'] / 1e6:.0f} | {rest / 1e6:.0f}"
+
+    total_ours, total_mdf = sum(ours.values()), sum(theirs.values())
+    own = next((k for k in ours if k.startswith("python3")), "python3")
+    name = Path(path).name.removesuffix(".vmcore")
+    return (f"| {name} | {codec} | {total_mdf / 1e6:.0f} | {total_ours / 1e6:.0f} | {total_ours / total_mdf:.3f} | "
+            f"{split(theirs, 'makedumpfile')} | {split(ours, own)} | {verdict} |")  # fmt: skip
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("vmcores", nargs="+")
+    p.add_argument("--codec", choices=("zlib", "zstd"), default="zstd")
+    p.add_argument("--mdf", default="sh bench/dump/sid-makedumpfile.sh", help="a makedumpfile with -z (1.7.8)")
+    p.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"))
+    args = p.parse_args()
+    mdf = shlex.split(args.mdf)
+    print("| vmcore | codec | mdf M instr. | ours M instr. | ratio | mdf: codec | makedumpfile | libc | rest | "
+          "ours: codec | python3 | libc | rest | bytes from block 1 |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        work = Path(tmp)
+        pyz = work / "dump.pyz"
+        subprocess.run([args.python, "-m", "layoutc.dump", "--build-zipapp", str(pyz)], check=True, cwd=ROOT,
+                       capture_output=True)  # fmt: skip
+        for path in args.vmcores:
+            print(row(path, pyz, mdf, args.codec, work), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
