@@ -36,8 +36,10 @@ _LINE = re.compile(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+\S.*\[(.+)\]\s*$")
 
 
 def counted(cmd: list[str], work: Path, label: str) -> collections.Counter[str]:
-    """Instructions of ``cmd`` (and whatever it execs) by shared object, from callgrind's own report."""
+    """Instructions of ``cmd`` (and whatever it execs) by shared object, from callgrind's own report; ``cmd``
+    writes ``work/out``."""
     out = work / f"callgrind.{label}"
+    (work / "out").unlink(missing_ok=True)  # makedumpfile refuses to overwrite
     subprocess.run(["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}.%p", *cmd],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     by_object: collections.Counter[str] = collections.Counter()
