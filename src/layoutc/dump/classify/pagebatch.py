@@ -133,6 +133,13 @@ class Lanes:
         return (self.all ^ self.nonzero([self.column(offset) ^ _repeat(self.n, value)])) >> (8 * shift)
 
 
+def _minus(a: int, b: int) -> int:
+    """``a & ~b`` for non-negative ``a`` and ``b`` (lane masks) without the negative ``~b``: Python's ``&``
+    with a negative operand first complements its digits, about six times the cost on a batch's masks
+    (262 144 bits: 25 µs against 4 µs a mask, measured with ``timeit``)."""
+    return a ^ (a & b)
+
+
 def key(value: int) -> int:
     """The byte of a 32-bit field that :meth:`Lanes.equal32` compares first: the first of
     ``value``'s bytes that is neither 0 nor 0xFF (the bytes most fields have), else byte 0."""
@@ -163,28 +170,28 @@ def classify(chain: Chain, lay: StructPageLayout, first: int, n: int, raw: bytes
     flags, pg, val = lay.flags, lay.pg, lay.values
     left = lanes.all ^ lanes.bit(lay.compound_head, 0)
     slab = lanes.equal32(lay.mapcount, val["SLAB"]) | lanes.bit(flags, pg["slab"])
-    anon = lanes.bit(lay.mapping, 0) & ~slab
+    anon = _minus(lanes.bit(lay.mapping, 0), slab)
     cache = lanes.bit(flags, pg["lru"])
     swapcache = lanes.bit(flags, pg["swapcache"])
     if swapcache and pg["swapbacked"] is not None:
         swapcache &= lanes.bit(flags, pg["swapbacked"])
-    cache = (cache | swapcache) & ~anon
+    cache = _minus(cache | swapcache, anon)
     hwpoison = lanes.bit(flags, pg["hwpoison"])
-    offline = lanes.equal32(lay.mapcount, val["OFFLINE"]) & ~slab
+    offline = _minus(lanes.equal32(lay.mapcount, val["OFFLINE"]), slab)
     ranges: dict[str, list[tuple[int, int]]] = {}
     special = _multi_page(chain, lay, lanes, slab, cache | anon | hwpoison | offline) & left
     if special:
-        left &= ~special
+        left = _minus(left, special)
         skip = _specials(chain, first, n, raw, special, ranges)
         if skip:
-            left &= ~skip
+            left = _minus(left, skip)
         if keep:  # each class's ranges are ascending and disjoint here (the skip)
             ranges = {name: extents.subtract(pairs, keep) for name, pairs in ranges.items()}
     held = _held(keep, first, n) if keep else 0
     if held:
-        left &= ~held
+        left = _minus(left, held)
     singles = (
-        ("cache", chain.cache, cache & ~lanes.bit(flags, pg["private"]) if chain.cache else 0),
+        ("cache", chain.cache, _minus(cache, lanes.bit(flags, pg["private"])) if chain.cache else 0),
         ("cache_private", chain.cache_private, cache),
         ("user", chain.user, anon),
         ("hwpoison", True, hwpoison),
@@ -241,7 +248,7 @@ def _multi_page(chain: Chain, lay: StructPageLayout, lanes: Lanes, slab: int, cl
     special = 0
     if chain.head:
         heads = lanes.any_bits(lay.flags, chain.head)
-        if chain.user and heads & ~classed:  # hugetlb-ness matters only for the heads not classed yet
+        if chain.user and _minus(heads, classed):  # hugetlb-ness matters only for the heads not classed yet
             if val["HUGETLB"] is not None:
                 classed |= lanes.equal32(lay.mapcount, val["HUGETLB"])
             elif pg["hugetlb"] is not None:
@@ -250,7 +257,8 @@ def _multi_page(chain: Chain, lay: StructPageLayout, lanes: Lanes, slab: int, cl
                 classed |= lanes.equal8(lay.compound_dtor, val["HUGETLB_PAGE_DTOR"], shift=1)
         special = heads & classed
     if chain.free:
-        special |= (lanes.equal32(lay.mapcount, val["BUDDY"]) & ~slab) | lanes.equal32(lay.mapcount, val["UNACCEPTED"])
+        buddy = _minus(lanes.equal32(lay.mapcount, val["BUDDY"]), slab)
+        special |= buddy | lanes.equal32(lay.mapcount, val["UNACCEPTED"])
     return special
 
 
