@@ -20,6 +20,7 @@ import argparse
 import collections
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,14 @@ def main() -> int:
     p.add_argument("--mdf", default="sh bench/dump/sid-makedumpfile.sh", help="a makedumpfile with -z (1.7.8)")
     p.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"))
     args = p.parse_args()
+    missing = [tool for tool in ("valgrind", "callgrind_annotate") if shutil.which(tool) is None]
+    if missing:
+        print(f"{' and '.join(missing)} not found: install Debian's valgrind package (apt-get install valgrind)")
+        return 2
+    absent = [path for path in args.vmcores if not Path(path).is_file()]
+    if absent:
+        print(f"no such vmcore: {', '.join(absent)} (bench/dump/workload_vmcores.py captures them)")
+        return 2
     mdf = shlex.split(args.mdf)
     print("| vmcore | codec | mdf M instr. | ours M instr. | ratio | mdf: codec | makedumpfile | libc | rest | "
           "ours: codec | python3 | libc | rest | bytes from block 1 |")  # fmt: skip
