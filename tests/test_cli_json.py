@@ -80,6 +80,18 @@ def test_a_boot_that_timed_out_shows_where_its_serial_output_stopped() -> None:
     assert "\n    | line 99\n    | ?[0mlast\n" in text
 
 
+def test_the_report_ends_with_its_mismatched_facts() -> None:
+    """A log cut in the middle (CI keeps the head and the tail of what pytest printed) still names them."""
+    from layoutc.lab.facts.boot_facts import Fact
+    from layoutc.lab.report import Report
+
+    report = Report("qemu-4g", "6.1.0-1-amd64", True, "tcg", "full", "fail",
+                    facts=(Fact("movable", "pass", "1", "1"), Fact("guard", "fail", "2", "3", "moved")))  # fmt: skip
+    assert report.to_text().endswith(
+        "verdict: FAIL (2 facts, 1 mismatched)\n  mismatched: guard: predicted 2; observed 3\n"
+    )
+
+
 @pytest.mark.parametrize("flags", [["--json"], ["--format", "json"]])
 def test_lab_takes_format_json_and_the_old_json_flag(flags: list[str]) -> None:
     from layoutc.lab.verb import build_parser

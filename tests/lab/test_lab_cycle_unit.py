@@ -113,3 +113,65 @@ def test_vmcoreinfo_symbol() -> None:
     raw = b"....OSRELEASE=7.2\nSYMBOL(init_uts_ns)=ffffffff83503f80\nSYMBOL(x)=zz\n"
     assert dumpcheck.vmcoreinfo_symbol(raw, "init_uts_ns") == 0xFFFFFFFF83503F80
     assert dumpcheck.vmcoreinfo_symbol(raw, "x") is None and dumpcheck.vmcoreinfo_symbol(raw, "y") is None
+
+
+def _context(tmp_path: Path) -> object:
+    from types import SimpleNamespace
+
+    from layoutc.lab.facts.cycle_facts import CycleOptions
+
+    machine = board.Machine(4 << 30, (), (), (), ())
+    kernel = SimpleNamespace(vmlinuz=tmp_path / "vmlinuz")
+    return SimpleNamespace(kernel=kernel, out_dir=tmp_path, rendered=SimpleNamespace(profile=None),
+                           machine=machine, opts=CycleOptions())  # fmt: skip
+
+
+def _scripted_boots(monkeypatch: object, logs: list[tuple[int | None, bytes]]) -> list[qemu.QemuBoot]:
+    """``qemu.run_boot`` replaced: each call writes the next serial log and returns its exit code."""
+    import pytest
+
+    assert isinstance(monkeypatch, pytest.MonkeyPatch)
+    seen: list[qemu.QemuBoot] = []
+
+    def run_boot(boot: qemu.QemuBoot) -> qemu.BootResult:
+        code, serial = logs[len(seen)]
+        seen.append(boot)
+        boot.serial_log.write_bytes(serial)
+        return qemu.BootResult(("qemu",), code, 4.5, boot.serial_log, "")
+
+    monkeypatch.setattr(qemu, "run_boot", run_boot)
+    return seen
+
+
+PANIC = b"[ 2.0] smp: Brought up 1 node, 2 CPUs\n[ 3.9] Kernel panic - not syncing: Fatal exception\n"
+REACHED = b"LAYOUTC-START 7.2.13\n[ 9.0] x\nLAYOUTC-DONE\n"
+
+
+def test_a_kernel_that_died_before_init_is_booted_once_more(tmp_path: Path, monkeypatch: object) -> None:
+    from layoutc.lab.cycle import _boot
+
+    seen = _scripted_boots(monkeypatch, [(0, PANIC), (0, REACHED)])
+    notes: list[str] = []
+    record, out = _boot("production", _context(tmp_path), tmp_path / "i.img", "console=ttyS0",  # type: ignore[arg-type]
+                        tmp_path / "ram", (), notes=notes)  # fmt: skip
+    assert len(seen) == 2 and out.release == "7.2.13" and out.done and record.returncode == 0
+    assert (tmp_path / "serial-production-first.log").read_bytes() == PANIC
+    assert (tmp_path / "serial-production.log").read_bytes() == REACHED
+    assert notes == [
+        "production boot: the kernel stopped 4.5 s in, before its /init (rc 0; see serial-production-first.log; its "
+        "console ended: [ 3.9] Kernel panic - not syncing: Fatal exception); booted once more"
+    ]
+
+
+def test_no_second_boot_once_init_ran_or_the_boot_timed_out(tmp_path: Path, monkeypatch: object) -> None:
+    """Once /init ran, our files have acted: what the guest did then is the cycle's to judge, never retried;
+    a boot that hung until the timeout is the report's (its serial tail), not booted again either."""
+    from layoutc.lab.cycle import _boot
+
+    for code, serial in ((0, REACHED + PANIC), (None, PANIC)):
+        seen = _scripted_boots(monkeypatch, [(code, serial)])
+        notes: list[str] = []
+        record, out = _boot("recovery", _context(tmp_path), tmp_path / "i.img", "", tmp_path / "ram", (),  # type: ignore[arg-type]
+                            notes=notes)  # fmt: skip
+        assert (len(seen), notes, record.returncode) == (1, [], code)
+    assert not (tmp_path / "serial-recovery-first.log").exists()

@@ -55,6 +55,17 @@ def test_serial_reports_broken_frames_and_bad_observations() -> None:
     assert "never ended" in out.problems[2]
 
 
+
+def test_last_words_are_the_console_tail_or_the_panic() -> None:
+    """What a report says when a guest stopped short: the run's serial log may be on a machine nobody can reach."""
+    tail = parse_serial(b"[ 0.1] a\n\n[ 0.2] b\nLAYOUTC-START 7.2\n[ 0.3] c\n")
+    assert tail.last_words(2) == "[ 0.2] b | [ 0.3] c"
+    log = b"[ 0.1] a\n[ 1.0] Kernel panic - not syncing: IO-APIC + timer doesn't work!\n[ 1.0] CPU: 0\n[ 1.1] x\n"
+    assert parse_serial(log).last_words(2) == (
+        "[ 1.0] Kernel panic - not syncing: IO-APIC + timer doesn't work! | [ 1.0] CPU: 0"
+    )
+    assert parse_serial(b"").last_words() == "(no console output)"
+
 ZONEINFO = """Node 0, zone      DMA
   pages free     3840
         spanned  4095

@@ -268,7 +268,7 @@ class CrashCycle:
             return self._boot_grub(production, ram, disks, gcfg, boot_files or {})
         if ctx.opts.efi:
             return self._boot_efi(production, crash, ram, disks)
-        record, out = _boot("production", ctx, production, ctx.cmdline("production"), ram, disks)
+        record, out = _boot("production", ctx, production, ctx.cmdline("production"), ram, disks, notes=self.res.notes)
         self.res.boots.append(record)
         return ProductionRun(out, disks)
 
@@ -356,7 +356,7 @@ class CrashCycle:
         image = self.build_device_image(crash, recovery=True)
         cmdline = ctx.cmdline("recovery" if movable else "production")
         disks = tuple(d for d in run.drives if d[0] != "vmcore")  # the kept vmcore has moved to the cache
-        record, recovery = _boot("recovery", ctx, image, cmdline, ram, disks)
+        record, recovery = _boot("recovery", ctx, image, cmdline, ram, disks, notes=self.res.notes)
         res.boots.append(record)
         self._recovery_facts(recovery, run.output)
         if ctx.disk is not None:
@@ -408,17 +408,29 @@ def _panic_cpu_problem(opts: CycleOptions, rendered: Rendered) -> str:
     return f"panic CPU {opts.panic_cpu}: the guest has {cpus} CPU(s) (crash.cpus), numbered from 0"
 
 
-def _boot(name: str, ctx: CycleContext, image: Path, cmdline: str, ram: Path,
-          disks: tuple[tuple[str, Path], ...], dtb: Path | None = None) -> tuple[BootRecord, GuestOutput]:  # fmt: skip
+def _boot(name: str, ctx: CycleContext, image: Path, cmdline: str, ram: Path, disks: tuple[tuple[str, Path], ...],
+          dtb: Path | None = None, notes: list[str] | None = None) -> tuple[BootRecord, GuestOutput]:  # fmt: skip
+    """One boot of the cycle. A guest whose kernel stopped before its ``/init`` started (QEMU exited, no
+    ``LAYOUTC-START``) is booted once more, and ``notes`` say so with the first console's last words: nothing
+    of ours had run yet, and an emulated two-CPU guest on a loaded host was seen to die that early once (a CI
+    run; its serial log was lost with the machine). A kernel that dies there every time fails both boots."""
     log = ctx.out_dir / f"serial-{name}.log"
     cpus = _guest_cpus(ctx.rendered)
     boot = qemu.QemuBoot(ctx.kernel.vmlinuz, image, cmdline, ctx.machine, log, ctx.opts.accel, ctx.opts.timeout,
                      ram_path=ram, drives=disks, dtb=dtb, cpus=cpus)  # fmt: skip
     result = qemu.run_boot(boot)
-    serial = log.read_bytes()
+    out = parse_serial(log.read_bytes())
+    if out.release is None and result.returncode is not None:
+        first = log.replace(log.with_name(f"serial-{name}-first.log"))
+        if notes is not None:
+            notes.append(f"{name} boot: the kernel stopped {result.seconds:.1f} s in, before its /init (rc "
+                         f"{result.returncode}; see {first.name}; its console ended: {out.last_words()}); "
+                         "booted once more")  # fmt: skip
+        result = qemu.run_boot(boot)
+        out = parse_serial(log.read_bytes())
     record = BootRecord(name, round(result.seconds, 2), result.returncode, str(log), result.argv,
-                        timeout_tail(result.returncode, serial))  # fmt: skip
-    return record, parse_serial(serial)
+                        timeout_tail(result.returncode, log.read_bytes()))  # fmt: skip
+    return record, out
 
 
 def _cmdline(layout: Layout, stage: str, machine: board.Machine) -> str:

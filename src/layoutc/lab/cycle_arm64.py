@@ -188,7 +188,7 @@ class Arm64Cycle(CrashCycle):
         dtb = recovery_dtb(boot, self.edit, ctx.work)
         res.notes.append(f"recovery boot: -append {cmdline!r}; -dtb QEMU's own tree + device/crash-dt.json")
         disks = tuple(d for d in run.drives if d[0] != "vmcore")
-        record, recovery = _boot("recovery", ctx, image, cmdline, ram, disks, dtb)
+        record, recovery = _boot("recovery", ctx, image, cmdline, ram, disks, dtb, notes=res.notes)
         res.boots.append(record)
         self._recovery_facts(recovery, prod)
         fact = facts64.memtotal_fact(ctx.layout, recovery, ctx.layout.memory.block_size)
@@ -208,7 +208,7 @@ class Arm64Cycle(CrashCycle):
         ram = Path(tempfile.mkdtemp(prefix="layoutc-lab-", dir="/dev/shm" if Path("/dev/shm").is_dir() else None))
         try:
             disks = drives(ctx.work, ctx.machine, ctx.opts, True)
-            record, out = _boot("give-back", ctx, image, cmdline, ram / "ram", disks, dtb)
+            record, out = _boot("give-back", ctx, image, cmdline, ram / "ram", disks, dtb, notes=self.res.notes)
         finally:
             shutil.rmtree(ram, ignore_errors=True)
         self.res.boots.append(record)

@@ -88,6 +88,8 @@ class Report:
                 lines.append(f"       {'':<{width}}  {f.detail}")
         n_fail = len(self.failures)
         lines.append(f"verdict: {self.verdict.upper()} ({len(self.facts)} facts, {n_fail} mismatched)")
+        # the mismatches again at the end, where a log cut in the middle (CI's) still shows them
+        lines += [f"  mismatched: {f.name}: predicted {f.predicted}; observed {f.observed}" for f in self.failures]
         return "\n".join(lines) + "\n"
 
     def write(self, out_dir: Path) -> None:

@@ -38,6 +38,19 @@ class GuestOutput:
     def of_kind(self, kind: str) -> tuple[Mapping[str, Any], ...]:
         return tuple(o for o in self.observations if o.get("kind") == kind)
 
+    def last_words(self, count: int = 4) -> str:
+        """The console's last ``count`` non-blank lines joined by `` | ``, or from the first panic line on when
+        the kernel panicked: what a report shows when a guest stopped short, so that a run whose serial log
+        is gone (a CI machine's) still says why."""
+        lines = [line.strip() for line in self.console.splitlines() if line.strip()]
+        for i, line in enumerate(lines):
+            if "Kernel panic" in line or "BUG:" in line or "Oops" in line:
+                lines = lines[i : i + count]
+                break
+        else:
+            lines = lines[-count:]
+        return " | ".join(lines)[:600] or "(no console output)"
+
 
 def parse_serial(raw: bytes) -> GuestOutput:
     """Parse a serial log captured from a guest running our ``/init``."""

@@ -72,7 +72,9 @@ def arm_facts(res: CycleResult, layout: Layout, out: GuestOutput, *, negative: b
     arm = observation(out, "arm")
     text = (out.text("arm-output") or "").strip().replace("\n", " | ")
     if not arm:
-        res.problems.append("production guest never ran arm.sh (see serial-production.log)")
+        res.problems.append(
+            f"production guest never ran arm.sh (see serial-production.log; its console ended: {out.last_words()})"
+        )
         return
     if negative:
         res.facts.append(
@@ -140,7 +142,10 @@ def reservation_fact(
 def crash_facts(res: CycleResult, layout: Layout, out: GuestOutput, opts: CycleOptions) -> None:
     ck = observation(out, "crash-kernel")
     if not ck:
-        res.problems.append("the crash kernel never reached its /init (see serial-production.log)")
+        res.problems.append(
+            f"the crash kernel never reached its /init (see serial-production.log; its console ended: "
+            f"{out.last_words()})"
+        )
         return
     res.facts.append(
         ok_fact(
@@ -307,7 +312,9 @@ def recovery_facts(
     w = layout.dump_window
     runs = {int(o.get("run", 0)): o for o in out.of_kind("recover")}
     if not runs:
-        res.problems.append("the recovery boot never ran recover.sh (see serial-recovery.log)")
+        res.problems.append(
+            f"the recovery boot never ran recover.sh (see serial-recovery.log; its console ended: {out.last_words()})"
+        )
         return
     if w is not None:
         pm = [line.split() for line in (out.text("pmem-recovery") or "").splitlines() if line.strip()]
