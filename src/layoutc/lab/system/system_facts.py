@@ -77,8 +77,10 @@ def system_facts(out: GuestOutput, serial: bytes, release: str, seconds: float) 
     ]  # fmt: skip
     failed = [ln.split()[0] for ln in (out.text("failed-units") or "").splitlines() if ln.strip()]
     ours = [u for u in failed if u.startswith("layoutc-")]
+    settled = out.of_kind("rearm-settled")
+    waited = f"; read after udev and the re-arms settled ({settled[0].get('waited_s')} s)" if settled else ""
     facts.append(Fact("no failed layoutc units", "pass" if not ours else "fail", "none", ", ".join(ours) or "none",
-                      f"systemctl list-units --failed: {', '.join(failed) or 'none'}"))  # fmt: skip
+                      f"systemctl list-units --failed: {', '.join(failed) or 'none'}{waited}"))  # fmt: skip
     units = parse_show(out.text("units") or "")
     facts += unit_facts(units, (out.text("kexec_crash_loaded") or "").strip())
     stage = _int(units.get(STAGE_UNIT, {}), "InactiveExitTimestampMonotonic")
