@@ -412,7 +412,7 @@ def _boot(name: str, ctx: CycleContext, image: Path, cmdline: str, ram: Path, di
           dtb: Path | None = None, notes: list[str] | None = None) -> tuple[BootRecord, GuestOutput]:  # fmt: skip
     """One boot of the cycle. A guest whose kernel stopped before its ``/init`` started (QEMU exited, no
     ``LAYOUTC-START``) is booted once more, and ``notes`` say so with the first console's last words: nothing
-    of ours had run yet, and an emulated two-CPU guest on a loaded host was seen to die that early once (a CI
+    of ours had run yet, and an emulated (TCG) two-CPU guest was seen to die that early once (a CI
     run; its serial log was lost with the machine). A kernel that dies there every time fails both boots."""
     log = ctx.out_dir / f"serial-{name}.log"
     cpus = _guest_cpus(ctx.rendered)
