@@ -145,7 +145,8 @@ def test_system_shell_passes_shellcheck() -> None:
     if shellcheck is None:
         pytest.fail("shellcheck is not installed; run sh scripts/bootstrap.sh --all")
     files = sorted((Path(build.__file__).parent / "sh").glob("*.sh"))
-    ours = {"grub-setup.sh", "stage-runner.sh", "70-system.sh", "05-after-crash.sh", "95-crash.sh"}
+    ours = {"grub-setup.sh", "stage-runner.sh", "01-settle-rearm.sh", "70-system.sh", "05-after-crash.sh",
+            "95-crash.sh"}  # fmt: skip
     assert ours <= {f.name for f in files}
     result = subprocess.run(
         [shellcheck, "--shell=sh", "--severity=style", *map(str, files)], capture_output=True, text=True, check=False
@@ -254,3 +255,32 @@ def test_a_run_copy_gets_this_checkouts_lab_files_over_a_cached_image(tmp_path: 
         assert (copy / rel).stat().st_mode & 0o777 == mode, rel
     assert (copy / "etc" / "keep").read_text() == "the image's own file\n"
     assert stale.read_text().endswith("an older grub-setup\n")  # the cache itself is not touched
+
+
+def test_settle_rearm_waits_for_queued_and_running_rearms(tmp_path: Path) -> None:
+    """settle_rearm (01-settle-rearm.sh) in sh with stub commands: udevadm settle first, then a rearm job
+    queued for two polls (the unit still 'failed' from an earlier run: a queued job is not 'activating') and
+    the unit activating for one more; it returns once neither holds."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "calls"
+    polls = tmp_path / "polls"
+    stubs = {
+        "udevadm": f'echo "udevadm $*" >>"{calls}"',
+        "sleep": f'echo sleep >>"{calls}"; echo x >>"{polls}"',
+        "systemctl": (
+            f'n=$(cat "{polls}" 2>/dev/null | wc -l)\n'
+            'case "$1" in\n'
+            '    list-jobs) [ "$n" -ge 2 ] || echo "77 layoutc-rearm.service start waiting";;\n'
+            '    show) case $n in 2) echo activating;; *) echo failed;; esac;;\n'
+            "esac"
+        ),
+    }
+    for name, body in stubs.items():
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    script = Path(build.__file__).parent / "sh" / "01-settle-rearm.sh"
+    run = subprocess.run(["sh", "-c", f'PATH="{bin_dir}:$PATH"; . "{script}"; settle_rearm; echo "$REARM_WAITED"'],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert run.stdout.strip() == "3", run.stderr
+    assert calls.read_text().splitlines() == ["udevadm settle --timeout=60", "sleep", "sleep", "sleep"]

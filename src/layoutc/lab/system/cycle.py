@@ -105,8 +105,11 @@ def recovery_facts(layout: Layout, layout_dir: Path, serial: bytes) -> tuple[lis
                       "pass" if state == "active/success exit 0" else "fail", "active/success exit 0", state,
                       " | ".join(journal)))  # fmt: skip
     armed = (out.text("kexec_crash_loaded-after") or "").strip()
+    settled = [o for o in out.of_kind("rearm-settled") if o.get("boot") == "after-crash"]
     facts.append(Fact("crash kernel armed again after the recovery (arm.sh recovery)", "pass" if armed == "1" else
-                      "fail", "kexec_crash_loaded 1", f"kexec_crash_loaded {armed or '?'}"))  # fmt: skip
+                      "fail", "kexec_crash_loaded 1", f"kexec_crash_loaded {armed or '?'}",
+                      f"read after udev and the re-arms settled ({settled[0].get('waited_s')} s)" if settled
+                      else ""))  # fmt: skip
     status = status_fact(layout, out, "recovered")
     if status is not None:
         facts.append(status)

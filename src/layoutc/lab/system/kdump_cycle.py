@@ -52,7 +52,8 @@ def is_kdump_tools_board(layout_dir: Path) -> bool:
 
 def stage_files() -> dict[str, tuple[bytes, int]]:
     """The stage disk: the helpers, the system's units and the kdump-tools stage (no memory stages)."""
-    texts = {"00-common": guest.COMMON, "70-system": build.script("70-system.sh"),
+    texts = {"00-common": guest.COMMON, "01-settle-rearm": build.script("01-settle-rearm.sh"),
+             "70-system": build.script("70-system.sh"),
              "80-kdump-tools": build.script("kdump/80-kdump-tools.sh")}  # fmt: skip
     files = {f"lab/stages/{name}": (text.encode(), 0o644) for name, text in texts.items()}
     files["lab/plan"] = (guest.GuestPlan().render().encode(), 0o644)

@@ -123,13 +123,14 @@ def pad_initrd(initrd: Path, layout_dir: Path, work: Path) -> str:
 
 
 def stage_files(layout: Layout, full: bool = False) -> dict[str, tuple[bytes, int]]:
-    """The stage disk: the plan, the stages (the busybox guest's, the probe, 70-system; ``full``: the cycle's
-    05-after-crash and 95-crash) and the probe zipapp."""
+    """The stage disk: the plan, the stages (the busybox guest's, settle_rearm, the probe, 70-system; ``full``:
+    the cycle's 05-after-crash and 95-crash) and the probe zipapp."""
     from layoutc.lab.run import plan_for
 
     plan = plan_for(layout)
     probe = probezip.STAGE.replace("/usr/lib/layoutc/probe.pyz", '"$LAB/probe.pyz"')
-    extra = {"15-probe": probe, "70-system": build.script("70-system.sh")}
+    extra = {"01-settle-rearm": build.script("01-settle-rearm.sh"), "15-probe": probe,
+             "70-system": build.script("70-system.sh")}  # fmt: skip
     extra.update(full_cycle.extra_stages() if full else {})
     files = {f"lab/stages/{name}": (text.encode(), 0o644) for name, text in guest.stages(plan, extra=extra).items()}
     files["lab/plan"] = (plan.render().encode(), 0o644)

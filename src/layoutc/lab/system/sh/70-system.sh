@@ -1,21 +1,4 @@
 # 70-system: what systemd, the boot loader and the installed layout left (a Debian system guest only)
-# The boot stage's probe (20-offline) takes the window's blocks offline and online again, and udev starts
-# layoutc-rearm.service (systemctl --no-block) for each event. A re-arm that finds a block the probe still
-# holds offline refuses (arm.sh exit 12) and the unit fails until the re-arm the block's return queued has run.
-# settle_rearm waits for udev's queue, then for no rearm job queued or running (up to 180 s), so that what is
-# read below is the layout's settled state; REARM_WAITED is the seconds it waited after udev.
-settle_rearm() {
-    udevadm settle --timeout=60 2>/dev/null || :
-    REARM_WAITED=0
-    while [ "$REARM_WAITED" -lt 180 ]; do
-        if ! systemctl list-jobs --no-legend 2>/dev/null | grep -q 'layoutc-rearm\.service' &&
-            [ "$(systemctl show -p ActiveState --value layoutc-rearm.service)" != activating ]; then
-            break
-        fi
-        sleep 1
-        REARM_WAITED=$((REARM_WAITED + 1))
-    done
-}
 settle_rearm
 obs rearm-settled "\"waited_s\":$REARM_WAITED"
 UNITS="local-fs.target layoutc-arm.service layoutc-rearm.service layoutc-lab-stage.service multi-user.target kdump-tools.service"
