@@ -5,6 +5,10 @@ from __future__ import annotations
 import struct
 import zlib
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
 
 from layoutc.lab import cycle_images
 from layoutc.lab.boot import machine as board
@@ -115,9 +119,8 @@ def test_vmcoreinfo_symbol() -> None:
     assert dumpcheck.vmcoreinfo_symbol(raw, "x") is None and dumpcheck.vmcoreinfo_symbol(raw, "y") is None
 
 
-def _context(tmp_path: Path) -> object:
-    from types import SimpleNamespace
-
+def _context(tmp_path: Path) -> Any:
+    """What :func:`layoutc.lab.cycle._boot` reads of a cycle's context."""
     from layoutc.lab.facts.cycle_facts import CycleOptions
 
     machine = board.Machine(4 << 30, (), (), (), ())
@@ -126,11 +129,8 @@ def _context(tmp_path: Path) -> object:
                            machine=machine, opts=CycleOptions())  # fmt: skip
 
 
-def _scripted_boots(monkeypatch: object, logs: list[tuple[int | None, bytes]]) -> list[qemu.QemuBoot]:
+def _scripted_boots(monkeypatch: pytest.MonkeyPatch, logs: list[tuple[int | None, bytes]]) -> list[qemu.QemuBoot]:
     """``qemu.run_boot`` replaced: each call writes the next serial log and returns its exit code."""
-    import pytest
-
-    assert isinstance(monkeypatch, pytest.MonkeyPatch)
     seen: list[qemu.QemuBoot] = []
 
     def run_boot(boot: qemu.QemuBoot) -> qemu.BootResult:
@@ -147,13 +147,13 @@ PANIC = b"[ 2.0] smp: Brought up 1 node, 2 CPUs\n[ 3.9] Kernel panic - not synci
 REACHED = b"LAYOUTC-START 7.2.13\n[ 9.0] x\nLAYOUTC-DONE\n"
 
 
-def test_a_kernel_that_died_before_init_is_booted_once_more(tmp_path: Path, monkeypatch: object) -> None:
+def test_a_kernel_that_died_before_init_is_booted_once_more(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from layoutc.lab.cycle import _boot
 
     seen = _scripted_boots(monkeypatch, [(0, PANIC), (0, REACHED)])
     notes: list[str] = []
-    record, out = _boot("production", _context(tmp_path), tmp_path / "i.img", "console=ttyS0",  # type: ignore[arg-type]
-                        tmp_path / "ram", (), notes=notes)  # fmt: skip
+    record, out = _boot("production", _context(tmp_path), tmp_path / "i.img", "console=ttyS0", tmp_path / "ram", (),
+                        notes=notes)  # fmt: skip
     assert len(seen) == 2 and out.release == "7.2.13" and out.done and record.returncode == 0
     assert (tmp_path / "serial-production-first.log").read_bytes() == PANIC
     assert (tmp_path / "serial-production.log").read_bytes() == REACHED
@@ -163,7 +163,7 @@ def test_a_kernel_that_died_before_init_is_booted_once_more(tmp_path: Path, monk
     ]
 
 
-def test_no_second_boot_once_init_ran_or_the_boot_timed_out(tmp_path: Path, monkeypatch: object) -> None:
+def test_no_second_boot_once_init_ran_or_the_boot_timed_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Once /init ran, our files have acted: what the guest did then is the cycle's to judge, never retried;
     a boot that hung until the timeout is the report's (its serial tail), not booted again either."""
     from layoutc.lab.cycle import _boot
@@ -171,7 +171,6 @@ def test_no_second_boot_once_init_ran_or_the_boot_timed_out(tmp_path: Path, monk
     for code, serial in ((0, REACHED + PANIC), (None, PANIC)):
         seen = _scripted_boots(monkeypatch, [(code, serial)])
         notes: list[str] = []
-        record, out = _boot("recovery", _context(tmp_path), tmp_path / "i.img", "", tmp_path / "ram", (),  # type: ignore[arg-type]
-                            notes=notes)  # fmt: skip
+        record, _ = _boot("recovery", _context(tmp_path), tmp_path / "i.img", "", tmp_path / "ram", (), notes=notes)
         assert (len(seen), notes, record.returncode) == (1, [], code)
     assert not (tmp_path / "serial-recovery-first.log").exists()
