@@ -419,7 +419,8 @@ def _boot(name: str, ctx: CycleContext, image: Path, cmdline: str, ram: Path, di
     boot = qemu.QemuBoot(ctx.kernel.vmlinuz, image, cmdline, ctx.machine, log, ctx.opts.accel, ctx.opts.timeout,
                      ram_path=ram, drives=disks, dtb=dtb, cpus=cpus)  # fmt: skip
     result = qemu.run_boot(boot)
-    out = parse_serial(log.read_bytes())
+    serial = log.read_bytes()
+    out = parse_serial(serial)
     if out.release is None and result.returncode is not None:
         first = log.replace(log.with_name(f"serial-{name}-first.log"))
         if notes is not None:
@@ -427,9 +428,10 @@ def _boot(name: str, ctx: CycleContext, image: Path, cmdline: str, ram: Path, di
                          f"{result.returncode}; see {first.name}; its console ended: {out.last_words()}); "
                          "booted once more")  # fmt: skip
         result = qemu.run_boot(boot)
-        out = parse_serial(log.read_bytes())
+        serial = log.read_bytes()
+        out = parse_serial(serial)
     record = BootRecord(name, round(result.seconds, 2), result.returncode, str(log), result.argv,
-                        timeout_tail(result.returncode, log.read_bytes()))  # fmt: skip
+                        timeout_tail(result.returncode, serial))  # fmt: skip
     return record, out
 
 
