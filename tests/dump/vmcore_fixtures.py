@@ -121,6 +121,12 @@ class Fixture:
         """Last pages that a segment covers only in part."""
         return {(start + size) // PS for start, size in self.ranges if (start + size) % PS}
 
+    def covered_bytes(self, pfn: int) -> int:
+        """How many bytes of page ``pfn``, from its start, the segments cover (a partial last page: fewer than
+        a page). ELF output ends its segment there, as the source's does."""
+        ends = [(start + size) % PS for start, size in self.ranges if (start + size) // PS == pfn]
+        return ends[0] if ends and ends[0] else PS
+
     def write(self, path: str) -> str:
         """Write the ELF file, laid out as /proc/vmcore: page-aligned, page-padded segment data."""
         status = prstatus_arm64 if self.e_machine == 183 else prstatus

@@ -19,7 +19,7 @@ from layoutc.dump.read.vmcore_source import FileReader
 from layoutc.dump.record import Frozen, init
 from layoutc.dump.write import compression as codecs
 from layoutc.dump.write import target as targets
-from layoutc.dump.write.encode import WINDOW_PAGES, Encoder, PageWindow, windows
+from layoutc.dump.write.encode import Encoder, PageWindow, windows
 from layoutc.dump.write.kdump import PAGE_DESC, KdumpLayout, KdumpWriter
 from layoutc.dump.write.progress import Progress
 from layoutc.dump.write.sink import FileSink, FlatSink
@@ -115,7 +115,7 @@ def _run(opts: Options, reader: Reader, out: targets.OutputTarget) -> Result:
     vmcore = elf.parse(reader, opts.source)
     ps = vmcore.page_size
     pmap = physmap.build(vmcore.loads, ps)
-    present = pmap.bitmap1()
+    present = pmap.present if opts.spec.format == "elf" else pmap.bitmap1()  # PhysMap.short_ends
     notes: list[str] = list(vmcore.warnings)
     auto = {"nodata": list(pmap.nodata), "truncated_source": pmap.beyond(vmcore.file_size)}
     read = physmap.PhysReader(pmap, reader).read
@@ -450,7 +450,9 @@ def _run_elf(
     from layoutc.dump.write import elf_output as elfout
 
     ps = vmcore.page_size
-    zero_runs, zero_pages = zero_scan(pmap, reader, keep, opts.progress) if spec.dump_level & 1 else ([], 0)
+    # a partial last page is written whatever it holds, never counted as zero, as makedumpfile's ELF output does
+    zeros = extents.subtract(keep, [(e - 1, e) for e in sorted(pmap.short_ends())])
+    zero_runs, zero_pages = elfout.zero_scan(pmap, reader, zeros, opts.progress) if spec.dump_level & 1 else ([], 0)
     if spec.compression not in ("zlib", "none"):
         notes.append(f"compression {spec.compression!r} does not apply to ELF output")
     # Headers sized for the worst segment count any drop can cause: one more per range edge.
@@ -463,38 +465,7 @@ def _run_elf(
     segs = elfout.segments(plan.keep, zero_runs, fixed, ps)
     with interrupt.deferred():  # from the output's creation on, a signal ends in a settled file
         sink = _open_sink(out, spec.format, spec.budget)
-        writer = elfout.ElfWriter(sink, vmcore, fixed, segs, ps, zero_pages)
+        writer = elfout.ElfWriter(sink, vmcore, fixed, segs, ps, zero_pages, pmap.short_ends())
         progress = Progress(extents.count(writer.file_pages) * ps, opts.progress)
         stream = windows(pmap, reader, writer.file_pages, Encoder("none", False, ps), 1)
         return _write(writer, sink, stream, progress, plan, present, excluded, notes)
-
-
-def zero_scan(
-    pmap: physmap.PhysMap, reader: Reader, keep: list[Extent], stream: TextIO | None
-) -> tuple[list[Extent], int]:
-    """Runs of at least ``ZERO_RUN_MIN`` zero pages among ``keep`` (ELF output reads pages twice), and
-    the number of zero pages among ``keep`` (short runs too: makedumpfile counts them all)."""
-    from layoutc.dump.write import elf_output as elfout
-
-    ps = pmap.page_size
-    zero = bytes(ps)
-    runs: list[Extent] = []
-    count = 0
-    run_start = run_end = -1
-    progress = Progress(extents.count(keep) * ps, stream, "zero scan")
-    for piece, pfn, n in pmap.runs(keep, WINDOW_PAGES):
-        got = pmap.read(reader, piece, pfn, n)
-        buf = bytes(got) if isinstance(got, memoryview) else got
-        progress.advance(n * ps)
-        for i in range(n):
-            if buf.startswith(zero, i * ps):
-                count += 1
-                if run_end != pfn + i:
-                    if run_end - run_start >= elfout.ZERO_RUN_MIN:
-                        runs.append((run_start, run_end))
-                    run_start = pfn + i
-                run_end = pfn + i + 1
-    if run_end - run_start >= elfout.ZERO_RUN_MIN:
-        runs.append((run_start, run_end))
-    progress.close()
-    return runs, count

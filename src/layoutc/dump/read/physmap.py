@@ -89,6 +89,19 @@ class PhysMap(Frozen):
             return present
         return extents.intersect(present, list(self.floors))
 
+    def short_ends(self) -> dict[int, int]:
+        """The partial last pages (a PT_LOAD that ends inside a page, as the x86 low RAM does at 0x9fc00): one past
+        the page's pfn -> how many bytes at the page's end no PT_LOAD covers. The ELF output's segment ends where
+        the source's does, as makedumpfile's ELF output does (and keeps such a page whatever ``max_mapnr`` is: the
+        cyclic choice of :meth:`bitmap1` is its kdump format's alone)."""
+        out = {}
+        for p in self.pieces:
+            if p.kind == Kind.MIXED:
+                end = max(at + n for at, _, n in p.fragments)
+                if end < self.page_size and sum(n for _, _, n in p.fragments) == end:  # covered from 0 to end
+                    out[p.pfn_end] = self.page_size - end
+        return out
+
     @property
     def present(self) -> list[Extent]:
         """Pfns inside some PT_LOAD: bitmap 1 of the kdump format."""

@@ -12,6 +12,7 @@ from layoutc.dump import extents
 from layoutc.dump.errors import SinkFault
 from layoutc.dump.extents import Extent
 from layoutc.dump.interrupt import critical
+from layoutc.dump.read import physmap
 from layoutc.dump.read.arm64 import EM_AARCH64, MASK64
 from layoutc.dump.read.elf_input import (
     EHDR,
@@ -27,12 +28,15 @@ from layoutc.dump.read.elf_input import (
 )
 from layoutc.dump.read.vmcoreinfo import VmcoreInfo
 from layoutc.dump.record import Frozen, init
-from layoutc.dump.write.encode import PageWindow
+from layoutc.dump.write.encode import WINDOW_PAGES, PageWindow
+from layoutc.dump.write.progress import Progress
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from typing import TextIO
 
+    from layoutc.dump.read.vmcore_source import Reader
     from layoutc.dump.write.sink import Sink
 
 ZERO_RUN_MIN = 256  # makedumpfile PFN_EXCLUDED
@@ -83,8 +87,16 @@ def header_size(nsegs: int, notes: int, ps: int) -> int:
     return -(-raw // ps) * ps
 
 
-def elf_header(vmcore: Vmcore, segs: list[LoadSegment], hdr: int, ps: int, incomplete: bool = False) -> bytes:
-    """Ehdr, phdrs, optional section header 0, and the notes (plus the INCOMPLETE note)."""
+def elf_header(
+    vmcore: Vmcore,
+    segs: list[LoadSegment],
+    hdr: int,
+    ps: int,
+    incomplete: bool = False,
+    short: dict[int, int] | None = None,
+) -> bytes:
+    """Ehdr, phdrs, optional section header 0, and the notes (plus the INCOMPLETE note). A segment that ends with a
+    partial page (``short``: :meth:`.PhysMap.short_ends`) ends where the source's PT_LOAD does."""
     phnum = 1 + len(segs)
     phoff = EHDR.size
     shoff = phoff + PHDR.size * phnum if phnum >= PN_XNUM else 0
@@ -113,14 +125,15 @@ def elf_header(vmcore: Vmcore, segs: list[LoadSegment], hdr: int, ps: int, incom
     page_offset = _page_offset(vmcore)
     for s in segs:
         paddr = s.pfn_start * ps
+        cut = (short or {}).get(s.pfn_mem_end, 0)
         out += PHDR.pack(
             PT_LOAD,
             7,
             s.file_offset,
             page_offset + paddr,
             paddr,
-            (s.pfn_file_end - s.pfn_start) * ps,
-            (s.pfn_mem_end - s.pfn_start) * ps,
+            (s.pfn_file_end - s.pfn_start) * ps - (cut if s.pfn_file_end == s.pfn_mem_end else 0),
+            (s.pfn_mem_end - s.pfn_start) * ps - cut,
             0,
         )
     if shoff:
@@ -149,7 +162,14 @@ class ElfWriter:
     """Streams segment data for a fixed segment list."""
 
     def __init__(
-        self, sink: Sink, vmcore: Vmcore, hdr: int, segs: list[LoadSegment], ps: int, zero_pages: int = 0
+        self,
+        sink: Sink,
+        vmcore: Vmcore,
+        hdr: int,
+        segs: list[LoadSegment],
+        ps: int,
+        zero_pages: int = 0,
+        short: dict[int, int] | None = None,
     ) -> None:
         self.sink = sink
         self.vmcore = vmcore
@@ -164,10 +184,11 @@ class ElfWriter:
         self.committed_pfn = 0
         self.written = 0
         self.zero_pages = zero_pages  # every zero page among the kept (dump level bit 1), short runs included
+        self.short = short or {}  # partial last pages: their segments end short (PhysMap.short_ends)
 
     def write_metadata(self) -> None:
         """The headers and notes."""
-        self.sink.write_at(0, elf_header(self.vmcore, self.segs, self.hdr, self.ps))
+        self.sink.write_at(0, elf_header(self.vmcore, self.segs, self.hdr, self.ps, short=self.short))
         self.written = self.hdr
 
     def add(self, windows: Iterable[PageWindow]) -> None:
@@ -222,5 +243,34 @@ class ElfWriter:
                     s.file_offset if file_end > s.pfn_start else 0,
                 )
             )
-        self.sink.write_at(0, elf_header(self.vmcore, segs, self.hdr, self.ps, incomplete=True))
+        self.sink.write_at(0, elf_header(self.vmcore, segs, self.hdr, self.ps, True, self.short))
         return extents.normalize((s.pfn_start, s.pfn_file_end) for s in segs)
+
+
+def zero_scan(
+    pmap: physmap.PhysMap, reader: Reader, keep: list[Extent], stream: TextIO | None
+) -> tuple[list[Extent], int]:
+    """Runs of at least ``ZERO_RUN_MIN`` zero pages among ``keep`` (ELF output reads pages twice), and
+    the number of zero pages among ``keep`` (short runs too: makedumpfile counts them all)."""
+    ps = pmap.page_size
+    zero = bytes(ps)
+    runs: list[Extent] = []
+    count = 0
+    run_start = run_end = -1
+    progress = Progress(extents.count(keep) * ps, stream, "zero scan")
+    for piece, pfn, n in pmap.runs(keep, WINDOW_PAGES):
+        got = pmap.read(reader, piece, pfn, n)
+        buf = bytes(got) if isinstance(got, memoryview) else got
+        progress.advance(n * ps)
+        for i in range(n):
+            if buf.startswith(zero, i * ps):
+                count += 1
+                if run_end != pfn + i:
+                    if run_end - run_start >= ZERO_RUN_MIN:
+                        runs.append((run_start, run_end))
+                    run_start = pfn + i
+                run_end = pfn + i + 1
+    if run_end - run_start >= ZERO_RUN_MIN:
+        runs.append((run_start, run_end))
+    progress.close()
+    return runs, count
