@@ -1,34 +1,17 @@
 #!/usr/bin/env python3
-"""Real vmcores of busy guests: boot a Debian 6.1 or 7.2 x86 guest, load it, panic, keep ``/proc/vmcore``.
+"""Real vmcores of busy guests: boot a Debian 6.1 or 7.x x86 guest, load it, panic, keep ``/proc/vmcore``.
 
 One command per vmcore (or several: ``--kernel`` and ``--workload`` take lists)::
 
     .venv/bin/python bench/dump/workload_vmcores.py --kernel 6.1 7 --workload mixed
 
-The guest is the lab's busybox initramfs (``layoutc.lab.image.initramfs``, with Debian's python3 from
-``pyrt`` and kexec), booted by ``layoutc.lab.boot.qemu`` under TCG; nothing of the lab's crash cycle is
-used, so this keeps working while that is rebuilt. The guest's ``/init`` (``_INIT`` below) runs the
-workload, loads itself as the crash kernel (``kexec -p``, ``crashkernel=`` on the command line) and
-panics; the crash kernel's ``/init`` (the same script) copies ``/proc/vmcore`` to a raw virtio disk with
-``dd`` and powers off. The file lands in the lab cache as ``vmcores/workload/<release>-<workload>.vmcore``
-(never committed). Workloads (sizes for a 3 GiB guest; ``--ram`` scales nothing):
-
-- ``idle``: nothing;
-- ``mixed``: 600 MiB of block-device page cache, 160 MiB in tmpfs, 600 MiB anonymous, 60 000 small files;
-- ``pagecache``: 1800 MiB of page cache read from the data disk, 200 MiB in tmpfs;
-- ``anon``: 1600 MiB anonymous with THP ``always`` (a quarter of it zero-filled);
-- ``slab``: 250 000 small files in tmpfs (dentries, inodes);
-- ``hugetlb``: 512 MiB of 2 MiB hugetlb pages, half of them mapped and written.
-
-The data disk holds real content (this machine's libraries and documents, cached as
-``workload/data.img``). Anonymous memory is a mix of that content, zeros and random bytes.
+The capture itself, the guest's ``/init`` and the workloads are :mod:`layoutc.lab.workload`; the files land
+in the lab cache as ``vmcores/workload/<release>-<workload>.vmcore`` (never committed).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import sys
 import time
 from pathlib import Path
@@ -36,184 +19,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:0] = [str(ROOT / "src")]
 
-from layoutc.lab.boot import qemu  # noqa: E402
-from layoutc.lab.boot.machine import Machine  # noqa: E402
-from layoutc.lab.image import initramfs, kernels, pyrt  # noqa: E402
-
-MiB = 1 << 20
-WORKLOADS = ("idle", "mixed", "pagecache", "anon", "slab", "hugetlb")
-MODULES = ("virtio_pci", "virtio_blk")
-
-_INIT = r"""#!/bin/sh
-export PATH=/sbin:/bin:/usr/sbin:/usr/bin
-mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev; mount -t tmpfs tmpfs /tmp
-dmesg -n 1
-while read -r ko; do insmod "$ko" 2>/dev/null; done < /lab/modules
-disk() {
-    for s in /sys/block/vd*/serial; do
-        [ "$(cat "$s")" = "$1" ] && { d=${s%/serial}; echo "${d##*/}"; return 0; }
-    done
-    return 1
-}
-echo "WL-START $(uname -r)"
-if [ -e /proc/vmcore ]; then
-    sz=$(stat -c %s /proc/vmcore); t0=$(date +%s)
-    dd if=/proc/vmcore of="/dev/$(disk vmcore)" bs=1M 2>/tmp/dd.err; rc=$?
-    sync
-    echo "WL-VMCORE rc=$rc bytes=$sz seconds=$(( $(date +%s) - t0 ))"
-    poweroff -f
-fi
-wl=$(sed -n 's/.*workload=\([a-z]*\).*/\1/p' /proc/cmdline)
-t0=$(date +%s)
-data=/dev/$(disk data)
-exec 3<"$data"  # the block device's page cache is dropped at its last close: keep it open
-cache() { dd if="$data" of=/dev/null bs=1M count="$1" 2>/dev/null; }
-tmpfs() { dd if="$data" of=/tmp/blob bs=1M skip=2000 count="$1" 2>/dev/null; }
-anon() { python3 -S /lab/anon.py "$data" "$1" & while [ ! -e /tmp/anon-ready ]; do sleep 1; done; }
-files() { python3 -S /lab/files.py "$1"; }
-case "$wl" in
-    mixed) cache 600; tmpfs 160; anon 600; files 60000 ;;
-    pagecache) cache 1800; tmpfs 200 ;;
-    anon) echo always > /sys/kernel/mm/transparent_hugepage/enabled; anon 1600 ;;
-    slab) files 250000 ;;
-    hugetlb) echo 256 > /proc/sys/vm/nr_hugepages; mkdir -p /mnt/huge; mount -t hugetlbfs none /mnt/huge
-             python3 -S /lab/huge.py 128 ;;
-esac
-sync
-echo "WL-WORKLOAD $wl seconds=$(( $(date +%s) - t0 ))"
-keys='MemFree|Buffers|Cached|Shmem|AnonPages|AnonHugePages|Slab|HugePages_Total|HugePages_Free'
-grep -E "^($keys):" /proc/meminfo | tr -s ' ' | tr '\n' ';'
-echo
-args="console=ttyS0 reset_devices nr_cpus=1 irqpoll panic=-1"
-kexec -p /lab/vmlinuz --initrd=/lab/crash.img --append="$args" \
-    || kexec -s -p /lab/vmlinuz --initrd=/lab/crash.img --append="$args"
-echo "WL-PANIC kexec=$?"
-echo c > /proc/sysrq-trigger
-"""
-
-_ANON = r"""
-import mmap, os, sys
-data, mib = sys.argv[1], int(sys.argv[2])
-src = open(data, "rb")
-keep = []
-for i in range(mib // 2):
-    m = mmap.mmap(-1, 2 << 20, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    kind = i % 4
-    if kind == 0:
-        pass  # touched below with zeros only: zero pages
-    elif kind == 3:
-        m.write(os.urandom(2 << 20))
-    else:
-        m.write(src.read(2 << 20) or os.urandom(2 << 20))
-    if kind == 0:
-        for off in range(0, 2 << 20, 4096):
-            m[off] = 0
-    keep.append(m)
-open("/tmp/anon-ready", "w").close()
-import time
-while True:
-    time.sleep(3600)
-"""
-
-_FILES = r"""
-import os, sys
-n = int(sys.argv[1])
-for d in range(n // 1000 + 1):
-    os.makedirs(f"/tmp/f/{d}", exist_ok=True)
-    for i in range(min(1000, n - d * 1000)):
-        with open(f"/tmp/f/{d}/{i}", "w") as fh:
-            fh.write(str(i))
-"""
-
-_HUGE = r"""
-import mmap, os, sys
-n = int(sys.argv[1])
-fd = os.open("/mnt/huge/x", os.O_CREAT | os.O_RDWR)
-os.ftruncate(fd, n << 21)
-m = mmap.mmap(fd, n << 21)
-for i in range(n):
-    m[i << 21:(i << 21) + (1 << 20)] = os.urandom(1 << 20)
-"""
-
-
-def data_disk(path: Path, size: int) -> Path:
-    """A raw disk of real file content (libraries, documents) of ``size`` bytes, built once."""
-    if path.is_file() and path.stat().st_size == size:
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    written = 0
-    with tmp.open("wb") as out:
-        while written < size:
-            for top in ("/usr/lib/x86_64-linux-gnu", "/usr/share/doc", "/usr/lib/python3.11", "/usr/bin"):
-                for base, _dirs, names in os.walk(top):
-                    for name in sorted(names):
-                        p = Path(base, name)
-                        if p.is_symlink() or not p.is_file():
-                            continue
-                        chunk = p.read_bytes()[: size - written]
-                        out.write(chunk)
-                        written += len(chunk)
-                        if written >= size:
-                            return _done(tmp, path)
-    return _done(tmp, path)
-
-
-def _done(tmp: Path, path: Path) -> Path:
-    os.replace(tmp, path)
-    return path
-
-
-def images(k: kernels.Kernel, work: Path) -> Path:
-    """The guest initramfs (busybox, kexec, python3, the workload scripts, the crash kernel's image)."""
-    crash = initramfs.build_initramfs(initramfs.InitramfsSpec(init=_INIT, module_dir=k.module_dir, modules=MODULES,
-                                                              tools=()), work / "crash.img")  # fmt: skip
-    names = pyrt.imported_modules([["-S", "-c", "import mmap, os, sys, time"]])
-    extra = {"lab/anon.py": _ANON.encode(), "lab/files.py": _FILES.encode(), "lab/huge.py": _HUGE.encode(),
-             "lab/vmlinuz": k.vmlinuz.read_bytes(), "lab/crash.img": crash.read_bytes(),
-             **pyrt.python_files(names)}  # fmt: skip
-    spec = initramfs.InitramfsSpec(init=_INIT, module_dir=k.module_dir, modules=MODULES, tools=("/usr/sbin/kexec",),
-                                   extra=extra)  # fmt: skip
-    return initramfs.build_initramfs(spec, work / "guest.img")
-
-
-def one(label: str, workload: str, ram: int, timeout: float) -> Path | None:
-    k = kernels.ensure_kernel(label)
-    cache = kernels.cache_dir()
-    work = cache / "workload" / f"{k.release}-{workload}"
-    work.mkdir(parents=True, exist_ok=True)
-    data = data_disk(cache / "workload" / "data.img", 2400 * MiB)
-    image = images(k, work)
-    vmcore_img = work / "vmcore.img"
-    with vmcore_img.open("wb") as fh:
-        fh.truncate(ram + 256 * MiB)
-    machine = Machine(ram=ram, node_sizes=(), memmap=(), unfaithful=(), notes=())
-    cmdline = f"console=ttyS0 crashkernel=256M panic=-1 workload={workload}"
-    boot = qemu.QemuBoot(k.vmlinuz, image, cmdline, machine, work / "serial.log", "tcg", timeout,
-                         drives=(("data", data), ("vmcore", vmcore_img)))  # fmt: skip
-    result = qemu.run_boot(boot)
-    log = boot.serial_log.read_text(errors="replace")
-    for line in log.splitlines():
-        if line.startswith(("WL-", "MemFree")):
-            print(f"  {line.strip()}")
-    match = re.search(r"WL-VMCORE rc=0 bytes=(\d+) seconds=(\d+)", log)
-    if match is None:
-        print(f"{k.release} {workload}: no vmcore after {result.seconds:.0f} s (serial log {boot.serial_log})")
-        return None
-    with vmcore_img.open("r+b") as fh:
-        fh.truncate(int(match.group(1)))
-    dest = cache / "vmcores" / "workload" / f"{k.release}-{workload}.vmcore"
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(vmcore_img, dest)
-    print(f"{dest}: {int(match.group(1)) / MiB:.0f} MiB, {result.seconds:.0f} s in QEMU "
-          f"(of which {match.group(2)} s copying /proc/vmcore)")  # fmt: skip
-    return dest
+from layoutc.lab import workload as busy  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--kernel", nargs="+", default=["6.1", "7"], help="Debian kernel series: 6.1, 7")
-    parser.add_argument("--workload", nargs="+", default=["mixed"], choices=WORKLOADS)
+    parser.add_argument("--workload", nargs="+", default=["mixed"], choices=busy.WORKLOADS)
     parser.add_argument("--ram-mib", type=int, default=3072)
     parser.add_argument("--timeout", type=float, default=2400.0)
     args = parser.parse_args(argv)
@@ -221,7 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     for label in args.kernel:
         for workload in args.workload:
             start = time.monotonic()
-            failed += one(label, workload, args.ram_mib * MiB, args.timeout) is None
+            got = busy.capture(label, workload, args.ram_mib * busy.MiB, args.timeout)
+            for line in got.lines:
+                print(f"  {line}")
+            if got.vmcore is None:
+                print(f"{label} {workload}: no vmcore after {got.seconds:.0f} s (serial log {got.serial_log})")
+                failed += 1
+            else:
+                size = got.vmcore.stat().st_size
+                print(f"{got.vmcore}: {size / busy.MiB:.0f} MiB, {got.seconds:.0f} s in QEMU")
             print(f"  ({time.monotonic() - start:.0f} s wall for this vmcore)")
     return 1 if failed else 0
 

@@ -58,12 +58,15 @@ def test_qemu_argv_shared_ram_and_disks(tmp_path: Path) -> None:
         machine,
         tmp_path / "s.log",
         ram_path=tmp_path / "ram",
-        drives=(("boot", tmp_path / "boot.img"),),
+        drives=(("boot", tmp_path / "boot.img"), ("data", tmp_path / "data.img")),
+        read_only=("data",),
     )
     argv = qemu.qemu_argv(boot)
     joined = " ".join(argv)
     assert f"memory-backend-file,id=ram0,size={4 << 30},mem-path={tmp_path}/ram.0,share=on" in joined
     assert "virtio-blk-pci,drive=disk0,serial=boot" in joined
+    drives = [a for a in argv if a.startswith("file=")]
+    assert drives[0].endswith("detect-zeroes=unmap") and drives[1].endswith("detect-zeroes=unmap,readonly=on")
     no_numa = qemu.qemu_argv(
         qemu.QemuBoot(
             Path("k"),

@@ -39,6 +39,7 @@ class QemuBoot:
     # RAM the first one left (a warm reboot with a different -append), and raw virtio disks (serial, path)
     ram_path: Path | None = None
     drives: tuple[tuple[str, Path], ...] = ()
+    read_only: tuple[str, ...] = ()  # serials of drives the guest only reads: shared with other QEMUs at once
     # --grub: boot firmware → GRUB from this ISO (IDE cdrom) instead of -kernel/-initrd/-append; no -no-reboot,
     # so a guest reset goes back through GRUB in the same QEMU (guest RAM survives a reset)
     cdrom: Path | None = None
@@ -89,7 +90,8 @@ def qemu_argv(boot: QemuBoot) -> list[str]:
         argv += ["-numa", "cpu,node-id=0,socket-id=0"]
     for i, (serial, path) in enumerate(boot.drives):
         argv += [
-            "-drive", f"file={path},format=raw,if=none,id=disk{i},cache=unsafe,discard=unmap,detect-zeroes=unmap",
+            "-drive", f"file={path},format=raw,if=none,id=disk{i},cache=unsafe,discard=unmap,detect-zeroes=unmap"
+            + (",readonly=on" if serial in boot.read_only else ""),
             "-device", f"virtio-blk-pci,drive=disk{i},serial={serial}"
             + (",bootindex=0" if (boot.pflash is not None and serial == "esp") or (boot.disk_boot and i == 0) else ""),
         ]  # fmt: skip
