@@ -38,7 +38,7 @@ def test_zipapp_holds_only_the_device_packages(pyz: Path) -> None:
         names = z.namelist()
     assert {n.split("/")[1] for n in names if n.startswith("layoutc/") and n.count("/") > 1} == set(PACKAGES)
     assert {"dump", "devicetree"} <= set(PACKAGES)
-    assert "layoutc/devicetree/__main__.py" in names and "layoutc/devicetree/__main__.pyc" in names
+    assert "layoutc/devicetree/__main__.py" in names and "layoutc/code.marshal" in names
 
 
 def test_the_shipped_tool_applies_an_edit(pyz: Path, tmp_path: Path) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import ast
 import json
+import marshal
 import os
 import subprocess
 import sys
 import zipfile
+from importlib.util import MAGIC_NUMBER
 from pathlib import Path
 from typing import Any
 
@@ -100,16 +102,19 @@ def test_zipapp_runs_with_an_isolated_interpreter(tmp_path: Path, make_vmcore: A
     # the crash dumper alone (every crash initramfs carries it); the running system's tools are the other zipapp
     with zipfile.ZipFile(pyz) as z:
         assert {n.split("/")[1] for n in z.namelist() if n.count("/") > 1} == {"dump"}
-        # every module has its byte code beside it, the generated package too (zipimport compiles what has none,
-        # at every start: 0.5 ms for layoutc/__init__.py alone), stored so that zipimport need not inflate it
-        sources = {n[:-3] for n in z.namelist() if n.endswith(".py") and n != "__main__.py"}
-        assert {n[:-4] for n in z.namelist() if n.endswith(".pyc")} == sources
-        assert {z.getinfo(f"{n}.pyc").compress_type for n in sources} == {zipfile.ZIP_STORED}
+        # every module's byte code is in the table, stored so that it need not be inflated; the generated package
+        # has its .pyc (zipimport compiles what has none, at every start: 0.5 ms for layoutc/__init__.py alone)
+        sources = {n[:-3] for n in z.namelist() if n.endswith(".py") and n != "__main__.py"} - {"layoutc/__init__"}
+        magic, table = marshal.loads(z.read("layoutc/code.marshal"))
+        assert magic == MAGIC_NUMBER and {rel[:-3] for _, rel, _ in table.values()} == sources
+        assert {n for n in z.namelist() if n.endswith(".pyc")} == {"layoutc/__init__.pyc"}
+        assert z.getinfo("layoutc/code.marshal").compress_type == zipfile.ZIP_STORED
     # a ceiling that catches an accidental dependency, not a budget: the sizing model counts the real file
-    # (568 KB with the workers writing their own payloads; 548 KB since the byte code is stored, not
-    # deflated: 2 ms less start-up, and the crash initramfs compresses it anyway; 303 KB with the
-    # kallsyms_seqs_of_names search, 293 KB before it; 288 KB with the kallsyms reader that holds the kernel
-    # image back; 270 KB before it; 253 KB with the arm64 reader and the batch page classifier; 238 KB before)
+    # (584 KB with the byte code as one table; 568 KB with the workers writing their own payloads; 548 KB since
+    # the byte code is stored, not deflated: 2 ms less start-up, and the crash initramfs compresses it anyway;
+    # 303 KB with the kallsyms_seqs_of_names search, 293 KB before it; 288 KB with the kallsyms reader that holds
+    # the kernel image back; 270 KB before it; 253 KB with the arm64 reader and the batch page classifier; 238 KB
+    # before)
     assert pyz.stat().st_size < 600_000
     device = tmp_path / "layoutc-device.pyz"
     assert run_dump("--build-device-zipapp", str(device)).returncode == 0
@@ -163,6 +168,36 @@ def test_device_command_line_runs_the_dumper_with_few_imports(tmp_path: Path, ma
     modules = {line.split("|")[-1].strip() for line in err.splitlines() if line.startswith("import time:")}
     assert "layoutc.dump.dumper" in modules
     assert not modules & set(NOT_AT_START_UP), sorted(modules & set(NOT_AT_START_UP))
+
+
+def test_zipapp_modules_come_from_the_table_unless_its_magic_is_foreign(tmp_path: Path, make_vmcore: Any) -> None:
+    from layoutc.dump.zipapp import CRASH, RUNNER, build
+
+    pyz = tmp_path / "dump.pyz"
+    build(str(pyz), CRASH)
+    foreign = tmp_path / "foreign.pyz"  # as an interpreter of another version sees it
+    with zipfile.ZipFile(pyz) as src_zip, zipfile.ZipFile(foreign, "w") as out_zip:
+        for info in src_zip.infolist():
+            data = src_zip.read(info)
+            if info.filename == "layoutc/code.marshal":
+                data = marshal.dumps((b"\0\0\r\n", marshal.loads(data)[1]))
+            out_zip.writestr(info, data)
+    python = ["/usr/bin/python3", "-I", "-S", "-c"]
+    probe = "import sys; sys.path.insert(0, sys.argv[1]); import layoutc.dump.dumper as d; print(type(d.__loader__))"
+    _, src = make_vmcore()
+    for archive, loader in ((pyz, "layoutc._Table"), (foreign, "zipimport.zipimporter")):
+        got = subprocess.run([*python, probe, str(archive)], capture_output=True, text=True)
+        assert got.stdout.strip() == f"<class '{loader}'>", got.stderr
+        out = tmp_path / f"{archive.stem}.out"
+        proc = subprocess.run([python[0], *RUNNER[1:], str(archive), "--quiet", src, str(out)], capture_output=True,
+                              text=True)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "dump.out").read_bytes()[4096:] == (tmp_path / "foreign.out").read_bytes()[4096:]
+    # a module's source, for a traceback or an inspecting tool, comes from the archive either way
+    show = "import sys, inspect; sys.path.insert(0, sys.argv[1]); import layoutc.dump.extents as e"
+    got = subprocess.run([*python, show + "; print(inspect.getsource(e.count))", str(pyz)], capture_output=True,
+                         text=True)  # fmt: skip
+    assert got.stdout.startswith("def count("), got.stderr
 
 
 def test_progress_when_asked(tmp_path: Path, make_vmcore: Any) -> None:

@@ -8,13 +8,15 @@
   apply ...`` to build the crash kernel's DTB, docs/devicetree.md) and ``layoutc.status``
   (``PYTHONPATH=layoutc-device.pyz python3 -m layoutc.status``, docs/status.md).
 
-Each holds a minimal ``layoutc/__init__.py``, its packages' modules and the filter-spec schema; ``python3
+Each holds a generated ``layoutc/__init__.py``, its packages' modules and the filter-spec schema; ``python3
 X.pyz`` runs the dumper in both. The packages import nothing of the compiler; their sources are found by
-path, never imported here.  Beside each module is its ``.pyc`` for the interpreter that built the archive
-(unchecked-hash, so no timestamps): zipimport cannot cache byte code, and compiling every module at each
-start cost about 30 ms.  The byte code is stored, not deflated (the sources are): zipimport then reads it
-without inflating it, 2 ms of every start, measured.  An interpreter of another version sees a foreign magic
-number and compiles the source instead.
+path, never imported here.  The byte code of every module, for the interpreter that built the archive, is one
+marshalled table (``layoutc/code.marshal``, stored, not deflated): the generated ``__init__`` (:data:`TOP_INIT`,
+itself with its unchecked-hash ``.pyc``) reads it once and puts a finder for its modules first on
+``sys.meta_path``.  zipimport cannot cache byte code (compiling every module at each start cost about 30 ms),
+and a ``.pyc`` member per module cost 4 ms of every start against the table: zipimport opens the archive and
+runs its own Python code for each module (measured, bench/dump/RESULTS.md).  An interpreter of another version
+sees a foreign magic number, leaves the table alone, and zipimport compiles the sources instead.
 
 How a device runs the dumper (:data:`RUNNER`, capture.sh's command line): ``python3 -I -S -c BOOTSTRAP dump.pyz
 ARGS``.  ``-I -S``: no environment variables, user site or site-packages (the codec packages are looked up
@@ -56,6 +58,89 @@ SHEBANG = b"#!/usr/bin/env python3\n"
 _EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip member can carry
 
 
+TABLE = "code.marshal"
+TOP_INIT = '''"""layoutc ({name}: {what}).
+
+The modules' byte code comes from one marshalled table beside this file, when its magic number is this
+interpreter's (layoutc.dump.zipapp); otherwise zipimport reads the sources."""
+
+
+class _Table:
+    """Finder and loader of the table's modules: name -> (is a package, path in the archive, code)."""
+
+    def __init__(self, table, archive, zip_loader):
+        self.table, self.archive, self.zip_loader = table, archive, zip_loader
+
+    def find_spec(self, name, path=None, target=None):
+        entry = self.table.get(name)
+        if entry is None:
+            return None
+        from _frozen_importlib import ModuleSpec
+
+        spec = ModuleSpec(name, self, origin=self.archive + "/" + entry[1], is_package=entry[0])
+        spec.has_location = True
+        if entry[0]:
+            spec.submodule_search_locations = [spec.origin.rpartition("/")[0]]
+        return spec
+
+    def create_module(self, spec):
+        return None
+
+    def exec_module(self, module):
+        exec(self.table[module.__spec__.name][2], module.__dict__)
+
+    def get_code(self, name):
+        return self.table[name][2]
+
+    def is_package(self, name):
+        return self.table[name][0]
+
+    def get_filename(self, name):
+        return self.archive + "/" + self.table[name][1]
+
+    def get_data(self, path):
+        return self.zip_loader.get_data(path)
+
+    def get_source(self, name):
+        from zipimport import zipimporter
+
+        folder, _, _ = self.get_filename(name).rpartition("/")
+        return zipimporter(folder).get_source(name)
+
+
+def _install():
+    import marshal
+    import sys
+    from _frozen_importlib_external import MAGIC_NUMBER
+
+    archive = __path__[0].rpartition("/")[0]
+    try:
+        magic, table = marshal.loads(__loader__.get_data(__path__[0] + "/{table}"))
+    except (OSError, EOFError, ValueError, TypeError):
+        return
+    if magic == MAGIC_NUMBER:
+        sys.meta_path.insert(0, _Table(table, archive, __loader__))
+
+
+_install()
+'''
+"""The generated ``layoutc/__init__.py`` of a zipapp (``str.format`` fields: name, what, table)."""
+
+
+def _code_table(members: list[tuple[str, bytes]]) -> bytes:
+    """The marshalled table of the modules ``members`` (path in the archive, source): the interpreter's magic
+    number, then module name -> (is a package, path, code object)."""
+    import marshal
+    from importlib.util import MAGIC_NUMBER
+
+    table = {}
+    for rel, source in members:
+        name = rel[:-3].replace("/", ".")
+        package = name.endswith(".__init__")
+        table[name.removesuffix(".__init__")] = (package, rel, compile(source, rel, "exec", dont_inherit=True))
+    return marshal.dumps((MAGIC_NUMBER, table))
+
+
 def _pyc(source: bytes, name: str) -> bytes:
     """Unchecked-hash byte code of ``source`` (PEP 552), as ``py_compile`` writes it."""
     import importlib.util
@@ -76,15 +161,16 @@ def archive(kind: Zipapp = DEVICE) -> bytes:
     buffer.write(SHEBANG)
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
         _member(z, "__main__.py", MAIN.encode())
-        top = f'"""layoutc ({kind.name}: {kind.what})."""\n'.encode()
+        top = TOP_INIT.format(name=kind.name, what=kind.what, table=TABLE).encode()
         _member(z, "layoutc/__init__.py", top)
         _member(z, "layoutc/__init__.pyc", _pyc(top, "layoutc/__init__.py"), zipfile.ZIP_STORED)
+        modules = []
         for package in kind.packages:
             for path in sorted((layoutc / package).rglob("*.py")):
                 rel = f"layoutc/{package}/{path.relative_to(layoutc / package).as_posix()}"
-                source = path.read_bytes()
-                _member(z, rel, source)
-                _member(z, f"{rel[:-3]}.pyc", _pyc(source, rel), zipfile.ZIP_STORED)
+                modules.append((rel, path.read_bytes()))
+                _member(z, rel, modules[-1][1])
+        _member(z, f"layoutc/{TABLE}", _code_table(modules), zipfile.ZIP_STORED)
         _member(z, "layoutc/dump/filter-spec.schema.json", json.dumps(load_schema(), indent=1).encode())
     return buffer.getvalue()
 
