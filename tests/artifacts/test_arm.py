@@ -227,7 +227,45 @@ def test_rearm(tmp_path: Path) -> None:
     run = b.arm("rearm")
     assert run.code == 0 and run.called("kexec"), run.err
     put(b.root, "sys/devices/system/memory/crash_hotplug", "1\n")
+    (b.root / "run/layoutc/armed-ram").unlink()
     assert b.arm("rearm").called("kexec"), "kexec_load (no -s): the kernel cannot update it; reload"
+
+
+def test_rearm_skips_a_reload_when_system_ram_is_what_was_armed(tmp_path: Path) -> None:
+    """A reload unloads the crash kernel for its duration (kernel/kexec.c do_kexec_load frees the loaded image
+    first): the udev events of a hand-back or a movability probe reload only when System RAM changed."""
+    b = Board(tmp_path, "qemu-4g")
+    assert b.arm("production").code == 0
+    armed = b.root / "run/layoutc/armed-ram"
+    iomem = (b.root / "proc/iomem").read_text()
+    assert armed.read_text() == "".join(line + "\n" for line in iomem.splitlines() if "System RAM" in line)
+    run = b.arm("rearm")
+    assert run.code == 0 and not run.called("kexec"), run.err
+    assert "the loaded crash kernel describes the System RAM online now; nothing to re-arm" in run.err
+    # a window block offlined, its range gone from the resource tree: a rearm checks the layout again
+    put(b.root, "proc/iomem", iomem.replace("100000000-13fffffff : System RAM",
+                                            "100000000-12fffffff : System RAM\n138000000-13fffffff : System RAM"))
+    b.block(38, "offline", "Movable")
+    run = b.arm("rearm")
+    assert run.code == 12 and not run.called("kexec"), "a window block offline: refused, the record kept"
+    put(b.root, "proc/iomem", iomem)  # and back online: the crash kernel loaded before describes it
+    b.block(38, "online", "Movable")
+    assert not b.arm("rearm").called("kexec")
+    put(b.root, "proc/iomem", iomem + "140000000-147ffffff : System RAM (kmem)\n")  # more memory: reload
+    run = b.arm("rearm")
+    assert run.code == 0 and run.called("kexec"), run.err
+    assert "140000000-147ffffff : System RAM (kmem)" in armed.read_text()
+    # unreadable or zeroed addresses (not root) are never taken for the armed state
+    put(b.root, "proc/iomem", re.sub(r"[0-9a-f]+-[0-9a-f]+ :", "00000000-00000000 :", iomem))
+    assert b.arm("rearm").code == 21
+    assert not armed.exists() or "00000000-00000000" not in armed.read_text()
+
+
+def test_a_failed_load_leaves_no_record(tmp_path: Path) -> None:
+    b = Board(tmp_path, "qemu-4g")
+    assert b.arm("production").code == 0
+    run = b.arm("production", STUB_KEXEC_FAIL="1")
+    assert run.code == 19 and not (b.root / "run/layoutc/armed-ram").exists()
 
 
 def _cma_board(tmp: Path) -> Board:

@@ -3,8 +3,9 @@
 # dump's checksums, layoutc status) and powers off before the boot stage's facts would run a second time.
 if [ -e /var/lib/layoutc-lab/crashed ]; then
     obs after-crash '"mark":true'
-    # recover.sh's hand-back onlines the window's blocks, and udev's re-arms reload the crash kernel: what is
-    # read below is the state once they have run (01-settle-rearm.sh)
+    # recover.sh's hand-back onlines the window's blocks, and udev starts a re-arm for each event (each reloads
+    # the crash kernel unless System RAM is what arm.sh last armed with): what is read below is the state once
+    # they have run (01-settle-rearm.sh)
     settle_rearm
     obs rearm-settled "\"waited_s\":$REARM_WAITED,\"boot\":\"after-crash\""
     AFTER=/run/layoutc-after  # the guest's tmpfs (the stage disk is mounted read-only)

@@ -11,7 +11,9 @@
 #   production  first boot: the layout parameters are on the cmdline, the window is Movable RAM
 #   recovery    the window was handed back by dax/kmem (recover.sh runs this after the release)
 #   rearm       after memory hotplug (udev): reload the crash kernel unless the kernel rewrites
-#               its elfcorehdr itself (/sys/devices/system/memory/crash_hotplug = 1, kexec -s)
+#               its elfcorehdr itself (/sys/devices/system/memory/crash_hotplug = 1, kexec -s), or
+#               the System RAM of /proc/iomem is what it was when this script last loaded it
+#               (/run/layoutc/armed-ram): a reload unloads the crash kernel for its duration
 #
 # Exit codes:
 #    0  armed (or, for rearm, nothing to do)
@@ -62,6 +64,7 @@ CRASH_DTB="$R"'/run/layoutc/crash.dtb'
 DT_TOOL="$R"'/usr/lib/layoutc/layoutc-device.pyz'
 MEM="$R/sys/devices/system/memory"
 SETTLE_SECONDS=${LAYOUTC_SETTLE_SECONDS:-10}
+ARMED_RAM="$R/run/layoutc/armed-ram"
 
 log() {
     printf 'layoutc-arm: %s\n' "$1" >&2
@@ -308,11 +311,30 @@ arm() {
     esac
     crash_dtb
     set -- -p -i --dtb="$CRASH_DTB"
+    rm -f "$ARMED_RAM"
+    ram=$(system_ram)
     kexec "$@" "$R$KERNEL" --initrd="$R$INITRD" --append="$APPEND" || fail 19 "kexec $* failed"
     f=$(first_of "$R/sys/kernel/kexec/crash_loaded" "$R/sys/kernel/kexec_crash_loaded") ||
         fail 20 "the kernel reports no kexec_crash_loaded"
     [ "$(cat "$f")" = 1 ] || fail 20 "kexec returned but ${f#"$R"} is not 1"
     log "crash kernel armed (kexec $* $KERNEL)" info
+    # the memory its ELF core header describes (kexec-tools and kexec_file_load both take System RAM from the
+    # resource tree /proc/iomem shows), for rearm: recorded only when it did not change during the load; without
+    # the record the next rearm reloads
+    [ -n "$ram" ] && [ "$ram" = "$(system_ram)" ] || return 0
+    if ! mkdir -p "${ARMED_RAM%/*}" || ! printf '%s\n' "$ram" >"$ARMED_RAM.new" || ! mv -f "$ARMED_RAM.new" "$ARMED_RAM"; then
+        rm -f "$ARMED_RAM.new"
+        log "cannot record the memory the crash kernel describes in ${ARMED_RAM#"$R"}: the next rearm reloads it" warning
+    fi
+}
+
+# the System RAM lines of /proc/iomem (dax/kmem's "System RAM (kmem)" too), or nothing when it cannot be read
+# or shows no addresses (not read as root)
+system_ram() {
+    lines=$(grep -F 'System RAM' "$R/proc/iomem" 2>/dev/null) || return 0
+    case $lines in
+        *[1-9a-fA-F]*-*) printf '%s' "$lines" ;;
+    esac
 }
 
 production() {
@@ -339,6 +361,11 @@ case ${1:-} in
         f=$(first_of "$R/sys/kernel/kexec/crash_loaded" "$R/sys/kernel/kexec_crash_loaded") || exit 0
         if [ "$(cat "$f")" != 1 ]; then
             log "no crash kernel is loaded; nothing to re-arm" info
+            exit 0
+        fi
+        ram=$(system_ram)
+        if [ -n "$ram" ] && [ -r "$ARMED_RAM" ] && [ "$ram" = "$(cat "$ARMED_RAM")" ]; then
+            log "the loaded crash kernel describes the System RAM online now; nothing to re-arm" info
             exit 0
         fi
         production
