@@ -8,6 +8,7 @@ machine qemu-4g describes, with the layout's parameters and crash reservation ad
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import re
 import subprocess
 from collections.abc import Callable
@@ -259,6 +260,26 @@ def test_rearm_skips_a_reload_when_system_ram_is_what_was_armed(tmp_path: Path) 
     put(b.root, "proc/iomem", re.sub(r"[0-9a-f]+-[0-9a-f]+ :", "00000000-00000000 :", iomem))
     assert b.arm("rearm").code == 21
     assert not armed.exists() or "00000000-00000000" not in armed.read_text()
+
+
+def test_one_arm_at_a_time(tmp_path: Path) -> None:
+    """A second kexec -p while one loads fails with EBUSY, and the record must be the last load's: arm.sh waits
+    for the lock another one holds; without flock (or the lock) it records nothing, so every rearm reloads."""
+    b = Board(tmp_path, "qemu-4g")
+    (b.root / "run/layoutc").mkdir(parents=True)
+    env = {"PATH": f"{b.bin}:/usr/sbin:/usr/bin:/sbin:/bin", "LAYOUTC_ROOT": str(b.root), "LC_ALL": "C",
+           "STUB_LOG": str(tmp_path / "stub.log")}  # fmt: skip
+    with open(b.root / "run/layoutc/arm.lock", "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        proc = subprocess.Popen(["sh", str(b.device / "arm.sh"), "production"], env=env, stderr=subprocess.PIPE)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(timeout=1.5)
+        assert not (tmp_path / "stub.log").exists() or "kexec" not in (tmp_path / "stub.log").read_text()
+    assert proc.wait(timeout=30) == 0
+    assert (b.root / "run/layoutc/armed-ram").exists()
+    stub(b.bin, "flock", "exit 1")
+    assert b.arm("production").code == 0 and not (b.root / "run/layoutc/armed-ram").exists()
+    assert b.arm("rearm").called("kexec"), "nothing recorded: the rearm reloads"
 
 
 def test_a_failed_load_leaves_no_record(tmp_path: Path) -> None:

@@ -33,7 +33,7 @@
 #   21  /proc/iomem cannot be read, is empty, or shows only zero addresses (not read as root)
 #
 # Environment: LAYOUTC_ROOT prefixes /proc, /sys and the kernel/initrd paths (tests use fake
-# trees); LAYOUTC_SETTLE_SECONDS bounds the wait for window blocks in transition; kexec, logger, awk# and dmesg are found on PATH.
+# trees); LAYOUTC_SETTLE_SECONDS bounds the wait for window blocks in transition; kexec, logger, awk# and dmesg are found on PATH, and flock where the system has it (one arm.sh at a time, see lock_arm).
 set -uf
 
 R=${LAYOUTC_ROOT:-}
@@ -280,11 +280,21 @@ arm() {
     # the memory its ELF core header describes (kexec-tools and kexec_file_load both take System RAM from the
     # resource tree /proc/iomem shows), for rearm: recorded only when it did not change during the load; without
     # the record the next rearm reloads
-    [ -n "$ram" ] && [ "$ram" = "$(system_ram)" ] || return 0
+    [ -n "$LOCKED" ] && [ -n "$ram" ] && [ "$ram" = "$(system_ram)" ] || return 0
     if ! mkdir -p "${ARMED_RAM%/*}" || ! printf '%s\n' "$ram" >"$ARMED_RAM.new" || ! mv -f "$ARMED_RAM.new" "$ARMED_RAM"; then
         rm -f "$ARMED_RAM.new"
         log "cannot record the memory the crash kernel describes in ${ARMED_RAM#"$R"}: the next rearm reloads it" warning
     fi
+}
+
+# One arm.sh at a time, where the system has flock(1): a second kexec -p while one loads fails (EBUSY: the
+# kernel only try-locks, LNX:kernel/kexec.c do_kexec_load, v6.1/v7.2), and the record above must be of the
+# load that ran last. Without the lock nothing is recorded, and every rearm reloads.
+lock_arm() {
+    command -v flock >/dev/null 2>&1 && mkdir -p "${ARMED_RAM%/*}" 2>/dev/null && [ -w "${ARMED_RAM%/*}" ] ||
+        return 1
+    exec 9>>"${ARMED_RAM%/*}/arm.lock"
+    flock 9
 }
 
 # the System RAM lines of /proc/iomem (dax/kmem's "System RAM (kmem)" too), or nothing when it cannot be read
@@ -315,6 +325,8 @@ recovery() {
     check_crash_size
 }
 
+LOCKED=
+if lock_arm; then LOCKED=1; fi
 case ${1:-} in
     recovery)
         recovery
