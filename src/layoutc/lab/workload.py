@@ -39,7 +39,8 @@ MODULES = ("virtio_pci", "virtio_blk")
 
 _INIT = r"""#!/bin/sh
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin
-mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev; mount -t tmpfs tmpfs /tmp
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
+mkdir -p /wl && mount -t tmpfs tmpfs /wl  # the workload's tmpfs (shmem page cache, small files)
 dmesg -n 1
 while read -r ko; do insmod "$ko" 2>/dev/null; done < /lab/modules
 disk() {
@@ -51,7 +52,7 @@ disk() {
 echo "WL-START $(uname -r)"
 if [ -e /proc/vmcore ]; then
     sz=$(stat -c %s /proc/vmcore); t0=$(date +%s)
-    dd if=/proc/vmcore of="/dev/$(disk vmcore)" bs=1M 2>/tmp/dd.err; rc=$?
+    dd if=/proc/vmcore of="/dev/$(disk vmcore)" bs=1M 2>/dev/null; rc=$?
     sync
     echo "WL-VMCORE rc=$rc bytes=$sz seconds=$(( $(date +%s) - t0 ))"
     poweroff -f
@@ -61,8 +62,8 @@ t0=$(date +%s)
 data=/dev/$(disk data)
 exec 3<"$data"  # the block device's page cache is dropped at its last close: keep it open
 cache() { dd if="$data" of=/dev/null bs=1M count="$1" 2>/dev/null; }
-tmpfs() { dd if="$data" of=/tmp/blob bs=1M skip=2000 count="$1" 2>/dev/null; }
-anon() { python3 -S /lab/anon.py "$data" "$1" & while [ ! -e /tmp/anon-ready ]; do sleep 1; done; }
+tmpfs() { dd if="$data" of=/wl/blob bs=1M skip=2000 count="$1" 2>/dev/null; }
+anon() { python3 -S /lab/anon.py "$data" "$1" & while [ ! -e /wl/anon-ready ]; do sleep 1; done; }
 files() { python3 -S /lab/files.py "$1"; }
 case "$wl" in
     mixed) cache 600; tmpfs 160; anon 600; files 60000 ;;
@@ -102,7 +103,7 @@ for i in range(mib // 2):
         for off in range(0, 2 << 20, 4096):
             m[off] = 0
     keep.append(m)
-open("/tmp/anon-ready", "w").close()
+open("/wl/anon-ready", "w").close()
 import time
 while True:
     time.sleep(3600)
@@ -112,9 +113,9 @@ _FILES = r"""
 import os, sys
 n = int(sys.argv[1])
 for d in range(n // 1000 + 1):
-    os.makedirs(f"/tmp/f/{d}", exist_ok=True)
+    os.makedirs(f"/wl/f/{d}", exist_ok=True)
     for i in range(min(1000, n - d * 1000)):
-        with open(f"/tmp/f/{d}/{i}", "w") as fh:
+        with open(f"/wl/f/{d}/{i}", "w") as fh:
             fh.write(str(i))
 """
 
