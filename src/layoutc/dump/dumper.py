@@ -451,7 +451,8 @@ def _run_elf(
 
     ps = vmcore.page_size
     # a partial last page is written whatever it holds, never counted as zero, as makedumpfile's ELF output does
-    zeros = extents.subtract(keep, [(e - 1, e) for e in sorted(pmap.short_ends())])
+    short = pmap.short_ends()
+    zeros = extents.subtract(keep, [(e - 1, e) for e in sorted(short)])
     zero_runs, zero_pages = elfout.zero_scan(pmap, reader, zeros, opts.progress) if spec.dump_level & 1 else ([], 0)
     if spec.compression not in ("zlib", "none"):
         notes.append(f"compression {spec.compression!r} does not apply to ELF output")
@@ -465,7 +466,7 @@ def _run_elf(
     segs = elfout.segments(plan.keep, zero_runs, fixed, ps)
     with interrupt.deferred():  # from the output's creation on, a signal ends in a settled file
         sink = _open_sink(out, spec.format, spec.budget)
-        writer = elfout.ElfWriter(sink, vmcore, fixed, segs, ps, zero_pages, pmap.short_ends())
+        writer = elfout.ElfWriter(sink, vmcore, fixed, segs, ps, zero_pages, short)
         progress = Progress(extents.count(writer.file_pages) * ps, opts.progress)
         stream = windows(pmap, reader, writer.file_pages, Encoder("none", False, ps), 1)
         return _write(writer, sink, stream, progress, plan, present, excluded, notes)

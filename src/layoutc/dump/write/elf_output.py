@@ -12,7 +12,6 @@ from layoutc.dump import extents
 from layoutc.dump.errors import SinkFault
 from layoutc.dump.extents import Extent
 from layoutc.dump.interrupt import critical
-from layoutc.dump.read import physmap
 from layoutc.dump.read.arm64 import EM_AARCH64, MASK64
 from layoutc.dump.read.elf_input import (
     EHDR,
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import TextIO
 
+    from layoutc.dump.read import physmap
     from layoutc.dump.read.vmcore_source import Reader
     from layoutc.dump.write.sink import Sink
 
