@@ -198,6 +198,10 @@ def test_zipapp_modules_come_from_the_table_unless_its_magic_is_foreign(tmp_path
     got = subprocess.run([*python, show + "; print(inspect.getsource(e.count))", str(pyz)], capture_output=True,
                          text=True)  # fmt: skip
     assert got.stdout.startswith("def count("), got.stderr
+    # the table's modules keep their __future__ features as compiler flags, without importing __future__
+    future = show + "; print('__future__' in sys.modules, set(map(type, e.count.__annotations__.values())))"
+    got = subprocess.run([*python, future, str(pyz)], capture_output=True, text=True)
+    assert got.stdout.strip() == "False {<class 'str'>}", got.stderr
 
 
 def test_progress_when_asked(tmp_path: Path, make_vmcore: Any) -> None:

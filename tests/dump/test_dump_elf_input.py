@@ -10,7 +10,7 @@ import pytest
 import vmcore_fixtures as fixtures
 
 from conftest import need_module, run_dump
-from layoutc.dump.errors import FormatError
+from layoutc.dump.errors import FormatError, SourceFault
 from layoutc.dump.read import elf_input as elf
 from layoutc.dump.read import physmap
 from layoutc.dump.read import vmcore_source as source
@@ -95,6 +95,27 @@ def test_pread_and_mmap_agree(make_vmcore: Any) -> None:
     finally:
         a.close()
         b.close()
+
+
+def test_pread_reuses_its_window_and_reads_short_ones_fresh(make_vmcore: Any) -> None:
+    """A window as large as the largest read goes into the kept buffer; a shorter one comes back as new bytes
+    (no zeroed buffer made for it), and neither is changed by the reads after it."""
+    _, path = make_vmcore()
+    with open(path, "rb") as f:
+        raw = f.read()
+    r = source.FileReader(path, use_mmap=False)
+    try:
+        whole = r.read(0, 20000)
+        assert isinstance(whole, bytearray) and whole == raw[:20000]
+        short = r.read(4096, 5000)
+        assert isinstance(short, bytes) and short == raw[4096:9096]
+        again = r.read(8192, 20000)
+        assert again is whole and again == raw[8192:28192]
+        assert short == raw[4096:9096]
+        with pytest.raises(SourceFault, match="beyond the end of the source"):
+            r.read(r.size - 100, 200)
+    finally:
+        r.close()
 
 
 @pytest.mark.parametrize(

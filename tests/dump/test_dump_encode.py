@@ -68,3 +68,5 @@ def test_runs_of_fill_pages_are_found_whole_and_page_by_page() -> None:
     buf = bytearray(bytes(PS) * 3 + cc * 2 + bytes(PS) + bytes(off) + bytes(PS) * 2 + os.urandom(PS))
     assert enc._fill_runs(buf, 10) == [(0, 3, bytes(PS)), (3, 5, cc), (5, 6, bytes(PS)), (7, 9, bytes(PS))]
     assert enc._fill_runs(bytearray(os.urandom(PS) * 4), 4) == []
+    # a mapped window (a memoryview) is compared in place, the same runs
+    assert enc._fill_runs(memoryview(bytes(buf)), 10) == enc._fill_runs(buf, 10)

@@ -32,6 +32,7 @@ import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from types import CodeType
 
 from layoutc.dump.spec_schema import load_schema
 
@@ -137,8 +138,30 @@ def _code_table(members: list[tuple[str, bytes]]) -> bytes:
     for rel, source in members:
         name = rel[:-3].replace("/", ".")
         package = name.endswith(".__init__")
-        table[name.removesuffix(".__init__")] = (package, rel, compile(source, rel, "exec", dont_inherit=True))
+        table[name.removesuffix(".__init__")] = (package, rel, _compiled(source, rel))
     return marshal.dumps((MAGIC_NUMBER, table))
+
+
+def _compiled(source: bytes, rel: str) -> CodeType:
+    """The code of module ``source`` without its ``from __future__ import`` statements, whose features become
+    compiler flags instead: as a statement it imports the ``__future__`` module (a file read and run, in every
+    dump's start-up) to bind a name no module here uses."""
+    import __future__
+
+    import ast
+
+    tree = ast.parse(source, rel)
+    flags = 0
+    body: list[ast.stmt] = []
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            for alias in node.names:
+                flags |= getattr(__future__, alias.name).compiler_flag
+        else:
+            body.append(node)
+    tree.body = body
+    code: CodeType = compile(tree, rel, "exec", flags=flags, dont_inherit=True)
+    return code
 
 
 def _pyc(source: bytes, name: str) -> bytes:

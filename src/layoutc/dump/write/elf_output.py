@@ -260,10 +260,12 @@ def zero_scan(
     progress = Progress(extents.count(keep) * ps, stream, "zero scan")
     for piece, pfn, n in pmap.runs(keep, WINDOW_PAGES):
         got = pmap.read(reader, piece, pfn, n)
-        buf = bytes(got) if isinstance(got, memoryview) else got
+        # a mapped window (a memoryview): each page the prefix asked of a zero page, in place, no copy
+        mapped = got if isinstance(got, memoryview) else None
+        buf = got if not isinstance(got, memoryview) else b""
         progress.advance(n * ps)
         for i in range(n):
-            if buf.startswith(zero, i * ps):
+            if zero.startswith(mapped[i * ps : (i + 1) * ps]) if mapped is not None else buf.startswith(zero, i * ps):
                 count += 1
                 if run_end != pfn + i:
                     if run_end - run_start >= ZERO_RUN_MIN:
