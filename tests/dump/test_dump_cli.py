@@ -299,3 +299,35 @@ def test_the_device_runner_keeps_the_exit_code_and_the_words(tmp_path: Path, mak
     done = subprocess.run([*device, src, str(tmp_path / "out")], capture_output=True)
     assert done.returncode == 0 and b"pages kept" in done.stderr
     assert kdump_layout.read(str(tmp_path / "out")).dumped
+
+
+def test_zipapps_built_from_concurrent_threads_are_the_same() -> None:
+    """The lab builds crash images from concurrent boot threads: the builder must not parse with ``ast``, which
+    fails two conversions at once before CPython 3.11.5 (gh-106905), and gives the same bytes each time."""
+    import threading
+
+    from layoutc.dump.zipapp import CRASH, archive
+
+    got: list[bytes | BaseException] = []
+
+    def build() -> None:
+        try:
+            got.append(archive(CRASH))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            got.append(exc)
+
+    threads = [threading.Thread(target=build) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 4 and all(isinstance(g, bytes) for g in got) and len(set(got)) == 1, got
+    # the collision is rare in a test (it took the lab's boot threads in CI): the builder imports no ast at all
+    import ast
+
+    import layoutc.dump.zipapp as builder
+
+    tree = ast.parse(Path(builder.__file__).read_text(encoding="utf-8"))
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert "ast" not in imported

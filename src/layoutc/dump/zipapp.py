@@ -143,25 +143,25 @@ def _code_table(members: list[tuple[str, bytes]]) -> bytes:
 
 
 def _compiled(source: bytes, rel: str) -> CodeType:
-    """The code of module ``source`` without its ``from __future__ import`` statements, whose features become
+    """The code of module ``source`` without its ``from __future__ import`` lines, whose features become
     compiler flags instead: as a statement it imports the ``__future__`` module (a file read and run, in every
-    dump's start-up) to bind a name no module here uses."""
+    dump's start-up) to bind a name no module here uses. The lines are blanked, not parsed with ``ast``: the
+    lab builds zipapps from concurrent threads, and CPython before 3.11.5 fails two AST conversions at once
+    (gh-106905); the line numbers stay."""
     import __future__
 
-    import ast
-
-    tree = ast.parse(source, rel)
+    lines = source.split(b"\n")
     flags = 0
-    body: list[ast.stmt] = []
-    for node in tree.body:
-        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
-            for alias in node.names:
-                flags |= getattr(__future__, alias.name).compiler_flag
-        else:
-            body.append(node)
-    tree.body = body
-    code: CodeType = compile(tree, rel, "exec", flags=flags, dont_inherit=True)
+    for k, line in enumerate(lines):
+        if line.startswith(FUTURE):
+            for name in line[len(FUTURE) :].strip(b" ()").split(b","):
+                flags |= getattr(__future__, name.strip().decode()).compiler_flag
+            lines[k] = b""
+    code: CodeType = compile(b"\n".join(lines), rel, "exec", flags=flags, dont_inherit=True)
     return code
+
+
+FUTURE = b"from __future__ import "
 
 
 def _pyc(source: bytes, name: str) -> bytes:

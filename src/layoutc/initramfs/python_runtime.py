@@ -31,7 +31,7 @@ PYTHON = "/usr/bin/python3"
 # what running a zipapp loads beyond the dumper's own imports
 ZIPAPP_RUNTIME = ("runpy", "zipimport", "site", "encodings.idna")
 # imported only on a path the crash kernel never takes: the zipapp builder
-NOT_SHIPPED = frozenset({"zipfile", "importlib._bootstrap_external", "py_compile", "ast"})
+NOT_SHIPPED = frozenset({"zipfile", "importlib._bootstrap_external", "py_compile"})
 THIRD_PARTY = ("numpy", "zstandard", "cramjam")
 
 RESOLVE_SCRIPT = r"""
