@@ -110,12 +110,13 @@ def test_zipapp_runs_with_an_isolated_interpreter(tmp_path: Path, make_vmcore: A
         assert {n for n in z.namelist() if n.endswith(".pyc")} == {"layoutc/__init__.pyc"}
         assert z.getinfo("layoutc/code.marshal").compress_type == zipfile.ZIP_STORED
     # a ceiling that catches an accidental dependency, not a budget: the sizing model counts the real file
-    # (584 KB with the byte code as one table; 568 KB with the workers writing their own payloads; 548 KB since
+    # (603 KB with the batch classifier's free-block path and mapped struct pages; 584 KB with the byte code as one
+    # table; 568 KB with the workers writing their own payloads; 548 KB since
     # the byte code is stored, not deflated: 2 ms less start-up, and the crash initramfs compresses it anyway;
     # 303 KB with the kallsyms_seqs_of_names search, 293 KB before it; 288 KB with the kallsyms reader that holds
     # the kernel image back; 270 KB before it; 253 KB with the arm64 reader and the batch page classifier; 238 KB
     # before)
-    assert pyz.stat().st_size < 600_000
+    assert pyz.stat().st_size < 640_000
     device = tmp_path / "layoutc-device.pyz"
     assert run_dump("--build-device-zipapp", str(device)).returncode == 0
     with zipfile.ZipFile(device) as z:

@@ -210,6 +210,58 @@ def test_classify_reports_classes(kernel: Any) -> None:
     }
 
 
+@pytest.mark.parametrize("use_mmap", [False, True])
+def test_struct_pages_mapped_or_read_give_the_same_classes(kernel: Any, use_mmap: bool) -> None:
+    """A reader that maps the source (``/proc/vmcore``, ``--mmap``) hands the struct-page batches over mapped, not
+    copied; one that reads (pread, the default for files) reads them: the same classes either way."""
+    _, _, path = kernel
+    reader = source.FileReader(path, use_mmap=use_mmap)
+    try:
+        core = elf.parse(reader, path)
+        pmap = physmap.build(core.loads, PS)
+        phys = physmap.PhysReader(pmap, reader)
+        got = pageclass.for_dump(core.vmcoreinfo, phys.read, pmap.present, PS, 31, map_phys=phys.mapped)
+        read = pageclass.for_dump(core.vmcoreinfo, phys.read, pmap.present, PS, 31)
+        info = VmcoreInfo(core.vmcoreinfo)
+        table = PageTable.from_vmcoreinfo(info, phys.read)
+        size = info.size("page")
+        assert table is not None and size is not None
+        memmap = pageclass.MemMap(info, table, PS, size, phys.mapped)
+        copied = pageclass.MemMap(info, table, PS, size)
+        kinds = set()
+        for pfn, n in memmap.spans(pmap.present):
+            raw = memmap.read(pfn, n)
+            assert raw is not None and raw[:] == copied.read(pfn, n)
+            kinds.add(type(raw).__name__)
+    finally:
+        reader.close()
+    assert got == read and got[0]
+    # batches that start off the mapping granularity (a present range from inside a section) are read
+    assert ("mmap" in kinds) == use_mmap and kinds <= {"mmap", "bytes"}, kinds
+
+
+def test_a_mapping_is_only_made_where_the_reader_maps(tmp_path: Path) -> None:
+    """``FileReader.mapped``: exactly the bytes asked for, from a reader that maps; None from one that reads (its
+    read errors stay errors, not SIGBUS), for an offset off the mapping granularity, or past the end."""
+    import mmap
+
+    path = tmp_path / "src"
+    data = os.urandom(3 * mmap.ALLOCATIONGRANULARITY)
+    path.write_bytes(data)
+    mapping = source.FileReader(str(path), use_mmap=True)
+    reading = source.FileReader(str(path), use_mmap=False)
+    try:
+        got = mapping.mapped(mmap.ALLOCATIONGRANULARITY, 2 * mmap.ALLOCATIONGRANULARITY)
+        assert got is not None and got[:] == data[mmap.ALLOCATIONGRANULARITY :]
+        got.close()
+        assert mapping.mapped(1, 4096) is None
+        assert mapping.mapped(0, len(data) + 1) is None
+        assert reading.mapped(0, 4096) is None
+    finally:
+        mapping.close()
+        reading.close()
+
+
 def test_budget_drops_page_classes_first(kernel: Any, tmp_path: Path) -> None:
     import json
 
@@ -440,7 +492,7 @@ def test_struct_page_batches_end_on_makedumpfiles_blocks() -> None:
     # pages from there) hid the next struct page of a head that makedumpfile sees
     memmap = object.__new__(pageclass.MemMap)
     memmap.table, memmap.struct_size, memmap.vmemmap = _FlatTable(), 64, 0xFFFFEA0000000000  # type: ignore[assignment]
-    memmap.pages_per_section = 1 << 15
+    memmap.pages_per_section, memmap.map_phys = 1 << 15, None
     got = [(pfn, n) for pfn, n, _raw in memmap.batches([(1, 0x8003), (0x8100, 0x18100)])]
     assert got == [(1, 0x7FFF), (0x8000, 3), (0x8100, 0x7F00), (0x10000, 0x8000), (0x18000, 0x100)]
     assert all((pfn + n) % pageclass.BATCH == 0 or pfn + n in (0x8003, 0x18100) for pfn, n in got)

@@ -118,9 +118,10 @@ def _run(opts: Options, reader: Reader, out: targets.OutputTarget) -> Result:
     present = pmap.present if opts.spec.format == "elf" else pmap.bitmap1()  # PhysMap.short_ends
     notes: list[str] = list(vmcore.warnings)
     auto = {"nodata": list(pmap.nodata), "truncated_source": pmap.beyond(vmcore.file_size)}
-    read = physmap.PhysReader(pmap, reader).read
+    phys = physmap.PhysReader(pmap, reader)
+    read = phys.read
     classes, level, class_notes = pageclass.for_dump(
-        vmcore.vmcoreinfo, read, present, ps, opts.spec.dump_level, workers=opts.workers
+        vmcore.vmcoreinfo, read, present, ps, opts.spec.dump_level, workers=opts.workers, map_phys=phys.mapped
     )
     classes, image_notes = imagekeep.hold_back(vmcore.vmcoreinfo, vmcore.loads, read, ps, classes)
     notes += class_notes + image_notes

@@ -28,7 +28,7 @@ from layoutc.dump import extents
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from layoutc.dump.classify.pageclass import Chain, StructPageLayout
+    from layoutc.dump.classify.pageclass import Chain, StructPageLayout, StructPages
 
 S32 = struct.Struct("<i")
 SPARSE = 64  # at most this many candidates of an equal32 are checked one by one
@@ -53,7 +53,7 @@ class Lanes:
     sliced as bytes first (:meth:`column_bytes`) and made an int only when lane arithmetic needs it
     (``int.from_bytes``: about 10 instructions a byte, the largest cost of a batch)."""
 
-    def __init__(self, raw: bytes, n: int, size: int) -> None:
+    def __init__(self, raw: StructPages, n: int, size: int) -> None:
         self.raw, self.n, self.size, self.stop = raw, n, size, n * size
         self.all = _repeat(n, 1)
         self._columns: dict[int, int] = {}
@@ -214,7 +214,7 @@ def _indices(mask: int, n: int) -> list[int]:
     return out
 
 
-def classify(chain: Chain, lay: StructPageLayout, first: int, n: int, raw: bytes,
+def classify(chain: Chain, lay: StructPageLayout, first: int, n: int, raw: StructPages,
              found: dict[str, list[tuple[int, int]]],
              keep: list[tuple[int, int]] | None = None) -> None:  # fmt: skip
     """Append the excluded ranges of pages ``[first, first + n)`` to ``found``; the pages of ``keep``
@@ -236,7 +236,7 @@ def classify(chain: Chain, lay: StructPageLayout, first: int, n: int, raw: bytes
         found[name].extend(extents.subtract(extents.normalize(pairs), keep) if keep else pairs)
 
 
-def _decide(chain: Chain, lay: StructPageLayout, lanes: Lanes, first: int, n: int, raw: bytes,
+def _decide(chain: Chain, lay: StructPageLayout, lanes: Lanes, first: int, n: int, raw: StructPages,
             gaps: list[tuple[int, int]] | None) -> dict[str, list[tuple[int, int]]] | None:  # fmt: skip
     """The excluded pfn ranges per class of the batch ``raw`` (``n`` pages from ``first``).  ``lanes``
     hold all its pages (``gaps`` None) or the runs ``gaps`` of it, one after the other; None when the
@@ -284,7 +284,7 @@ def _decide(chain: Chain, lay: StructPageLayout, lanes: Lanes, first: int, n: in
 
 
 def _gaps(chain: Chain, lay: StructPageLayout, lanes: Lanes, first: int, n: int,
-          raw: bytes) -> list[tuple[int, int]] | None:  # fmt: skip
+          raw: StructPages) -> list[tuple[int, int]] | None:  # fmt: skip
     """The runs ``[a, b)`` of the batch outside the ranges that its free heads (buddy, unaccepted) exclude,
     each head decided by the chain in pfn order as makedumpfile skips; None when those ranges cover less
     than half of the batch, or when the heads are too many to find one by one (:meth:`Lanes.sparse32`)."""
@@ -415,7 +415,7 @@ def _multi_page(chain: Chain, lay: StructPageLayout, lanes: Lanes, slab: int, cl
     return special
 
 
-def _specials(chain: Chain, first: int, n: int, raw: bytes, at: list[int],
+def _specials(chain: Chain, first: int, n: int, raw: StructPages, at: list[int],
               ranges: dict[str, list[tuple[int, int]]]) -> list[tuple[int, int]]:  # fmt: skip
     """The per-page chain for the special pages ``at`` (indices of the batch, ascending) in pfn order; the
     runs of the batch it skips, ascending."""

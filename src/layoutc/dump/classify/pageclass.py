@@ -23,9 +23,12 @@ from layoutc.dump.record import Frozen, init
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
+    from mmap import mmap
     from typing import Any
 
-    from layoutc.dump.read.pagetable import ReadPhys
+    from layoutc.dump.read.pagetable import MapPhys, ReadPhys
+
+    StructPages = bytes | mmap  # a batch's struct pages: read, or mapped from the source (MemMap.read)
 
 DL_EXCLUDE_ZERO, DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_USER_DATA, DL_EXCLUDE_FREE = 1, 2, 4, 8, 16
 PAGE_MAPPING_ANON = 1
@@ -202,8 +205,11 @@ def tail_word_offset(info: VmcoreInfo) -> int | None:
 class MemMap:
     """Where the struct page of a pfn lives (kernel virtual address)."""
 
-    def __init__(self, info: VmcoreInfo, table: PageTable, page_size: int, struct_size: int) -> None:
+    def __init__(
+        self, info: VmcoreInfo, table: PageTable, page_size: int, struct_size: int, map_phys: MapPhys | None = None
+    ) -> None:
         self.table = table
+        self.map_phys = map_phys
         self.struct_size = struct_size
         self.vmemmap = info.symbol("vmemmap")
         bits = info.number("SECTION_SIZE_BITS") or 27
@@ -242,7 +248,7 @@ class MemMap:
         value = U64.unpack(raw)[0]
         return value & SECTION_MAP_MASK if value & SECTION_MARKED_PRESENT else None
 
-    def batches(self, present: list[Extent]) -> Iterator[tuple[int, int, bytes | None]]:
+    def batches(self, present: list[Extent]) -> Iterator[tuple[int, int, StructPages | None]]:
         """``(pfn, n, struct pages)`` for the present pfns, at most one section (or 32768) at a time."""
         for pfn, n in self.spans(present):
             yield pfn, n, self.read(pfn, n)
@@ -259,10 +265,20 @@ class MemMap:
                 yield pfn, stop - pfn
                 pfn = stop
 
-    def read(self, pfn: int, n: int) -> bytes | None:
-        """The struct pages of ``[pfn, pfn + n)``, inside one section; None when they cannot be read."""
+    def read(self, pfn: int, n: int) -> StructPages | None:
+        """The struct pages of ``[pfn, pfn + n)``, inside one section; None when they cannot be read. Mapped when
+        ``map_phys`` maps them (one page-table mapping): not copied, 2 MiB a section, of which classification reads
+        a few bytes in 64 (3-6.5 ms of a dump, bench/dump/RESULTS.md)."""
         base = self.section_base(pfn // self.pages_per_section)
-        return None if base is None else self.table.read(base + pfn * self.struct_size, n * self.struct_size)
+        if base is None:
+            return None
+        va, size = base + pfn * self.struct_size, n * self.struct_size
+        m = self.table.mapping(va) if self.map_phys is not None else None
+        if m is not None and va + size <= m.va + m.size and self.map_phys is not None:
+            mapped = self.map_phys(m.pa + va - m.va, size)
+            if mapped is not None:
+                return mapped
+        return self.table.read(va, size)
 
 
 def _numpy() -> Any:
@@ -284,6 +300,7 @@ def classify(
     vectorize: bool | None = None,
     keep: list[Extent] | None = None,
     workers: int = 1,
+    map_phys: MapPhys | None = None,
 ) -> Classes:
     """Exclusion extents per class for the present pfns (makedumpfile's decision chain).
 
@@ -300,7 +317,7 @@ def classify(
     size, flags_off = info.size("page"), info.offset("page.flags")
     assert size is not None and flags_off is not None
     lay = StructPageLayout.from_info(info, size, flags_off)
-    memmap = MemMap(info, table, page_size, size)
+    memmap = MemMap(info, table, page_size, size, map_phys)
     np: Any = _numpy() if vectorize else None
     chain = Chain(lay, applied)
 
@@ -338,7 +355,7 @@ def _classify_batch(
     level: int,
     first: int,
     n: int,
-    raw: bytes,
+    raw: StructPages,
     found: dict[str, list[Extent]],
     indices: Iterable[int] | None = None,
     keep: list[Extent] | None = None,
@@ -385,7 +402,7 @@ class Chain:
         self.user = bool(level & DL_EXCLUDE_USER_DATA)
         self.unaccepted_span = 1 << ((lay.free_area_len or 11) - 1)
 
-    def decide(self, first: int, n: int, raw: bytes, i: int) -> tuple[str, int] | None:
+    def decide(self, first: int, n: int, raw: StructPages, i: int) -> tuple[str, int] | None:
         """The class of page ``i`` of the batch and the end of the range it excludes, or None."""
         lay = self.lay
         off = i * lay.size
@@ -427,7 +444,7 @@ def _bit(flags: int, nr: int | None) -> bool:
 
 
 def compound_order(
-    lay: StructPageLayout, raw: bytes, i: int, n: int, mapcount: int | None, pfn: int
+    lay: StructPageLayout, raw: StructPages, i: int, n: int, mapcount: int | None, pfn: int
 ) -> tuple[int, bool]:
     """Order and hugetlb-ness of the compound head at index ``i`` of ``raw``.
 
@@ -461,9 +478,10 @@ def for_dump(
     level: int,
     keep: list[Extent] | None = None,
     workers: int = 1,
+    map_phys: MapPhys | None = None,
 ) -> tuple[dict[str, list[Extent]], int, list[str]]:
     """Pages to exclude per class at ``level``, the level actually applied, and notes; no class takes
-    a page of ``keep``."""
+    a page of ``keep``. ``map_phys``: struct pages mapped rather than read where it can (:meth:`MemMap.read`)."""
     if not raw_info:
         notes = []
         if level & ~DL_EXCLUDE_ZERO:
@@ -477,5 +495,5 @@ def for_dump(
     if table is None:
         applied, notes = capabilities(info, level)
         return {}, level & DL_EXCLUDE_ZERO, notes
-    classes = classify(info, table, present, page_size, level, keep=keep, workers=workers)
+    classes = classify(info, table, present, page_size, level, keep=keep, workers=workers, map_phys=map_phys)
     return classes.excluded(classes.level), classes.level | (level & DL_EXCLUDE_ZERO), list(classes.notes)

@@ -12,14 +12,20 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from layoutc.dump.classify.pageclass import StructPageLayout
+    from layoutc.dump.classify.pageclass import StructPageLayout, StructPages
 
 BATCH = 512  # makedumpfile PGMM_CACHED: page + 1 of the last page of a batch is not looked at
 DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_USER_DATA, DL_EXCLUDE_FREE = 2, 4, 8, 16
 
 
 def classify(
-    np: Any, lay: StructPageLayout, level: int, first: int, n: int, raw: bytes, found: dict[str, list[tuple[int, int]]]
+    np: Any,
+    lay: StructPageLayout,
+    level: int,
+    first: int,
+    n: int,
+    raw: StructPages,
+    found: dict[str, list[tuple[int, int]]],
 ) -> None:
     """Append the excluded ranges of pages ``[first, first + n)`` to ``found``."""
     arr, known = _struct_pages(np, lay, n, raw)
@@ -32,7 +38,9 @@ def classify(
         _ranges(found[name], pfns[hit], stop[hit])
 
 
-def _struct_pages(np: Any, lay: StructPageLayout, n: int, raw: bytes) -> tuple[Any, dict[str, tuple[int | None, str]]]:
+def _struct_pages(
+    np: Any, lay: StructPageLayout, n: int, raw: StructPages
+) -> tuple[Any, dict[str, tuple[int | None, str]]]:
     """The batch as a numpy record array of the struct page fields this kernel has (little-endian)."""
     fields = {
         "flags": (lay.flags, "<u8"),
@@ -54,7 +62,7 @@ def _struct_pages(np: Any, lay: StructPageLayout, n: int, raw: bytes) -> tuple[A
 
 
 def _decisions(
-    np: Any, lay: StructPageLayout, level: int, first: int, n: int, raw: bytes, arr: Any, known: Any, pfns: Any
+    np: Any, lay: StructPageLayout, level: int, first: int, n: int, raw: StructPages, arr: Any, known: Any, pfns: Any
 ) -> list[tuple[str, Any, Any]]:
     """Each class's hit mask and range end, in the decision chain's order (a page hits one class at most)."""
     zero_u = np.zeros(n, dtype=np.uint64)
@@ -142,7 +150,7 @@ def _skipped(np: Any, n: int, first: int, hits: list[tuple[str, Any, Any]]) -> A
 def _orders(
     np: Any,
     lay: StructPageLayout,
-    raw: bytes,
+    raw: StructPages,
     first: int,
     n: int,
     heads: Any,

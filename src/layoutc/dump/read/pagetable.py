@@ -18,8 +18,10 @@ from layoutc.dump.record import Frozen, init
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from mmap import mmap
 
     ReadPhys = Callable[[int, int], bytes | None]
+    MapPhys = Callable[[int, int], mmap | None]  # physical memory mapped, no copy (physmap.PhysReader.mapped)
 
 KERNEL_MAP = 0xFFFFFFFF80000000  # __START_KERNEL_map
 PRESENT = 0x1

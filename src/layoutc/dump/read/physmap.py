@@ -17,6 +17,7 @@ from layoutc.dump.record import Frozen, init
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from mmap import mmap
 
     from layoutc.dump.read.vmcore_source import Reader
 
@@ -302,3 +303,17 @@ class PhysReader:
             pa += n
             size -= n
         return b"".join(out)
+
+    def mapped(self, pa: int, size: int) -> mmap | None:
+        """``size`` bytes at physical address ``pa`` in a mapping of the source, no copy, when they lie in one piece of
+        file data and the reader maps (``FileReader.mapped``); None otherwise: :meth:`read` them."""
+        mapper = getattr(self.reader, "mapped", None)
+        ps = self.pmap.page_size
+        i = bisect.bisect_right(self._starts, pa // ps) - 1
+        if mapper is None or i < 0:
+            return None
+        piece = self.pmap.pieces[i]
+        if piece.kind != Kind.FILE or pa + size > piece.pfn_end * ps:
+            return None
+        got: mmap | None = mapper(piece.file_offset + pa - piece.pfn_start * ps, size)
+        return got

@@ -105,6 +105,18 @@ class FileReader:
             data = b""
         return data if len(data) == size else bytes(self.read(offset, size))  # short: read() reports it
 
+    def mapped(self, offset: int, size: int) -> mmap.mmap | None:
+        """Exactly ``[offset, offset + size)`` in a mapping of its own (not one of :meth:`read`'s windows, which the
+        next read may replace), no copy: when this reader maps the source (``/proc/vmcore``, ``--mmap``; pread is
+        kept where it is chosen, for the read errors it survives) and ``offset`` is a multiple of the mapping
+        granularity. None otherwise, or when the mapping fails: the caller reads instead."""
+        if not self._use_mmap or size <= 0 or offset % mmap.ALLOCATIONGRANULARITY or offset + size > self._size:
+            return None
+        try:
+            return mmap.mmap(self._fd, size, mmap.MAP_SHARED, mmap.PROT_READ, offset=offset)
+        except OSError:
+            return None
+
     def _buffer(self, size: int) -> bytearray:
         # One buffer of the largest size read (a whole window): copying into it avoids a fresh allocation,
         # and its page faults, for every window.
