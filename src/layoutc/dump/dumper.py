@@ -121,7 +121,7 @@ def _run(opts: Options, reader: Reader, out: targets.OutputTarget) -> Result:
     phys = physmap.PhysReader(pmap, reader)
     read = phys.read
     classes, level, class_notes = pageclass.for_dump(
-        vmcore.vmcoreinfo, read, present, ps, opts.spec.dump_level, workers=opts.workers, map_phys=phys.mapped
+        vmcore.vmcoreinfo, read, present, ps, opts.spec.dump_level, workers=opts.workers, phys=phys
     )
     classes, image_notes = imagekeep.hold_back(vmcore.vmcoreinfo, vmcore.loads, read, ps, classes)
     notes += class_notes + image_notes

@@ -57,7 +57,7 @@ class Lanes:
         self.raw, self.n, self.size, self.stop = raw, n, size, n * size
         self.all = _repeat(n, 1)
         self._columns: dict[int, int] = {}
-        self._bytes: dict[int, bytes] = {}
+        self._bytes: dict[int, bytes | bytearray] = {}  # a bytearray's slices are bytearrays
 
     def column(self, offset: int) -> int:
         """Byte ``offset`` of every page's struct page, one lane each."""
@@ -66,7 +66,7 @@ class Lanes:
             col = self._columns[offset] = int.from_bytes(self.column_bytes(offset), "little")
         return col
 
-    def column_bytes(self, offset: int) -> bytes:
+    def column_bytes(self, offset: int) -> bytes | bytearray:
         """Byte ``offset`` of every page's struct page, one byte each."""
         col = self._bytes.get(offset)
         if col is None:
@@ -82,7 +82,7 @@ class Lanes:
         if stop <= step:
             return
         todo = sorted(o for o in offsets if o not in self._bytes)
-        parts: list[list[bytes]] = [[] for _ in todo]
+        parts: list[list[bytes | bytearray]] = [[] for _ in todo]
         for lo in range(0, stop, step):
             hi = min(lo + step, stop)
             for o, part in zip(todo, parts, strict=True):

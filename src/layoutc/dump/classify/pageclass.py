@@ -26,9 +26,9 @@ if TYPE_CHECKING:
     from mmap import mmap
     from typing import Any
 
-    from layoutc.dump.read.pagetable import MapPhys, ReadPhys
+    from layoutc.dump.read.pagetable import BulkPhys, ReadPhys
 
-    StructPages = bytes | mmap  # a batch's struct pages: read, or mapped from the source (MemMap.read)
+    StructPages = bytes | bytearray | mmap  # a batch's struct pages: read, read into a kept buffer, or mapped
 
 DL_EXCLUDE_ZERO, DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_USER_DATA, DL_EXCLUDE_FREE = 1, 2, 4, 8, 16
 PAGE_MAPPING_ANON = 1
@@ -130,12 +130,8 @@ class Classes(Frozen):
 
     def excluded(self, level: int) -> dict[str, list[Extent]]:
         """The classes that ``level`` (already capability-gated) excludes."""
-        bits = {
-            "free": DL_EXCLUDE_FREE,
-            "cache": DL_EXCLUDE_CACHE,
-            "cache_private": DL_EXCLUDE_CACHE_PRI,
-            "user": DL_EXCLUDE_USER_DATA,
-        }
+        bits = {"free": DL_EXCLUDE_FREE, "cache": DL_EXCLUDE_CACHE, "cache_private": DL_EXCLUDE_CACHE_PRI}
+        bits["user"] = DL_EXCLUDE_USER_DATA
         return {c: p for c, p in self.pages.items() if c in ALWAYS or bits.get(c, 0) & level}
 
 
@@ -206,10 +202,11 @@ class MemMap:
     """Where the struct page of a pfn lives (kernel virtual address)."""
 
     def __init__(
-        self, info: VmcoreInfo, table: PageTable, page_size: int, struct_size: int, map_phys: MapPhys | None = None
+        self, info: VmcoreInfo, table: PageTable, page_size: int, struct_size: int, phys: BulkPhys | None = None
     ) -> None:
         self.table = table
-        self.map_phys = map_phys
+        self.phys = phys
+        self._buf = bytearray()
         self.struct_size = struct_size
         self.vmemmap = info.symbol("vmemmap")
         bits = info.number("SECTION_SIZE_BITS") or 27
@@ -266,19 +263,22 @@ class MemMap:
                 pfn = stop
 
     def read(self, pfn: int, n: int) -> StructPages | None:
-        """The struct pages of ``[pfn, pfn + n)``, inside one section; None when they cannot be read. Mapped when
-        ``map_phys`` maps them (one page-table mapping): not copied, 2 MiB a section, of which classification reads
-        a few bytes in 64 (3-6.5 ms of a dump, bench/dump/RESULTS.md)."""
+        """The struct pages of ``[pfn, pfn + n)`` in one section, valid until the next call; None when unreadable.
+        In one page-table mapping, through ``phys``: mapped (a reader that maps; classification reads a few bytes in
+        64), else read into one buffer kept for all (a new 2 MiB a batch: 2 500 page faults a dump)."""
         base = self.section_base(pfn // self.pages_per_section)
         if base is None:
             return None
         va, size = base + pfn * self.struct_size, n * self.struct_size
-        m = self.table.mapping(va) if self.map_phys is not None else None
-        if m is not None and va + size <= m.va + m.size and self.map_phys is not None:
-            mapped = self.map_phys(m.pa + va - m.va, size)
-            if mapped is not None:
-                return mapped
-        return self.table.read(va, size)
+        m = self.table.mapping(va) if self.phys is not None else None
+        if m is None or va + size > m.va + m.size or self.phys is None:
+            return self.table.read(va, size)
+        mapped = self.phys.mapped(m.pa + va - m.va, size)
+        if mapped is not None:
+            return mapped
+        if len(self._buf) != size:
+            self._buf = bytearray(size)
+        return self._buf if self.phys.read_into(m.pa + va - m.va, self._buf) else self.table.read(va, size)
 
 
 def _numpy() -> Any:
@@ -300,7 +300,7 @@ def classify(
     vectorize: bool | None = None,
     keep: list[Extent] | None = None,
     workers: int = 1,
-    map_phys: MapPhys | None = None,
+    phys: BulkPhys | None = None,
 ) -> Classes:
     """Exclusion extents per class for the present pfns (makedumpfile's decision chain).
 
@@ -317,7 +317,7 @@ def classify(
     size, flags_off = info.size("page"), info.offset("page.flags")
     assert size is not None and flags_off is not None
     lay = StructPageLayout.from_info(info, size, flags_off)
-    memmap = MemMap(info, table, page_size, size, map_phys)
+    memmap = MemMap(info, table, page_size, size, phys)
     np: Any = _numpy() if vectorize else None
     chain = Chain(lay, applied)
 
@@ -478,10 +478,10 @@ def for_dump(
     level: int,
     keep: list[Extent] | None = None,
     workers: int = 1,
-    map_phys: MapPhys | None = None,
+    phys: BulkPhys | None = None,
 ) -> tuple[dict[str, list[Extent]], int, list[str]]:
     """Pages to exclude per class at ``level``, the level actually applied, and notes; no class takes
-    a page of ``keep``. ``map_phys``: struct pages mapped rather than read where it can (:meth:`MemMap.read`)."""
+    a page of ``keep``. ``phys``: struct pages without a fresh copy each where it can (:meth:`MemMap.read`)."""
     if not raw_info:
         notes = []
         if level & ~DL_EXCLUDE_ZERO:
@@ -495,5 +495,5 @@ def for_dump(
     if table is None:
         applied, notes = capabilities(info, level)
         return {}, level & DL_EXCLUDE_ZERO, notes
-    classes = classify(info, table, present, page_size, level, keep=keep, workers=workers, map_phys=map_phys)
+    classes = classify(info, table, present, page_size, level, keep=keep, workers=workers, phys=phys)
     return classes.excluded(classes.level), classes.level | (level & DL_EXCLUDE_ZERO), list(classes.notes)

@@ -19,9 +19,16 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
     from mmap import mmap
+    from typing import Protocol
 
     ReadPhys = Callable[[int, int], bytes | None]
-    MapPhys = Callable[[int, int], mmap | None]  # physical memory mapped, no copy (physmap.PhysReader.mapped)
+
+    class BulkPhys(Protocol):
+        """Large reads of physical memory without a fresh buffer each (physmap.PhysReader): struct-page batches."""
+
+        def mapped(self, pa: int, size: int) -> mmap | None: ...
+
+        def read_into(self, pa: int, buf: bytearray) -> bool: ...
 
 KERNEL_MAP = 0xFFFFFFFF80000000  # __START_KERNEL_map
 PRESENT = 0x1

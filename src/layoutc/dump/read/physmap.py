@@ -306,14 +306,30 @@ class PhysReader:
 
     def mapped(self, pa: int, size: int) -> mmap | None:
         """``size`` bytes at physical address ``pa`` in a mapping of the source, no copy, when they lie in one piece of
-        file data and the reader maps (``FileReader.mapped``); None otherwise: :meth:`read` them."""
+        file data and the reader maps (``FileReader.mapped``); None otherwise: read them."""
         mapper = getattr(self.reader, "mapped", None)
+        offset = self._file_offset(pa, size)
+        got: mmap | None = mapper(offset, size) if mapper is not None and offset is not None else None
+        return got
+
+    def read_into(self, pa: int, buf: bytearray) -> bool:
+        """``len(buf)`` bytes at physical address ``pa`` read into ``buf`` (``FileReader.read_into``), when they lie in
+        one piece of file data; False otherwise, ``buf`` untouched: :meth:`read` them."""
+        into = getattr(self.reader, "read_into", None)
+        offset = self._file_offset(pa, len(buf))
+        if into is None or offset is None:
+            return False
+        into(offset, buf)
+        return True
+
+    def _file_offset(self, pa: int, size: int) -> int | None:
+        """Where ``[pa, pa + size)`` is in the source file, when it lies in one piece of file data."""
         ps = self.pmap.page_size
         i = bisect.bisect_right(self._starts, pa // ps) - 1
-        if mapper is None or i < 0:
+        if i < 0:
             return None
         piece = self.pmap.pieces[i]
         if piece.kind != Kind.FILE or pa + size > piece.pfn_end * ps:
             return None
-        got: mmap | None = mapper(piece.file_offset + pa - piece.pfn_start * ps, size)
-        return got
+        offset: int = piece.file_offset + pa - piece.pfn_start * ps
+        return offset

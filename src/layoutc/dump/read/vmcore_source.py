@@ -105,6 +105,16 @@ class FileReader:
             data = b""
         return data if len(data) == size else bytes(self.read(offset, size))  # short: read() reports it
 
+    def read_into(self, offset: int, buf: bytearray) -> None:
+        """Exactly ``len(buf)`` bytes at ``offset`` into ``buf``, or :class:`SourceFault`: a buffer the caller keeps,
+        where :meth:`read_copy` makes a new one each time (whose pages the kernel's copy then faults in)."""
+        if offset < 0 or offset + len(buf) > self._size:
+            raise SourceFault(offset, len(buf), f"beyond the end of the source ({self._size} bytes): truncated")
+        if self._use_mmap:
+            buf[:] = self.read(offset, len(buf))
+        else:
+            self._pread(offset, buf)
+
     def mapped(self, offset: int, size: int) -> mmap.mmap | None:
         """Exactly ``[offset, offset + size)`` in a mapping of its own (not one of :meth:`read`'s windows, which the
         next read may replace), no copy: when this reader maps the source (``/proc/vmcore``, ``--mmap``; pread is
