@@ -223,16 +223,14 @@ def classify(chain: Chain, lay: StructPageLayout, first: int, n: int, raw: Struc
     When free blocks cover most of the batch (an idle machine's memory), their heads are found first
     (:func:`_gaps`) and only the pages outside the blocks go through the lanes: a column costs its
     slice and its ``int.from_bytes`` per page, and makedumpfile never looks inside those blocks."""
-    lanes = Lanes(raw, n, lay.size)
-    ranges = None
+    lanes, size = Lanes(raw, n, lay.size), lay.size
     gaps = _gaps(chain, lay, lanes, first, n, raw)
-    if gaps is not None:
-        size = lay.size
-        part = b"".join([raw[a * size : b * size] for a, b in gaps])
-        ranges = _decide(chain, lay, Lanes(part, len(part) // size, size), first, n, raw, gaps)
-    whole = ranges if ranges is not None else _decide(chain, lay, lanes, first, n, raw, None)
-    assert whole is not None  # the whole batch is never given up
-    for name, pairs in whole.items():
+    part = b"".join([raw[a * size : b * size] for a, b in gaps]) if gaps is not None else b""
+    ranges = _decide(chain, lay, Lanes(part, len(part) // size, size), first, n, raw, gaps) if gaps else None
+    if ranges is None:
+        ranges = _decide(chain, lay, lanes, first, n, raw, None)
+        assert ranges is not None  # only the gaps can be given up, never the whole batch
+    for name, pairs in ranges.items():
         found[name].extend(extents.subtract(extents.normalize(pairs), keep) if keep else pairs)
 
 
@@ -322,20 +320,13 @@ def _outside(gaps: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
 
 def _real(at: list[int], gaps: list[tuple[int, int]]) -> list[int]:
     """Indices in the lanes (ascending) as indices of the batch."""
-    out = []
-    k = base = 0  # gap k starts at lane ``base``
-    for i in at:
-        while i >= base + gaps[k][1] - gaps[k][0]:
-            base += gaps[k][1] - gaps[k][0]
-            k += 1
-        out.append(gaps[k][0] + i - base)
-    return out
+    return [a for a, _ in _real_runs([(i, i + 1) for i in at], gaps, 0)]
 
 
 def _real_runs(runs: list[tuple[int, int]], gaps: list[tuple[int, int]], first: int) -> list[tuple[int, int]]:
-    """Runs of lanes (ascending) as pfn ranges, split where a gap ends."""
+    """Runs of lanes (ascending) as pfn ranges (``first`` plus indices of the batch), split where a gap ends."""
     out = []
-    k = base = 0
+    k = base = 0  # gap k starts at lane ``base``
     for a, b in runs:
         while a < b:
             while a >= base + gaps[k][1] - gaps[k][0]:
@@ -366,6 +357,7 @@ def _inside(runs: list[tuple[int, int]], gaps: list[tuple[int, int]]) -> list[tu
 
 
 def _shifted(runs: list[tuple[int, int]], first: int) -> list[tuple[int, int]]:
+    """Runs of the whole batch's lanes as pfn ranges."""
     return [(first + a, first + b) for a, b in runs]
 
 
