@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from layoutc.dump import dumper
 from layoutc.dump import filter_spec as spec
 from layoutc.dump.errors import SinkFault
 from layoutc.dump.read import vmcore_source
-from layoutc.dump.write import encode, kdump, sink, workers
+from layoutc.dump.write import encode, kdump, sink, worker, workers
 
 
 @pytest.fixture
@@ -38,11 +39,11 @@ def small_windows(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return placed
 
 
-@pytest.mark.parametrize(("codec", "ahead"), [("zlib", 1), ("none", 1), ("zlib", 3)])
+@pytest.mark.parametrize(("codec", "hold"), [("zlib", 1), ("none", 1), ("zlib", 3), ("zlib", 0)])
 def test_placed_payloads_give_one_workers_file(
-    tmp_path: Path, make_vmcore: Any, small_windows: list[int], monkeypatch: pytest.MonkeyPatch, codec: str, ahead: int
+    tmp_path: Path, make_vmcore: Any, small_windows: list[int], monkeypatch: pytest.MonkeyPatch, codec: str, hold: int
 ) -> None:
-    monkeypatch.setattr(workers, "AHEAD", ahead)
+    monkeypatch.setattr(worker, "HOLD_WINDOWS", hold)
     _, src = make_vmcore()
     outs = []
     for n in (1, 2, 3):
@@ -98,7 +99,7 @@ def test_a_full_disk_under_the_workers_keeps_what_one_worker_keeps(
     limit = whole.stat().st_size * 3 // 5
     full = FullDisk(limit)
     monkeypatch.setattr(sink, "os", full)  # the parent's writes (one worker)
-    monkeypatch.setattr(workers, "os", full)  # the children's writes (inherited by fork)
+    monkeypatch.setattr(worker, "os", full)  # the children's writes (inherited by fork), and the parent's own
     got = {}
     for n in (1, 2):
         out = tmp_path / f"w{n}"
@@ -138,16 +139,16 @@ def test_a_worker_gone_makes_a_slower_dump_not_a_different_one(
     _, src = make_vmcore()
     one = tmp_path / "one"
     assert dumper.run(dumper.Options(src, str(one))).error is None
-    hold = workers._Held.hold
+    hold = worker.Held.hold
     held = [0]  # per child: each starts from the parent's 0
 
-    def die_on_the_third(self: workers._Held, payload: bytes) -> None:
+    def die_on_the_third(self: worker.Held, payload: bytes) -> None:
         hold(self, payload)
         held[0] += 1
         if held[0] == 3:
             os._exit(0)
 
-    monkeypatch.setattr(workers._Held, "hold", die_on_the_third)
+    monkeypatch.setattr(worker.Held, "hold", die_on_the_third)
     two = tmp_path / "two"
     assert dumper.run(dumper.Options(src, str(two), workers=2)).error is None
     assert two.read_bytes() == one.read_bytes()
@@ -163,7 +164,7 @@ def test_a_worker_killed_mid_report_makes_the_same_file(
     flat = spec.FilterSpec(format=fmt)
     one = tmp_path / "one"
     assert dumper.run(dumper.Options(src, str(one), spec=flat)).error is None
-    write_all = workers._write_all
+    write_all = worker.write_all
     sent = [0]
 
     def cut_the_second(fd: int, parts: list[bytes]) -> None:
@@ -173,7 +174,7 @@ def test_a_worker_killed_mid_report_makes_the_same_file(
             os._exit(0)
         write_all(fd, parts)
 
-    monkeypatch.setattr(workers, "_write_all", cut_the_second)
+    monkeypatch.setattr(worker, "write_all", cut_the_second)
     two = tmp_path / "two"
     assert dumper.run(dumper.Options(src, str(two), spec=flat, workers=2)).error is None
     assert two.read_bytes() == one.read_bytes()
@@ -204,3 +205,99 @@ def test_workers_read_the_source_as_the_parent_does(
     children = {pid for pid, _ in readers} - {str(os.getpid())}
     assert len(children) == 2
     assert {mode for _, mode in readers} == {str(use_mmap)}
+
+
+def test_a_child_holds_payloads_up_to_a_windows_bytes_and_always_the_latest() -> None:
+    """The bound on what a placing child holds is in bytes: small payloads wait together, a large one alone."""
+    offsets, unused = os.pipe()
+    try:
+        held = worker.Held(-1, offsets, -1, budget=100)
+        for size, over in ((60, 0), (30, 0), (50, 1), (5, 1), (500, 4)):
+            held.payloads.append(bytes(size))
+            held.held += size
+            assert held.over() == over, (size, [len(p) for p in held.payloads])
+    finally:
+        os.close(offsets)
+        os.close(unused)
+
+
+class _SlowFirstChild:
+    """The first child forked sleeps before each window it encodes; which child reported each window."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, delay: float) -> None:
+        self.slow = False  # set in the parent before the first fork, so that only the first child inherits it
+        self.by_child: dict[int, int] = {}
+        start, encode_window, report = workers._Child.start, encode.Encoder.encode, workers._Child._window
+
+        def started(cls: type[workers._Child], others: list[workers._Child], *args: Any) -> workers._Child:
+            self.slow = not others
+            try:
+                return start.__func__(cls, others, *args)  # type: ignore[attr-defined,no-any-return]
+            finally:
+                self.slow = False
+
+        def slowed(enc: encode.Encoder, *args: Any) -> encode.PageWindow:
+            if self.slow:
+                time.sleep(delay)
+            return encode_window(enc, *args)
+
+        def reported(child: workers._Child, *args: Any) -> encode.PageWindow:
+            self.by_child[child.pid] = self.by_child.get(child.pid, 0) + 1
+            return report(child, *args)
+
+        monkeypatch.setattr(workers._Child, "start", classmethod(started))
+        monkeypatch.setattr(encode.Encoder, "encode", slowed)
+        monkeypatch.setattr(workers._Child, "_window", reported)
+
+
+@pytest.mark.parametrize("fmt", ["kdump", "flat"])
+def test_a_slower_child_takes_fewer_windows_and_the_file_is_the_same(
+    tmp_path: Path, make_vmcore: Any, small_windows: list[int], monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """Windows go to whichever child is free (the token pipe), not round-robin: a child that is slowed down (a
+    busier core) takes fewer, and the parent still writes them in order."""
+    _, src = make_vmcore()
+    flat = spec.FilterSpec(compression="zlib", format=fmt)
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert dumper.run(dumper.Options(src, str(one), spec=flat)).error is None
+    seen = _SlowFirstChild(monkeypatch, delay=0.02)
+    assert dumper.run(dumper.Options(src, str(two), spec=flat, workers=2)).error is None
+    assert two.read_bytes() == one.read_bytes()
+    slow, fast = sorted(seen.by_child.values())
+    assert slow + fast > 100 and slow * 4 < fast, seen.by_child
+
+
+@pytest.mark.parametrize("which", ["first", "every"])
+def test_a_window_taken_by_a_child_that_dies_before_reporting_it_is_encoded_here(
+    tmp_path: Path, make_vmcore: Any, small_windows: list[int], monkeypatch: pytest.MonkeyPatch, which: str
+) -> None:
+    """A child killed between taking a job from the token pipe and reporting it: no child reports that window, and
+    the parent encodes it (and, when every child is gone, all the rest) itself."""
+    _, src = make_vmcore()
+    one = tmp_path / "one"
+    assert dumper.run(dumper.Options(src, str(one))).error is None
+    parent, encode_window = os.getpid(), encode.Encoder.encode
+    taken = [0]  # per child (each starts from the parent's 0)
+    victim = tmp_path / "victim"  # "first": the first child to take its fifth window, only
+
+    def dying(enc: encode.Encoder, *args: Any) -> encode.PageWindow:
+        if os.getpid() != parent:
+            taken[0] += 1
+            if taken[0] == 5 and (which == "every" or _claim(victim)):
+                os._exit(0)
+        return encode_window(enc, *args)
+
+    monkeypatch.setattr(encode.Encoder, "encode", dying)
+    two = tmp_path / "two"
+    assert dumper.run(dumper.Options(src, str(two), spec=spec.FilterSpec(compression="zlib"), workers=2)).error is None
+    assert two.read_bytes() == one.read_bytes()
+    assert victim.exists() == (which == "first")
+
+
+def _claim(path: Path) -> bool:
+    """True for the first process to call it (the file is created exclusively)."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+    except FileExistsError:
+        return False
+    return True

@@ -42,7 +42,8 @@ PER_EXTRA_CPU = {
 }
 # crash.cpus > 1: capture.sh runs the layoutc dumper with --workers N, a pool of N forked compressor
 # processes (layoutc.dump.write.workers): each one's private pages after the fork and its two windows in
-# flight (2 x WINDOW_PAGES 256 x 4 KiB: the one it encodes and at most AHEAD = 1 it holds for its offset).
+# flight (2 x WINDOW_PAGES 256 x 4 KiB: the one it encodes, and finished payloads of at most one window's page
+# bytes, HOLD_WINDOWS = 1, that it holds for their offsets).
 DUMPER_WORKER = 4 * MiB + 2 * 256 * 4 * KiB
 BITMAP_PER_GIB = 64 * KiB  # two bitmaps of 1 bit per 4 KiB page: 2 * (GiB / 4 KiB) / 8 bytes
 BITMAP_CAP = 32 * MiB  # SUSE calibrate caps makedumpfile's bitmaps (cyclic mode)

@@ -1,17 +1,22 @@
 """``--workers N``: windows compressed in N forked children, received by the parent in pfn order.
 
-Window ``i`` goes to child ``i % N``; each child reads its windows from its own file descriptor, encodes
-them with its own codec context and reports them, in order, on its own pipe; the parent reads the pipes
-in turn, so windows come back in the order they were cut and the output equals one worker's byte for
-byte. Nothing else runs in the parent: no pool, no task queue, no pickling of pages. (A
-``multiprocessing`` pool spent 26 % of the children's CPU in the parent's handler threads, measured on
-a 4 GiB vmcore: two workers ran 1.34 times as fast as one where two free cores allow 2.)
+The parent writes the index of every window (job) to one token pipe that all children read
+(:mod:`.worker`): whichever child is free takes the next one, so a child on a busier core, or with
+slower windows, simply takes fewer. Each child reads its windows from its own file descriptor, encodes
+them with its own codec context and reports them on its own pipe. The parent needs the windows in
+order: it reads only the children that may still report the next one (those whose last report was of an
+earlier job: a child's jobs only grow), stashes what comes, and encodes a window itself when no child can
+report it any more, so the output equals one worker's byte for byte. Nothing else runs in the parent: no
+pool, no pickling of pages. (A ``multiprocessing`` pool spent 26 % of the children's CPU in the parent's
+handler threads, measured on a 4 GiB vmcore: two workers ran 1.34 times as fast as one where two free
+cores allow 2. Windows dealt round-robin, child ``i % N`` for window ``i``, left a child waiting for the
+other's slower windows: 10-70 ms of a 200 ms dump on two cores, 7-16 ms taken from the token pipe,
+bench/dump/RESULTS.md.)
 
-A window on the pipe: a header ``(pfn, npages, payload bytes)``, the payload, the kinds (one byte a
-page) and the sizes (``uint32`` a page). A child that fails sends ``npages = ERROR`` and its
-exception pickled (a :class:`.errors.SourceFault` is re-raised as such in the parent, which then writes
-an incomplete dump as with one worker). The pipes fill when the parent writes slower than the
-children compress, which is the bound on memory: at most a pipe's worth of windows waits per child.
+A child that fails reports its exception pickled with the job it failed on (a
+:class:`.errors.SourceFault` is re-raised as such in the parent, in that window's place, which then
+writes an incomplete dump as with one worker). The report pipes fill when the parent writes slower than
+the children compress, which is the bound on memory: at most a pipe's worth of windows waits per child.
 
 **Placed payloads** (``output_fd``, a regular output file): the payload does not cross the pipe. The
 window comes without it, as a :class:`Placement`; the writer gives it a file offset (``place``), the
@@ -21,8 +26,7 @@ page descriptors only after ``settle`` has seen that report, so a dump cut short
 signal claims only pages whose data is on disk, as with one worker. This takes the payload's two pipe
 copies and the parent's write off the dump: with two workers the parent was a third process on two
 cores (6.1 mixed, zstd: 0.261 s with the pipe against 0.246 s without the payload copies, measured).
-A child holds at most ``AHEAD`` encoded windows whose offsets it has not received yet; before it
-reports an error it writes every window whose offset comes, so the parent keeps what one worker keeps.
+A child holds payloads waiting for their offsets up to :data:`.worker.HOLD_WINDOWS` windows' page bytes.
 """
 
 from __future__ import annotations
@@ -30,31 +34,24 @@ from __future__ import annotations
 import errno
 import gc
 import os
-import struct
+import select
 
 from layoutc.dump import interrupt
 from layoutc.dump.errors import SinkFault
-from layoutc.dump.read.physmap import PhysMap, Piece
+from layoutc.dump.read.physmap import PhysMap
 from layoutc.dump.read.vmcore_source import FileReader
 from layoutc.dump.write import compression as codecs
+from layoutc.dump.write import worker
 from layoutc.dump.write.encode import Encoder, PageWindow
+from layoutc.dump.write.worker import DONE, ERROR, HEADER, NO_JOB, OFFSET, TOKEN, WRITTEN, Job
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
-HEADER = struct.Struct("<QII")  # pfn, npages, payload bytes | written bytes, WRITTEN, errno | 0, ERROR, pickle bytes
-ERROR = 0xFFFFFFFF
-WRITTEN = 0xFFFFFFFE
-OFFSET = struct.Struct("<q")  # parent to child: where the child's next held payload goes
-AHEAD = 1
-"""Encoded windows a placing child may hold before it waits for their offsets: with the one being encoded,
-two windows in flight, as the sizing model counts a worker (``layoutc.kernel.sizing.DUMPER_WORKER``); 2, 4
-or 8 measured no faster."""
 PIPE_BYTES = 1 << 20  # F_SETPIPE_SZ where allowed (the default 64 KiB holds less than one window)
 F_SETPIPE_SZ = 1031  # fcntl.h (Linux); fcntl.F_SETPIPE_SZ only exists from Python 3.10 on
-
-Job = tuple[Piece, int, int]  # a window: its piece, first pfn, pages
+TOKENS_A_WRITE = 4096 // TOKEN.size  # PIPE_BUF: a pipe write this small is whole or refused, never split
 
 
 def windows(
@@ -67,19 +64,95 @@ def windows(
     With ``output_fd`` each window's payload is a :class:`Placement` the children write to that file."""
     children: list[_Child] = []
     here = _Here(physmap, source, encoder, output_fd)
+    tokens = _Tokens(len(jobs))
+    got: dict[int, PageWindow | BaseException] = {}  # reported, not yet asked for
     gc.freeze()  # the parent's objects out of every collection: a child's collector would copy their pages
     try:
-        for index in range(workers):
-            children.append(_Child.start(children, here, jobs[index::workers]))
+        for _ in range(workers):
+            children.append(_Child.start(children, here, jobs, tokens, got))
+        tokens.forked()
         for index in range(len(jobs)):
-            yield children[index % workers].receive()
+            yield _collect(index, children, tokens, got, here, jobs)
     finally:
         try:
+            tokens.close()  # no more jobs: a child that is still taking them ends
             for child in children:  # what the writer placed is written (or reported not) before they go
                 child.settle_all()
         finally:
             _reap(children)
             here.close()
+
+
+def _collect(
+    index: int, children: list[_Child], tokens: _Tokens, got: dict[int, PageWindow | BaseException], here: _Here,
+    jobs: Sequence[Job],
+) -> PageWindow:
+    """Window ``index``: reported by a child (its failure is raised here, in the window's place), or encoded here
+    when no child can report it any more (the one that took it ended without it)."""
+    while index not in got:
+        waiting = [c for c in children if c.may_report(index)]
+        if not waiting:
+            return here.window(jobs[index])
+        ready = tokens.wait([c.reports for c in waiting])
+        for child in waiting:
+            if child.reports in ready:
+                child.pump()
+    window = got.pop(index)
+    if isinstance(window, BaseException):
+        raise window
+    return window
+
+
+class _Tokens:
+    """The parent's end of the token pipe: the job indices, in order, written as the pipe takes them."""
+
+    def __init__(self, count: int) -> None:
+        self.read_end, self.write_end = os.pipe()
+        _widen(self.write_end)
+        os.set_blocking(self.write_end, False)
+        self.next, self.count = 0, count
+        self.feed()
+
+    def feed(self) -> None:
+        """Write the next indices while the pipe takes them; close it after the last (the children's end)."""
+        while self.next < self.count and self.write_end >= 0:
+            n = min(self.count - self.next, TOKENS_A_WRITE)
+            try:
+                os.write(self.write_end, b"".join(map(TOKEN.pack, range(self.next, self.next + n))))
+            except BlockingIOError:
+                return
+            except BrokenPipeError:  # no child reads any more: the rest are encoded here
+                break
+            self.next += n
+        if self.write_end >= 0:  # every index written (or nobody reads): end of file once the children drain it
+            os.close(self.write_end)
+            self.write_end = -1
+
+    def wait(self, fds: list[int]) -> set[int]:
+        """Which of ``fds`` can be read, feeding the token pipe meanwhile (a child may be waiting for a job)."""
+        while True:
+            poller = select.poll()
+            for fd in fds:
+                poller.register(fd, select.POLLIN)
+            if self.write_end >= 0:
+                poller.register(self.write_end, select.POLLOUT)
+            ready = {fd for fd, _ in poller.poll()}
+            if self.write_end >= 0 and self.write_end in ready:
+                ready.discard(self.write_end)
+                self.feed()
+            if ready:
+                return ready
+
+    def forked(self) -> None:
+        """The children hold the read end; the parent's copy goes (the pipe breaks when they all end)."""
+        os.close(self.read_end)
+        self.read_end = -1
+
+    def close(self) -> None:
+        for fd in (self.write_end, self.read_end):
+            if fd >= 0:
+                os.close(fd)
+        self.write_end = self.read_end = -1
 
 
 class _Here:
@@ -108,7 +181,7 @@ class _Here:
     def write(self, payload: bytes, offset: int) -> tuple[int, int]:
         """``(bytes written, errno)`` of ``payload`` written at ``offset`` of the output."""
         assert self.out is not None
-        return _pwrite_all(self.out, payload, offset)
+        return worker.pwrite_all(self.out, payload, offset)
 
     def close(self) -> None:
         if self.reader is not None:
@@ -174,49 +247,51 @@ class Placement:
 class _Child:
     """The parent's end of one worker: its pid, its report pipe and (placing) its offsets pipe."""
 
-    __slots__ = ("pid", "reports", "offsets", "here", "jobs", "reported", "ahead", "unsettled", "ended")
+    __slots__ = ("pid", "reports", "offsets", "here", "jobs", "tokens", "got", "last", "done", "unsettled", "ended")
 
-    def __init__(self, pid: int, reports: int, offsets: int, here: _Here, jobs: Sequence[Job]) -> None:
+    def __init__(
+        self, pid: int, reports: int, offsets: int, here: _Here, jobs: Sequence[Job], tokens: _Tokens,
+        got: dict[int, PageWindow | BaseException],
+    ) -> None:
         self.pid, self.reports, self.offsets, self.here, self.jobs = pid, reports, offsets, here, jobs
-        self.reported = 0  # windows the child has reported (or the parent encoded in its place)
-        self.ahead: list[PageWindow | BaseException] = []  # read while settling, not asked for yet
+        self.tokens, self.got = tokens, got
+        self.last = -1  # the job of the child's last report
+        self.done = False  # reported DONE (or an error): no more windows come from it
         self.unsettled: list[Placement] = []  # placed, not reported written, in the order placed
         self.ended = False
 
     @classmethod
-    def start(cls, others: list[_Child], here: _Here, jobs: Sequence[Job]) -> _Child:
+    def start(
+        cls, others: list[_Child], here: _Here, jobs: Sequence[Job], tokens: _Tokens,
+        got: dict[int, PageWindow | BaseException],
+    ) -> _Child:
         out = here.out
         reports, report_end = os.pipe()
         _widen(report_end)
         offsets_end, offsets = os.pipe() if out is not None else (-1, -1)
         pid = os.fork()
         if pid == 0:  # the child: never returns
-            for fd in (reports, offsets, *(f for c in others for f in (c.reports, c.offsets))):
+            for fd in (reports, offsets, tokens.write_end, *(f for c in others for f in (c.reports, c.offsets))):
                 if fd >= 0:
                     os.close(fd)
-            _serve(report_end, offsets_end, here.physmap, here.source, jobs, here.encoder, out)
+            worker.serve(report_end, offsets_end, tokens.read_end, here.physmap, here.source, jobs, here.encoder, out)
         os.close(report_end)
         if offsets_end >= 0:
             os.close(offsets_end)
-        return cls(pid, reports, offsets, here, jobs)
+        return cls(pid, reports, offsets, here, jobs, tokens, got)
 
-    def receive(self) -> PageWindow:
-        """The child's next window (its failure is raised here, in the window's place); encoded here when
-        the child has ended without it."""
-        while not self.ahead:
-            if not self.pump():
-                self.reported += 1
-                return self.here.window(self.jobs[self.reported - 1])
-        got = self.ahead.pop(0)
-        if isinstance(got, BaseException):
-            raise got
-        return got
+    def may_report(self, index: int) -> bool:
+        """Whether window ``index`` may still come from this child (it takes jobs in ascending order)."""
+        return not (self.ended or self.done) and self.last < index
 
     def pump(self) -> bool:
-        """Read one report: a window goes to ``ahead``, WRITTEN settles the oldest placement. False at the end."""
+        """Read one report: a window or a failure goes to the parent's stash, WRITTEN settles the oldest
+        placement. False at the end."""
         if self.ended:
             return False
         try:
+            if self.tokens.write_end >= 0:
+                self.tokens.wait([self.reports])
             head = _read_head(self.reports)
             if not head:
                 raise _Ended
@@ -224,26 +299,30 @@ class _Child:
             if npages == WRITTEN:
                 placed = self.unsettled.pop(0)
                 placed.done, placed.errno = first, size
+            elif npages == DONE:
+                self.done = True
             elif npages == ERROR:
                 import pickle
 
-                self.ahead.append(pickle.loads(_read_exactly(self.reports, size)))
+                failure = pickle.loads(_read_exactly(self.reports, size))
+                self.done = True
+                if first != NO_JOB:
+                    self.last, self.got[first] = first, failure
             else:
-                self.ahead.append(self._window(first, npages, size))
+                self.last, self.got[first] = first, self._window(first, npages, size)
         except _Ended:  # a report cut short is dropped: its window is encoded here
             self.ended = True
             return False
         return True
 
-    def _window(self, pfn: int, npages: int, size: int) -> PageWindow:
+    def _window(self, index: int, npages: int, size: int) -> PageWindow:
         placing = self.offsets >= 0
         payload = b"" if placing else _read_exactly(self.reports, size)
         tail = _read_exactly(self.reports, 5 * npages)
         sizes = memoryview(tail[npages:]).cast("I")
-        job = self.jobs[self.reported]
-        self.reported += 1
+        job = self.jobs[index]
         placed = Placement(self, job, size) if placing and size else None
-        return PageWindow(pfn, npages, tail[:npages], sizes, payload, placed)
+        return PageWindow(job[1], npages, tail[:npages], sizes, payload, placed)
 
     def settle_all(self) -> None:
         """Every placed payload written, by the child or (it ended) here; failures stay for the writer's settle."""
@@ -263,129 +342,8 @@ def _widen(fd: int) -> None:
         pass
 
 
-def _serve(
-    fd: int, offsets: int, physmap: PhysMap, source: FileReader, jobs: Sequence[Job], encoder: Encoder,
-    out: int | None,
-) -> None:
-    """The child's whole life: encode ``jobs`` in order onto ``fd`` (placing: their payloads onto ``out`` at
-    the offsets read from ``offsets``), then exit without the parent's cleanup."""
-    code = 0
-    held = _Held(fd, offsets, out) if out is not None else None
-    try:
-        interrupt.for_worker()
-        reader = source.reopened()
-        compress = codecs.lookup(encoder.codec_name).compress
-        for piece, pfn, n in jobs:
-            w = encoder.encode(physmap.read(reader, piece, pfn, n), pfn, n, compress)
-            if held is None:
-                _write_all(fd, [HEADER.pack(w.pfn, w.npages, len(w.payload)), w.payload, w.kinds, w.sizes.tobytes()])
-                continue
-            _write_all(fd, [HEADER.pack(w.pfn, w.npages, len(w.payload)), w.kinds, w.sizes.tobytes()])
-            held.hold(w.payload)
-        if held is not None:
-            held.write(len(held.payloads))
-    except (BrokenPipeError, _Stopped):  # the parent stopped (an error or a signal there), or a write
-        code = 0  # failed and was reported: nothing more to say
-    except BaseException as exc:  # noqa: BLE001 - every failure goes to the parent, which decides
-        code = _fail(fd, held, exc)
-    finally:
-        os._exit(code)
-
-
-def _fail(fd: int, held: _Held | None, exc: BaseException) -> int:
-    """Write what is held (the parent places every window reported before the failure), then report it."""
-    if held is not None:
-        try:
-            held.write(len(held.payloads))
-        except (OSError, _Stopped):
-            return 0  # the parent is gone, or a write failed and was reported
-    return _send_error(fd, exc)
-
-
 class _Ended(Exception):
     """A worker's report pipe ended (the worker exited or was killed), possibly inside a report."""
-
-
-class _Stopped(Exception):
-    """The parent closed the offsets pipe, or a payload could not be written (and that was reported)."""
-
-
-class _Held:
-    """A placing child's encoded payloads, oldest first, each waiting for its offset."""
-
-    def __init__(self, reports: int, offsets: int, out: int) -> None:
-        self.reports, self.offsets, self.out = reports, offsets, out
-        self.payloads: list[bytes] = []
-        self.carry = b""  # part of an offset (a pipe read may end inside one)
-        os.set_blocking(offsets, False)
-
-    def hold(self, payload: bytes) -> None:
-        if payload:
-            self.payloads.append(payload)
-        self.write(max(0, len(self.payloads) - AHEAD))
-
-    def write(self, at_least: int) -> None:
-        """Write the payloads whose offsets have come, waiting until ``at_least`` are written."""
-        while self.payloads:
-            try:
-                got = os.read(self.offsets, OFFSET.size * len(self.payloads))
-            except BlockingIOError:
-                if at_least <= 0:
-                    return
-                os.set_blocking(self.offsets, True)
-                got = os.read(self.offsets, OFFSET.size * len(self.payloads))
-                os.set_blocking(self.offsets, False)
-            if not got:
-                raise _Stopped
-            got = self.carry + got
-            whole = len(got) - len(got) % OFFSET.size
-            self.carry = got[whole:]
-            for (offset,) in OFFSET.iter_unpack(got[:whole]):
-                self._put(self.payloads.pop(0), offset)
-                at_least -= 1
-
-    def _put(self, payload: bytes, offset: int) -> None:
-        done, err = _pwrite_all(self.out, payload, offset)
-        _write_all(self.reports, [HEADER.pack(done, WRITTEN, err)])
-        if done < len(payload):
-            raise _Stopped
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int) -> tuple[int, int]:
-    """Write ``data`` at ``offset`` of ``fd``: ``(bytes written, errno)``, errno 0 unless a write failed."""
-    view, done = memoryview(data), 0
-    while done < len(view):
-        try:
-            n = os.pwrite(fd, view[done:], offset + done)
-        except OSError as exc:
-            return done, exc.errno or errno.EIO
-        if n == 0:
-            break
-        done += n
-    return done, 0
-
-
-def _send_error(fd: int, exc: BaseException) -> int:
-    import pickle
-
-    try:
-        blob = pickle.dumps(exc)
-    except Exception:  # noqa: BLE001 - an exception that does not pickle still reaches the parent
-        blob = pickle.dumps(RuntimeError(f"worker failed: {exc!r}"))
-    try:
-        _write_all(fd, [HEADER.pack(0, ERROR, len(blob)), blob])
-    except OSError:
-        return 1
-    return 0
-
-
-def _write_all(fd: int, parts: list[bytes]) -> None:
-    total = sum(map(len, parts))
-    done = os.writev(fd, parts)
-    if done < total:  # a blocking pipe write cut short by a signal: the rest, in order
-        rest = memoryview(b"".join(parts))[done:]
-        while rest:
-            rest = rest[os.write(fd, rest) :]
 
 
 def _read_head(fd: int) -> bytes:

@@ -40,7 +40,7 @@ for name in sys.argv[1:]:
         pass
 files = {getattr(m, '\''__file__'\'', None) for m in list(sys.modules.values())}
 print('\''\n'\''.join(sorted(f for f in files if isinstance(f, str) and f.startswith('\''/'\''))))
-' '_frozen_importlib' '_frozen_importlib_external' '_functools' '_imp' '_json' '_operator' '_signal' 'argparse' 'bisect' 'collections.abc' 'dataclasses' 'difflib' 'encodings.idna' 'errno' 'fcntl' 'functools' 'gc' 'importlib' 'importlib.machinery' 'importlib.util' 'io' 'itertools' 'json' 'marshal' 'mmap' 'os' 'pathlib' 'pickle' 're' 'runpy' 'signal' 'site' 'stat' 'struct' 'sys' 'time' 'types' 'typing' 'zipimport' 'zlib' 'zstandard') || return 1
+' '_frozen_importlib' '_frozen_importlib_external' '_functools' '_imp' '_json' '_operator' '_signal' 'argparse' 'bisect' 'collections.abc' 'dataclasses' 'difflib' 'encodings.idna' 'errno' 'fcntl' 'functools' 'gc' 'importlib' 'importlib.machinery' 'importlib.util' 'io' 'itertools' 'json' 'marshal' 'mmap' 'os' 'pathlib' 'pickle' 're' 'runpy' 'select' 'signal' 'site' 'stat' 'struct' 'sys' 'time' 'types' 'typing' 'zipimport' 'zlib' 'zstandard') || return 1
     for f in $files; do
         case $f in
             *.so) inst_library "$f" ;;
