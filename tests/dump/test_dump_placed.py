@@ -301,3 +301,36 @@ def _claim(path: Path) -> bool:
     except FileExistsError:
         return False
     return True
+
+
+@pytest.mark.parametrize("when", ["at the start", "after its last report"])
+def test_a_child_that_ends_before_its_first_job_or_after_its_last_leaves_the_same_file(
+    tmp_path: Path, make_vmcore: Any, small_windows: list[int], monkeypatch: pytest.MonkeyPatch, when: str
+) -> None:
+    """One child ends before it takes a job (the other takes them all), or as it reports DONE while it still
+    holds payloads waiting for their offsets (the parent encodes those again and writes them itself)."""
+    _, src = make_vmcore()
+    one = tmp_path / "one"
+    assert dumper.run(dumper.Options(src, str(one))).error is None
+    victim, parent = tmp_path / "victim", os.getpid()
+    serve, write_all = worker.serve, worker.write_all
+
+    def ends_first(*args: Any) -> None:
+        if _claim(victim):
+            os._exit(0)
+        serve(*args)
+
+    def ends_at_done(fd: int, parts: list[bytes]) -> None:
+        if os.getpid() != parent and worker.HEADER.unpack(parts[0][: worker.HEADER.size])[1] == worker.DONE:
+            if _claim(victim):
+                os._exit(0)
+        write_all(fd, parts)
+
+    if when == "at the start":
+        monkeypatch.setattr(worker, "serve", ends_first)
+    else:
+        monkeypatch.setattr(worker, "write_all", ends_at_done)
+    two = tmp_path / "two"
+    assert dumper.run(dumper.Options(src, str(two), spec=spec.FilterSpec(compression="zlib"), workers=2)).error is None
+    assert two.read_bytes() == one.read_bytes()
+    assert victim.exists()
