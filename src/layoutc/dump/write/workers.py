@@ -10,8 +10,8 @@ report it any more, so the output equals one worker's byte for byte. Nothing els
 pool, no pickling of pages. (A ``multiprocessing`` pool spent 26 % of the children's CPU in the parent's
 handler threads, measured on a 4 GiB vmcore: two workers ran 1.34 times as fast as one where two free
 cores allow 2. Windows dealt round-robin, child ``i % N`` for window ``i``, left a child waiting for the
-other's slower windows: 10-70 ms of a 200 ms dump on two cores, 7-16 ms taken from the token pipe,
-bench/dump/RESULTS.md.)
+other's slower windows: they slept 17-71 ms of a 200 ms dump on two cores, 8-15 ms taking them from the
+token pipe, bench/dump/RESULTS.md.)
 
 A child that fails reports its exception pickled with the job it failed on (a
 :class:`.errors.SourceFault` is re-raised as such in the parent, in that window's place, which then
@@ -114,7 +114,8 @@ class _Tokens:
         self.feed()
 
     def feed(self) -> None:
-        """Write the next indices while the pipe takes them; close it after the last (the children's end)."""
+        """Write the next indices while the pipe takes them; after the last, close the write end, so that the
+        children read the end of the file once they have taken every index."""
         while self.next < self.count and self.write_end >= 0:
             n = min(self.count - self.next, TOKENS_A_WRITE)
             try:
