@@ -11,6 +11,11 @@ figure is reported (exit 3) and the loads seen are printed instead.  After one u
 Reported: median wall times, their ratio (the speed-up), the CPU time of each, and the pages the kernel
 scanned in direct reclaim meanwhile (``pgscan_direct``: 0 unless memory ran short). ``--evict`` drops other
 files from the page cache first (the other vmcores of a series: twelve do not fit in memory together).
+
+``--also OTHER.pyz`` interleaves another build of the dumper (``PYTHONPATH=CHECKOUT/src .venv/bin/python -m
+layoutc.dump --build-zipapp OTHER.pyz`` from an earlier checkout): each round runs this tree's one and N, then the
+other's one and N, so that both rows see the same moments of a noisy machine; each row adds the median of the
+per-round speed-ups.
 """
 
 from __future__ import annotations
@@ -71,42 +76,48 @@ def main() -> int:
     p.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"))
     p.add_argument("--evict", nargs="*", default=[], metavar="FILE",
                    help="files to drop from the page cache first (the other vmcores of a series)")
+    p.add_argument("--also", metavar="OTHER.pyz", help="another build of the dumper, interleaved round by round")
     args = p.parse_args()
     evict(args.evict)
     reclaim = direct_reclaim()
     loads: list[float] = []
-    walls: dict[int, list[float]] = {1: [], args.workers: []}
-    cpus: dict[int, list[float]] = {1: [], args.workers: []}
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         pyz, out = Path(tmp) / "dump.pyz", Path(tmp) / "out"
         subprocess.run([args.python, "-m", "layoutc.dump", "--build-zipapp", str(pyz)], check=True, cwd=ROOT,
                        capture_output=True)  # fmt: skip
-        for n in walls:  # untimed: the source in the page cache, as workload_bench.py runs each command once first
-            run([*command(pyz, Path(tmp), 31, args.compress, "--workers", str(n)), args.vmcore, str(out)], out)
+        builds = {"this tree": pyz, **({Path(args.also).name: Path(args.also)} if args.also else {})}
+        counts = (1, args.workers)
+        runs: dict[tuple[str, int], list[tuple[float, float]]] = {(b, n): [] for b in builds for n in counts}
+        cmds = {(b, n): [*command(z, Path(tmp), 31, args.compress, "--workers", str(n)), args.vmcore, str(out)]
+                for b, z in builds.items() for n in counts}  # fmt: skip
+        for cmd in cmds.values():  # untimed: the source in the page cache, as workload_bench.py runs each once first
+            run(cmd, out)
         for _ in range(args.rounds):
             outputs = []
-            for n in walls:
+            for key, cmd in cmds.items():
                 loads.append(quiet_load(args.max_load, args.wait))
                 if loads[-1] >= args.max_load:
                     print(f"load average {loads[-1]:.2f} >= {args.max_load}: no scaling figure (loads seen: "
                           f"{', '.join(f'{x:.2f}' for x in loads)})")  # fmt: skip
                     return 3
-                cmd = [*command(pyz, Path(tmp), 31, args.compress, "--workers", str(n)), args.vmcore, str(out)]
                 wall, cpu, data = run(cmd, out)
-                walls[n].append(wall)
-                cpus[n].append(cpu)
+                runs[key].append((wall, cpu))
                 outputs.append(data)
-            if outputs[0] != outputs[1]:
-                print("outputs differ between 1 and N workers")
+            if any(data != outputs[0] for data in outputs):
+                print("outputs differ between builds or worker counts")
                 return 1
-    one, many = statistics.median(walls[1]), statistics.median(walls[args.workers])
-    cpu_one, cpu_many = statistics.median(cpus[1]), statistics.median(cpus[args.workers])
-    print(f"| {Path(args.vmcore).name} | {args.compress} | 1 worker {one:.2f} s (CPU {cpu_one:.2f}) | "
-          f"{args.workers} workers {many:.2f} s (CPU {cpu_many:.2f}) | "
-          f"speed-up {one / many:.2f}x | loads {', '.join(f'{x:.2f}' for x in loads)} | "
-          f"direct reclaim {direct_reclaim() - reclaim} pages |")  # fmt: skip
+    for build in builds:
+        one, many = runs[(build, 1)], runs[(build, args.workers)]
+        wall_one, wall_many = statistics.median(w for w, _ in one), statistics.median(w for w, _ in many)
+        cpu_one, cpu_many = statistics.median(c for _, c in one), statistics.median(c for _, c in many)
+        per_round = statistics.median(a[0] / b[0] for a, b in zip(one, many, strict=True))
+        label = "" if not args.also else f" {build} |"
+        print(f"| {Path(args.vmcore).name} | {args.compress} |{label} 1 worker {wall_one:.2f} s (CPU {cpu_one:.2f}) | "
+              f"{args.workers} workers {wall_many:.2f} s (CPU {cpu_many:.2f}) | "
+              f"speed-up {wall_one / wall_many:.2f}x (per round {per_round:.2f}x) | "
+              f"loads {', '.join(f'{x:.2f}' for x in loads)} | "
+              f"direct reclaim {direct_reclaim() - reclaim} pages |")  # fmt: skip
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())
