@@ -42,6 +42,7 @@ def main() -> int:
     p.add_argument("--mdf178", help="command running sid's makedumpfile 1.7.8")
     p.add_argument("--workdir", default="/var/tmp")
     args = p.parse_args()
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as work:
         out = str(Path(work) / "out")
         trees = {"before": export(args.base, Path(work)), "after": ROOT / "src"}

@@ -97,6 +97,7 @@ def main() -> int:
     cols = ["vmcore", "tool", "wall s", "CPU s", "output MB", "peak RSS MiB", "wall ratio", "CPU ratio"]
     print("| " + " | ".join([*cols, "size ratio", "RSS ratio"]) + " |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as work:
         # The crash initramfs runs the zipapp with the distribution's python3 (no numpy, no site).
         # An installed package has its .pyc files (pip compiles them); so does the zipapp now.

@@ -176,6 +176,7 @@ def main() -> int:
     print("| vmcore | codec | mdf CPU s | ours CPU s | CPU ratio | mdf RSS MiB | ours RSS MiB | size ratio | "
           "bytes from block 1 | load 1 min before / after | direct reclaim (pages scanned) |")  # fmt: skip
     print("|---|---|---|---|---|---|---|---|---|---|---|")
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         work = Path(tmp)
         subprocess.run([args.python, "-m", "compileall", "-q", str(ROOT / "src" / "layoutc")], check=True)

@@ -229,15 +229,52 @@ def test_struct_pages_mapped_or_read_give_the_same_classes(kernel: Any, use_mmap
         memmap = pageclass.MemMap(info, table, PS, size, phys)
         copied = pageclass.MemMap(info, table, PS, size)
         kinds = set()
+        kept = set()
         for pfn, n in memmap.spans(pmap.present):
             raw = memmap.read(pfn, n)
-            assert raw is not None and raw[:] == copied.read(pfn, n)
+            assert raw is not None and raw[: n * size] == copied.read(pfn, n)
             kinds.add(type(raw).__name__)
+            if isinstance(raw, bytearray):
+                kept.add(id(raw))
     finally:
         reader.close()
     assert got == read and got[0]
     # batches that start off the mapping granularity (a present range from inside a section) are read
     assert kinds == {"mmap", "bytearray"} if use_mmap else kinds == {"bytearray"}, kinds
+    assert len(kept) == 1  # one buffer for every batch read, whatever its length
+
+
+def test_a_batch_shorter_than_the_kept_buffer_ignores_what_lies_beyond_it(
+    kernel: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept struct-page buffer is made for the largest batch; a shorter batch comes in its first bytes and the
+    rest holds an earlier batch's. Filled first with the struct page of a page cache page, over and over (a page
+    the chain excludes), it gives the same classes as batches copied to their own length."""
+    _, _, path = kernel
+    reader = source.FileReader(path)
+    try:
+        core = elf.parse(reader, path)
+        pmap = physmap.build(core.loads, PS)
+        phys = physmap.PhysReader(pmap, reader)
+        copied = pageclass.for_dump(core.vmcoreinfo, phys.read, pmap.present, PS, 31)
+        info = VmcoreInfo(core.vmcoreinfo)
+        table = PageTable.from_vmcoreinfo(info, phys.read)
+        size = info.size("page")
+        assert table is not None and size is not None
+        cached = copied[0]["cache"][0][0]
+        one = pageclass.MemMap(info, table, PS, size).read(cached, 1)
+        assert one is not None
+        made = pageclass.MemMap.__init__
+
+        def stale(self: pageclass.MemMap, *args: Any, **kwargs: Any) -> None:
+            made(self, *args, **kwargs)
+            self._buf = bytearray(one) * pageclass.CHUNK
+
+        monkeypatch.setattr(pageclass.MemMap, "__init__", stale)
+        kept = pageclass.for_dump(core.vmcoreinfo, phys.read, pmap.present, PS, 31, phys=phys)
+    finally:
+        reader.close()
+    assert kept == copied
 
 
 def test_a_mapping_is_only_made_where_the_reader_maps(tmp_path: Path) -> None:

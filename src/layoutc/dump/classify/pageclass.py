@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
     from layoutc.dump.read.pagetable import BulkPhys, ReadPhys
 
-    StructPages = bytes | bytearray | mmap  # a batch's struct pages: read, read into a kept buffer, or mapped
+    StructPages = bytes | bytearray | mmap  # read, read into a kept buffer (maybe longer than the batch), or mapped
 
 DL_EXCLUDE_ZERO, DL_EXCLUDE_CACHE, DL_EXCLUDE_CACHE_PRI, DL_EXCLUDE_USER_DATA, DL_EXCLUDE_FREE = 1, 2, 4, 8, 16
 PAGE_MAPPING_ANON = 1
@@ -265,7 +265,9 @@ class MemMap:
     def read(self, pfn: int, n: int) -> StructPages | None:
         """The struct pages of ``[pfn, pfn + n)`` in one section, valid until the next call; None when unreadable.
         In one page-table mapping, through ``phys``: mapped (a reader that maps; classification reads a few bytes in
-        64), else read into one buffer kept for all (a new 2 MiB a batch: 2 500 page faults a dump)."""
+        64), else read into one buffer kept for all (a new 2 MiB a batch: 2 500 page faults a dump), made for the
+        largest batch: a shorter batch comes in its first bytes, the rest stale (whoever reads a batch stops at its
+        ``n`` pages; a buffer made again for each new size faulted 1 000 times more a dump)."""
         base = self.section_base(pfn // self.pages_per_section)
         if base is None:
             return None
@@ -276,9 +278,10 @@ class MemMap:
         mapped = self.phys.mapped(m.pa + va - m.va, size)
         if mapped is not None:
             return mapped
-        if len(self._buf) != size:
-            self._buf = bytearray(size)
-        return self._buf if self.phys.read_into(m.pa + va - m.va, self._buf) else self.table.read(va, size)
+        if len(self._buf) < size:  # made once, for the largest batch (:meth:`spans`)
+            self._buf = bytearray(max(size, min(self.pages_per_section, CHUNK) * self.struct_size))
+        into = self._buf if len(self._buf) == size else memoryview(self._buf)[:size]
+        return self._buf if self.phys.read_into(m.pa + va - m.va, into) else self.table.read(va, size)
 
 
 def _numpy() -> Any:

@@ -312,7 +312,7 @@ class PhysReader:
         got: mmap | None = mapper(offset, size) if mapper is not None and offset is not None else None
         return got
 
-    def read_into(self, pa: int, buf: bytearray) -> bool:
+    def read_into(self, pa: int, buf: bytearray | memoryview) -> bool:
         """``len(buf)`` bytes at physical address ``pa`` read into ``buf`` (``FileReader.read_into``), when they lie in
         one piece of file data; False otherwise, ``buf`` untouched: :meth:`read` them."""
         into = getattr(self.reader, "read_into", None)

@@ -105,7 +105,7 @@ class FileReader:
             data = b""
         return data if len(data) == size else bytes(self.read(offset, size))  # short: read() reports it
 
-    def read_into(self, offset: int, buf: bytearray) -> None:
+    def read_into(self, offset: int, buf: bytearray | memoryview) -> None:
         """Exactly ``len(buf)`` bytes at ``offset`` into ``buf``, or :class:`SourceFault`: a buffer the caller keeps,
         where :meth:`read_copy` makes a new one each time (whose pages the kernel's copy then faults in)."""
         if offset < 0 or offset + len(buf) > self._size:
@@ -148,7 +148,7 @@ class FileReader:
         assert self._view is not None
         return self._view[rel : rel + size]
 
-    def _pread(self, offset: int, buf: bytearray) -> None:
+    def _pread(self, offset: int, buf: bytearray | memoryview) -> None:
         size = len(buf)
         view = memoryview(buf)
         done = 0
