@@ -263,11 +263,9 @@ class MemMap:
                 pfn = stop
 
     def read(self, pfn: int, n: int) -> StructPages | None:
-        """The struct pages of ``[pfn, pfn + n)`` in one section, valid until the next call; None when unreadable.
-        In one page-table mapping, through ``phys``: mapped (a reader that maps; classification reads a few bytes in
-        64), else read into one buffer kept for all (a new 2 MiB a batch: 2 500 page faults a dump), made for the
-        largest batch: a shorter batch comes in its first bytes, the rest stale (whoever reads a batch stops at its
-        ``n`` pages; a buffer made again for each new size faulted 1 000 times more a dump)."""
+        """The struct pages of ``[pfn, pfn + n)`` in one section, valid until the next call; None if unreadable. In one
+        page-table mapping, through ``phys``: mapped (a reader that maps), else read into the first bytes of one buffer
+        made for the largest batch (one per batch faulted 2 500 times a dump; readers stop at a batch's ``n`` pages)."""
         base = self.section_base(pfn // self.pages_per_section)
         if base is None:
             return None
@@ -278,10 +276,10 @@ class MemMap:
         mapped = self.phys.mapped(m.pa + va - m.va, size)
         if mapped is not None:
             return mapped
-        if len(self._buf) < size:  # made once, for the largest batch (:meth:`spans`)
+        if len(self._buf) < size:
             self._buf = bytearray(max(size, min(self.pages_per_section, CHUNK) * self.struct_size))
-        into = self._buf if len(self._buf) == size else memoryview(self._buf)[:size]
-        return self._buf if self.phys.read_into(m.pa + va - m.va, into) else self.table.read(va, size)
+        into = self.phys.read_into(m.pa + va - m.va, memoryview(self._buf)[:size])
+        return self._buf if into else self.table.read(va, size)
 
 
 def _numpy() -> Any:
