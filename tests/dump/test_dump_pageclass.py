@@ -229,19 +229,19 @@ def test_struct_pages_mapped_or_read_give_the_same_classes(kernel: Any, use_mmap
         memmap = pageclass.MemMap(info, table, PS, size, phys)
         copied = pageclass.MemMap(info, table, PS, size)
         kinds = set()
-        kept = set()
+        kept: list[bytearray] = []
         for pfn, n in memmap.spans(pmap.present):
             raw = memmap.read(pfn, n)
             assert raw is not None and raw[: n * size] == copied.read(pfn, n)
             kinds.add(type(raw).__name__)
             if isinstance(raw, bytearray):
-                kept.add(id(raw))
+                kept.append(raw)  # held: a buffer made again could not reuse a freed one's id
     finally:
         reader.close()
     assert got == read and got[0]
     # batches that start off the mapping granularity (a present range from inside a section) are read
     assert kinds == {"mmap", "bytearray"} if use_mmap else kinds == {"bytearray"}, kinds
-    assert len(kept) == 1  # one buffer for every batch read, whatever its length
+    assert kept and all(buf is kept[0] for buf in kept)  # one buffer for every batch read, whatever its length
 
 
 def test_a_batch_shorter_than_the_kept_buffer_ignores_what_lies_beyond_it(
