@@ -16,6 +16,11 @@ files from the page cache first (the other vmcores of a series: twelve do not fi
 layoutc.dump --build-zipapp OTHER.pyz`` from an earlier checkout): each round runs this tree's one and N, then the
 other's one and N, so that both rows see the same moments of a noisy machine; each row adds the median of the
 per-round speed-ups.
+
+Each round also runs N one-worker dumps at once, each to its own output (byte-identical to the one worker's):
+``ceiling`` is N times one worker's wall time over theirs, the throughput this machine gives N independent
+processes of this very work. Two vCPUs that share a physical core, or a host that is busy elsewhere, hold it
+below N; ``--workers N`` cannot beat it, and the speed-up is reported beside it (``of ceiling``).
 """
 
 from __future__ import annotations
@@ -51,6 +56,23 @@ def run(cmd: list[str], out: Path) -> tuple[float, float, bytes]:
     data = out.read_bytes()
     out.unlink()
     return wall, usage.ru_utime + usage.ru_stime, data
+
+
+def run_together(cmds: list[list[str]], outs: list[Path]) -> tuple[float, list[bytes]]:
+    """Wall time until the last of ``cmds`` (started at once) ended, and their outputs."""
+    for out in outs:
+        out.unlink(missing_ok=True)
+    start = time.monotonic()
+    procs = [subprocess.Popen(["/usr/bin/time", "-f", "", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for cmd in cmds]  # fmt: skip
+    for proc in procs:
+        if proc.wait() != 0:
+            raise subprocess.CalledProcessError(proc.returncode, proc.args)
+    wall = time.monotonic() - start
+    data = [out.read_bytes() for out in outs]
+    for out in outs:
+        out.unlink()
+    return wall, data
 
 
 def quiet_load(max_load: float, wait: float) -> float:
@@ -90,6 +112,9 @@ def main() -> int:
         runs: dict[tuple[str, int], list[tuple[float, float]]] = {(b, n): [] for b in builds for n in counts}
         cmds = {(b, n): [*command(z, Path(tmp), 31, args.compress, "--workers", str(n)), args.vmcore, str(out)]
                 for b, z in builds.items() for n in counts}  # fmt: skip
+        apart = [Path(tmp) / f"apart{i}" for i in range(args.workers)]  # N one-worker dumps at once: the ceiling
+        together = [[*command(pyz, Path(tmp), 31, args.compress, "--workers", "1"), args.vmcore, str(o)] for o in apart]
+        ceiling: list[float] = []
         for cmd in cmds.values():  # untimed: the source in the page cache, as workload_bench.py runs each once first
             run(cmd, out)
         for _ in range(args.rounds):
@@ -103,6 +128,13 @@ def main() -> int:
                 wall, cpu, data = run(cmd, out)
                 runs[key].append((wall, cpu))
                 outputs.append(data)
+            loads.append(quiet_load(args.max_load, args.wait))
+            if loads[-1] >= args.max_load:
+                print(f"load average {loads[-1]:.2f} >= {args.max_load}: no ceiling figure")
+                return 3
+            wall, data = run_together(together, apart)
+            outputs.extend(data)
+            ceiling.append(args.workers * runs[("this tree", 1)][-1][0] / wall)
             if any(data != outputs[0] for data in outputs):
                 print("outputs differ between builds or worker counts")
                 return 1
@@ -115,6 +147,7 @@ def main() -> int:
         print(f"| {Path(args.vmcore).name} | {args.compress} |{label} 1 worker {wall_one:.2f} s (CPU {cpu_one:.2f}) | "
               f"{args.workers} workers {wall_many:.2f} s (CPU {cpu_many:.2f}) | "
               f"speed-up {wall_one / wall_many:.2f}x (per round {per_round:.2f}x) | "
+              f"ceiling {statistics.median(ceiling):.2f}x, of ceiling {per_round / statistics.median(ceiling):.0%} | "
               f"loads {', '.join(f'{x:.2f}' for x in loads)} | "
               f"direct reclaim {direct_reclaim() - reclaim} pages |")  # fmt: skip
     return 0
