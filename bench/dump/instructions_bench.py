@@ -10,8 +10,13 @@ more instructions a cycle than libzstd's match finder), so it complements the CP
 them.  Each command runs once under ``valgrind --tool=callgrind`` (about 50 times slower): ours as
 ``capture.sh`` runs it (``device_command.py``), makedumpfile as ``workload_bench.py`` runs it (on 7.x a copy
 whose VMCOREINFO names ``compound_info`` the old way).  Reported: the instructions of each, by shared object
-(the codec library, the interpreter or makedumpfile, libc), and the ratio of the totals; the outputs must be
-the same from block 1 on.
+(the codec library, the interpreter or makedumpfile, libc), read from callgrind's profile files, and the ratio of
+the totals; the outputs must be the same from block 1 on.
+
+``--workers N`` counts our dump with N workers.  Callgrind profiles each forked child in its own file, which
+starts with the parent's counts up to the fork; ``--dump-before=_Fork`` (glibc's fork) closes a part of the
+parent's profile at each fork and starts the child from zero, so that the parts and the children add up to
+the instructions of the whole dump, each counted once.
 """
 
 from __future__ import annotations
@@ -33,36 +38,68 @@ sys.path[:0] = [str(ROOT / "src"), str(HERE)]
 from device_command import command  # noqa: E402
 from workload_bench import INFO_70, INFO_71, renamed_copy, same  # noqa: E402
 
-_LINE = re.compile(r"\s*([\d,]+)\s+\(\s*[\d.]+%\)\s+\S.*\[(.+)\]\s*$")
+_NAME = re.compile(r"(c?ob)=(?:\((\d+)\))?\s*(.*)")
 
 
 def counted(cmd: list[str], work: Path, label: str) -> collections.Counter[str]:
-    """Instructions of ``cmd`` (and whatever it execs) by shared object, from callgrind's own report; ``cmd``
-    writes ``work/out``."""
+    """Instructions of ``cmd`` (and whatever it execs or forks) by shared object, read from callgrind's profile
+    files; ``cmd`` writes ``work/out``."""
     out = work / f"callgrind.{label}"
     (work / "out").unlink(missing_ok=True)  # makedumpfile refuses to overwrite
-    subprocess.run(["valgrind", "--tool=callgrind", "--trace-children=yes", f"--callgrind-out-file={out}.%p", *cmd],
+    subprocess.run(["valgrind", "--tool=callgrind", "--trace-children=yes", "--dump-before=_Fork",
+                    f"--callgrind-out-file={out}.%p", *cmd],
                    check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     by_object: collections.Counter[str] = collections.Counter()
     for part in work.glob(f"callgrind.{label}.*"):
-        report = subprocess.run(["callgrind_annotate", "--threshold=100", str(part)], check=True,
-                                capture_output=True, text=True).stdout  # fmt: skip
-        for line in report.splitlines():
-            m = _LINE.match(line)
-            if m:
-                by_object[Path(m.group(2)).name] += int(m.group(1).replace(",", ""))
+        by_object.update(self_cost(part))
         part.unlink()
     return by_object
 
 
-def row(path: str, pyz: Path, mdf: list[str], codec: str, work: Path) -> str:
+def self_cost(path: Path) -> collections.Counter[str]:
+    """Instructions of one callgrind profile file by shared object (its name): the cost lines of each ``ob=``
+    block, less the line after each ``calls=`` (a call's inclusive cost, counted where it was spent).
+
+    Read here, not through ``callgrind_annotate``: for a part that ``--dump-before`` cut (valgrind 3.19), its
+    function list shows inclusive costs, twice or more the part's total.  The sum is checked against the file's
+    own ``summary:`` (or ``totals:``) line."""
+    names: dict[str, str] = {}
+    by_object: collections.Counter[str] = collections.Counter()
+    ob, skip, total = "???", False, -1
+    with path.open(errors="replace") as f:
+        for line in f:
+            if skip:  # the inclusive cost of the call named on the line before
+                skip = False
+            elif line[:1].isdigit() or line[:1] in "+-*":  # position(s), then Ir
+                fields = line.split()
+                if len(fields) >= 2:
+                    by_object[ob] += int(fields[1])
+            elif line.startswith(("ob=", "cob=")):
+                m = _NAME.match(line.rstrip("\n"))
+                if m is None:
+                    continue
+                key, name = m.group(2), m.group(3)
+                if key is not None and name:
+                    names[key] = name
+                if m.group(1) == "ob":
+                    ob = Path(name or names.get(key or "", "???")).name
+            elif line.startswith("calls="):
+                skip = True
+            elif line.startswith(("summary:", "totals:")):
+                total = int(line.split()[1])
+    if total != sum(by_object.values()):
+        raise SystemExit(f"{path}: the cost lines add up to {sum(by_object.values())}, its summary says {total}")
+    return by_object
+
+
+def row(path: str, pyz: Path, mdf: list[str], codec: str, work: Path, workers: int = 1) -> str:
     out = work / "out"
     renamed = renamed_copy(path, work)
     flag = {"zlib": "-c", "zstd": "-z"}[codec]
     try:
         theirs = counted([*mdf, flag, "-d", "31", renamed or path, str(out)], work, "mdf")
         ref = out.read_bytes()
-        ours = counted([*command(pyz, work, 31, codec), path, str(out)], work, "ours")
+        ours = counted([*command(pyz, work, 31, codec, "--workers", str(workers)), path, str(out)], work, "ours")
         verdict = same(out.read_bytes(), ref.replace(INFO_70, INFO_71, 1) if renamed else ref)
     finally:
         if renamed:
@@ -86,8 +123,9 @@ def main() -> int:
     p.add_argument("--codec", choices=("zlib", "zstd"), default="zstd")
     p.add_argument("--mdf", default="sh bench/dump/sid-makedumpfile.sh", help="a makedumpfile with -z (1.7.8)")
     p.add_argument("--python", default=str(ROOT / ".venv" / "bin" / "python"))
+    p.add_argument("--workers", type=int, default=1, help="our dump with this many workers (default 1)")
     args = p.parse_args()
-    missing = [tool for tool in ("valgrind", "callgrind_annotate") if shutil.which(tool) is None]
+    missing = [tool for tool in ("valgrind",) if shutil.which(tool) is None]
     if missing:
         print(f"{' and '.join(missing)} not found: install Debian's valgrind package (apt-get install valgrind)")
         return 2
@@ -105,7 +143,7 @@ def main() -> int:
         subprocess.run([args.python, "-m", "layoutc.dump", "--build-zipapp", str(pyz)], check=True, cwd=ROOT,
                        capture_output=True)  # fmt: skip
         for path in args.vmcores:
-            print(row(path, pyz, mdf, args.codec, work), flush=True)
+            print(row(path, pyz, mdf, args.codec, work, args.workers), flush=True)
     return 0
 
 

@@ -58,21 +58,25 @@ def run(cmd: list[str], out: Path) -> tuple[float, float, bytes]:
     return wall, usage.ru_utime + usage.ru_stime, data
 
 
-def run_together(cmds: list[list[str]], outs: list[Path]) -> tuple[float, list[bytes]]:
-    """Wall time until the last of ``cmds`` (started at once) ended, and their outputs."""
+def run_together(cmds: list[list[str]], outs: list[Path]) -> tuple[float, float, list[bytes]]:
+    """Wall time until the last of ``cmds`` (started at once) ended, their CPU time per command, and their
+    outputs."""
     for out in outs:
         out.unlink(missing_ok=True)
     start = time.monotonic()
     procs = [subprocess.Popen(["/usr/bin/time", "-f", "", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for cmd in cmds]  # fmt: skip
+    cpu = 0.0
     for proc in procs:
-        if proc.wait() != 0:
-            raise subprocess.CalledProcessError(proc.returncode, proc.args)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise subprocess.CalledProcessError(os.waitstatus_to_exitcode(status), proc.args)
+        cpu += usage.ru_utime + usage.ru_stime
     wall = time.monotonic() - start
     data = [out.read_bytes() for out in outs]
     for out in outs:
         out.unlink()
-    return wall, data
+    return wall, cpu / len(cmds), data
 
 
 def quiet_load(max_load: float, wait: float) -> float:
@@ -115,6 +119,7 @@ def main() -> int:
         apart = [Path(tmp) / f"apart{i}" for i in range(args.workers)]  # N one-worker dumps at once: the ceiling
         together = [[*command(pyz, Path(tmp), 31, args.compress, "--workers", "1"), args.vmcore, str(o)] for o in apart]
         ceiling: list[float] = []
+        together_cpu: list[float] = []
         for cmd in cmds.values():  # untimed: the source in the page cache, as workload_bench.py runs each once first
             run(cmd, out)
         for _ in range(args.rounds):
@@ -132,8 +137,9 @@ def main() -> int:
             if loads[-1] >= args.max_load:
                 print(f"load average {loads[-1]:.2f} >= {args.max_load}: no ceiling figure")
                 return 3
-            wall, data = run_together(together, apart)
-            outputs.extend(data)
+            wall, cpu, both = run_together(together, apart)
+            together_cpu.append(cpu)
+            outputs.extend(both)
             ceiling.append(args.workers * runs[("this tree", 1)][-1][0] / wall)
             if any(data != outputs[0] for data in outputs):
                 print("outputs differ between builds or worker counts")
@@ -147,8 +153,9 @@ def main() -> int:
         print(f"| {Path(args.vmcore).name} | {args.compress} |{label} 1 worker {wall_one:.2f} s (CPU {cpu_one:.2f}) | "
               f"{args.workers} workers {wall_many:.2f} s (CPU {cpu_many:.2f}) | "
               f"speed-up {wall_one / wall_many:.2f}x (per round {per_round:.2f}x) | "
-              f"ceiling {statistics.median(ceiling):.2f}x, of ceiling {per_round / statistics.median(ceiling):.0%} | "
-              f"loads {', '.join(f'{x:.2f}' for x in loads)} | "
+              f"ceiling {statistics.median(ceiling):.2f}x (CPU {statistics.median(together_cpu):.2f} a dump), "
+              f"of ceiling {per_round / statistics.median(ceiling):.0%} | "
+              f"loads {', '.join(f'{x:.3f}' for x in loads)} | "
               f"direct reclaim {direct_reclaim() - reclaim} pages |")  # fmt: skip
     return 0
 
