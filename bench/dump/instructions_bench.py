@@ -58,22 +58,23 @@ def counted(cmd: list[str], work: Path, label: str) -> collections.Counter[str]:
 
 def self_cost(path: Path) -> collections.Counter[str]:
     """Instructions of one callgrind profile file by shared object (its name): the cost lines of each ``ob=``
-    block, less the line after each ``calls=`` (a call's inclusive cost, counted where it was spent).
+    block, less the line after each ``calls=`` (a call's inclusive cost, counted where it was spent).  A cost line
+    is the positions (``positions:``, one column for ``line``), then the events, ``Ir`` first.
 
     Read here, not through ``callgrind_annotate``: for a part that ``--dump-before`` cut (valgrind 3.19), its
     function list shows inclusive costs, twice or more the part's total.  The sum is checked against the file's
     own ``summary:`` (or ``totals:``) line."""
     names: dict[str, str] = {}
     by_object: collections.Counter[str] = collections.Counter()
-    ob, skip, total = "???", False, -1
+    ob, skip, total, column = "???", False, -1, 1
     with path.open(errors="replace") as f:
         for line in f:
             if skip:  # the inclusive cost of the call named on the line before
                 skip = False
             elif line[:1].isdigit() or line[:1] in "+-*":  # position(s), then Ir
                 fields = line.split()
-                if len(fields) >= 2:
-                    by_object[ob] += int(fields[1])
+                if len(fields) > column:
+                    by_object[ob] += int(fields[column])
             elif line.startswith(("ob=", "cob=")):
                 m = _NAME.match(line.rstrip("\n"))
                 if m is None:
@@ -85,6 +86,8 @@ def self_cost(path: Path) -> collections.Counter[str]:
                     ob = Path(name or names.get(key or "", "???")).name
             elif line.startswith("calls="):
                 skip = True
+            elif line.startswith("positions:"):
+                column = len(line.split()) - 1
             elif line.startswith(("summary:", "totals:")):
                 total = int(line.split()[1])
     if total != sum(by_object.values()):
