@@ -45,22 +45,13 @@ def run(cmd: list[str], out: Path) -> tuple[float, float, bytes]:
     """Wall time, CPU (of the dumper and its workers: wait4's rusage counts reaped children) and the output.
 
     Started through ``/usr/bin/time`` (a small process), not forked from this one, which holds outputs."""
-    out.unlink(missing_ok=True)
-    start = time.monotonic()
-    proc = subprocess.Popen(["/usr/bin/time", "-f", "", *cmd], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, cmd)
-    data = out.read_bytes()
-    out.unlink()
-    return wall, usage.ru_utime + usage.ru_stime, data
+    wall, cpu, (data,) = run_together([cmd], [out])
+    return wall, cpu, data
 
 
 def run_together(cmds: list[list[str]], outs: list[Path]) -> tuple[float, float, list[bytes]]:
-    """Wall time until the last of ``cmds`` (started at once) ended, their CPU time per command, and their
-    outputs."""
+    """Wall time until the last of ``cmds`` (started at once, as :func:`run` starts one) ended, their CPU time per
+    command, and their outputs."""
     for out in outs:
         out.unlink(missing_ok=True)
     start = time.monotonic()
@@ -77,6 +68,17 @@ def run_together(cmds: list[list[str]], outs: list[Path]) -> tuple[float, float,
     for out in outs:
         out.unlink()
     return wall, cpu / len(cmds), data
+
+
+def too_busy(args: argparse.Namespace, loads: list[float]) -> bool:
+    """Wait for a quiet machine (:func:`quiet_load`), record the load; True, with the loads seen said, when it
+    never was quiet enough."""
+    loads.append(quiet_load(args.max_load, args.wait))
+    if loads[-1] < args.max_load:
+        return False
+    print(f"load average {loads[-1]:.3f} >= {args.max_load}: no scaling figure (loads seen: "
+          f"{', '.join(f'{x:.3f}' for x in loads)})")  # fmt: skip
+    return True
 
 
 def quiet_load(max_load: float, wait: float) -> float:
@@ -125,17 +127,12 @@ def main() -> int:
         for _ in range(args.rounds):
             outputs = []
             for key, cmd in cmds.items():
-                loads.append(quiet_load(args.max_load, args.wait))
-                if loads[-1] >= args.max_load:
-                    print(f"load average {loads[-1]:.2f} >= {args.max_load}: no scaling figure (loads seen: "
-                          f"{', '.join(f'{x:.2f}' for x in loads)})")  # fmt: skip
+                if too_busy(args, loads):
                     return 3
                 wall, cpu, data = run(cmd, out)
                 runs[key].append((wall, cpu))
                 outputs.append(data)
-            loads.append(quiet_load(args.max_load, args.wait))
-            if loads[-1] >= args.max_load:
-                print(f"load average {loads[-1]:.2f} >= {args.max_load}: no ceiling figure")
+            if too_busy(args, loads):
                 return 3
             wall, cpu, both = run_together(together, apart)
             together_cpu.append(cpu)
@@ -144,6 +141,12 @@ def main() -> int:
             if any(data != outputs[0] for data in outputs):
                 print("outputs differ between builds or worker counts")
                 return 1
+    report(args, builds, runs, ceiling, together_cpu, loads, direct_reclaim() - reclaim)
+    return 0
+
+def report(args: argparse.Namespace, builds: dict[str, Path], runs: dict[tuple[str, int], list[tuple[float, float]]],
+           ceiling: list[float], together_cpu: list[float], loads: list[float], reclaimed: int) -> None:  # fmt: skip
+    """One table row per build: the medians, the speed-up, the ceiling and the loads seen."""
     for build in builds:
         one, many = runs[(build, 1)], runs[(build, args.workers)]
         wall_one, wall_many = statistics.median(w for w, _ in one), statistics.median(w for w, _ in many)
@@ -156,8 +159,8 @@ def main() -> int:
               f"ceiling {statistics.median(ceiling):.2f}x (CPU {statistics.median(together_cpu):.2f} a dump), "
               f"of ceiling {per_round / statistics.median(ceiling):.0%} | "
               f"loads {', '.join(f'{x:.3f}' for x in loads)} | "
-              f"direct reclaim {direct_reclaim() - reclaim} pages |")  # fmt: skip
-    return 0
+              f"direct reclaim {reclaimed} pages |")  # fmt: skip
+
 
 if __name__ == "__main__":
     sys.exit(main())
