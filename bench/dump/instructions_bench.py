@@ -77,8 +77,7 @@ def self_cost(path: Path) -> collections.Counter[str]:
                     by_object[ob] += int(fields[column])
             elif line.startswith(("ob=", "cob=")):
                 m = _NAME.match(line.rstrip("\n"))
-                if m is None:
-                    continue
+                assert m is not None  # every ob= or cob= line matches
                 key, name = m.group(2), m.group(3)
                 if key is not None and name:
                     names[key] = name
