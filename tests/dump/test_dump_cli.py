@@ -121,7 +121,7 @@ def test_zipapp_runs_with_an_isolated_interpreter(tmp_path: Path, make_vmcore: A
     assert run_dump("--build-device-zipapp", str(device)).returncode == 0
     with zipfile.ZipFile(device) as z:
         assert {n.split("/")[1] for n in z.namelist() if n.count("/") > 1} == {"dump", "devicetree", "status"}
-    assert device.stat().st_size < 780_000
+    assert device.stat().st_size < 790_000  # 780 KB, 778 KB before the encoder took each length once
     _, src = make_vmcore()
     spec = tmp_path / "spec.json"
     spec.write_text('{"schema_version": 1, "exclude": [{"start": 0, "end": 1048576, "reason": "low"}]}')

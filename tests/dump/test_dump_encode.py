@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 import random
+import struct
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from layoutc.dump.write import compression as codecs
-from layoutc.dump.write.encode import Encoder
+from layoutc.dump.write.encode import Encoder, reaches
 
 PS = 4096
 KINDS = ["zero", "fill", "random", "text", "almost", "zeros", "fills"]
@@ -70,3 +71,15 @@ def test_runs_of_fill_pages_are_found_whole_and_page_by_page() -> None:
     assert enc._fill_runs(bytearray(os.urandom(PS) * 4), 4) == []
     # a mapped window (a memoryview) is compared in place, the same runs
     assert enc._fill_runs(memoryview(bytes(buf)), 10) == enc._fill_runs(buf, 10)
+
+
+@pytest.mark.parametrize("ps", [4096, 16384, 65536])
+def test_a_size_of_a_page_or_more_is_found_in_any_column(ps: int) -> None:
+    """The stored-raw test on a window's packed sizes: every size just below the page size passes, the page
+    size or more anywhere in the window is found, whichever of its bytes carries it."""
+    below = [ps - 1, 0, 1, ps // 2, 255, 256]
+    assert not reaches(struct.pack(f"{len(below)}I", *below), ps)
+    for big in (ps, ps + 1, ps + 13, 2 * ps, 1 << 24, (1 << 32) - 1):
+        for at in range(len(below)):
+            sizes = below[:at] + [big] + below[at:]
+            assert reaches(struct.pack(f"{len(sizes)}I", *sizes), ps), (big, at)

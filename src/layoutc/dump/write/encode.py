@@ -9,6 +9,7 @@ codec on memoryview slices; Python only walks the pages.  Zero pages are skipped
 from __future__ import annotations
 
 import struct
+import sys
 from _operator import getitem  # the C function operator re-exports, without operator.py at start-up
 from itertools import compress as selected
 from itertools import repeat
@@ -54,7 +55,9 @@ class PageWindow(Frozen):
     pfn: int
     npages: int
     kinds: bytes  # ZERO, RAW or PACKED per page
-    sizes: memoryview  # payload bytes per page (0 for ZERO), format "I" (:func:`u32s`)
+    # payload bytes per page (0 for ZERO), format "I": packed by struct, not held in an array.array, whose import
+    # loads collections (1.6-1.9 ms of every dump's start-up, measured)
+    sizes: memoryview
     payload: bytes  # the pages' payloads, concatenated (empty when ``placed``)
     placed: Placed | None  # the payload, held by the worker process that writes it to the output
 
@@ -83,7 +86,8 @@ class Encoder(Frozen):
         The pages go through the codec with ``map`` (no Python bytecode per page; each page a memoryview
         slice made by ``getitem``, about 110 instructions a page fewer than the bound ``view.__getitem__``,
         measured with callgrind; the fill pages left out with ``itertools.compress``); the fill pages are
-        found run by run (:meth:`_fill_runs`) and go in among the coded pages run by run."""
+        found run by run (:meth:`_fill_runs`) and go in among the coded pages run by run.  The lengths are taken
+        and packed once: each pass over a window's list costs 100-300 instructions a page (callgrind)."""
         if compress is None:
             return self._encode_each(buf, pfn, npages, compress)
         ps = self.page_size
@@ -91,48 +95,53 @@ class Encoder(Frozen):
         cuts = _slices(npages, ps)
         kinds = bytearray((PACKED,)) * npages
         runs = self._fill_runs(buf, npages)
-        plain: list[int] | None = None  # the pages that go through the codec, when not all do
         if runs:
             coded = bytearray(b"\x01") * npages
             for start, end, _ in runs:
                 coded[start:end] = bytes(end - start)
-            plain = list(selected(range(npages), coded))
             packed: list[bytes | memoryview] = list(map(compress, map(getitem, repeat(view), selected(cuts, coded))))
+            packed, lengths = self._among(packed, list(map(len, packed)), runs, kinds, compress)
         else:
             packed = list(map(compress, map(getitem, repeat(view), cuts)))
-        lengths = list(map(len, packed))
-        if lengths and max(lengths) >= ps:  # incompressible pages are stored raw
-            for k, size in enumerate(lengths):
-                if size >= ps:
-                    i = plain[k] if plain is not None else k
+            lengths = list(map(len, packed))
+        sizes = struct.pack(f"{npages}I", *lengths)
+        if reaches(sizes, ps):  # incompressible pages are stored raw
+            for i, size in enumerate(lengths):
+                if size >= ps and kinds[i] == PACKED:
                     kinds[i] = RAW
-                    packed[k] = view[cuts[i]]
-        if runs:
-            packed = self._among(packed, runs, kinds, compress)
-        return PageWindow(pfn, npages, bytes(kinds), u32s(list(map(len, packed))), b"".join(packed))
+                    packed[i] = view[cuts[i]]
+                    lengths[i] = ps
+            sizes = struct.pack(f"{npages}I", *lengths)
+        return PageWindow(pfn, npages, bytes(kinds), memoryview(sizes).cast("I"), b"".join(packed))
 
     def _among(
-        self, packed: list[bytes | memoryview], runs: list[Run], kinds: bytearray, compress: codecs.Compress
-    ) -> list[bytes | memoryview]:
-        """The payloads in page order: the coded pages' ``packed`` with each run of fill pages in its place
-        (and its kind in ``kinds``): a zero page has none (dump level bit 1), another fill page the payload
-        of its first (:func:`_fill_page`)."""
+        self, packed: list[bytes | memoryview], lengths: list[int], runs: list[Run], kinds: bytearray,
+        compress: codecs.Compress,
+    ) -> tuple[list[bytes | memoryview], list[int]]:  # fmt: skip
+        """The payloads in page order, and their lengths: the coded pages' ``packed`` (of ``lengths``) with each run
+        of fill pages in its place (and its kind in ``kinds``): a zero page has none (dump level bit 1), another
+        fill page the payload of its first (:func:`_fill_page`)."""
         out: list[bytes | memoryview] = []
+        sizes: list[int] = []
         done = at = 0  # coded payloads taken, pages placed
         for start, end, fill in runs:
             out += packed[done : done + start - at]
+            sizes += lengths[done : done + start - at]
             done += start - at
             n = end - start
             if self.zero_pages and not fill[0]:
                 kinds[start:end] = bytes((ZERO,)) * n
                 out += [b""] * n
+                sizes += [0] * n
             else:
                 kind, got = _fill_page(fill, compress)
                 kinds[start:end] = bytes((kind,)) * n
                 out += [got] * n
+                sizes += [len(got)] * n
             at = end
         out += packed[done:]
-        return out
+        sizes += lengths[done:]
+        return out, sizes
 
     def _fill_runs(self, buf: bytes | bytearray | memoryview, npages: int) -> list[Run]:
         """``(start, end, the fill page)`` of the runs of pages whose bytes are all one value (0x00, 0xcc of
@@ -256,11 +265,20 @@ def _zeros(ps: int, npages: int) -> bytes:
     return _ZEROS[0]
 
 
-def u32s(values: list[int]) -> memoryview:
-    """``values`` as native unsigned 32-bit integers, a memoryview of format "I": what ``array("I", values)``
-    holds, without the ``array`` module, whose import loads ``collections`` (1.6-1.9 ms of every dump's
-    start-up, measured)."""
-    return memoryview(struct.pack(f"{len(values)}I", *values)).cast("I")
+def reaches(sizes: bytes, ps: int) -> bool:
+    """Whether a native u32 of ``sizes`` is at least ``ps`` (a power of two, 256 or more), byte column by column:
+    a few instructions a value, where ``max`` took about 110."""
+    shift = ps.bit_length() - 1
+    at, bit = shift // 8, 1 << (shift % 8)
+    order = range(4) if sys.byteorder == "little" else range(3, -1, -1)  # byte j of a value is at order[j]
+    n = len(sizes) // 4
+    for j in range(at + 1, 4):
+        if sizes[order[j] :: 4].count(0) != n:
+            return True
+    return bool(sizes[order[at] :: 4].translate(None, _BELOW[bit]))
+
+
+_BELOW = {bit: bytes(range(bit)) for bit in (1, 2, 4, 8, 16, 32, 64, 128)}  # the byte values below each bit
 
 
 _SLICES: dict[tuple[int, int], list[slice]] = {}
