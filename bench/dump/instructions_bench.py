@@ -54,15 +54,6 @@ from workload_bench import INFO_70, INFO_71, renamed_copy, same  # noqa: E402
 _NAME = re.compile(r"(c?ob|c?fn)=(?:\((\d+)\))?\s*(.*)")
 
 
-def counted(cmd: list[str], work: Path, label: str) -> collections.Counter[str]:
-    """Instructions of ``cmd`` (and whatever it execs or forks) by shared object, read from callgrind's profile
-    files; ``cmd`` writes ``work/out``."""
-    by_object: collections.Counter[str] = collections.Counter()
-    for profile in profiled(cmd, work, label).values():
-        by_object.update(profile.by_object)
-    return by_object
-
-
 def profiled(cmd: list[str], work: Path, label: str, *marks: str) -> dict[str, Profile]:
     """The profile files of ``cmd`` by name (``callgrind.LABEL.PID``, ``.N`` after it for the Nth part that
     ``--dump-before`` cut), read and deleted; a part also ends at each call of a function of ``marks``."""
@@ -152,18 +143,32 @@ def read_profile(path: Path) -> Profile:
     return got
 
 
-def row(path: str, pyz: Path, mdf: list[str], codec: str, work: Path, workers: int = 1) -> str:
+def both(path: str, mdf: list[str], codec: str, ours: list[str], work: Path, *marks: str,
+         ) -> tuple[dict[str, Profile], dict[str, Profile], str]:  # fmt: skip
+    """makedumpfile's dump of ``path`` and ours (``ours``: our command before SOURCE and OUTPUT, its profile cut at
+    ``marks`` too), each profiled; and whether the outputs are the same from block 1 on."""
     out = work / "out"
     renamed = renamed_copy(path, work)
     flag = {"zlib": "-c", "zstd": "-z"}[codec]
     try:
-        theirs = counted([*mdf, flag, "-d", "31", renamed or path, str(out)], work, "mdf")
+        theirs = profiled([*mdf, flag, "-d", "31", renamed or path, str(out)], work, "mdf")
         ref = out.read_bytes()
-        ours = counted([*command(pyz, work, 31, codec, "--workers", str(workers)), path, str(out)], work, "ours")
+        mine = profiled([*ours, path, str(out)], work, "ours", *marks)
         verdict = same(out.read_bytes(), ref.replace(INFO_70, INFO_71, 1) if renamed else ref)
     finally:
         if renamed:
             Path(renamed).unlink()
+    return theirs, mine, verdict
+
+
+def by_object(profiles: dict[str, Profile]) -> collections.Counter[str]:
+    return merged(profiles.values()).by_object
+
+
+def row(path: str, pyz: Path, mdf: list[str], codec: str, work: Path, workers: int = 1) -> str:
+    cmd = command(pyz, work, 31, codec, "--workers", str(workers))
+    mdf_profiles, our_profiles, verdict = both(path, mdf, codec, cmd, work)
+    theirs, ours = by_object(mdf_profiles), by_object(our_profiles)
     codec_lib = next((k for k in ours if k.startswith("libzstd" if codec == "zstd" else "libz.")), "")
 
     def split(c: collections.Counter[str], own: str) -> str:
@@ -178,6 +183,8 @@ def row(path: str, pyz: Path, mdf: list[str], codec: str, work: Path, workers: i
 
 
 MDF_CLASSIFY, MDF_PAGES = "exclude_unnecessary_pages", "write_kdump_pages_cyclic"
+"""makedumpfile's page classification (called once per pass over the struct pages) and its page loop (read,
+zero test, compress, write), by name in its profile: Debian builds it with its symbols."""
 ENTRIES = {
     "zstd": (("ZSTD_compressCCtx",), ("ZSTD_compressStream2",)),
     "zlib": (("deflateReset", "deflate"), ("deflateInit2_", "deflate", "deflateEnd")),
@@ -185,30 +192,17 @@ ENTRIES = {
 """The codec library's functions that makedumpfile, and our codec package, call for each page they compress:
 their inclusive costs are the codec's work (with the libc calls it makes: zlib clears its hash table with
 memset), and the first one's calls count the pages compressed."""
-"""makedumpfile's page classification (called once per pass over the struct pages) and its page loop (read,
-zero test, compress, write), by name in its profile: Debian builds it with its symbols."""
 
 
 def stages_row(path: str, pyz: Path, mdf: list[str], codec: str, work: Path) -> str:
     """One dump of each, stage by stage (``--stages``): ours cut at :mod:`stage_marks`' marks, makedumpfile's
     from its functions' inclusive costs."""
-    out = work / "out"
-    renamed = renamed_copy(path, work)
-    flag = {"zlib": "-c", "zstd": "-z"}[codec]
-    try:
-        theirs = merged(profiled([*mdf, flag, "-d", "31", renamed or path, str(out)], work, "mdf").values())
-        ref = out.read_bytes()
-        cmd = command(pyz, work, 31, codec)
-        at = cmd.index("-c")  # the device's bootstrap, replaced by one that marks the stages
-        cmd[at : at + 2] = [str(HERE / "stage_marks.py")]
-        marked = profiled([*cmd, path, str(out)], work, "ours", "getppid")
-        ours = our_stages(marked)
-        verdict = same(out.read_bytes(), ref.replace(INFO_70, INFO_71, 1) if renamed else ref)
-    finally:
-        if renamed:
-            Path(renamed).unlink()
+    cmd = command(pyz, work, 31, codec)
+    at = cmd.index("-c")  # the device's bootstrap, replaced by one that marks the stages
+    cmd[at : at + 2] = [str(HERE / "stage_marks.py")]
+    theirs, marked, verdict = both(path, mdf, codec, cmd, work, "getppid")
     name = Path(path).name.removesuffix(".vmcore")
-    return stage_cells(name, codec, mdf_stages(theirs, ENTRIES[codec][0]), ours,
+    return stage_cells(name, codec, mdf_stages(merged(theirs.values()), ENTRIES[codec][0]), our_stages(marked),
                        codec_work(merged(marked.values()), ENTRIES[codec][1]), verdict)  # fmt: skip
 
 
