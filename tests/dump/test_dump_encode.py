@@ -50,12 +50,12 @@ def test_mapped_and_page_by_page_agree(kinds: list[str], codec: str, zero: bool,
     buf = b"".join(p if len(p) > PS else p[:PS].ljust(PS, b"\0") for p in pages)
     npages = len(buf) // PS
     enc = Encoder(codec, zero, PS)
-    compress = codecs.lookup(codec).compress
-    fast = enc.encode(bytearray(buf), 0x100, npages, compress)
-    slow = enc._encode_each(bytearray(buf), 0x100, npages, compress)
+    chosen = codecs.lookup(codec)
+    fast = enc.encode(bytearray(buf), 0x100, npages, chosen)
+    slow = enc._encode_each(bytearray(buf), 0x100, npages, chosen.compress)
     assert (fast.kinds, list(fast.sizes), fast.payload) == (slow.kinds, list(slow.sizes), slow.payload)
     # a mapped window reaches the encoder as a memoryview into the mapping, never copied
-    viewed = enc.encode(memoryview(buf), 0x100, npages, compress)
+    viewed = enc.encode(memoryview(buf), 0x100, npages, chosen)
     assert (viewed.kinds, list(viewed.sizes), viewed.payload) == (slow.kinds, list(slow.sizes), slow.payload)
 
 
@@ -83,3 +83,15 @@ def test_a_size_of_a_page_or_more_is_found_in_any_column(ps: int) -> None:
         for at in range(len(below)):
             sizes = below[:at] + [big] + below[at:]
             assert reaches(struct.pack(f"{len(sizes)}I", *sizes), ps), (big, at)
+
+
+@pytest.mark.parametrize("name", [n for n in codecs.available() if n != "none"])
+def test_each_page_compressed_as_compress_does(name: str) -> None:
+    """A codec's ``each`` (what the encoder maps over a window) gives, page by page, what its ``compress`` gives
+    for that page alone: zlib's passes the level by position, and a wrong one changes the bytes."""
+    codec = codecs.lookup(name)
+    assert codec.compress is not None and codec.each is not None
+    rng = random.Random(7)
+    buf = memoryview(b"".join(page(k, rng)[:PS].ljust(PS, b"\0") for k in KINDS * 2))
+    pages = [buf[i : i + PS] for i in range(0, len(buf), PS)]
+    assert list(codec.each(pages)) == [codec.compress(p) for p in pages]

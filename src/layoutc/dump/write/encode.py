@@ -78,18 +78,17 @@ class Encoder(Frozen):
     def __init__(self, codec_name: str, zero_pages: bool, page_size: int) -> None:
         init(self, codec_name=codec_name, zero_pages=zero_pages, page_size=page_size)
 
-    def encode(
-        self, buf: bytes | bytearray | memoryview, pfn: int, npages: int, compress: codecs.Compress | None
-    ) -> PageWindow:
+    def encode(self, buf: bytes | bytearray | memoryview, pfn: int, npages: int, codec: codecs.Codec) -> PageWindow:
         """Encode ``npages`` pages held in ``buf``.
 
-        The pages go through the codec with ``map`` (no Python bytecode per page; each page a memoryview
+        The pages go through the codec's ``each`` (a ``map``: no Python bytecode per page; each page a memoryview
         slice made by ``getitem``, about 110 instructions a page fewer than the bound ``view.__getitem__``,
         measured with callgrind; the fill pages left out with ``itertools.compress``); the fill pages are
         found run by run (:meth:`_fill_runs`) and go in among the coded pages run by run.  The lengths are taken
         and packed once: each pass over a window's list costs 100-300 instructions a page (callgrind)."""
-        if compress is None:
-            return self._encode_each(buf, pfn, npages, compress)
+        compress, each = codec.compress, codec.each
+        if compress is None or each is None:
+            return self._encode_each(buf, pfn, npages, None)
         ps = self.page_size
         view = memoryview(buf)
         cuts = _slices(npages, ps)
@@ -99,10 +98,10 @@ class Encoder(Frozen):
             coded = bytearray(b"\x01") * npages
             for start, end, _ in runs:
                 coded[start:end] = bytes(end - start)
-            packed: list[bytes | memoryview] = list(map(compress, map(getitem, repeat(view), selected(cuts, coded))))
+            packed: list[bytes | memoryview] = list(each(map(getitem, repeat(view), selected(cuts, coded))))
             packed, lengths = self._among(packed, list(map(len, packed)), runs, kinds, compress)
         else:
-            packed = list(map(compress, map(getitem, repeat(view), cuts)))
+            packed = list(each(map(getitem, repeat(view), cuts)))
             lengths = list(map(len, packed))
         sizes = struct.pack(f"{npages}I", *lengths)
         if reaches(sizes, ps):  # incompressible pages are stored raw
@@ -340,11 +339,11 @@ def windows(
 ) -> Iterator[PageWindow]:
     """Encoded windows covering ``wanted`` in pfn order; with several ``workers`` and an ``output_fd``
     (:attr:`.sink.Sink.shared_fd`), each window's payload is ``placed``: the worker writes it there."""
-    compress = codecs.lookup(encoder.codec_name).compress
+    codec = codecs.lookup(encoder.codec_name)
     runs = ((piece, pfn, n) for piece, pfn, n in physmap.runs(wanted, WINDOW_PAGES))
     if workers <= 1 or not isinstance(reader, FileReader):
         for piece, pfn, n in runs:
-            yield encoder.encode(physmap.read(reader, piece, pfn, n), pfn, n, compress)
+            yield encoder.encode(physmap.read(reader, piece, pfn, n), pfn, n, codec)
         return
     from layoutc.dump.write import workers as children  # only when asked for
 

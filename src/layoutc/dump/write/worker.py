@@ -61,14 +61,14 @@ def serve(
     try:
         interrupt.for_worker()
         reader: FileReader | None = None
-        compress: codecs.Compress | None = None
+        codec = codecs.Codec("none", 0, None)
         while (token := os.read(tokens, TOKEN.size)) != b"":
             (job,) = TOKEN.unpack(token)
             if reader is None:  # after the first token: a failure here belongs to a job
                 reader = source.reopened()
-                compress = codecs.lookup(encoder.codec_name).compress
+                codec = codecs.lookup(encoder.codec_name)
             piece, pfn, n = jobs[job]
-            w = encoder.encode(physmap.read(reader, piece, pfn, n), pfn, n, compress)
+            w = encoder.encode(physmap.read(reader, piece, pfn, n), pfn, n, codec)
             if held is None:
                 write_all(fd, [HEADER.pack(job, w.npages, len(w.payload)), w.payload, w.kinds, w.sizes.tobytes()])
                 continue

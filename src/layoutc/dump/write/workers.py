@@ -169,8 +169,8 @@ class _Here:
         if self.reader is None:
             self.reader = self.source.reopened()
         piece, pfn, n = job
-        compress = codecs.lookup(self.encoder.codec_name).compress
-        return self.encoder.encode(self.physmap.read(self.reader, piece, pfn, n), pfn, n, compress)
+        codec = codecs.lookup(self.encoder.codec_name)
+        return self.encoder.encode(self.physmap.read(self.reader, piece, pfn, n), pfn, n, codec)
 
     def window(self, job: Job) -> PageWindow:
         """``job`` encoded here; placing, its payload written here at the offset the writer gives it."""
