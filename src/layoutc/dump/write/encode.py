@@ -236,10 +236,13 @@ def _add_fills(buf: bytes | bytearray | memoryview, i: int, j: int, fill: bytes,
     ps = len(fill)
     if not isinstance(buf, memoryview):
         starts = buf.startswith
-        if starts(fill, i * ps) and (j == i + 1 or starts(memoryview(buf)[i * ps : (j - 1) * ps], (i + 1) * ps)):
+        first = starts(fill, i * ps)
+        if first and (j == i + 1 or starts(memoryview(buf)[i * ps : (j - 1) * ps], (i + 1) * ps)):
             out.append((i, j, fill))
             return
-        found = [k for k in range(i, j) if starts(fill, k * ps)]
+        found = [k for k in range(i + 1, j) if starts(fill, k * ps)]  # the first page is not compared twice
+        if first:
+            found.insert(0, i)
     else:
         if j > i + 1 and not fill[0] and _zeros(ps, j - i).startswith(buf[i * ps : j * ps]):
             out.append((i, j, fill))
