@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import random
 import struct
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from layoutc.dump.read.vmcore_source import FileReader
 from layoutc.dump.write import compression as codecs
 from layoutc.dump.write.encode import Encoder, reaches
 
@@ -95,3 +97,32 @@ def test_each_page_compressed_as_compress_does(name: str) -> None:
     buf = memoryview(b"".join(page(k, rng)[:PS].ljust(PS, b"\0") for k in KINDS * 2))
     pages = [buf[i : i + PS] for i in range(0, len(buf), PS)]
     assert list(codec.each(pages)) == [codec.compress(p) for p in pages]
+
+
+def test_page_views_of_the_reused_window_buffer(tmp_path: Path) -> None:
+    """The reader reads whole windows into one buffer and makes the views of its pages once; encoding through
+    them gives what encoding the window's own bytes gives, window after window (a raw page's view is copied into
+    the payload before the next read replaces it)."""
+    rng = random.Random(3)
+    windows = [b"".join(page(k, rng)[:PS].ljust(PS, b"\0") for k in rng.choices(KINDS, k=8)) for _ in range(5)]
+    path = tmp_path / "source"
+    path.write_bytes(b"".join(windows) + os.urandom(3 * PS))
+    reader = FileReader(str(path), use_mmap=False)
+    enc = Encoder("zlib", True, PS)
+    codec = codecs.lookup("zlib")
+    got, views = [], []
+    for k in range(len(windows)):
+        buf = reader.read(k * 8 * PS, 8 * PS)
+        pages = reader.page_views(buf, PS)
+        assert pages is not None and len(pages) == 8
+        views.append(pages)
+        got.append(enc.encode(buf, k * 8, 8, codec, pages))
+    assert all(v is views[0] for v in views)  # made once
+    for k, w in enumerate(got):
+        want = enc.encode(windows[k], k * 8, 8, codec)
+        assert (w.kinds, list(w.sizes), w.payload) == (want.kinds, list(want.sizes), want.payload)
+    assert reader.page_views(bytearray(8 * PS), PS) is None  # not the reader's buffer
+    assert reader.page_views(reader.read(0, 2 * PS), PS) is None  # a short read: a buffer of its own
+    bigger = reader.read(0, 16 * PS)  # a larger window: a new buffer, and new views of it
+    assert (pages := reader.page_views(bigger, PS)) is not None and pages is not views[0] and len(pages) == 16
+    reader.close()

@@ -61,6 +61,7 @@ class FileReader:
             use_mmap = os.path.realpath(path) == "/proc/vmcore"
         self._use_mmap = use_mmap and self._size > 0
         self._buf = bytearray()
+        self._views: list[memoryview] = []  # of each page of _buf (page_views)
 
     @property
     def size(self) -> int:
@@ -127,11 +128,24 @@ class FileReader:
         except OSError:
             return None
 
+    def page_views(self, buf: object, page_size: int) -> list[memoryview] | None:
+        """A view of each page of ``buf`` when it is the buffer :meth:`read` reads whole windows into (the same one
+        window after window), else None.  Made once per buffer, not once per window: a view sees what each read
+        puts there.  The buffer is never resized while they exist (:meth:`_buffer` replaces it)."""
+        if buf is not self._buf or not self._buf or len(self._buf) % page_size:
+            return None
+        views = self._views
+        if not views or len(views[0]) != page_size:
+            whole = memoryview(self._buf)
+            views = self._views = [whole[at : at + page_size] for at in range(0, len(self._buf), page_size)]
+        return views
+
     def _buffer(self, size: int) -> bytearray:
         # One buffer of the largest size read (a whole window): copying into it avoids a fresh allocation,
         # and its page faults, for every window.
         if len(self._buf) != size:
             self._buf = bytearray(size)
+            self._views = []
         return self._buf
 
     def _mapped(self, offset: int, size: int) -> memoryview:

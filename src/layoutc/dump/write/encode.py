@@ -15,15 +15,15 @@ from itertools import compress as selected
 from itertools import repeat
 
 from layoutc.dump.extents import Extent
-from layoutc.dump.read.physmap import PhysMap
+from layoutc.dump.read.physmap import PhysMap, Piece
 from layoutc.dump.read.vmcore_source import FileReader
 from layoutc.dump.record import Frozen, init
 from layoutc.dump.write import compression as codecs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-    from typing import Protocol
+    from collections.abc import Callable, Iterator
+    from typing import Any, Protocol
 
     from layoutc.dump.read.vmcore_source import Reader
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 
 Run = tuple[int, int, bytes]  # pages [start, end) of a window, all of them this fill page
+_page: Callable[[Any, Any], Any] = getitem  # a page of a window: view[cut] (typed loosely: typeshed overloads getitem)
 
 WINDOW_PAGES = 256
 """Pages per window (1 MiB of 4 KiB pages): one read and one result each; small enough that a
@@ -78,37 +79,41 @@ class Encoder(Frozen):
     def __init__(self, codec_name: str, zero_pages: bool, page_size: int) -> None:
         init(self, codec_name=codec_name, zero_pages=zero_pages, page_size=page_size)
 
-    def encode(self, buf: bytes | bytearray | memoryview, pfn: int, npages: int, codec: codecs.Codec) -> PageWindow:
+    def encode(
+        self, buf: bytes | bytearray | memoryview, pfn: int, npages: int, codec: codecs.Codec,
+        pages: list[memoryview] | None = None,
+    ) -> PageWindow:  # fmt: skip
         """Encode ``npages`` pages held in ``buf``.
 
-        The pages go through the codec's ``each`` (a ``map``: no Python bytecode per page; each page a memoryview
-        slice made by ``getitem``, about 110 instructions a page fewer than the bound ``view.__getitem__``,
-        measured with callgrind; the fill pages left out with ``itertools.compress``); the fill pages are
+        The pages go through the codec's ``each`` (a ``map``: no Python bytecode per page; the fill pages left out
+        with ``itertools.compress``), each a memoryview: of ``pages`` when given (views of ``buf``'s pages made
+        once by the reader, :meth:`.FileReader.page_views`), else a slice made by ``getitem`` (about 110
+        instructions a page fewer than the bound ``view.__getitem__``, measured with callgrind); the fill pages are
         found run by run (:meth:`_fill_runs`) and go in among the coded pages run by run.  The lengths are taken
         and packed once: each pass over a window's list costs 100-300 instructions a page (callgrind)."""
         compress, each = codec.compress, codec.each
         if compress is None or each is None:
             return self._encode_each(buf, pfn, npages, None)
         ps = self.page_size
-        view = memoryview(buf)
-        cuts = _slices(npages, ps)
+        if pages is None or len(pages) != npages:
+            pages = list(map(_page, repeat(memoryview(buf)), _slices(npages, ps)))
         kinds = bytearray((PACKED,)) * npages
         runs = self._fill_runs(buf, npages)
         if runs:
             coded = bytearray(b"\x01") * npages
             for start, end, _ in runs:
                 coded[start:end] = bytes(end - start)
-            packed: list[bytes | memoryview] = list(each(map(getitem, repeat(view), selected(cuts, coded))))
+            packed: list[bytes | memoryview] = list(each(selected(pages, coded)))
             packed, lengths = self._among(packed, list(map(len, packed)), runs, kinds, compress)
         else:
-            packed = list(each(map(getitem, repeat(view), cuts)))
+            packed = list(each(pages))
             lengths = list(map(len, packed))
         sizes = struct.pack(f"{npages}I", *lengths)
         if reaches(sizes, ps):  # incompressible pages are stored raw
             for i, size in enumerate(lengths):
                 if size >= ps and kinds[i] == PACKED:
                     kinds[i] = RAW
-                    packed[i] = view[cuts[i]]
+                    packed[i] = pages[i]
                     lengths[i] = ps
             sizes = struct.pack(f"{npages}I", *lengths)
         return PageWindow(pfn, npages, bytes(kinds), memoryview(sizes).cast("I"), b"".join(packed))
@@ -346,8 +351,18 @@ def windows(
     runs = ((piece, pfn, n) for piece, pfn, n in physmap.runs(wanted, WINDOW_PAGES))
     if workers <= 1 or not isinstance(reader, FileReader):
         for piece, pfn, n in runs:
-            yield encoder.encode(physmap.read(reader, piece, pfn, n), pfn, n, codec)
+            yield read_window(physmap, reader, piece, pfn, n, encoder, codec)
         return
     from layoutc.dump.write import workers as children  # only when asked for
 
     yield from children.windows(physmap, reader, list(runs), encoder, workers, output_fd)
+
+
+def read_window(
+    physmap: PhysMap, reader: Reader, piece: Piece, pfn: int, npages: int, encoder: Encoder, codec: codecs.Codec
+) -> PageWindow:
+    """Pages ``[pfn, pfn + npages)`` of ``piece`` read and encoded, through the reader's page views when it has
+    them for the buffer it read into (:meth:`.FileReader.page_views`)."""
+    buf = physmap.read(reader, piece, pfn, npages)
+    pages = reader.page_views(buf, encoder.page_size) if isinstance(reader, FileReader) else None
+    return encoder.encode(buf, pfn, npages, codec, pages)

@@ -26,7 +26,7 @@ from layoutc.dump import interrupt
 from layoutc.dump.read.physmap import PhysMap, Piece
 from layoutc.dump.read.vmcore_source import FileReader
 from layoutc.dump.write import compression as codecs
-from layoutc.dump.write.encode import Encoder
+from layoutc.dump.write.encode import Encoder, read_window
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def serve(
                 reader = source.reopened()
                 codec = codecs.lookup(encoder.codec_name)
             piece, pfn, n = jobs[job]
-            w = encoder.encode(physmap.read(reader, piece, pfn, n), pfn, n, codec)
+            w = read_window(physmap, reader, piece, pfn, n, encoder, codec)
             if held is None:
                 write_all(fd, [HEADER.pack(job, w.npages, len(w.payload)), w.payload, w.kinds, w.sizes.tobytes()])
                 continue

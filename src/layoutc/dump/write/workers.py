@@ -42,7 +42,7 @@ from layoutc.dump.read.physmap import PhysMap
 from layoutc.dump.read.vmcore_source import FileReader
 from layoutc.dump.write import compression as codecs
 from layoutc.dump.write import worker
-from layoutc.dump.write.encode import Encoder, PageWindow
+from layoutc.dump.write.encode import Encoder, PageWindow, read_window
 from layoutc.dump.write.worker import DONE, ERROR, HEADER, NO_JOB, OFFSET, TOKEN, WRITTEN, Job
 
 TYPE_CHECKING = False
@@ -170,7 +170,7 @@ class _Here:
             self.reader = self.source.reopened()
         piece, pfn, n = job
         codec = codecs.lookup(self.encoder.codec_name)
-        return self.encoder.encode(self.physmap.read(self.reader, piece, pfn, n), pfn, n, codec)
+        return read_window(self.physmap, self.reader, piece, pfn, n, self.encoder, codec)
 
     def window(self, job: Job) -> PageWindow:
         """``job`` encoded here; placing, its payload written here at the offset the writer gives it."""
