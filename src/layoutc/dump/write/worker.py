@@ -61,10 +61,10 @@ def serve(
     try:
         interrupt.for_worker()
         reader: FileReader | None = None
-        codec = codecs.Codec("none", 0, None)
+        codec: codecs.Codec | None = None
         while (token := os.read(tokens, TOKEN.size)) != b"":
             (job,) = TOKEN.unpack(token)
-            if reader is None:  # after the first token: a failure here belongs to a job
+            if reader is None or codec is None:  # after the first token: a failure here belongs to a job
                 reader = source.reopened()
                 codec = codecs.lookup(encoder.codec_name)
             piece, pfn, n = jobs[job]
